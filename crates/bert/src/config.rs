@@ -1,0 +1,295 @@
+//! `BertConfig`: the Hub's `config.json` for BERT models, defaulted as `transformers` does.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::BertError;
+
+/// The activation used in the feed-forward block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HiddenAct {
+    /// Exact GELU, `x·Φ(x)` with the error function (transformers' `"gelu"`).
+    #[serde(rename = "gelu")]
+    Gelu,
+    /// Tanh approximation of GELU (`"gelu_new"`, `"gelu_pytorch_tanh"`).
+    #[serde(alias = "gelu_new", rename = "gelu_pytorch_tanh")]
+    GeluTanh,
+    /// `max(0, x)`.
+    #[serde(rename = "relu")]
+    Relu,
+}
+
+/// A BERT configuration as found in a Hub `config.json`.
+///
+/// Unknown fields are ignored; missing ones take `transformers.BertConfig`'s defaults
+/// (those of bert-base-uncased). Label maps follow transformers: `id2label` wins, else
+/// `num_labels` generic labels `LABEL_i`, else two labels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BertConfig {
+    /// `"bert"` for BERT checkpoints.
+    pub model_type: Option<String>,
+    /// Class names the checkpoint was saved from, e.g. `["BertModel"]`.
+    pub architectures: Option<Vec<String>>,
+    /// Size of the WordPiece vocabulary.
+    pub vocab_size: usize,
+    /// Width of every hidden state.
+    pub hidden_size: usize,
+    /// Number of encoder layers.
+    pub num_hidden_layers: usize,
+    /// Attention heads per layer; must divide `hidden_size`.
+    pub num_attention_heads: usize,
+    /// Width of the feed-forward block.
+    pub intermediate_size: usize,
+    /// Feed-forward activation.
+    pub hidden_act: HiddenAct,
+    /// Dropout on embeddings and sub-layer outputs.
+    pub hidden_dropout_prob: f64,
+    /// Dropout on attention probabilities.
+    pub attention_probs_dropout_prob: f64,
+    /// Longest sequence the position table covers.
+    pub max_position_embeddings: usize,
+    /// Number of segment (token type) ids.
+    pub type_vocab_size: usize,
+    /// Std of the normal initialiser for freshly created weights.
+    pub initializer_range: f64,
+    /// LayerNorm epsilon.
+    pub layer_norm_eps: f64,
+    /// Id of the padding token.
+    pub pad_token_id: usize,
+    /// Only `"absolute"` is supported.
+    pub position_embedding_type: String,
+    /// Dropout before the classifier; `None` means `hidden_dropout_prob`.
+    pub classifier_dropout: Option<f64>,
+    /// Class index → name, keys are decimal strings as in the JSON.
+    pub id2label: Option<BTreeMap<String, String>>,
+    /// Class name → index.
+    pub label2id: Option<BTreeMap<String, usize>>,
+    /// Number of classes when no `id2label` is given.
+    pub num_labels: Option<usize>,
+}
+
+impl Default for BertConfig {
+    fn default() -> Self {
+        Self {
+            model_type: Some("bert".into()),
+            architectures: None,
+            vocab_size: 30522,
+            hidden_size: 768,
+            num_hidden_layers: 12,
+            num_attention_heads: 12,
+            intermediate_size: 3072,
+            hidden_act: HiddenAct::Gelu,
+            hidden_dropout_prob: 0.1,
+            attention_probs_dropout_prob: 0.1,
+            max_position_embeddings: 512,
+            type_vocab_size: 2,
+            initializer_range: 0.02,
+            layer_norm_eps: 1e-12,
+            pad_token_id: 0,
+            position_embedding_type: "absolute".into(),
+            classifier_dropout: None,
+            id2label: None,
+            label2id: None,
+            num_labels: None,
+        }
+    }
+}
+
+impl BertConfig {
+    /// Reads and validates a `config.json`.
+    pub fn from_file(path: &Path) -> Result<Self, BertError> {
+        let text = std::fs::read_to_string(path).map_err(|source| BertError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config: Self = serde_json::from_str(&text).map_err(|source| BertError::Config {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// Checks that the configuration describes a BERT this crate can build.
+    pub fn validate(&self, path: &Path) -> Result<(), BertError> {
+        let is_bert_arch = self
+            .architectures
+            .as_ref()
+            .is_some_and(|a| a.iter().any(|n| n.starts_with("Bert")));
+        match self.model_type.as_deref() {
+            Some("bert") => {}
+            None if is_bert_arch => {}
+            other => {
+                return Err(BertError::NotBert {
+                    path: path.to_path_buf(),
+                    found: other.unwrap_or("<no model_type>").to_string(),
+                });
+            }
+        }
+        let invalid = |reason: String| BertError::InvalidConfig {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if self.num_attention_heads == 0
+            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
+        {
+            return Err(invalid(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            )));
+        }
+        if self.position_embedding_type != "absolute" {
+            return Err(invalid(format!(
+                "position_embedding_type {:?} is not supported (expected \"absolute\")",
+                self.position_embedding_type
+            )));
+        }
+        for (name, p) in [
+            ("hidden_dropout_prob", self.hidden_dropout_prob),
+            (
+                "attention_probs_dropout_prob",
+                self.attention_probs_dropout_prob,
+            ),
+            ("classifier_dropout", self.classifier_dropout.unwrap_or(0.0)),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(invalid(format!(
+                    "{name} = {p} is not a probability in [0, 1)"
+                )));
+            }
+        }
+        if self.num_labels() == 0 {
+            return Err(invalid("the model must have at least one label".into()));
+        }
+        for key in self.id2label.iter().flat_map(|m| m.keys()) {
+            if key
+                .parse::<usize>()
+                .map_or(true, |i| i >= self.num_labels())
+            {
+                return Err(invalid(format!(
+                    "id2label key {key:?} is not an index below {}",
+                    self.num_labels()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Width of one attention head.
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_attention_heads
+    }
+
+    /// Number of classes of the classification head.
+    pub fn num_labels(&self) -> usize {
+        match (&self.id2label, self.num_labels) {
+            (Some(map), _) if !map.is_empty() => map.len(),
+            (_, Some(n)) => n,
+            _ => 2,
+        }
+    }
+
+    /// Name of class `index` (`LABEL_i` when the config names none).
+    pub fn label_name(&self, index: usize) -> String {
+        self.id2label
+            .as_ref()
+            .and_then(|m| m.get(&index.to_string()).cloned())
+            .unwrap_or_else(|| format!("LABEL_{index}"))
+    }
+
+    /// Sets the classification labels, keeping `id2label`, `label2id` and `num_labels` in step.
+    pub fn with_labels(mut self, names: &[&str]) -> Self {
+        self.id2label = Some(
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (i.to_string(), (*n).to_string()))
+                .collect(),
+        );
+        self.label2id = Some(
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| ((*n).to_string(), i))
+                .collect(),
+        );
+        self.num_labels = None;
+        self
+    }
+
+    /// Dropout before the classifier.
+    pub fn classifier_dropout_prob(&self) -> f64 {
+        self.classifier_dropout.unwrap_or(self.hidden_dropout_prob)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<BertConfig, BertError> {
+        let c: BertConfig = serde_json::from_str(json).map_err(|source| BertError::Config {
+            path: "config.json".into(),
+            source,
+        })?;
+        c.validate(Path::new("config.json"))?;
+        Ok(c)
+    }
+
+    #[test]
+    fn minilm_config_parses_with_unknown_fields() {
+        let c = parse(
+            r#"{"_name_or_path": "x", "architectures": ["BertModel"], "gradient_checkpointing": false,
+            "hidden_act": "gelu", "hidden_size": 384, "intermediate_size": 1536, "model_type": "bert",
+            "num_attention_heads": 12, "num_hidden_layers": 6, "use_cache": true}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (c.hidden_size, c.head_dim(), c.num_hidden_layers),
+            (384, 32, 6)
+        );
+        assert_eq!((c.vocab_size, c.layer_norm_eps), (30522, 1e-12));
+        assert_eq!(c.num_labels(), 2);
+        assert_eq!(c.label_name(1), "LABEL_1");
+    }
+
+    #[test]
+    fn labels_follow_transformers_precedence() {
+        let c = parse(r#"{"model_type": "bert", "id2label": {"0": "neg", "1": "pos"}}"#).unwrap();
+        assert_eq!((c.num_labels(), c.label_name(1)), (2, "pos".to_string()));
+        let c = parse(r#"{"model_type": "bert", "num_labels": 3}"#).unwrap();
+        assert_eq!(c.num_labels(), 3);
+        let c = BertConfig::default().with_labels(&["neg", "pos"]);
+        assert_eq!(c.label2id.as_ref().unwrap()["pos"], 1);
+    }
+
+    #[test]
+    fn non_bert_and_inconsistent_configs_are_refused() {
+        let err = parse(r#"{"model_type": "gpt2"}"#).unwrap_err();
+        assert!(matches!(err, BertError::NotBert { .. }), "{err}");
+        assert!(err.to_string().contains("gpt2"));
+        let err = parse(r#"{"model_type": "bert", "hidden_size": 100}"#).unwrap_err();
+        assert!(err.to_string().contains("num_attention_heads"), "{err}");
+        let err = parse(r#"{"model_type": "bert", "hidden_act": "swish"}"#).unwrap_err();
+        assert!(err.to_string().contains("config.json"), "{err}");
+        let err = parse(r#"{"model_type": "bert", "position_embedding_type": "relative_key"}"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("relative_key"), "{err}");
+        let err = parse(r#"{"model_type": "bert", "id2label": {"0": "a", "7": "b"}}"#).unwrap_err();
+        assert!(err.to_string().contains("\"7\""), "{err}");
+    }
+
+    #[test]
+    fn approximate_gelu_names_are_accepted() {
+        for name in ["gelu_new", "gelu_pytorch_tanh"] {
+            let c = parse(&format!(
+                r#"{{"model_type": "bert", "hidden_act": "{name}"}}"#
+            ))
+            .unwrap();
+            assert_eq!(c.hidden_act, HiddenAct::GeluTanh);
+        }
+    }
+}

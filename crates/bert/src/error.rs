@@ -1,0 +1,119 @@
+//! Errors of the BERT crate: each names the file or key involved and what was expected.
+
+use std::path::PathBuf;
+
+/// What can go wrong while configuring, loading or saving a BERT model.
+#[derive(Debug, thiserror::Error)]
+pub enum BertError {
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `config.json` (or an adapter config) is not valid JSON of the expected shape.
+    #[error("{}: invalid configuration: {source}", path.display())]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// serde's message, with line and column.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The configuration is for another architecture.
+    #[error("{}: not a BERT configuration (model_type {found:?}, expected \"bert\")", path.display())]
+    NotBert {
+        /// The file.
+        path: PathBuf,
+        /// The `model_type` found.
+        found: String,
+    },
+    /// The configuration is BERT but describes something this crate cannot build.
+    #[error("{}: {reason}", path.display())]
+    InvalidConfig {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The safetensors file is corrupt or truncated.
+    #[error("{}: not a valid safetensors file: {source}", path.display())]
+    Safetensors {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error.
+        #[source]
+        source: safetensors::SafeTensorError,
+    },
+    /// The checkpoint has none of the key layouts this crate understands.
+    #[error(
+        "{}: no BERT weights found (looked for `embeddings.word_embeddings.weight` and \
+         `bert.embeddings.word_embeddings.weight`)",
+        path.display()
+    )]
+    UnknownLayout {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A required tensor is absent.
+    #[error("{}: missing tensor `{key}`", path.display())]
+    MissingTensor {
+        /// The file.
+        path: PathBuf,
+        /// The full key.
+        key: String,
+    },
+    /// A tensor's shape disagrees with the configuration.
+    #[error("{}: tensor `{key}` has shape {found:?}, expected {expected:?}", path.display())]
+    ShapeMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The full key.
+        key: String,
+        /// Shape implied by the configuration.
+        expected: Vec<usize>,
+        /// Shape stored in the file.
+        found: Vec<usize>,
+    },
+    /// A tensor is stored in a type we cannot convert to f32.
+    #[error("{}: tensor `{key}` has dtype {dtype}, expected F32, F16 or BF16", path.display())]
+    UnsupportedDtype {
+        /// The file.
+        path: PathBuf,
+        /// The full key.
+        key: String,
+        /// The stored dtype.
+        dtype: String,
+    },
+    /// Keys a file carries that the model has no place for.
+    #[error("{}: unexpected tensors {keys:?}", path.display())]
+    UnexpectedTensors {
+        /// The file.
+        path: PathBuf,
+        /// The keys left over.
+        keys: Vec<String>,
+    },
+    /// A LoRA configuration or adapter does not fit the model.
+    #[error("{context}: {source}")]
+    Lora {
+        /// Where (file or module path).
+        context: String,
+        /// The LoRA crate's error.
+        #[source]
+        source: lora::LoraError,
+    },
+    /// An adapter configuration the crate does not support.
+    #[error("{}: {reason}", path.display())]
+    UnsupportedAdapter {
+        /// The adapter_config.json.
+        path: PathBuf,
+        /// What is unsupported.
+        reason: String,
+    },
+    /// Input tensors that do not fit the model (sequence too long, token id out of range…).
+    #[error("invalid input: {0}")]
+    Input(String),
+}

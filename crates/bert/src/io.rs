@@ -1,0 +1,164 @@
+//! Writing safetensors and JSON files atomically (temp file in the same directory + rename),
+//! so a crash never leaves a half-written model or adapter behind.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
+use safetensors::{Dtype, View};
+
+use crate::BertError;
+
+/// A tensor ready to be written: little-endian bytes, dtype and shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnedTensor {
+    /// Element type.
+    pub dtype: Dtype,
+    /// Shape, row-major.
+    pub shape: Vec<usize>,
+    /// Raw little-endian data.
+    pub data: Vec<u8>,
+}
+
+impl OwnedTensor {
+    /// An f32 tensor.
+    pub fn f32(shape: &[usize], values: &[f32]) -> Self {
+        Self {
+            dtype: Dtype::F32,
+            shape: shape.to_vec(),
+            data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        }
+    }
+
+    /// An i64 tensor.
+    pub fn i64(shape: &[usize], values: &[i64]) -> Self {
+        Self {
+            dtype: Dtype::I64,
+            shape: shape.to_vec(),
+            data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        }
+    }
+
+    /// A Burn float tensor, as f32.
+    pub fn from_tensor<B: Backend, const D: usize>(
+        tensor: Tensor<B, D>,
+    ) -> Result<Self, BertError> {
+        let shape = tensor.dims().to_vec();
+        let values: Vec<f32> = tensor
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .map_err(|e| BertError::Input(format!("tensor data: {e:?}")))?;
+        Ok(Self::f32(&shape, &values))
+    }
+
+    /// A Burn linear weight (`[in, out]`) in PyTorch's `[out, in]` orientation.
+    pub fn from_linear_weight<B: Backend>(weight: Tensor<B, 2>) -> Result<Self, BertError> {
+        Self::from_tensor(weight.transpose())
+    }
+}
+
+impl View for &OwnedTensor {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.data)
+    }
+    fn data_len(&self) -> usize {
+        self.data.len()
+    }
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+/// Writes `bytes` to `path` atomically: a reader sees the old file or the complete new one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BertError> {
+    let io = |source| BertError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let tmp = temp_path(path);
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(io)
+}
+
+/// Serialises tensors (sorted by name) into a safetensors file, atomically.
+pub fn write_safetensors(
+    path: &Path,
+    tensors: &BTreeMap<String, OwnedTensor>,
+    metadata: Option<HashMap<String, String>>,
+) -> Result<(), BertError> {
+    let bytes = safetensors::serialize(tensors.iter().map(|(k, v)| (k.as_str(), v)), metadata)
+        .map_err(|source| BertError::Safetensors {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    write_atomic(path, &bytes)
+}
+
+/// Writes pretty JSON, atomically.
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), BertError> {
+    let mut text = serde_json::to_string_pretty(value).map_err(|source| BertError::Config {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    text.push('\n');
+    write_atomic(path, text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_whole_file_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/x.json");
+        write_atomic(&path, b"first").unwrap();
+        write_atomic(&path, b"second").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"second");
+        let entries: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(entries.len(), 1);
+    }
+
+    #[test]
+    fn safetensors_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.safetensors");
+        let mut map = BTreeMap::new();
+        map.insert(
+            "a".to_string(),
+            OwnedTensor::f32(&[2, 2], &[1.0, 2.0, 3.0, 4.0]),
+        );
+        map.insert("b".to_string(), OwnedTensor::i64(&[1], &[7]));
+        write_safetensors(&path, &map, None).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        assert_eq!(st.tensor("a").unwrap().shape(), [2, 2]);
+        assert_eq!(st.tensor("b").unwrap().data(), 7i64.to_le_bytes());
+    }
+}

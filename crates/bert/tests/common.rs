@@ -1,0 +1,93 @@
+//! Shared helpers for the bert crate's integration tests: fixture paths and tensor I/O.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::{Int, Tensor, TensorData};
+use safetensors::{Dtype, SafeTensors};
+
+pub type B = burn::backend::Flex;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn fixture(rel: &str) -> PathBuf {
+    repo().join("fixtures").join(rel)
+}
+
+/// `../shared` (or `$IMDB_LORA_SHARED`); fails loudly when absent: CI always has it.
+pub fn shared(rel: &str) -> PathBuf {
+    let root = std::env::var_os("IMDB_LORA_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared"));
+    assert!(
+        root.join("hub").is_dir(),
+        "shared data not found at {} (set IMDB_LORA_SHARED)",
+        root.display()
+    );
+    root.join(rel)
+}
+
+pub fn minilm_dir() -> PathBuf {
+    shared("hub/sentence-transformers/all-MiniLM-L6-v2/resolve/main")
+}
+
+/// Tensors of a reference file, by name.
+pub struct Expected {
+    bytes: Vec<u8>,
+}
+
+impl Expected {
+    pub fn open(path: &Path) -> Self {
+        Self {
+            bytes: std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+        }
+    }
+
+    fn view(&self, name: &str) -> (Vec<usize>, Dtype, Vec<u8>) {
+        let st = SafeTensors::deserialize(&self.bytes).unwrap();
+        let v = st
+            .tensor(name)
+            .unwrap_or_else(|_| panic!("no tensor {name}"));
+        (v.shape().to_vec(), v.dtype(), v.data().to_vec())
+    }
+
+    pub fn f32<const D: usize>(&self, name: &str) -> Tensor<B, D> {
+        let (shape, dtype, data) = self.view(name);
+        assert_eq!(dtype, Dtype::F32, "{name}");
+        let values: Vec<f32> = data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        Tensor::from_data(TensorData::new(values, shape), &Default::default())
+    }
+
+    pub fn i64<const D: usize>(&self, name: &str) -> Tensor<B, D, Int> {
+        let (shape, dtype, data) = self.view(name);
+        assert_eq!(dtype, Dtype::I64, "{name}");
+        let values: Vec<i64> = data
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        Tensor::from_data(TensorData::new(values, shape), &Default::default())
+    }
+}
+
+/// Largest absolute difference between two tensors of the same shape.
+pub fn max_abs_diff<const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> f32 {
+    assert_eq!(a.dims(), b.dims());
+    let a: Vec<f32> = a.into_data().to_vec().unwrap();
+    let b: Vec<f32> = b.into_data().to_vec().unwrap();
+    a.iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+#[track_caller]
+pub fn assert_close<const D: usize>(what: &str, got: Tensor<B, D>, want: Tensor<B, D>, tol: f32) {
+    let diff = max_abs_diff(got, want);
+    assert!(diff <= tol, "{what}: max |diff| = {diff:e} > {tol:e}");
+}

@@ -1,0 +1,152 @@
+//! Numerical parity with Hugging Face `transformers` on reference outputs it produced
+//! (`scripts/make_fixtures.py`): a tiny random BERT in three key conventions, and the real
+//! all-MiniLM-L6-v2 from the shared Hub mirror.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use bert::{BertConfig, BertModel, MappedFile, detect_prefix, load_classifier};
+use burn::backend::Autodiff;
+use burn::tensor::Tensor;
+use common::*;
+
+fn tiny_expected() -> Expected {
+    Expected::open(&fixture("tiny_bert/expected.safetensors"))
+}
+
+#[test]
+fn tiny_seqcls_matches_transformers_hidden_pooled_and_logits() {
+    let (model, config) =
+        load_classifier::<B>(&fixture("tiny_bert/seqcls"), &Default::default(), 0).unwrap();
+    assert_eq!(config.label_name(1), "pos");
+    let e = tiny_expected();
+    let (ids, mask, types) = (
+        e.i64("input_ids"),
+        e.i64("attention_mask"),
+        e.i64("token_type_ids"),
+    );
+    let out = model
+        .bert
+        .forward(ids.clone(), mask.clone(), Some(types.clone()))
+        .unwrap();
+    assert_close(
+        "last_hidden_state",
+        out.last_hidden_state,
+        e.f32("last_hidden_state"),
+        1e-5,
+    );
+    assert_close(
+        "pooler_output",
+        out.pooler_output,
+        e.f32("pooler_output"),
+        1e-5,
+    );
+    let logits = model.forward(ids, mask, Some(types)).unwrap();
+    assert_close("logits", logits, e.f32("logits"), 1e-5);
+}
+
+#[test]
+fn bare_and_pretraining_conventions_load_the_same_backbone() {
+    let e = tiny_expected();
+    for dir in ["tiny_bert/bare", "tiny_bert/pretraining"] {
+        let (model, _) = load_classifier::<B>(&fixture(dir), &Default::default(), 0).unwrap();
+        let out = model
+            .bert
+            .forward(
+                e.i64("input_ids"),
+                e.i64("attention_mask"),
+                Some(e.i64("token_type_ids")),
+            )
+            .unwrap();
+        assert_close(dir, out.last_hidden_state, e.f32("last_hidden_state"), 1e-5);
+        assert_close(dir, out.pooler_output, e.f32("pooler_output"), 1e-5);
+    }
+    let file = MappedFile::open(&fixture("tiny_bert/pretraining/model.safetensors")).unwrap();
+    assert_eq!(detect_prefix(&file.tensors().unwrap()).unwrap(), "bert.");
+    let file = MappedFile::open(&fixture("tiny_bert/bare/model.safetensors")).unwrap();
+    assert_eq!(detect_prefix(&file.tensors().unwrap()).unwrap(), "");
+}
+
+#[test]
+fn fresh_head_is_seeded_and_initialised_like_transformers() {
+    let device = Default::default();
+    let (a, config) = load_classifier::<B>(&fixture("tiny_bert/bare"), &device, 7).unwrap();
+    let (b, _) = load_classifier::<B>(&fixture("tiny_bert/bare"), &device, 7).unwrap();
+    let (c, _) = load_classifier::<B>(&fixture("tiny_bert/bare"), &device, 8).unwrap();
+    let wa = a.classifier.weight.val();
+    assert_eq!(wa.dims(), [config.hidden_size, 2]);
+    assert_eq!(max_abs_diff(wa.clone(), b.classifier.weight.val()), 0.0);
+    assert!(max_abs_diff(wa.clone(), c.classifier.weight.val()) > 0.0);
+    let bias: Vec<f32> = a
+        .classifier
+        .bias
+        .unwrap()
+        .val()
+        .into_data()
+        .to_vec()
+        .unwrap();
+    assert_eq!(bias, [0.0, 0.0]);
+    let w: Vec<f32> = wa.into_data().to_vec().unwrap();
+    let std = (w.iter().map(|v| v * v).sum::<f32>() / w.len() as f32).sqrt();
+    assert!(
+        (0.01..0.03).contains(&std),
+        "classifier std {std}, expected ~0.02"
+    );
+}
+
+#[test]
+fn training_path_attention_matches_fused_inference_path() {
+    // On an autodiff backend the explicit softmax path runs; with every dropout at 0 it must
+    // agree with the fused attention used for inference.
+    let dir = fixture("tiny_bert/seqcls");
+    let mut config = BertConfig::from_file(&dir.join("config.json")).unwrap();
+    config.hidden_dropout_prob = 0.0;
+    config.attention_probs_dropout_prob = 0.0;
+    let file = MappedFile::open(&dir.join("model.safetensors")).unwrap();
+    let mut w = file.tensors().unwrap();
+    w.set_prefix("bert.");
+    let device = Default::default();
+    let model = BertModel::<Autodiff<B>>::load(&w, &config, &device).unwrap();
+    let e = tiny_expected();
+    let out = model
+        .forward(
+            Tensor::from_inner(e.i64("input_ids")),
+            Tensor::from_inner(e.i64("attention_mask")),
+            Some(Tensor::from_inner(e.i64("token_type_ids"))),
+        )
+        .unwrap();
+    assert_close(
+        "explicit attention",
+        out.last_hidden_state.inner(),
+        e.f32("last_hidden_state"),
+        1e-5,
+    );
+}
+
+#[test]
+fn minilm_matches_transformers_on_real_sentences() {
+    let (model, config) = load_classifier::<B>(&minilm_dir(), &Default::default(), 0).unwrap();
+    assert_eq!((config.hidden_size, config.num_hidden_layers), (384, 6));
+    let e = Expected::open(&fixture("minilm/expected.safetensors"));
+    let out = model
+        .bert
+        .forward(
+            e.i64("input_ids"),
+            e.i64("attention_mask"),
+            Some(e.i64("token_type_ids")),
+        )
+        .unwrap();
+    // Padded positions' states are compared too: they are defined and transformers keeps them.
+    assert_close(
+        "last_hidden_state",
+        out.last_hidden_state,
+        e.f32("last_hidden_state"),
+        1e-4,
+    );
+    assert_close(
+        "pooler_output",
+        out.pooler_output,
+        e.f32("pooler_output"),
+        1e-4,
+    );
+}

@@ -1,0 +1,2 @@
+//! imdb-lora command-line front end.
+fn main() {}

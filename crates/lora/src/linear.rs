@@ -1,0 +1,436 @@
+//! The LoRA-wrapped linear layer: frozen base plus a trainable low-rank update.
+
+use burn::module::{Module, Param};
+use burn::nn::{Dropout, Linear};
+use burn::tensor::backend::Backend;
+use burn::tensor::module::linear;
+use burn::tensor::{Distribution, Tensor};
+
+use crate::{LoraConfig, LoraError};
+
+/// The trainable part of a LoRA layer.
+///
+/// Stored in Burn's `[d_input, d_output]` orientation: `lora_a` is the transpose of PEFT's
+/// `lora_A.weight` (`[r, d_input]`), `lora_b` the transpose of `lora_B.weight` (`[d_output, r]`).
+#[derive(Module, Debug)]
+pub struct LoraAdapter<B: Backend> {
+    /// Down-projection, `[d_input, r]`.
+    pub lora_a: Param<Tensor<B, 2>>,
+    /// Up-projection, `[r, d_output]`.
+    pub lora_b: Param<Tensor<B, 2>>,
+    /// Dropout on the adapter's input (active only on an autodiff backend, i.e. in training).
+    pub lora_dropout: Dropout,
+    /// `alpha / r` (or `alpha / sqrt(r)`).
+    pub scaling: f64,
+    /// Whether `B·A·scaling` is currently folded into the base weight.
+    pub merged: bool,
+}
+
+impl<B: Backend> LoraAdapter<B> {
+    /// A fresh adapter as PEFT makes it: `A` Kaiming-uniform with a = √5 (bound `1/√d_input`,
+    /// which is Burn's default linear initialiser), `B` zero.
+    ///
+    /// Draws from the backend's RNG; seed it (`B::seed`) for reproducible adapters.
+    pub fn init(
+        config: &LoraConfig,
+        d_input: usize,
+        d_output: usize,
+        device: &B::Device,
+    ) -> Result<Self, LoraError> {
+        config.validate()?;
+        // kaiming_uniform_(a=√5) on `[r, d_input]`: gain √(2/(1+5)) times √(3/fan_in) gives
+        // 1/√d_input. Drawn eagerly (Burn's initialisers are lazy) so seeding is reproducible.
+        let bound = 1.0 / (d_input as f64).sqrt();
+        let lora_a = Param::from_tensor(Tensor::random(
+            [d_input, config.r],
+            Distribution::Uniform(-bound, bound),
+            device,
+        ));
+        let lora_b = Param::from_tensor(Tensor::zeros([config.r, d_output], device));
+        Ok(Self {
+            lora_a,
+            lora_b,
+            lora_dropout: Dropout {
+                prob: config.lora_dropout,
+            },
+            scaling: config.scaling(),
+            merged: false,
+        })
+    }
+
+    /// An adapter from given factors in Burn orientation (`[d_input, r]`, `[r, d_output]`).
+    pub fn from_factors(
+        config: &LoraConfig,
+        lora_a: Tensor<B, 2>,
+        lora_b: Tensor<B, 2>,
+        d_input: usize,
+        d_output: usize,
+    ) -> Result<Self, LoraError> {
+        config.validate()?;
+        let check = |factor, expected: [usize; 2], found: [usize; 2]| {
+            if expected == found {
+                Ok(())
+            } else {
+                Err(LoraError::FactorShape {
+                    factor,
+                    expected,
+                    found,
+                })
+            }
+        };
+        check("lora_A", [d_input, config.r], lora_a.dims())?;
+        check("lora_B", [config.r, d_output], lora_b.dims())?;
+        Ok(Self {
+            lora_a: Param::from_tensor(lora_a),
+            lora_b: Param::from_tensor(lora_b),
+            lora_dropout: Dropout {
+                prob: config.lora_dropout,
+            },
+            scaling: config.scaling(),
+            merged: false,
+        })
+    }
+
+    /// The rank `r`.
+    pub fn rank(&self) -> usize {
+        self.lora_a.dims()[1]
+    }
+
+    /// The low-rank path alone: `B(A(dropout(x))) · scaling`.
+    ///
+    /// Computed as two thin products (`x·A`, then `·B`) rather than by materialising `A·B`,
+    /// which is what makes LoRA cheap: `O(T·r·(d_in + d_out))` instead of `O(T·d_in·d_out)`.
+    ///
+    /// # Shapes
+    /// - input: `[..., d_input]`
+    /// - output: `[..., d_output]`
+    pub fn forward<const D: usize>(&self, input: Tensor<B, D>) -> Tensor<B, D> {
+        let x = self.lora_dropout.forward(input);
+        let x = linear(x, self.lora_a.val(), None);
+        linear(x, self.lora_b.val(), None).mul_scalar(self.scaling)
+    }
+
+    /// The dense update `A·B·scaling`, `[d_input, d_output]`, detached from any autodiff graph.
+    pub fn delta_weight(&self) -> Tensor<B, 2> {
+        self.lora_a
+            .val()
+            .matmul(self.lora_b.val())
+            .mul_scalar(self.scaling)
+            .detach()
+    }
+
+    /// Number of adapter parameters (`r·(d_input + d_output)`).
+    pub fn num_trainable(&self) -> usize {
+        self.lora_a.num_params() + self.lora_b.num_params()
+    }
+}
+
+/// A linear layer that may carry a LoRA adapter.
+///
+/// Without an adapter it is exactly its base layer, so a model can use this type for every
+/// projection and adapt only those the configuration targets.
+#[derive(Module, Debug)]
+pub struct LoraLinear<B: Backend> {
+    /// The pretrained (frozen) projection, weight `[d_input, d_output]`.
+    pub base_layer: Linear<B>,
+    /// The adapter, when this layer is targeted.
+    pub lora: Option<LoraAdapter<B>>,
+}
+
+impl<B: Backend> LoraLinear<B> {
+    /// Wraps a base layer without an adapter.
+    pub fn new(base_layer: Linear<B>) -> Self {
+        Self {
+            base_layer,
+            lora: None,
+        }
+    }
+
+    /// `[d_input, d_output]` of the base layer.
+    pub fn dims(&self) -> [usize; 2] {
+        self.base_layer.weight.dims()
+    }
+
+    /// Attaches a fresh adapter (replacing any previous one).
+    pub fn with_adapter(mut self, config: &LoraConfig) -> Result<Self, LoraError> {
+        let [d_input, d_output] = self.dims();
+        let device = self.base_layer.weight.device();
+        self.lora = Some(LoraAdapter::init(config, d_input, d_output, &device)?);
+        Ok(self)
+    }
+
+    /// Attaches the given adapter after checking it fits this layer.
+    pub fn with_loaded_adapter(mut self, adapter: LoraAdapter<B>) -> Result<Self, LoraError> {
+        let [d_input, d_output] = self.dims();
+        let r = adapter.rank();
+        let found_b: [usize; 2] = adapter.lora_b.dims();
+        if adapter.lora_a.dims() != [d_input, r] {
+            return Err(LoraError::FactorShape {
+                factor: "lora_A",
+                expected: [d_input, r],
+                found: adapter.lora_a.dims(),
+            });
+        }
+        if found_b != [r, d_output] {
+            return Err(LoraError::FactorShape {
+                factor: "lora_B",
+                expected: [r, d_output],
+                found: found_b,
+            });
+        }
+        self.lora = Some(adapter);
+        Ok(self)
+    }
+
+    /// `base(x) + B(A(dropout(x)))·scaling`; just `base(x)` when merged or unadapted.
+    ///
+    /// # Shapes
+    /// - input: `[..., d_input]`
+    /// - output: `[..., d_output]`
+    pub fn forward<const D: usize>(&self, input: Tensor<B, D>) -> Tensor<B, D> {
+        match &self.lora {
+            Some(adapter) if !adapter.merged => {
+                self.base_layer.forward(input.clone()) + adapter.forward(input)
+            }
+            _ => self.base_layer.forward(input),
+        }
+    }
+
+    /// Folds the update into the base weight, so inference costs one matmul.
+    ///
+    /// Idempotent: merging an already merged layer changes nothing (never adds the update
+    /// twice). A layer without adapter is returned unchanged.
+    pub fn merge(mut self) -> Self {
+        if let Some(adapter) = self.lora.as_mut().filter(|a| !a.merged) {
+            let delta = adapter.delta_weight();
+            self.base_layer.weight = self.base_layer.weight.map(|w| w + delta);
+            adapter.merged = true;
+        }
+        self
+    }
+
+    /// Takes a merged update back out of the base weight. Idempotent like [`Self::merge`].
+    pub fn unmerge(mut self) -> Self {
+        if let Some(adapter) = self.lora.as_mut().filter(|a| a.merged) {
+            let delta = adapter.delta_weight();
+            self.base_layer.weight = self.base_layer.weight.map(|w| w - delta);
+            adapter.merged = false;
+        }
+        self
+    }
+
+    /// Whether the adapter is currently folded into the base weight.
+    pub fn is_merged(&self) -> bool {
+        self.lora.as_ref().is_some_and(|a| a.merged)
+    }
+
+    /// Merges and drops the adapter: a plain linear layer carrying the adapted weight.
+    pub fn merge_and_unload(self) -> Linear<B> {
+        self.merge().base_layer
+    }
+
+    /// Number of adapter parameters (0 without adapter).
+    pub fn num_trainable(&self) -> usize {
+        self.lora.as_ref().map_or(0, LoraAdapter::num_trainable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::{Autodiff, Flex};
+    use burn::nn::LinearConfig;
+    use burn::tensor::Tolerance;
+
+    use super::*;
+
+    type B = Flex;
+    type AB = Autodiff<Flex>;
+
+    fn base(d_in: usize, d_out: usize) -> Linear<B> {
+        LinearConfig::new(d_in, d_out).init(&Default::default())
+    }
+
+    fn input(shape: [usize; 3]) -> Tensor<B, 3> {
+        Tensor::random(shape, Distribution::Normal(0.0, 1.0), &Default::default())
+    }
+
+    /// An adapter with a non-zero `B`, so the update is visible.
+    fn trained(layer: LoraLinear<B>, config: &LoraConfig) -> LoraLinear<B> {
+        let [d_in, d_out] = layer.dims();
+        let device = Default::default();
+        let a = Tensor::random([d_in, config.r], Distribution::Normal(0.0, 0.3), &device);
+        let b = Tensor::random([config.r, d_out], Distribution::Normal(0.0, 0.3), &device);
+        let adapter = LoraAdapter::from_factors(config, a, b, d_in, d_out).unwrap();
+        layer.with_loaded_adapter(adapter).unwrap()
+    }
+
+    #[test]
+    fn fresh_adapter_leaves_output_unchanged() {
+        B::seed(&Default::default(), 1);
+        let plain = LoraLinear::new(base(12, 7));
+        let x = input([2, 5, 12]);
+        let expected = plain.forward(x.clone());
+        let adapted = plain.with_adapter(&LoraConfig::default()).unwrap();
+        adapted
+            .forward(x)
+            .into_data()
+            .assert_eq(&expected.into_data(), true);
+    }
+
+    #[test]
+    fn init_matches_peft_kaiming_bound_and_zero_b() {
+        B::seed(&Default::default(), 2);
+        let layer = LoraLinear::new(base(64, 16))
+            .with_adapter(&LoraConfig::default())
+            .unwrap();
+        let adapter = layer.lora.as_ref().unwrap();
+        assert_eq!(adapter.lora_a.dims(), [64, 8]);
+        assert_eq!(adapter.lora_b.dims(), [8, 16]);
+        let bound = 1.0 / 64.0_f32.sqrt();
+        let a: Vec<f32> = adapter.lora_a.val().into_data().to_vec().unwrap();
+        assert!(a.iter().all(|v| v.abs() <= bound));
+        // Uniform on [-bound, bound] has std bound/√3; 512 draws land well within 20 %.
+        let std = (a.iter().map(|v| v * v).sum::<f32>() / a.len() as f32).sqrt();
+        assert!(
+            (std - bound / 3.0_f32.sqrt()).abs() < 0.2 * bound,
+            "std {std}"
+        );
+        let b: Vec<f32> = adapter.lora_b.val().into_data().to_vec().unwrap();
+        assert!(b.iter().all(|v| *v == 0.0));
+        assert_eq!(layer.num_trainable(), 8 * (64 + 16));
+    }
+
+    #[test]
+    fn forward_is_base_plus_scaled_low_rank_update() {
+        B::seed(&Default::default(), 3);
+        let config = LoraConfig {
+            r: 4,
+            lora_alpha: 8.0,
+            lora_dropout: 0.0,
+            ..LoraConfig::default()
+        };
+        let layer = trained(LoraLinear::new(base(10, 6)), &config);
+        let x = input([3, 4, 10]);
+        let adapter = layer.lora.as_ref().unwrap();
+        let manual = layer.base_layer.forward(x.clone())
+            + x.clone()
+                .matmul(adapter.lora_a.val().unsqueeze())
+                .matmul(adapter.lora_b.val().unsqueeze())
+                .mul_scalar(2.0);
+        layer
+            .forward(x)
+            .into_data()
+            .assert_approx_eq::<f32>(&manual.into_data(), Tolerance::absolute(1e-5));
+    }
+
+    #[test]
+    fn merge_and_unmerge_round_trip_and_are_idempotent() {
+        B::seed(&Default::default(), 4);
+        let config = LoraConfig::default();
+        let layer = trained(LoraLinear::new(base(16, 9)), &config);
+        let original_w = layer.base_layer.weight.val();
+        let x = input([2, 3, 16]);
+        let unmerged = layer.forward(x.clone());
+
+        let merged = layer.merge();
+        assert!(merged.is_merged());
+        let merged_out = merged.forward(x.clone());
+        merged_out
+            .clone()
+            .into_data()
+            .assert_approx_eq::<f32>(&unmerged.clone().into_data(), Tolerance::absolute(1e-5));
+
+        // A second merge must not add the update twice.
+        let twice = merged.merge();
+        twice
+            .forward(x.clone())
+            .into_data()
+            .assert_approx_eq::<f32>(&merged_out.into_data(), Tolerance::absolute(1e-6));
+
+        let back = twice.unmerge().unmerge();
+        assert!(!back.is_merged());
+        back.base_layer
+            .weight
+            .val()
+            .into_data()
+            .assert_approx_eq::<f32>(&original_w.into_data(), Tolerance::absolute(1e-6));
+        back.forward(x)
+            .into_data()
+            .assert_approx_eq::<f32>(&unmerged.into_data(), Tolerance::absolute(1e-5));
+    }
+
+    #[test]
+    fn merge_and_unload_gives_plain_linear_with_same_output() {
+        B::seed(&Default::default(), 5);
+        let layer = trained(LoraLinear::new(base(8, 8)), &LoraConfig::default());
+        let x = input([1, 2, 8]);
+        let expected = layer.forward(x.clone());
+        let plain = layer.merge_and_unload();
+        plain
+            .forward(x)
+            .into_data()
+            .assert_approx_eq::<f32>(&expected.into_data(), Tolerance::absolute(1e-5));
+    }
+
+    #[test]
+    fn wrong_factor_shapes_are_refused() {
+        let device = Default::default();
+        let config = LoraConfig::default();
+        let a = Tensor::<B, 2>::zeros([8, 8], &device);
+        let b = Tensor::<B, 2>::zeros([8, 5], &device);
+        let err = LoraAdapter::from_factors(&config, a, b, 6, 5).unwrap_err();
+        assert!(err.to_string().contains("lora_A"), "{err}");
+
+        let good = LoraAdapter::<B>::from_factors(
+            &config,
+            Tensor::zeros([6, 8], &device),
+            Tensor::zeros([8, 5], &device),
+            6,
+            5,
+        )
+        .unwrap();
+        let err = LoraLinear::new(base(7, 5))
+            .with_loaded_adapter(good)
+            .unwrap_err();
+        assert!(err.to_string().contains("[7, 8]"), "{err}");
+    }
+
+    #[test]
+    fn gradients_reach_only_the_adapter() {
+        let device = Default::default();
+        AB::seed(&device, 6);
+        let mut base_layer: Linear<AB> = LinearConfig::new(6, 4).init(&device);
+        base_layer = base_layer.no_grad();
+        let layer = LoraLinear::new(base_layer)
+            .with_adapter(&LoraConfig::default())
+            .unwrap();
+        let x = Tensor::<AB, 2>::random([5, 6], Distribution::Normal(0.0, 1.0), &device);
+        let grads = layer.forward(x).sum().backward();
+        assert!(layer.base_layer.weight.grad(&grads).is_none());
+        let adapter = layer.lora.as_ref().unwrap();
+        // B is zero, so dL/dA is zero but present; dL/dB is non-zero.
+        assert!(adapter.lora_a.grad(&grads).is_some());
+        let gb: Vec<f32> = adapter
+            .lora_b
+            .grad(&grads)
+            .unwrap()
+            .into_data()
+            .to_vec()
+            .unwrap();
+        assert!(gb.iter().any(|g| *g != 0.0));
+    }
+
+    #[test]
+    fn dropout_is_inactive_without_autodiff() {
+        B::seed(&Default::default(), 7);
+        let config = LoraConfig {
+            lora_dropout: 0.5,
+            ..LoraConfig::default()
+        };
+        let layer = trained(LoraLinear::new(base(8, 8)), &config);
+        let x = input([2, 2, 8]);
+        let a = layer.forward(x.clone());
+        let b = layer.forward(x);
+        a.into_data().assert_eq(&b.into_data(), true);
+    }
+}
