@@ -1,0 +1,137 @@
+//! Error types of the metrics crate: bad inputs to the metric computations,
+//! and failures reading, validating or writing `metrics.json`.
+
+use std::path::PathBuf;
+
+/// A consistency problem found by [`crate::RunMetrics::validate`].
+///
+/// `field` is a JSON-style path into `metrics.json` (for example
+/// `epochs[2].eval.accuracy`) so a reader can find the offending value
+/// without re-deriving it from the message.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("invalid `{field}`: {reason}")]
+pub struct ValidationError {
+    /// Path of the offending field, e.g. `baseline.confusion`.
+    pub field: String,
+    /// What was expected and what was found.
+    pub reason: String,
+}
+
+impl ValidationError {
+    pub(crate) fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    /// Predictions and labels of one batch differ in length.
+    #[error("predictions and labels differ in length: {predictions} predictions, {labels} labels")]
+    LengthMismatch {
+        /// Number of predictions given.
+        predictions: usize,
+        /// Number of labels given.
+        labels: usize,
+    },
+
+    /// A prediction or label outside {0, 1}.
+    #[error("{what}[{index}] is {value}, expected 0 (negative) or 1 (positive)")]
+    NotBinary {
+        /// `"predictions"` or `"labels"`.
+        what: &'static str,
+        /// Position in the batch.
+        index: usize,
+        /// The value found.
+        value: i64,
+    },
+
+    /// A batch loss that is NaN or infinite: JSON cannot represent it, and
+    /// it means training diverged, which the caller must hear about.
+    #[error("batch {batch}: mean loss is {value}, expected a finite number")]
+    NonFiniteLoss {
+        /// Zero-based index of the batch within the accumulation.
+        batch: usize,
+        /// The value found.
+        value: f64,
+    },
+
+    /// `metrics.json` could not be read from disk.
+    #[error("cannot read metrics file {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O failure.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// `metrics.json` is not valid JSON or does not match the schema.
+    #[error(
+        "cannot parse metrics file {} at line {line}, column {column} (expected the metrics.json schema version {expected_version})",
+        path.display(),
+        expected_version = crate::SCHEMA_VERSION
+    )]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line reported by serde_json.
+        line: usize,
+        /// 1-based column reported by serde_json.
+        column: usize,
+        /// serde_json's error, which names the offending key.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// The file was written by an incompatible version of the schema.
+    #[error(
+        "metrics file {} has schema_version {found}, expected {expected}",
+        path.display()
+    )]
+    SchemaVersion {
+        /// The file.
+        path: PathBuf,
+        /// Version found in the file.
+        found: u32,
+        /// Version this crate understands.
+        expected: u32,
+    },
+
+    /// The file parsed but its contents are inconsistent.
+    #[error("metrics file {} is inconsistent", path.display())]
+    InvalidFile {
+        /// The file.
+        path: PathBuf,
+        /// The first problem found.
+        #[source]
+        source: ValidationError,
+    },
+
+    /// In-memory metrics are inconsistent (checked before writing).
+    #[error("refusing to write inconsistent metrics")]
+    Invalid(#[from] ValidationError),
+
+    /// Serialising to JSON failed.
+    #[error("cannot serialise metrics for {}", path.display())]
+    Serialize {
+        /// The destination file.
+        path: PathBuf,
+        /// serde_json's error.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// Writing a file (atomically, via a temporary file) failed.
+    #[error("cannot write {}", path.display())]
+    Write {
+        /// The destination file.
+        path: PathBuf,
+        /// The I/O failure.
+        #[source]
+        source: std::io::Error,
+    },
+}

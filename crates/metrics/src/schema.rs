@@ -1,0 +1,384 @@
+//! The `metrics.json` schema written by training and read by the report:
+//! plain serde structs, plus reading, atomic writing and a consistency check.
+//!
+//! All structs use `deny_unknown_fields` so that a misspelt key in a
+//! hand-edited or out-of-date file is reported instead of silently ignored;
+//! any change to the shape must bump [`SCHEMA_VERSION`].
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::classification::EvalMetrics;
+use crate::error::{MetricsError, ValidationError};
+
+/// Version of the `metrics.json` layout produced and understood by this crate.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Tolerance when checking stored ratios against the confusion matrix. JSON
+/// round-trips f64 exactly, so this only absorbs a writer that computed the
+/// same ratio in a different (but equivalent) order.
+const RATIO_TOLERANCE: f64 = 1e-9;
+
+/// The hyper-parameters and inputs of a run, recorded verbatim.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Base model identifier, e.g. `bert-base-uncased`.
+    pub model: String,
+    /// Data set identifier or path, e.g. `stanfordnlp/imdb`.
+    pub data: String,
+    /// Number of training samples actually used.
+    pub train_n: usize,
+    /// Number of test samples actually evaluated (every evaluation uses them all).
+    pub test_n: usize,
+    /// Maximum sequence length in tokens (longer reviews are truncated).
+    pub max_len: usize,
+    /// Number of epochs requested.
+    pub epochs: usize,
+    /// Training batch size.
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// AdamW decoupled weight decay.
+    pub weight_decay: f64,
+    /// Fraction of total steps spent warming the learning rate up, in [0, 1].
+    pub warmup_ratio: f64,
+    /// Seed for shuffling, initialisation and dropout.
+    pub seed: u64,
+    /// LoRA rank r.
+    pub lora_r: usize,
+    /// LoRA alpha (the update is scaled by alpha / r).
+    pub lora_alpha: f64,
+    /// Dropout applied to the LoRA input, in [0, 1).
+    pub lora_dropout: f64,
+    /// Names of the linear layers that received LoRA adapters, e.g. `["query", "value"]`.
+    pub target_modules: Vec<String>,
+    /// Burn backend the run used, e.g. `cuda` or `ndarray`.
+    pub backend: String,
+}
+
+/// One training epoch followed by an evaluation on the test set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpochRecord {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Mean training cross-entropy per sample over the epoch.
+    pub train_loss: f64,
+    /// Wall-clock seconds of the training part of the epoch.
+    pub train_seconds: f64,
+    /// Training throughput of this epoch.
+    pub train_samples_per_s: f64,
+    /// Test-set evaluation after this epoch.
+    pub eval: EvalMetrics,
+}
+
+/// The whole content of `metrics.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunMetrics {
+    /// Always [`SCHEMA_VERSION`] when written by this crate.
+    pub schema_version: u32,
+    /// Hyper-parameters of the run.
+    pub config: RunConfig,
+    /// Parameters updated by the optimiser (LoRA adapters and classifier head).
+    pub trainable_params: u64,
+    /// All parameters of the model, trainable or frozen.
+    pub total_params: u64,
+    /// Test-set evaluation before any training.
+    pub baseline: EvalMetrics,
+    /// One record per completed epoch, numbered 1..=n in order.
+    pub epochs: Vec<EpochRecord>,
+    /// Training throughput over all epochs.
+    pub train_samples_per_s: f64,
+    /// Evaluation throughput over all evaluations (baseline included).
+    pub eval_samples_per_s: f64,
+    /// Wall-clock seconds of the whole run.
+    pub total_seconds: f64,
+}
+
+/// Only the version, parsed first so that a file from another schema
+/// version gets a clear error instead of a confusing "missing field".
+#[derive(Deserialize)]
+struct VersionProbe {
+    schema_version: u32,
+}
+
+fn parse_err(path: &Path, source: serde_json::Error) -> MetricsError {
+    MetricsError::Parse {
+        path: path.to_path_buf(),
+        line: source.line(),
+        column: source.column(),
+        source,
+    }
+}
+
+impl RunMetrics {
+    /// Reads, parses and [validates](Self::validate) a `metrics.json`.
+    ///
+    /// # Errors
+    /// Every error names `path`: [`MetricsError::Read`],
+    /// [`MetricsError::Parse`] (with serde's line, column and message naming
+    /// the key), [`MetricsError::SchemaVersion`],
+    /// [`MetricsError::InvalidFile`] (naming the inconsistent field).
+    pub fn read(path: &Path) -> Result<Self, MetricsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| MetricsError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let probe: VersionProbe = serde_json::from_str(&text).map_err(|e| parse_err(path, e))?;
+        if probe.schema_version != SCHEMA_VERSION {
+            return Err(MetricsError::SchemaVersion {
+                path: path.to_path_buf(),
+                found: probe.schema_version,
+                expected: SCHEMA_VERSION,
+            });
+        }
+        let metrics: Self = serde_json::from_str(&text).map_err(|e| parse_err(path, e))?;
+        metrics
+            .validate()
+            .map_err(|source| MetricsError::InvalidFile {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(metrics)
+    }
+
+    /// [Validates](Self::validate), then writes pretty-printed JSON to
+    /// `path` atomically (see [`crate::write_atomic`]).
+    ///
+    /// # Errors
+    /// [`MetricsError::Invalid`] if validation fails (nothing is written),
+    /// [`MetricsError::Serialize`] or [`MetricsError::Write`] naming `path`.
+    pub fn write_atomic(&self, path: &Path) -> Result<(), MetricsError> {
+        self.validate()?;
+        let mut json =
+            serde_json::to_vec_pretty(self).map_err(|source| MetricsError::Serialize {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        json.push(b'\n');
+        crate::atomic::write_atomic(path, &json)
+    }
+
+    /// The last completed epoch (what the report calls "fine-tuned").
+    pub fn final_epoch(&self) -> Option<&EpochRecord> {
+        self.epochs.last()
+    }
+
+    /// The epoch with the highest test accuracy (the earliest on ties).
+    pub fn best_epoch(&self) -> Option<&EpochRecord> {
+        self.epochs.iter().fold(None, |best, e| match best {
+            Some(b) if b.eval.accuracy >= e.eval.accuracy => Some(b),
+            _ => Some(e),
+        })
+    }
+
+    /// `trainable_params / total_params` as a fraction (0.0 if total is 0).
+    pub fn trainable_fraction(&self) -> f64 {
+        if self.total_params == 0 {
+            0.0
+        } else {
+            self.trainable_params as f64 / self.total_params as f64
+        }
+    }
+
+    /// Checks internal consistency and returns the first problem found,
+    /// naming the field:
+    ///
+    /// * `schema_version` equals [`SCHEMA_VERSION`];
+    /// * config values are in range (positive sizes, `warmup_ratio` in
+    ///   [0, 1], `lora_dropout` in [0, 1), finite rates, non-empty names);
+    /// * `0 < total_params` and `trainable_params <= total_params`;
+    /// * every evaluation: ratios finite and in [0, 1] and equal to those
+    ///   derived from its confusion matrix, confusion sums equal `samples`,
+    ///   `samples` equals `config.test_n`, loss and timings finite and ≥ 0;
+    /// * epochs are numbered 1..=n in order, with n ≤ `config.epochs` (a
+    ///   run still in progress may have written fewer);
+    /// * top-level throughputs and `total_seconds` finite and ≥ 0.
+    ///
+    /// # Errors
+    /// The first [`ValidationError`] found.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        if self.schema_version != SCHEMA_VERSION {
+            return Err(ValidationError::new(
+                "schema_version",
+                format!("expected {SCHEMA_VERSION}, got {}", self.schema_version),
+            ));
+        }
+        self.validate_config()?;
+        if self.total_params == 0 {
+            return Err(ValidationError::new("total_params", "expected > 0, got 0"));
+        }
+        if self.trainable_params > self.total_params {
+            return Err(ValidationError::new(
+                "trainable_params",
+                format!(
+                    "expected <= total_params ({}), got {}",
+                    self.total_params, self.trainable_params
+                ),
+            ));
+        }
+        validate_eval("baseline", &self.baseline, self.config.test_n)?;
+        if self.epochs.len() > self.config.epochs {
+            return Err(ValidationError::new(
+                "epochs",
+                format!(
+                    "expected at most config.epochs = {} records, got {}",
+                    self.config.epochs,
+                    self.epochs.len()
+                ),
+            ));
+        }
+        for (i, record) in self.epochs.iter().enumerate() {
+            let at = format!("epochs[{i}]");
+            if record.epoch != i + 1 {
+                return Err(ValidationError::new(
+                    format!("{at}.epoch"),
+                    format!(
+                        "expected {} (epochs numbered 1..n in order), got {}",
+                        i + 1,
+                        record.epoch
+                    ),
+                ));
+            }
+            non_negative(&format!("{at}.train_loss"), record.train_loss)?;
+            non_negative(&format!("{at}.train_seconds"), record.train_seconds)?;
+            non_negative(
+                &format!("{at}.train_samples_per_s"),
+                record.train_samples_per_s,
+            )?;
+            validate_eval(&format!("{at}.eval"), &record.eval, self.config.test_n)?;
+        }
+        non_negative("train_samples_per_s", self.train_samples_per_s)?;
+        non_negative("eval_samples_per_s", self.eval_samples_per_s)?;
+        non_negative("total_seconds", self.total_seconds)?;
+        Ok(())
+    }
+
+    fn validate_config(&self) -> Result<(), ValidationError> {
+        let c = &self.config;
+        for (field, value) in [
+            ("config.model", &c.model),
+            ("config.data", &c.data),
+            ("config.backend", &c.backend),
+        ] {
+            if value.trim().is_empty() {
+                return Err(ValidationError::new(field, "expected a non-empty string"));
+            }
+        }
+        for (field, value) in [
+            ("config.train_n", c.train_n),
+            ("config.test_n", c.test_n),
+            ("config.max_len", c.max_len),
+            ("config.epochs", c.epochs),
+            ("config.batch_size", c.batch_size),
+            ("config.lora_r", c.lora_r),
+        ] {
+            if value == 0 {
+                return Err(ValidationError::new(field, "expected > 0, got 0"));
+            }
+        }
+        non_negative("config.lr", c.lr)?;
+        non_negative("config.weight_decay", c.weight_decay)?;
+        in_range("config.warmup_ratio", c.warmup_ratio, 0.0, 1.0, true)?;
+        if !(c.lora_alpha.is_finite() && c.lora_alpha > 0.0) {
+            return Err(ValidationError::new(
+                "config.lora_alpha",
+                format!("expected a finite number > 0, got {}", c.lora_alpha),
+            ));
+        }
+        in_range("config.lora_dropout", c.lora_dropout, 0.0, 1.0, false)?;
+        if c.target_modules.is_empty() {
+            return Err(ValidationError::new(
+                "config.target_modules",
+                "expected at least one module name",
+            ));
+        }
+        if let Some(i) = c.target_modules.iter().position(|m| m.trim().is_empty()) {
+            return Err(ValidationError::new(
+                format!("config.target_modules[{i}]"),
+                "expected a non-empty module name",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `value` must be finite and ≥ 0.
+fn non_negative(field: &str, value: f64) -> Result<(), ValidationError> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            field,
+            format!("expected a finite number >= 0, got {value}"),
+        ))
+    }
+}
+
+/// `value` must be finite and in [lo, hi] (or [lo, hi) if `!inclusive_hi`).
+fn in_range(
+    field: &str,
+    value: f64,
+    lo: f64,
+    hi: f64,
+    inclusive_hi: bool,
+) -> Result<(), ValidationError> {
+    let ok = value.is_finite()
+        && value >= lo
+        && if inclusive_hi {
+            value <= hi
+        } else {
+            value < hi
+        };
+    if ok {
+        Ok(())
+    } else {
+        let close = if inclusive_hi { ']' } else { ')' };
+        Err(ValidationError::new(
+            field,
+            format!("expected a number in [{lo}, {hi}{close}, got {value}"),
+        ))
+    }
+}
+
+fn validate_eval(at: &str, m: &EvalMetrics, test_n: usize) -> Result<(), ValidationError> {
+    let derived = EvalMetrics::from_confusion(m.confusion, m.loss, m.seconds);
+    for (name, value, expected) in [
+        ("accuracy", m.accuracy, derived.accuracy),
+        ("f1", m.f1, derived.f1),
+        ("precision", m.precision, derived.precision),
+        ("recall", m.recall, derived.recall),
+    ] {
+        let field = format!("{at}.{name}");
+        in_range(&field, value, 0.0, 1.0, true)?;
+        if (value - expected).abs() > RATIO_TOLERANCE {
+            return Err(ValidationError::new(
+                field,
+                format!("expected {expected} (derived from {at}.confusion), got {value}"),
+            ));
+        }
+    }
+    let total = m.confusion.total();
+    if total != m.samples {
+        return Err(ValidationError::new(
+            format!("{at}.confusion"),
+            format!(
+                "expected tp + fp + tn + fn to equal {at}.samples = {}, got {total}",
+                m.samples
+            ),
+        ));
+    }
+    if m.samples != test_n as u64 {
+        return Err(ValidationError::new(
+            format!("{at}.samples"),
+            format!("expected config.test_n = {test_n}, got {}", m.samples),
+        ));
+    }
+    non_negative(&format!("{at}.loss"), m.loss)?;
+    non_negative(&format!("{at}.seconds"), m.seconds)?;
+    non_negative(&format!("{at}.samples_per_s"), m.samples_per_s)?;
+    Ok(())
+}

@@ -1,0 +1,329 @@
+//! Tests of the `metrics.json` schema: round trips, exact key layout, error
+//! messages that name the file and field, and `validate()`'s checks.
+
+// clippy.toml allows unwrap inside #[test] functions only; the fixtures
+// and helpers here are test code too, where a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+
+use metrics::{
+    ConfusionMatrix, EpochRecord, EvalMetrics, MetricsError, RunConfig, RunMetrics, SCHEMA_VERSION,
+};
+
+fn eval(tp: u64, fp: u64, tn: u64, fn_: u64, loss: f64) -> EvalMetrics {
+    EvalMetrics::from_confusion(ConfusionMatrix { tp, fp, tn, fn_ }, loss, 2.0)
+}
+
+fn sample(epochs: usize) -> RunMetrics {
+    let config = RunConfig {
+        model: "bert-base-uncased".into(),
+        data: "stanfordnlp/imdb".into(),
+        train_n: 2000,
+        test_n: 1000,
+        max_len: 256,
+        epochs,
+        batch_size: 16,
+        lr: 2e-4,
+        weight_decay: 0.01,
+        warmup_ratio: 0.06,
+        seed: 42,
+        lora_r: 8,
+        lora_alpha: 16.0,
+        lora_dropout: 0.1,
+        target_modules: vec!["query".into(), "value".into()],
+        backend: "cuda".into(),
+    };
+    let records = (1..=epochs)
+        .map(|epoch| EpochRecord {
+            epoch,
+            train_loss: 0.6 / epoch as f64,
+            train_seconds: 100.0,
+            train_samples_per_s: 20.0,
+            eval: eval(430 + epoch as u64, 60, 440, 70 - epoch as u64, 0.3),
+        })
+        .collect();
+    RunMetrics {
+        schema_version: SCHEMA_VERSION,
+        config,
+        trainable_params: 296_450,
+        total_params: 109_779_460,
+        baseline: eval(400, 380, 120, 100, 0.69),
+        epochs: records,
+        train_samples_per_s: 20.0,
+        eval_samples_per_s: 500.0,
+        total_seconds: 320.5,
+    }
+}
+
+fn write_text(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn round_trips_through_write_atomic_and_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metrics.json");
+    let m = sample(3);
+    m.write_atomic(&path).unwrap();
+    let back = RunMetrics::read(&path).unwrap();
+    assert_eq!(back, m);
+    assert!(std::fs::read_to_string(&path).unwrap().ends_with("}\n"));
+}
+
+#[test]
+fn json_layout_is_the_documented_schema() {
+    // Guards the file format against accidental renames: changing any key
+    // here must come with a SCHEMA_VERSION bump.
+    let v = serde_json::to_value(sample(1)).unwrap();
+    let keys = |v: &serde_json::Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(
+        keys(&v),
+        [
+            "baseline",
+            "config",
+            "epochs",
+            "eval_samples_per_s",
+            "schema_version",
+            "total_params",
+            "total_seconds",
+            "train_samples_per_s",
+            "trainable_params"
+        ]
+    );
+    assert_eq!(
+        keys(&v["config"]),
+        [
+            "backend",
+            "batch_size",
+            "data",
+            "epochs",
+            "lora_alpha",
+            "lora_dropout",
+            "lora_r",
+            "lr",
+            "max_len",
+            "model",
+            "seed",
+            "target_modules",
+            "test_n",
+            "train_n",
+            "warmup_ratio",
+            "weight_decay"
+        ]
+    );
+    assert_eq!(
+        keys(&v["baseline"]),
+        [
+            "accuracy",
+            "confusion",
+            "f1",
+            "loss",
+            "precision",
+            "recall",
+            "samples",
+            "samples_per_s",
+            "seconds"
+        ]
+    );
+    assert_eq!(keys(&v["baseline"]["confusion"]), ["fn", "fp", "tn", "tp"]);
+    assert_eq!(
+        keys(&v["epochs"][0]),
+        [
+            "epoch",
+            "eval",
+            "train_loss",
+            "train_samples_per_s",
+            "train_seconds"
+        ]
+    );
+    assert_eq!(v["schema_version"], 1);
+}
+
+#[test]
+fn missing_file_error_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nope.json");
+    let err = RunMetrics::read(&path).unwrap_err();
+    assert!(matches!(err, MetricsError::Read { .. }), "{err:?}");
+    assert!(err.to_string().contains("nope.json"), "{err}");
+}
+
+#[test]
+fn malformed_json_error_names_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_text(
+        dir.path(),
+        "bad.json",
+        "{\n  \"schema_version\": 1,\n  oops\n}",
+    );
+    let err = RunMetrics::read(&path).unwrap_err();
+    match &err {
+        MetricsError::Parse { line, column, .. } => {
+            assert_eq!(*line, 3);
+            assert!(*column > 0);
+        }
+        other => panic!("expected Parse, got {other:?}"),
+    }
+    let msg = err.to_string();
+    assert!(msg.contains("bad.json") && msg.contains("line 3"), "{msg}");
+}
+
+#[test]
+fn unknown_or_missing_keys_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = serde_json::to_value(sample(1)).unwrap();
+    v["config"]["lora_rank"] = 8.into();
+    let path = write_text(dir.path(), "extra.json", &v.to_string());
+    let err = RunMetrics::read(&path).unwrap_err();
+    let source = std::error::Error::source(&err).unwrap().to_string();
+    assert!(source.contains("lora_rank"), "{source}");
+
+    let mut v = serde_json::to_value(sample(1)).unwrap();
+    v.as_object_mut().unwrap().remove("baseline");
+    let path = write_text(dir.path(), "missing.json", &v.to_string());
+    let err = RunMetrics::read(&path).unwrap_err();
+    let source = std::error::Error::source(&err).unwrap().to_string();
+    assert!(source.contains("missing field `baseline`"), "{source}");
+}
+
+#[test]
+fn other_schema_version_is_reported_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_text(dir.path(), "v9.json", r#"{"schema_version": 9, "x": 1}"#);
+    let err = RunMetrics::read(&path).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MetricsError::SchemaVersion {
+                found: 9,
+                expected: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("v9.json"));
+}
+
+#[test]
+fn inconsistent_file_error_names_file_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = serde_json::to_value(sample(2)).unwrap();
+    v["epochs"][1]["epoch"] = 3.into();
+    let path = write_text(dir.path(), "gap.json", &v.to_string());
+    let err = RunMetrics::read(&path).unwrap_err();
+    match &err {
+        MetricsError::InvalidFile { source, .. } => assert_eq!(source.field, "epochs[1].epoch"),
+        other => panic!("expected InvalidFile, got {other:?}"),
+    }
+    assert!(err.to_string().contains("gap.json"));
+}
+
+#[test]
+fn valid_sample_passes_and_partial_runs_are_allowed() {
+    sample(1).validate().unwrap();
+    sample(3).validate().unwrap();
+    let mut partial = sample(3);
+    partial.epochs.truncate(1);
+    partial.validate().unwrap();
+}
+
+fn field_of(m: &RunMetrics) -> String {
+    m.validate().unwrap_err().field
+}
+
+#[test]
+fn validate_names_the_offending_field() {
+    let mut m = sample(2);
+    m.epochs[1].eval.accuracy = 1.5;
+    assert_eq!(field_of(&m), "epochs[1].eval.accuracy");
+
+    let mut m = sample(2);
+    m.baseline.f1 = 0.123; // in range but not what the confusion matrix says
+    assert_eq!(field_of(&m), "baseline.f1");
+
+    let mut m = sample(2);
+    m.epochs[0].eval.confusion.tp += 1;
+    assert_eq!(field_of(&m), "epochs[0].eval.accuracy");
+
+    let mut m = sample(2);
+    m.epochs[0].eval.samples += 1;
+    assert_eq!(field_of(&m), "epochs[0].eval.confusion");
+
+    let mut m = sample(2);
+    m.config.test_n = 999;
+    assert_eq!(field_of(&m), "baseline.samples");
+
+    let mut m = sample(2);
+    m.epochs.swap(0, 1);
+    assert_eq!(field_of(&m), "epochs[0].epoch");
+
+    let mut m = sample(2);
+    m.config.epochs = 1;
+    assert_eq!(field_of(&m), "epochs");
+
+    let mut m = sample(1);
+    m.trainable_params = m.total_params + 1;
+    assert_eq!(field_of(&m), "trainable_params");
+
+    let mut m = sample(1);
+    m.baseline.loss = -0.1;
+    assert_eq!(field_of(&m), "baseline.loss");
+
+    let mut m = sample(1);
+    m.epochs[0].train_seconds = f64::INFINITY;
+    assert_eq!(field_of(&m), "epochs[0].train_seconds");
+
+    let mut m = sample(1);
+    m.config.warmup_ratio = 1.5;
+    assert_eq!(field_of(&m), "config.warmup_ratio");
+
+    let mut m = sample(1);
+    m.config.lora_dropout = 1.0;
+    assert_eq!(field_of(&m), "config.lora_dropout");
+
+    let mut m = sample(1);
+    m.config.target_modules.clear();
+    assert_eq!(field_of(&m), "config.target_modules");
+
+    let mut m = sample(1);
+    m.config.batch_size = 0;
+    assert_eq!(field_of(&m), "config.batch_size");
+
+    let mut m = sample(1);
+    m.schema_version = 2;
+    assert_eq!(field_of(&m), "schema_version");
+}
+
+#[test]
+fn write_atomic_refuses_invalid_metrics_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metrics.json");
+    let mut m = sample(1);
+    m.epochs[0].eval.recall = 2.0;
+    let err = m.write_atomic(&path).unwrap_err();
+    assert!(matches!(err, MetricsError::Invalid(_)), "{err:?}");
+    assert!(!path.exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn best_and_final_epoch() {
+    let mut m = sample(3);
+    assert_eq!(m.final_epoch().unwrap().epoch, 3);
+    // sample() makes accuracy increase with the epoch.
+    assert_eq!(m.best_epoch().unwrap().epoch, 3);
+    m.epochs[0].eval = m.epochs[2].eval;
+    // Ties go to the earliest epoch.
+    assert_eq!(m.best_epoch().unwrap().epoch, 1);
+    m.epochs.clear();
+    assert!(m.final_epoch().is_none() && m.best_epoch().is_none());
+    assert!((sample(1).trainable_fraction() - 296_450.0 / 109_779_460.0).abs() < 1e-15);
+}

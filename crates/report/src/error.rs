@@ -1,0 +1,63 @@
+//! Error type of the report crate; every variant names the file involved.
+
+use std::path::PathBuf;
+
+/// Boxed error of a plotters backend (the concrete type differs per backend).
+pub type DrawSource = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything that can go wrong while rendering charts and the report.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// Reading, validating or atomically writing a file failed; the inner
+    /// error names the file (and, for `metrics.json`, the line or field).
+    #[error(transparent)]
+    Metrics(#[from] metrics::MetricsError),
+
+    /// The metrics contain no completed epoch, so there is no fine-tuned
+    /// result to chart or report.
+    #[error(
+        "{}: the metrics contain no completed epoch (`epochs` is empty), so there is nothing to compare with the baseline",
+        path.display()
+    )]
+    NoEpochs {
+        /// The metrics file when known, otherwise the output being produced.
+        path: PathBuf,
+    },
+
+    /// The embedded font could not be parsed (a corrupt build, not user input).
+    #[error("embedded font {name} is not a valid TrueType/OpenType font")]
+    Font {
+        /// File name of the embedded font.
+        name: &'static str,
+    },
+
+    /// plotters failed while drawing a chart.
+    #[error("cannot draw chart {}", path.display())]
+    Draw {
+        /// The chart being drawn.
+        path: PathBuf,
+        /// The backend's error.
+        #[source]
+        source: DrawSource,
+    },
+
+    /// Encoding the rendered bitmap as PNG failed.
+    #[error("cannot encode PNG {}", path.display())]
+    Encode {
+        /// The destination file.
+        path: PathBuf,
+        /// The encoder's error.
+        #[source]
+        source: png::EncodingError,
+    },
+
+    /// Creating an output directory failed.
+    #[error("cannot create directory {}", path.display())]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O failure.
+        #[source]
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,417 @@
+//! End-to-end tests of `render_all` and friends on synthetic metrics: the
+//! PNGs decode to non-trivial pictures, the SVGs carry titles and value
+//! labels, `report.md` has the expected rows, and bad inputs name the file.
+
+// clippy.toml allows unwrap inside #[test] functions only; the fixtures
+// and helpers here are test code too, where a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use metrics::{ConfusionMatrix, EpochRecord, EvalMetrics, RunConfig, RunMetrics, SCHEMA_VERSION};
+use report::{BAR_TITLE, HEIGHT, LINE_TITLE, ReportError, WIDTH, render_all};
+
+const TEST_N: u64 = 1000;
+
+/// A confusion matrix over 500 positive and 500 negative reviews.
+fn eval(tp: u64, tn: u64, loss: f64) -> EvalMetrics {
+    let c = ConfusionMatrix {
+        tp,
+        fp: 500 - tn,
+        tn,
+        fn_: 500 - tp,
+    };
+    EvalMetrics::from_confusion(c, loss, 4.0)
+}
+
+/// `per_epoch[i]` = (tp, tn) after epoch i + 1.
+fn sample(per_epoch: &[(u64, u64)]) -> RunMetrics {
+    let n = per_epoch.len();
+    RunMetrics {
+        schema_version: SCHEMA_VERSION,
+        config: RunConfig {
+            model: "bert-base-uncased".into(),
+            data: "stanfordnlp/imdb".into(),
+            train_n: 2000,
+            test_n: TEST_N as usize,
+            max_len: 256,
+            epochs: n.max(1),
+            batch_size: 16,
+            lr: 2e-4,
+            weight_decay: 0.01,
+            warmup_ratio: 0.06,
+            seed: 42,
+            lora_r: 8,
+            lora_alpha: 16.0,
+            lora_dropout: 0.1,
+            target_modules: vec!["query".into(), "value".into()],
+            backend: "cuda".into(),
+        },
+        trainable_params: 296_450,
+        total_params: 109_779_460,
+        // An untrained head that calls almost everything positive.
+        baseline: eval(480, 30, 0.7012),
+        epochs: per_epoch
+            .iter()
+            .enumerate()
+            .map(|(i, &(tp, tn))| EpochRecord {
+                epoch: i + 1,
+                train_loss: 0.55 / (i + 1) as f64,
+                train_seconds: 95.5,
+                train_samples_per_s: 20.9,
+                eval: eval(tp, tn, 0.40 - 0.05 * i as f64),
+            })
+            .collect(),
+        train_samples_per_s: 20.9,
+        eval_samples_per_s: 250.0,
+        total_seconds: 95.5 * n as f64 + 4.0 * (n as f64 + 1.0) + 12.0,
+    }
+}
+
+fn one_epoch() -> RunMetrics {
+    sample(&[(437, 416)])
+}
+
+fn three_epochs() -> RunMetrics {
+    sample(&[(437, 416), (451, 428), (440, 447)])
+}
+
+fn write_metrics(dir: &Path, m: &RunMetrics) -> PathBuf {
+    let path = dir.join("metrics.json");
+    m.write_atomic(&path).unwrap();
+    path
+}
+
+struct Png {
+    width: u32,
+    height: u32,
+    /// RGB triples, row-major.
+    pixels: Vec<[u8; 3]>,
+}
+
+/// Checks the PNG signature and IHDR by hand, then decodes it fully.
+fn read_png(path: &Path) -> Png {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(
+        &bytes[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{}: PNG signature",
+        path.display()
+    );
+    assert_eq!(&bytes[12..16], b"IHDR");
+    let be = |r: std::ops::Range<usize>| u32::from_be_bytes(bytes[r].try_into().unwrap());
+    let (width, height) = (be(16..20), be(20..24));
+
+    let decoder = png::Decoder::new(std::io::Cursor::new(&bytes));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!((info.width, info.height), (width, height));
+    assert_eq!(info.color_type, png::ColorType::Rgb);
+    let pixels = buf[..info.buffer_size()]
+        .chunks_exact(3)
+        .map(|p| [p[0], p[1], p[2]])
+        .collect();
+    Png {
+        width,
+        height,
+        pixels,
+    }
+}
+
+/// A real chart: right size, anti-aliased text and several colours, a
+/// meaningful amount of ink, text in the title band, and a clear margin so
+/// nothing is clipped at the canvas edge.
+fn assert_chart_png(path: &Path) {
+    let png = read_png(path);
+    assert_eq!(
+        (png.width, png.height),
+        (WIDTH, HEIGHT),
+        "{}",
+        path.display()
+    );
+
+    let distinct: std::collections::HashSet<[u8; 3]> = png.pixels.iter().copied().collect();
+    assert!(
+        distinct.len() > 100,
+        "{}: only {} distinct colours",
+        path.display(),
+        distinct.len()
+    );
+    let white = [255u8, 255, 255];
+    let ink = png.pixels.iter().filter(|&&p| p != white).count();
+    let fraction = ink as f64 / png.pixels.len() as f64;
+    assert!(
+        (0.03..0.6).contains(&fraction),
+        "{}: {:.1}% non-white pixels",
+        path.display(),
+        100.0 * fraction
+    );
+
+    let w = png.width as usize;
+    let at = |x: usize, y: usize| png.pixels[y * w + x];
+    let dark = |p: [u8; 3]| p.iter().all(|&c| c < 100);
+    let title_ink = (12..46)
+        .flat_map(|y| (0..w).map(move |x| (x, y)))
+        .filter(|&(x, y)| dark(at(x, y)))
+        .count();
+    assert!(
+        title_ink > 500,
+        "{}: title band has {title_ink} dark pixels",
+        path.display()
+    );
+
+    let h = png.height as usize;
+    const MARGIN: usize = 4;
+    for y in 0..h {
+        for x in 0..w {
+            let on_border = x < MARGIN || y < MARGIN || x >= w - MARGIN || y >= h - MARGIN;
+            if on_border {
+                assert_eq!(
+                    at(x, y),
+                    white,
+                    "{}: ink at edge pixel ({x}, {y})",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// Whether the SVG has a `<text>` element whose whole content is `text`
+/// (plotters writes the content on its own line).
+fn svg_has_text(svg: &str, text: &str) -> bool {
+    svg.contains(&format!(">\n{text}\n</text>"))
+}
+
+#[test]
+fn renders_everything_for_one_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = one_epoch();
+    let input = write_metrics(dir.path(), &m);
+    let out_dir = dir.path().join("out");
+    let out = render_all(&input, &out_dir).unwrap();
+
+    assert_eq!(out.bar_png, out_dir.join("images/bar_chart.png"));
+    assert_eq!(out.line_svg, out_dir.join("images/line_chart.svg"));
+    assert_eq!(out.report_md, out_dir.join("report.md"));
+    assert_chart_png(&out.bar_png);
+    assert_chart_png(&out.line_png);
+
+    let bar = read(&out.bar_svg);
+    assert!(bar.starts_with("<svg"), "{}", &bar[..40.min(bar.len())]);
+    // Baseline accuracy 0.510 and F1 0.662; epoch 1 accuracy 0.853, F1 0.856.
+    for label in [
+        BAR_TITLE, "0.510", "0.662", "0.853", "0.856", "Accuracy", "F1",
+    ] {
+        assert!(svg_has_text(&bar, label), "bar SVG lacks {label}");
+    }
+    let line = read(&out.line_svg);
+    for label in [
+        LINE_TITLE,
+        "0.853",
+        "0.856",
+        "Epoch",
+        "1",
+        "Baseline accuracy before fine-tuning (0.510)",
+    ] {
+        assert!(svg_has_text(&line, label), "line SVG lacks {label}");
+    }
+
+    let md = read(&out.report_md);
+    for row in [
+        "| Baseline (before fine-tuning) | 0.5100 | 0.6621 |",
+        "| Epoch 1 | 0.8530 | 0.8560 |",
+        "| Trainable share | 0.270 % |",
+        "| Total | 109,779,460 |",
+        "| **negative** | 416 TN (41.6 %) | 84 FP (8.4 %) |",
+        "| **positive** | 63 FN (6.3 %) | 437 TP (43.7 %) |",
+        "| LoRA target modules | `query`, `value` |",
+        "![Accuracy and F1: baseline vs fine-tuned after epoch 1](images/bar_chart.png)",
+        "(images/line_chart.png)",
+        "| Epoch 1 training | 2,000 | 95.5 s (1 min 36 s) | 20.9 samples/s |",
+    ] {
+        assert!(md.contains(row), "report.md lacks `{row}`:\n{md}");
+    }
+}
+
+#[test]
+fn renders_everything_for_three_epochs() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = three_epochs();
+    let input = write_metrics(dir.path(), &m);
+    let out = render_all(&input, dir.path()).unwrap();
+    assert_chart_png(&out.bar_png);
+    assert_chart_png(&out.line_png);
+
+    let line = read(&out.line_svg);
+    for e in &m.epochs {
+        for v in [e.eval.accuracy, e.eval.f1] {
+            let label = format!("{v:.3}");
+            assert!(svg_has_text(&line, &label), "line SVG lacks {label}");
+        }
+    }
+    let md = read(&out.report_md);
+    for epoch in 1..=3 {
+        assert!(md.contains(&format!("| Epoch {epoch} | ")), "{md}");
+        assert!(
+            md.contains(&format!("| Epoch {epoch} evaluation | 1,000 |")),
+            "{md}"
+        );
+    }
+    assert!(md.contains("## Confusion matrix (epoch 3, final)"));
+    assert!(
+        md.contains("| Change, epoch 3 vs baseline | +0.3770 |"),
+        "{md}"
+    );
+}
+
+#[test]
+fn bar_chart_compares_the_final_epoch_not_the_best() {
+    let dir = tempfile::tempdir().unwrap();
+    // Epoch 2 is best (accuracy 0.879); epoch 3 is final (0.887 would be
+    // best in three_epochs(), so use a dip instead).
+    let m = sample(&[(437, 416), (451, 428), (430, 420)]);
+    let png = dir.path().join("bar.png");
+    let svg = dir.path().join("bar.svg");
+    report::bar_chart(&m, &png, &svg).unwrap();
+    let text = read(&svg);
+    assert!(svg_has_text(&text, "0.850"), "final accuracy missing");
+    assert!(!svg_has_text(&text, "0.879"), "best epoch's accuracy drawn");
+    assert!(svg_has_text(&text, "LoRA fine-tuned (after epoch 3 of 3)"));
+}
+
+#[test]
+fn rendering_is_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = three_epochs();
+    let (a_png, a_svg) = (dir.path().join("a.png"), dir.path().join("a.svg"));
+    let (b_png, b_svg) = (dir.path().join("b.png"), dir.path().join("b.svg"));
+    report::line_chart(&m, &a_png, &a_svg).unwrap();
+    report::line_chart(&m, &b_png, &b_svg).unwrap();
+    assert_eq!(
+        std::fs::read(&a_png).unwrap(),
+        std::fs::read(&b_png).unwrap()
+    );
+    assert_eq!(read(&a_svg), read(&b_svg));
+}
+
+#[test]
+fn many_epochs_render_without_value_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let per_epoch: Vec<(u64, u64)> = (0..20).map(|i| (420 + i, 410 + i)).collect();
+    let m = sample(&per_epoch);
+    let (png, svg) = (dir.path().join("l.png"), dir.path().join("l.svg"));
+    report::line_chart(&m, &png, &svg).unwrap();
+    assert_chart_png(&png);
+    let text = read(&svg);
+    let last = m.epochs[19].eval.accuracy;
+    assert!(svg_has_text(&text, LINE_TITLE));
+    assert!(
+        !svg_has_text(&text, &format!("{last:.3}")),
+        "labels drawn for 20 epochs"
+    );
+}
+
+#[test]
+fn long_run_descriptions_stay_inside_the_canvas() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = three_epochs();
+    m.config.model =
+        "/home/someone/checkpoints/google-bert/bert-large-uncased-whole-word-masking-finetuned"
+            .into();
+    m.config.target_modules = [
+        "query",
+        "key",
+        "value",
+        "attention.output.dense",
+        "intermediate.dense",
+    ]
+    .map(String::from)
+    .to_vec();
+    let input = write_metrics(dir.path(), &m);
+    let out = render_all(&input, dir.path()).unwrap();
+    assert_chart_png(&out.bar_png);
+    assert_chart_png(&out.line_png);
+    // The subtitle was shortened rather than dropped.
+    assert!(read(&out.bar_svg).contains("/home/someone/checkpoints"));
+}
+
+#[test]
+fn missing_metrics_file_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("absent-metrics.json");
+    let err = render_all(&input, dir.path()).unwrap_err();
+    assert!(matches!(err, ReportError::Metrics(_)), "{err:?}");
+    assert!(err.to_string().contains("absent-metrics.json"), "{err}");
+    assert!(
+        !dir.path().join("images").exists(),
+        "outputs created on error"
+    );
+}
+
+#[test]
+fn malformed_metrics_file_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("broken.json");
+    std::fs::write(&input, "{\"schema_version\": 1,\n \"config\": [1, 2,").unwrap();
+    let err = render_all(&input, dir.path()).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("broken.json") && msg.contains("line 2"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn inconsistent_metrics_file_is_an_error_naming_file_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = serde_json::to_value(one_epoch()).unwrap();
+    v["epochs"][0]["eval"]["accuracy"] = 1.2.into();
+    let input = dir.path().join("metrics.json");
+    std::fs::write(&input, v.to_string()).unwrap();
+    let err = render_all(&input, dir.path()).unwrap_err();
+    let chain = format!("{err} / {}", std::error::Error::source(&err).unwrap());
+    assert!(chain.contains("metrics.json"), "{chain}");
+    let source = std::error::Error::source(&err).unwrap().to_string();
+    assert!(source.contains("epochs[0].eval.accuracy"), "{source}");
+}
+
+#[test]
+fn metrics_without_epochs_are_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_metrics(dir.path(), &sample(&[]));
+    let err = render_all(&input, dir.path()).unwrap_err();
+    assert!(matches!(err, ReportError::NoEpochs { .. }), "{err:?}");
+    assert!(err.to_string().contains("metrics.json"), "{err}");
+
+    let err = report::write_report(&sample(&[]), dir.path()).unwrap_err();
+    assert!(err.to_string().contains("report.md"), "{err}");
+    assert!(!dir.path().join("report.md").exists());
+}
+
+#[test]
+fn unwritable_output_is_an_error_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_metrics(dir.path(), &one_epoch());
+    // A regular file where the output directory should be.
+    let blocker = dir.path().join("out");
+    std::fs::write(&blocker, "not a directory").unwrap();
+    let err = render_all(&input, &blocker).unwrap_err();
+    assert!(matches!(err, ReportError::CreateDir { .. }), "{err:?}");
+    assert!(err.to_string().contains("out"), "{err}");
+}
+
+#[test]
+fn markdown_escapes_table_breaking_text() {
+    let mut m = one_epoch();
+    m.config.data = "data/imdb|v2".into();
+    m.config.backend = "nd|array".into();
+    let md = report::render_markdown(&m).unwrap();
+    assert!(md.contains("| Data | `data/imdb\\|v2` |"), "{md}");
+    assert!(md.contains("| Backend | nd\\|array |"), "{md}");
+}
