@@ -1,1 +1,163 @@
-//! Placeholder: filled in by its own change.
+//! The IMDb data pipeline: fetch dataset and model files from the Hugging Face Hub (or a local
+//! directory), read and validate the parquet splits, take seeded subsets, tokenise with BERT's
+//! WordPiece tokenizer and form dynamically padded batches. It knows nothing about models or Burn:
+//! batches are plain `Vec<i64>`s.
+//!
+//! # Modules
+//! * [`hub`]: [`Source`] (local directory or repository id), [`HubClient`] writing into the shared
+//!   Hugging Face cache (`HF_HOME`, `HF_HUB_CACHE`, `HF_ENDPOINT`, `HF_HUB_OFFLINE`, `HF_TOKEN`),
+//!   verifying size and sha256 / git blob id of every download; [`fetch_imdb`], [`fetch_model`].
+//! * [`mirror`]: [`HubMirror`], a loopback static server over a directory in the Hub's URL layout,
+//!   with Hub headers and fault injection; used by tests, the CLI and air-gapped users.
+//! * [`reader`]: streaming, projected, validating parquet reader ([`read_reviews`]).
+//! * [`subset`]: machine-independent seeded shuffles and (balanced) subsets ([`SubsetSpec`]).
+//! * [`tokenize`]: [`TextTokenizer`] from `tokenizer.json` or `vocab.txt`, truncation to `max_len`,
+//!   no padding, parallel encoding.
+//! * [`batch`]: [`Batcher`] producing [`Batch`]es padded to the longest sequence, optional length
+//!   bucketing, [`PaddingStats`].
+//! * [`shared`]: where the project's shared test data lives.
+//!
+//! # Decisions
+//! * Rows keep their 0-based index in the source file ([`Review::row`], [`Encoded::row`],
+//!   [`Batch::rows`]) through subsetting and batching, so any prediction is traceable to a review.
+//! * SMALL_RUN subsets are balanced (label 0 gets the odd row) and drawn from ChaCha8 with our own
+//!   Fisher–Yates, so the same seed gives the same rows on every machine and `rand` version.
+//! * Truncation keeps the head of the review (`[CLS]` + first `max_len - 2` tokens + `[SEP]`), as
+//!   the Python tokenizer's default `truncation=True` does.
+//! * Batch tensors are `i64` (what Burn's int tensors and `input_ids` in Python use).
+
+pub mod atomic;
+pub mod batch;
+mod error;
+pub mod hub;
+pub mod mirror;
+pub mod reader;
+pub mod shared;
+pub mod subset;
+pub mod tokenize;
+mod urlpath;
+
+use std::path::{Path, PathBuf};
+
+pub use crate::batch::{Batch, Batcher, BatcherConfig, EpochBatches, PaddingStats, collate};
+pub use crate::error::{BoxError, Error, PartialDownload, Result};
+pub use crate::hub::{
+    DatasetFiles, FileMetadata, HubClient, HubConfig, ModelFiles, Repo, RepoType, Source,
+    fetch_imdb, fetch_model,
+};
+pub use crate::mirror::{Fault, HubMirror, HubMirrorBuilder, MIRROR_COMMIT, MirrorRequest};
+pub use crate::reader::{Review, ReviewReader, read_reviews};
+pub use crate::subset::{LabelCounts, SubsetSpec};
+pub use crate::tokenize::{DEFAULT_MAX_LEN, Encoded, TextTokenizer, TokenizeStats};
+
+/// A dataset split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Split {
+    /// 25,000 training reviews.
+    Train,
+    /// 25,000 test reviews.
+    Test,
+}
+
+impl Split {
+    /// "train" or "test".
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Test => "test",
+        }
+    }
+}
+
+/// A split read, subset and tokenised: what training and evaluation consume.
+#[derive(Clone, Debug)]
+pub struct TokenizedSplit {
+    /// The parquet file it came from.
+    pub path: PathBuf,
+    /// The examples, in subset (shuffled) order or file order.
+    pub examples: Vec<Encoded>,
+    /// Per-label counts of `examples`.
+    pub counts: LabelCounts,
+    /// Tokenisation statistics.
+    pub stats: TokenizeStats,
+}
+
+/// Read `path`, select the rows `subset` asks for, and tokenise them.
+pub fn load_split(
+    path: &Path,
+    tokenizer: &TextTokenizer,
+    subset: &SubsetSpec,
+) -> Result<TokenizedSplit> {
+    let _span = tracing::info_span!("load_split", path = %path.display()).entered();
+    let what = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let reviews = read_reviews(path)?;
+    let (reviews, counts) = subset::select(reviews, subset, &what)?;
+    let (examples, stats) = tokenizer.encode_reviews(&reviews, &what)?;
+    Ok(TokenizedSplit {
+        path: path.to_path_buf(),
+        examples,
+        counts,
+        stats,
+    })
+}
+
+/// Read and tokenise every row of `path`, in file order (the throughput benchmark's unit of work).
+pub fn read_and_tokenize(path: &Path, tokenizer: &TextTokenizer) -> Result<TokenizedSplit> {
+    let _span = tracing::info_span!("read_and_tokenize", path = %path.display()).entered();
+    let what = path.display().to_string();
+    let reviews = read_reviews(path)?;
+    let counts = LabelCounts::of(reviews.iter().map(|r| &r.label));
+    let (examples, stats) = tokenizer.encode_reviews(&reviews, &what)?;
+    Ok(TokenizedSplit {
+        path: path.to_path_buf(),
+        examples,
+        counts,
+        stats,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_split_subsets_then_tokenises_keeping_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let vocab = dir.path().join("vocab.txt");
+        std::fs::write(&vocab, "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\ngood\nbad\n").unwrap();
+        let tok = TextTokenizer::from_vocab(&vocab, true, 8).unwrap();
+        let p = dir.path().join("s.parquet");
+        let texts: Vec<&str> = (0..20)
+            .map(|i| if i < 10 { "bad" } else { "good good" })
+            .collect();
+        let labels: Vec<i64> = (0..20).map(|i| i64::from(i >= 10)).collect();
+        reader::test_files::write_reviews(&p, &texts, &labels);
+
+        let s = load_split(&p, &tok, &SubsetSpec::balanced(6, 1)).unwrap();
+        assert_eq!(
+            s.counts,
+            LabelCounts {
+                negative: 3,
+                positive: 3
+            }
+        );
+        for e in &s.examples {
+            let expected = if e.row < 10 {
+                vec![2, 6, 3]
+            } else {
+                vec![2, 5, 5, 3]
+            };
+            assert_eq!(e.ids, expected, "row {}", e.row);
+            assert_eq!(e.label, u8::from(e.row >= 10));
+        }
+        let all = read_and_tokenize(&p, &tok).unwrap();
+        assert_eq!(
+            all.examples.iter().map(|e| e.row).collect::<Vec<_>>(),
+            (0..20).collect::<Vec<_>>()
+        );
+        assert_eq!(all.stats.tokens, 10 * 3 + 10 * 4);
+    }
+}

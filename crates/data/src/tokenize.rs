@@ -1,0 +1,529 @@
+//! Tokenisation with the Hugging Face `tokenizers` crate: `[CLS] text [SEP]`, truncated to `max_len`,
+//! never padded (padding is per batch, see [`crate::batch`]), encoded in parallel.
+//!
+//! The tokenizer comes from `tokenizer.json` when the model has one (bit-for-bit the Python fast
+//! tokenizer), else it is built from `vocab.txt` exactly as `transformers`' `BertTokenizerFast`
+//! does (BertNormalizer with the model's `do_lower_case`, BertPreTokenizer, WordPiece with `##`
+//! continuation and 100-character word limit, `[CLS] $A [SEP]`). Whatever truncation or padding a
+//! `tokenizer.json` carries is overridden: all-MiniLM-L6-v2's, for instance, pads every sequence to
+//! 128, which would both waste compute and silently cap the length.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use tokenizers::decoders::wordpiece::WordPiece as WordPieceDecoder;
+use tokenizers::models::wordpiece::WordPiece;
+use tokenizers::normalizers::BertNormalizer;
+use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
+use tokenizers::processors::bert::BertProcessing;
+use tokenizers::{
+    AddedToken, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy,
+};
+
+use crate::error::{Error, Result};
+use crate::hub::ModelFiles;
+use crate::reader::Review;
+
+/// Default sequence length cap.
+pub const DEFAULT_MAX_LEN: usize = 256;
+/// Largest supported `max_len`: BERT-family models have 512 position embeddings.
+pub const MAX_SUPPORTED_LEN: usize = 512;
+/// Smallest useful `max_len`: `[CLS]` and `[SEP]`.
+pub const MIN_LEN: usize = 2;
+/// Texts encoded per parallel call: bounds the memory of intermediate `Encoding`s (which hold
+/// token strings and offsets) while keeping enough work per call for all cores.
+const ENCODE_CHUNK: usize = 2048;
+
+/// BERT's special tokens, in the order BERT's vocab lists them.
+const SPECIAL_TOKENS: [&str; 5] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
+
+/// A review as token ids.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Encoded {
+    /// 0-based row in the source file.
+    pub row: usize,
+    /// 0 = negative, 1 = positive.
+    pub label: u8,
+    /// Token ids, `[CLS] ... [SEP]`, at most `max_len`.
+    pub ids: Vec<u32>,
+    /// Token type (segment) ids, same length as `ids` (all 0 for single texts).
+    pub type_ids: Vec<u32>,
+}
+
+/// Summary of a tokenisation run.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TokenizeStats {
+    /// Number of texts.
+    pub examples: usize,
+    /// Total tokens kept (after truncation).
+    pub tokens: u64,
+    /// Texts that were longer than `max_len` and got truncated.
+    pub truncated: usize,
+    /// Longest kept sequence.
+    pub longest: usize,
+    /// Wall time in seconds.
+    pub seconds: f64,
+}
+
+impl TokenizeStats {
+    /// Mean kept length.
+    pub fn mean_len(&self) -> f64 {
+        if self.examples == 0 {
+            0.0
+        } else {
+            self.tokens as f64 / self.examples as f64
+        }
+    }
+}
+
+/// A BERT WordPiece tokenizer configured for this pipeline.
+#[derive(Clone, Debug)]
+pub struct TextTokenizer {
+    inner: Tokenizer,
+    max_len: usize,
+    pad_id: u32,
+    source: PathBuf,
+}
+
+fn check_max_len(max_len: usize) -> Result<()> {
+    if (MIN_LEN..=MAX_SUPPORTED_LEN).contains(&max_len) {
+        Ok(())
+    } else {
+        Err(Error::MaxLen {
+            found: max_len,
+            min: MIN_LEN,
+            max: MAX_SUPPORTED_LEN,
+        })
+    }
+}
+
+impl TextTokenizer {
+    /// Load a `tokenizer.json`.
+    pub fn from_tokenizer_json(path: &Path, max_len: usize) -> Result<TextTokenizer> {
+        check_max_len(max_len)?;
+        let inner = Tokenizer::from_file(path).map_err(|source| Error::TokenizerLoad {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::configure(inner, path, max_len)
+    }
+
+    /// Build BERT's tokenizer from a WordPiece `vocab.txt` (one token per line, id = line number).
+    pub fn from_vocab(path: &Path, lowercase: bool, max_len: usize) -> Result<TextTokenizer> {
+        check_max_len(max_len)?;
+        let load_err = |source| Error::TokenizerLoad {
+            path: path.to_path_buf(),
+            source,
+        };
+        let path_str = path
+            .to_str()
+            .ok_or_else(|| load_err("path is not valid UTF-8".into()))?;
+        let vocab = WordPiece::read_file(path_str).map_err(load_err)?;
+        let id = |token: &'static str| {
+            vocab
+                .get(token)
+                .copied()
+                .ok_or_else(|| Error::MissingSpecialToken {
+                    path: path.to_path_buf(),
+                    token,
+                })
+        };
+        let (cls, sep) = (id("[CLS]")?, id("[SEP]")?);
+        let model = WordPiece::builder()
+            .vocab(vocab)
+            .unk_token("[UNK]".into())
+            .continuing_subword_prefix("##".into())
+            .max_input_chars_per_word(100)
+            .build()
+            .map_err(load_err)?;
+        let mut inner = Tokenizer::new(model);
+        // Same arguments as transformers' BertTokenizerFast: clean_text, handle_chinese_chars,
+        // strip_accents = None (i.e. follow lowercase), lowercase.
+        inner.with_normalizer(Some(BertNormalizer::new(true, true, None, lowercase)));
+        inner.with_pre_tokenizer(Some(BertPreTokenizer));
+        inner.with_post_processor(Some(BertProcessing::new(
+            ("[SEP]".into(), sep),
+            ("[CLS]".into(), cls),
+        )));
+        inner.with_decoder(Some(WordPieceDecoder::default()));
+        // As in tokenizer.json: special tokens are matched verbatim in the text, never normalised.
+        let specials: Vec<AddedToken> = SPECIAL_TOKENS
+            .iter()
+            .filter(|t| vocab_has(&inner, t))
+            .map(|t| AddedToken::from(*t, true))
+            .collect();
+        inner.add_special_tokens(&specials);
+        Self::configure(inner, path, max_len)
+    }
+
+    /// The model's tokenizer: `tokenizer.json` if present, else `vocab.txt` with `do_lower_case`
+    /// from `tokenizer_config.json` (default true, as for uncased BERT).
+    pub fn from_model_files(files: &ModelFiles, max_len: usize) -> Result<TextTokenizer> {
+        match (&files.tokenizer_json, &files.vocab) {
+            (Some(json), _) => Self::from_tokenizer_json(json, max_len),
+            (None, Some(vocab)) => {
+                let lowercase = match &files.tokenizer_config {
+                    Some(cfg) => do_lower_case(cfg)?,
+                    None => true,
+                };
+                Self::from_vocab(vocab, lowercase, max_len)
+            }
+            (None, None) => Err(Error::NoTokenizerFiles {
+                source_desc: files.source.clone(),
+            }),
+        }
+    }
+
+    /// As [`TextTokenizer::from_model_files`] for a directory holding the files.
+    pub fn from_dir(dir: &Path, max_len: usize) -> Result<TextTokenizer> {
+        let opt = |name: &str| Some(dir.join(name)).filter(|p| p.is_file());
+        let files = ModelFiles {
+            source: format!("directory {}", dir.display()),
+            config: dir.join("config.json"),
+            weights: dir.join("model.safetensors"),
+            tokenizer_json: opt("tokenizer.json"),
+            vocab: opt("vocab.txt"),
+            tokenizer_config: opt("tokenizer_config.json"),
+        };
+        Self::from_model_files(&files, max_len)
+    }
+
+    fn configure(mut inner: Tokenizer, path: &Path, max_len: usize) -> Result<TextTokenizer> {
+        let load_err = |source| Error::TokenizerLoad {
+            path: path.to_path_buf(),
+            source,
+        };
+        inner
+            .with_truncation(Some(TruncationParams {
+                max_length: max_len,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+                direction: TruncationDirection::Right,
+            }))
+            .map_err(load_err)?;
+        inner.with_padding(None);
+        let special = |token: &'static str| {
+            inner
+                .token_to_id(token)
+                .ok_or_else(|| Error::MissingSpecialToken {
+                    path: path.to_path_buf(),
+                    token,
+                })
+        };
+        let (pad_id, cls, sep) = (special("[PAD]")?, special("[CLS]")?, special("[SEP]")?);
+        // A tokenizer.json without BERT's post-processor would silently feed the model sequences
+        // without [CLS], whose hidden state is what the classifier reads.
+        let probe = inner.encode("a", true).map_err(load_err)?;
+        let ids = probe.get_ids();
+        if ids.first() != Some(&cls) || ids.last() != Some(&sep) {
+            return Err(load_err(
+                format!("encoding \"a\" gave {ids:?}: expected [CLS] ({cls}) first and [SEP] ({sep}) last").into(),
+            ));
+        }
+        tracing::info!(path = %path.display(), max_len, pad_id, vocab = inner.get_vocab_size(true), "tokenizer ready");
+        Ok(TextTokenizer {
+            inner,
+            max_len,
+            pad_id,
+            source: path.to_path_buf(),
+        })
+    }
+
+    /// The truncation length.
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
+    /// Id of `[PAD]`.
+    pub fn pad_id(&self) -> u32 {
+        self.pad_id
+    }
+
+    /// Vocabulary size including added tokens.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// The file the tokenizer was loaded from.
+    pub fn source(&self) -> &Path {
+        &self.source
+    }
+
+    /// Id of a token, if in the vocabulary.
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    /// Encode one text: `[CLS] ... [SEP]`, truncated to `max_len`.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let enc = self
+            .inner
+            .encode_fast(text, true)
+            .map_err(|source| Error::Encode {
+                what: "one text".into(),
+                source,
+            })?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// Encode many texts in parallel (all cores, via the `tokenizers` thread pool).
+    pub fn encode_batch(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
+        let encs = self
+            .inner
+            .encode_batch_fast(texts.to_vec(), true)
+            .map_err(|source| Error::Encode {
+                what: format!("{} texts", texts.len()),
+                source,
+            })?;
+        Ok(encs.iter().map(|e| e.get_ids().to_vec()).collect())
+    }
+
+    /// Encode reviews in parallel, keeping row and label; `what` names them in errors and logs.
+    pub fn encode_reviews(
+        &self,
+        reviews: &[Review],
+        what: &str,
+    ) -> Result<(Vec<Encoded>, TokenizeStats)> {
+        let _span = tracing::info_span!(
+            "encode_reviews",
+            what,
+            n = reviews.len(),
+            max_len = self.max_len
+        )
+        .entered();
+        let start = Instant::now();
+        let mut out = Vec::with_capacity(reviews.len());
+        let mut stats = TokenizeStats {
+            examples: reviews.len(),
+            ..TokenizeStats::default()
+        };
+        for chunk in reviews.chunks(ENCODE_CHUNK) {
+            let texts: Vec<&str> = chunk.iter().map(|r| r.text.as_str()).collect();
+            // Offsets are not needed; the `_fast` variant skips computing them.
+            let encs = self
+                .inner
+                .encode_batch_fast(texts, true)
+                .map_err(|source| Error::Encode {
+                    what: format!(
+                        "{what} rows {}..={}",
+                        chunk[0].row,
+                        chunk[chunk.len() - 1].row
+                    ),
+                    source,
+                })?;
+            for (review, enc) in chunk.iter().zip(encs) {
+                let ids = enc.get_ids().to_vec();
+                if !enc.get_overflowing().is_empty() {
+                    stats.truncated += 1;
+                }
+                stats.tokens += ids.len() as u64;
+                stats.longest = stats.longest.max(ids.len());
+                out.push(Encoded {
+                    row: review.row,
+                    label: review.label,
+                    ids,
+                    type_ids: enc.get_type_ids().to_vec(),
+                });
+            }
+        }
+        stats.seconds = start.elapsed().as_secs_f64();
+        tracing::info!(
+            examples = stats.examples,
+            tokens = stats.tokens,
+            mean_len = format!("{:.1}", stats.mean_len()),
+            truncated = stats.truncated,
+            seconds = format!("{:.2}", stats.seconds),
+            "tokenised"
+        );
+        Ok((out, stats))
+    }
+}
+
+fn vocab_has(t: &Tokenizer, token: &str) -> bool {
+    t.token_to_id(token).is_some()
+}
+
+/// `do_lower_case` from a `tokenizer_config.json` (absent → true: the uncased models we target).
+fn do_lower_case(path: &Path) -> Result<bool> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|source| Error::TokenizerConfig {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(v.get("do_lower_case")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tiny BERT vocabulary (ids = line numbers).
+    const VOCAB: &[&str] = &[
+        "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "movie", "was", "great", "!", "un",
+        "##believ", "##able", ",", "a", "b",
+    ];
+
+    fn vocab_file(dir: &Path) -> PathBuf {
+        let p = dir.join("vocab.txt");
+        std::fs::write(&p, VOCAB.join("\n") + "\n").unwrap();
+        p
+    }
+
+    #[test]
+    fn vocab_tokenizer_adds_cls_sep_lowercases_and_splits_wordpieces() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = TextTokenizer::from_vocab(&vocab_file(dir.path()), true, 64).unwrap();
+        // [CLS] the movie was unbelievable ! [SEP]; "Ünbelievable" also loses its accent.
+        assert_eq!(
+            t.encode("The MOVIE was Ünbelievable!").unwrap(),
+            vec![2, 5, 6, 7, 10, 11, 12, 9, 3]
+        );
+        assert_eq!(
+            t.encode("zebra").unwrap(),
+            vec![2, 1, 3],
+            "unknown words map to [UNK]"
+        );
+        assert_eq!(t.pad_id(), 0);
+        let cased = TextTokenizer::from_vocab(&vocab_file(dir.path()), false, 64).unwrap();
+        assert_eq!(
+            cased.encode("The").unwrap(),
+            vec![2, 1, 3],
+            "no lowercasing when cased"
+        );
+    }
+
+    #[test]
+    fn truncation_keeps_cls_and_sep_and_never_pads() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = TextTokenizer::from_vocab(&vocab_file(dir.path()), true, 5).unwrap();
+        let long = "a b a b a b a b";
+        assert_eq!(t.encode(long).unwrap(), vec![2, 14, 15, 14, 3]);
+        assert_eq!(
+            t.encode("a").unwrap(),
+            vec![2, 14, 3],
+            "short texts are not padded"
+        );
+        let reviews = vec![
+            Review {
+                row: 10,
+                text: long.into(),
+                label: 1,
+            },
+            Review {
+                row: 11,
+                text: "a".into(),
+                label: 0,
+            },
+        ];
+        let (enc, stats) = t.encode_reviews(&reviews, "test").unwrap();
+        assert_eq!(
+            enc[0],
+            Encoded {
+                row: 10,
+                label: 1,
+                ids: vec![2, 14, 15, 14, 3],
+                type_ids: vec![0; 5]
+            }
+        );
+        assert_eq!(enc[1].ids, vec![2, 14, 3]);
+        assert_eq!(
+            (stats.examples, stats.tokens, stats.truncated, stats.longest),
+            (2, 8, 1, 5)
+        );
+    }
+
+    #[test]
+    fn batch_and_single_encoding_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = TextTokenizer::from_vocab(&vocab_file(dir.path()), true, 8).unwrap();
+        let texts = ["the movie", "a b a b a b a b a b", "", "great!"];
+        let batch = t.encode_batch(&texts).unwrap();
+        for (text, ids) in texts.iter().zip(batch) {
+            assert_eq!(ids, t.encode(text).unwrap());
+        }
+    }
+
+    #[test]
+    fn max_len_is_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = vocab_file(dir.path());
+        for bad in [0, 1, 513] {
+            assert!(
+                matches!(TextTokenizer::from_vocab(&v, true, bad), Err(Error::MaxLen { found, .. }) if found == bad)
+            );
+        }
+        assert!(TextTokenizer::from_vocab(&v, true, 512).is_ok());
+    }
+
+    #[test]
+    fn vocab_without_special_tokens_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("vocab.txt");
+        std::fs::write(&p, "[PAD]\n[UNK]\nhello\n").unwrap();
+        let err = TextTokenizer::from_vocab(&p, true, 16).unwrap_err();
+        assert!(
+            matches!(err, Error::MissingSpecialToken { token: "[CLS]", .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn tokenizer_json_padding_and_truncation_are_overridden() {
+        // Save a tokenizer.json with fixed padding to 32 and truncation at 4, like all-MiniLM's.
+        let dir = tempfile::tempdir().unwrap();
+        let t = TextTokenizer::from_vocab(&vocab_file(dir.path()), true, 16).unwrap();
+        let mut inner = t.inner.clone();
+        inner.with_padding(Some(tokenizers::PaddingParams {
+            strategy: tokenizers::PaddingStrategy::Fixed(32),
+            ..Default::default()
+        }));
+        inner
+            .with_truncation(Some(TruncationParams {
+                max_length: 4,
+                ..Default::default()
+            }))
+            .unwrap();
+        let json = dir.path().join("tokenizer.json");
+        inner.save(&json, false).unwrap();
+        assert_eq!(
+            Tokenizer::from_file(&json)
+                .unwrap()
+                .encode("a", true)
+                .unwrap()
+                .get_ids()
+                .len(),
+            32
+        );
+
+        let loaded = TextTokenizer::from_tokenizer_json(&json, 6).unwrap();
+        assert_eq!(loaded.encode("a").unwrap(), vec![2, 14, 3]);
+        assert_eq!(
+            loaded.encode("a b a b a b").unwrap(),
+            vec![2, 14, 15, 14, 15, 3]
+        );
+    }
+
+    #[test]
+    fn model_files_prefer_tokenizer_json_and_read_do_lower_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let vocab = vocab_file(dir.path());
+        let cfg = dir.path().join("tokenizer_config.json");
+        std::fs::write(&cfg, r#"{"do_lower_case": false}"#).unwrap();
+        let t = TextTokenizer::from_dir(dir.path(), 16).unwrap();
+        assert_eq!(t.source(), vocab.as_path());
+        assert_eq!(
+            t.encode("The").unwrap(),
+            vec![2, 1, 3],
+            "do_lower_case=false respected"
+        );
+        std::fs::write(&cfg, "{not json").unwrap();
+        let err = TextTokenizer::from_dir(dir.path(), 16).unwrap_err();
+        assert!(
+            matches!(err, Error::TokenizerConfig { .. })
+                && err.to_string().contains("tokenizer_config.json")
+        );
+    }
+}

@@ -1,0 +1,505 @@
+//! End-to-end tests of the Hub client against the loopback mirror over `shared/hub`: the real
+//! download path (HTTP, cache layout, verification, offline use) and its failure modes.
+
+// Helper functions here are test code too; clippy's allow-unwrap-in-tests only covers #[test] fns.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+
+use imdb_data::hub::{DEFAULT_MODEL, IMDB_DATASET, IMDB_TEST_FILE, IMDB_TRAIN_FILE};
+use imdb_data::shared::MINILM_REPO;
+use imdb_data::{
+    Error, Fault, HubClient, HubConfig, HubMirror, MIRROR_COMMIT, Repo, RepoType, Source,
+    fetch_imdb, fetch_model,
+};
+
+/// sha256 of every shared file, from the committed `SHA256SUMS` (independent of our hashing code).
+fn sums() -> HashMap<String, String> {
+    let text = fs::read_to_string(hub_root().join("SHA256SUMS")).unwrap();
+    text.lines()
+        .filter_map(|l| l.split_once("  "))
+        .map(|(h, p)| (p.trim_start_matches("./").to_owned(), h.to_owned()))
+        .collect()
+}
+
+/// `shared/hub`, or a test failure that says where it was looked for and how to point at it.
+fn hub_root() -> PathBuf {
+    imdb_data::shared::hub_root().unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn client(endpoint: &str, cache: &Path) -> HubClient {
+    HubClient::new(HubConfig::new(endpoint, cache).with_progress(false))
+}
+
+fn minilm() -> Repo {
+    Repo::model(MINILM_REPO).unwrap()
+}
+
+/// Every file under `dir` (recursively), as paths relative to `dir`.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = fs::read_dir(&d) else { continue };
+        for e in rd {
+            let p = e.unwrap().path();
+            if p.is_dir() && !p.is_symlink() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// After a failed download: no partial file, no blob, no snapshot entry, no ref.
+fn assert_cache_clean(cache: &Path) {
+    let left = files_under(cache);
+    assert!(
+        left.is_empty(),
+        "cache should hold nothing after a failed download, found {left:?}"
+    );
+}
+
+#[test]
+fn dataset_download_fills_the_hf_cache_and_is_reused() {
+    let mirror = HubMirror::start(&hub_root()).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let c = client(&mirror.endpoint(), cache.path());
+    let src = Source::parse(IMDB_DATASET, RepoType::Dataset).unwrap();
+
+    let files = fetch_imdb(&c, &src).unwrap();
+    let sums = sums();
+    let repo_dir = cache.path().join("datasets--stanfordnlp--imdb");
+    for (path, file) in [
+        (&files.train, IMDB_TRAIN_FILE),
+        (&files.test, IMDB_TEST_FILE),
+    ] {
+        let expected_sha = &sums[&format!("datasets/stanfordnlp/imdb/resolve/main/{file}")];
+        // Python's layout: snapshots/<commit>/<file> -> ../../../blobs/<sha256> (relative symlink).
+        assert_eq!(
+            *path,
+            repo_dir.join("snapshots").join(MIRROR_COMMIT).join(file)
+        );
+        let link = fs::read_link(path).unwrap();
+        assert_eq!(
+            link,
+            PathBuf::from(format!("../../../blobs/{expected_sha}"))
+        );
+        let shared = hub_root()
+            .join("datasets/stanfordnlp/imdb/resolve/main")
+            .join(file);
+        assert_eq!(
+            fs::read(path).unwrap(),
+            fs::read(shared).unwrap(),
+            "{file} content"
+        );
+        assert!(repo_dir.join("blobs").join(expected_sha).is_file());
+    }
+    assert_eq!(
+        fs::read_to_string(repo_dir.join("refs/main")).unwrap(),
+        MIRROR_COMMIT
+    );
+    let gets = |m: &HubMirror| m.requests().iter().filter(|r| r.method == "GET").count();
+    assert_eq!(gets(&mirror), 2);
+
+    // Online again: metadata is re-checked (HEAD) but nothing is downloaded.
+    let again = fetch_imdb(&c, &src).unwrap();
+    assert_eq!(again, files);
+    assert_eq!(
+        gets(&mirror),
+        2,
+        "cached blobs must not be downloaded again"
+    );
+
+    // Offline: no request at all, same paths.
+    let before = mirror.requests().len();
+    let offline =
+        HubClient::new(HubConfig::new(&mirror.endpoint(), cache.path()).with_offline(true));
+    assert_eq!(fetch_imdb(&offline, &src).unwrap(), files);
+    assert_eq!(
+        mirror.requests().len(),
+        before,
+        "offline mode must not touch the network"
+    );
+
+    // Endpoint gone: the cached copy is used.
+    let endpoint = mirror.endpoint();
+    drop(mirror);
+    assert_eq!(
+        fetch_imdb(&client(&endpoint, cache.path()), &src).unwrap(),
+        files
+    );
+}
+
+#[test]
+fn realistic_hub_lfs_redirects_git_etags_and_renamed_repos() {
+    // Like huggingface.co: large files 302 to a CDN with X-Linked-Etag (sha256), small ones carry
+    // their git blob id; and `bert-base-uncased` answers with a relative 307 (renamed repository),
+    // here pointing at the MiniLM files so the default model id can be exercised offline.
+    let mirror = HubMirror::builder(&hub_root())
+        .realistic(true)
+        .lfs_threshold(1 << 20)
+        .alias(DEFAULT_MODEL, MINILM_REPO)
+        .start()
+        .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let c = client(&mirror.endpoint(), cache.path());
+    let src = Source::parse(DEFAULT_MODEL, RepoType::Model).unwrap();
+    let files = fetch_model(&c, &src).unwrap();
+
+    let sums = sums();
+    let shared_dir = hub_root().join(MINILM_REPO).join("resolve/main");
+    let weights_sha = &sums[&format!("{MINILM_REPO}/resolve/main/model.safetensors")];
+    let repo_dir = cache.path().join("models--bert-base-uncased");
+    assert_eq!(
+        fs::read_link(&files.weights).unwrap(),
+        PathBuf::from(format!("../../blobs/{weights_sha}"))
+    );
+    for (path, name) in [
+        (&files.weights, "model.safetensors"),
+        (&files.config, "config.json"),
+        (files.tokenizer_json.as_ref().unwrap(), "tokenizer.json"),
+        (files.vocab.as_ref().unwrap(), "vocab.txt"),
+        (
+            files.tokenizer_config.as_ref().unwrap(),
+            "tokenizer_config.json",
+        ),
+    ] {
+        assert_eq!(
+            fs::read(path).unwrap(),
+            fs::read(shared_dir.join(name)).unwrap(),
+            "{name}"
+        );
+        assert!(path.starts_with(repo_dir.join("snapshots").join(MIRROR_COMMIT)));
+    }
+    // Small files are stored under their git blob id (40 hex), like Python does.
+    let config_blob = fs::read_link(&files.config).unwrap();
+    let blob_name = config_blob.file_name().unwrap().to_str().unwrap();
+    assert_eq!(blob_name.len(), 40, "{blob_name}");
+
+    let log = mirror.requests();
+    assert!(
+        log.iter()
+            .any(|r| r.status == 307 && r.target.starts_with("/bert-base-uncased/")),
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|r| r.status == 302 && r.target.ends_with("/model.safetensors")),
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|r| r.method == "GET" && r.target.starts_with("/_lfs/")),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn missing_file_is_a_404_error_naming_url_and_file() {
+    let mirror = HubMirror::start(&hub_root()).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let c = client(&mirror.endpoint(), cache.path());
+    let err = c.download(&minilm(), "pytorch_model.bin").unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::NotFound { .. }), "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "{}/{MINILM_REPO}/resolve/main/pytorch_model.bin",
+            mirror.endpoint()
+        )),
+        "{msg}"
+    );
+    assert_eq!(
+        c.download_optional(&minilm(), "pytorch_model.bin").unwrap(),
+        None
+    );
+    let err = c
+        .download(&Repo::model("nobody/nothing").unwrap(), "config.json")
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    assert_cache_clean(cache.path());
+}
+
+#[test]
+fn truncated_body_is_rejected_and_nothing_is_cached() {
+    let mirror = HubMirror::start(&hub_root()).unwrap();
+    mirror.set_fault(Some(Fault::TruncateBody { keep: 1000 }));
+    let cache = tempfile::tempdir().unwrap();
+    let c = client(&mirror.endpoint(), cache.path());
+    let err = c.download(&minilm(), "tokenizer.json").unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(
+            err,
+            Error::Truncated {
+                received: 1000,
+                expected: 466_247,
+                ..
+            }
+        ),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("tokenizer.json") && msg.contains(&mirror.endpoint()),
+        "{msg}"
+    );
+    assert_cache_clean(cache.path());
+
+    // The failure leaves no trace that could block a later, good download.
+    mirror.set_fault(None);
+    let p = c.download(&minilm(), "tokenizer.json").unwrap();
+    assert_eq!(fs::metadata(p).unwrap().len(), 466_247);
+}
+
+#[test]
+fn wrong_checksum_deletes_the_file_and_says_so() {
+    let mirror = HubMirror::start(&hub_root()).unwrap();
+    mirror.set_fault(Some(Fault::WrongChecksum));
+    let cache = tempfile::tempdir().unwrap();
+    let c = client(&mirror.endpoint(), cache.path());
+    let err = c.download(&minilm(), "vocab.txt").unwrap_err();
+    let msg = err.to_string();
+    let real = &sums()[&format!("{MINILM_REPO}/resolve/main/vocab.txt")];
+    match &err {
+        Error::ChecksumMismatch {
+            download,
+            algorithm,
+            expected,
+            actual,
+        } => {
+            assert_eq!(*algorithm, "sha256");
+            assert_eq!(
+                actual, real,
+                "the digest of what arrived is the true sha256"
+            );
+            assert_ne!(expected, real);
+            assert!(!download.partial.exists());
+            assert_eq!(download.file, "vocab.txt");
+        }
+        other => panic!("expected a checksum mismatch, got {other}"),
+    }
+    assert!(
+        msg.contains("vocab.txt") && msg.contains("deleted") && msg.contains(&mirror.endpoint()),
+        "{msg}"
+    );
+    assert_cache_clean(cache.path());
+}
+
+#[test]
+fn wrong_git_blob_id_is_detected_too() {
+    let mirror = HubMirror::builder(&hub_root())
+        .realistic(true)
+        .start()
+        .unwrap();
+    mirror.set_fault(Some(Fault::WrongChecksum));
+    let cache = tempfile::tempdir().unwrap();
+    let err = client(&mirror.endpoint(), cache.path())
+        .download(&minilm(), "config.json")
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ChecksumMismatch {
+                algorithm: "git-sha1",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_cache_clean(cache.path());
+}
+
+#[test]
+fn server_dying_mid_file_leaves_no_partial_file() {
+    let mirror = HubMirror::start(&hub_root()).unwrap();
+    mirror.set_fault(Some(Fault::DropConnection { after: 3_000_000 }));
+    let cache = tempfile::tempdir().unwrap();
+    let c = client(&mirror.endpoint(), cache.path());
+    let repo = Repo::dataset(IMDB_DATASET).unwrap();
+    let err = c.download(&repo, IMDB_TEST_FILE).unwrap_err();
+    let msg = err.to_string();
+    // ureq reports the early close as a read error; either way the byte count is short.
+    match &err {
+        Error::Transfer {
+            received, expected, ..
+        }
+        | Error::Truncated {
+            received, expected, ..
+        } => {
+            assert!(*received <= 3_000_000 && *expected == 20_042_008, "{msg}");
+        }
+        other => panic!("expected a transfer error, got {other}"),
+    }
+    assert!(
+        msg.contains("test-00000-of-00001.parquet") && msg.contains(&mirror.endpoint()),
+        "{msg}"
+    );
+    assert_cache_clean(cache.path());
+}
+
+#[test]
+fn server_errors_and_unreachable_endpoints_are_reported() {
+    let mirror = HubMirror::start(&hub_root()).unwrap();
+    mirror.set_fault(Some(Fault::Status(503)));
+    let cache = tempfile::tempdir().unwrap();
+    let c = client(&mirror.endpoint(), cache.path());
+    let err = c.download(&minilm(), "config.json").unwrap_err();
+    assert!(
+        matches!(err, Error::HttpStatus { status: 503, .. }),
+        "{err}"
+    );
+    mirror.set_fault(Some(Fault::Status(401)));
+    let err = c.download(&minilm(), "config.json").unwrap_err();
+    assert!(
+        matches!(err, Error::Unauthorized { status: 401, .. }),
+        "{err}"
+    );
+
+    let endpoint = mirror.endpoint();
+    drop(mirror);
+    let err = client(&endpoint, cache.path())
+        .download(&minilm(), "config.json")
+        .unwrap_err();
+    assert!(matches!(err, Error::Http { method: "HEAD", .. }), "{err}");
+    assert!(err.to_string().contains(&endpoint), "{err}");
+    assert_cache_clean(cache.path());
+}
+
+#[test]
+fn offline_mode_without_cache_says_what_is_missing() {
+    let cache = tempfile::tempdir().unwrap();
+    let c = HubClient::new(HubConfig::new("http://127.0.0.1:9", cache.path()).with_offline(true));
+    let err = c.download(&minilm(), "config.json").unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::NotCached { .. }), "{msg}");
+    assert!(
+        msg.contains("config.json") && msg.contains(MINILM_REPO) && msg.contains("offline"),
+        "{msg}"
+    );
+    assert_eq!(c.download_optional(&minilm(), "config.json").unwrap(), None);
+}
+
+#[test]
+fn pinned_commit_revision_resolves_online_and_offline() {
+    let mirror = HubMirror::start(&hub_root()).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let repo = minilm().with_revision(MIRROR_COMMIT).unwrap();
+    let p = client(&mirror.endpoint(), cache.path())
+        .download(&repo, "config.json")
+        .unwrap();
+    // A commit revision needs no ref file.
+    assert!(
+        !cache
+            .path()
+            .join("models--sentence-transformers--all-MiniLM-L6-v2/refs")
+            .exists()
+    );
+    let offline =
+        HubClient::new(HubConfig::new(&mirror.endpoint(), cache.path()).with_offline(true));
+    assert_eq!(offline.download(&repo, "config.json").unwrap(), p);
+    // `main` was never resolved, so offline it is unknown.
+    assert!(matches!(
+        offline.download(&minilm(), "config.json"),
+        Err(Error::NotCached { .. })
+    ));
+}
+
+/// Raw HTTP/1.1 exchange (ureq would normalise `..` away before sending).
+fn raw_request(addr: std::net::SocketAddr, request: &str) -> (String, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    (
+        String::from_utf8(buf[..split].to_vec()).unwrap(),
+        buf[split + 4..].to_vec(),
+    )
+}
+
+#[test]
+fn mirror_serves_hub_headers_head_and_ranges_and_refuses_traversal() {
+    let mirror = HubMirror::start(&hub_root()).unwrap();
+    let sha = &sums()[&format!("{MINILM_REPO}/resolve/main/config.json")];
+    let path = format!("/{MINILM_REPO}/resolve/main/config.json");
+
+    let (head, body) = raw_request(
+        mirror.addr(),
+        &format!("HEAD {path} HTTP/1.1\r\nConnection: close\r\n\r\n"),
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.contains(&format!("X-Linked-Etag: \"{sha}\"")),
+        "{head}"
+    );
+    assert!(
+        head.contains(&format!("X-Repo-Commit: {MIRROR_COMMIT}")),
+        "{head}"
+    );
+    assert!(head.contains("Content-Length: 612"), "{head}");
+    assert!(body.is_empty());
+
+    let (head, body) = raw_request(
+        mirror.addr(),
+        &format!("GET {path} HTTP/1.1\r\nRange: bytes=2-11\r\nConnection: close\r\n\r\n"),
+    );
+    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+    assert!(head.contains("Content-Range: bytes 2-11/612"), "{head}");
+    let full = fs::read(hub_root().join(&path[1..])).unwrap();
+    assert_eq!(body, full[2..12]);
+
+    let (head, _) = raw_request(
+        mirror.addr(),
+        &format!("GET {path} HTTP/1.1\r\nRange: bytes=999-\r\nConnection: close\r\n\r\n"),
+    );
+    assert!(head.starts_with("HTTP/1.1 416"), "{head}");
+
+    for evil in [
+        "/../../etc/passwd",
+        "/_lfs/../SHA256SUMS",
+        "/x/resolve/main/%2E%2E/%2E%2E/SHA256SUMS",
+    ] {
+        let (head, _) = raw_request(
+            mirror.addr(),
+            &format!("GET {evil} HTTP/1.1\r\nConnection: close\r\n\r\n"),
+        );
+        assert!(
+            head.starts_with("HTTP/1.1 400") || head.starts_with("HTTP/1.1 404"),
+            "{evil}: {head}"
+        );
+    }
+    let (head, _) = raw_request(
+        mirror.addr(),
+        &format!("POST {path} HTTP/1.1\r\nConnection: close\r\n\r\n"),
+    );
+    assert!(head.starts_with("HTTP/1.1 405"), "{head}");
+    let (head, _) = raw_request(
+        mirror.addr(),
+        &format!("GET /{MINILM_REPO}/resolve/main/nope.bin HTTP/1.1\r\nConnection: close\r\n\r\n"),
+    );
+    assert!(
+        head.starts_with("HTTP/1.1 404") && head.contains("X-Error-Code: EntryNotFound"),
+        "{head}"
+    );
+}
+
+#[test]
+fn mirror_stops_on_drop() {
+    let mirror = HubMirror::start(&hub_root()).unwrap();
+    let addr = mirror.addr();
+    // A keep-alive connection is open while the mirror is dropped: drop must not hang on it.
+    let _idle = TcpStream::connect(addr).unwrap();
+    drop(mirror);
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "port should be closed after drop"
+    );
+}
