@@ -219,7 +219,6 @@ impl PeftAdapter {
             path: config_path.clone(),
             source,
         })?;
-        let lora = peft.to_lora(&config_path)?;
         let weights_path = dir.join(ADAPTER_WEIGHTS);
         let file = MappedFile::open(&weights_path)?;
         let w = file.tensors()?;
@@ -229,6 +228,17 @@ impl PeftAdapter {
             let values = w.read(&key, &shape)?;
             tensors.insert(key, (shape, values));
         }
+        Self::from_parts(dir, peft, tensors)
+    }
+
+    /// An adapter from a configuration and tensors already in memory (keys as in
+    /// `adapter_model.safetensors`, values f32 row-major); `dir` names it in errors.
+    pub fn from_parts(
+        dir: &Path,
+        peft: PeftConfig,
+        tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+    ) -> Result<Self, BertError> {
+        let lora = peft.to_lora(&dir.join(ADAPTER_CONFIG))?;
         Ok(Self {
             dir: dir.to_path_buf(),
             peft,
@@ -406,6 +416,17 @@ pub fn save_adapter<B: Backend>(
     base_model: &str,
     dir: &Path,
 ) -> Result<(), BertError> {
+    let tensors = adapter_tensors(model)?;
+    let mut metadata = std::collections::HashMap::new();
+    metadata.insert("format".to_string(), "pt".to_string());
+    write_safetensors(&dir.join(ADAPTER_WEIGHTS), &tensors, Some(metadata))?;
+    write_json(&dir.join(ADAPTER_CONFIG), &PeftConfig::from_lora(lora, base_model))
+}
+
+/// The adapter's tensors under PEFT's key names, in PyTorch orientation.
+pub fn adapter_tensors<B: Backend>(
+    model: &BertForSequenceClassification<B>,
+) -> Result<BTreeMap<String, OwnedTensor>, BertError> {
     let mut tensors = BTreeMap::new();
     for (i, layer) in model.bert.encoder.layer.iter().enumerate() {
         for (name, linear) in layer.projections() {
@@ -436,13 +457,7 @@ pub fn save_adapter<B: Backend>(
             OwnedTensor::from_tensor(bias.val())?,
         );
     }
-    let mut metadata = std::collections::HashMap::new();
-    metadata.insert("format".to_string(), "pt".to_string());
-    write_safetensors(&dir.join(ADAPTER_WEIGHTS), &tensors, Some(metadata))?;
-    write_json(
-        &dir.join(ADAPTER_CONFIG),
-        &PeftConfig::from_lora(lora, base_model),
-    )
+    Ok(tensors)
 }
 
 /// Trainable and total parameter counts, printed the way PEFT's

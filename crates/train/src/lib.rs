@@ -1,1 +1,16 @@
-//! Placeholder: filled in by its own change.
+//! LoRA fine-tuning and evaluation of a BERT sequence classifier, generic over any Burn
+//! autodiff backend: AdamW over adapters and head only, linear warm-up/decay, gradient
+//! clipping and accumulation, per-epoch evaluation, atomic checkpoints with exact resume,
+//! and `metrics.json`.
+
+pub mod checkpoint;
+mod config;
+mod error;
+pub mod eval;
+pub mod optim;
+mod trainer;
+
+pub use config::TrainConfig;
+pub use error::TrainError;
+pub use eval::{BatchTensors, evaluate};
+pub use trainer::{Datasets, METRICS_FILE, RunOutcome, fine_tune};

@@ -1,0 +1,180 @@
+//! Training checkpoints: adapters + head + optimizer moments + the loop's position, in one
+//! safetensors file written atomically, so a run killed at any instant (even `kill -9`)
+//! finds either the previous checkpoint or the new one, never a torn mixture.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use bert::{
+    BertForSequenceClassification, MappedFile, OwnedTensor, PeftAdapter, PeftConfig,
+    adapter_tensors, write_safetensors,
+};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+use lora::LoraConfig;
+use metrics::{EpochRecord, EvalMetrics};
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+use crate::optim::{AdamW, Moments};
+
+const STATE_KEY: &str = "train_state";
+const EXP_AVG: &str = "optimizer.exp_avg.";
+const EXP_AVG_SQ: &str = "optimizer.exp_avg_sq.";
+
+/// Where the loop stands, and everything measured so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Identifies the run's configuration; a checkpoint from another one is refused.
+    pub fingerprint: String,
+    /// 0-based epoch in progress (== epochs when finished).
+    pub epoch: usize,
+    /// Batches of that epoch already trained on.
+    pub batches_done: usize,
+    /// Optimizer steps taken.
+    pub optimizer_step: u64,
+    /// Sum of per-sample training loss in the current epoch.
+    pub epoch_loss_sum: f64,
+    /// Samples trained on in the current epoch.
+    pub epoch_samples: u64,
+    /// Training seconds spent in the current epoch (across restarts).
+    pub epoch_seconds: f64,
+    /// Baseline evaluation (untrained adapters).
+    pub baseline: EvalMetrics,
+    /// Finished epochs.
+    pub history: Vec<EpochRecord>,
+    /// The LoRA configuration of the adapters.
+    pub lora: LoraConfig,
+}
+
+/// `checkpoints/last.safetensors` and `checkpoints/best.safetensors` under a run directory.
+#[derive(Debug, Clone)]
+pub struct CheckpointDir {
+    dir: PathBuf,
+}
+
+impl CheckpointDir {
+    /// Checkpoints of the run writing into `out`.
+    pub fn new(out: &Path) -> Self {
+        Self {
+            dir: out.join("checkpoints"),
+        }
+    }
+
+    /// The most recent checkpoint.
+    pub fn last(&self) -> PathBuf {
+        self.dir.join("last.safetensors")
+    }
+
+    /// The checkpoint with the best validation accuracy.
+    pub fn best(&self) -> PathBuf {
+        self.dir.join("best.safetensors")
+    }
+}
+
+/// Writes a checkpoint atomically.
+pub fn save<B: Backend, IB: Backend>(
+    path: &Path,
+    model: &BertForSequenceClassification<B>,
+    optimizer: &AdamW<IB>,
+    state: &TrainState,
+) -> Result<(), TrainError> {
+    let mut tensors = adapter_tensors(model)?;
+    for (key, m) in &optimizer.state {
+        tensors.insert(format!("{EXP_AVG}{key}"), owned(m.exp_avg.clone())?);
+        tensors.insert(format!("{EXP_AVG_SQ}{key}"), owned(m.exp_avg_sq.clone())?);
+    }
+    let json = serde_json::to_string(state).map_err(|e| TrainError::Checkpoint {
+        path: path.to_path_buf(),
+        reason: format!("cannot serialise state: {e}"),
+    })?;
+    let metadata = HashMap::from([(STATE_KEY.to_string(), json)]);
+    write_safetensors(path, &tensors, Some(metadata))?;
+    tracing::debug!(file = %path.display(), step = optimizer.step, "checkpoint written");
+    Ok(())
+}
+
+fn owned<B: Backend>(t: Tensor<B, 1>) -> Result<OwnedTensor, TrainError> {
+    Ok(OwnedTensor::from_tensor(t)?)
+}
+
+/// What a checkpoint restores.
+pub struct Restored<B: Backend, IB: Backend> {
+    /// The model with the checkpoint's adapters and head.
+    pub model: BertForSequenceClassification<B>,
+    /// The optimizer with its moments and step count.
+    pub optimizer: AdamW<IB>,
+    /// The loop position and history.
+    pub state: TrainState,
+}
+
+/// Reads a checkpoint onto `base` (the freshly loaded backbone).
+pub fn load<B: Backend, IB: Backend>(
+    path: &Path,
+    base: &BertForSequenceClassification<B>,
+    optimizer: AdamW<IB>,
+    device: &IB::Device,
+) -> Result<Restored<B, IB>, TrainError> {
+    let bad = |reason: String| TrainError::Checkpoint {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let (_, metadata) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
+    let json = metadata
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get(STATE_KEY))
+        .ok_or_else(|| {
+            bad(format!(
+                "no `{STATE_KEY}` metadata: not a training checkpoint"
+            ))
+        })?;
+    let state: TrainState = serde_json::from_str(json).map_err(|e| bad(e.to_string()))?;
+    drop(bytes);
+
+    let file = MappedFile::open(path)?;
+    let weights = file.tensors()?;
+    let mut adapter = BTreeMap::new();
+    let mut optimizer = optimizer;
+    optimizer.step = state.optimizer_step;
+    optimizer.state.clear();
+    let mut avg: BTreeMap<String, Tensor<IB, 1>> = BTreeMap::new();
+    let mut avg_sq: BTreeMap<String, Tensor<IB, 1>> = BTreeMap::new();
+    for key in weights.keys() {
+        let shape = weights.shape(&key).unwrap_or_default();
+        let values = weights.read(&key, &shape)?;
+        if let Some(p) = key.strip_prefix(EXP_AVG) {
+            avg.insert(p.to_string(), flat(values, device));
+        } else if let Some(p) = key.strip_prefix(EXP_AVG_SQ) {
+            avg_sq.insert(p.to_string(), flat(values, device));
+        } else {
+            adapter.insert(key, (shape, values));
+        }
+    }
+    for (key, exp_avg) in avg {
+        let exp_avg_sq = avg_sq
+            .remove(&key)
+            .ok_or_else(|| bad(format!("optimizer state for `{key}` lacks exp_avg_sq")))?;
+        optimizer.state.insert(
+            key,
+            Moments {
+                exp_avg,
+                exp_avg_sq,
+            },
+        );
+    }
+    let peft = PeftConfig::from_lora(&state.lora, "checkpoint");
+    let model = PeftAdapter::from_parts(path, peft, adapter)?.apply(base)?;
+    Ok(Restored {
+        model,
+        optimizer,
+        state,
+    })
+}
+
+fn flat<B: Backend>(values: Vec<f32>, device: &B::Device) -> Tensor<B, 1> {
+    let n = values.len();
+    Tensor::from_data(TensorData::new(values, [n]), device)
+}

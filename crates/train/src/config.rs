@@ -1,0 +1,144 @@
+//! Hyper-parameters of the fine-tuning run, defaulted as the project's recipe.
+
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+
+/// How to train.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Examples per forward/backward pass.
+    pub batch_size: usize,
+    /// Examples per evaluation batch (no gradients, so larger is cheaper).
+    pub eval_batch_size: usize,
+    /// Peak learning rate of AdamW.
+    pub lr: f64,
+    /// Decoupled weight decay (PyTorch `AdamW`'s, on every trainable parameter).
+    pub weight_decay: f64,
+    /// Fraction of optimizer steps spent warming the learning rate up from 0.
+    pub warmup_ratio: f64,
+    /// Clip the global gradient norm to this (`None`: no clipping).
+    pub max_grad_norm: Option<f64>,
+    /// Batches whose gradients are summed before each optimizer step.
+    pub grad_accum_steps: usize,
+    /// Seed for data order, dropout and fresh weights.
+    pub seed: u64,
+    /// Also checkpoint every this many optimizer steps (`None`: only at epoch ends).
+    pub checkpoint_every: Option<u64>,
+    /// Length bucketing window in batches (`None`: plain shuffle).
+    pub bucket_window: Option<usize>,
+    /// End this invocation (resumably, with a checkpoint) after this many optimizer steps,
+    /// e.g. to time-box a session; not part of the run's identity.
+    #[serde(default)]
+    pub stop_after_steps: Option<u64>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 3,
+            batch_size: 16,
+            eval_batch_size: 64,
+            lr: 2e-4,
+            weight_decay: 0.01,
+            warmup_ratio: 0.06,
+            max_grad_norm: Some(1.0),
+            grad_accum_steps: 1,
+            seed: 42,
+            checkpoint_every: Some(200),
+            bucket_window: None,
+            stop_after_steps: None,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks ranges before any work starts.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |msg: String| Err(TrainError::Config(msg));
+        if self.epochs == 0 {
+            return bad("epochs must be at least 1".into());
+        }
+        if self.batch_size == 0 || self.eval_batch_size == 0 {
+            return bad("batch sizes must be at least 1".into());
+        }
+        if self.grad_accum_steps == 0 {
+            return bad("grad_accum_steps must be at least 1".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad(format!("lr = {} must be a positive number", self.lr));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad(format!("weight_decay = {} must be >= 0", self.weight_decay));
+        }
+        if !(0.0..1.0).contains(&self.warmup_ratio) {
+            return bad(format!(
+                "warmup_ratio = {} must be in [0, 1)",
+                self.warmup_ratio
+            ));
+        }
+        if self
+            .max_grad_norm
+            .is_some_and(|n| !(n.is_finite() && n > 0.0))
+        {
+            return bad("max_grad_norm must be a positive number".into());
+        }
+        if self.checkpoint_every == Some(0) {
+            return bad("checkpoint_every must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// Optimizer steps in one epoch of `num_batches` batches.
+    pub fn steps_per_epoch(&self, num_batches: usize) -> u64 {
+        num_batches.div_ceil(self.grad_accum_steps) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_recipe_and_valid() {
+        let c = TrainConfig::default();
+        assert_eq!((c.lr, c.batch_size, c.epochs), (2e-4, 16, 3));
+        assert!(c.validate().is_ok());
+        assert_eq!(c.steps_per_epoch(250), 250);
+        let c = TrainConfig {
+            grad_accum_steps: 4,
+            ..c
+        };
+        assert_eq!(c.steps_per_epoch(250), 63);
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        for c in [
+            TrainConfig {
+                epochs: 0,
+                ..Default::default()
+            },
+            TrainConfig {
+                lr: -1.0,
+                ..Default::default()
+            },
+            TrainConfig {
+                warmup_ratio: 1.0,
+                ..Default::default()
+            },
+            TrainConfig {
+                max_grad_norm: Some(0.0),
+                ..Default::default()
+            },
+            TrainConfig {
+                grad_accum_steps: 0,
+                ..Default::default()
+            },
+        ] {
+            assert!(matches!(c.validate(), Err(TrainError::Config(_))));
+        }
+    }
+}

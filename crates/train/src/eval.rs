@@ -1,0 +1,86 @@
+//! Evaluation: batched inference without gradients, accuracy/F1/precision/recall/loss.
+
+use std::time::Instant;
+
+use bert::BertForSequenceClassification;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::tensor::backend::Backend;
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use imdb_data::Batch;
+use metrics::{EvalAccumulator, EvalMetrics};
+
+use crate::TrainError;
+
+/// A batch as tensors on `device`: input ids, attention mask, token types, labels.
+pub struct BatchTensors<B: Backend> {
+    /// `[batch, seq]`.
+    pub input_ids: Tensor<B, 2, Int>,
+    /// `[batch, seq]`, 1 for tokens.
+    pub attention_mask: Tensor<B, 2, Int>,
+    /// `[batch, seq]`.
+    pub token_type_ids: Tensor<B, 2, Int>,
+    /// `[batch]`.
+    pub labels: Tensor<B, 1, Int>,
+}
+
+impl<B: Backend> BatchTensors<B> {
+    /// Uploads a padded batch.
+    pub fn new(batch: &Batch, device: &B::Device) -> Self {
+        let shape = [batch.batch_size, batch.seq_len];
+        let int2 = |v: &Vec<i64>| {
+            Tensor::<B, 2, Int>::from_data(TensorData::new(v.clone(), shape), device)
+        };
+        Self {
+            input_ids: int2(&batch.input_ids),
+            attention_mask: int2(&batch.attention_mask),
+            token_type_ids: int2(&batch.token_type_ids),
+            labels: Tensor::from_data(
+                TensorData::new(batch.labels.clone(), [batch.batch_size]),
+                device,
+            ),
+        }
+    }
+}
+
+/// Class predictions of `[batch, labels]` logits as plain integers.
+pub fn argmax(logits: Tensor<impl Backend, 2>) -> Result<Vec<i64>, TrainError> {
+    logits
+        .argmax(1)
+        .into_data()
+        .convert::<i64>()
+        .to_vec::<i64>()
+        .map_err(|e| TrainError::Tensor(format!("{e:?}")))
+}
+
+/// Runs `model` over `batches` and computes the metrics (mean cross-entropy included).
+///
+/// Use an inference model (`model.valid()` of a training one): no dropout, fused attention.
+pub fn evaluate<B: Backend>(
+    model: &BertForSequenceClassification<B>,
+    batches: impl Iterator<Item = Batch>,
+    device: &B::Device,
+) -> Result<EvalMetrics, TrainError> {
+    let _span = tracing::info_span!("evaluate").entered();
+    let start = Instant::now();
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let mut acc = EvalAccumulator::new();
+    for batch in batches {
+        let t = BatchTensors::<B>::new(&batch, device);
+        let logits = model.forward(t.input_ids, t.attention_mask, Some(t.token_type_ids))?;
+        let loss = loss_fn
+            .forward(logits.clone(), t.labels)
+            .into_scalar()
+            .elem::<f64>();
+        acc.update(&argmax(logits)?, &batch.labels, loss)?;
+    }
+    let metrics = acc.finish(start.elapsed().as_secs_f64());
+    tracing::info!(
+        accuracy = metrics.accuracy,
+        f1 = metrics.f1,
+        loss = metrics.loss,
+        samples = metrics.samples,
+        samples_per_s = metrics.samples_per_s,
+        "evaluation"
+    );
+    Ok(metrics)
+}

@@ -1,0 +1,307 @@
+//! The experiment loop: baseline evaluation, LoRA fine-tuning with per-epoch evaluation,
+//! checkpoints and resume, and `metrics.json`.
+
+use std::path::Path;
+use std::time::Instant;
+
+use bert::{BertForSequenceClassification, ParamCount};
+use burn::module::AutodiffModule;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::tensor::ElementConversion;
+use burn::tensor::backend::AutodiffBackend;
+use imdb_data::{Batcher, BatcherConfig, Encoded};
+use indicatif::{ProgressBar, ProgressStyle};
+use lora::LoraConfig;
+use metrics::{EpochRecord, EvalMetrics, RunConfig, RunMetrics, SCHEMA_VERSION};
+
+use crate::checkpoint::{self, CheckpointDir, TrainState};
+use crate::eval::{BatchTensors, evaluate};
+use crate::optim::{
+    AdamW, AdamWConfig, Grads, LinearSchedule, accumulate, clip_factor, collect_grads, global_norm,
+};
+use crate::{TrainConfig, TrainError};
+
+/// Tokenised training and test sets.
+#[derive(Debug, Clone)]
+pub struct Datasets {
+    /// Training examples.
+    pub train: Vec<Encoded>,
+    /// Test examples.
+    pub test: Vec<Encoded>,
+    /// The tokenizer's `[PAD]` id.
+    pub pad_id: u32,
+    /// Truncation length the examples were encoded with.
+    pub max_len: usize,
+}
+
+/// What a finished (or resumably stopped) run returns.
+#[derive(Debug)]
+pub struct RunOutcome<B: AutodiffBackend> {
+    /// The trained model, on the inference backend.
+    pub model: BertForSequenceClassification<B::InnerBackend>,
+    /// Everything measured (also written to `metrics.json`).
+    pub metrics: RunMetrics,
+    /// False when `stop_after_steps` ended the run early; run again to resume.
+    pub finished: bool,
+}
+
+/// File name of the metrics written into the output directory.
+pub const METRICS_FILE: &str = "metrics.json";
+
+/// A seed per micro-batch, so dropout masks depend only on (seed, position) and a resumed
+/// run replays exactly the masks an uninterrupted one would have drawn.
+fn step_seed(seed: u64, micro_step: u64) -> u64 {
+    // SplitMix64 finaliser: decorrelates neighbouring steps.
+    let mut z = seed ^ micro_step.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Runs the experiment: baseline, `epochs` of fine-tuning with evaluation after each, writing
+/// checkpoints into `out/checkpoints/` and `out/metrics.json`.
+///
+/// `base` is the frozen backbone with its classifier head (fresh or from the checkpoint);
+/// adapters are added here from `lora`. If `out` holds a checkpoint of the same
+/// configuration, the run resumes from it; one of another configuration is an error.
+/// `stop_after_steps` in `config` ends this invocation early (resumably).
+pub fn fine_tune<AB: AutodiffBackend>(
+    base: BertForSequenceClassification<AB>,
+    lora: &LoraConfig,
+    data: &Datasets,
+    config: &TrainConfig,
+    run: RunConfig,
+    out: &Path,
+    device: &AB::Device,
+) -> Result<RunOutcome<AB>, TrainError> {
+    config.validate()?;
+    let _span = tracing::info_span!("fine_tune", out = %out.display()).entered();
+    std::fs::create_dir_all(out).map_err(|e| TrainError::Checkpoint {
+        path: out.to_path_buf(),
+        reason: format!("cannot create output directory: {e}"),
+    })?;
+    let mut train_cfg = BatcherConfig::train(config.batch_size, config.seed);
+    if let Some(window) = config.bucket_window {
+        train_cfg = train_cfg.with_bucketing(window);
+    }
+    let train = Batcher::new(data.train.clone(), data.pad_id, data.max_len, train_cfg)?;
+    let test = Batcher::new(
+        data.test.clone(),
+        data.pad_id,
+        data.max_len,
+        BatcherConfig::eval(config.eval_batch_size),
+    )?;
+    let num_batches = train.num_batches();
+    let schedule = LinearSchedule::new(
+        config.steps_per_epoch(num_batches) * config.epochs as u64,
+        config.warmup_ratio,
+    );
+    // What determines the numbers; when and whether to pause does not.
+    let identity = TrainConfig {
+        stop_after_steps: None,
+        checkpoint_every: None,
+        ..config.clone()
+    };
+    let fingerprint = serde_json::to_string(&(&run, &identity, lora))
+        .map_err(|e| TrainError::Config(e.to_string()))?;
+    let ckpt = CheckpointDir::new(out);
+    let adam = AdamW::new(AdamWConfig {
+        weight_decay: config.weight_decay,
+        ..AdamWConfig::default()
+    });
+
+    let (mut model, mut optimizer, mut state) = if ckpt.last().exists() {
+        let restored = checkpoint::load(&ckpt.last(), &base, adam, device)?;
+        if restored.state.fingerprint != fingerprint {
+            return Err(TrainError::Checkpoint {
+                path: ckpt.last(),
+                reason: "belongs to a run with another configuration; use another output \
+                         directory or delete it"
+                    .into(),
+            });
+        }
+        tracing::info!(
+            epoch = restored.state.epoch + 1,
+            batch = restored.state.batches_done,
+            step = restored.state.optimizer_step,
+            "resuming from checkpoint"
+        );
+        (restored.model, restored.optimizer, restored.state)
+    } else {
+        AB::seed(device, config.seed);
+        let model = BertForSequenceClassification {
+            bert: base.bert.with_lora(lora)?,
+            ..base
+        };
+        tracing::info!("{}", ParamCount::of(&model));
+        let baseline = evaluate(&model.valid(), test.epoch(0), device)?;
+        let state = TrainState {
+            fingerprint,
+            epoch: 0,
+            batches_done: 0,
+            optimizer_step: 0,
+            epoch_loss_sum: 0.0,
+            epoch_samples: 0,
+            epoch_seconds: 0.0,
+            baseline,
+            history: Vec::new(),
+            lora: lora.clone(),
+        };
+        checkpoint::save(&ckpt.last(), &model, &adam, &state)?;
+        (model, adam, state)
+    };
+    let params = ParamCount::of(&model);
+    let metrics_path = out.join(METRICS_FILE);
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let mut steps_this_run = 0u64;
+    let mut finished = true;
+
+    'epochs: while state.epoch < config.epochs {
+        let epoch = state.epoch;
+        let bar = progress_bar(num_batches, epoch, config.epochs);
+        bar.set_position(state.batches_done as u64);
+        let mut grads: Grads<AB::InnerBackend> = Grads::new();
+        let mut micro = 0usize;
+        let mut started = Instant::now();
+        let batches: Vec<_> = train.epoch(epoch as u64).collect();
+        for (index, batch) in batches.iter().enumerate().skip(state.batches_done) {
+            AB::seed(
+                device,
+                step_seed(config.seed, (epoch * num_batches + index) as u64),
+            );
+            let t = BatchTensors::<AB>::new(batch, device);
+            let logits = model.forward(t.input_ids, t.attention_mask, Some(t.token_type_ids))?;
+            let loss = loss_fn.forward(logits, t.labels);
+            let value = loss.clone().into_scalar().elem::<f64>();
+            if !value.is_finite() {
+                bar.abandon();
+                return Err(TrainError::NonFiniteLoss {
+                    epoch: epoch + 1,
+                    batch: index,
+                    step: optimizer.step,
+                    value,
+                });
+            }
+            accumulate(&mut grads, collect_grads(&model, loss.backward()));
+            micro += 1;
+            state.epoch_loss_sum += value * batch.batch_size as f64;
+            state.epoch_samples += batch.batch_size as u64;
+
+            let last = index + 1 == num_batches;
+            if micro == config.grad_accum_steps || last {
+                let mean = 1.0 / micro as f64;
+                let clip = clip_factor(global_norm(&grads) * mean, config.max_grad_norm);
+                let lr = config.lr * schedule.factor(optimizer.step);
+                model = optimizer.step(model, std::mem::take(&mut grads), lr, mean * clip);
+                micro = 0;
+                steps_this_run += 1;
+                state.batches_done = index + 1;
+                state.optimizer_step = optimizer.step;
+                let stop = config.stop_after_steps.is_some_and(|n| steps_this_run >= n);
+                let periodic = config
+                    .checkpoint_every
+                    .is_some_and(|n| optimizer.step.is_multiple_of(n));
+                if (stop || periodic) && !last {
+                    state.epoch_seconds += started.elapsed().as_secs_f64();
+                    started = Instant::now();
+                    checkpoint::save(&ckpt.last(), &model, &optimizer, &state)?;
+                }
+                if stop && !last {
+                    bar.abandon_with_message(format!("stopped after {steps_this_run} steps"));
+                    finished = false;
+                    break 'epochs;
+                }
+            }
+            bar.set_message(format!(
+                "epoch {}/{} loss {:.4}",
+                epoch + 1,
+                config.epochs,
+                state.epoch_loss_sum / state.epoch_samples.max(1) as f64
+            ));
+            bar.inc(1);
+        }
+        state.epoch_seconds += started.elapsed().as_secs_f64();
+        bar.finish();
+
+        let eval = evaluate(&model.valid(), test.epoch(0), device)?;
+        let record = EpochRecord {
+            epoch: epoch + 1,
+            train_loss: state.epoch_loss_sum / state.epoch_samples.max(1) as f64,
+            train_seconds: state.epoch_seconds,
+            train_samples_per_s: state.epoch_samples as f64 / state.epoch_seconds.max(1e-9),
+            eval,
+        };
+        tracing::info!(
+            epoch = record.epoch,
+            train_loss = record.train_loss,
+            accuracy = record.eval.accuracy,
+            f1 = record.eval.f1,
+            samples_per_s = record.train_samples_per_s,
+            "epoch finished"
+        );
+        let best_so_far = state
+            .history
+            .iter()
+            .all(|r| record.eval.accuracy > r.eval.accuracy);
+        state.history.push(record);
+        state.epoch += 1;
+        state.batches_done = 0;
+        state.epoch_loss_sum = 0.0;
+        state.epoch_samples = 0;
+        state.epoch_seconds = 0.0;
+        checkpoint::save(&ckpt.last(), &model, &optimizer, &state)?;
+        if best_so_far {
+            checkpoint::save(&ckpt.best(), &model, &optimizer, &state)?;
+        }
+        build_metrics(&run, params, &state).write_atomic(&metrics_path)?;
+        if config.stop_after_steps.is_some_and(|n| steps_this_run >= n)
+            && state.epoch < config.epochs
+        {
+            finished = false;
+            break;
+        }
+    }
+    let metrics = build_metrics(&run, params, &state);
+    metrics.write_atomic(&metrics_path)?;
+    Ok(RunOutcome {
+        model: model.valid(),
+        metrics,
+        finished,
+    })
+}
+
+fn progress_bar(len: usize, epoch: usize, epochs: usize) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} batches, {per_sec}, ETA {eta}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(format!("epoch {}/{epochs}", epoch + 1));
+    bar
+}
+
+fn build_metrics(run: &RunConfig, params: ParamCount, state: &TrainState) -> RunMetrics {
+    let train_samples: u64 = state
+        .history
+        .iter()
+        .map(|r| (r.train_samples_per_s * r.train_seconds).round() as u64)
+        .sum();
+    let train_seconds: f64 = state.history.iter().map(|r| r.train_seconds).sum();
+    let evals: Vec<&EvalMetrics> = std::iter::once(&state.baseline)
+        .chain(state.history.iter().map(|r| &r.eval))
+        .collect();
+    let eval_samples: u64 = evals.iter().map(|e| e.samples).sum();
+    let eval_seconds: f64 = evals.iter().map(|e| e.seconds).sum();
+    RunMetrics {
+        schema_version: SCHEMA_VERSION,
+        config: run.clone(),
+        trainable_params: params.trainable as u64,
+        total_params: params.total as u64,
+        baseline: state.baseline,
+        epochs: state.history.clone(),
+        train_samples_per_s: train_samples as f64 / train_seconds.max(1e-9),
+        eval_samples_per_s: eval_samples as f64 / eval_seconds.max(1e-9),
+        total_seconds: train_seconds + eval_seconds,
+    }
+}

@@ -1,0 +1,285 @@
+//! The training loop on the tiny BERT fixture: it learns a separable toy task, touches only
+//! adapters and head, is deterministic, resumes exactly, and guards its checkpoints.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use bert::{BertForSequenceClassification, load_classifier};
+use burn::backend::{Autodiff, Flex};
+use burn::module::AutodiffModule;
+use burn::tensor::Tensor;
+use imdb_data::Encoded;
+use lora::LoraConfig;
+use metrics::{RunConfig, RunMetrics};
+use train::{Datasets, RunOutcome, TrainConfig, TrainError, fine_tune};
+
+type AB = Autodiff<Flex>;
+
+fn tiny_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/tiny_bert/seqcls")
+}
+
+fn tiny() -> BertForSequenceClassification<AB> {
+    load_classifier::<AB>(&tiny_dir(), &Default::default(), 0)
+        .unwrap()
+        .0
+}
+
+/// Positive reviews mention token 5 ("great"), negative ones token 7 ("awful"), amid noise.
+fn toy(n: usize, offset: usize) -> Vec<Encoded> {
+    (0..n)
+        .map(|i| {
+            let label = (i % 2) as u8;
+            let len = 4 + (i * 7 + offset) % 9;
+            let mut ids = vec![1u32];
+            for j in 0..len {
+                ids.push(if j == len / 2 {
+                    if label == 1 { 5 } else { 7 }
+                } else {
+                    20 + ((i * 13 + j * 5 + offset) % 60) as u32
+                });
+            }
+            ids.push(2);
+            let type_ids = vec![0; ids.len()];
+            Encoded {
+                row: i + offset,
+                label,
+                ids,
+                type_ids,
+            }
+        })
+        .collect()
+}
+
+fn data() -> Datasets {
+    Datasets {
+        train: toy(48, 0),
+        test: toy(24, 1000),
+        pad_id: 0,
+        max_len: 16,
+    }
+}
+
+fn run_config(config: &TrainConfig) -> RunConfig {
+    RunConfig {
+        model: "fixtures/tiny_bert/seqcls".into(),
+        data: "toy".into(),
+        train_n: 48,
+        test_n: 24,
+        max_len: 16,
+        epochs: config.epochs,
+        batch_size: config.batch_size,
+        lr: config.lr,
+        weight_decay: config.weight_decay,
+        warmup_ratio: config.warmup_ratio,
+        seed: config.seed,
+        lora_r: 4,
+        lora_alpha: 8.0,
+        lora_dropout: 0.1,
+        target_modules: vec!["query".into(), "value".into()],
+        backend: "flex".into(),
+    }
+}
+
+fn train_config(epochs: usize) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        batch_size: 8,
+        eval_batch_size: 16,
+        lr: 5e-3,
+        warmup_ratio: 0.1,
+        seed: 3,
+        checkpoint_every: Some(2),
+        ..TrainConfig::default()
+    }
+}
+
+fn lora() -> LoraConfig {
+    LoraConfig {
+        r: 4,
+        lora_alpha: 8.0,
+        ..LoraConfig::default()
+    }
+}
+
+/// Burn's backend RNG is process-global: runs in parallel test threads would interleave their
+/// dropout draws, so each run takes this lock (a real process trains one model at a time).
+static RNG: Mutex<()> = Mutex::new(());
+
+fn run(out: &Path, config: &TrainConfig) -> Result<RunOutcome<AB>, TrainError> {
+    let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    fine_tune(
+        tiny(),
+        &lora(),
+        &data(),
+        config,
+        run_config(config),
+        out,
+        &Default::default(),
+    )
+}
+
+/// The numbers that must not depend on timing.
+fn numbers(m: &RunMetrics) -> Vec<(f64, f64, f64, f64)> {
+    std::iter::once((0.0, m.baseline.accuracy, m.baseline.f1, m.baseline.loss))
+        .chain(
+            m.epochs
+                .iter()
+                .map(|e| (e.train_loss, e.eval.accuracy, e.eval.f1, e.eval.loss)),
+        )
+        .collect()
+}
+
+fn flat<const D: usize>(t: Tensor<Flex, D>) -> Vec<f32> {
+    t.into_data().to_vec().unwrap()
+}
+
+#[test]
+fn learns_a_separable_task_and_changes_only_adapters_and_head() {
+    let out = tempfile::tempdir().unwrap();
+    let before = tiny().valid();
+    // The tiny random backbone needs a larger rate than bert-base's 2e-4 to learn in seconds.
+    let config = TrainConfig {
+        lr: 2e-2,
+        ..train_config(10)
+    };
+    let outcome = run(out.path(), &config).unwrap();
+    let m = &outcome.metrics;
+    assert!(outcome.finished);
+    assert_eq!(m.epochs.len(), 10);
+    let last = m.epochs.last().unwrap();
+    assert!(last.train_loss < m.epochs[0].train_loss, "{:?}", numbers(m));
+    assert!(
+        last.eval.accuracy >= 0.9,
+        "accuracy {} (baseline {})",
+        last.eval.accuracy,
+        m.baseline.accuracy
+    );
+    assert!(last.eval.accuracy > m.baseline.accuracy);
+    assert_eq!(m.trainable_params, 2 * 2 * 4 * (32 + 32) + 2 * 32 + 2);
+    assert_eq!(
+        RunMetrics::read(&out.path().join("metrics.json")).unwrap(),
+        *m
+    );
+
+    // Frozen weights are bit-identical; adapters and head moved.
+    let after = &outcome.model;
+    for (a, b) in before
+        .bert
+        .encoder
+        .layer
+        .iter()
+        .zip(&after.bert.encoder.layer)
+    {
+        for ((name, pa), (_, pb)) in a.projections().iter().zip(b.projections()) {
+            assert_eq!(
+                flat(pa.base_layer.weight.val()),
+                flat(pb.base_layer.weight.val()),
+                "{name}"
+            );
+            let adapted = pb.lora.is_some();
+            assert_eq!(
+                adapted,
+                *name == "attention.self.query" || *name == "attention.self.value"
+            );
+            if let Some(l) = &pb.lora {
+                assert!(
+                    flat(l.lora_b.val()).iter().any(|v| *v != 0.0),
+                    "{name} lora_B untrained"
+                );
+            }
+        }
+        assert_eq!(
+            flat(a.output.layer_norm.gamma.val()),
+            flat(b.output.layer_norm.gamma.val())
+        );
+    }
+    assert_eq!(
+        flat(before.bert.embeddings.word_embeddings.weight.val()),
+        flat(after.bert.embeddings.word_embeddings.weight.val())
+    );
+    assert_eq!(
+        flat(before.bert.pooler.dense.weight.val()),
+        flat(after.bert.pooler.dense.weight.val())
+    );
+    assert_ne!(
+        flat(before.classifier.weight.val()),
+        flat(after.classifier.weight.val())
+    );
+    assert!(out.path().join("checkpoints/last.safetensors").exists());
+    assert!(out.path().join("checkpoints/best.safetensors").exists());
+}
+
+#[test]
+fn same_seed_gives_identical_metrics() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ma = run(a.path(), &train_config(2)).unwrap().metrics;
+    let mb = run(b.path(), &train_config(2)).unwrap().metrics;
+    assert_eq!(numbers(&ma), numbers(&mb));
+    let mut other = train_config(2);
+    other.seed = 4;
+    let c = tempfile::tempdir().unwrap();
+    let mc = run(c.path(), &other).unwrap().metrics;
+    assert_ne!(numbers(&ma), numbers(&mc), "the seed must matter");
+}
+
+#[test]
+fn interrupted_run_resumes_to_the_same_result() {
+    let full = tempfile::tempdir().unwrap();
+    let expected = run(full.path(), &train_config(2)).unwrap().metrics;
+
+    let out = tempfile::tempdir().unwrap();
+    // 6 batches per epoch: stop mid-epoch 1, then at the epoch boundary, then mid-epoch 2.
+    for stop in [3, 3, 2] {
+        let config = TrainConfig {
+            stop_after_steps: Some(stop),
+            ..train_config(2)
+        };
+        let outcome = run(out.path(), &config).unwrap();
+        assert!(!outcome.finished, "stopped after {stop}");
+    }
+    let resumed = run(out.path(), &train_config(2)).unwrap();
+    assert!(resumed.finished);
+    assert_eq!(numbers(&resumed.metrics), numbers(&expected));
+}
+
+#[test]
+fn checkpoint_of_another_configuration_is_refused() {
+    let out = tempfile::tempdir().unwrap();
+    let config = TrainConfig {
+        stop_after_steps: Some(1),
+        ..train_config(1)
+    };
+    run(out.path(), &config).unwrap();
+    let mut other = train_config(1);
+    other.lr = 1e-3;
+    let err = run(out.path(), &other).unwrap_err();
+    assert!(matches!(err, TrainError::Checkpoint { .. }), "{err}");
+    assert!(err.to_string().contains("last.safetensors"), "{err}");
+}
+
+#[test]
+fn non_finite_loss_stops_and_keeps_the_last_good_checkpoint() {
+    let out = tempfile::tempdir().unwrap();
+    let mut config = train_config(2);
+    config.lr = 1e30;
+    config.max_grad_norm = None;
+    config.warmup_ratio = 0.0;
+    let err = run(out.path(), &config).unwrap_err();
+    assert!(matches!(err, TrainError::NonFiniteLoss { .. }), "{err}");
+    let last = out.path().join("checkpoints/last.safetensors");
+    let bytes = std::fs::read(&last).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    for (name, t) in st.tensors() {
+        let values: Vec<f32> = t
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        assert!(
+            values.iter().all(|v| v.is_finite()),
+            "{name} holds non-finite values"
+        );
+    }
+}
