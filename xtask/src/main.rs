@@ -1,2 +1,289 @@
-//! Project automation.
-fn main() {}
+//! Project automation: `cargo xtask reproduce` runs the whole experiment (download →
+//! baseline → fine-tune → eval → plots) by building and driving the `imdb-lora` binary;
+//! `bench` runs the benchmarks; `hub-mirror` serves a local Hub-shaped tree.
+//!
+//! Deliberately light: it depends on no project crate and only shells out to cargo and to
+//! the binary it builds, so it compiles in seconds.
+
+#![allow(clippy::print_stderr)] // progress lines are this binary's interface
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "imdb-lora automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Fetch the model and the IMDb parquet files into the Hugging Face cache.
+    Download(Experiment),
+    /// Evaluate the untrained adapters (accuracy near 50 %), checkpointed in `--out`.
+    Baseline(Experiment),
+    /// Fine-tune (resuming any interrupted run in `--out`), evaluating after each epoch.
+    Finetune(Experiment),
+    /// Evaluate the saved model in `--out/model` on the test subset.
+    Eval(Experiment),
+    /// Render the charts and report.md from `--out/metrics.json`.
+    Plot(Experiment),
+    /// All of the above, in order; each step skips work that is already complete.
+    Reproduce(Experiment),
+    /// Run the criterion benchmarks.
+    Bench {
+        /// Extra arguments for `cargo bench` (e.g. a filter).
+        #[arg(trailing_var_arg = true)]
+        args: Vec<String>,
+    },
+    /// Serve a directory laid out like the Hub's URLs on 127.0.0.1.
+    HubMirror {
+        /// The tree to serve (e.g. ../shared/hub).
+        dir: PathBuf,
+        /// Address to bind.
+        #[arg(long, default_value = "127.0.0.1:8765")]
+        addr: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
+enum Backend {
+    /// The default CPU backend (burn-flex).
+    Cpu,
+    /// NVIDIA GPUs through burn-cuda (needs the driver and NVRTC at run time).
+    Cuda,
+}
+
+#[derive(Args, Clone, Debug)]
+struct Experiment {
+    /// SMALL_RUN: 4,000 train / 2,000 test reviews (also set by SMALL_RUN=1).
+    #[arg(long, env = "SMALL_RUN", value_parser = clap::builder::BoolishValueParser::new(), default_value = "false")]
+    small: bool,
+    /// Which backend the binary is built for.
+    #[arg(long, value_enum, default_value = "cpu")]
+    backend: Backend,
+    /// Model repo id or local directory.
+    #[arg(long, default_value = "bert-base-uncased")]
+    model: String,
+    /// Dataset repo id or local directory holding the parquet files.
+    #[arg(long, default_value = "stanfordnlp/imdb")]
+    data: String,
+    /// Training reviews (default: all 25,000, or 4,000 with --small).
+    #[arg(long)]
+    train_n: Option<usize>,
+    /// Test reviews (default: all 25,000, or 2,000 with --small).
+    #[arg(long)]
+    test_n: Option<usize>,
+    /// Epochs.
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    /// Truncation length in tokens.
+    #[arg(long, default_value_t = 256)]
+    max_len: usize,
+    /// Training batch size.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 2e-4)]
+    lr: f64,
+    /// Seed for subsets, data order, dropout and fresh weights.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Output directory.
+    #[arg(long, default_value = "outputs/imdb_lora")]
+    out: PathBuf,
+    /// Never touch the network: use the Hugging Face cache or local directories only.
+    #[arg(long)]
+    offline: bool,
+}
+
+impl Experiment {
+    fn sizes(&self) -> Result<(usize, usize)> {
+        if self.small && (self.train_n.is_some() || self.test_n.is_some()) {
+            bail!("--small fixes 4,000/2,000 reviews; drop it or drop --train-n/--test-n");
+        }
+        Ok(if self.small {
+            (4000, 2000)
+        } else {
+            (
+                self.train_n.unwrap_or(25_000),
+                self.test_n.unwrap_or(25_000),
+            )
+        })
+    }
+
+    /// Arguments shared by every `imdb-lora` subcommand that reads the data.
+    fn common(&self) -> Result<Vec<String>> {
+        let (train_n, test_n) = self.sizes()?;
+        let mut args = vec![
+            "--model".into(),
+            self.model.clone(),
+            "--data".into(),
+            self.data.clone(),
+            "--train-n".into(),
+            train_n.to_string(),
+            "--test-n".into(),
+            test_n.to_string(),
+            "--max-len".into(),
+            self.max_len.to_string(),
+            "--seed".into(),
+            self.seed.to_string(),
+        ];
+        if self.offline {
+            args.push("--offline".into());
+        }
+        Ok(args)
+    }
+
+    fn train_args(&self) -> Result<Vec<String>> {
+        let mut args = vec!["train".to_string()];
+        args.extend(self.common()?);
+        args.extend([
+            "--epochs".into(),
+            self.epochs.to_string(),
+            "--batch-size".into(),
+            self.batch_size.to_string(),
+            "--lr".into(),
+            self.lr.to_string(),
+            "--out".into(),
+            self.out.display().to_string(),
+        ]);
+        Ok(args)
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
+fn run(mut cmd: Command) -> Result<()> {
+    eprintln!("xtask: {cmd:?}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+/// Builds the binary for `backend` and returns its path.
+fn build(backend: Backend) -> Result<PathBuf> {
+    let mut cmd = cargo();
+    cmd.args(["build", "--release", "-p", "imdb-lora"]);
+    if backend == Backend::Cuda {
+        cmd.args(["--features", "cuda"]);
+    }
+    run(cmd)?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    Ok(target.join("release").join("imdb-lora"))
+}
+
+fn binary(bin: &Path, args: &[String]) -> Result<()> {
+    let mut cmd = Command::new(bin);
+    cmd.args(args);
+    run(cmd)
+}
+
+fn download(bin: &Path, e: &Experiment) -> Result<()> {
+    let mut args = vec![
+        "download".to_string(),
+        "--model".into(),
+        e.model.clone(),
+        "--data".into(),
+        e.data.clone(),
+    ];
+    if e.offline {
+        args.push("--offline".into());
+    }
+    binary(bin, &args)
+}
+
+fn baseline(bin: &Path, e: &Experiment) -> Result<()> {
+    let mut args = e.train_args()?;
+    args.extend(["--stop-after-steps".into(), "0".into()]);
+    binary(bin, &args)
+}
+
+fn finetune(bin: &Path, e: &Experiment) -> Result<()> {
+    binary(bin, &e.train_args()?)
+}
+
+fn eval(bin: &Path, e: &Experiment) -> Result<()> {
+    let mut args = vec!["eval".to_string()];
+    args.extend(e.common()?);
+    args.extend([
+        "--saved".into(),
+        e.out.join("model").display().to_string(),
+        "--out".into(),
+        e.out.join("eval.json").display().to_string(),
+    ]);
+    binary(bin, &args)
+}
+
+fn plot(bin: &Path, e: &Experiment) -> Result<()> {
+    binary(
+        bin,
+        &[
+            "plot".into(),
+            "--metrics".into(),
+            e.out.join("metrics.json").display().to_string(),
+            "--out".into(),
+            e.out.display().to_string(),
+        ],
+    )
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Bench { args } => {
+            let mut cmd = cargo();
+            cmd.args(["bench", "-p", "imdb-lora-bench"]).args(args);
+            run(cmd)
+        }
+        Cmd::HubMirror { dir, addr } => {
+            let bin = build(Backend::Cpu)?;
+            binary(
+                &bin,
+                &[
+                    "hub-mirror".into(),
+                    dir.display().to_string(),
+                    "--addr".into(),
+                    addr,
+                ],
+            )
+        }
+        Cmd::Download(e) => download(&build(e.backend)?, &e),
+        Cmd::Baseline(e) => baseline(&build(e.backend)?, &e),
+        Cmd::Finetune(e) => finetune(&build(e.backend)?, &e),
+        Cmd::Eval(e) => eval(&build(e.backend)?, &e),
+        Cmd::Plot(e) => plot(&build(e.backend)?, &e),
+        Cmd::Reproduce(e) => {
+            e.sizes()?;
+            let bin = build(e.backend)?;
+            download(&bin, &e)?;
+            baseline(&bin, &e)?;
+            finetune(&bin, &e)?;
+            eval(&bin, &e)?;
+            plot(&bin, &e)?;
+            eprintln!("xtask: done; see {}/report.md", e.out.display());
+            Ok(())
+        }
+    }
+}

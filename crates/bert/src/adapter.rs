@@ -420,7 +420,10 @@ pub fn save_adapter<B: Backend>(
     let mut metadata = std::collections::HashMap::new();
     metadata.insert("format".to_string(), "pt".to_string());
     write_safetensors(&dir.join(ADAPTER_WEIGHTS), &tensors, Some(metadata))?;
-    write_json(&dir.join(ADAPTER_CONFIG), &PeftConfig::from_lora(lora, base_model))
+    write_json(
+        &dir.join(ADAPTER_CONFIG),
+        &PeftConfig::from_lora(lora, base_model),
+    )
 }
 
 /// The adapter's tensors under PEFT's key names, in PyTorch orientation.

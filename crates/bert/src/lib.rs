@@ -8,6 +8,7 @@
 pub mod adapter;
 mod config;
 mod error;
+pub mod export;
 mod io;
 mod model;
 pub mod weights;
@@ -16,9 +17,10 @@ use std::path::Path;
 
 use burn::tensor::backend::Backend;
 
-pub use adapter::{ParamCount, PeftAdapter, PeftConfig, save_adapter};
+pub use adapter::{ParamCount, PeftAdapter, PeftConfig, adapter_tensors, save_adapter};
 pub use config::{BertConfig, HiddenAct};
 pub use error::BertError;
+pub use export::{copy_tokenizer_files, pretrained_config, pretrained_tensors, save_pretrained};
 pub use io::{OwnedTensor, write_atomic, write_json, write_safetensors};
 pub use model::{
     AttentionMask, BertAttention, BertEmbeddings, BertEncoder, BertForSequenceClassification,

@@ -1,2 +1,93 @@
-//! imdb-lora command-line front end.
-fn main() {}
+//! `imdb-lora`: fine-tune BERT with LoRA on IMDb and classify texts, from the command line.
+//!
+//! Each subcommand lives in its own `cmd_*.rs` file exposing `Args` (clap) and
+//! `run(Args) -> anyhow::Result<()>`; registering one is a single line in `commands!` below.
+//! Logs go to stderr (level from `--log-level`, else `RUST_LOG`, else `info`), so stdout
+//! carries only results.
+
+mod backend;
+mod common;
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// Declares the subcommand modules, the `Command` enum and its dispatch in one place.
+macro_rules! commands {
+    ($($(#[$doc:meta])* $variant:ident => $module:ident,)+) => {
+        $(mod $module;)+
+
+        #[derive(Debug, Subcommand)]
+        enum Command {
+            $($(#[$doc])* $variant($module::Args),)+
+        }
+
+        impl Command {
+            fn run(self) -> anyhow::Result<()> {
+                match self {
+                    $(Command::$variant(args) => $module::run(args),)+
+                }
+            }
+        }
+    };
+}
+
+commands! {
+    /// Fetch the model and the IMDb parquet files into the Hugging Face cache.
+    Download => cmd_download,
+    /// Baseline, LoRA fine-tuning with per-epoch evaluation, saved model and adapter.
+    Train => cmd_train,
+    /// Evaluate a saved model on the test subset.
+    Eval => cmd_eval,
+    /// Charts and report.md from metrics.json.
+    Plot => cmd_plot,
+    /// Classify texts as negative or positive (JSON on stdout).
+    Predict => cmd_predict,
+    /// Serve a Hub-shaped directory on a local address (set HF_ENDPOINT to it).
+    HubMirror => cmd_hub_mirror,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "imdb-lora",
+    version,
+    about = "LoRA fine-tuning of BERT for IMDb sentiment"
+)]
+struct Cli {
+    /// Log filter, e.g. `warn`, `info`, `imdb_lora=debug` (overrides RUST_LOG).
+    #[arg(long, global = true, value_name = "FILTER")]
+    log_level: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+fn init_logging(level: Option<&str>) -> anyhow::Result<()> {
+    let filter = match level {
+        Some(l) => EnvFilter::try_new(l)?,
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = init_logging(cli.log_level.as_deref()).and_then(|()| {
+        tracing::debug!(backend = backend::BACKEND_NAME, "starting");
+        cli.command.run()
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // `{:#}` prints the whole cause chain on one line; stderr, like every log.
+            let _ = writeln!(std::io::stderr(), "error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

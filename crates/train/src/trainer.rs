@@ -154,9 +154,11 @@ pub fn fine_tune<AB: AutodiffBackend>(
     let metrics_path = out.join(METRICS_FILE);
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let mut steps_this_run = 0u64;
-    let mut finished = true;
+    // `stop_after_steps = 0` is "baseline only": evaluate, checkpoint, stop.
+    let baseline_only = config.stop_after_steps == Some(0);
+    let mut finished = !baseline_only || state.epoch >= config.epochs;
 
-    'epochs: while state.epoch < config.epochs {
+    'epochs: while !baseline_only && state.epoch < config.epochs {
         let epoch = state.epoch;
         let bar = progress_bar(num_batches, epoch, config.epochs);
         bar.set_position(state.batches_done as u64);

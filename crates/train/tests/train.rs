@@ -283,3 +283,24 @@ fn non_finite_loss_stops_and_keeps_the_last_good_checkpoint() {
         );
     }
 }
+
+#[test]
+fn zero_steps_means_baseline_only_and_then_resumes() {
+    let out = tempfile::tempdir().unwrap();
+    let config = TrainConfig {
+        stop_after_steps: Some(0),
+        ..train_config(1)
+    };
+    let outcome = run(out.path(), &config).unwrap();
+    assert!(!outcome.finished);
+    assert!(outcome.metrics.epochs.is_empty());
+    let full = tempfile::tempdir().unwrap();
+    let expected = run(full.path(), &train_config(1)).unwrap().metrics;
+    assert_eq!(
+        outcome.metrics.baseline.accuracy,
+        expected.baseline.accuracy
+    );
+    let resumed = run(out.path(), &train_config(1)).unwrap();
+    assert!(resumed.finished);
+    assert_eq!(numbers(&resumed.metrics), numbers(&expected));
+}

@@ -1,0 +1,25 @@
+//! `imdb-lora download`: fetch the model and the IMDb parquet files into the Hugging Face
+//! cache (verified by size and checksum), so later steps can run offline.
+
+use crate::common::DataArgs;
+
+/// Download the model files and the IMDb train/test parquet files.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let client = args.data.client();
+    let model = args.data.model_files(&client)?;
+    let data = args.data.data_files(&client)?;
+    tracing::info!(
+        config = %model.config.display(),
+        weights = %model.weights.display(),
+        train = %data.train.display(),
+        test = %data.test.display(),
+        "model and data ready"
+    );
+    Ok(())
+}

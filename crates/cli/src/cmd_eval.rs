@@ -1,0 +1,56 @@
+//! `imdb-lora eval`: evaluate a saved model directory on the (same seeded) test subset and
+//! write the metrics as JSON — the check that what was saved is what was measured.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use bert::load_classifier;
+use imdb_data::{Batcher, BatcherConfig, TextTokenizer};
+use train::evaluate;
+
+use crate::backend::{self, Backend};
+use crate::common::DataArgs;
+
+/// Evaluate a saved model (config.json + model.safetensors + tokenizer) on the test subset.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    data: DataArgs,
+    /// The saved model directory (e.g. outputs/imdb_lora/model).
+    #[arg(long)]
+    saved: PathBuf,
+    /// Evaluation batch size.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Where to write the metrics JSON.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let d = &args.data;
+    let client = d.client();
+    let data = d.data_files(&client)?;
+    let tokenizer = TextTokenizer::from_dir(&args.saved, d.max_len)
+        .with_context(|| format!("tokenizer of {}", args.saved.display()))?;
+    let (_, test_spec) = d.subsets();
+    let test = d.load(&data.test, &tokenizer, &test_spec)?;
+    let device = backend::device();
+    let (model, _) = load_classifier::<Backend>(&args.saved, &device, d.seed)?;
+    let batcher = Batcher::new(
+        test.examples,
+        tokenizer.pad_id(),
+        d.max_len,
+        BatcherConfig::eval(args.batch_size),
+    )?;
+    let metrics = evaluate(&model, batcher.epoch(0), &device)?;
+    let json = serde_json::to_vec_pretty(&metrics)?;
+    metrics::write_atomic(&args.out, &json)?;
+    tracing::info!(
+        accuracy = metrics.accuracy,
+        f1 = metrics.f1,
+        out = %args.out.display(),
+        "evaluated saved model"
+    );
+    Ok(())
+}

@@ -1,0 +1,24 @@
+//! `imdb-lora hub-mirror`: serve a directory laid out like the Hugging Face Hub's file URLs
+//! on a local address, for air-gapped machines and end-to-end tests (`HF_ENDPOINT=...`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use imdb_data::HubMirror;
+
+/// Serve a Hub-shaped tree (`<repo>/resolve/<rev>/<file>`, `datasets/<repo>/...`).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The tree to serve.
+    dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8765")]
+    addr: SocketAddr,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let mirror = HubMirror::builder(&args.dir).bind(args.addr).start()?;
+    tracing::info!(endpoint = %mirror.endpoint(), dir = %args.dir.display(), "serving; set HF_ENDPOINT to this");
+    mirror.wait();
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! `imdb-lora predict`: label texts as negative or positive with a fine-tuned model, or with a
+//! base model plus a PEFT LoRA adapter; prints a JSON array on stdout, one object per text
+//! in input order: `{"text", "neg_prob", "pos_prob", "label"}`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use imdb_data::{HubClient, HubConfig, RepoType, Source, fetch_model};
+use infer::{PredictOptions, Prediction, Predictor};
+
+use crate::backend::{self, Backend};
+
+/// Classify texts as negative or positive; prints a JSON array on stdout.
+///
+/// Texts come from the arguments, else from --file, else one per line from stdin (every line
+/// is a text, an empty line included: the model then sees just [CLS] [SEP]). Texts longer
+/// than --max-len tokens are truncated, with a warning naming their index.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Model: a local directory (config.json, model.safetensors, tokenizer.json or vocab.txt)
+    /// or a Hugging Face Hub repository id, `owner/name[@revision]`.
+    #[arg(long, value_name = "DIR|REPO")]
+    model: String,
+    /// PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors) applied on top of
+    /// --model and merged: a local directory or a Hub repository id.
+    #[arg(long, value_name = "DIR|REPO")]
+    adapter: Option<String>,
+    /// Longest token sequence fed to the model ([CLS] and [SEP] included); capped at the
+    /// model's max_position_embeddings.
+    #[arg(long, default_value_t = infer::DEFAULT_MAX_LEN, value_name = "N")]
+    max_len: usize,
+    /// Texts per forward pass.
+    #[arg(long, default_value_t = infer::DEFAULT_BATCH_SIZE, value_name = "N")]
+    batch_size: usize,
+    /// Read the texts from this file, one per line.
+    #[arg(long, value_name = "PATH", conflicts_with = "texts")]
+    file: Option<PathBuf>,
+    /// Resolve Hub repositories from the local Hugging Face cache only (as HF_HUB_OFFLINE=1).
+    #[arg(long)]
+    offline: bool,
+    /// Texts to classify. Without any (and without --file), one text per line is read from
+    /// stdin; every line counts, an empty one too (the model then sees just [CLS] [SEP]).
+    #[arg(value_name = "TEXT")]
+    texts: Vec<String>,
+}
+
+/// Runs the subcommand.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let texts = read_texts(&args)?;
+    if texts.is_empty() {
+        tracing::warn!("no texts to classify");
+    }
+    let options = PredictOptions::default()
+        .with_max_len(args.max_len)
+        .with_batch_size(args.batch_size);
+    let start = Instant::now();
+    let predictor = load(&args, options)?;
+    let loaded = start.elapsed().as_secs_f64();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let predictions = predictor.predict(&refs)?;
+    tracing::info!(
+        texts = texts.len(),
+        backend = backend::BACKEND_NAME,
+        load_seconds = format!("{loaded:.2}"),
+        predict_seconds = format!("{:.2}", start.elapsed().as_secs_f64() - loaded),
+        "predicted"
+    );
+    write_json(&predictions).context("writing the predictions to stdout")
+}
+
+fn read_texts(args: &Args) -> anyhow::Result<Vec<String>> {
+    if !args.texts.is_empty() {
+        return Ok(args.texts.clone());
+    }
+    if let Some(path) = &args.file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading texts from {}", path.display()))?;
+        return Ok(text.lines().map(str::to_string).collect());
+    }
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        bail!("no texts given: pass them as arguments, with --file PATH, or one per line on stdin");
+    }
+    stdin
+        .lock()
+        .lines()
+        .collect::<Result<_, _>>()
+        .context("reading texts from stdin")
+}
+
+fn hub_client(offline: bool) -> HubClient {
+    let config = HubConfig::from_env();
+    // The flag can only switch offline mode on; HF_HUB_OFFLINE=1 is honoured either way.
+    let config = if offline {
+        config.with_offline(true)
+    } else {
+        config
+    };
+    HubClient::new(config)
+}
+
+fn load(args: &Args, options: PredictOptions) -> anyhow::Result<Predictor<Backend>> {
+    let device = backend::device();
+    let client = hub_client(args.offline);
+    let adapter = match &args.adapter {
+        None => None,
+        Some(spec) => Some(match Source::parse(spec, RepoType::Model)? {
+            Source::Local(dir) => dir,
+            source @ Source::Hub(_) => {
+                let config = source.resolve(&client, bert::adapter::ADAPTER_CONFIG)?;
+                source.resolve(&client, bert::adapter::ADAPTER_WEIGHTS)?;
+                // Both files sit in the same snapshot directory of the cache.
+                config
+                    .parent()
+                    .map(PathBuf::from)
+                    .with_context(|| format!("{} has no parent directory", config.display()))?
+            }
+        }),
+    };
+    let predictor = match Source::parse(&args.model, RepoType::Model)? {
+        Source::Local(dir) => Predictor::from_dir(&dir, adapter.as_deref(), options, &device)?,
+        source @ Source::Hub(_) => {
+            let files = fetch_model(&client, &source)?;
+            Predictor::from_model_files(&files, adapter.as_deref(), options, &device)?
+        }
+    };
+    Ok(predictor)
+}
+
+/// A JSON array with one compact object per line: valid JSON, and readable with `grep`.
+fn write_json(predictions: &[Prediction]) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if predictions.is_empty() {
+        writeln!(out, "[]")?;
+    } else {
+        for (i, p) in predictions.iter().enumerate() {
+            let sep = if i == 0 { "[" } else { "," };
+            writeln!(out, "{sep}")?;
+            write!(out, "  {}", serde_json::to_string(p)?)?;
+        }
+        writeln!(out, "\n]")?;
+    }
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! `imdb-lora train`: baseline → LoRA fine-tuning with per-epoch evaluation → the saved
+//! model. Writes `metrics.json`, `checkpoints/`, `model/` (merged, Hugging Face format) and
+//! `model/adapter/` (PEFT format) into `--out`; an interrupted run resumes from its checkpoint.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use bert::{BertConfig, load_classifier_with_config, save_adapter};
+use lora::LoraConfig;
+use metrics::RunConfig;
+use train::{Datasets, TrainConfig, fine_tune};
+
+use crate::backend::{self, TrainBackend};
+use crate::common::{DataArgs, model_dir};
+
+/// Fine-tune with LoRA: baseline, epochs with evaluation, saved model and adapter.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    /// Training batch size.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Evaluation batch size.
+    #[arg(long, default_value_t = 64)]
+    eval_batch_size: usize,
+    /// Peak learning rate (AdamW).
+    #[arg(long, default_value_t = 2e-4)]
+    lr: f64,
+    /// Decoupled weight decay.
+    #[arg(long, default_value_t = 0.01)]
+    weight_decay: f64,
+    /// Fraction of steps for linear warm-up.
+    #[arg(long, default_value_t = 0.06)]
+    warmup_ratio: f64,
+    /// Global gradient-norm clip (0 disables clipping).
+    #[arg(long, default_value_t = 1.0)]
+    max_grad_norm: f64,
+    /// Batches per optimizer step.
+    #[arg(long, default_value_t = 1)]
+    grad_accum: usize,
+    /// LoRA rank.
+    #[arg(long, default_value_t = 8)]
+    lora_r: usize,
+    /// LoRA alpha (scaling = alpha / r).
+    #[arg(long, default_value_t = 16.0)]
+    lora_alpha: f64,
+    /// LoRA dropout.
+    #[arg(long, default_value_t = 0.1)]
+    lora_dropout: f64,
+    /// Modules to adapt (PEFT names: query, key, value, attention.output.dense, ...).
+    #[arg(long, value_delimiter = ',', default_value = "query,value")]
+    target_modules: Vec<String>,
+    /// Length bucketing: sort by length within windows of this many batches.
+    #[arg(long)]
+    bucket_window: Option<usize>,
+    /// Checkpoint every this many optimizer steps (besides every epoch end; 0: epochs only).
+    #[arg(long, default_value_t = 200)]
+    checkpoint_every: u64,
+    /// Stop (resumably) after this many optimizer steps; 0 runs the baseline only.
+    #[arg(long)]
+    stop_after_steps: Option<u64>,
+    /// Output directory.
+    #[arg(long, default_value = "outputs/imdb_lora")]
+    out: PathBuf,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let d = &args.data;
+    let client = d.client();
+    let files = d.model_files(&client)?;
+    let data = d.data_files(&client)?;
+    let tokenizer = d.tokenizer(&files)?;
+    let (train_spec, test_spec) = d.subsets();
+    let train = d.load(&data.train, &tokenizer, &train_spec)?;
+    let test = d.load(&data.test, &tokenizer, &test_spec)?;
+
+    let mut config = BertConfig::from_file(&files.config)?;
+    if config.id2label.is_none() && config.num_labels() == 2 {
+        config = config.with_labels(&["neg", "pos"]);
+    }
+    let device = backend::device();
+    let base = load_classifier_with_config::<TrainBackend>(&files.weights, &config, &device, d.seed)?;
+    let lora = LoraConfig {
+        r: args.lora_r,
+        lora_alpha: args.lora_alpha,
+        lora_dropout: args.lora_dropout,
+        target_modules: args.target_modules.clone(),
+        layers_to_transform: None,
+        use_rslora: false,
+    };
+    let train_config = TrainConfig {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        eval_batch_size: args.eval_batch_size,
+        lr: args.lr,
+        weight_decay: args.weight_decay,
+        warmup_ratio: args.warmup_ratio,
+        max_grad_norm: (args.max_grad_norm > 0.0).then_some(args.max_grad_norm),
+        grad_accum_steps: args.grad_accum,
+        seed: d.seed,
+        checkpoint_every: (args.checkpoint_every > 0).then_some(args.checkpoint_every),
+        bucket_window: args.bucket_window,
+        stop_after_steps: args.stop_after_steps,
+    };
+    let run_config = RunConfig {
+        model: d.model.clone(),
+        data: d.data.clone(),
+        train_n: train.examples.len(),
+        test_n: test.examples.len(),
+        max_len: d.max_len,
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        lr: args.lr,
+        weight_decay: args.weight_decay,
+        warmup_ratio: args.warmup_ratio,
+        seed: d.seed,
+        lora_r: lora.r,
+        lora_alpha: lora.lora_alpha,
+        lora_dropout: lora.lora_dropout,
+        target_modules: lora.target_modules.clone(),
+        backend: backend::BACKEND_NAME.into(),
+    };
+    let datasets = Datasets {
+        train: train.examples,
+        test: test.examples,
+        pad_id: tokenizer.pad_id(),
+        max_len: d.max_len,
+    };
+    let outcome = fine_tune(base, &lora, &datasets, &train_config, run_config, &args.out, &device)?;
+    let m = &outcome.metrics;
+    if !outcome.finished {
+        tracing::info!(
+            epochs_done = m.epochs.len(),
+            out = %args.out.display(),
+            "stopped early; run the same command again to resume"
+        );
+        return Ok(());
+    }
+    let model_out = args.out.join("model");
+    bert::export::save_pretrained(&outcome.model, &config, &model_out)
+        .with_context(|| format!("saving {}", model_out.display()))?;
+    bert::export::copy_tokenizer_files(&model_dir(&files), &model_out)?;
+    save_adapter(&outcome.model, &lora, &d.model, &model_out.join("adapter"))?;
+    if let Some(last) = m.final_epoch() {
+        tracing::info!(
+            baseline_accuracy = m.baseline.accuracy,
+            accuracy = last.eval.accuracy,
+            baseline_f1 = m.baseline.f1,
+            f1 = last.eval.f1,
+            train_samples_per_s = m.train_samples_per_s,
+            model = %model_out.display(),
+            "fine-tuning finished"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,109 @@
+//! Options shared by the experiment subcommands: where the model and data come from, which
+//! subset, and how they are resolved through the Hub cache.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use imdb_data::{
+    DatasetFiles, HubClient, HubConfig, ModelFiles, RepoType, Source, SubsetSpec, TextTokenizer,
+    TokenizedSplit, fetch_imdb, fetch_model, load_split,
+};
+
+/// The full IMDb split size; asking for it means "no subset".
+const FULL_SPLIT: usize = 25_000;
+
+/// Model, data and subset options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DataArgs {
+    /// Base model: a Hub repository id (`owner/name[@revision]`) or a local directory.
+    #[arg(long, default_value = "bert-base-uncased", value_name = "REPO|DIR")]
+    pub model: String,
+    /// IMDb parquet files: a Hub dataset id or a local directory holding
+    /// `plain_text/{train,test}-00000-of-00001.parquet`.
+    #[arg(long, default_value = "stanfordnlp/imdb", value_name = "REPO|DIR")]
+    pub data: String,
+    /// SMALL_RUN: a balanced, seeded 4,000-review train / 2,000-review test subset.
+    #[arg(long, env = "SMALL_RUN", value_parser = clap::builder::BoolishValueParser::new(),
+          default_value = "false", conflicts_with_all = ["train_n", "test_n"])]
+    pub small: bool,
+    /// Training reviews (balanced, seeded subset; default all 25,000).
+    #[arg(long)]
+    pub train_n: Option<usize>,
+    /// Test reviews (balanced, seeded subset; default all 25,000).
+    #[arg(long)]
+    pub test_n: Option<usize>,
+    /// Truncation length in tokens, [CLS] and [SEP] included (at most 512).
+    #[arg(long, default_value_t = imdb_data::DEFAULT_MAX_LEN)]
+    pub max_len: usize,
+    /// Seed for subsets, data order, dropout and fresh weights.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Use only the Hugging Face cache and local directories; never the network.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+impl DataArgs {
+    pub fn client(&self) -> HubClient {
+        let config = HubConfig::from_env();
+        let offline = config.offline || self.offline;
+        HubClient::new(config.with_offline(offline))
+    }
+
+    pub fn model_files(&self, client: &HubClient) -> anyhow::Result<ModelFiles> {
+        let source = Source::parse(&self.model, RepoType::Model)?;
+        fetch_model(client, &source).with_context(|| format!("model {}", self.model))
+    }
+
+    pub fn data_files(&self, client: &HubClient) -> anyhow::Result<DatasetFiles> {
+        let source = Source::parse(&self.data, RepoType::Dataset)?;
+        fetch_imdb(client, &source).with_context(|| format!("dataset {}", self.data))
+    }
+
+    /// `(train, test)` subset specifications.
+    pub fn subsets(&self) -> (SubsetSpec, SubsetSpec) {
+        if self.small {
+            return (
+                SubsetSpec::small_run_train(self.seed),
+                SubsetSpec::small_run_test(self.seed),
+            );
+        }
+        let spec = |n: Option<usize>| match n {
+            Some(n) if n < FULL_SPLIT => SubsetSpec::balanced(n, self.seed),
+            _ => SubsetSpec::full(self.seed),
+        };
+        (spec(self.train_n), spec(self.test_n))
+    }
+
+    pub fn tokenizer(&self, files: &ModelFiles) -> anyhow::Result<TextTokenizer> {
+        Ok(TextTokenizer::from_model_files(files, self.max_len)?)
+    }
+
+    pub fn load(
+        &self,
+        path: &Path,
+        tokenizer: &TextTokenizer,
+        spec: &SubsetSpec,
+    ) -> anyhow::Result<TokenizedSplit> {
+        let split = load_split(path, tokenizer, spec)?;
+        tracing::info!(
+            file = %path.display(),
+            examples = split.examples.len(),
+            negative = split.counts.negative,
+            positive = split.counts.positive,
+            truncated = split.stats.truncated,
+            mean_tokens = split.stats.mean_len(),
+            "loaded split"
+        );
+        Ok(split)
+    }
+}
+
+/// The directory holding a model's files (for copying its tokenizer next to a saved model).
+pub fn model_dir(files: &ModelFiles) -> PathBuf {
+    files
+        .config
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}

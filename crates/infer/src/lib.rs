@@ -1,0 +1,16 @@
+//! Sentiment prediction with a fine-tuned BERT classifier: load once, label batches of texts.
+//!
+//! A [`Predictor`] comes from a saved model directory (what `bert::save_pretrained` writes,
+//! plus tokenizer files, or any Hugging Face `BertForSequenceClassification` checkpoint with
+//! two labels) or from a base model and a PEFT LoRA adapter directory, which is applied and
+//! merged. [`Predictor::predict`] tokenises (truncating to `max_len`, default 256, with a
+//! warning naming each truncated text), batches by length to limit padding, and returns one
+//! [`Prediction`] per text, in input order, with softmax probabilities.
+//!
+//! The crate is generic over the Burn backend; the binary picks one.
+
+mod error;
+mod predictor;
+
+pub use error::InferError;
+pub use predictor::{DEFAULT_BATCH_SIZE, DEFAULT_MAX_LEN, PredictOptions, Prediction, Predictor};

@@ -1,0 +1,518 @@
+//! [`Predictor`]: model + tokenizer + label names, loaded once, predicting batches of texts.
+
+use std::cmp::Reverse;
+use std::path::{Path, PathBuf};
+
+use bert::adapter::{ADAPTER_CONFIG, ADAPTER_WEIGHTS};
+use bert::export::{CONFIG_FILE, WEIGHTS_FILE};
+use bert::{BertConfig, BertForSequenceClassification, MappedFile, PeftAdapter};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+use imdb_data::tokenize::MAX_SUPPORTED_LEN;
+use imdb_data::{Encoded, ModelFiles, Review, TextTokenizer, collate};
+use serde::{Deserialize, Serialize};
+
+use crate::InferError;
+
+/// Default truncation length, in tokens (`[CLS]` and `[SEP]` included).
+pub const DEFAULT_MAX_LEN: usize = 256;
+/// Default number of texts per forward pass.
+pub const DEFAULT_BATCH_SIZE: usize = 32;
+/// Seed for the classifier head that `bert::load_classifier` creates for a checkpoint without
+/// one; only used when an adapter then replaces that head (otherwise loading is refused).
+const HEAD_SEED: u64 = 0;
+
+/// How texts are cut and grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PredictOptions {
+    /// Longest token sequence fed to the model; longer texts keep their head. Capped at the
+    /// model's `max_position_embeddings`.
+    pub max_len: usize,
+    /// Texts per forward pass.
+    pub batch_size: usize,
+}
+
+impl Default for PredictOptions {
+    fn default() -> Self {
+        Self {
+            max_len: DEFAULT_MAX_LEN,
+            batch_size: DEFAULT_BATCH_SIZE,
+        }
+    }
+}
+
+impl PredictOptions {
+    /// With another truncation length.
+    pub fn with_max_len(mut self, max_len: usize) -> Self {
+        self.max_len = max_len;
+        self
+    }
+
+    /// With another batch size.
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+}
+
+/// The sentiment of one text.
+///
+/// Serialises to `{"text": ..., "neg_prob": ..., "pos_prob": ..., "label": ...}`, in that
+/// order; the probabilities are the softmax of the model's two logits (computed in f64, so
+/// they sum to 1 up to f64 rounding) and `label` names the more probable class.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// The input text, unchanged (also when the model saw only its truncated head).
+    pub text: String,
+    /// Probability of the negative class.
+    pub neg_prob: f64,
+    /// Probability of the positive class.
+    pub pos_prob: f64,
+    /// Name of the more probable class, from the model's `id2label` (`neg`/`pos` when those
+    /// are transformers' generic `LABEL_0`/`LABEL_1`).
+    pub label: String,
+}
+
+/// Which output is negative and which positive, and what to call them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Labels {
+    /// Display names by output index.
+    names: [String; 2],
+    /// Output index of the negative class.
+    neg: usize,
+}
+
+impl Labels {
+    /// From `id2label`: generic names become `neg`/`pos` with IMDb's convention (label 0 is
+    /// negative); otherwise a name starting with "pos" (any case) marks the positive class, so
+    /// `{"0": "POSITIVE", "1": "NEGATIVE"}` is read correctly; failing that, 0 is negative.
+    fn from_config(config: &BertConfig) -> Self {
+        let names = [config.label_name(0), config.label_name(1)];
+        if names[0] == "LABEL_0" && names[1] == "LABEL_1" {
+            return Self {
+                names: ["neg".into(), "pos".into()],
+                neg: 0,
+            };
+        }
+        let is_pos = |n: &str| n.to_ascii_lowercase().starts_with("pos");
+        let is_neg = |n: &str| n.to_ascii_lowercase().starts_with("neg");
+        let neg = if is_pos(&names[0]) && !is_pos(&names[1]) {
+            1
+        } else {
+            if !(is_neg(&names[0]) || is_pos(&names[1])) {
+                tracing::warn!(
+                    labels = ?names,
+                    "label names say neither negative nor positive; taking label 0 as negative"
+                );
+            }
+            0
+        };
+        Self { names, neg }
+    }
+}
+
+/// A loaded classifier ready to label texts.
+///
+/// Built from a saved model directory (`config.json`, `model.safetensors`, and
+/// `tokenizer.json` or `vocab.txt`), or from a base model plus a PEFT LoRA adapter directory
+/// (`adapter_config.json`, `adapter_model.safetensors`, as written by PEFT or by
+/// `bert::save_adapter`). Adapters are merged into the weights on loading: one matmul per
+/// projection, as fast as a plain model.
+#[derive(Debug)]
+pub struct Predictor<B: Backend> {
+    model: BertForSequenceClassification<B>,
+    config: BertConfig,
+    /// Truncates at `probe_len`, one more than `max_len` where the tokenizer allows it, so
+    /// that a text longer than `max_len` is recognised (and reported) as such.
+    tokenizer: TextTokenizer,
+    probe_len: usize,
+    max_len: usize,
+    batch_size: usize,
+    labels: Labels,
+    device: B::Device,
+}
+
+fn missing(path: PathBuf, what: &str) -> InferError {
+    InferError::MissingFile {
+        path,
+        what: what.to_string(),
+    }
+}
+
+/// Whether a safetensors file holds `key` (reads the header only).
+fn has_tensor(path: &Path, key: &str) -> Result<bool, InferError> {
+    let file = MappedFile::open(path)?;
+    Ok(file.tensors()?.contains_absolute(key))
+}
+
+/// Checks that `dir` is a PEFT adapter directory, naming what is wrong otherwise.
+fn check_adapter_dir(dir: &Path) -> Result<(), InferError> {
+    if !dir.is_dir() {
+        return Err(missing(dir.to_path_buf(), "PEFT adapter directory"));
+    }
+    if !dir.join(ADAPTER_CONFIG).is_file() {
+        if dir.join(CONFIG_FILE).is_file() {
+            return Err(InferError::ModelGivenAsAdapter {
+                dir: dir.to_path_buf(),
+            });
+        }
+        return Err(missing(
+            dir.join(ADAPTER_CONFIG),
+            "PEFT adapter configuration",
+        ));
+    }
+    if !dir.join(ADAPTER_WEIGHTS).is_file() {
+        return Err(missing(
+            dir.join(ADAPTER_WEIGHTS),
+            "PEFT adapter weights (only safetensors adapters are supported)",
+        ));
+    }
+    Ok(())
+}
+
+impl<B: Backend> Predictor<B> {
+    /// Loads a model directory, optionally with a PEFT adapter directory on top.
+    ///
+    /// The directory must hold `config.json`, `model.safetensors` and a tokenizer
+    /// (`tokenizer.json`, or `vocab.txt` with an optional `tokenizer_config.json`). Errors name
+    /// the missing file, and recognise an adapter directory given as the model (and the
+    /// reverse).
+    pub fn from_dir(
+        model_dir: &Path,
+        adapter_dir: Option<&Path>,
+        options: PredictOptions,
+        device: &B::Device,
+    ) -> Result<Self, InferError> {
+        if !model_dir.is_dir() {
+            return Err(InferError::NoModelDir {
+                path: model_dir.to_path_buf(),
+            });
+        }
+        let config = model_dir.join(CONFIG_FILE);
+        if !config.is_file() {
+            if model_dir.join(ADAPTER_CONFIG).is_file() {
+                return Err(InferError::AdapterGivenAsModel {
+                    dir: model_dir.to_path_buf(),
+                });
+            }
+            return Err(missing(config, "model configuration"));
+        }
+        let weights = model_dir.join(WEIGHTS_FILE);
+        if !weights.is_file() {
+            let what = if model_dir.join("pytorch_model.bin").is_file() {
+                "model weights (only safetensors is supported; this directory has pytorch_model.bin)"
+            } else {
+                "model weights"
+            };
+            return Err(missing(weights, what));
+        }
+        let optional = |name: &str| Some(model_dir.join(name)).filter(|p| p.is_file());
+        let files = ModelFiles {
+            source: format!("directory {}", model_dir.display()),
+            config,
+            weights,
+            tokenizer_json: optional("tokenizer.json"),
+            vocab: optional("vocab.txt"),
+            tokenizer_config: optional("tokenizer_config.json"),
+        };
+        if files.tokenizer_json.is_none() && files.vocab.is_none() {
+            return Err(missing(
+                model_dir.join("tokenizer.json"),
+                "tokenizer (neither tokenizer.json nor vocab.txt is in the model directory)",
+            ));
+        }
+        Self::from_model_files(&files, adapter_dir, options, device)
+    }
+
+    /// As [`Predictor::from_dir`], from files already resolved (e.g. by
+    /// `imdb_data::fetch_model` from the Hub cache).
+    pub fn from_model_files(
+        files: &ModelFiles,
+        adapter_dir: Option<&Path>,
+        options: PredictOptions,
+        device: &B::Device,
+    ) -> Result<Self, InferError> {
+        let _span = tracing::info_span!("load_predictor", model = %files.source).entered();
+        if options.batch_size == 0 {
+            return Err(InferError::InvalidOption {
+                name: "batch_size",
+                value: 0,
+                expected: "at least 1",
+            });
+        }
+        let config = BertConfig::from_file(&files.config)?;
+        if config.num_labels() != 2 {
+            return Err(InferError::NotBinary {
+                path: files.config.clone(),
+                found: config.num_labels(),
+            });
+        }
+        let max_len = options.max_len.min(config.max_position_embeddings);
+        if max_len < options.max_len {
+            tracing::warn!(
+                requested = options.max_len,
+                max_len,
+                "max_len capped at the model's max_position_embeddings"
+            );
+        }
+        if max_len < 2 {
+            return Err(InferError::InvalidOption {
+                name: "max_len",
+                value: max_len,
+                expected: "at least 2 ([CLS] and [SEP])",
+            });
+        }
+        // One token more than we keep, so that "longer than max_len" is observable.
+        let probe_len = (max_len + 1).min(MAX_SUPPORTED_LEN);
+        let tokenizer = TextTokenizer::from_model_files(files, probe_len)?;
+        if tokenizer.vocab_size() > config.vocab_size {
+            return Err(InferError::VocabMismatch {
+                tokenizer: tokenizer.source().to_path_buf(),
+                tokenizer_vocab: tokenizer.vocab_size(),
+                config: files.config.clone(),
+                model_vocab: config.vocab_size,
+            });
+        }
+
+        let model_has_head = has_tensor(&files.weights, "classifier.weight")?;
+        if let Some(dir) = adapter_dir {
+            check_adapter_dir(dir)?;
+            let adapter_weights = dir.join(ADAPTER_WEIGHTS);
+            let adapter_has_head =
+                has_tensor(&adapter_weights, "base_model.model.classifier.weight")?;
+            if !model_has_head && !adapter_has_head {
+                return Err(InferError::NoClassifierHead {
+                    weights: files.weights.clone(),
+                    adapter: Some(adapter_weights),
+                });
+            }
+        } else if !model_has_head {
+            return Err(InferError::NoClassifierHead {
+                weights: files.weights.clone(),
+                adapter: None,
+            });
+        }
+
+        let mut model =
+            bert::load_classifier_with_config::<B>(&files.weights, &config, device, HEAD_SEED)?;
+        if let Some(dir) = adapter_dir {
+            let adapter = PeftAdapter::read(dir)?;
+            model = adapter.apply(&model)?;
+            // Folding B·A into the base weights makes inference cost what the plain model costs.
+            model.bert = model.bert.merge_lora();
+            tracing::info!(
+                adapter = %dir.display(),
+                r = adapter.lora.r,
+                targets = ?adapter.lora.target_modules,
+                "applied and merged LoRA adapter"
+            );
+        }
+        let labels = Labels::from_config(&config);
+        tracing::info!(
+            max_len,
+            batch_size = options.batch_size,
+            labels = ?labels.names,
+            "predictor ready"
+        );
+        Ok(Self {
+            model,
+            config,
+            tokenizer,
+            probe_len,
+            max_len,
+            batch_size: options.batch_size,
+            labels,
+            device: device.clone(),
+        })
+    }
+
+    /// The truncation length in use (after capping at `max_position_embeddings`).
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
+    /// Texts per forward pass.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    /// The names `label` takes, by model output index.
+    pub fn label_names(&self) -> [&str; 2] {
+        [&self.labels.names[0], &self.labels.names[1]]
+    }
+
+    /// The model configuration.
+    pub fn config(&self) -> &BertConfig {
+        &self.config
+    }
+
+    /// The classifier (adapters, if any, merged).
+    pub fn model(&self) -> &BertForSequenceClassification<B> {
+        &self.model
+    }
+
+    /// Token ids as the model sees them: `[CLS] ... [SEP]`, at most `max_len`, no padding.
+    ///
+    /// A text longer than `max_len` keeps its head (`[CLS]`, the first `max_len - 2` tokens,
+    /// `[SEP]`), and a warning with its index is logged. An empty text is `[CLS] [SEP]`.
+    pub fn encode(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>, InferError> {
+        let mut all = self.tokenizer.encode_batch(texts)?;
+        for (index, ids) in all.iter_mut().enumerate() {
+            if ids.len() > self.max_len {
+                // Single-sequence truncation drops tokens from the right, then adds [CLS]/[SEP]:
+                // cutting the one-longer encoding is exactly the encoding at `max_len`.
+                let sep = ids.last().copied().unwrap_or_default();
+                ids.truncate(self.max_len - 1);
+                ids.push(sep);
+                tracing::warn!(
+                    index,
+                    max_len = self.max_len,
+                    "text {index} is longer than max_len; truncated to its first {} tokens",
+                    self.max_len
+                );
+            } else if ids.len() == self.max_len && self.probe_len == self.max_len {
+                // At the tokenizer's own limit there is no longer encoding to compare with:
+                // ask it whether it cut anything.
+                let review = Review {
+                    row: index,
+                    text: texts[index].to_string(),
+                    label: 0,
+                };
+                let (_, stats) = self
+                    .tokenizer
+                    .encode_reviews(&[review], &format!("text {index}"))?;
+                if stats.truncated > 0 {
+                    tracing::warn!(
+                        index,
+                        max_len = self.max_len,
+                        "text {index} is longer than max_len; truncated to its first {} tokens",
+                        self.max_len
+                    );
+                }
+            }
+        }
+        Ok(all)
+    }
+
+    /// Labels every text, in input order.
+    ///
+    /// Texts are tokenised (see [`Predictor::encode`]), sorted by length so that each batch of
+    /// `batch_size` pads little, run through the model, and returned in the order given.
+    /// Empty strings are valid input (the model sees just `[CLS] [SEP]`); no texts gives no
+    /// predictions.
+    pub fn predict(&self, texts: &[&str]) -> Result<Vec<Prediction>, InferError> {
+        let ids = self.encode(texts)?;
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        // Longest first: if a batch is too big for memory, the first one says so.
+        order.sort_by_key(|&i| Reverse(ids[i].len()));
+        let mut out: Vec<(usize, Prediction)> = Vec::with_capacity(texts.len());
+        for chunk in order.chunks(self.batch_size) {
+            let examples: Vec<Encoded> = chunk
+                .iter()
+                .map(|&i| Encoded {
+                    row: i,
+                    label: 0,
+                    type_ids: vec![0; ids[i].len()],
+                    ids: ids[i].clone(),
+                })
+                .collect();
+            let probs = self.probabilities(&examples)?;
+            for (&i, [p0, p1]) in chunk.iter().zip(probs) {
+                out.push((i, self.prediction(texts[i], [p0, p1])));
+            }
+        }
+        out.sort_by_key(|(i, _)| *i);
+        Ok(out.into_iter().map(|(_, p)| p).collect())
+    }
+
+    /// Softmax over the two logits of each example, in f64.
+    fn probabilities(&self, examples: &[Encoded]) -> Result<Vec<[f64; 2]>, InferError> {
+        let refs: Vec<&Encoded> = examples.iter().collect();
+        let batch = collate(&refs, self.tokenizer.pad_id());
+        let shape = [batch.batch_size, batch.seq_len];
+        let tensor = |values: Vec<i64>| {
+            Tensor::<B, 2, Int>::from_data(TensorData::new(values, shape), &self.device)
+        };
+        let logits = self.model.forward(
+            tensor(batch.input_ids),
+            tensor(batch.attention_mask),
+            Some(tensor(batch.token_type_ids)),
+        )?;
+        let values: Vec<f32> = logits
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .map_err(|e| InferError::Output(format!("{e:?}")))?;
+        if values.len() != 2 * examples.len() {
+            return Err(InferError::Output(format!(
+                "expected {} logits, got {}",
+                2 * examples.len(),
+                values.len()
+            )));
+        }
+        Ok(values
+            .chunks_exact(2)
+            .map(|l| softmax2(f64::from(l[0]), f64::from(l[1])))
+            .collect())
+    }
+
+    fn prediction(&self, text: &str, probs: [f64; 2]) -> Prediction {
+        let neg = self.labels.neg;
+        let pos = 1 - neg;
+        let best = if probs[pos] > probs[neg] { pos } else { neg };
+        Prediction {
+            text: text.to_string(),
+            neg_prob: probs[neg],
+            pos_prob: probs[pos],
+            label: self.labels.names[best].clone(),
+        }
+    }
+}
+
+/// Numerically stable two-class softmax.
+fn softmax2(a: f64, b: f64) -> [f64; 2] {
+    let m = a.max(b);
+    let (ea, eb) = ((a - m).exp(), (b - m).exp());
+    let sum = ea + eb;
+    [ea / sum, eb / sum]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn softmax_is_stable_and_normalised() {
+        let [p, q] = softmax2(1000.0, 999.0);
+        assert!((p + q - 1.0).abs() < 1e-15 && p > q);
+        assert_eq!(softmax2(0.0, 0.0), [0.5, 0.5]);
+    }
+
+    #[test]
+    fn label_roles_follow_names() {
+        let generic = Labels::from_config(&BertConfig::default());
+        assert_eq!(
+            (generic.names.clone(), generic.neg),
+            (["neg".into(), "pos".into()], 0)
+        );
+        let named = BertConfig::default().with_labels(&["NEGATIVE", "POSITIVE"]);
+        assert_eq!(Labels::from_config(&named).neg, 0);
+        let reversed = BertConfig::default().with_labels(&["pos", "neg"]);
+        let l = Labels::from_config(&reversed);
+        assert_eq!((l.names[l.neg].as_str(), l.neg), ("neg", 1));
+    }
+
+    #[test]
+    fn prediction_serialises_with_the_documented_fields_in_order() {
+        let p = Prediction {
+            text: "a".into(),
+            neg_prob: 0.25,
+            pos_prob: 0.75,
+            label: "pos".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&p).unwrap(),
+            r#"{"text":"a","neg_prob":0.25,"pos_prob":0.75,"label":"pos"}"#
+        );
+    }
+}

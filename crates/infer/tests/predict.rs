@@ -1,0 +1,343 @@
+//! `Predictor` on real models: MiniLM + an adapter written by PEFT gives PEFT's probabilities
+//! and the Python tokenizer's ids; batching, sorting and saving merged change nothing; wrong
+//! directories are refused with the file named.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use infer::{InferError, PredictOptions, Prediction, Predictor};
+use safetensors::SafeTensors;
+
+type B = burn::backend::Flex;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn fixture(rel: &str) -> PathBuf {
+    repo().join("fixtures").join(rel)
+}
+
+/// all-MiniLM-L6-v2 in `../shared` (or `$IMDB_LORA_SHARED`); fails loudly when absent.
+fn minilm() -> PathBuf {
+    imdb_data::shared::minilm_dir().unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn peft_adapter() -> PathBuf {
+    fixture("peft/minilm/adapter")
+}
+
+fn sentences() -> (Vec<String>, usize) {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("minilm/sentences.json")).unwrap())
+            .unwrap();
+    let texts = v["sentences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    (texts, v["max_length"].as_u64().unwrap() as usize)
+}
+
+/// A tensor of a reference file as (shape, f64 values).
+fn tensor(path: &Path, name: &str) -> (Vec<usize>, Vec<f64>) {
+    let bytes = std::fs::read(path).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let t = st.tensor(name).unwrap();
+    let values = match t.dtype() {
+        safetensors::Dtype::F32 => t
+            .data()
+            .chunks_exact(4)
+            .map(|c| f64::from(f32::from_le_bytes(c.try_into().unwrap())))
+            .collect(),
+        safetensors::Dtype::I64 => t
+            .data()
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64)
+            .collect(),
+        other => panic!("{name}: {other:?}"),
+    };
+    (t.shape().to_vec(), values)
+}
+
+fn load(model: &Path, adapter: Option<&Path>, options: PredictOptions) -> Predictor<B> {
+    Predictor::<B>::from_dir(model, adapter, options, &Default::default()).unwrap()
+}
+
+fn refs(texts: &[String]) -> Vec<&str> {
+    texts.iter().map(String::as_str).collect()
+}
+
+fn assert_same_predictions(a: &[Prediction], b: &[Prediction], tol: f64) {
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!((&x.text, &x.label), (&y.text, &y.label));
+        let d = (x.pos_prob - y.pos_prob)
+            .abs()
+            .max((x.neg_prob - y.neg_prob).abs());
+        assert!(d <= tol, "{:?}: {d:e} > {tol:e}", x.text);
+    }
+}
+
+#[test]
+fn peft_adapter_on_minilm_gives_the_softmax_of_peft_logits() {
+    let (texts, max_len) = sentences();
+    // Batches of 3 over 4 length-sorted texts: the reordering is exercised.
+    let options = PredictOptions::default()
+        .with_max_len(max_len)
+        .with_batch_size(3);
+    let p = load(&minilm(), Some(&peft_adapter()), options);
+    assert_eq!(
+        p.label_names(),
+        ["neg", "pos"],
+        "MiniLM's generic LABEL_0/1"
+    );
+    let got = p.predict(&refs(&texts)).unwrap();
+    let (shape, logits) = tensor(&fixture("peft/minilm/expected.safetensors"), "logits");
+    assert_eq!(shape, [4, 2]);
+    for (i, (pred, l)) in got.iter().zip(logits.chunks_exact(2)).enumerate() {
+        assert_eq!(pred.text, texts[i], "input order kept");
+        let m = l[0].max(l[1]);
+        let (e0, e1) = ((l[0] - m).exp(), (l[1] - m).exp());
+        let (neg, pos) = (e0 / (e0 + e1), e1 / (e0 + e1));
+        assert!(
+            (pred.neg_prob - neg).abs() < 1e-4 && (pred.pos_prob - pos).abs() < 1e-4,
+            "text {i}: got ({}, {}), PEFT ({neg}, {pos})",
+            pred.neg_prob,
+            pred.pos_prob
+        );
+        assert!((pred.neg_prob + pred.pos_prob - 1.0).abs() < 1e-12);
+        assert_eq!(pred.label, if pos > neg { "pos" } else { "neg" });
+    }
+}
+
+#[test]
+fn token_ids_equal_the_python_tokenizers() {
+    let (texts, max_len) = sentences();
+    let p = load(
+        &minilm(),
+        Some(&peft_adapter()),
+        PredictOptions::default().with_max_len(max_len),
+    );
+    let ids = p.encode(&refs(&texts)).unwrap();
+    let path = fixture("minilm/expected.safetensors");
+    let (shape, input_ids) = tensor(&path, "input_ids");
+    let (_, mask) = tensor(&path, "attention_mask");
+    let width = shape[1];
+    for (i, got) in ids.iter().enumerate() {
+        let row = &input_ids[i * width..(i + 1) * width];
+        let len = mask[i * width..(i + 1) * width]
+            .iter()
+            .filter(|&&m| m != 0.0)
+            .count();
+        let want: Vec<u32> = row[..len].iter().map(|&v| v as u32).collect();
+        assert_eq!(got, &want, "text {i}");
+    }
+    assert_eq!(
+        ids[2].len(),
+        64,
+        "the long review is truncated at max_length 64"
+    );
+}
+
+#[test]
+fn truncation_equals_encoding_at_max_len_directly() {
+    let (texts, _) = sentences();
+    let long = texts[2].repeat(6); // > 512 tokens
+    let inputs = [long.as_str(), texts[2].as_str(), "", texts[0].as_str()];
+    for max_len in [2, 5, 64, 129, 512] {
+        let p = load(
+            &minilm(),
+            Some(&peft_adapter()),
+            PredictOptions::default().with_max_len(max_len),
+        );
+        let direct = imdb_data::TextTokenizer::from_dir(&minilm(), max_len).unwrap();
+        let got = p.encode(&inputs).unwrap();
+        for (text, ids) in inputs.iter().zip(&got) {
+            assert_eq!(ids, &direct.encode(text).unwrap(), "max_len {max_len}");
+            assert!(ids.len() <= max_len);
+        }
+        assert_eq!(got[2], [101, 102], "the empty text is [CLS] [SEP]");
+    }
+}
+
+#[test]
+fn batch_size_and_order_do_not_change_predictions() {
+    let (texts, _) = sentences();
+    let mut inputs = refs(&texts);
+    inputs.extend(["", "A great movie.", "Dreadful. A waste of two hours."]);
+    let one = load(
+        &minilm(),
+        Some(&peft_adapter()),
+        PredictOptions::default().with_batch_size(1),
+    );
+    let all = load(&minilm(), Some(&peft_adapter()), PredictOptions::default());
+    assert_eq!((all.max_len(), all.batch_size()), (256, 32));
+    let a = one.predict(&inputs).unwrap();
+    let b = all.predict(&inputs).unwrap();
+    assert_same_predictions(&a, &b, 1e-5);
+    assert_eq!(a[4].text, "", "the empty text is predicted too");
+    // The same text in different batches (batch size 1) and positions: the same result.
+    assert_eq!(a[5].text, a[0].text);
+    assert_same_predictions(&a[0..1], &a[5..6], 0.0);
+    assert!(all.predict(&[]).unwrap().is_empty());
+}
+
+#[test]
+fn saved_merged_model_directory_predicts_like_base_plus_adapter() {
+    let adapted = load(&minilm(), Some(&peft_adapter()), PredictOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    bert::save_pretrained(adapted.model(), adapted.config(), dir.path()).unwrap();
+    bert::copy_tokenizer_files(&minilm(), dir.path()).unwrap();
+    let saved = load(dir.path(), None, PredictOptions::default());
+    let (texts, _) = sentences();
+    assert_same_predictions(
+        &adapted.predict(&refs(&texts)).unwrap(),
+        &saved.predict(&refs(&texts)).unwrap(),
+        1e-6,
+    );
+}
+
+/// The tiny fixture model (vocab 99, 64 positions) with a made-up 99-token vocabulary.
+fn tiny_dir_with_vocab() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixture("tiny_bert/seqcls").join(f), dir.path().join(f)).unwrap();
+    }
+    let mut vocab: Vec<String> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        .map(String::from)
+        .to_vec();
+    vocab.extend((0..94).map(|i| format!("w{i}")));
+    std::fs::write(dir.path().join("vocab.txt"), vocab.join("\n") + "\n").unwrap();
+    dir
+}
+
+#[test]
+fn tiny_model_max_len_is_capped_and_config_labels_are_used() {
+    let dir = tiny_dir_with_vocab();
+    let p = load(dir.path(), None, PredictOptions::default());
+    assert_eq!(p.max_len(), 64, "capped at max_position_embeddings");
+    assert_eq!(p.label_names(), ["neg", "pos"]);
+    let long = "w1 ".repeat(100);
+    let preds = p.predict(&[long.as_str(), "w3 w4", ""]).unwrap();
+    assert_eq!(p.encode(&[long.as_str()]).unwrap()[0].len(), 64);
+    assert_eq!(preds.len(), 3);
+    for pred in &preds {
+        assert!((pred.neg_prob + pred.pos_prob - 1.0).abs() < 1e-12);
+        assert!(["neg", "pos"].contains(&pred.label.as_str()));
+    }
+    let json = serde_json::to_value(&preds[1]).unwrap();
+    let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
+    assert_eq!(keys.len(), 4);
+}
+
+fn load_err(model: &Path, adapter: Option<&Path>) -> (InferError, String) {
+    let err = Predictor::<B>::from_dir(
+        model,
+        adapter,
+        PredictOptions::default(),
+        &Default::default(),
+    )
+    .unwrap_err();
+    let msg = err.to_string();
+    (err, msg)
+}
+
+#[test]
+fn wrong_directories_are_refused_naming_the_file() {
+    let (err, msg) = load_err(Path::new("/nonexistent/model"), None);
+    assert!(
+        matches!(err, InferError::NoModelDir { .. }) && msg.contains("/nonexistent/model"),
+        "{msg}"
+    );
+
+    let (err, msg) = load_err(&peft_adapter(), None);
+    assert!(
+        matches!(err, InferError::AdapterGivenAsModel { .. }),
+        "{msg}"
+    );
+    assert!(msg.contains("peft/minilm/adapter"), "{msg}");
+
+    let (err, msg) = load_err(&minilm(), Some(&minilm()));
+    assert!(
+        matches!(err, InferError::ModelGivenAsAdapter { .. }),
+        "{msg}"
+    );
+
+    let (err, msg) = load_err(&minilm(), Some(Path::new("/nonexistent/adapter")));
+    assert!(
+        matches!(err, InferError::MissingFile { .. }) && msg.contains("/nonexistent/adapter"),
+        "{msg}"
+    );
+
+    // MiniLM is a bare encoder: without an adapter its head would be random.
+    let (err, msg) = load_err(&minilm(), None);
+    assert!(matches!(err, InferError::NoClassifierHead { .. }), "{msg}");
+    assert!(msg.contains("model.safetensors"), "{msg}");
+
+    // The tiny checkpoint has no tokenizer files.
+    let (err, msg) = load_err(&fixture("tiny_bert/seqcls"), None);
+    assert!(
+        matches!(err, InferError::MissingFile { .. }) && msg.contains("tokenizer.json"),
+        "{msg}"
+    );
+
+    // A foreign tokenizer: MiniLM's 30,522 tokens on the 99-token tiny model.
+    let dir = tiny_dir_with_vocab();
+    std::fs::copy(
+        minilm().join("tokenizer.json"),
+        dir.path().join("tokenizer.json"),
+    )
+    .unwrap();
+    let (err, msg) = load_err(dir.path(), None);
+    assert!(matches!(err, InferError::VocabMismatch { .. }), "{msg}");
+    assert!(
+        msg.contains("tokenizer.json") && msg.contains("30522"),
+        "{msg}"
+    );
+
+    // An adapter for another base model (MiniLM, hidden 384) on the tiny model (hidden 32).
+    let dir = tiny_dir_with_vocab();
+    let (err, msg) = load_err(dir.path(), Some(&peft_adapter()));
+    assert!(matches!(err, InferError::Bert(_)), "{msg}");
+    assert!(
+        msg.contains("adapter_model.safetensors") && msg.contains("[8, 384]"),
+        "{msg}"
+    );
+
+    let dir = tiny_dir_with_vocab();
+    std::fs::remove_file(dir.path().join("model.safetensors")).unwrap();
+    let (_, msg) = load_err(dir.path(), None);
+    assert!(msg.contains("model.safetensors"), "{msg}");
+
+    let dir = tiny_dir_with_vocab();
+    let config = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        config.replace("\"1\": \"pos\"", "\"1\": \"pos\", \"2\": \"meh\""),
+    )
+    .unwrap();
+    let (err, msg) = load_err(dir.path(), None);
+    assert!(
+        matches!(err, InferError::NotBinary { found: 3, .. }),
+        "{msg}"
+    );
+
+    let err = Predictor::<B>::from_dir(
+        tiny_dir_with_vocab().path(),
+        None,
+        PredictOptions::default().with_batch_size(0),
+        &Default::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("batch_size"), "{err}");
+    let err = Predictor::<B>::from_dir(
+        tiny_dir_with_vocab().path(),
+        None,
+        PredictOptions::default().with_max_len(1),
+        &Default::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("max_len"), "{err}");
+}
