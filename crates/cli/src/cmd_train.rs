@@ -8,10 +8,19 @@ use anyhow::Context;
 use bert::{BertConfig, load_classifier_with_config, save_adapter};
 use lora::LoraConfig;
 use metrics::RunConfig;
-use train::{Datasets, TrainConfig, fine_tune};
+use train::{Datasets, LrSchedule, TrainConfig, fine_tune};
 
 use crate::backend::{self, TrainBackend};
 use crate::common::{DataArgs, model_dir};
+
+/// `--lr-schedule` values (clap stays out of the library crates).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Schedule {
+    /// Decay linearly to 0 at the last step.
+    Linear,
+    /// Hold the peak rate after warm-up.
+    Constant,
+}
 
 /// Fine-tune with LoRA: baseline, epochs with evaluation, saved model and adapter.
 #[derive(Debug, clap::Args)]
@@ -36,6 +45,9 @@ pub struct Args {
     /// Fraction of steps for linear warm-up.
     #[arg(long, default_value_t = 0.06)]
     warmup_ratio: f64,
+    /// After warm-up: decay linearly to 0, or hold the peak rate.
+    #[arg(long, value_enum, default_value = "linear")]
+    lr_schedule: Schedule,
     /// Global gradient-norm clip (0 disables clipping).
     #[arg(long, default_value_t = 1.0)]
     max_grad_norm: f64,
@@ -99,6 +111,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         lr: args.lr,
         weight_decay: args.weight_decay,
         warmup_ratio: args.warmup_ratio,
+        lr_schedule: match args.lr_schedule {
+            Schedule::Linear => LrSchedule::Linear,
+            Schedule::Constant => LrSchedule::Constant,
+        },
         max_grad_norm: (args.max_grad_norm > 0.0).then_some(args.max_grad_norm),
         grad_accum_steps: args.grad_accum,
         seed: d.seed,
@@ -117,6 +133,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         lr: args.lr,
         weight_decay: args.weight_decay,
         warmup_ratio: args.warmup_ratio,
+        lr_schedule: train_config.lr_schedule.name().into(),
+        max_grad_norm: train_config.max_grad_norm,
         seed: d.seed,
         lora_r: lora.r,
         lora_alpha: lora.lora_alpha,

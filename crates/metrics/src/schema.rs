@@ -20,6 +20,10 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// same ratio in a different (but equivalent) order.
 const RATIO_TOLERANCE: f64 = 1e-9;
 
+fn default_schedule() -> String {
+    "linear".into()
+}
+
 /// The hyper-parameters and inputs of a run, recorded verbatim.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,6 +48,12 @@ pub struct RunConfig {
     pub weight_decay: f64,
     /// Fraction of total steps spent warming the learning rate up, in [0, 1].
     pub warmup_ratio: f64,
+    /// Learning-rate schedule after warm-up: `linear` (decay to 0) or `constant`.
+    #[serde(default = "default_schedule")]
+    pub lr_schedule: String,
+    /// Global gradient-norm clip; `None` when gradients were not clipped.
+    #[serde(default)]
+    pub max_grad_norm: Option<f64>,
     /// Seed for shuffling, initialisation and dropout.
     pub seed: u64,
     /// LoRA rank r.

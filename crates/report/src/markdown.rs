@@ -92,7 +92,7 @@ pub fn render_markdown(metrics: &RunMetrics) -> Result<String, ReportError> {
         .map(|m| md_code(m))
         .collect::<Vec<_>>()
         .join(", ");
-    let rows: [(&str, String); 16] = [
+    let rows: [(&str, String); 18] = [
         ("Model", md_code(&c.model)),
         ("Data", md_code(&c.data)),
         ("Training samples", fmt_count(c.train_n as u64)),
@@ -103,6 +103,11 @@ pub fn render_markdown(metrics: &RunMetrics) -> Result<String, ReportError> {
         ("Learning rate", fmt_num(c.lr)),
         ("Weight decay", fmt_num(c.weight_decay)),
         ("Warm-up ratio", fmt_num(c.warmup_ratio)),
+        ("Learning-rate schedule", md_cell(&c.lr_schedule)),
+        (
+            "Gradient clipping (max norm)",
+            c.max_grad_norm.map_or_else(|| "none".to_string(), fmt_num),
+        ),
         ("Seed", c.seed.to_string()),
         ("LoRA rank r", c.lora_r.to_string()),
         ("LoRA alpha", fmt_num(c.lora_alpha)),

@@ -40,6 +40,8 @@ fn sample(per_epoch: &[(u64, u64)]) -> RunMetrics {
             lr: 2e-4,
             weight_decay: 0.01,
             warmup_ratio: 0.06,
+            lr_schedule: "linear".into(),
+            max_grad_norm: Some(1.0),
             seed: 42,
             lora_r: 8,
             lora_alpha: 16.0,

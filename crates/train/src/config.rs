@@ -4,6 +4,27 @@ use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
 
+/// The learning rate after warm-up, as transformers' `get_{linear,constant}_schedule_with_warmup`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LrSchedule {
+    /// Decay linearly to 0 at the last step.
+    #[default]
+    Linear,
+    /// Hold the peak rate (the plain `torch.optim.AdamW` recipe when warm-up is 0).
+    Constant,
+}
+
+impl LrSchedule {
+    /// The name recorded in `metrics.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LrSchedule::Linear => "linear",
+            LrSchedule::Constant => "constant",
+        }
+    }
+}
+
 /// How to train.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
@@ -19,6 +40,9 @@ pub struct TrainConfig {
     pub weight_decay: f64,
     /// Fraction of optimizer steps spent warming the learning rate up from 0.
     pub warmup_ratio: f64,
+    /// What the learning rate does after warm-up.
+    #[serde(default)]
+    pub lr_schedule: LrSchedule,
     /// Clip the global gradient norm to this (`None`: no clipping).
     pub max_grad_norm: Option<f64>,
     /// Batches whose gradients are summed before each optimizer step.
@@ -44,6 +68,7 @@ impl Default for TrainConfig {
             lr: 2e-4,
             weight_decay: 0.01,
             warmup_ratio: 0.06,
+            lr_schedule: LrSchedule::Linear,
             max_grad_norm: Some(1.0),
             grad_accum_steps: 1,
             seed: 42,

@@ -10,7 +10,7 @@ pub mod eval;
 pub mod optim;
 mod trainer;
 
-pub use config::TrainConfig;
+pub use config::{LrSchedule, TrainConfig};
 pub use error::TrainError;
 pub use eval::{BatchTensors, evaluate};
 pub use trainer::{Datasets, METRICS_FILE, RunOutcome, fine_tune};

@@ -13,6 +13,8 @@ use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor};
 
+use crate::LrSchedule;
+
 /// Flattened gradients by module path.
 pub type Grads<B> = BTreeMap<String, Tensor<B, 1>>;
 
@@ -64,12 +66,15 @@ pub fn accumulate<B: Backend>(acc: &mut Grads<B>, more: Grads<B>) {
 }
 
 /// The L2 norm of all gradients together (PyTorch's `clip_grad_norm_` total norm).
+///
+/// Summed on the device and read back once: one synchronisation per step, not one per
+/// parameter (which on a GPU costs more than the arithmetic).
 pub fn global_norm<B: Backend>(grads: &Grads<B>) -> f64 {
-    let total: f64 = grads
+    let total = grads
         .values()
-        .map(|g| g.clone().powi_scalar(2).sum().into_scalar().elem::<f64>())
-        .sum();
-    total.sqrt()
+        .map(|g| g.clone().powi_scalar(2).sum())
+        .reduce(|a, b| a + b);
+    total.map_or(0.0, |t| t.into_scalar().elem::<f64>().sqrt())
 }
 
 /// The factor PyTorch's `clip_grad_norm_` scales gradients by: `min(1, max / (norm + 1e-6))`.
@@ -80,14 +85,17 @@ pub fn clip_factor(norm: f64, max_norm: Option<f64>) -> f64 {
     }
 }
 
-/// `transformers.get_linear_schedule_with_warmup`: the multiplier for optimizer step `step`
-/// (0-based; like transformers, the very first step runs at 0 when there is warm-up).
+/// `transformers.get_{linear,constant}_schedule_with_warmup`: the multiplier for optimizer
+/// step `step` (0-based; like transformers, the very first step runs at 0 when there is
+/// warm-up).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LinearSchedule {
     /// Steps of linear warm-up.
     pub warmup_steps: u64,
     /// Total optimizer steps of the run.
     pub total_steps: u64,
+    /// After warm-up: decay (linear) or hold (constant).
+    pub kind: LrSchedule,
 }
 
 impl LinearSchedule {
@@ -96,13 +104,22 @@ impl LinearSchedule {
         Self {
             warmup_steps: (warmup_ratio * total_steps as f64).ceil() as u64,
             total_steps,
+            kind: LrSchedule::Linear,
         }
+    }
+
+    /// The same warm-up, then `kind`.
+    pub fn with_kind(mut self, kind: LrSchedule) -> Self {
+        self.kind = kind;
+        self
     }
 
     /// Learning-rate multiplier at `step`.
     pub fn factor(&self, step: u64) -> f64 {
         if step < self.warmup_steps {
             step as f64 / self.warmup_steps.max(1) as f64
+        } else if self.kind == LrSchedule::Constant {
+            1.0
         } else {
             let left = self.total_steps.saturating_sub(step) as f64;
             (left / self.total_steps.saturating_sub(self.warmup_steps).max(1) as f64).max(0.0)
@@ -275,6 +292,9 @@ mod tests {
         assert_eq!(s.factor(100), 0.0);
         let flat = LinearSchedule::new(10, 0.0);
         assert_eq!(flat.factor(0), 1.0);
+        let constant = LinearSchedule::new(100, 0.06).with_kind(LrSchedule::Constant);
+        assert!((constant.factor(3) - 0.5).abs() < 1e-12);
+        assert_eq!((constant.factor(6), constant.factor(99)), (1.0, 1.0));
     }
 
     #[test]

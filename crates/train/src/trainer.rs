@@ -95,7 +95,8 @@ pub fn fine_tune<AB: AutodiffBackend>(
     let schedule = LinearSchedule::new(
         config.steps_per_epoch(num_batches) * config.epochs as u64,
         config.warmup_ratio,
-    );
+    )
+    .with_kind(config.lr_schedule);
     // What determines the numbers; when and whether to pause does not.
     let identity = TrainConfig {
         stop_after_steps: None,

@@ -73,6 +73,8 @@ fn run_config(config: &TrainConfig) -> RunConfig {
         lr: config.lr,
         weight_decay: config.weight_decay,
         warmup_ratio: config.warmup_ratio,
+        lr_schedule: config.lr_schedule.name().into(),
+        max_grad_norm: config.max_grad_norm,
         seed: config.seed,
         lora_r: 4,
         lora_alpha: 8.0,
