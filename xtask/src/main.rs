@@ -224,7 +224,24 @@ fn finetune(bin: &Path, e: &Experiment) -> Result<()> {
     binary(bin, &e.train_args()?)
 }
 
+/// Whether `artifact` exists and is newer than every input: our writers replace files
+/// atomically, so an existing file is a complete one, and a newer input makes it stale.
+fn up_to_date(artifact: &Path, inputs: &[PathBuf]) -> bool {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    match modified(artifact) {
+        Some(done) => inputs
+            .iter()
+            .all(|i| modified(i).is_some_and(|t| t <= done)),
+        None => false,
+    }
+}
+
 fn eval(bin: &Path, e: &Experiment) -> Result<()> {
+    let out = e.out.join("eval.json");
+    if up_to_date(&out, &[e.out.join("model/model.safetensors")]) {
+        eprintln!("xtask: {} is up to date; skipping eval", out.display());
+        return Ok(());
+    }
     let mut args = vec!["eval".to_string()];
     args.extend(e.common()?);
     args.extend([
@@ -237,6 +254,11 @@ fn eval(bin: &Path, e: &Experiment) -> Result<()> {
 }
 
 fn plot(bin: &Path, e: &Experiment) -> Result<()> {
+    let report = e.out.join("report.md");
+    if up_to_date(&report, &[e.out.join("metrics.json")]) {
+        eprintln!("xtask: {} is up to date; skipping plot", report.display());
+        return Ok(());
+    }
     binary(
         bin,
         &[

@@ -86,8 +86,7 @@ pub fn load_classifier_with_config<B: Backend>(
             "no classifier in checkpoint; initialising classifier with normal(0, {})",
             config.initializer_range
         );
-        B::seed(device, seed);
-        BertForSequenceClassification::with_fresh_head(bert, config, device)
+        BertForSequenceClassification::with_fresh_head(bert, config, device, seed)
     };
     let unused: Vec<String> = w
         .unused_keys()

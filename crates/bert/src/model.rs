@@ -11,7 +11,7 @@ use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
 use burn::tensor::backend::Backend;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Bool, Distribution, Int, Tensor};
+use burn::tensor::{Bool, Distribution, Int, Tensor, TensorData};
 use lora::{LoraConfig, LoraLinear};
 
 use crate::weights::{Weights, frozen};
@@ -699,14 +699,23 @@ pub struct BertForSequenceClassification<B: Backend> {
 
 impl<B: Backend> BertForSequenceClassification<B> {
     /// A fresh classifier head on the given encoder, initialised as transformers does
-    /// (normal(0, initializer_range), zero bias). Uses the backend RNG: seed it first.
-    pub fn with_fresh_head(bert: BertModel<B>, config: &BertConfig, device: &B::Device) -> Self {
-        let classifier = fresh_linear(
-            config.hidden_size,
-            config.num_labels(),
-            config.initializer_range,
-            device,
-        );
+    /// (normal(0, initializer_range), zero bias), drawn from `seed` on the host: the same
+    /// head on every backend and thread, whatever else uses Burn's global RNG meanwhile.
+    pub fn with_fresh_head(
+        bert: BertModel<B>,
+        config: &BertConfig,
+        device: &B::Device,
+        seed: u64,
+    ) -> Self {
+        let (d_in, d_out) = (config.hidden_size, config.num_labels());
+        let values = normal_values(d_in * d_out, config.initializer_range, seed);
+        let classifier = Linear {
+            weight: frozen(Tensor::from_data(
+                TensorData::new(values, [d_in, d_out]),
+                device,
+            )),
+            bias: Some(frozen(Tensor::zeros([d_out], device))),
+        };
         Self {
             bert,
             dropout: dropout(config.classifier_dropout_prob()),
@@ -756,6 +765,25 @@ impl<B: Backend> BertForSequenceClassification<B> {
     pub fn num_trainable_params(&self) -> usize {
         self.bert.num_lora_params() + self.classifier.num_params()
     }
+}
+
+/// `n` draws from normal(0, std), deterministic in `seed` (SplitMix64 + Box–Muller).
+fn normal_values(n: usize, std: f64, seed: u64) -> Vec<f32> {
+    let mut state = seed;
+    let mut next_unit = || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        // 53 random bits mapped into (0, 1): never 0, so the logarithm is finite.
+        (((z ^ (z >> 31)) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    };
+    (0..n)
+        .map(|_| {
+            let (u1, u2) = (next_unit(), next_unit());
+            (std * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+        })
+        .collect()
 }
 
 fn trainable<B: Backend>(linear: Linear<B>) -> Linear<B> {

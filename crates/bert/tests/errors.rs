@@ -110,7 +110,7 @@ fn bert_base_shaped_parameter_counts_match_peft() {
     let bert = BertModel::<B>::init(&config, &device)
         .with_lora(&LoraConfig::default())
         .unwrap();
-    let model = BertForSequenceClassification::with_fresh_head(bert, &config, &device);
+    let model = BertForSequenceClassification::with_fresh_head(bert, &config, &device, 0);
     let count = ParamCount::of(&model);
     assert_eq!(count.trainable, 296_450);
     assert_eq!(count.total, 109_780_228 - 1_538);

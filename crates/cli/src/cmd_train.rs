@@ -159,6 +159,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let model_out = args.out.join("model");
+    let last = train::checkpoint::CheckpointDir::new(&args.out).last();
+    if is_newer(&model_out.join("adapter/adapter_model.safetensors"), &last) {
+        tracing::info!(model = %model_out.display(), "saved model is up to date with the last checkpoint");
+        return Ok(());
+    }
     bert::export::save_pretrained(&outcome.model, &config, &model_out)
         .with_context(|| format!("saving {}", model_out.display()))?;
     bert::export::copy_tokenizer_files(&model_dir(&files), &model_out)?;
@@ -175,4 +180,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Whether `a` exists and was written after `b` (both written atomically, so present = whole).
+fn is_newer(a: &std::path::Path, b: &std::path::Path) -> bool {
+    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    matches!((modified(a), modified(b)), (Some(a), Some(b)) if a >= b)
 }
