@@ -8,10 +8,9 @@ mod common;
 use std::path::Path;
 
 use bert::{BertForSequenceClassification, ParamCount, PeftAdapter, load_classifier, save_adapter};
-use burn::tensor::backend::Backend;
-use burn::tensor::{Distribution, Tensor};
+use burn::tensor::Tensor;
 use common::*;
-use lora::{LoraAdapter, LoraConfig};
+use lora::LoraConfig;
 
 fn tiny() -> BertForSequenceClassification<B> {
     load_classifier::<B>(&fixture("tiny_bert/seqcls"), &Default::default(), 0)
@@ -82,20 +81,8 @@ fn peft_saved_minilm_adapter_gives_peft_logits() {
 
 /// The tiny model with a seeded, non-trivial default-config adapter (B non-zero).
 fn tiny_with_random_adapter(seed: u64) -> (BertForSequenceClassification<B>, LoraConfig) {
-    let device = Default::default();
-    B::seed(&device, seed);
     let config = LoraConfig::default();
-    let mut model = tiny();
-    model.bert = model
-        .bert
-        .map_targets(&config, |linear| {
-            let [d_in, d_out] = linear.dims();
-            let a = Tensor::random([d_in, config.r], Distribution::Normal(0.0, 0.2), &device);
-            let b = Tensor::random([config.r, d_out], Distribution::Normal(0.0, 0.2), &device);
-            linear.with_loaded_adapter(LoraAdapter::from_factors(&config, a, b, d_in, d_out)?)
-        })
-        .unwrap();
-    (model, config)
+    (with_random_adapter(tiny(), &config, seed), config)
 }
 
 #[test]

@@ -91,3 +91,25 @@ pub fn assert_close<const D: usize>(what: &str, got: Tensor<B, D>, want: Tensor<
     let diff = max_abs_diff(got, want);
     assert!(diff <= tol, "{what}: max |diff| = {diff:e} > {tol:e}");
 }
+
+/// `model` with seeded, non-trivial LoRA factors (`B` non-zero, so they change the output).
+pub fn with_random_adapter(
+    mut model: bert::BertForSequenceClassification<B>,
+    lora: &lora::LoraConfig,
+    seed: u64,
+) -> bert::BertForSequenceClassification<B> {
+    use burn::tensor::Distribution;
+    use burn::tensor::backend::Backend;
+    let device = Default::default();
+    B::seed(&device, seed);
+    model.bert = model
+        .bert
+        .map_targets(lora, |linear| {
+            let [d_in, d_out] = linear.dims();
+            let a = Tensor::random([d_in, lora.r], Distribution::Normal(0.0, 0.2), &device);
+            let b = Tensor::random([lora.r, d_out], Distribution::Normal(0.0, 0.2), &device);
+            linear.with_loaded_adapter(lora::LoraAdapter::from_factors(lora, a, b, d_in, d_out)?)
+        })
+        .unwrap();
+    model
+}

@@ -12,10 +12,9 @@ use bert::{
     BertConfig, BertForSequenceClassification, PeftAdapter, copy_tokenizer_files, load_classifier,
     save_pretrained,
 };
-use burn::tensor::backend::Backend;
-use burn::tensor::{Distribution, Tensor};
+use burn::tensor::Tensor;
 use common::*;
-use lora::{LoraAdapter, LoraConfig};
+use lora::LoraConfig;
 
 fn tiny() -> (BertForSequenceClassification<B>, BertConfig) {
     load_classifier::<B>(&fixture("tiny_bert/seqcls"), &Default::default(), 0).unwrap()
@@ -34,20 +33,11 @@ fn logits(model: &BertForSequenceClassification<B>, e: &Expected) -> Tensor<B, 2
 /// The tiny model with a seeded, non-trivial default-config adapter (B non-zero), as in
 /// `tests/adapter.rs`.
 fn tiny_with_random_adapter(seed: u64) -> (BertForSequenceClassification<B>, BertConfig) {
-    let device = Default::default();
-    B::seed(&device, seed);
-    let lora = LoraConfig::default();
-    let (mut model, config) = tiny();
-    model.bert = model
-        .bert
-        .map_targets(&lora, |linear| {
-            let [d_in, d_out] = linear.dims();
-            let a = Tensor::random([d_in, lora.r], Distribution::Normal(0.0, 0.2), &device);
-            let b = Tensor::random([lora.r, d_out], Distribution::Normal(0.0, 0.2), &device);
-            linear.with_loaded_adapter(LoraAdapter::from_factors(&lora, a, b, d_in, d_out)?)
-        })
-        .unwrap();
-    (model, config)
+    let (model, config) = tiny();
+    (
+        with_random_adapter(model, &LoraConfig::default(), seed),
+        config,
+    )
 }
 
 /// `(key, shape, dtype)` of every tensor, sorted.
