@@ -121,12 +121,19 @@ pub fn fine_tune<AB: AutodiffBackend>(
                     .into(),
             });
         }
-        tracing::info!(
-            epoch = restored.state.epoch + 1,
-            batch = restored.state.batches_done,
-            step = restored.state.optimizer_step,
-            "resuming from checkpoint"
-        );
+        if restored.state.epoch >= config.epochs {
+            tracing::info!(
+                epochs = config.epochs,
+                "run already complete in its checkpoint"
+            );
+        } else {
+            tracing::info!(
+                epoch = restored.state.epoch + 1,
+                batch = restored.state.batches_done,
+                step = restored.state.optimizer_step,
+                "resuming from checkpoint"
+            );
+        }
         (restored.model, restored.optimizer, restored.state)
     } else {
         AB::seed(device, config.seed);
@@ -265,7 +272,10 @@ pub fn fine_tune<AB: AutodiffBackend>(
         }
     }
     let metrics = build_metrics(&run, params, &state);
-    metrics.write_atomic(&metrics_path)?;
+    // Rewriting identical metrics would only make later steps (plots) look stale.
+    if RunMetrics::read(&metrics_path).ok().as_ref() != Some(&metrics) {
+        metrics.write_atomic(&metrics_path)?;
+    }
     Ok(RunOutcome {
         model: model.valid(),
         metrics,
