@@ -200,7 +200,11 @@ pub fn fine_tune<AB: AutodiffBackend>(
             let last = index + 1 == num_batches;
             if micro == config.grad_accum_steps || last {
                 let mean = 1.0 / micro as f64;
-                let clip = clip_factor(global_norm(&grads) * mean, config.max_grad_norm);
+                // The norm costs a device synchronisation: only pay it when clipping.
+                let clip = match config.max_grad_norm {
+                    Some(_) => clip_factor(global_norm(&grads) * mean, config.max_grad_norm),
+                    None => 1.0,
+                };
                 let lr = config.lr * schedule.factor(optimizer.step);
                 model = optimizer.step(model, std::mem::take(&mut grads), lr, mean * clip);
                 micro = 0;
