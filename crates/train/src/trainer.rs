@@ -173,13 +173,18 @@ pub fn fine_tune<AB: AutodiffBackend>(
         let mut grads: Grads<AB::InnerBackend> = Grads::new();
         let mut micro = 0usize;
         let mut started = Instant::now();
-        let batches: Vec<_> = train.epoch(epoch as u64).collect();
-        for (index, batch) in batches.iter().enumerate().skip(state.batches_done) {
+        // Batches are built lazily, so an epoch holds one padded batch at a time (on resume,
+        // the batches already done are collated and dropped: cheap next to one step).
+        for (index, batch) in train
+            .epoch(epoch as u64)
+            .enumerate()
+            .skip(state.batches_done)
+        {
             AB::seed(
                 device,
                 step_seed(config.seed, (epoch * num_batches + index) as u64),
             );
-            let t = BatchTensors::<AB>::new(batch, device);
+            let t = BatchTensors::<AB>::new(&batch, device);
             let logits = model.forward(t.input_ids, t.attention_mask, Some(t.token_type_ids))?;
             let loss = loss_fn.forward(logits, t.labels);
             let value = loss.clone().into_scalar().elem::<f64>();
