@@ -150,3 +150,44 @@ fn minilm_matches_transformers_on_real_sentences() {
         1e-4,
     );
 }
+
+#[test]
+fn legacy_gamma_beta_layer_norm_names_load_the_same() {
+    // Checkpoints converted from TensorFlow (the original bert-base-uncased among them) name
+    // LayerNorm parameters `gamma`/`beta`; transformers renames them on load, so do we.
+    let src = fixture("tiny_bert/pretraining");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(src.join("config.json"), dir.path().join("config.json")).unwrap();
+    let bytes = std::fs::read(src.join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut renamed = std::collections::BTreeMap::new();
+    for (key, view) in st.tensors() {
+        let key = key
+            .replace("LayerNorm.weight", "LayerNorm.gamma")
+            .replace("LayerNorm.bias", "LayerNorm.beta");
+        let tensor = bert::OwnedTensor {
+            dtype: view.dtype(),
+            shape: view.shape().to_vec(),
+            data: view.data().to_vec(),
+        };
+        renamed.insert(key, tensor);
+    }
+    assert!(renamed.contains_key("bert.embeddings.LayerNorm.gamma"));
+    bert::write_safetensors(&dir.path().join("model.safetensors"), &renamed, None).unwrap();
+    let (model, _) = load_classifier::<B>(dir.path(), &Default::default(), 0).unwrap();
+    let e = tiny_expected();
+    let out = model
+        .bert
+        .forward(
+            e.i64("input_ids"),
+            e.i64("attention_mask"),
+            Some(e.i64("token_type_ids")),
+        )
+        .unwrap();
+    assert_close(
+        "gamma/beta",
+        out.last_hidden_state,
+        e.f32("last_hidden_state"),
+        1e-5,
+    );
+}
