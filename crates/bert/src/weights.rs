@@ -110,11 +110,6 @@ impl<'a> Weights<'a> {
         self.prefix = prefix.to_string();
     }
 
-    /// The current prefix.
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
     fn full_key(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
     }

@@ -24,20 +24,16 @@ pub struct BatchTensors<B: Backend> {
 }
 
 impl<B: Backend> BatchTensors<B> {
-    /// Uploads a padded batch.
-    pub fn new(batch: &Batch, device: &B::Device) -> Self {
+    /// Uploads a padded batch, moving its buffers rather than copying them (this runs once
+    /// per training step).
+    pub fn new(batch: Batch, device: &B::Device) -> Self {
         let shape = [batch.batch_size, batch.seq_len];
-        let int2 = |v: &Vec<i64>| {
-            Tensor::<B, 2, Int>::from_data(TensorData::new(v.clone(), shape), device)
-        };
+        let int2 = |v: Vec<i64>| Tensor::<B, 2, Int>::from_data(TensorData::new(v, shape), device);
         Self {
-            input_ids: int2(&batch.input_ids),
-            attention_mask: int2(&batch.attention_mask),
-            token_type_ids: int2(&batch.token_type_ids),
-            labels: Tensor::from_data(
-                TensorData::new(batch.labels.clone(), [batch.batch_size]),
-                device,
-            ),
+            input_ids: int2(batch.input_ids),
+            attention_mask: int2(batch.attention_mask),
+            token_type_ids: int2(batch.token_type_ids),
+            labels: Tensor::from_data(TensorData::new(batch.labels, [batch.batch_size]), device),
         }
     }
 }
@@ -65,13 +61,14 @@ pub fn evaluate<B: Backend>(
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let mut acc = EvalAccumulator::new();
     for batch in batches {
-        let t = BatchTensors::<B>::new(&batch, device);
+        let labels = batch.labels.clone();
+        let t = BatchTensors::<B>::new(batch, device);
         let logits = model.forward(t.input_ids, t.attention_mask, Some(t.token_type_ids))?;
         let loss = loss_fn
             .forward(logits.clone(), t.labels)
             .into_scalar()
             .elem::<f64>();
-        acc.update(&argmax(logits)?, &batch.labels, loss)?;
+        acc.update(&argmax(logits)?, &labels, loss)?;
     }
     let metrics = acc.finish(start.elapsed().as_secs_f64());
     tracing::info!(

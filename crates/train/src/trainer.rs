@@ -184,7 +184,8 @@ pub fn fine_tune<AB: AutodiffBackend>(
                 device,
                 step_seed(config.seed, (epoch * num_batches + index) as u64),
             );
-            let t = BatchTensors::<AB>::new(&batch, device);
+            let size = batch.batch_size;
+            let t = BatchTensors::<AB>::new(batch, device);
             let logits = model.forward(t.input_ids, t.attention_mask, Some(t.token_type_ids))?;
             let loss = loss_fn.forward(logits, t.labels);
             let value = loss.clone().into_scalar().elem::<f64>();
@@ -199,8 +200,8 @@ pub fn fine_tune<AB: AutodiffBackend>(
             }
             accumulate(&mut grads, collect_grads(&model, loss.backward()));
             micro += 1;
-            state.epoch_loss_sum += value * batch.batch_size as f64;
-            state.epoch_samples += batch.batch_size as u64;
+            state.epoch_loss_sum += value * size as f64;
+            state.epoch_samples += size as u64;
 
             let last = index + 1 == num_batches;
             if micro == config.grad_accum_steps || last {
