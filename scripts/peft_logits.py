@@ -41,57 +41,27 @@ tensor ``--expected-key`` (default ``logits``) and exits 1 when that exceeds
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import warnings
 
 import torch
-from safetensors.torch import load_file
+
+from logits_common import add_io_args, finish, load_inputs, quiet_transformers
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description="PEFT LoRA logits as JSON")
     ap.add_argument("--base", required=True, help="base model directory")
     ap.add_argument("--adapter", required=True, help="PEFT adapter directory (adapter_config.json + adapter_model.safetensors)")
-    src = ap.add_mutually_exclusive_group(required=True)
-    src.add_argument("--texts-json", help="JSON file: {max_length, sentences} or a list of strings")
-    src.add_argument("--inputs", help="safetensors file with input_ids / attention_mask [/ token_type_ids]")
-    ap.add_argument("--tokenizer", help="tokenizer directory (default: --base)")
-    ap.add_argument("--max-length", type=int, help="truncation length for --texts-json")
     ap.add_argument("--num-labels", type=int, default=2)
-    ap.add_argument("--attn", default="eager", choices=["eager", "sdpa"])
     ap.add_argument("--merged", action="store_true", help="also print logits after merge_and_unload()")
-    ap.add_argument("--expected", help="safetensors file with reference logits to compare against")
-    ap.add_argument("--expected-key", default="logits")
-    ap.add_argument("--tol", type=float, default=1e-4)
-    ap.add_argument("--save", help="also write the inputs and logits to this safetensors file")
+    add_io_args(ap, tol=1e-4)
     args = ap.parse_args()
 
-    torch.set_num_threads(1)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    import transformers
+    quiet_transformers()
     from peft import PeftModel
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
 
-    transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-
-    if args.texts_json:
-        with open(args.texts_json, encoding="utf-8") as f:
-            spec = json.load(f)
-        if isinstance(spec, dict):
-            texts = spec["sentences"]
-            max_length = args.max_length or spec.get("max_length", 512)
-        else:
-            texts = spec
-            max_length = args.max_length or 512
-        tok = AutoTokenizer.from_pretrained(args.tokenizer or args.base)
-        enc = tok(texts, truncation=True, max_length=max_length, padding="longest", return_tensors="pt")
-        inputs = {k: enc[k].to(torch.int64) for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
-    else:
-        t = load_file(args.inputs)
-        inputs = {k: t[k].to(torch.int64) for k in ("input_ids", "attention_mask", "token_type_ids") if k in t}
-
+    inputs = load_inputs(args, args.base)
     base = AutoModelForSequenceClassification.from_pretrained(
         args.base, num_labels=args.num_labels, attn_implementation=args.attn
     )
@@ -105,24 +75,7 @@ def main() -> int:
         with torch.no_grad():
             result["logits_merged"] = merged(**inputs).logits.float().tolist()
 
-    if args.save:
-        from safetensors.torch import save_file
-
-        save_file({**{k: v.contiguous() for k, v in inputs.items()}, "logits": logits.contiguous()},
-                  args.save, metadata={"description": "PEFT logits, scripts/peft_logits.py"})
-
-    rc = 0
-    if args.expected:
-        ref = load_file(args.expected)[args.expected_key].float()
-        diff = float((ref - logits).abs().max())
-        result["max_abs_diff"] = diff
-        result["tol"] = args.tol
-        if diff > args.tol:
-            rc = 1
-
-    json.dump(result, sys.stdout)
-    sys.stdout.write("\n")
-    return rc
+    return finish(args, inputs, logits, result, "PEFT logits, scripts/peft_logits.py")
 
 
 if __name__ == "__main__":
