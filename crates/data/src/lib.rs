@@ -95,13 +95,7 @@ pub fn load_split(
     );
     let reviews = read_reviews(path)?;
     let (reviews, counts) = subset::select(reviews, subset, &what)?;
-    let (examples, stats) = tokenizer.encode_reviews(&reviews, &what)?;
-    Ok(TokenizedSplit {
-        path: path.to_path_buf(),
-        examples,
-        counts,
-        stats,
-    })
+    tokenize_split(path, &reviews, counts, tokenizer, &what)
 }
 
 /// Read and tokenise every row of `path`, in file order (the throughput benchmark's unit of work).
@@ -110,7 +104,17 @@ pub fn read_and_tokenize(path: &Path, tokenizer: &TextTokenizer) -> Result<Token
     let what = path.display().to_string();
     let reviews = read_reviews(path)?;
     let counts = LabelCounts::of(reviews.iter().map(|r| &r.label));
-    let (examples, stats) = tokenizer.encode_reviews(&reviews, &what)?;
+    tokenize_split(path, &reviews, counts, tokenizer, &what)
+}
+
+fn tokenize_split(
+    path: &Path,
+    reviews: &[Review],
+    counts: LabelCounts,
+    tokenizer: &TextTokenizer,
+    what: &str,
+) -> Result<TokenizedSplit> {
+    let (examples, stats) = tokenizer.encode_reviews(reviews, what)?;
     Ok(TokenizedSplit {
         path: path.to_path_buf(),
         examples,
