@@ -11,6 +11,7 @@ mod error;
 pub mod export;
 mod io;
 mod model;
+pub mod ops;
 pub mod weights;
 
 use std::path::Path;
@@ -27,6 +28,7 @@ pub use model::{
     BertIntermediate, BertLayer, BertModel, BertOutput, BertPooler, BertResidual,
     BertSelfAttention, LORA_TARGETS, target_matches,
 };
+pub use ops::BertBackend;
 pub use weights::{MappedFile, Weights};
 
 /// Keys a checkpoint may carry that a sequence classifier has no use for: pre-training heads

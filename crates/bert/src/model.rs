@@ -7,13 +7,12 @@
 
 use burn::module::Module;
 use burn::nn::{Dropout, Embedding, LayerNorm, LayerNormConfig, Linear};
-use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
+use burn::tensor::activation::{gelu_approximate, relu};
 use burn::tensor::backend::Backend;
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Distribution, Int, Tensor, TensorData};
 use lora::{LoraConfig, LoraLinear};
 
+use crate::ops::BertBackend;
 use crate::weights::{Weights, frozen};
 use crate::{BertConfig, BertError, HiddenAct};
 
@@ -122,14 +121,17 @@ impl<B: Backend> BertEmbeddings<B> {
         &self,
         input_ids: Tensor<B, 2, Int>,
         token_type_ids: Tensor<B, 2, Int>,
-    ) -> Tensor<B, 3> {
+    ) -> Tensor<B, 3>
+    where
+        B: BertBackend,
+    {
         let [_, seq] = input_ids.dims();
         let positions = Tensor::<B, 1, Int>::arange(0..seq as i64, &input_ids.device()).unsqueeze();
         // Positions are shared by the whole batch: embed `[1, seq]` once and broadcast.
         let x = self.word_embeddings.forward(input_ids)
             + self.token_type_embeddings.forward(token_type_ids)
             + self.position_embeddings.forward(positions);
-        self.dropout.forward(self.layer_norm.forward(x))
+        B::bert_dropout(self.layer_norm.forward(x), self.dropout.prob)
     }
 }
 
@@ -218,36 +220,17 @@ impl<B: Backend> BertSelfAttention<B> {
     /// # Shapes
     /// - hidden: `[batch, seq, hidden]`
     /// - output: `[batch, seq, hidden]`
-    pub fn forward(&self, hidden: Tensor<B, 3>, mask: &AttentionMask<B>) -> Tensor<B, 3> {
+    pub fn forward(&self, hidden: Tensor<B, 3>, mask: &AttentionMask<B>) -> Tensor<B, 3>
+    where
+        B: BertBackend,
+    {
         let [batch, seq, width] = hidden.dims();
-        let q = self.split_heads(self.query.forward(hidden.clone()));
-        let k = self.split_heads(self.key.forward(hidden.clone()));
-        let v = self.split_heads(self.value.forward(hidden));
-        let device = q.device();
-        let context = if B::ad_enabled(&device) {
-            // Training: attention-probability dropout needs the explicit probabilities (and
-            // autodiff would decompose the fused op into these same steps anyway).
-            let head_dim = width / self.num_attention_heads;
-            let scores = q
-                .matmul(k.swap_dims(2, 3))
-                .div_scalar((head_dim as f64).sqrt())
-                + mask.additive.clone();
-            self.dropout.forward(softmax(scores, 3)).matmul(v)
-        } else {
-            // Inference: the backend's fused attention (flash-style on CPU and GPU).
-            let padding = mask
-                .padding
-                .clone()
-                .expand([batch, self.num_attention_heads, seq, seq]);
-            attention(
-                q,
-                k,
-                v,
-                Some(padding),
-                None,
-                AttentionModuleOptions::default(),
-            )
-        };
+        let project =
+            |linear: &LoraLinear<B>, x| self.split_heads(linear.forward_with(x, B::bert_dropout));
+        let q = project(&self.query, hidden.clone());
+        let k = project(&self.key, hidden.clone());
+        let v = project(&self.value, hidden);
+        let context = B::bert_attention(q, k, v, mask, self.dropout.prob);
         context.swap_dims(1, 2).reshape([batch, seq, width])
     }
 }
@@ -302,9 +285,15 @@ impl<B: Backend> BertResidual<B> {
     /// # Shapes
     /// - x: `[batch, seq, d_in]`, residual: `[batch, seq, hidden]`
     /// - output: `[batch, seq, hidden]`
-    pub fn forward(&self, x: Tensor<B, 3>, residual: Tensor<B, 3>) -> Tensor<B, 3> {
-        self.layer_norm
-            .forward(self.dropout.forward(self.dense.forward(x)) + residual)
+    pub fn forward(&self, x: Tensor<B, 3>, residual: Tensor<B, 3>) -> Tensor<B, 3>
+    where
+        B: BertBackend,
+    {
+        let x = B::bert_dropout(
+            self.dense.forward_with(x, B::bert_dropout),
+            self.dropout.prob,
+        );
+        self.layer_norm.forward(x + residual)
     }
 }
 
@@ -331,10 +320,13 @@ impl<B: Backend> BertIntermediate<B> {
     /// # Shapes
     /// - input: `[batch, seq, hidden]`
     /// - output: `[batch, seq, intermediate]`
-    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let x = self.dense.forward(x);
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3>
+    where
+        B: BertBackend,
+    {
+        let x = self.dense.forward_with(x, B::bert_dropout);
         match self.activation {
-            HiddenAct::Gelu => gelu(x),
+            HiddenAct::Gelu => B::bert_gelu(x),
             HiddenAct::GeluTanh => gelu_approximate(x),
             HiddenAct::Relu => relu(x),
         }
@@ -405,7 +397,10 @@ impl<B: Backend> BertLayer<B> {
     /// # Shapes
     /// - hidden: `[batch, seq, hidden]`
     /// - output: `[batch, seq, hidden]`
-    pub fn forward(&self, hidden: Tensor<B, 3>, mask: &AttentionMask<B>) -> Tensor<B, 3> {
+    pub fn forward(&self, hidden: Tensor<B, 3>, mask: &AttentionMask<B>) -> Tensor<B, 3>
+    where
+        B: BertBackend,
+    {
         let attended = self.attention.output.forward(
             self.attention.self_attention.forward(hidden.clone(), mask),
             hidden,
@@ -574,7 +569,10 @@ impl<B: Backend> BertModel<B> {
         input_ids: Tensor<B, 2, Int>,
         attention_mask: Tensor<B, 2, Int>,
         token_type_ids: Option<Tensor<B, 2, Int>>,
-    ) -> Result<BertOutput<B>, BertError> {
+    ) -> Result<BertOutput<B>, BertError>
+    where
+        B: BertBackend,
+    {
         self.check_input(&input_ids)?;
         if attention_mask.dims() != input_ids.dims() {
             return Err(BertError::Input(format!(
@@ -752,13 +750,16 @@ impl<B: Backend> BertForSequenceClassification<B> {
         input_ids: Tensor<B, 2, Int>,
         attention_mask: Tensor<B, 2, Int>,
         token_type_ids: Option<Tensor<B, 2, Int>>,
-    ) -> Result<Tensor<B, 2>, BertError> {
+    ) -> Result<Tensor<B, 2>, BertError>
+    where
+        B: BertBackend,
+    {
         let out = self
             .bert
             .forward(input_ids, attention_mask, token_type_ids)?;
         Ok(self
             .classifier
-            .forward(self.dropout.forward(out.pooler_output)))
+            .forward(B::bert_dropout(out.pooler_output, self.dropout.prob)))
     }
 
     /// Parameters that training updates: LoRA factors plus the classifier head.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use bert::adapter::{ADAPTER_CONFIG, ADAPTER_WEIGHTS};
 use bert::export::{CONFIG_FILE, WEIGHTS_FILE};
-use bert::{BertConfig, BertForSequenceClassification, MappedFile, PeftAdapter};
+use bert::{BertBackend, BertConfig, BertForSequenceClassification, MappedFile, PeftAdapter};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use imdb_data::tokenize::MAX_SUPPORTED_LEN;
@@ -170,7 +170,7 @@ fn check_adapter_dir(dir: &Path) -> Result<(), InferError> {
     Ok(())
 }
 
-impl<B: Backend> Predictor<B> {
+impl<B: BertBackend> Predictor<B> {
     /// Loads a model directory, optionally with a PEFT adapter directory on top.
     ///
     /// The directory must hold `config.json`, `model.safetensors` and a tokenizer

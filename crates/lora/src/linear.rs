@@ -105,7 +105,18 @@ impl<B: Backend> LoraAdapter<B> {
     /// - input: `[..., d_input]`
     /// - output: `[..., d_output]`
     pub fn forward<const D: usize>(&self, input: Tensor<B, D>) -> Tensor<B, D> {
-        let x = self.lora_dropout.forward(input);
+        self.forward_with(input, |x, prob| Dropout { prob }.forward(x))
+    }
+
+    /// [`LoraAdapter::forward`] with the caller's dropout implementation, `dropout(x, prob)`
+    /// (e.g. a backend's fused kernel); it must be the identity outside training, as
+    /// `burn::nn::Dropout` is.
+    pub fn forward_with<const D: usize>(
+        &self,
+        input: Tensor<B, D>,
+        dropout: impl FnOnce(Tensor<B, D>, f64) -> Tensor<B, D>,
+    ) -> Tensor<B, D> {
+        let x = dropout(input, self.lora_dropout.prob);
         let x = linear(x, self.lora_a.val(), None);
         linear(x, self.lora_b.val(), None).mul_scalar(self.scaling)
     }
@@ -188,9 +199,19 @@ impl<B: Backend> LoraLinear<B> {
     /// - input: `[..., d_input]`
     /// - output: `[..., d_output]`
     pub fn forward<const D: usize>(&self, input: Tensor<B, D>) -> Tensor<B, D> {
+        self.forward_with(input, |x, prob| Dropout { prob }.forward(x))
+    }
+
+    /// [`LoraLinear::forward`] with the caller's dropout for the adapter's input (see
+    /// [`LoraAdapter::forward_with`]).
+    pub fn forward_with<const D: usize>(
+        &self,
+        input: Tensor<B, D>,
+        dropout: impl FnOnce(Tensor<B, D>, f64) -> Tensor<B, D>,
+    ) -> Tensor<B, D> {
         match &self.lora {
             Some(adapter) if !adapter.merged => {
-                self.base_layer.forward(input.clone()) + adapter.forward(input)
+                self.base_layer.forward(input.clone()) + adapter.forward_with(input, dropout)
             }
             _ => self.base_layer.forward(input),
         }

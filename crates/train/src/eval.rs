@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use bert::BertForSequenceClassification;
+use bert::{BertBackend, BertForSequenceClassification};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
@@ -51,7 +51,7 @@ pub fn argmax(logits: Tensor<impl Backend, 2>) -> Result<Vec<i64>, TrainError> {
 /// Runs `model` over `batches` and computes the metrics (mean cross-entropy included).
 ///
 /// Use an inference model (`model.valid()` of a training one): no dropout, fused attention.
-pub fn evaluate<B: Backend>(
+pub fn evaluate<B: BertBackend>(
     model: &BertForSequenceClassification<B>,
     batches: impl Iterator<Item = Batch>,
     device: &B::Device,

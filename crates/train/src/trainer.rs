@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use bert::{BertForSequenceClassification, ParamCount};
+use bert::{BertBackend, BertForSequenceClassification, ParamCount};
 use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::ElementConversion;
@@ -65,7 +65,7 @@ fn step_seed(seed: u64, micro_step: u64) -> u64 {
 /// adapters are added here from `lora`. If `out` holds a checkpoint of the same
 /// configuration, the run resumes from it; one of another configuration is an error.
 /// `stop_after_steps` in `config` ends this invocation early (resumably).
-pub fn fine_tune<AB: AutodiffBackend>(
+pub fn fine_tune<AB: AutodiffBackend + BertBackend>(
     base: BertForSequenceClassification<AB>,
     lora: &LoraConfig,
     data: &Datasets,
@@ -73,7 +73,10 @@ pub fn fine_tune<AB: AutodiffBackend>(
     run: RunConfig,
     out: &Path,
     device: &AB::Device,
-) -> Result<RunOutcome<AB>, TrainError> {
+) -> Result<RunOutcome<AB>, TrainError>
+where
+    AB::InnerBackend: BertBackend,
+{
     config.validate()?;
     let _span = tracing::info_span!("fine_tune", out = %out.display()).entered();
     std::fs::create_dir_all(out).map_err(|e| TrainError::Checkpoint {

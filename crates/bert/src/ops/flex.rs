@@ -1,0 +1,723 @@
+//! Fused, multi-threaded CPU kernels for Flex, and their backward passes for `Autodiff<Flex>`.
+//!
+//! What they replace, and why it was slow (see docs/BENCHMARKS.md for the profile):
+//! - attention: `q·kᵀ`, `/√d`, `+ mask`, softmax, dropout, `·v` were six ops and four full
+//!   passes over a `[batch, heads, seq, seq]` tensor, each single-threaded, with the dropout
+//!   mask drawn element by element from ChaCha and kept (with the probabilities before and
+//!   after dropout) for the backward pass. Here scale, mask, softmax and dropout are one
+//!   threaded pass, and the backward pass keeps only the probabilities: the dropout mask is
+//!   regenerated from its key ([`super::mask`]).
+//! - GELU: libm's scalar `erff` on one thread; here a vectorisable erf (Abramowitz & Stegun
+//!   7.1.26, |error| < 2e-7) across threads.
+//! - dropout: the same counter-based masks, never stored.
+//!
+//! Kernels work on contiguous f32 data and fall back to the portable compositions for any
+//! other dtype.
+
+use std::borrow::Cow;
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::{DType, Distribution, Tensor, TensorData, TensorMetadata, TensorPrimitive};
+use burn_flex::FlexTensor;
+use rayon::prelude::*;
+
+use super::mask::{MaskKey, MaskSpec};
+use super::{BertBackend, attention_composed};
+use crate::model::AttentionMask;
+
+/// Elements per parallel task in element-wise kernels (64 KiB of f32).
+const CHUNK: usize = 1 << 14;
+
+/// e^x in f32 (Cephes `expf`: 2ⁿ·eʳ with |r| ≤ ln2/2, degree-6 polynomial, ≈ 1 ulp), written
+/// branch-free so loops over it vectorise. Below −87 it returns 0 instead of a subnormal.
+#[inline(always)]
+fn exp_f32(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    // 1.5·2²³: adding and subtracting it rounds to the nearest integer.
+    const ROUND: f32 = 12_582_912.0;
+    let xc = x.clamp(-87.0, 88.0);
+    let n = (xc * LOG2E + ROUND) - ROUND;
+    let r = xc - n * 0.693_359_4 - n * -2.121_944_4e-4;
+    let poly = ((((1.987_569_2e-4 * r + 1.398_2e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 0.166_666_65)
+        * r
+        + 0.5;
+    let y = poly * r * r + r + 1.0;
+    let pow2 = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    if x < -87.0 { 0.0 } else { y * pow2 }
+}
+
+/// erf(x), Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7), vectorisable.
+#[inline(always)]
+fn erf_f32(x: f32) -> f32 {
+    let a = x.abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * a);
+    let poly = t
+        * (0.254_829_6
+            + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152 + t * 1.061_405_4))));
+    (1.0 - poly * exp_f32(-a * a)).copysign(x)
+}
+
+const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
+/// 1/√(2π).
+const INV_SQRT_2PI: f32 = 0.398_942_3;
+
+#[inline(always)]
+fn gelu_f32(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf_f32(x * FRAC_1_SQRT_2))
+}
+
+/// The incoming gradient `g` through GELU at `x`.
+#[inline(always)]
+fn gelu_backward_f32(x: f32, g: f32) -> f32 {
+    gelu_grad_f32(x) * g
+}
+
+/// d/dx x·Φ(x) = Φ(x) + x·φ(x).
+#[inline(always)]
+fn gelu_grad_f32(x: f32) -> f32 {
+    0.5 * (1.0 + erf_f32(x * FRAC_1_SQRT_2)) + x * INV_SQRT_2PI * exp_f32(-0.5 * x * x)
+}
+
+/// A loop nest to compile once per SIMD level. `run` must be `#[inline(always)]` (and
+/// everything it calls): only then is it compiled inside pulp's `#[target_feature]`
+/// functions and vectorised at that width. A closure would not do: its body is a separate
+/// function the inliner may keep out of line, compiled for the baseline (SSE2) only.
+trait Kernel {
+    fn run(self);
+}
+
+struct Dispatch<K>(K);
+
+impl<K: Kernel> pulp::WithSimd for Dispatch<K> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        self.0.run()
+    }
+}
+
+/// Runs `kernel` compiled for the best SIMD level this CPU has (AVX-512, AVX2, ...).
+fn simd(kernel: impl Kernel) {
+    pulp::Arch::new().dispatch(Dispatch(kernel))
+}
+
+/// `out_i = f(x_i)`.
+struct Map<'a, F> {
+    out: &'a mut [f32],
+    x: &'a [f32],
+    f: F,
+}
+
+impl<F: Fn(f32) -> f32> Kernel for Map<'_, F> {
+    #[inline(always)]
+    fn run(self) {
+        for (o, &x) in self.out.iter_mut().zip(self.x) {
+            *o = (self.f)(x);
+        }
+    }
+}
+
+/// `out_i = f(x_i, g_i)`.
+struct ZipMap<'a, F> {
+    out: &'a mut [f32],
+    x: &'a [f32],
+    g: &'a [f32],
+    f: F,
+}
+
+impl<F: Fn(f32, f32) -> f32> Kernel for ZipMap<'_, F> {
+    #[inline(always)]
+    fn run(self) {
+        for ((o, &x), &g) in self.out.iter_mut().zip(self.x).zip(self.g) {
+            *o = (self.f)(x, g);
+        }
+    }
+}
+
+/// `out = x ⊙ mask` for mask elements `base..base + x.len()`.
+struct MaskSpan<'a> {
+    out: &'a mut [f32],
+    x: &'a [f32],
+    spec: &'a MaskSpec,
+    base: u32,
+}
+
+impl Kernel for MaskSpan<'_> {
+    #[inline(always)]
+    fn run(self) {
+        for (i, (o, &x)) in self.out.iter_mut().zip(self.x).enumerate() {
+            *o = x * self.spec.factor(self.base.wrapping_add(i as u32));
+        }
+    }
+}
+
+/// Consecutive rows of attention scores, in place: `softmax(z·scale + key_mask)` per row.
+struct SoftmaxRows<'a> {
+    rows: &'a mut [f32],
+    /// Index of the first row.
+    first: usize,
+    seq: usize,
+    rows_per_batch: usize,
+    key_mask: &'a [f32],
+    scale: f32,
+}
+
+impl Kernel for SoftmaxRows<'_> {
+    #[inline(always)]
+    fn run(self) {
+        for (j, p) in self.rows.chunks_mut(self.seq).enumerate() {
+            let batch = (self.first + j) / self.rows_per_batch;
+            softmax_row(
+                p,
+                &self.key_mask[batch * self.seq..][..self.seq],
+                self.scale,
+            );
+        }
+    }
+}
+
+/// Consecutive rows of the softmax-with-dropout backward pass, in place.
+struct SoftmaxBackwardRows<'a> {
+    grad: &'a mut [f32],
+    p: &'a [f32],
+    pd: &'a [f32],
+    seq: usize,
+    scale: f32,
+}
+
+impl Kernel for SoftmaxBackwardRows<'_> {
+    #[inline(always)]
+    fn run(self) {
+        let rows = self.grad.chunks_mut(self.seq);
+        for ((g, p), pd) in rows
+            .zip(self.p.chunks(self.seq))
+            .zip(self.pd.chunks(self.seq))
+        {
+            softmax_backward_row(g, p, pd, self.scale);
+        }
+    }
+}
+
+/// A Flex tensor's values in row-major order, borrowed when it is contiguous.
+fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
+    match t.as_slice::<f32>() {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(t.to_contiguous().storage::<f32>().to_vec()),
+    }
+}
+
+fn is_f32(t: &FlexTensor) -> bool {
+    t.dtype() == DType::F32
+}
+
+fn flex_tensor(values: Vec<f32>, shape: burn::tensor::Shape) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+/// `f(x)` element-wise, in parallel.
+fn map(x: &FlexTensor, f: impl Fn(f32) -> f32 + Copy + Send + Sync) -> FlexTensor {
+    let src = values(x);
+    let mut out = vec![0.0f32; src.len()];
+    out.par_chunks_mut(CHUNK)
+        .zip(src.par_chunks(CHUNK))
+        .for_each(|(out, x)| simd(Map { out, x, f }));
+    flex_tensor(out, x.shape())
+}
+
+/// `f(x, g)` element-wise, in parallel.
+fn zip_map(
+    x: &FlexTensor,
+    g: &FlexTensor,
+    f: impl Fn(f32, f32) -> f32 + Copy + Send + Sync,
+) -> FlexTensor {
+    let (xs, gs) = (values(x), values(g));
+    let mut out = vec![0.0f32; xs.len()];
+    out.par_chunks_mut(CHUNK)
+        .zip(xs.par_chunks(CHUNK).zip(gs.par_chunks(CHUNK)))
+        .for_each(|(out, (x, g))| simd(ZipMap { out, x, g, f }));
+    flex_tensor(out, x.shape())
+}
+
+/// `x ⊙ mask`, the mask regenerated from `spec` (element `i` of the flattened tensor uses
+/// mask element `i`).
+fn apply_mask(x: &FlexTensor, spec: &MaskSpec) -> FlexTensor {
+    let src = values(x);
+    let mut out = vec![0.0f32; src.len()];
+    out.par_chunks_mut(CHUNK)
+        .zip(src.par_chunks(CHUNK))
+        .enumerate()
+        .for_each(|(c, (out, x))| {
+            let base = (c * CHUNK) as u32;
+            simd(MaskSpan { out, x, spec, base })
+        });
+    flex_tensor(out, x.shape())
+}
+
+/// Lanes of the explicit accumulators below: without fast-math, LLVM keeps a float
+/// reduction in source order (scalar) unless the code itself keeps independent partial sums.
+const LANES: usize = 16;
+
+#[inline(always)]
+fn max_of(x: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for i in 0..LANES {
+            acc[i] = acc[i].max(c[i]);
+        }
+    }
+    tail.iter()
+        .chain(&acc)
+        .fold(f32::NEG_INFINITY, |m, &v| m.max(v))
+}
+
+/// `Σ f(a_i, b_i)`.
+#[inline(always)]
+fn sum_of(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (ta, tb) = (ca.remainder(), cb.remainder());
+    for (a, b) in ca.zip(cb) {
+        for i in 0..LANES {
+            acc[i] += f(a[i], b[i]);
+        }
+    }
+    acc.iter().sum::<f32>() + ta.iter().zip(tb).map(|(&a, &b)| f(a, b)).sum::<f32>()
+}
+
+/// Rows of the attention scores processed per parallel task.
+const ROWS_PER_TASK: usize = 16;
+
+/// One row of attention scores in place: `softmax(z·scale + key_mask)`.
+#[inline(always)]
+fn softmax_row(p: &mut [f32], key_mask: &[f32], scale: f32) {
+    for (z, &m) in p.iter_mut().zip(key_mask) {
+        *z = *z * scale + m;
+    }
+    let max = max_of(p);
+    for z in p.iter_mut() {
+        *z = exp_f32(*z - max);
+    }
+    let inv = 1.0 / sum_of(p, p, |z, _| z);
+    p.iter_mut().for_each(|z| *z *= inv);
+}
+
+/// One row of the softmax-with-dropout backward pass in place (see
+/// [`softmax_rows_backward`]).
+#[inline(always)]
+fn softmax_backward_row(g: &mut [f32], p: &[f32], pd: &[f32], scale: f32) {
+    let t = sum_of(g, pd, |g, pd| g * pd);
+    for ((g, &p), &pd) in g.iter_mut().zip(p).zip(pd) {
+        *g = (pd * *g - p * t) * scale;
+    }
+}
+
+/// In place: each row of `scores` (length `seq`) becomes `softmax(scores·scale + key_mask)`,
+/// where row `r` belongs to batch `r / rows_per_batch` and adds that batch's `key_mask` row.
+/// With `dropout`, also returns the dropped probabilities `P ⊙ mask`.
+fn softmax_rows(
+    scores: &mut [f32],
+    key_mask: &[f32],
+    seq: usize,
+    rows_per_batch: usize,
+    scale: f32,
+    dropout: Option<&MaskSpec>,
+) -> Option<Vec<f32>> {
+    let block = ROWS_PER_TASK * seq;
+    let rows = |c: usize, rows: &mut [f32]| {
+        simd(SoftmaxRows {
+            rows,
+            first: c * ROWS_PER_TASK,
+            seq,
+            rows_per_batch,
+            key_mask,
+            scale,
+        })
+    };
+    match dropout {
+        None => {
+            scores
+                .par_chunks_mut(block)
+                .enumerate()
+                .for_each(|(c, b)| rows(c, b));
+            None
+        }
+        Some(spec) => {
+            let mut dropped = vec![0.0f32; scores.len()];
+            scores
+                .par_chunks_mut(block)
+                .zip(dropped.par_chunks_mut(block))
+                .enumerate()
+                .for_each(|(c, (b, out))| {
+                    rows(c, b);
+                    let base = (c * block) as u32;
+                    simd(MaskSpan {
+                        out,
+                        x: b,
+                        spec,
+                        base,
+                    });
+                });
+            Some(dropped)
+        }
+    }
+}
+
+/// In place: `grad` (∂L/∂(P⊙mask)) becomes ∂L/∂scores. With `Pd = P⊙mask`, per row:
+/// `dZ = Pd⊙dPd − P·Σ(Pd⊙dPd)`, times `scale` for the `q·kᵀ·scale` that produced Z.
+fn softmax_rows_backward(grad: &mut [f32], p: &[f32], pd: &[f32], seq: usize, scale: f32) {
+    let block = ROWS_PER_TASK * seq;
+    grad.par_chunks_mut(block)
+        .zip(p.par_chunks(block).zip(pd.par_chunks(block)))
+        .for_each(|(grad, (p, pd))| {
+            simd(SoftmaxBackwardRows {
+                grad,
+                p,
+                pd,
+                seq,
+                scale,
+            })
+        });
+}
+
+/// A fresh mask key from the backend's seeded RNG, so masks follow `Backend::seed` exactly
+/// as Burn's own dropout does (four 16-bit draws: f32 represents them exactly).
+fn draw_key() -> MaskKey {
+    let words: Vec<u32> = Tensor::<Flex, 1>::random(
+        [4],
+        Distribution::Uniform(0.0, 65_536.0),
+        &Default::default(),
+    )
+    .into_data()
+    .iter::<f32>()
+    .map(|w| (w as u32) & 0xffff)
+    .collect();
+    let word = |i: usize| words.get(i).copied().unwrap_or(0);
+    MaskKey([word(0) << 16 | word(1), word(2) << 16 | word(3)])
+}
+
+fn float<const D: usize>(t: FlexTensor) -> Tensor<Flex, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(t))
+}
+
+fn prim<const D: usize>(t: Tensor<Flex, D>) -> FlexTensor {
+    t.into_primitive().tensor()
+}
+
+/// What the attention forward keeps for its backward pass.
+#[derive(Debug, Clone)]
+struct AttentionState {
+    q: FlexTensor,
+    k: FlexTensor,
+    v: FlexTensor,
+    /// Probabilities before dropout.
+    probs: FlexTensor,
+    dropout: Option<MaskSpec>,
+    scale: f32,
+}
+
+/// Attention forward on Flex: `(P⊙mask)·v` and `P`.
+fn attention_forward(
+    q: &FlexTensor,
+    k: &FlexTensor,
+    v: &FlexTensor,
+    key_mask: &FlexTensor,
+    dropout: Option<&MaskSpec>,
+) -> (FlexTensor, FlexTensor) {
+    let shape = q.shape();
+    let (heads, seq, head_dim) = (shape[1], shape[2], shape[3]);
+    let scale = 1.0 / (head_dim as f32).sqrt();
+    let scores = float::<4>(q.clone()).matmul(float::<4>(k.clone()).swap_dims(2, 3));
+    let scores_shape = scores.shape();
+    let mut scores = prim(scores);
+    let mask = values(key_mask);
+    let contiguous = scores.is_contiguous() && scores.layout().start_offset() == 0;
+    let n = scores_shape.num_elements();
+    let dropped = match scores
+        .try_storage_mut::<f32>()
+        .filter(|s| contiguous && s.len() == n)
+    {
+        Some(s) => softmax_rows(s, &mask, seq, heads * seq, scale, dropout),
+        None => {
+            let mut owned = values(&scores).into_owned();
+            let d = softmax_rows(&mut owned, &mask, seq, heads * seq, scale, dropout);
+            scores = flex_tensor(owned, scores_shape.clone());
+            d
+        }
+    };
+    let probs = scores;
+    let weights = match dropped {
+        Some(d) => flex_tensor(d, scores_shape),
+        None => probs.clone(),
+    };
+    let out = prim(float::<4>(weights).matmul(float::<4>(v.clone())));
+    (out, probs)
+}
+
+#[derive(Debug)]
+struct AttentionBackward;
+
+impl Backward<Flex, 3> for AttentionBackward {
+    type State = AttentionState;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_q, node_k, node_v] = ops.parents;
+        let grad = float::<4>(grads.consume::<Flex>(&ops.node));
+        let s = ops.state;
+        let dropped = match &s.dropout {
+            Some(spec) => apply_mask(&s.probs, spec),
+            None => s.probs.clone(),
+        };
+        if let Some(node) = node_v {
+            let dv = float::<4>(dropped.clone())
+                .swap_dims(2, 3)
+                .matmul(grad.clone());
+            grads.register::<Flex>(node.id, prim(dv));
+        }
+        if node_q.is_none() && node_k.is_none() {
+            return;
+        }
+        let d_dropped = grad.matmul(float::<4>(s.v).swap_dims(2, 3));
+        let shape = d_dropped.shape();
+        let seq = shape[3];
+        let mut dz = values(&prim(d_dropped)).into_owned();
+        softmax_rows_backward(&mut dz, &values(&s.probs), &values(&dropped), seq, s.scale);
+        let dz = float::<4>(flex_tensor(dz, shape));
+        if let Some(node) = node_q {
+            let dq = dz.clone().matmul(float::<4>(s.k));
+            grads.register::<Flex>(node.id, prim(dq));
+        }
+        if let Some(node) = node_k {
+            let dk = dz.swap_dims(2, 3).matmul(float::<4>(s.q));
+            grads.register::<Flex>(node.id, prim(dk));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct GeluBackward;
+
+impl Backward<Flex, 1> for GeluBackward {
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let x = ops.state;
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
+            zip_map(&x, &grad, gelu_backward_f32)
+        });
+    }
+}
+
+#[derive(Debug)]
+struct DropoutBackward;
+
+impl Backward<Flex, 1> for DropoutBackward {
+    type State = MaskSpec;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let spec = ops.state;
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
+            apply_mask(&grad, &spec)
+        });
+    }
+}
+
+impl BertBackend for Flex {
+    fn bert_attention(
+        q: Tensor<Self, 4>,
+        k: Tensor<Self, 4>,
+        v: Tensor<Self, 4>,
+        mask: &AttentionMask<Self>,
+        dropout: f64,
+    ) -> Tensor<Self, 4> {
+        let key_mask = prim(mask.additive.clone());
+        let (q, k, v) = (prim(q), prim(k), prim(v));
+        if ![&q, &k, &v, &key_mask].iter().all(|t| is_f32(t)) {
+            return attention_composed(float(q), float(k), float(v), mask, dropout);
+        }
+        // Inference: no autodiff on plain Flex, so no dropout.
+        float(attention_forward(&q, &k, &v, &key_mask, None).0)
+    }
+
+    fn bert_gelu<const D: usize>(x: Tensor<Self, D>) -> Tensor<Self, D> {
+        let x = prim(x);
+        if !is_f32(&x) {
+            return burn::tensor::activation::gelu(float(x));
+        }
+        float(map(&x, gelu_f32))
+    }
+}
+
+impl<C: CheckpointStrategy> BertBackend for Autodiff<Flex, C> {
+    fn bert_attention(
+        q: Tensor<Self, 4>,
+        k: Tensor<Self, 4>,
+        v: Tensor<Self, 4>,
+        mask: &AttentionMask<Self>,
+        dropout: f64,
+    ) -> Tensor<Self, 4> {
+        let key_mask = prim(mask.additive.clone().inner());
+        let (q, k, v) = (
+            q.into_primitive().tensor(),
+            k.into_primitive().tensor(),
+            v.into_primitive().tensor(),
+        );
+        let all_f32 = [&q.primitive, &k.primitive, &v.primitive, &key_mask]
+            .iter()
+            .all(|t| is_f32(t));
+        if !all_f32 {
+            let wrap = |t| Tensor::from_primitive(TensorPrimitive::Float(t));
+            return attention_composed(wrap(q), wrap(k), wrap(v), mask, dropout);
+        }
+        let spec = (dropout > 0.0).then(|| MaskSpec::new(draw_key(), dropout));
+        let head_dim = q.primitive.shape()[3];
+        let out = match AttentionBackward
+            .prepare::<C>([q.node.clone(), k.node.clone(), v.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (out, probs) = attention_forward(
+                    &q.primitive,
+                    &k.primitive,
+                    &v.primitive,
+                    &key_mask,
+                    spec.as_ref(),
+                );
+                let state = AttentionState {
+                    q: q.primitive,
+                    k: k.primitive,
+                    v: v.primitive,
+                    probs,
+                    dropout: spec,
+                    scale: 1.0 / (head_dim as f32).sqrt(),
+                };
+                prep.finish(state, out)
+            }
+            OpsKind::UnTracked(prep) => {
+                let (out, _) = attention_forward(
+                    &q.primitive,
+                    &k.primitive,
+                    &v.primitive,
+                    &key_mask,
+                    spec.as_ref(),
+                );
+                prep.finish(out)
+            }
+        };
+        Tensor::from_primitive(TensorPrimitive::Float(out))
+    }
+
+    fn bert_gelu<const D: usize>(x: Tensor<Self, D>) -> Tensor<Self, D> {
+        let x = x.into_primitive().tensor();
+        if !is_f32(&x.primitive) {
+            return burn::tensor::activation::gelu(Tensor::from_primitive(TensorPrimitive::Float(
+                x,
+            )));
+        }
+        let out = match GeluBackward
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let y = map(&x.primitive, gelu_f32);
+                prep.finish(x.primitive, y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(map(&x.primitive, gelu_f32)),
+        };
+        Tensor::from_primitive(TensorPrimitive::Float(out))
+    }
+
+    fn bert_dropout<const D: usize>(x: Tensor<Self, D>, prob: f64) -> Tensor<Self, D> {
+        if prob == 0.0 {
+            return x;
+        }
+        let x = x.into_primitive().tensor();
+        if !is_f32(&x.primitive) {
+            return burn::nn::Dropout { prob }
+                .forward(Tensor::from_primitive(TensorPrimitive::Float(x)));
+        }
+        let spec = MaskSpec::new(draw_key(), prob);
+        let out = match DropoutBackward
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(spec, apply_mask(&x.primitive, &spec)),
+            OpsKind::UnTracked(prep) => prep.finish(apply_mask(&x.primitive, &spec)),
+        };
+        Tensor::from_primitive(TensorPrimitive::Float(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_matches_std_to_a_few_ulp() {
+        let mut worst = 0.0f32;
+        for i in -8700..8800 {
+            let x = i as f32 * 0.01;
+            let (a, b) = (exp_f32(x), x.exp());
+            worst = worst.max(((a - b) / b).abs());
+        }
+        assert!(worst < 5e-7, "relative error {worst}");
+        assert_eq!(exp_f32(-100.0), 0.0);
+        assert_eq!(exp_f32(f32::MIN), 0.0);
+    }
+
+    #[test]
+    fn erf_and_gelu_match_libm() {
+        for i in -600..600 {
+            let x = i as f32 * 0.01;
+            assert!((erf_f32(x) - libm_erf(x)).abs() < 3e-7, "erf({x})");
+            let exact = 0.5 * x * (1.0 + libm_erf(x * FRAC_1_SQRT_2));
+            // Relative to |x|: gelu(x) ≈ x for large x, so f32 rounding scales with it.
+            let tol = 5e-7 * x.abs().max(1.0);
+            assert!((gelu_f32(x) - exact).abs() < tol, "gelu({x})");
+        }
+    }
+
+    #[test]
+    fn gelu_grad_matches_finite_differences() {
+        for i in -60..60 {
+            let x = i as f64 * 0.1;
+            let g = |x: f64| 0.5 * x * (1.0 + libm_erf64(x / std::f64::consts::SQRT_2));
+            let fd = (g(x + 1e-4) - g(x - 1e-4)) / 2e-4;
+            assert!(
+                (gelu_grad_f32(x as f32) as f64 - fd).abs() < 1e-5,
+                "x = {x}"
+            );
+        }
+    }
+
+    /// erf in f64 by its Taylor series (|x| ≤ 6 converges in < 200 terms; exact enough).
+    fn libm_erf64(x: f64) -> f64 {
+        if x.abs() > 5.0 {
+            return x.signum();
+        }
+        let (mut term, mut sum, x2) = (x, x, x * x);
+        for n in 1..400 {
+            term *= -x2 / n as f64;
+            let add = term / (2 * n + 1) as f64;
+            sum += add;
+            if add.abs() < 1e-17 {
+                break;
+            }
+        }
+        sum * 2.0 / std::f64::consts::PI.sqrt()
+    }
+
+    fn libm_erf(x: f32) -> f32 {
+        libm_erf64(x as f64) as f32
+    }
+}

@@ -1,0 +1,106 @@
+//! The encoder's hot operations as a backend extension: attention, exact GELU and dropout.
+//!
+//! Burn composes these from generic tensor ops, which on a CPU means one single-threaded
+//! memory pass per op and dropout masks drawn element by element from a ChaCha stream.
+//! [`BertBackend`] names the three operations with those compositions as defaults, so any
+//! backend works unchanged, and lets a backend replace them: Flex (and `Autodiff<Flex>`) get
+//! fused, multi-threaded kernels with hand-written backward passes in [`flex`].
+//!
+//! This is Burn's documented pattern for custom kernels (a trait over `Backend`, implemented
+//! for the concrete backends and their `Autodiff` wrappers); Rust has no specialisation, so
+//! every backend the workspace builds is listed here.
+
+#[cfg(feature = "flex")]
+pub mod flex;
+pub mod mask;
+
+use burn::nn::Dropout;
+use burn::tensor::Tensor;
+use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::backend::Backend;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+
+use crate::model::AttentionMask;
+
+/// A backend the BERT encoder runs on: Burn's [`Backend`] plus three operations a backend
+/// may implement faster than their portable compositions.
+pub trait BertBackend: Backend {
+    /// Scaled dot-product attention with the padding mask; in training (autodiff enabled),
+    /// dropout with probability `dropout` on the attention probabilities, as transformers
+    /// does.
+    ///
+    /// # Shapes
+    /// - q, k, v: `[batch, heads, seq, head_dim]`
+    /// - output: `[batch, heads, seq, head_dim]`
+    fn bert_attention(
+        q: Tensor<Self, 4>,
+        k: Tensor<Self, 4>,
+        v: Tensor<Self, 4>,
+        mask: &AttentionMask<Self>,
+        dropout: f64,
+    ) -> Tensor<Self, 4> {
+        attention_composed(q, k, v, mask, dropout)
+    }
+
+    /// The exact (erf) GELU, `x·Φ(x)`.
+    fn bert_gelu<const D: usize>(x: Tensor<Self, D>) -> Tensor<Self, D> {
+        gelu(x)
+    }
+
+    /// Inverted dropout with probability `prob`, active only when autodiff is enabled
+    /// (training); the identity otherwise, like `burn::nn::Dropout`.
+    fn bert_dropout<const D: usize>(x: Tensor<Self, D>, prob: f64) -> Tensor<Self, D> {
+        Dropout { prob }.forward(x)
+    }
+}
+
+/// The portable attention: the backend's fused attention for inference; for training the
+/// explicit `softmax(q·kᵀ/√d + mask)` so dropout can act on the probabilities (autodiff
+/// would decompose the fused op into the same steps anyway).
+pub fn attention_composed<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    mask: &AttentionMask<B>,
+    dropout: f64,
+) -> Tensor<B, 4> {
+    let [batch, heads, seq, head_dim] = q.dims();
+    if B::ad_enabled(&q.device()) {
+        let scores = q
+            .matmul(k.swap_dims(2, 3))
+            .div_scalar((head_dim as f64).sqrt())
+            + mask.additive.clone();
+        Dropout { prob: dropout }
+            .forward(softmax(scores, 3))
+            .matmul(v)
+    } else {
+        let padding = mask.padding.clone().expand([batch, heads, seq, seq]);
+        attention(
+            q,
+            k,
+            v,
+            Some(padding),
+            None,
+            AttentionModuleOptions::default(),
+        )
+    }
+}
+
+#[cfg(feature = "ndarray")]
+impl BertBackend for burn::backend::NdArray {}
+#[cfg(feature = "ndarray")]
+impl<C: burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy> BertBackend
+    for burn::backend::Autodiff<burn::backend::NdArray, C>
+{
+}
+
+// On CUDA Burn's own ops already run as (fused) GPU kernels and draw random numbers on the
+// device; the portable compositions are the right ones there.
+#[cfg(feature = "cuda")]
+impl BertBackend for burn::backend::Cuda {}
+#[cfg(feature = "cuda")]
+impl<C: burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy> BertBackend
+    for burn::backend::Autodiff<burn::backend::Cuda, C>
+{
+}

@@ -1,0 +1,222 @@
+//! The fused Flex kernels (`bert::ops::flex`) against Burn's own compositions: outputs in
+//! inference, gradients through `Autodiff<Flex>`, and dropout masks that are regenerated,
+//! not stored, in the backward pass.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Mutex;
+
+use bert::ops::attention_composed;
+use bert::{AttentionMask, BertBackend};
+use burn::backend::{Autodiff, Flex};
+use burn::nn::Dropout;
+use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Distribution, Int, Tensor, TensorData};
+
+type A = Autodiff<Flex>;
+
+/// Burn's RNG is process-global; tests that seed it must not interleave.
+static RNG: Mutex<()> = Mutex::new(());
+
+fn random<B: Backend, const D: usize>(shape: [usize; D], seed: u64) -> Tensor<B, D> {
+    B::seed(&Default::default(), seed);
+    Tensor::random(shape, Distribution::Normal(0.0, 1.0), &Default::default())
+}
+
+/// Batch of 3 with 7, 5 and 2 real tokens out of 7.
+fn mask<B: Backend>() -> AttentionMask<B> {
+    let lens = [7, 5, 2];
+    let values: Vec<i64> = lens
+        .iter()
+        .flat_map(|&n| (0..7).map(move |i| i64::from(i < n)))
+        .collect();
+    AttentionMask::new(Tensor::<B, 2, Int>::from_data(
+        TensorData::new(values, [3, 7]),
+        &Default::default(),
+    ))
+}
+
+fn max_diff<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> f32 {
+    (a - b)
+        .abs()
+        .max()
+        .into_scalar()
+        .to_string()
+        .parse()
+        .unwrap()
+}
+
+const SHAPE: [usize; 4] = [3, 4, 7, 8];
+
+#[test]
+fn inference_attention_matches_burns_fused_attention() {
+    let _g = RNG.lock().unwrap();
+    let (q, k, v) = (
+        random::<Flex, 4>(SHAPE, 1),
+        random::<Flex, 4>(SHAPE, 2),
+        random::<Flex, 4>(SHAPE, 3),
+    );
+    let m = mask::<Flex>();
+    let fused = Flex::bert_attention(q.clone(), k.clone(), v.clone(), &m, 0.1);
+    let reference = attention_composed(q, k, v, &m, 0.1);
+    let d = max_diff(fused, reference);
+    assert!(d < 1e-5, "max difference {d}");
+}
+
+#[test]
+fn gelu_matches_burns_exact_gelu_forward_and_backward() {
+    let x = random::<Flex, 3>([4, 9, 33], 4).mul_scalar(3.0);
+    let d = max_diff(Flex::bert_gelu(x.clone()), gelu(x.clone()));
+    assert!(d < 1e-6, "forward: {d}");
+
+    let w = random::<Flex, 3>([4, 9, 33], 5);
+    let grad_of = |fused: bool| {
+        let x = Tensor::<A, 3>::from_inner(x.clone()).require_grad();
+        let y = if fused {
+            A::bert_gelu(x.clone())
+        } else {
+            gelu(x.clone())
+        };
+        let grads = (y * Tensor::from_inner(w.clone())).sum().backward();
+        x.grad(&grads).unwrap()
+    };
+    let d = max_diff(grad_of(true), grad_of(false));
+    assert!(d < 1e-5, "backward: {d}");
+}
+
+/// `(q, k, v)` gradients of `Σ attention(q, k, v) ⊙ w` through `f`.
+fn attention_grads(
+    qkv: [&Tensor<Flex, 4>; 3],
+    w: &Tensor<Flex, 4>,
+    f: impl Fn(Tensor<A, 4>, Tensor<A, 4>, Tensor<A, 4>) -> Tensor<A, 4>,
+) -> [Tensor<Flex, 4>; 3] {
+    let [q, k, v] = qkv.map(|t| Tensor::<A, 4>::from_inner(t.clone()).require_grad());
+    let out = f(q.clone(), k.clone(), v.clone());
+    let grads = (out * Tensor::from_inner(w.clone())).sum().backward();
+    [q, k, v].map(|t| t.grad(&grads).unwrap())
+}
+
+#[test]
+fn training_attention_gradients_match_autodiff_of_the_composition() {
+    let _g = RNG.lock().unwrap();
+    let qkv = [
+        random::<Flex, 4>(SHAPE, 6),
+        random::<Flex, 4>(SHAPE, 7),
+        random::<Flex, 4>(SHAPE, 8),
+    ];
+    let w = random::<Flex, 4>(SHAPE, 9);
+    let m = mask::<A>();
+    let fused = attention_grads([&qkv[0], &qkv[1], &qkv[2]], &w, |q, k, v| {
+        A::bert_attention(q, k, v, &m, 0.0)
+    });
+    let reference = attention_grads([&qkv[0], &qkv[1], &qkv[2]], &w, |q, k, v| {
+        attention_composed(q, k, v, &m, 0.0)
+    });
+    for (name, (a, b)) in ["q", "k", "v"].iter().zip(fused.into_iter().zip(reference)) {
+        let d = max_diff(a, b);
+        assert!(d < 1e-5, "grad {name}: max difference {d}");
+    }
+}
+
+#[test]
+fn training_attention_with_dropout_matches_the_composition_under_the_same_mask() {
+    let _g = RNG.lock().unwrap();
+    // With head_dim = seq and v = I, the output is the dropped probabilities themselves,
+    // which reveals the mask the kernel drew: mask = (P ⊙ mask) / P.
+    let [batch, heads, seq] = [3, 4, 7];
+    let q = random::<Flex, 4>([batch, heads, seq, seq], 10);
+    let k = random::<Flex, 4>([batch, heads, seq, seq], 11);
+    let v = random::<Flex, 4>([batch, heads, seq, seq], 12);
+    let w = random::<Flex, 4>([batch, heads, seq, seq], 13);
+    let eye = Tensor::<Flex, 2>::eye(seq, &Default::default())
+        .reshape([1, 1, seq, seq])
+        .expand([batch, heads, seq, seq]);
+    let m = mask::<A>();
+    let prob = 0.3;
+    let seed = 99;
+
+    A::seed(&Default::default(), seed);
+    let dropped = A::bert_attention(
+        Tensor::from_inner(q.clone()),
+        Tensor::from_inner(k.clone()),
+        Tensor::from_inner(eye),
+        &m,
+        prob,
+    )
+    .inner();
+    let scale = 1.0 / (seq as f64).sqrt();
+    let probs = softmax(
+        q.clone()
+            .matmul(k.clone().swap_dims(2, 3))
+            .mul_scalar(scale)
+            + mask::<Flex>().additive,
+        3,
+    );
+    let keep = dropped.clone().div(probs.clone().clamp_min(1e-30));
+    // Padding keys have probability 0 either way; elsewhere the mask is 0 or 1/(1 - p).
+    let keep = keep.mask_fill(probs.lower_elem(1e-30), 0.0);
+    let kept: Vec<f32> = keep.clone().into_data().to_vec().unwrap();
+    let scale_kept = (1.0 / (1.0 - prob)) as f32;
+    assert!(
+        kept.iter()
+            .all(|&x| x.abs() < 1e-4 || (x - scale_kept).abs() < 1e-3)
+    );
+    let dropped_share = kept.iter().filter(|&&x| x.abs() < 1e-4).count() as f64 / kept.len() as f64;
+    // 588 entries, about 30 % dropped plus the padding columns of batches 1 and 2 (≈ 26 %).
+    assert!(
+        dropped_share > 0.3 && dropped_share < 0.7,
+        "{dropped_share}"
+    );
+    let keep = keep
+        .clamp(0.0, scale_kept as f64)
+        .div_scalar(scale_kept as f64)
+        .round()
+        .mul_scalar(scale_kept as f64);
+
+    A::seed(&Default::default(), seed);
+    let fused = attention_grads([&q, &k, &v], &w, |q, k, v| {
+        A::bert_attention(q, k, v, &m, prob)
+    });
+    let reference = attention_grads([&q, &k, &v], &w, |q, k, v| {
+        let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale) + m.additive.clone();
+        (softmax(scores, 3) * Tensor::from_inner(keep.clone())).matmul(v)
+    });
+    for (name, (a, b)) in ["q", "k", "v"].iter().zip(fused.into_iter().zip(reference)) {
+        let d = max_diff(a, b);
+        assert!(d < 1e-4, "grad {name}: max difference {d}");
+    }
+}
+
+#[test]
+fn dropout_is_deterministic_per_seed_and_its_gradient_uses_the_same_mask() {
+    let _g = RNG.lock().unwrap();
+    let x = random::<Flex, 2>([64, 129], 14).abs().add_scalar(0.5);
+    let w = random::<Flex, 2>([64, 129], 15);
+    let run = |seed: u64| {
+        A::seed(&Default::default(), seed);
+        let xa = Tensor::<A, 2>::from_inner(x.clone()).require_grad();
+        let y = A::bert_dropout(xa.clone(), 0.25);
+        let grads = (y.clone() * Tensor::from_inner(w.clone())).sum().backward();
+        (y.inner(), xa.grad(&grads).unwrap())
+    };
+    let (y1, g1) = run(5);
+    let (y2, _) = run(5);
+    let (y3, _) = run(6);
+    assert_eq!(max_diff(y1.clone(), y2), 0.0, "same seed, same mask");
+    assert!(max_diff(y1.clone(), y3) > 0.0, "another seed, another mask");
+
+    let factor = y1.div(x.clone());
+    let d = max_diff(g1, w * factor.clone());
+    assert!(d < 1e-6, "gradient is w ⊙ mask: {d}");
+    let f: Vec<f32> = factor.into_data().to_vec().unwrap();
+    let dropped = f.iter().filter(|&&v| v == 0.0).count() as f64 / f.len() as f64;
+    assert!((dropped - 0.25).abs() < 0.03, "dropped {dropped}");
+    assert!(f.iter().all(|&v| v == 0.0 || (v - 1.0 / 0.75).abs() < 1e-5));
+
+    // Without autodiff (inference) dropout is the identity, as burn::nn::Dropout is.
+    assert_eq!(
+        max_diff(Flex::bert_dropout(x.clone(), 0.25), x.clone()),
+        0.0
+    );
+    assert_eq!(max_diff(Dropout { prob: 0.25 }.forward(x.clone()), x), 0.0);
+}
