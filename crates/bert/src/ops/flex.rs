@@ -71,12 +71,6 @@ fn gelu_f32(x: f32) -> f32 {
     0.5 * x * (1.0 + erf_f32(x * FRAC_1_SQRT_2))
 }
 
-/// The incoming gradient `g` through GELU at `x`.
-#[inline(always)]
-fn gelu_backward_f32(x: f32, g: f32) -> f32 {
-    gelu_grad_f32(x) * g
-}
-
 /// d/dx x·Φ(x) = Φ(x) + x·φ(x).
 #[inline(always)]
 fn gelu_grad_f32(x: f32) -> f32 {
@@ -107,52 +101,48 @@ fn simd(kernel: impl Kernel) {
     pulp::Arch::new().dispatch(Dispatch(kernel))
 }
 
-/// `out_i = f(x_i)`.
-struct Map<'a, F> {
-    out: &'a mut [f32],
-    x: &'a [f32],
-    f: F,
+/// `x_i ← gelu(x_i)`. Kernels call their element functions directly: through a generic
+/// `F: Fn` the call would go via a shim the inliner may keep out of line (scalar code).
+struct GeluKernel<'a> {
+    x: &'a mut [f32],
 }
 
-impl<F: Fn(f32) -> f32> Kernel for Map<'_, F> {
+impl Kernel for GeluKernel<'_> {
     #[inline(always)]
     fn run(self) {
-        for (o, &x) in self.out.iter_mut().zip(self.x) {
-            *o = (self.f)(x);
+        for x in self.x.iter_mut() {
+            *x = gelu_f32(*x);
         }
     }
 }
 
-/// `out_i = f(x_i, g_i)`.
-struct ZipMap<'a, F> {
-    out: &'a mut [f32],
+/// `g_i ← gelu'(x_i)·g_i`.
+struct GeluGradKernel<'a> {
+    g: &'a mut [f32],
     x: &'a [f32],
-    g: &'a [f32],
-    f: F,
 }
 
-impl<F: Fn(f32, f32) -> f32> Kernel for ZipMap<'_, F> {
+impl Kernel for GeluGradKernel<'_> {
     #[inline(always)]
     fn run(self) {
-        for ((o, &x), &g) in self.out.iter_mut().zip(self.x).zip(self.g) {
-            *o = (self.f)(x, g);
+        for (g, &x) in self.g.iter_mut().zip(self.x) {
+            *g *= gelu_grad_f32(x);
         }
     }
 }
 
-/// `out = x ⊙ mask` for mask elements `base..base + x.len()`.
-struct MaskSpan<'a> {
-    out: &'a mut [f32],
-    x: &'a [f32],
+/// `x ← x ⊙ mask` for mask elements `base..base + x.len()`.
+struct MaskKernel<'a> {
+    x: &'a mut [f32],
     spec: &'a MaskSpec,
     base: u32,
 }
 
-impl Kernel for MaskSpan<'_> {
+impl Kernel for MaskKernel<'_> {
     #[inline(always)]
     fn run(self) {
-        for (i, (o, &x)) in self.out.iter_mut().zip(self.x).enumerate() {
-            *o = x * self.spec.factor(self.base.wrapping_add(i as u32));
+        for (i, x) in self.x.iter_mut().enumerate() {
+            *x *= self.spec.factor(self.base.wrapping_add(i as u32));
         }
     }
 }
@@ -220,43 +210,56 @@ fn flex_tensor(values: Vec<f32>, shape: burn::tensor::Shape) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
-/// `f(x)` element-wise, in parallel.
-fn map(x: &FlexTensor, f: impl Fn(f32) -> f32 + Copy + Send + Sync) -> FlexTensor {
-    let src = values(x);
-    let mut out = vec![0.0f32; src.len()];
-    out.par_chunks_mut(CHUNK)
-        .zip(src.par_chunks(CHUNK))
-        .for_each(|(out, x)| simd(Map { out, x, f }));
-    flex_tensor(out, x.shape())
+/// `t` as a sole-owner, contiguous tensor whose buffer is exactly its values, ready to be
+/// overwritten: `t` itself when it already is one (a fresh op result usually is), else a copy
+/// (one pass, and no zero-filling of a new buffer).
+fn unique(mut t: FlexTensor) -> FlexTensor {
+    let n = t.shape().num_elements();
+    let reusable = t.is_contiguous() && t.layout().start_offset() == 0;
+    if reusable && t.try_storage_mut::<f32>().is_some_and(|s| s.len() == n) {
+        return t;
+    }
+    let shape = t.shape();
+    flex_tensor(values(&t).into_owned(), shape)
 }
 
-/// `f(x, g)` element-wise, in parallel.
-fn zip_map(
-    x: &FlexTensor,
-    g: &FlexTensor,
-    f: impl Fn(f32, f32) -> f32 + Copy + Send + Sync,
-) -> FlexTensor {
-    let (xs, gs) = (values(x), values(g));
-    let mut out = vec![0.0f32; xs.len()];
-    out.par_chunks_mut(CHUNK)
-        .zip(xs.par_chunks(CHUNK).zip(gs.par_chunks(CHUNK)))
-        .for_each(|(out, (x, g))| simd(ZipMap { out, x, g, f }));
-    flex_tensor(out, x.shape())
+/// The values of a tensor from [`unique`] (never copies: it is the sole owner).
+fn values_mut(t: &mut FlexTensor) -> &mut [f32] {
+    t.storage_mut::<f32>()
+}
+
+/// GELU element-wise, in parallel, in place when `x` is not shared.
+fn gelu_tensor(x: FlexTensor) -> FlexTensor {
+    let mut x = unique(x);
+    values_mut(&mut x)
+        .par_chunks_mut(CHUNK)
+        .for_each(|x| simd(GeluKernel { x }));
+    x
+}
+
+/// The gradient through GELU, `gelu'(x) ⊙ grad`, in parallel (into `grad`'s buffer).
+fn gelu_backward_tensor(x: &FlexTensor, grad: FlexTensor) -> FlexTensor {
+    let mut grad = unique(grad);
+    let xs = values(x);
+    values_mut(&mut grad)
+        .par_chunks_mut(CHUNK)
+        .zip(xs.par_chunks(CHUNK))
+        .for_each(|(g, x)| simd(GeluGradKernel { g, x }));
+    grad
 }
 
 /// `x ⊙ mask`, the mask regenerated from `spec` (element `i` of the flattened tensor uses
-/// mask element `i`).
-fn apply_mask(x: &FlexTensor, spec: &MaskSpec) -> FlexTensor {
-    let src = values(x);
-    let mut out = vec![0.0f32; src.len()];
-    out.par_chunks_mut(CHUNK)
-        .zip(src.par_chunks(CHUNK))
+/// mask element `i`), in place when `x` is not shared.
+fn apply_mask(x: FlexTensor, spec: &MaskSpec) -> FlexTensor {
+    let mut x = unique(x);
+    values_mut(&mut x)
+        .par_chunks_mut(CHUNK)
         .enumerate()
-        .for_each(|(c, (out, x))| {
+        .for_each(|(c, x)| {
             let base = (c * CHUNK) as u32;
-            simd(MaskSpan { out, x, spec, base })
+            simd(MaskKernel { x, spec, base })
         });
-    flex_tensor(out, x.shape())
+    x
 }
 
 /// Lanes of the explicit accumulators below: without fast-math, LLVM keeps a float
@@ -278,18 +281,31 @@ fn max_of(x: &[f32]) -> f32 {
         .fold(f32::NEG_INFINITY, |m, &v| m.max(v))
 }
 
-/// `Σ f(a_i, b_i)`.
 #[inline(always)]
-fn sum_of(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
+fn sum_of(x: &[f32]) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for i in 0..LANES {
+            acc[i] += c[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail.iter().sum::<f32>()
+}
+
+/// `Σ a_i·b_i`.
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; LANES];
     let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let (ta, tb) = (ca.remainder(), cb.remainder());
     for (a, b) in ca.zip(cb) {
         for i in 0..LANES {
-            acc[i] += f(a[i], b[i]);
+            acc[i] += a[i] * b[i];
         }
     }
-    acc.iter().sum::<f32>() + ta.iter().zip(tb).map(|(&a, &b)| f(a, b)).sum::<f32>()
+    acc.iter().sum::<f32>() + ta.iter().zip(tb).map(|(&a, &b)| a * b).sum::<f32>()
 }
 
 /// Rows of the attention scores processed per parallel task.
@@ -305,7 +321,7 @@ fn softmax_row(p: &mut [f32], key_mask: &[f32], scale: f32) {
     for z in p.iter_mut() {
         *z = exp_f32(*z - max);
     }
-    let inv = 1.0 / sum_of(p, p, |z, _| z);
+    let inv = 1.0 / sum_of(p);
     p.iter_mut().for_each(|z| *z *= inv);
 }
 
@@ -313,7 +329,7 @@ fn softmax_row(p: &mut [f32], key_mask: &[f32], scale: f32) {
 /// [`softmax_rows_backward`]).
 #[inline(always)]
 fn softmax_backward_row(g: &mut [f32], p: &[f32], pd: &[f32], scale: f32) {
-    let t = sum_of(g, pd, |g, pd| g * pd);
+    let t = dot(g, pd);
     for ((g, &p), &pd) in g.iter_mut().zip(p).zip(pd) {
         *g = (pd * *g - p * t) * scale;
     }
@@ -357,13 +373,10 @@ fn softmax_rows(
                 .enumerate()
                 .for_each(|(c, (b, out))| {
                     rows(c, b);
+                    // Copied while the block is still in cache.
+                    out.copy_from_slice(b);
                     let base = (c * block) as u32;
-                    simd(MaskSpan {
-                        out,
-                        x: b,
-                        spec,
-                        base,
-                    });
+                    simd(MaskKernel { x: out, spec, base });
                 });
             Some(dropped)
         }
@@ -472,7 +485,7 @@ impl Backward<Flex, 3> for AttentionBackward {
         let grad = float::<4>(grads.consume::<Flex>(&ops.node));
         let s = ops.state;
         let dropped = match &s.dropout {
-            Some(spec) => apply_mask(&s.probs, spec),
+            Some(spec) => apply_mask(s.probs.clone(), spec),
             None => s.probs.clone(),
         };
         if let Some(node) = node_v {
@@ -487,9 +500,15 @@ impl Backward<Flex, 3> for AttentionBackward {
         let d_dropped = grad.matmul(float::<4>(s.v).swap_dims(2, 3));
         let shape = d_dropped.shape();
         let seq = shape[3];
-        let mut dz = values(&prim(d_dropped)).into_owned();
-        softmax_rows_backward(&mut dz, &values(&s.probs), &values(&dropped), seq, s.scale);
-        let dz = float::<4>(flex_tensor(dz, shape));
+        let mut dz = unique(prim(d_dropped));
+        softmax_rows_backward(
+            values_mut(&mut dz),
+            &values(&s.probs),
+            &values(&dropped),
+            seq,
+            s.scale,
+        );
+        let dz = float::<4>(dz);
         if let Some(node) = node_q {
             let dq = dz.clone().matmul(float::<4>(s.k));
             grads.register::<Flex>(node.id, prim(dq));
@@ -510,7 +529,7 @@ impl Backward<Flex, 1> for GeluBackward {
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let x = ops.state;
         unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
-            zip_map(&x, &grad, gelu_backward_f32)
+            gelu_backward_tensor(&x, grad)
         });
     }
 }
@@ -523,9 +542,7 @@ impl Backward<Flex, 1> for DropoutBackward {
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let spec = ops.state;
-        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
-            apply_mask(&grad, &spec)
-        });
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| apply_mask(grad, &spec));
     }
 }
 
@@ -551,7 +568,7 @@ impl BertBackend for Flex {
         if !is_f32(&x) {
             return burn::tensor::activation::gelu(float(x));
         }
-        float(map(&x, gelu_f32))
+        float(gelu_tensor(x))
     }
 }
 
@@ -628,10 +645,11 @@ impl<C: CheckpointStrategy> BertBackend for Autodiff<Flex, C> {
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let y = map(&x.primitive, gelu_f32);
+                // Kept for the backward pass, so GELU writes a copy.
+                let y = gelu_tensor(x.primitive.clone());
                 prep.finish(x.primitive, y)
             }
-            OpsKind::UnTracked(prep) => prep.finish(map(&x.primitive, gelu_f32)),
+            OpsKind::UnTracked(prep) => prep.finish(gelu_tensor(x.primitive)),
         };
         Tensor::from_primitive(TensorPrimitive::Float(out))
     }
@@ -651,8 +669,8 @@ impl<C: CheckpointStrategy> BertBackend for Autodiff<Flex, C> {
             .compute_bound()
             .stateful()
         {
-            OpsKind::Tracked(prep) => prep.finish(spec, apply_mask(&x.primitive, &spec)),
-            OpsKind::UnTracked(prep) => prep.finish(apply_mask(&x.primitive, &spec)),
+            OpsKind::Tracked(prep) => prep.finish(spec, apply_mask(x.primitive, &spec)),
+            OpsKind::UnTracked(prep) => prep.finish(apply_mask(x.primitive, &spec)),
         };
         Tensor::from_primitive(TensorPrimitive::Float(out))
     }
