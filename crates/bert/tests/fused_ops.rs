@@ -23,15 +23,19 @@ fn random<B: Backend, const D: usize>(shape: [usize; D], seed: u64) -> Tensor<B,
     Tensor::random(shape, Distribution::Normal(0.0, 1.0), &Default::default())
 }
 
-/// Batch of 3 with 7, 5 and 2 real tokens out of 7.
+/// A batch of 3 with 7, 5 and 2 real tokens out of 7.
 fn mask<B: Backend>() -> AttentionMask<B> {
-    let lens = [7, 5, 2];
+    mask_of(&[7, 5, 2], 7)
+}
+
+/// Padding mask for sequences of `lens` real tokens out of `seq`.
+fn mask_of<B: Backend>(lens: &[usize], seq: usize) -> AttentionMask<B> {
     let values: Vec<i64> = lens
         .iter()
-        .flat_map(|&n| (0..7).map(move |i| i64::from(i < n)))
+        .flat_map(|&n| (0..seq).map(move |i| i64::from(i < n)))
         .collect();
     AttentionMask::new(Tensor::<B, 2, Int>::from_data(
-        TensorData::new(values, [3, 7]),
+        TensorData::new(values, [lens.len(), seq]),
         &Default::default(),
     ))
 }
@@ -50,7 +54,7 @@ const SHAPE: [usize; 4] = [3, 4, 7, 8];
 
 #[test]
 fn inference_attention_matches_burns_fused_attention() {
-    let _g = RNG.lock().unwrap();
+    let _g = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let (q, k, v) = (
         random::<Flex, 4>(SHAPE, 1),
         random::<Flex, 4>(SHAPE, 2),
@@ -98,14 +102,25 @@ fn attention_grads(
 
 #[test]
 fn training_attention_gradients_match_autodiff_of_the_composition() {
-    let _g = RNG.lock().unwrap();
+    attention_gradients_match(SHAPE, &[7, 5, 2]);
+}
+
+/// Long sequences: the kernels then work one batch element at a time (score blocks beyond
+/// 4 MiB), which the gradients and the dropout mask offsets must not notice.
+#[test]
+fn grouped_training_attention_gradients_match_too() {
+    attention_gradients_match([3, 2, 520, 8], &[520, 300, 17]);
+}
+
+fn attention_gradients_match(shape: [usize; 4], lens: &[usize]) {
+    let _g = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let qkv = [
-        random::<Flex, 4>(SHAPE, 6),
-        random::<Flex, 4>(SHAPE, 7),
-        random::<Flex, 4>(SHAPE, 8),
+        random::<Flex, 4>(shape, 6),
+        random::<Flex, 4>(shape, 7),
+        random::<Flex, 4>(shape, 8),
     ];
-    let w = random::<Flex, 4>(SHAPE, 9);
-    let m = mask::<A>();
+    let w = random::<Flex, 4>(shape, 9);
+    let m = mask_of::<A>(lens, shape[2]);
     let fused = attention_grads([&qkv[0], &qkv[1], &qkv[2]], &w, |q, k, v| {
         A::bert_attention(q, k, v, &m, 0.0)
     });
@@ -120,10 +135,18 @@ fn training_attention_gradients_match_autodiff_of_the_composition() {
 
 #[test]
 fn training_attention_with_dropout_matches_the_composition_under_the_same_mask() {
-    let _g = RNG.lock().unwrap();
+    dropout_attention_matches([3, 4, 7], &[7, 5, 2]);
+}
+
+#[test]
+fn grouped_training_attention_with_dropout_matches_too() {
+    dropout_attention_matches([3, 2, 520], &[520, 300, 17]);
+}
+
+fn dropout_attention_matches([batch, heads, seq]: [usize; 3], lens: &[usize]) {
+    let _g = RNG.lock().unwrap_or_else(|e| e.into_inner());
     // With head_dim = seq and v = I, the output is the dropped probabilities themselves,
     // which reveals the mask the kernel drew: mask = (P ⊙ mask) / P.
-    let [batch, heads, seq] = [3, 4, 7];
     let q = random::<Flex, 4>([batch, heads, seq, seq], 10);
     let k = random::<Flex, 4>([batch, heads, seq, seq], 11);
     let v = random::<Flex, 4>([batch, heads, seq, seq], 12);
@@ -131,7 +154,7 @@ fn training_attention_with_dropout_matches_the_composition_under_the_same_mask()
     let eye = Tensor::<Flex, 2>::eye(seq, &Default::default())
         .reshape([1, 1, seq, seq])
         .expand([batch, heads, seq, seq]);
-    let m = mask::<A>();
+    let m = mask_of::<A>(lens, seq);
     let prob = 0.3;
     let seed = 99;
 
@@ -149,7 +172,7 @@ fn training_attention_with_dropout_matches_the_composition_under_the_same_mask()
         q.clone()
             .matmul(k.clone().swap_dims(2, 3))
             .mul_scalar(scale)
-            + mask::<Flex>().additive,
+            + mask_of::<Flex>(lens, seq).additive,
         3,
     );
     let keep = dropped.clone().div(probs.clone().clamp_min(1e-30));
@@ -189,7 +212,7 @@ fn training_attention_with_dropout_matches_the_composition_under_the_same_mask()
 
 #[test]
 fn dropout_is_deterministic_per_seed_and_its_gradient_uses_the_same_mask() {
-    let _g = RNG.lock().unwrap();
+    let _g = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let x = random::<Flex, 2>([64, 129], 14).abs().add_scalar(0.5);
     let w = random::<Flex, 2>([64, 129], 15);
     let run = |seed: u64| {

@@ -249,14 +249,14 @@ fn gelu_backward_tensor(x: &FlexTensor, grad: FlexTensor) -> FlexTensor {
 }
 
 /// `x ⊙ mask`, the mask regenerated from `spec` (element `i` of the flattened tensor uses
-/// mask element `i`), in place when `x` is not shared.
-fn apply_mask(x: FlexTensor, spec: &MaskSpec) -> FlexTensor {
+/// mask element `offset + i`), in place when `x` is not shared.
+fn apply_mask(x: FlexTensor, spec: &MaskSpec, offset: usize) -> FlexTensor {
     let mut x = unique(x);
     values_mut(&mut x)
         .par_chunks_mut(CHUNK)
         .enumerate()
         .for_each(|(c, x)| {
-            let base = (c * CHUNK) as u32;
+            let base = (offset + c * CHUNK) as u32;
             simd(MaskKernel { x, spec, base })
         });
     x
@@ -337,14 +337,15 @@ fn softmax_backward_row(g: &mut [f32], p: &[f32], pd: &[f32], scale: f32) {
 
 /// In place: each row of `scores` (length `seq`) becomes `softmax(scores·scale + key_mask)`,
 /// where row `r` belongs to batch `r / rows_per_batch` and adds that batch's `key_mask` row.
-/// With `dropout`, also returns the dropped probabilities `P ⊙ mask`.
+/// With `dropout` (a mask and the index of `scores[0]` in it), also returns the dropped
+/// probabilities `P ⊙ mask`.
 fn softmax_rows(
     scores: &mut [f32],
     key_mask: &[f32],
     seq: usize,
     rows_per_batch: usize,
     scale: f32,
-    dropout: Option<&MaskSpec>,
+    dropout: Option<(&MaskSpec, usize)>,
 ) -> Option<Vec<f32>> {
     let block = ROWS_PER_TASK * seq;
     let rows = |c: usize, rows: &mut [f32]| {
@@ -365,7 +366,7 @@ fn softmax_rows(
                 .for_each(|(c, b)| rows(c, b));
             None
         }
-        Some(spec) => {
+        Some((spec, offset)) => {
             let mut dropped = vec![0.0f32; scores.len()];
             scores
                 .par_chunks_mut(block)
@@ -375,7 +376,7 @@ fn softmax_rows(
                     rows(c, b);
                     // Copied while the block is still in cache.
                     out.copy_from_slice(b);
-                    let base = (c * block) as u32;
+                    let base = (offset + c * block) as u32;
                     simd(MaskKernel { x: out, spec, base });
                 });
             Some(dropped)
@@ -424,54 +425,68 @@ fn prim<const D: usize>(t: Tensor<Flex, D>) -> FlexTensor {
     t.into_primitive().tensor()
 }
 
+/// Attention works on groups of batch elements whose `[heads, seq, seq]` score blocks
+/// together stay near this many floats (≈ 4 MiB): the softmax pass then finds the scores
+/// still in cache, and the allocator reuses blocks of that size instead of mapping fresh
+/// pages for a `[batch, heads, seq, seq]` tensor every layer.
+const GROUP_FLOATS: usize = 1 << 20;
+
 /// What the attention forward keeps for its backward pass.
 #[derive(Debug, Clone)]
 struct AttentionState {
     q: FlexTensor,
     k: FlexTensor,
     v: FlexTensor,
-    /// Probabilities before dropout.
-    probs: FlexTensor,
+    /// Probabilities before dropout, one tensor per group of batch elements.
+    probs: Vec<FlexTensor>,
+    /// Batch elements per group.
+    group: usize,
     dropout: Option<MaskSpec>,
     scale: f32,
 }
 
-/// Attention forward on Flex: `(P⊙mask)·v` and `P`.
+/// Batch elements `start..start + len` of a `[batch, ...]` tensor.
+fn rows_of(t: &FlexTensor, start: usize, len: usize) -> Tensor<Flex, 4> {
+    float::<4>(t.clone()).narrow(0, start, len)
+}
+
+/// Attention forward on Flex, group by group: `(P⊙mask)·v`, the per-group `P`, the group size.
 fn attention_forward(
     q: &FlexTensor,
     k: &FlexTensor,
     v: &FlexTensor,
     key_mask: &FlexTensor,
     dropout: Option<&MaskSpec>,
-) -> (FlexTensor, FlexTensor) {
+) -> (FlexTensor, Vec<FlexTensor>, usize) {
     let shape = q.shape();
-    let (heads, seq, head_dim) = (shape[1], shape[2], shape[3]);
+    let (batch, heads, seq, head_dim) = (shape[0], shape[1], shape[2], shape[3]);
     let scale = 1.0 / (head_dim as f32).sqrt();
-    let scores = float::<4>(q.clone()).matmul(float::<4>(k.clone()).swap_dims(2, 3));
-    let scores_shape = scores.shape();
-    let mut scores = prim(scores);
+    let block = heads * seq * seq;
+    let group = (GROUP_FLOATS / block.max(1)).clamp(1, batch.max(1));
     let mask = values(key_mask);
-    let contiguous = scores.is_contiguous() && scores.layout().start_offset() == 0;
-    let n = scores_shape.num_elements();
-    let dropped = match scores
-        .try_storage_mut::<f32>()
-        .filter(|s| contiguous && s.len() == n)
-    {
-        Some(s) => softmax_rows(s, &mask, seq, heads * seq, scale, dropout),
-        None => {
-            let mut owned = values(&scores).into_owned();
-            let d = softmax_rows(&mut owned, &mask, seq, heads * seq, scale, dropout);
-            scores = flex_tensor(owned, scores_shape.clone());
-            d
-        }
-    };
-    let probs = scores;
-    let weights = match dropped {
-        Some(d) => flex_tensor(d, scores_shape),
-        None => probs.clone(),
-    };
-    let out = prim(float::<4>(weights).matmul(float::<4>(v.clone())));
-    (out, probs)
+    let (mut outs, mut probs) = (Vec::new(), Vec::new());
+    for start in (0..batch).step_by(group) {
+        let len = group.min(batch - start);
+        let scores = rows_of(q, start, len).matmul(rows_of(k, start, len).swap_dims(2, 3));
+        let mut scores = unique(prim(scores));
+        let key_mask = &mask[start * seq..(start + len) * seq];
+        let drop = dropout.map(|spec| (spec, start * block));
+        let dropped = softmax_rows(
+            values_mut(&mut scores),
+            key_mask,
+            seq,
+            heads * seq,
+            scale,
+            drop,
+        );
+        let weights = match dropped {
+            Some(d) => flex_tensor(d, scores.shape()),
+            None => scores.clone(),
+        };
+        outs.push(float::<4>(weights).matmul(rows_of(v, start, len)));
+        probs.push(scores);
+    }
+    (prim(Tensor::cat(outs, 0)), probs, group)
 }
 
 #[derive(Debug)]
@@ -482,40 +497,49 @@ impl Backward<Flex, 3> for AttentionBackward {
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_q, node_k, node_v] = ops.parents;
-        let grad = float::<4>(grads.consume::<Flex>(&ops.node));
+        let grad = grads.consume::<Flex>(&ops.node);
         let s = ops.state;
-        let dropped = match &s.dropout {
-            Some(spec) => apply_mask(s.probs.clone(), spec),
-            None => s.probs.clone(),
-        };
-        if let Some(node) = node_v {
-            let dv = float::<4>(dropped.clone())
-                .swap_dims(2, 3)
-                .matmul(grad.clone());
-            grads.register::<Flex>(node.id, prim(dv));
+        let [_, heads, seq, _] = s.q.shape().dims();
+        let block = heads * seq * seq;
+        let (mut dq, mut dk, mut dv) = (Vec::new(), Vec::new(), Vec::new());
+        for (g, probs) in s.probs.iter().enumerate() {
+            let (start, len) = (g * s.group, probs.shape()[0]);
+            let grad = rows_of(&grad, start, len);
+            let dropped = match &s.dropout {
+                Some(spec) => apply_mask(probs.clone(), spec, start * block),
+                None => probs.clone(),
+            };
+            if node_v.is_some() {
+                dv.push(
+                    float::<4>(dropped.clone())
+                        .swap_dims(2, 3)
+                        .matmul(grad.clone()),
+                );
+            }
+            if node_q.is_none() && node_k.is_none() {
+                continue;
+            }
+            let d_dropped = grad.matmul(rows_of(&s.v, start, len).swap_dims(2, 3));
+            let mut dz = unique(prim(d_dropped));
+            softmax_rows_backward(
+                values_mut(&mut dz),
+                &values(probs),
+                &values(&dropped),
+                seq,
+                s.scale,
+            );
+            let dz = float::<4>(dz);
+            if node_q.is_some() {
+                dq.push(dz.clone().matmul(rows_of(&s.k, start, len)));
+            }
+            if node_k.is_some() {
+                dk.push(dz.swap_dims(2, 3).matmul(rows_of(&s.q, start, len)));
+            }
         }
-        if node_q.is_none() && node_k.is_none() {
-            return;
-        }
-        let d_dropped = grad.matmul(float::<4>(s.v).swap_dims(2, 3));
-        let shape = d_dropped.shape();
-        let seq = shape[3];
-        let mut dz = unique(prim(d_dropped));
-        softmax_rows_backward(
-            values_mut(&mut dz),
-            &values(&s.probs),
-            &values(&dropped),
-            seq,
-            s.scale,
-        );
-        let dz = float::<4>(dz);
-        if let Some(node) = node_q {
-            let dq = dz.clone().matmul(float::<4>(s.k));
-            grads.register::<Flex>(node.id, prim(dq));
-        }
-        if let Some(node) = node_k {
-            let dk = dz.swap_dims(2, 3).matmul(float::<4>(s.q));
-            grads.register::<Flex>(node.id, prim(dk));
+        for (node, parts) in [(node_q, dq), (node_k, dk), (node_v, dv)] {
+            if let Some(node) = node {
+                grads.register::<Flex>(node.id, prim(Tensor::cat(parts, 0)));
+            }
         }
     }
 }
@@ -542,7 +566,9 @@ impl Backward<Flex, 1> for DropoutBackward {
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let spec = ops.state;
-        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| apply_mask(grad, &spec));
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
+            apply_mask(grad, &spec, 0)
+        });
     }
 }
 
@@ -595,37 +621,32 @@ impl<C: CheckpointStrategy> BertBackend for Autodiff<Flex, C> {
         }
         let spec = (dropout > 0.0).then(|| MaskSpec::new(draw_key(), dropout));
         let head_dim = q.primitive.shape()[3];
+        let (nodes, q, k, v) = (
+            [q.node, k.node, v.node],
+            q.primitive,
+            k.primitive,
+            v.primitive,
+        );
         let out = match AttentionBackward
-            .prepare::<C>([q.node.clone(), k.node.clone(), v.node.clone()])
+            .prepare::<C>(nodes)
             .compute_bound()
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let (out, probs) = attention_forward(
-                    &q.primitive,
-                    &k.primitive,
-                    &v.primitive,
-                    &key_mask,
-                    spec.as_ref(),
-                );
+                let (out, probs, group) = attention_forward(&q, &k, &v, &key_mask, spec.as_ref());
                 let state = AttentionState {
-                    q: q.primitive,
-                    k: k.primitive,
-                    v: v.primitive,
+                    q,
+                    k,
+                    v,
                     probs,
+                    group,
                     dropout: spec,
                     scale: 1.0 / (head_dim as f32).sqrt(),
                 };
                 prep.finish(state, out)
             }
             OpsKind::UnTracked(prep) => {
-                let (out, _) = attention_forward(
-                    &q.primitive,
-                    &k.primitive,
-                    &v.primitive,
-                    &key_mask,
-                    spec.as_ref(),
-                );
+                let (out, _, _) = attention_forward(&q, &k, &v, &key_mask, spec.as_ref());
                 prep.finish(out)
             }
         };
@@ -669,8 +690,8 @@ impl<C: CheckpointStrategy> BertBackend for Autodiff<Flex, C> {
             .compute_bound()
             .stateful()
         {
-            OpsKind::Tracked(prep) => prep.finish(spec, apply_mask(x.primitive, &spec)),
-            OpsKind::UnTracked(prep) => prep.finish(apply_mask(x.primitive, &spec)),
+            OpsKind::Tracked(prep) => prep.finish(spec, apply_mask(x.primitive, &spec, 0)),
+            OpsKind::UnTracked(prep) => prep.finish(apply_mask(x.primitive, &spec, 0)),
         };
         Tensor::from_primitive(TensorPrimitive::Float(out))
     }
