@@ -1,11 +1,14 @@
 //! Project automation: `cargo xtask reproduce` runs the whole experiment (download →
 //! baseline → fine-tune → eval → plots) by building and driving the `imdb-lora` binary;
-//! `bench` runs the benchmarks; `hub-mirror` serves a local Hub-shaped tree.
+//! `bench` compares the binary with the PyTorch + PEFT reference (`bench.rs`); `hub-mirror`
+//! serves a local Hub-shaped tree.
 //!
 //! Deliberately light: it depends on no project crate and only shells out to cargo and to
 //! the binary it builds, so it compiles in seconds.
 
 #![allow(clippy::print_stderr)] // progress lines are this binary's interface
+
+mod bench;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,12 +37,12 @@ enum Cmd {
     Plot(Experiment),
     /// All of the above, in order; each step skips work that is already complete.
     Reproduce(Experiment),
-    /// Run the criterion benchmarks.
-    Bench {
-        /// Extra arguments for `cargo bench` (e.g. a filter).
-        #[arg(trailing_var_arg = true)]
-        args: Vec<String>,
-    },
+    /// Benchmark `imdb-lora` against the PyTorch + PEFT reference (or, with --criterion,
+    /// run the criterion benchmarks).
+    Bench(bench::BenchArgs),
+    /// Internal: run a command and record its wall time and peak RSS (used by `bench`).
+    #[command(hide = true)]
+    BenchChild(bench::ChildArgs),
     /// Serve a directory laid out like the Hub's URLs on 127.0.0.1.
     HubMirror {
         /// The tree to serve (e.g. ../shared/hub).
@@ -274,11 +277,8 @@ fn plot(bin: &Path, e: &Experiment) -> Result<()> {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Cmd::Bench { args } => {
-            let mut cmd = cargo();
-            cmd.args(["bench", "-p", "imdb-lora-bench"]).args(args);
-            run(cmd)
-        }
+        Cmd::Bench(args) => bench::run(args, &workspace_root()),
+        Cmd::BenchChild(args) => std::process::exit(bench::child_main(args)?),
         Cmd::HubMirror { dir, addr } => {
             let bin = build(Backend::Cpu)?;
             binary(

@@ -20,7 +20,7 @@ use imdb_lora_bench::{
     padding_mask,
 };
 
-use bert::AttentionMask;
+use bert::{AttentionMask, BertBackend};
 
 /// The two CPU backends, f32, as the rest of the workspace names them.
 const BACKENDS: [&str; 2] = ["flex", "ndarray"];
@@ -53,7 +53,7 @@ fn matmul<B: Backend>(c: &mut Criterion, name: &str) {
     group.finish();
 }
 
-fn layer_forward<B: Backend>(c: &mut Criterion, name: &str) {
+fn layer_forward<B: BertBackend>(c: &mut Criterion, name: &str) {
     let device = B::Device::default();
     let layer = encoder_layer::<B>(&device);
     let hidden = hidden_states::<B>(BATCH, SEQ, &device);
@@ -75,8 +75,12 @@ fn layer_forward<B: Backend>(c: &mut Criterion, name: &str) {
     group.finish();
 }
 
-fn layer_lora_train<B: Backend>(c: &mut Criterion, name: &str) {
-    let device = B::Device::default();
+fn layer_lora_train<B: Backend>(c: &mut Criterion, name: &str)
+where
+    Autodiff<B>: BertBackend,
+{
+    // The autodiff backend's device (the same type as B's, which the where clause hides).
+    let device = Default::default();
     let layer = lora_encoder_layer::<Autodiff<B>>(&device).expect("LoRA layer");
     let hidden = hidden_states::<Autodiff<B>>(BATCH, SEQ, &device);
     let mask = AttentionMask::new(padding_mask::<Autodiff<B>>(BATCH, SEQ, &device));
@@ -114,7 +118,7 @@ fn layer_lora_train<B: Backend>(c: &mut Criterion, name: &str) {
     group.finish();
 }
 
-fn model_forward<B: Backend>(c: &mut Criterion, name: &str) {
+fn model_forward<B: BertBackend>(c: &mut Criterion, name: &str) {
     let device = B::Device::default();
     let model = full_model::<B>(&device);
     let ids = input_ids::<B>(BATCH, SEQ, minilm_config(LAYERS).vocab_size, &device);

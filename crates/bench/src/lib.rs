@@ -8,6 +8,10 @@
 //!
 //! [`median_ns`] reads back criterion's own median from `estimates.json`, so the bench can
 //! print a table (with GFLOP/s) that matches what criterion reported.
+//!
+//! [`flops`] counts the FLOPs of real training and evaluation batches for the
+//! `imdb-lora-bench` binary (`src/main.rs`), which `cargo xtask bench` runs beside the
+//! PyTorch reference.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -16,6 +20,8 @@ use bert::{BertConfig, BertError, BertLayer, BertModel};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use lora::LoraConfig;
+
+pub mod flops;
 
 /// all-MiniLM-L6-v2's hidden size.
 pub const HIDDEN: usize = 384;

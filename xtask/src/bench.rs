@@ -1,0 +1,1122 @@
+//! `cargo xtask bench`: our `imdb-lora` binary against the PyTorch + PEFT reference
+//! (`shared/peer/peft_imdb.py`) on the same machine, alternating runs: matmul roofline,
+//! tokenisation, the train + eval workload (throughput, FLOP rate, peak memory), and the time
+//! to a first prediction from a cold process. Prints a Markdown table and writes
+//! `<out>/bench.md` and `<out>/bench.json` (every raw sample, medians, ratios).
+//!
+//! Our side is measured by `imdb-lora` itself and the `imdb-lora-bench` helper binary
+//! (`crates/bench`), the reference's by `peft_imdb.py` and `scripts/bench/peer_micro.py`. Both
+//! kinds of process run through the same wrapper ([`measure`]), which records wall time and
+//! exact peak RSS. Nothing fails on a target: the targets are reported, never asserted.
+//! `--criterion` keeps the former behaviour (`cargo bench -p imdb-lora-bench`).
+
+#![allow(clippy::print_stdout)] // the Markdown table on stdout is part of the interface
+
+mod measure;
+mod report;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+pub use measure::{ChildArgs, child_main};
+use measure::{Measured, Runner, tail};
+use report::{Better, Machine, Row, median};
+
+/// The review every "time to first prediction" run classifies.
+const PREDICT_TEXT: &str =
+    "A triumph from start to finish: the cast is superb and the story stays with you.";
+/// Targets from the issue, on the ours/reference ratio.
+const TARGET_TRAIN: f64 = 1.5;
+const TARGET_INFERENCE: f64 = 2.0;
+const TARGET_MEMORY: f64 = 0.5;
+/// Environment for every child: never touch the network.
+const OFFLINE_ENV: [(&str, &str); 3] = [
+    ("HF_HUB_OFFLINE", "1"),
+    ("TRANSFORMERS_OFFLINE", "1"),
+    ("HF_DATASETS_OFFLINE", "1"),
+];
+
+/// Options of `cargo xtask bench`.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Alternating ours/reference runs of the tokenisation and train + eval workloads
+    /// (default 3; 1 with --quick).
+    #[arg(long)]
+    repeats: Option<usize>,
+    /// Cold `predict` processes per side (default 5; 1 with --quick).
+    #[arg(long)]
+    predict_repeats: Option<usize>,
+    /// Tiny sizes for CI: 32 train / 64 test reviews, max_len 64, tokenisation of 1,000
+    /// reviews, one run of each.
+    #[arg(long)]
+    quick: bool,
+    /// Measure our side only.
+    #[arg(long)]
+    no_peer: bool,
+    /// Python of the reference's venv (torch, transformers, peft, pyarrow, numpy).
+    #[arg(long, env = "PEER_PYTHON", default_value = "/tmp/peer/bin/python")]
+    peer_python: PathBuf,
+    /// Model directory (default: all-MiniLM-L6-v2 in $IMDB_LORA_SHARED/hub).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Data directory holding plain_text/*.parquet (default: IMDb in $IMDB_LORA_SHARED/hub).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Training reviews (default 512; 32 with --quick).
+    #[arg(long)]
+    train_n: Option<usize>,
+    /// Test reviews (default 1024; 64 with --quick).
+    #[arg(long)]
+    test_n: Option<usize>,
+    /// Truncation length (default 256; 64 with --quick).
+    #[arg(long)]
+    max_len: Option<usize>,
+    /// Reviews to tokenise (default all 25,000; 1,000 with --quick).
+    #[arg(long)]
+    tokenize_limit: Option<usize>,
+    /// Cargo profile both binaries are built with (`dev` builds land in target/debug).
+    #[arg(long, default_value = "release")]
+    profile: String,
+    /// A prebuilt `imdb-lora` binary (skips its build).
+    #[arg(long)]
+    ours_bin: Option<PathBuf>,
+    /// A prebuilt `imdb-lora-bench` binary (skips its build).
+    #[arg(long)]
+    bench_bin: Option<PathBuf>,
+    /// Output directory for bench.md, bench.json and the last saved model.
+    #[arg(long, default_value = "outputs/bench")]
+    out: PathBuf,
+    /// Run the criterion benchmarks instead (`cargo bench -p imdb-lora-bench ARGS...`).
+    #[arg(long, num_args = 0.., allow_hyphen_values = true, value_name = "ARGS")]
+    criterion: Option<Vec<String>>,
+}
+
+/// Workload sizes after `--quick` and overrides.
+#[derive(Clone, Debug, Serialize)]
+struct Sizes {
+    train_n: usize,
+    test_n: usize,
+    max_len: usize,
+    batch_size: usize,
+    eval_batch_size: usize,
+    epochs: usize,
+    seed: u64,
+    lr: f64,
+    tokenize_limit: Option<usize>,
+    /// In-process passes per tokenisation process.
+    tokenize_passes: usize,
+    repeats: usize,
+    predict_repeats: usize,
+    matmul_sizes: Vec<usize>,
+    matmul_repeats: usize,
+}
+
+impl Sizes {
+    fn of(a: &BenchArgs) -> Result<Sizes> {
+        let q = a.quick;
+        let s = Sizes {
+            train_n: a.train_n.unwrap_or(if q { 32 } else { 512 }),
+            test_n: a.test_n.unwrap_or(if q { 64 } else { 1024 }),
+            max_len: a.max_len.unwrap_or(if q { 64 } else { 256 }),
+            batch_size: 16,
+            eval_batch_size: 64,
+            epochs: 1,
+            seed: 42,
+            lr: 2e-4,
+            tokenize_limit: a.tokenize_limit.or(q.then_some(1000)),
+            tokenize_passes: if q { 1 } else { 3 },
+            repeats: a.repeats.unwrap_or(if q { 1 } else { 3 }),
+            predict_repeats: a.predict_repeats.unwrap_or(if q { 1 } else { 5 }),
+            matmul_sizes: vec![1024, 2048],
+            matmul_repeats: if q { 3 } else { 5 },
+        };
+        if s.repeats == 0 || s.predict_repeats == 0 {
+            bail!("--repeats and --predict-repeats must be at least 1");
+        }
+        Ok(s)
+    }
+}
+
+/// Where everything lives.
+struct Paths {
+    model: PathBuf,
+    data: PathBuf,
+    out: PathBuf,
+    peft_imdb: PathBuf,
+    peer_micro: PathBuf,
+}
+
+/// `p` made absolute, with `..` resolved when it exists.
+fn absolute(p: &Path) -> Result<PathBuf> {
+    match std::fs::canonicalize(p) {
+        Ok(c) => Ok(c),
+        Err(_) => std::path::absolute(p).with_context(|| format!("resolving {}", p.display())),
+    }
+}
+
+impl Paths {
+    fn of(a: &BenchArgs, workspace: &Path) -> Result<Paths> {
+        let shared = std::env::var_os("IMDB_LORA_SHARED")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace.join("..").join("shared"));
+        let hub = shared.join("hub");
+        let model = a
+            .model
+            .clone()
+            .unwrap_or_else(|| hub.join("sentence-transformers/all-MiniLM-L6-v2/resolve/main"));
+        let data = a
+            .data
+            .clone()
+            .unwrap_or_else(|| hub.join("datasets/stanfordnlp/imdb/resolve/main"));
+        let p = Paths {
+            model: absolute(&model)?,
+            data: absolute(&data)?,
+            out: absolute(&a.out)?,
+            peft_imdb: absolute(&shared.join("peer").join("peft_imdb.py"))?,
+            peer_micro: workspace
+                .join("scripts")
+                .join("bench")
+                .join("peer_micro.py"),
+        };
+        if !p.model.join("config.json").is_file() {
+            bail!(
+                "model directory {} has no config.json (set --model or IMDB_LORA_SHARED)",
+                p.model.display()
+            );
+        }
+        for split in ["train", "test"] {
+            let f = p
+                .plain_text()
+                .join(format!("{split}-00000-of-00001.parquet"));
+            if !f.is_file() {
+                bail!(
+                    "{} is missing (set --data or IMDB_LORA_SHARED)",
+                    f.display()
+                );
+            }
+        }
+        Ok(p)
+    }
+
+    fn plain_text(&self) -> PathBuf {
+        self.data.join("plain_text")
+    }
+}
+
+/// The reference's interpreter, if it is usable; else why not.
+fn check_peer(python: &Path, paths: &Paths) -> Result<PathBuf, String> {
+    if !python.exists() {
+        return Err(format!("{} does not exist", python.display()));
+    }
+    for script in [&paths.peft_imdb, &paths.peer_micro] {
+        if !script.is_file() {
+            return Err(format!("{} is missing", script.display()));
+        }
+    }
+    let out = Command::new(python)
+        .args(["-c", "import torch, transformers, peft, pyarrow, numpy"])
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} cannot import torch, transformers, peft, pyarrow and numpy: {}",
+            python.display(),
+            tail(String::from_utf8_lossy(&out.stderr).trim(), 500)
+        ));
+    }
+    Ok(python.to_path_buf())
+}
+
+fn cargo(workspace: &Path) -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(workspace);
+    cmd
+}
+
+/// Builds `-p package [--bin bin]` with `profile` and returns the binary's path.
+fn build(workspace: &Path, profile: &str, package: &str, bin: &str) -> Result<PathBuf> {
+    let mut cmd = cargo(workspace);
+    cmd.args(["build", "--profile", profile, "-p", package, "--bin", bin]);
+    eprintln!("xtask bench: {cmd:?}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"));
+    let dir = match profile {
+        "dev" | "test" => "debug",
+        "bench" => "release",
+        other => other,
+    };
+    let path = absolute(&target.join(dir).join(bin))?;
+    if !path.is_file() {
+        bail!("built {bin}, but {} does not exist", path.display());
+    }
+    Ok(path)
+}
+
+fn given_binary(p: &Path, what: &str) -> Result<PathBuf> {
+    let p = absolute(p)?;
+    if !p.is_file() {
+        bail!("{what} {} does not exist", p.display());
+    }
+    Ok(p)
+}
+
+fn num(v: &Value, pointer: &str) -> Option<f64> {
+    v.pointer(pointer).and_then(Value::as_f64)
+}
+
+fn req(v: &Value, pointer: &str, what: &str) -> Result<f64> {
+    num(v, pointer).with_context(|| format!("{what}: no number at {pointer}"))
+}
+
+/// One train + eval process.
+#[derive(Clone, Debug, Serialize)]
+struct TrainRun {
+    wall_s: f64,
+    peak_rss_mib: f64,
+    train_samples: f64,
+    train_seconds: f64,
+    train_samples_per_s: f64,
+    eval_samples_per_s: f64,
+    baseline_eval_samples_per_s: f64,
+    baseline_accuracy: f64,
+    accuracy: f64,
+    /// What the process reported itself (the reference prints its own ru_maxrss).
+    self_reported_peak_rss_mib: Option<f64>,
+    /// metrics.json (ours) or the printed JSON line (reference).
+    output: Value,
+}
+
+impl TrainRun {
+    /// From `metrics.json` (ours) or `peft_imdb.py`'s line: the same pointers in both.
+    fn of(m: &Measured, output: Value, what: &str) -> Result<TrainRun> {
+        let train_samples_per_s = req(&output, "/epochs/0/train_samples_per_s", what)?;
+        let train_seconds = req(&output, "/epochs/0/train_seconds", what)?;
+        Ok(TrainRun {
+            wall_s: m.wall_s,
+            peak_rss_mib: m.peak_rss_mib,
+            train_samples: (train_samples_per_s * train_seconds).round(),
+            train_seconds,
+            train_samples_per_s,
+            eval_samples_per_s: req(&output, "/epochs/0/eval/samples_per_s", what)?,
+            baseline_eval_samples_per_s: req(&output, "/baseline/samples_per_s", what)?,
+            baseline_accuracy: req(&output, "/baseline/accuracy", what)?,
+            accuracy: req(&output, "/epochs/0/eval/accuracy", what)?,
+            self_reported_peak_rss_mib: num(&output, "/peak_rss_mib"),
+            output,
+        })
+    }
+}
+
+/// A measured process and what it printed.
+#[derive(Clone, Debug, Serialize)]
+struct Sample {
+    wall_s: f64,
+    peak_rss_mib: f64,
+    output: Value,
+}
+
+impl Sample {
+    fn of(m: &Measured, output: Value) -> Sample {
+        Sample {
+            wall_s: m.wall_s,
+            peak_rss_mib: m.peak_rss_mib,
+            output,
+        }
+    }
+}
+
+/// Our side and the reference's of one measurement.
+#[derive(Clone, Debug, Serialize)]
+struct Pair<T> {
+    ours: Vec<T>,
+    reference: Vec<T>,
+}
+
+impl<T> Default for Pair<T> {
+    fn default() -> Self {
+        Pair {
+            ours: Vec::new(),
+            reference: Vec::new(),
+        }
+    }
+}
+
+struct Bench {
+    runner: Runner,
+    paths: Paths,
+    sizes: Sizes,
+    ours_bin: PathBuf,
+    bench_bin: PathBuf,
+    peer: Option<PathBuf>,
+}
+
+impl Bench {
+    fn ours(&mut self, args: &[String]) -> Result<Measured> {
+        let bin = self.ours_bin.clone();
+        self.runner.run(&bin, args, &OFFLINE_ENV)
+    }
+
+    fn helper(&mut self, args: &[String]) -> Result<Measured> {
+        let bin = self.bench_bin.clone();
+        self.runner.run(&bin, args, &OFFLINE_ENV)
+    }
+
+    /// Runs `python script args` when the reference is enabled.
+    fn peer(&mut self, script: &Path, args: &[String]) -> Result<Option<Measured>> {
+        let Some(py) = self.peer.clone() else {
+            return Ok(None);
+        };
+        let mut full = vec![script.display().to_string()];
+        full.extend_from_slice(args);
+        self.runner.run(&py, &full, &OFFLINE_ENV).map(Some)
+    }
+
+    fn micro(&mut self, args: &[String]) -> Result<Option<Measured>> {
+        let script = self.paths.peer_micro.clone();
+        self.peer(&script, args)
+    }
+
+    fn matmul(&mut self) -> Result<Pair<Value>> {
+        let sizes = self
+            .sizes
+            .matmul_sizes
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let args = strings(&[
+            "matmul",
+            "--sizes",
+            &sizes,
+            "--repeats",
+            &self.sizes.matmul_repeats.to_string(),
+        ]);
+        let mut pair = Pair::default();
+        pair.ours
+            .push(self.helper(&args)?.json("imdb-lora-bench matmul")?);
+        if let Some(m) = self.micro(&args)? {
+            pair.reference.push(m.last_json("peer_micro.py matmul")?);
+        }
+        Ok(pair)
+    }
+
+    fn tokenize(&mut self) -> Result<Pair<Sample>> {
+        let mut args = strings(&[
+            "tokenize",
+            "--model",
+            &self.paths.model.display().to_string(),
+            "--data",
+            &self.paths.data.display().to_string(),
+            "--max-len",
+            &self.sizes.max_len.to_string(),
+            "--repeats",
+            &self.sizes.tokenize_passes.to_string(),
+        ]);
+        if let Some(n) = self.sizes.tokenize_limit {
+            args.extend(strings(&["--limit", &n.to_string()]));
+        }
+        let mut pair = Pair::default();
+        for _ in 0..self.sizes.repeats {
+            let m = self.helper(&args)?;
+            pair.ours
+                .push(Sample::of(&m, m.json("imdb-lora-bench tokenize")?));
+            if let Some(m) = self.micro(&args)? {
+                pair.reference
+                    .push(Sample::of(&m, m.last_json("peer_micro.py tokenize")?));
+            }
+        }
+        Ok(pair)
+    }
+
+    fn train(&mut self) -> Result<Pair<TrainRun>> {
+        let s = self.sizes.clone();
+        let scratch = self.paths.out.join("tmp");
+        let kept_model = self.paths.out.join("model");
+        let mut pair = Pair::default();
+        for i in 0..s.repeats {
+            let run_dir = scratch.join(format!("ours-train-{i}"));
+            remove_dir(&run_dir)?;
+            let args = strings(&[
+                "train",
+                "--model",
+                &self.paths.model.display().to_string(),
+                "--data",
+                &self.paths.data.display().to_string(),
+                "--train-n",
+                &s.train_n.to_string(),
+                "--test-n",
+                &s.test_n.to_string(),
+                "--max-len",
+                &s.max_len.to_string(),
+                "--epochs",
+                &s.epochs.to_string(),
+                "--batch-size",
+                &s.batch_size.to_string(),
+                "--eval-batch-size",
+                &s.eval_batch_size.to_string(),
+                "--lr",
+                &s.lr.to_string(),
+                "--seed",
+                &s.seed.to_string(),
+                "--lr-schedule",
+                "constant",
+                "--warmup-ratio",
+                "0",
+                "--max-grad-norm",
+                "0",
+                "--checkpoint-every",
+                "0",
+                "--offline",
+                "--out",
+                &run_dir.display().to_string(),
+                "--log-level",
+                "warn",
+            ]);
+            let m = self.ours(&args)?;
+            let metrics_path = run_dir.join("metrics.json");
+            let metrics: Value = serde_json::from_slice(
+                &std::fs::read(&metrics_path)
+                    .with_context(|| format!("reading {}", metrics_path.display()))?,
+            )
+            .with_context(|| format!("parsing {}", metrics_path.display()))?;
+            pair.ours.push(TrainRun::of(
+                &m,
+                metrics,
+                &metrics_path.display().to_string(),
+            )?);
+            if i + 1 == s.repeats {
+                remove_dir(&kept_model)?;
+                std::fs::rename(run_dir.join("model"), &kept_model).with_context(|| {
+                    format!("moving the saved model to {}", kept_model.display())
+                })?;
+            }
+            remove_dir(&run_dir)?;
+
+            let peft_imdb = self.paths.peft_imdb.clone();
+            let peer_args = strings(&[
+                "--model",
+                &self.paths.model.display().to_string(),
+                "--data",
+                &self.paths.plain_text().display().to_string(),
+                "--train-n",
+                &s.train_n.to_string(),
+                "--test-n",
+                &s.test_n.to_string(),
+                "--max-len",
+                &s.max_len.to_string(),
+                "--epochs",
+                &s.epochs.to_string(),
+                "--batch",
+                &s.batch_size.to_string(),
+                "--eval-batch",
+                &s.eval_batch_size.to_string(),
+                "--lr",
+                &s.lr.to_string(),
+                "--seed",
+                &s.seed.to_string(),
+            ]);
+            if let Some(m) = self.peer(&peft_imdb, &peer_args)? {
+                let out = m.last_json("peft_imdb.py")?;
+                pair.reference.push(TrainRun::of(&m, out, "peft_imdb.py")?);
+            }
+        }
+        let _ = std::fs::remove_dir(&scratch);
+        Ok(pair)
+    }
+
+    fn flops(&mut self) -> Result<Pair<Value>> {
+        let s = self.sizes.clone();
+        let common = |batch: &str, eval_batch: &str| {
+            strings(&[
+                "flops",
+                "--model",
+                &self.paths.model.display().to_string(),
+                "--data",
+                &self.paths.data.display().to_string(),
+                "--train-n",
+                &s.train_n.to_string(),
+                "--test-n",
+                &s.test_n.to_string(),
+                "--max-len",
+                &s.max_len.to_string(),
+                batch,
+                &s.batch_size.to_string(),
+                eval_batch,
+                &s.eval_batch_size.to_string(),
+                "--seed",
+                &s.seed.to_string(),
+            ])
+        };
+        let ours_args = common("--batch-size", "--eval-batch-size");
+        let peer_args = common("--batch", "--eval-batch");
+        let mut pair = Pair::default();
+        pair.ours
+            .push(self.helper(&ours_args)?.json("imdb-lora-bench flops")?);
+        if let Some(m) = self.micro(&peer_args)? {
+            pair.reference.push(m.last_json("peer_micro.py flops")?);
+        }
+        Ok(pair)
+    }
+
+    fn predict(&mut self) -> Result<Pair<Sample>> {
+        let model = self.paths.out.join("model").display().to_string();
+        let ours_args = strings(&[
+            "predict",
+            "--model",
+            &model,
+            "--log-level",
+            "warn",
+            PREDICT_TEXT,
+        ]);
+        let peer_args = strings(&["predict", "--model", &model, PREDICT_TEXT]);
+        let mut pair = Pair::default();
+        for _ in 0..self.sizes.predict_repeats {
+            let m = self.ours(&ours_args)?;
+            pair.ours.push(Sample::of(&m, m.json("imdb-lora predict")?));
+            if let Some(m) = self.micro(&peer_args)? {
+                pair.reference
+                    .push(Sample::of(&m, m.last_json("peer_micro.py predict")?));
+            }
+        }
+        Ok(pair)
+    }
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_string()).collect()
+}
+
+fn remove_dir(p: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("removing {}", p.display())),
+    }
+}
+
+/// Median over runs of `f`.
+fn med<T>(runs: &[T], f: impl Fn(&T) -> Option<f64>) -> Option<f64> {
+    median(&runs.iter().filter_map(f).collect::<Vec<_>>())
+}
+
+/// GFLOP/s of the matmul of size `n` in a `matmul` output.
+fn matmul_rate(out: &[Value], n: usize) -> Option<f64> {
+    out.first()?
+        .get("sizes")?
+        .as_array()?
+        .iter()
+        .find(|s| s.get("n").and_then(Value::as_u64) == Some(n as u64))
+        .and_then(|s| num(s, "/gflops"))
+}
+
+/// The first probability of the positive class in a `predict` output (array or object).
+fn pos_prob(v: &Value) -> Option<f64> {
+    let first = match v {
+        Value::Array(a) => a.first()?,
+        other => other,
+    };
+    num(first, "/pos_prob")
+}
+
+/// Achieved GFLOP/s: the workload's FLOPs over the time the implementation reports for it.
+fn achieved_gflops(flops: &[Value], part: &str, samples_per_s: Option<f64>) -> Option<f64> {
+    let f = flops.first()?;
+    let total = num(f, &format!("/{part}/flops"))?;
+    let samples = num(f, &format!("/{part}/samples"))?;
+    let seconds = samples / samples_per_s?;
+    Some(total / seconds / 1e9)
+}
+
+struct Results {
+    matmul: Pair<Value>,
+    tokenize: Pair<Sample>,
+    train: Pair<TrainRun>,
+    flops: Pair<Value>,
+    predict: Pair<Sample>,
+}
+
+fn summary(r: &Results, sizes: &Sizes) -> (Vec<Row>, Option<f64>) {
+    let largest = sizes.matmul_sizes.iter().copied().max().unwrap_or(2048);
+    let roofline = [
+        matmul_rate(&r.matmul.ours, largest),
+        matmul_rate(&r.matmul.reference, largest),
+    ]
+    .into_iter()
+    .flatten()
+    .reduce(f64::max);
+
+    let train = |runs: &[TrainRun], f: fn(&TrainRun) -> f64| med(runs, |x| Some(f(x)));
+    let (to, tr) = (&r.train.ours, &r.train.reference);
+    let tok = |runs: &[Sample], key: &str| {
+        // Every in-process pass of every process, pooled.
+        let per_pass: Vec<f64> = runs
+            .iter()
+            .flat_map(|s| {
+                let count = num(&s.output, key).unwrap_or(f64::NAN);
+                s.output
+                    .get("seconds")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_f64)
+                    .map(move |sec| count / sec)
+            })
+            .collect();
+        median(&per_pass)
+    };
+    let train_sps = (
+        train(to, |x| x.train_samples_per_s),
+        train(tr, |x| x.train_samples_per_s),
+    );
+    let eval_sps = (
+        train(to, |x| x.eval_samples_per_s),
+        train(tr, |x| x.eval_samples_per_s),
+    );
+    let mut rows = vec![
+        Row::new(
+            "train samples/s (epoch 1)",
+            "samples/s",
+            Better::Higher,
+            train_sps.0,
+            train_sps.1,
+        )
+        .with_target(TARGET_TRAIN),
+        Row::new(
+            "eval samples/s (after epoch 1)",
+            "samples/s",
+            Better::Higher,
+            eval_sps.0,
+            eval_sps.1,
+        )
+        .with_target(TARGET_INFERENCE),
+        Row::new(
+            "eval samples/s (baseline, first pass)",
+            "samples/s",
+            Better::Higher,
+            train(to, |x| x.baseline_eval_samples_per_s),
+            train(tr, |x| x.baseline_eval_samples_per_s),
+        ),
+        Row::new(
+            "train GFLOP/s",
+            "GFLOP/s",
+            Better::Higher,
+            achieved_gflops(&r.flops.ours, "train", train_sps.0),
+            achieved_gflops(&r.flops.reference, "train", train_sps.1),
+        )
+        .with_roofline(roofline),
+        Row::new(
+            "eval GFLOP/s",
+            "GFLOP/s",
+            Better::Higher,
+            achieved_gflops(&r.flops.ours, "eval", eval_sps.0),
+            achieved_gflops(&r.flops.reference, "eval", eval_sps.1),
+        )
+        .with_roofline(roofline),
+        Row::new(
+            "peak RSS of the train + eval process",
+            "MiB",
+            Better::Lower,
+            train(to, |x| x.peak_rss_mib),
+            train(tr, |x| x.peak_rss_mib),
+        )
+        .with_target(TARGET_MEMORY),
+        Row::new(
+            "train + eval process wall time",
+            "s",
+            Better::Lower,
+            train(to, |x| x.wall_s),
+            train(tr, |x| x.wall_s),
+        ),
+        Row::new(
+            "tokenisation reviews/s",
+            "reviews/s",
+            Better::Higher,
+            tok(&r.tokenize.ours, "/reviews"),
+            tok(&r.tokenize.reference, "/reviews"),
+        ),
+        Row::new(
+            "tokenisation tokens/s",
+            "tokens/s",
+            Better::Higher,
+            tok(&r.tokenize.ours, "/tokens"),
+            tok(&r.tokenize.reference, "/tokens"),
+        ),
+        Row::new(
+            "time to first prediction (cold process)",
+            "s",
+            Better::Lower,
+            med(&r.predict.ours, |s| Some(s.wall_s)),
+            med(&r.predict.reference, |s| Some(s.wall_s)),
+        ),
+        Row::new(
+            "peak RSS of the predict process",
+            "MiB",
+            Better::Lower,
+            med(&r.predict.ours, |s| Some(s.peak_rss_mib)),
+            med(&r.predict.reference, |s| Some(s.peak_rss_mib)),
+        ),
+    ];
+    for &n in &sizes.matmul_sizes {
+        rows.push(Row::new(
+            &format!("matmul f32 {n}×{n}"),
+            "GFLOP/s",
+            Better::Higher,
+            matmul_rate(&r.matmul.ours, n),
+            matmul_rate(&r.matmul.reference, n),
+        ));
+    }
+    rows.push(Row::new(
+        "accuracy, baseline",
+        "%",
+        Better::Neither,
+        train(to, |x| x.baseline_accuracy),
+        train(tr, |x| x.baseline_accuracy),
+    ));
+    rows.push(Row::new(
+        "accuracy after epoch 1",
+        "%",
+        Better::Neither,
+        train(to, |x| x.accuracy),
+        train(tr, |x| x.accuracy),
+    ));
+    (rows, roofline)
+}
+
+/// Cross-checks worth a line under the table.
+fn checks(r: &Results, rows: &[Row]) -> Vec<String> {
+    let mut notes = Vec::new();
+    let over = rows.iter().any(|row| {
+        [row.ours_pct_roofline, row.reference_pct_roofline]
+            .into_iter()
+            .flatten()
+            .any(|p| p > 100.0)
+    });
+    if over {
+        notes.push(
+            "A rate above 100 % of the roofline means the matmul runs were slowed down (a busy \
+             machine?): the roofline is a median of a few products; rerun on an idle machine."
+                .into(),
+        );
+    }
+    let tokens = |runs: &[Sample]| runs.first().and_then(|s| num(&s.output, "/tokens"));
+    if let (Some(o), Some(p)) = (tokens(&r.tokenize.ours), tokens(&r.tokenize.reference)) {
+        notes.push(if o == p {
+            format!("Tokenisation: both produced the same number of tokens ({o}).")
+        } else {
+            format!("Tokenisation: token counts differ: ours {o}, reference {p}.")
+        });
+    }
+    let refb = |v: &[Value]| v.first().and_then(|f| f.get("reference_batch").cloned());
+    if let (Some(o), Some(p)) = (refb(&r.flops.ours), refb(&r.flops.reference)) {
+        notes.push(if o == p {
+            "FLOP formula: both implementations agree on the 16 × 256 reference batch.".into()
+        } else {
+            format!(
+                "FLOP formula MISMATCH on the 16 × 256 reference batch: ours {o}, reference {p}."
+            )
+        });
+    }
+    for (name, runs, flops) in [
+        ("ours", &r.train.ours, &r.flops.ours),
+        ("reference", &r.train.reference, &r.flops.reference),
+    ] {
+        let counted = flops.first().and_then(|f| num(f, "/train/samples"));
+        let trained = runs.first().map(|t| t.train_samples);
+        if let (Some(c), Some(t)) = (counted, trained)
+            && c != t
+        {
+            notes.push(format!(
+                "{name}: the FLOP count covers {c} training samples but the run trained {t}."
+            ));
+        }
+    }
+    let probs = |runs: &[Sample]| runs.first().and_then(|s| pos_prob(&s.output));
+    if let (Some(o), Some(p)) = (probs(&r.predict.ours), probs(&r.predict.reference)) {
+        notes.push(format!(
+            "Prediction on the same saved model: pos_prob ours {o:.6}, reference {p:.6} \
+             (|difference| {:.1e}).",
+            (o - p).abs()
+        ));
+    }
+    notes
+}
+
+fn markdown(
+    machine: &Machine,
+    sizes: &Sizes,
+    paths: &Paths,
+    rows: &[Row],
+    roofline: Option<f64>,
+    peer: Result<&Value, &str>,
+    notes: &[String],
+) -> String {
+    let mut s = String::from("# imdb-lora vs transformers + PEFT\n\n");
+    let peer_line = match peer {
+        Ok(v) => format!(
+            "torch {} ({} threads), transformers + PEFT",
+            v.get("torch").and_then(Value::as_str).unwrap_or("?"),
+            v.get("threads").map_or("?".into(), Value::to_string)
+        ),
+        Err(why) => format!("not measured: {why}"),
+    };
+    let roof = roofline.map_or("—".into(), |r| format!("{r:.1} GFLOP/s"));
+    s += &format!(
+        "- machine: {} CPUs (`nproc`), {}; load average {} at start, {} at end\n\
+         - date: {}; commit {}; {}\n\
+         - reference: {peer_line}\n\
+         - workload: {} ({} train / {} test reviews, max_len {}, batch {} / eval batch {}, \
+         {} epoch, seed {}); {} alternating run(s) per side, {} cold predict run(s); \
+         tokenisation of {} train reviews × {} pass(es) per process\n\
+         - roofline (best f32 matmul at the largest size, either stack): {roof}\n\n",
+        machine.nproc,
+        machine.cpu_model,
+        machine.load_average_start,
+        machine.load_average_end,
+        machine.date_utc,
+        machine.git_commit,
+        machine.rustc,
+        paths.model.display(),
+        sizes.train_n,
+        sizes.test_n,
+        sizes.max_len,
+        sizes.batch_size,
+        sizes.eval_batch_size,
+        sizes.epochs,
+        sizes.seed,
+        sizes.repeats,
+        sizes.predict_repeats,
+        sizes.tokenize_limit.map_or("all".into(), |n| n.to_string()),
+        sizes.tokenize_passes,
+    );
+    s += &report::markdown_table(rows);
+    s += "\nRatios are ours / reference: for speeds higher is better, for memory and times \
+          lower is better. Targets (issue 8): training ≥ 1.5×, inference ≥ 2×, peak memory \
+          ≤ 0.5×; reported, never asserted. Throughputs are what each program reports for its \
+          own training epoch and evaluation passes; GFLOP/s = counted FLOPs (matrix products \
+          only, padding included; see `crates/bench/src/flops.rs`) over that time. Peak RSS \
+          is the kernel's ru_maxrss of each process. Time to first prediction is spawn → exit \
+          of a process that loads the saved model and classifies one review.\n";
+    if !notes.is_empty() {
+        s += "\n";
+        for n in notes {
+            s += &format!("- {n}\n");
+        }
+    }
+    s
+}
+
+/// Runs `cargo xtask bench`.
+pub fn run(args: BenchArgs, workspace: &Path) -> Result<()> {
+    if let Some(extra) = &args.criterion {
+        let mut cmd = cargo(workspace);
+        cmd.args(["bench", "-p", "imdb-lora-bench"]).args(extra);
+        eprintln!("xtask bench: {cmd:?}");
+        let status = cmd
+            .status()
+            .with_context(|| format!("cannot start {cmd:?}"))?;
+        if !status.success() {
+            bail!("{cmd:?} failed with {status}");
+        }
+        return Ok(());
+    }
+    let sizes = Sizes::of(&args)?;
+    let paths = Paths::of(&args, workspace)?;
+    let peer = if args.no_peer {
+        Err("--no-peer".to_string())
+    } else {
+        check_peer(&args.peer_python, &paths)
+    };
+    if let Err(why) = &peer {
+        eprintln!("xtask bench: the reference is skipped: {why}");
+    }
+    let ours_bin = match &args.ours_bin {
+        Some(p) => given_binary(p, "--ours-bin")?,
+        None => build(workspace, &args.profile, "imdb-lora", "imdb-lora")?,
+    };
+    let bench_bin = match &args.bench_bin {
+        Some(p) => given_binary(p, "--bench-bin")?,
+        None => build(
+            workspace,
+            &args.profile,
+            "imdb-lora-bench",
+            "imdb-lora-bench",
+        )?,
+    };
+    std::fs::create_dir_all(&paths.out)
+        .with_context(|| format!("creating {}", paths.out.display()))?;
+    let load_average_start = report::load_average();
+    let mut bench = Bench {
+        runner: Runner::new(&paths.out.join("tmp"))?,
+        paths,
+        sizes: sizes.clone(),
+        ours_bin,
+        bench_bin,
+        peer: peer.clone().ok(),
+    };
+
+    eprintln!("xtask bench: [1/5] matmul roofline");
+    let matmul = bench.matmul()?;
+    eprintln!("xtask bench: [2/5] tokenisation");
+    let tokenize = bench.tokenize()?;
+    eprintln!("xtask bench: [3/5] train + eval workload");
+    let train = bench.train()?;
+    eprintln!("xtask bench: [4/5] FLOP counts");
+    let flops = bench.flops()?;
+    eprintln!("xtask bench: [5/5] time to first prediction");
+    let predict = bench.predict()?;
+    let _ = std::fs::remove_dir(bench.paths.out.join("tmp"));
+
+    let machine = Machine {
+        nproc: std::thread::available_parallelism().map_or(0, usize::from),
+        cpu_model: report::cpu_model(workspace),
+        date_utc: report::now_utc(),
+        git_commit: report::git_commit(workspace),
+        rustc: report::rustc_version(workspace),
+        load_average_start,
+        load_average_end: report::load_average(),
+    };
+    let results = Results {
+        matmul,
+        tokenize,
+        train,
+        flops,
+        predict,
+    };
+    let (rows, roofline) = summary(&results, &sizes);
+    let notes = checks(&results, &rows);
+    let peer_info = results.train.reference.first().map(|t| &t.output);
+    let peer_for_md = match (&peer, peer_info) {
+        (Ok(_), Some(v)) => Ok(v),
+        (Ok(_), None) => Err("no run"),
+        (Err(why), _) => Err(why.as_str()),
+    };
+    let md = markdown(
+        &machine,
+        &sizes,
+        &bench.paths,
+        &rows,
+        roofline,
+        peer_for_md,
+        &notes,
+    );
+    let paths = &bench.paths;
+    let doc = json!({
+        "machine": machine,
+        "sizes": sizes,
+        "paths": {
+            "model": paths.model,
+            "data": paths.data,
+            "ours_bin": bench.ours_bin,
+            "bench_bin": bench.bench_bin,
+            "peer_python": peer.as_ref().ok(),
+            "saved_model": paths.out.join("model"),
+        },
+        "reference_skipped": peer.as_ref().err(),
+        "roofline_gflops": roofline,
+        "summary": rows,
+        "notes": notes,
+        "commands": bench.runner.log,
+        "samples": {
+            "matmul": results.matmul,
+            "tokenize": results.tokenize,
+            "train": results.train,
+            "flops": results.flops,
+            "predict": results.predict,
+        },
+    });
+    report::write_atomic(
+        &paths.out.join("bench.json"),
+        serde_json::to_string_pretty(&doc)?.as_bytes(),
+    )?;
+    report::write_atomic(&paths.out.join("bench.md"), md.as_bytes())?;
+    println!("{md}");
+    eprintln!(
+        "xtask bench: wrote {} and {}",
+        paths.out.join("bench.md").display(),
+        paths.out.join("bench.json").display()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: BenchArgs,
+    }
+
+    fn parse(args: &[&str]) -> BenchArgs {
+        use clap::Parser;
+        Cli::try_parse_from(std::iter::once("bench").chain(args.iter().copied()))
+            .map(|c| c.args)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn criterion_takes_the_rest_of_the_line() {
+        assert_eq!(parse(&[]).criterion, None);
+        assert_eq!(parse(&["--criterion"]).criterion, Some(vec![]));
+        let a = parse(&["--criterion", "--bench", "backends", "--", "layer_forward"]);
+        assert_eq!(
+            a.criterion,
+            Some(strings(&["--bench", "backends", "--", "layer_forward"]))
+        );
+    }
+
+    #[test]
+    fn quick_sizes() {
+        let s = Sizes::of(&parse(&["--quick"])).unwrap();
+        assert_eq!((s.train_n, s.test_n, s.max_len), (32, 64, 64));
+        assert_eq!(
+            (s.repeats, s.predict_repeats, s.tokenize_limit),
+            (1, 1, Some(1000))
+        );
+        let s = Sizes::of(&parse(&["--quick", "--repeats", "2"])).unwrap();
+        assert_eq!((s.repeats, s.train_n), (2, 32));
+        let s = Sizes::of(&parse(&["--repeats", "4"])).unwrap();
+        assert_eq!((s.train_n, s.test_n, s.max_len), (512, 1024, 256));
+        assert_eq!(
+            (s.repeats, s.predict_repeats, s.tokenize_limit),
+            (4, 5, None)
+        );
+        assert!(Sizes::of(&parse(&["--repeats", "0"])).is_err());
+    }
+
+    #[test]
+    fn achieved_rate_is_flops_over_reported_time() {
+        let flops = vec![json!({"train": {"flops": 4.0e9, "samples": 8}})];
+        // 8 samples at 4 samples/s = 2 s → 2 GFLOP/s.
+        assert_eq!(achieved_gflops(&flops, "train", Some(4.0)), Some(2.0));
+        assert_eq!(achieved_gflops(&flops, "eval", Some(4.0)), None);
+        assert_eq!(achieved_gflops(&[], "train", Some(4.0)), None);
+    }
+
+    #[test]
+    fn predictions_parse_as_array_or_object() {
+        assert_eq!(pos_prob(&json!([{"pos_prob": 0.25}])), Some(0.25));
+        assert_eq!(pos_prob(&json!({"pos_prob": 0.5})), Some(0.5));
+        assert_eq!(pos_prob(&json!([])), None);
+    }
+
+    #[test]
+    fn matmul_rates_by_size() {
+        let out =
+            vec![json!({"sizes": [{"n": 1024, "gflops": 10.0}, {"n": 2048, "gflops": 12.0}]})];
+        assert_eq!(matmul_rate(&out, 2048), Some(12.0));
+        assert_eq!(matmul_rate(&out, 512), None);
+    }
+}
