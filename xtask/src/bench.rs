@@ -231,26 +231,12 @@ fn check_peer(python: &Path, paths: &Paths) -> Result<PathBuf, String> {
     Ok(python.to_path_buf())
 }
 
-fn cargo(workspace: &Path) -> Command {
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(workspace);
-    cmd
-}
-
 /// Builds `-p package [--bin bin]` with `profile` and returns the binary's path.
-fn build(workspace: &Path, profile: &str, package: &str, bin: &str) -> Result<PathBuf> {
-    let mut cmd = cargo(workspace);
+fn build(profile: &str, package: &str, bin: &str) -> Result<PathBuf> {
+    let mut cmd = crate::cargo();
     cmd.args(["build", "--profile", profile, "-p", package, "--bin", bin]);
-    eprintln!("xtask bench: {cmd:?}");
-    let status = cmd
-        .status()
-        .with_context(|| format!("cannot start {cmd:?}"))?;
-    if !status.success() {
-        bail!("{cmd:?} failed with {status}");
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace.join("target"));
+    crate::run(cmd)?;
+    let target = crate::target_dir();
     let dir = match profile {
         "dev" | "test" => "debug",
         "bench" => "release",
@@ -439,6 +425,23 @@ impl Bench {
         Ok(pair)
     }
 
+    /// Model, data and subset sizes: the same for the training run and the FLOP count.
+    fn workload_args(&self) -> Vec<String> {
+        let s = &self.sizes;
+        strings(&[
+            "--model",
+            &self.paths.model.display().to_string(),
+            "--data",
+            &self.paths.data.display().to_string(),
+            "--train-n",
+            &s.train_n.to_string(),
+            "--test-n",
+            &s.test_n.to_string(),
+            "--max-len",
+            &s.max_len.to_string(),
+        ])
+    }
+
     fn train(&mut self) -> Result<Pair<TrainRun>> {
         let s = self.sizes.clone();
         let scratch = self.paths.out.join("tmp");
@@ -447,18 +450,9 @@ impl Bench {
         for i in 0..s.repeats {
             let run_dir = scratch.join(format!("ours-train-{i}"));
             remove_dir(&run_dir)?;
-            let args = strings(&[
-                "train",
-                "--model",
-                &self.paths.model.display().to_string(),
-                "--data",
-                &self.paths.data.display().to_string(),
-                "--train-n",
-                &s.train_n.to_string(),
-                "--test-n",
-                &s.test_n.to_string(),
-                "--max-len",
-                &s.max_len.to_string(),
+            let mut args = strings(&["train"]);
+            args.extend(self.workload_args());
+            args.extend(strings(&[
                 "--epochs",
                 &s.epochs.to_string(),
                 "--batch-size",
@@ -482,7 +476,7 @@ impl Bench {
                 &run_dir.display().to_string(),
                 "--log-level",
                 "warn",
-            ]);
+            ]));
             let m = self.ours(&args)?;
             let metrics_path = run_dir.join("metrics.json");
             let metrics: Value = serde_json::from_slice(
@@ -538,25 +532,17 @@ impl Bench {
     fn flops(&mut self) -> Result<Pair<Value>> {
         let s = self.sizes.clone();
         let common = |batch: &str, eval_batch: &str| {
-            strings(&[
-                "flops",
-                "--model",
-                &self.paths.model.display().to_string(),
-                "--data",
-                &self.paths.data.display().to_string(),
-                "--train-n",
-                &s.train_n.to_string(),
-                "--test-n",
-                &s.test_n.to_string(),
-                "--max-len",
-                &s.max_len.to_string(),
+            let mut args = strings(&["flops"]);
+            args.extend(self.workload_args());
+            args.extend(strings(&[
                 batch,
                 &s.batch_size.to_string(),
                 eval_batch,
                 &s.eval_batch_size.to_string(),
                 "--seed",
                 &s.seed.to_string(),
-            ])
+            ]));
+            args
         };
         let ours_args = common("--batch-size", "--eval-batch-size");
         let peer_args = common("--batch", "--eval-batch");
@@ -919,16 +905,9 @@ fn markdown(
 /// Runs `cargo xtask bench`.
 pub fn run(args: BenchArgs, workspace: &Path) -> Result<()> {
     if let Some(extra) = &args.criterion {
-        let mut cmd = cargo(workspace);
+        let mut cmd = crate::cargo();
         cmd.args(["bench", "-p", "imdb-lora-bench"]).args(extra);
-        eprintln!("xtask bench: {cmd:?}");
-        let status = cmd
-            .status()
-            .with_context(|| format!("cannot start {cmd:?}"))?;
-        if !status.success() {
-            bail!("{cmd:?} failed with {status}");
-        }
-        return Ok(());
+        return crate::run(cmd);
     }
     let sizes = Sizes::of(&args)?;
     let paths = Paths::of(&args, workspace)?;
@@ -942,16 +921,11 @@ pub fn run(args: BenchArgs, workspace: &Path) -> Result<()> {
     }
     let ours_bin = match &args.ours_bin {
         Some(p) => given_binary(p, "--ours-bin")?,
-        None => build(workspace, &args.profile, "imdb-lora", "imdb-lora")?,
+        None => build(&args.profile, "imdb-lora", "imdb-lora")?,
     };
     let bench_bin = match &args.bench_bin {
         Some(p) => given_binary(p, "--bench-bin")?,
-        None => build(
-            workspace,
-            &args.profile,
-            "imdb-lora-bench",
-            "imdb-lora-bench",
-        )?,
+        None => build(&args.profile, "imdb-lora-bench", "imdb-lora-bench")?,
     };
     std::fs::create_dir_all(&paths.out)
         .with_context(|| format!("creating {}", paths.out.display()))?;

@@ -191,10 +191,14 @@ fn build(backend: Backend) -> Result<PathBuf> {
         cmd.args(["--features", "cuda"]);
     }
     run(cmd)?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+    Ok(target_dir().join("release").join("imdb-lora"))
+}
+
+/// Where cargo puts build outputs: `$CARGO_TARGET_DIR`, else `<workspace>/target`.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    Ok(target.join("release").join("imdb-lora"))
+        .unwrap_or_else(|| workspace_root().join("target"))
 }
 
 fn binary(bin: &Path, args: &[String]) -> Result<()> {

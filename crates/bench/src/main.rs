@@ -58,35 +58,7 @@ enum Cmd {
         repeats: usize,
     },
     /// Count the FLOPs of the trainer's epoch-0 training batches and of its evaluation batches.
-    Flops {
-        /// Model directory holding config.json and the tokenizer files.
-        #[arg(long)]
-        model: PathBuf,
-        /// Data directory holding plain_text/{train,test}-00000-of-00001.parquet.
-        #[arg(long)]
-        data: PathBuf,
-        /// Training reviews (balanced seeded subset below 25,000, as the CLI takes them).
-        #[arg(long, default_value_t = 512)]
-        train_n: usize,
-        /// Test reviews.
-        #[arg(long, default_value_t = 1024)]
-        test_n: usize,
-        /// Truncation length in tokens.
-        #[arg(long, default_value_t = 256)]
-        max_len: usize,
-        /// Training batch size.
-        #[arg(long, default_value_t = 16)]
-        batch_size: usize,
-        /// Evaluation batch size.
-        #[arg(long, default_value_t = 64)]
-        eval_batch_size: usize,
-        /// Seed for subsets and data order.
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Length bucketing window (batches), as `imdb-lora train --bucket-window`.
-        #[arg(long)]
-        bucket_window: Option<usize>,
-    },
+    Flops(FlopsArgs),
     /// Time square f32 matmuls on burn's Flex backend.
     Matmul {
         /// Comma-separated sizes n.
@@ -107,27 +79,7 @@ fn main() -> Result<()> {
             limit,
             repeats,
         } => tokenize(&model, &data, max_len, limit, repeats)?,
-        Cmd::Flops {
-            model,
-            data,
-            train_n,
-            test_n,
-            max_len,
-            batch_size,
-            eval_batch_size,
-            seed,
-            bucket_window,
-        } => flops(&FlopsArgs {
-            model,
-            data,
-            train_n,
-            test_n,
-            max_len,
-            batch_size,
-            eval_batch_size,
-            seed,
-            bucket_window,
-        })?,
+        Cmd::Flops(args) => flops(&args)?,
         Cmd::Matmul { sizes, repeats } => matmul(&sizes, repeats)?,
     };
     println!("{json}");
@@ -203,15 +155,34 @@ fn tokenize(
     }))
 }
 
+#[derive(clap::Args, Debug)]
 struct FlopsArgs {
+    /// Model directory holding config.json and the tokenizer files.
+    #[arg(long)]
     model: PathBuf,
+    /// Data directory holding plain_text/{train,test}-00000-of-00001.parquet.
+    #[arg(long)]
     data: PathBuf,
+    /// Training reviews (balanced seeded subset below 25,000, as the CLI takes them).
+    #[arg(long, default_value_t = 512)]
     train_n: usize,
+    /// Test reviews.
+    #[arg(long, default_value_t = 1024)]
     test_n: usize,
+    /// Truncation length in tokens.
+    #[arg(long, default_value_t = 256)]
     max_len: usize,
+    /// Training batch size.
+    #[arg(long, default_value_t = 16)]
     batch_size: usize,
+    /// Evaluation batch size.
+    #[arg(long, default_value_t = 64)]
     eval_batch_size: usize,
+    /// Seed for subsets and data order.
+    #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Length bucketing window (batches), as `imdb-lora train --bucket-window`.
+    #[arg(long)]
     bucket_window: Option<usize>,
 }
 
