@@ -15,7 +15,8 @@ use burn::tensor::{Distribution, Int, Tensor, TensorData};
 
 type A = Autodiff<Flex>;
 
-/// Burn's RNG is process-global; tests that seed it must not interleave.
+/// Burn's RNG is process-global; every test that seeds or draws from it (`random` does
+/// both) takes this lock, or another test's draw could land between a seed and its use.
 static RNG: Mutex<()> = Mutex::new(());
 
 fn random<B: Backend, const D: usize>(shape: [usize; D], seed: u64) -> Tensor<B, D> {
@@ -69,6 +70,7 @@ fn inference_attention_matches_burns_fused_attention() {
 
 #[test]
 fn gelu_matches_burns_exact_gelu_forward_and_backward() {
+    let _g = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let x = random::<Flex, 3>([4, 9, 33], 4).mul_scalar(3.0);
     let d = max_diff(Flex::bert_gelu(x.clone()), gelu(x.clone()));
     assert!(d < 1e-6, "forward: {d}");
