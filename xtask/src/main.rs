@@ -166,9 +166,28 @@ fn workspace_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// `cargo` in the workspace root, without the variables `cargo run` set for xtask itself:
+/// cargo compares `rerun-if-env-changed` variables against its own environment, so an
+/// inherited `CARGO_PKG_NAME=xtask` made `ring`'s build script, and everything above it
+/// (the whole Burn stack), rebuild on every `cargo xtask` call.
 fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(workspace_root());
+    for (key, _) in std::env::vars_os() {
+        let key_str = key.to_string_lossy();
+        let from_cargo_run = key_str.starts_with("CARGO_PKG_")
+            || matches!(
+                key_str.as_ref(),
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+            );
+        if from_cargo_run {
+            cmd.env_remove(&key);
+        }
+    }
     cmd
 }
 
