@@ -112,7 +112,8 @@ impl BatcherConfig {
     }
 
     /// Evaluation: the whole set sorted by length, longest first, so each batch pads to
-    /// about its own length (≈ 20 % fewer padded tokens on IMDb at max_len 256). Metrics do
+    /// about its own length (16 % fewer padded slots on the bench's 1,024 IMDb test reviews
+    /// at max_len 256 and batch 64: 219,264 instead of 262,144, docs/BENCHMARKS.md). Metrics do
     /// not depend on the order; the first batch is the largest, so memory peaks at once.
     pub fn eval(batch_size: usize) -> BatcherConfig {
         BatcherConfig {
