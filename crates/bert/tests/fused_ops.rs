@@ -104,24 +104,42 @@ fn attention_grads(
 
 #[test]
 fn training_attention_gradients_match_autodiff_of_the_composition() {
-    attention_gradients_match(SHAPE, &[7, 5, 2]);
+    attention_gradients_match(SHAPE, 7, &[7, 5, 2]);
 }
 
 /// Long sequences: the kernels then work one batch element at a time (score blocks beyond
 /// 4 MiB), which the gradients and the dropout mask offsets must not notice.
 #[test]
 fn grouped_training_attention_gradients_match_too() {
-    attention_gradients_match([3, 2, 520, 8], &[520, 300, 17]);
+    attention_gradients_match([3, 2, 520, 8], 520, &[520, 300, 17]);
 }
 
-fn attention_gradients_match(shape: [usize; 4], lens: &[usize]) {
+/// The last layer of a classifier asks with the `[CLS]` query alone: one query row over
+/// every key, in training and in inference.
+#[test]
+fn one_query_over_all_keys_matches_the_composition() {
+    attention_gradients_match([3, 4, 7, 8], 1, &[7, 5, 2]);
+    attention_gradients_match([3, 2, 520, 8], 1, &[520, 300, 17]);
     let _g = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let q = random::<Flex, 4>([3, 4, 1, 8], 1);
+    let (k, v) = (random::<Flex, 4>(SHAPE, 2), random::<Flex, 4>(SHAPE, 3));
+    let m = mask::<Flex>();
+    let fused = Flex::bert_attention(q.clone(), k.clone(), v.clone(), &m, 0.1);
+    assert_eq!(fused.dims(), [3, 4, 1, 8]);
+    let d = max_diff(fused, attention_composed(q, k, v, &m, 0.1));
+    assert!(d < 1e-5, "max difference {d}");
+}
+
+/// Gradients with `queries` query positions over `shape[2]` keys.
+fn attention_gradients_match(shape: [usize; 4], queries: usize, lens: &[usize]) {
+    let _g = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let q_shape = [shape[0], shape[1], queries, shape[3]];
     let qkv = [
-        random::<Flex, 4>(shape, 6),
+        random::<Flex, 4>(q_shape, 6),
         random::<Flex, 4>(shape, 7),
         random::<Flex, 4>(shape, 8),
     ];
-    let w = random::<Flex, 4>(shape, 9);
+    let w = random::<Flex, 4>(q_shape, 9);
     let m = mask_of::<A>(lens, shape[2]);
     let fused = attention_grads([&qkv[0], &qkv[1], &qkv[2]], &w, |q, k, v| {
         A::bert_attention(q, k, v, &m, 0.0)

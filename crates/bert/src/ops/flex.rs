@@ -335,7 +335,7 @@ fn softmax_backward_row(g: &mut [f32], p: &[f32], pd: &[f32], scale: f32) {
     }
 }
 
-/// In place: each row of `scores` (length `seq`) becomes `softmax(scores·scale + key_mask)`,
+/// In place: each row of `scores` (length `seq`, the number of keys) becomes `softmax(scores·scale + key_mask)`,
 /// where row `r` belongs to batch `r / rows_per_batch` and adds that batch's `key_mask` row.
 /// With `dropout` (a mask and the index of `scores[0]` in it), also returns the dropped
 /// probabilities `P ⊙ mask`.
@@ -451,6 +451,7 @@ fn rows_of(t: &FlexTensor, start: usize, len: usize) -> Tensor<Flex, 4> {
 }
 
 /// Attention forward on Flex, group by group: `(P⊙mask)·v`, the per-group `P`, the group size.
+/// `q` may hold fewer positions than `k` and `v` (the last layer's `[CLS]`-only queries).
 fn attention_forward(
     q: &FlexTensor,
     k: &FlexTensor,
@@ -459,9 +460,10 @@ fn attention_forward(
     dropout: Option<&MaskSpec>,
 ) -> (FlexTensor, Vec<FlexTensor>, usize) {
     let shape = q.shape();
-    let (batch, heads, seq, head_dim) = (shape[0], shape[1], shape[2], shape[3]);
+    let (batch, heads, queries, head_dim) = (shape[0], shape[1], shape[2], shape[3]);
+    let keys = k.shape()[2];
     let scale = 1.0 / (head_dim as f32).sqrt();
-    let block = heads * seq * seq;
+    let block = heads * queries * keys;
     let group = (GROUP_FLOATS / block.max(1)).clamp(1, batch.max(1));
     let mask = values(key_mask);
     let (mut outs, mut probs) = (Vec::new(), Vec::new());
@@ -469,13 +471,13 @@ fn attention_forward(
         let len = group.min(batch - start);
         let scores = rows_of(q, start, len).matmul(rows_of(k, start, len).swap_dims(2, 3));
         let mut scores = unique(prim(scores));
-        let key_mask = &mask[start * seq..(start + len) * seq];
+        let key_mask = &mask[start * keys..(start + len) * keys];
         let drop = dropout.map(|spec| (spec, start * block));
         let dropped = softmax_rows(
             values_mut(&mut scores),
             key_mask,
-            seq,
-            heads * seq,
+            keys,
+            heads * queries,
             scale,
             drop,
         );
@@ -499,8 +501,9 @@ impl Backward<Flex, 3> for AttentionBackward {
         let [node_q, node_k, node_v] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         let s = ops.state;
-        let [_, heads, seq, _] = s.q.shape().dims();
-        let block = heads * seq * seq;
+        let [_, heads, queries, _] = s.q.shape().dims();
+        let keys = s.k.shape()[2];
+        let block = heads * queries * keys;
         let (mut dq, mut dk, mut dv) = (Vec::new(), Vec::new(), Vec::new());
         for (g, probs) in s.probs.iter().enumerate() {
             let (start, len) = (g * s.group, probs.shape()[0]);
@@ -525,7 +528,7 @@ impl Backward<Flex, 3> for AttentionBackward {
                 values_mut(&mut dz),
                 &values(probs),
                 &values(&dropped),
-                seq,
+                keys,
                 s.scale,
             );
             let dz = float::<4>(dz);

@@ -31,8 +31,9 @@ pub trait BertBackend: Backend {
     /// does.
     ///
     /// # Shapes
-    /// - q, k, v: `[batch, heads, seq, head_dim]`
-    /// - output: `[batch, heads, seq, head_dim]`
+    /// - q: `[batch, heads, queries, head_dim]` (`queries` ≤ `seq`: a subset of positions)
+    /// - k, v: `[batch, heads, seq, head_dim]`
+    /// - output: `[batch, heads, queries, head_dim]`
     fn bert_attention(
         q: Tensor<Self, 4>,
         k: Tensor<Self, 4>,
@@ -65,7 +66,8 @@ pub fn attention_composed<B: Backend>(
     mask: &AttentionMask<B>,
     dropout: f64,
 ) -> Tensor<B, 4> {
-    let [batch, heads, seq, head_dim] = q.dims();
+    let [batch, heads, queries, head_dim] = q.dims();
+    let seq = k.dims()[2];
     if B::ad_enabled(&q.device()) {
         let scores = q
             .matmul(k.swap_dims(2, 3))
@@ -75,7 +77,7 @@ pub fn attention_composed<B: Backend>(
             .forward(softmax(scores, 3))
             .matmul(v)
     } else {
-        let padding = mask.padding.clone().expand([batch, heads, seq, seq]);
+        let padding = mask.padding.clone().expand([batch, heads, queries, seq]);
         attention(
             q,
             k,
