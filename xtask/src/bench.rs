@@ -33,6 +33,8 @@ const PREDICT_TEXT: &str =
 const TARGET_TRAIN: f64 = 1.5;
 const TARGET_INFERENCE: f64 = 2.0;
 const TARGET_MEMORY: f64 = 0.5;
+/// `imdb_data::DEFAULT_BUCKET_WINDOW` (xtask depends on no project crate).
+const DEFAULT_BUCKET_WINDOW: usize = 50;
 /// Environment for every child: never touch the network.
 const OFFLINE_ENV: [(&str, &str); 3] = [
     ("HF_HUB_OFFLINE", "1"),
@@ -78,6 +80,11 @@ pub struct BenchArgs {
     /// Reviews to tokenise (default all 25,000; 1,000 with --quick).
     #[arg(long)]
     tokenize_limit: Option<usize>,
+    /// Our length-bucketing window in batches, as `imdb-lora train --bucket-window` (default
+    /// 50, the binary's default; 0: the reference's plain shuffled batches). With a window,
+    /// each repeat also runs ours once with plain batches, for the like-for-like row.
+    #[arg(long, default_value_t = DEFAULT_BUCKET_WINDOW)]
+    bucket_window: usize,
     /// Cargo profile both binaries are built with (`dev` builds land in target/debug).
     #[arg(long, default_value = "release")]
     profile: String,
@@ -107,6 +114,8 @@ struct Sizes {
     seed: u64,
     lr: f64,
     tokenize_limit: Option<usize>,
+    /// Our training batches' length-bucketing window (0: off).
+    bucket_window: usize,
     /// In-process passes per tokenisation process.
     tokenize_passes: usize,
     repeats: usize,
@@ -128,6 +137,7 @@ impl Sizes {
             seed: 42,
             lr: 2e-4,
             tokenize_limit: a.tokenize_limit.or(q.then_some(1000)),
+            bucket_window: a.bucket_window,
             tokenize_passes: if q { 1 } else { 3 },
             repeats: a.repeats.unwrap_or(if q { 1 } else { 3 }),
             predict_repeats: a.predict_repeats.unwrap_or(if q { 1 } else { 5 }),
@@ -442,53 +452,66 @@ impl Bench {
         ])
     }
 
-    fn train(&mut self) -> Result<Pair<TrainRun>> {
+    /// `imdb-lora train` arguments for the workload, writing into `run_dir`.
+    fn ours_train_args(&self, run_dir: &Path, bucket_window: usize) -> Vec<String> {
+        let s = &self.sizes;
+        let mut args = strings(&["train"]);
+        args.extend(self.workload_args());
+        args.extend(strings(&[
+            "--epochs",
+            &s.epochs.to_string(),
+            "--batch-size",
+            &s.batch_size.to_string(),
+            "--eval-batch-size",
+            &s.eval_batch_size.to_string(),
+            "--lr",
+            &s.lr.to_string(),
+            "--seed",
+            &s.seed.to_string(),
+            "--lr-schedule",
+            "constant",
+            "--warmup-ratio",
+            "0",
+            "--max-grad-norm",
+            "0",
+            "--checkpoint-every",
+            "0",
+            "--bucket-window",
+            &bucket_window.to_string(),
+            "--offline",
+            "--out",
+            &run_dir.display().to_string(),
+            "--log-level",
+            "warn",
+        ]));
+        args
+    }
+
+    /// One `imdb-lora train` process and its `metrics.json`.
+    fn ours_train(&mut self, run_dir: &Path, bucket_window: usize) -> Result<TrainRun> {
+        remove_dir(run_dir)?;
+        let args = self.ours_train_args(run_dir, bucket_window);
+        let m = self.ours(&args)?;
+        let metrics_path = run_dir.join("metrics.json");
+        let metrics: Value = serde_json::from_slice(
+            &std::fs::read(&metrics_path)
+                .with_context(|| format!("reading {}", metrics_path.display()))?,
+        )
+        .with_context(|| format!("parsing {}", metrics_path.display()))?;
+        TrainRun::of(&m, metrics, &metrics_path.display().to_string())
+    }
+
+    /// The workload, alternating: ours, the reference, and (with bucketing on) ours again
+    /// with plain shuffled batches. Returns the pair and those plain runs.
+    fn train(&mut self) -> Result<(Pair<TrainRun>, Vec<TrainRun>)> {
         let s = self.sizes.clone();
         let scratch = self.paths.out.join("tmp");
         let kept_model = self.paths.out.join("model");
         let mut pair = Pair::default();
+        let mut plain = Vec::new();
         for i in 0..s.repeats {
             let run_dir = scratch.join(format!("ours-train-{i}"));
-            remove_dir(&run_dir)?;
-            let mut args = strings(&["train"]);
-            args.extend(self.workload_args());
-            args.extend(strings(&[
-                "--epochs",
-                &s.epochs.to_string(),
-                "--batch-size",
-                &s.batch_size.to_string(),
-                "--eval-batch-size",
-                &s.eval_batch_size.to_string(),
-                "--lr",
-                &s.lr.to_string(),
-                "--seed",
-                &s.seed.to_string(),
-                "--lr-schedule",
-                "constant",
-                "--warmup-ratio",
-                "0",
-                "--max-grad-norm",
-                "0",
-                "--checkpoint-every",
-                "0",
-                "--offline",
-                "--out",
-                &run_dir.display().to_string(),
-                "--log-level",
-                "warn",
-            ]));
-            let m = self.ours(&args)?;
-            let metrics_path = run_dir.join("metrics.json");
-            let metrics: Value = serde_json::from_slice(
-                &std::fs::read(&metrics_path)
-                    .with_context(|| format!("reading {}", metrics_path.display()))?,
-            )
-            .with_context(|| format!("parsing {}", metrics_path.display()))?;
-            pair.ours.push(TrainRun::of(
-                &m,
-                metrics,
-                &metrics_path.display().to_string(),
-            )?);
+            pair.ours.push(self.ours_train(&run_dir, s.bucket_window)?);
             if i + 1 == s.repeats {
                 remove_dir(&kept_model)?;
                 std::fs::rename(run_dir.join("model"), &kept_model).with_context(|| {
@@ -524,9 +547,14 @@ impl Bench {
                 let out = m.last_json("peft_imdb.py")?;
                 pair.reference.push(TrainRun::of(&m, out, "peft_imdb.py")?);
             }
+            if s.bucket_window > 0 {
+                let run_dir = scratch.join(format!("ours-plain-{i}"));
+                plain.push(self.ours_train(&run_dir, 0)?);
+                remove_dir(&run_dir)?;
+            }
         }
         let _ = std::fs::remove_dir(&scratch);
-        Ok(pair)
+        Ok((pair, plain))
     }
 
     fn flops(&mut self) -> Result<Pair<Value>> {
@@ -544,7 +572,8 @@ impl Bench {
             ]));
             args
         };
-        let ours_args = common("--batch-size", "--eval-batch-size");
+        let mut ours_args = common("--batch-size", "--eval-batch-size");
+        ours_args.extend(strings(&["--bucket-window", &s.bucket_window.to_string()]));
         let peer_args = common("--batch", "--eval-batch");
         let mut pair = Pair::default();
         pair.ours
@@ -628,6 +657,8 @@ struct Results {
     matmul: Pair<Value>,
     tokenize: Pair<Sample>,
     train: Pair<TrainRun>,
+    /// Ours with plain shuffled batches (`--bucket-window 0`), when the main runs bucket.
+    train_plain: Vec<TrainRun>,
     flops: Pair<Value>,
     predict: Pair<Sample>,
 }
@@ -678,6 +709,13 @@ fn summary(r: &Results, sizes: &Sizes) -> (Vec<Row>, Option<f64>) {
             train_sps.1,
         )
         .with_target(TARGET_TRAIN),
+        Row::new(
+            "train samples/s, ours with plain shuffled batches",
+            "samples/s",
+            Better::Higher,
+            train(&r.train_plain, |x| x.train_samples_per_s),
+            train_sps.1,
+        ),
         Row::new(
             "eval samples/s (after epoch 1)",
             "samples/s",
@@ -862,8 +900,8 @@ fn markdown(
          - date: {}; commit {}; {}\n\
          - reference: {peer_line}\n\
          - workload: {} ({} train / {} test reviews, max_len {}, batch {} / eval batch {}, \
-         {} epoch, seed {}); {} alternating run(s) per side, {} cold predict run(s); \
-         tokenisation of {} train reviews × {} pass(es) per process\n\
+         {} epoch, seed {}); ours with {}; {} alternating run(s) per side, {} cold \
+         predict run(s); tokenisation of {} train reviews × {} pass(es) per process\n\
          - roofline (best f32 matmul at the largest size, either stack): {roof}\n\n",
         machine.nproc,
         machine.cpu_model,
@@ -880,6 +918,14 @@ fn markdown(
         sizes.eval_batch_size,
         sizes.epochs,
         sizes.seed,
+        if sizes.bucket_window > 0 {
+            format!(
+                "training batches length-bucketed in windows of {} batches (its default)",
+                sizes.bucket_window
+            )
+        } else {
+            "plain shuffled training batches (--bucket-window 0)".to_string()
+        },
         sizes.repeats,
         sizes.predict_repeats,
         sizes.tokenize_limit.map_or("all".into(), |n| n.to_string()),
@@ -944,7 +990,7 @@ pub fn run(args: BenchArgs, workspace: &Path) -> Result<()> {
     eprintln!("xtask bench: [2/5] tokenisation");
     let tokenize = bench.tokenize()?;
     eprintln!("xtask bench: [3/5] train + eval workload");
-    let train = bench.train()?;
+    let (train, train_plain) = bench.train()?;
     eprintln!("xtask bench: [4/5] FLOP counts");
     let flops = bench.flops()?;
     eprintln!("xtask bench: [5/5] time to first prediction");
@@ -964,6 +1010,7 @@ pub fn run(args: BenchArgs, workspace: &Path) -> Result<()> {
         matmul,
         tokenize,
         train,
+        train_plain,
         flops,
         predict,
     };
@@ -1005,6 +1052,7 @@ pub fn run(args: BenchArgs, workspace: &Path) -> Result<()> {
             "matmul": results.matmul,
             "tokenize": results.tokenize,
             "train": results.train,
+            "train_plain": results.train_plain,
             "flops": results.flops,
             "predict": results.predict,
         },

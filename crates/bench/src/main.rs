@@ -181,9 +181,9 @@ struct FlopsArgs {
     /// Seed for subsets and data order.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Length bucketing window (batches), as `imdb-lora train --bucket-window`.
-    #[arg(long)]
-    bucket_window: Option<usize>,
+    /// Length bucketing window (batches), as `imdb-lora train --bucket-window` (0: off).
+    #[arg(long, default_value_t = imdb_data::DEFAULT_BUCKET_WINDOW)]
+    bucket_window: usize,
 }
 
 fn flops(a: &FlopsArgs) -> Result<Value> {
@@ -207,8 +207,8 @@ fn flops(a: &FlopsArgs) -> Result<Value> {
 
     // As `train::fine_tune`: the first epoch's training plan and the (fixed) evaluation plan.
     let mut train_cfg = BatcherConfig::train(a.batch_size, a.seed);
-    if let Some(window) = a.bucket_window {
-        train_cfg = train_cfg.with_bucketing(window);
+    if a.bucket_window > 0 {
+        train_cfg = train_cfg.with_bucketing(a.bucket_window);
     }
     let pad = tokenizer.pad_id();
     let train_plan = Batcher::new(train.examples, pad, a.max_len, train_cfg)?.plan(0);

@@ -28,7 +28,7 @@ pub use model::{
     BertIntermediate, BertLayer, BertModel, BertOutput, BertPooler, BertResidual,
     BertSelfAttention, LORA_TARGETS, target_matches,
 };
-pub use ops::BertBackend;
+pub use ops::{BertBackend, BertOps};
 pub use weights::{MappedFile, Weights};
 
 /// Keys a checkpoint may carry that a sequence classifier has no use for: pre-training heads

@@ -12,7 +12,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Distribution, Int, Tensor, TensorData};
 use lora::{LoraConfig, LoraLinear};
 
-use crate::ops::BertBackend;
+use crate::ops::{BertBackend, BertOps};
 use crate::weights::{Weights, frozen};
 use crate::{BertConfig, BertError, HiddenAct};
 
@@ -209,14 +209,6 @@ impl<B: Backend> BertSelfAttention<B> {
         })
     }
 
-    /// `[batch, seq, hidden]` → `[batch, heads, seq, head_dim]`.
-    fn split_heads(&self, x: Tensor<B, 3>) -> Tensor<B, 4> {
-        let [batch, seq, hidden] = x.dims();
-        let heads = self.num_attention_heads;
-        x.reshape([batch, seq, heads, hidden / heads])
-            .swap_dims(1, 2)
-    }
-
     /// # Shapes
     /// - hidden: `[batch, seq, hidden]`
     /// - output: `[batch, seq, hidden]`
@@ -242,14 +234,10 @@ impl<B: Backend> BertSelfAttention<B> {
     where
         B: BertBackend,
     {
-        let [batch, positions, width] = queries.dims();
-        let project =
-            |linear: &LoraLinear<B>, x| self.split_heads(linear.forward_with(x, B::bert_dropout));
-        let q = project(&self.query, queries);
-        let k = project(&self.key, hidden.clone());
-        let v = project(&self.value, hidden);
-        let context = B::bert_attention(q, k, v, mask, self.dropout.prob);
-        context.swap_dims(1, 2).reshape([batch, positions, width])
+        let q = self.query.forward_with(queries, BertOps);
+        let k = self.key.forward_with(hidden.clone(), BertOps);
+        let v = self.value.forward_with(hidden, BertOps);
+        B::bert_attention(q, k, v, self.num_attention_heads, mask, self.dropout.prob)
     }
 }
 
@@ -307,10 +295,7 @@ impl<B: Backend> BertResidual<B> {
     where
         B: BertBackend,
     {
-        let x = B::bert_dropout(
-            self.dense.forward_with(x, B::bert_dropout),
-            self.dropout.prob,
-        );
+        let x = B::bert_dropout(self.dense.forward_with(x, BertOps), self.dropout.prob);
         self.layer_norm.forward(x + residual)
     }
 }
@@ -342,7 +327,7 @@ impl<B: Backend> BertIntermediate<B> {
     where
         B: BertBackend,
     {
-        let x = self.dense.forward_with(x, B::bert_dropout);
+        let x = self.dense.forward_with(x, BertOps);
         match self.activation {
             HiddenAct::Gelu => B::bert_gelu(x),
             HiddenAct::GeluTanh => gelu_approximate(x),

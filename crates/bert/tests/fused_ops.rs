@@ -5,12 +5,13 @@
 
 use std::sync::Mutex;
 
-use bert::ops::attention_composed;
+use bert::ops::{attention_composed, merge_heads, split_heads};
 use bert::{AttentionMask, BertBackend};
 use burn::backend::{Autodiff, Flex};
 use burn::nn::Dropout;
 use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::backend::Backend;
+use burn::tensor::module::linear;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 
 type A = Autodiff<Flex>;
@@ -53,6 +54,20 @@ fn max_diff<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> f32
 
 const SHAPE: [usize; 4] = [3, 4, 7, 8];
 
+/// The backend's attention on split-head tensors `[batch, heads, seq, head_dim]`: heads
+/// merged into the hidden dimension (the kernel's layout), the kernel, heads split again.
+fn fused<B: BertBackend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    m: &AttentionMask<B>,
+    dropout: f64,
+) -> Tensor<B, 4> {
+    let heads = q.dims()[1];
+    let [q, k, v] = [q, k, v].map(merge_heads);
+    split_heads(B::bert_attention(q, k, v, heads, m, dropout), heads)
+}
+
 #[test]
 fn inference_attention_matches_burns_fused_attention() {
     let _g = RNG.lock().unwrap_or_else(|e| e.into_inner());
@@ -62,7 +77,7 @@ fn inference_attention_matches_burns_fused_attention() {
         random::<Flex, 4>(SHAPE, 3),
     );
     let m = mask::<Flex>();
-    let fused = Flex::bert_attention(q.clone(), k.clone(), v.clone(), &m, 0.1);
+    let fused = fused::<Flex>(q.clone(), k.clone(), v.clone(), &m, 0.1);
     let reference = attention_composed(q, k, v, &m, 0.1);
     let d = max_diff(fused, reference);
     assert!(d < 1e-5, "max difference {d}");
@@ -107,10 +122,10 @@ fn training_attention_gradients_match_autodiff_of_the_composition() {
     attention_gradients_match(SHAPE, 7, &[7, 5, 2]);
 }
 
-/// Long sequences: the kernels then work one batch element at a time (score blocks beyond
-/// 4 MiB), which the gradients and the dropout mask offsets must not notice.
+/// Long sequences (score blocks of 1 MiB per head, longer than any row chunk), where the
+/// per-head mask offsets of the later batch elements are large.
 #[test]
-fn grouped_training_attention_gradients_match_too() {
+fn long_sequence_training_attention_gradients_match_too() {
     attention_gradients_match([3, 2, 520, 8], 520, &[520, 300, 17]);
 }
 
@@ -124,7 +139,7 @@ fn one_query_over_all_keys_matches_the_composition() {
     let q = random::<Flex, 4>([3, 4, 1, 8], 1);
     let (k, v) = (random::<Flex, 4>(SHAPE, 2), random::<Flex, 4>(SHAPE, 3));
     let m = mask::<Flex>();
-    let fused = Flex::bert_attention(q.clone(), k.clone(), v.clone(), &m, 0.1);
+    let fused = fused::<Flex>(q.clone(), k.clone(), v.clone(), &m, 0.1);
     assert_eq!(fused.dims(), [3, 4, 1, 8]);
     let d = max_diff(fused, attention_composed(q, k, v, &m, 0.1));
     assert!(d < 1e-5, "max difference {d}");
@@ -142,7 +157,7 @@ fn attention_gradients_match(shape: [usize; 4], queries: usize, lens: &[usize]) 
     let w = random::<Flex, 4>(q_shape, 9);
     let m = mask_of::<A>(lens, shape[2]);
     let fused = attention_grads([&qkv[0], &qkv[1], &qkv[2]], &w, |q, k, v| {
-        A::bert_attention(q, k, v, &m, 0.0)
+        fused::<A>(q, k, v, &m, 0.0)
     });
     let reference = attention_grads([&qkv[0], &qkv[1], &qkv[2]], &w, |q, k, v| {
         attention_composed(q, k, v, &m, 0.0)
@@ -159,7 +174,7 @@ fn training_attention_with_dropout_matches_the_composition_under_the_same_mask()
 }
 
 #[test]
-fn grouped_training_attention_with_dropout_matches_too() {
+fn long_sequence_training_attention_with_dropout_matches_too() {
     dropout_attention_matches([3, 2, 520], &[520, 300, 17]);
 }
 
@@ -179,7 +194,7 @@ fn dropout_attention_matches([batch, heads, seq]: [usize; 3], lens: &[usize]) {
     let seed = 99;
 
     A::seed(&Default::default(), seed);
-    let dropped = A::bert_attention(
+    let dropped = fused::<A>(
         Tensor::from_inner(q.clone()),
         Tensor::from_inner(k.clone()),
         Tensor::from_inner(eye),
@@ -217,9 +232,7 @@ fn dropout_attention_matches([batch, heads, seq]: [usize; 3], lens: &[usize]) {
         .mul_scalar(scale_kept as f64);
 
     A::seed(&Default::default(), seed);
-    let fused = attention_grads([&q, &k, &v], &w, |q, k, v| {
-        A::bert_attention(q, k, v, &m, prob)
-    });
+    let fused = attention_grads([&q, &k, &v], &w, |q, k, v| fused::<A>(q, k, v, &m, prob));
     let reference = attention_grads([&q, &k, &v], &w, |q, k, v| {
         let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale) + m.additive.clone();
         (softmax(scores, 3) * Tensor::from_inner(keep.clone())).matmul(v)
@@ -262,4 +275,87 @@ fn dropout_is_deterministic_per_seed_and_its_gradient_uses_the_same_mask() {
         0.0
     );
     assert_eq!(max_diff(Dropout { prob: 0.25 }.forward(x.clone()), x), 0.0);
+}
+
+#[test]
+fn linear_matches_burns_linear_with_and_without_bias_and_on_strided_weights() {
+    let _g = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let x = random::<Flex, 3>([3, 5, 7], 20);
+    let w = random::<Flex, 2>([7, 4], 21);
+    let b = random::<Flex, 1>([4], 22);
+    let fused = Flex::bert_linear(x.clone(), w.clone(), Some(b.clone()));
+    assert_eq!(fused.dims(), [3, 5, 4]);
+    let d = max_diff(fused, linear(x.clone(), w.clone(), Some(b.clone())));
+    assert!(d < 1e-5, "with bias: {d}");
+    let d = max_diff(
+        Flex::bert_linear(x.clone(), w.clone(), None),
+        linear(x.clone(), w.clone(), None),
+    );
+    assert!(d < 1e-5, "without bias: {d}");
+    // A weight seen through a transpose (strides swapped), and a rank-1 input.
+    let wt = random::<Flex, 2>([4, 7], 23).swap_dims(0, 1);
+    let d = max_diff(
+        Flex::bert_linear(x.clone(), wt.clone(), Some(b.clone())),
+        linear(x.clone(), wt, Some(b.clone())),
+    );
+    assert!(d < 1e-5, "transposed weight: {d}");
+    let v = random::<Flex, 1>([7], 24);
+    let d = max_diff(
+        Flex::bert_linear(v.clone(), w.clone(), Some(b.clone())),
+        linear(v, w, Some(b)),
+    );
+    assert!(d < 1e-5, "rank-1 input: {d}");
+}
+
+/// Gradients of `Σ linear(x, w, b) ⊙ g` for each of x, w, b that `tracked` marks.
+fn linear_grads(
+    f: impl Fn(Tensor<A, 3>, Tensor<A, 2>, Option<Tensor<A, 1>>) -> Tensor<A, 3>,
+    tracked: [bool; 3],
+    bias: bool,
+) -> Vec<Option<Tensor<Flex, 1>>> {
+    let track = |t: Tensor<A, 1>, on: bool| if on { t.require_grad() } else { t };
+    let x = Tensor::<A, 3>::from_inner(random::<Flex, 3>([2, 6, 9], 30));
+    let w = Tensor::<A, 2>::from_inner(random::<Flex, 2>([9, 5], 31));
+    let b = Tensor::<A, 1>::from_inner(random::<Flex, 1>([5], 32));
+    let g = random::<Flex, 3>([2, 6, 5], 33);
+    let x = if tracked[0] { x.require_grad() } else { x };
+    let w = if tracked[1] { w.require_grad() } else { w };
+    let b = bias.then(|| track(b, tracked[2]));
+    let out = f(x.clone(), w.clone(), b.clone());
+    let grads = (out * Tensor::from_inner(g)).sum().backward();
+    vec![
+        x.grad(&grads).map(|t| t.flatten(0, 2)),
+        w.grad(&grads).map(|t| t.flatten(0, 1)),
+        b.and_then(|b| b.grad(&grads)),
+    ]
+}
+
+#[test]
+fn linear_gradients_match_burns_linear_for_every_tracked_combination() {
+    let _g = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    for bias in [true, false] {
+        for tracked in [
+            [true, false, false],
+            [true, true, true],
+            [false, true, false],
+            [false, false, true],
+        ] {
+            let fused = linear_grads(A::bert_linear, tracked, bias);
+            let reference = linear_grads(linear, tracked, bias);
+            for (i, (a, b)) in fused.into_iter().zip(reference).enumerate() {
+                match (a, b) {
+                    (Some(a), Some(b)) => {
+                        let d = max_diff(a, b);
+                        assert!(d < 1e-4, "{tracked:?} bias {bias}: grad {i} differs by {d}");
+                    }
+                    (None, None) => {}
+                    (a, b) => panic!(
+                        "{tracked:?} bias {bias}: grad {i} present {} vs {}",
+                        a.is_some(),
+                        b.is_some()
+                    ),
+                }
+            }
+        }
+    }
 }

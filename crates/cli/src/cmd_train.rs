@@ -66,9 +66,10 @@ pub struct Args {
     /// Modules to adapt (PEFT names: query, key, value, attention.output.dense, ...).
     #[arg(long, value_delimiter = ',', default_value = "query,value")]
     target_modules: Vec<String>,
-    /// Length bucketing: sort by length within windows of this many batches.
-    #[arg(long)]
-    bucket_window: Option<usize>,
+    /// Length bucketing: sort by length within windows of this many batches, then shuffle
+    /// the batches (like transformers' `group_by_length`); 0 turns it off.
+    #[arg(long, default_value_t = train::DEFAULT_BUCKET_WINDOW)]
+    bucket_window: usize,
     /// Checkpoint every this many optimizer steps (besides every epoch end; 0: epochs only).
     #[arg(long, default_value_t = 200)]
     checkpoint_every: u64,
@@ -119,7 +120,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         grad_accum_steps: args.grad_accum,
         seed: d.seed,
         checkpoint_every: (args.checkpoint_every > 0).then_some(args.checkpoint_every),
-        bucket_window: args.bucket_window,
+        bucket_window: (args.bucket_window > 0).then_some(args.bucket_window),
         stop_after_steps: args.stop_after_steps,
     };
     let run_config = RunConfig {

@@ -84,6 +84,10 @@ pub fn collate(examples: &[&Encoded], pad_id: u32) -> Batch {
     }
 }
 
+/// The training batcher's default length-bucketing window, in batches: transformers'
+/// `group_by_length` sorts megabatches of 50 batches too.
+pub const DEFAULT_BUCKET_WINDOW: usize = 50;
+
 /// How to form batches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatcherConfig {

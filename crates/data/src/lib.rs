@@ -39,7 +39,9 @@ mod urlpath;
 
 use std::path::{Path, PathBuf};
 
-pub use crate::batch::{Batch, Batcher, BatcherConfig, EpochBatches, PaddingStats, collate};
+pub use crate::batch::{
+    Batch, Batcher, BatcherConfig, DEFAULT_BUCKET_WINDOW, EpochBatches, PaddingStats, collate,
+};
 pub use crate::error::{BoxError, Error, PartialDownload, Result};
 pub use crate::hub::{
     DatasetFiles, FileMetadata, HubClient, HubConfig, ModelFiles, Repo, RepoType, Source,

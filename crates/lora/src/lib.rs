@@ -14,4 +14,4 @@ mod linear;
 
 pub use config::LoraConfig;
 pub use error::LoraError;
-pub use linear::{LoraAdapter, LoraLinear};
+pub use linear::{BurnOps, LoraAdapter, LoraLinear, LoraOps};

@@ -8,6 +8,32 @@ use burn::tensor::{Distribution, Tensor};
 
 use crate::{LoraConfig, LoraError};
 
+/// The two tensor operations a LoRA layer runs. The layer calls them through this trait so
+/// that a caller with faster kernels for its backend (the `bert` crate has some) can supply
+/// them; [`BurnOps`] are Burn's own.
+pub trait LoraOps<B: Backend> {
+    /// `x·weight + bias`, as `burn::tensor::module::linear`.
+    fn linear<const D: usize>(
+        x: Tensor<B, D>,
+        weight: Tensor<B, 2>,
+        bias: Option<Tensor<B, 1>>,
+    ) -> Tensor<B, D> {
+        linear(x, weight, bias)
+    }
+
+    /// Inverted dropout with probability `prob`; the identity outside training, as
+    /// `burn::nn::Dropout` is.
+    fn dropout<const D: usize>(x: Tensor<B, D>, prob: f64) -> Tensor<B, D> {
+        Dropout { prob }.forward(x)
+    }
+}
+
+/// Burn's own `linear` and `Dropout`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BurnOps;
+
+impl<B: Backend> LoraOps<B> for BurnOps {}
+
 /// The trainable part of a LoRA layer.
 ///
 /// Stored in Burn's `[d_input, d_output]` orientation: `lora_a` is the transpose of PEFT's
@@ -105,20 +131,18 @@ impl<B: Backend> LoraAdapter<B> {
     /// - input: `[..., d_input]`
     /// - output: `[..., d_output]`
     pub fn forward<const D: usize>(&self, input: Tensor<B, D>) -> Tensor<B, D> {
-        self.forward_with(input, |x, prob| Dropout { prob }.forward(x))
+        self.forward_with(input, BurnOps)
     }
 
-    /// [`LoraAdapter::forward`] with the caller's dropout implementation, `dropout(x, prob)`
-    /// (e.g. a backend's fused kernel); it must be the identity outside training, as
-    /// `burn::nn::Dropout` is.
-    pub fn forward_with<const D: usize>(
+    /// [`LoraAdapter::forward`] with the caller's operations (e.g. a backend's fused kernels).
+    pub fn forward_with<O: LoraOps<B>, const D: usize>(
         &self,
         input: Tensor<B, D>,
-        dropout: impl FnOnce(Tensor<B, D>, f64) -> Tensor<B, D>,
+        _ops: O,
     ) -> Tensor<B, D> {
-        let x = dropout(input, self.lora_dropout.prob);
-        let x = linear(x, self.lora_a.val(), None);
-        linear(x, self.lora_b.val(), None).mul_scalar(self.scaling)
+        let x = O::dropout(input, self.lora_dropout.prob);
+        let x = O::linear(x, self.lora_a.val(), None);
+        O::linear(x, self.lora_b.val(), None).mul_scalar(self.scaling)
     }
 
     /// The dense update `A·B·scaling`, `[d_input, d_output]`, detached from any autodiff graph.
@@ -199,21 +223,27 @@ impl<B: Backend> LoraLinear<B> {
     /// - input: `[..., d_input]`
     /// - output: `[..., d_output]`
     pub fn forward<const D: usize>(&self, input: Tensor<B, D>) -> Tensor<B, D> {
-        self.forward_with(input, |x, prob| Dropout { prob }.forward(x))
+        self.forward_with(input, BurnOps)
     }
 
-    /// [`LoraLinear::forward`] with the caller's dropout for the adapter's input (see
-    /// [`LoraAdapter::forward_with`]).
-    pub fn forward_with<const D: usize>(
+    /// [`LoraLinear::forward`] with the caller's operations (see [`LoraOps`]).
+    pub fn forward_with<O: LoraOps<B>, const D: usize>(
         &self,
         input: Tensor<B, D>,
-        dropout: impl FnOnce(Tensor<B, D>, f64) -> Tensor<B, D>,
+        ops: O,
     ) -> Tensor<B, D> {
+        let base = |x| {
+            O::linear(
+                x,
+                self.base_layer.weight.val(),
+                self.base_layer.bias.as_ref().map(|b| b.val()),
+            )
+        };
         match &self.lora {
             Some(adapter) if !adapter.merged => {
-                self.base_layer.forward(input.clone()) + adapter.forward_with(input, dropout)
+                base(input.clone()) + adapter.forward_with(input, ops)
             }
-            _ => self.base_layer.forward(input),
+            _ => base(input),
         }
     }
 

@@ -5,8 +5,10 @@
 //!   passes over a `[batch, heads, seq, seq]` tensor, each single-threaded, with the dropout
 //!   mask drawn element by element from ChaCha and kept (with the probabilities before and
 //!   after dropout) for the backward pass. Here scale, mask, softmax and dropout are one
-//!   threaded pass, and the backward pass keeps only the probabilities: the dropout mask is
-//!   regenerated from its key ([`super::mask`]).
+//!   pass over each head's scores while they are in cache, batch elements in parallel
+//!   ([`super::attention`]), and the backward pass keeps only the probabilities: the
+//!   dropout mask is regenerated from its key ([`super::mask`]).
+//! - linear layers: one gemm call per product, straight into the output ([`super::gemm`]).
 //! - GELU: libm's scalar `erff` on one thread; here a vectorisable erf (Abramowitz & Stegun
 //!   7.1.26, |error| ≤ 1.5e-7; within 3e-7 of a series erf in f32, tested) across threads.
 //! - dropout: the same counter-based masks, never stored.
@@ -26,7 +28,7 @@ use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::mask::{MaskKey, MaskSpec};
-use super::{BertBackend, attention_composed};
+use super::{BertBackend, attention, attention_heads, gemm};
 use crate::model::AttentionMask;
 
 /// Elements per parallel task in element-wise kernels (64 KiB of f32).
@@ -81,7 +83,7 @@ fn gelu_grad_f32(x: f32) -> f32 {
 /// everything it calls): only then is it compiled inside pulp's `#[target_feature]`
 /// functions and vectorised at that width. A closure would not do: its body is a separate
 /// function the inliner may keep out of line, compiled for the baseline (SSE2) only.
-trait Kernel {
+pub(super) trait Kernel {
     fn run(self);
 }
 
@@ -97,7 +99,7 @@ impl<K: Kernel> pulp::WithSimd for Dispatch<K> {
 }
 
 /// Runs `kernel` compiled for the best SIMD level this CPU has (AVX-512, AVX2, ...).
-fn simd(kernel: impl Kernel) {
+pub(super) fn simd(kernel: impl Kernel) {
     pulp::Arch::new().dispatch(Dispatch(kernel))
 }
 
@@ -132,10 +134,10 @@ impl Kernel for GeluGradKernel<'_> {
 }
 
 /// `x ← x ⊙ mask` for mask elements `base..base + x.len()`.
-struct MaskKernel<'a> {
-    x: &'a mut [f32],
-    spec: &'a MaskSpec,
-    base: u32,
+pub(super) struct MaskKernel<'a> {
+    pub x: &'a mut [f32],
+    pub spec: &'a MaskSpec,
+    pub base: u32,
 }
 
 impl Kernel for MaskKernel<'_> {
@@ -147,38 +149,33 @@ impl Kernel for MaskKernel<'_> {
     }
 }
 
-/// Consecutive rows of attention scores, in place: `softmax(z·scale + key_mask)` per row.
-struct SoftmaxRows<'a> {
-    rows: &'a mut [f32],
-    /// Index of the first row.
-    first: usize,
-    seq: usize,
-    rows_per_batch: usize,
-    key_mask: &'a [f32],
-    scale: f32,
+/// Rows of attention scores (length `seq`, the number of keys), in place:
+/// `softmax(z·scale + key_mask)` per row.
+pub(super) struct SoftmaxRows<'a> {
+    pub rows: &'a mut [f32],
+    pub seq: usize,
+    pub key_mask: &'a [f32],
+    pub scale: f32,
 }
 
 impl Kernel for SoftmaxRows<'_> {
     #[inline(always)]
     fn run(self) {
-        for (j, p) in self.rows.chunks_mut(self.seq).enumerate() {
-            let batch = (self.first + j) / self.rows_per_batch;
-            softmax_row(
-                p,
-                &self.key_mask[batch * self.seq..][..self.seq],
-                self.scale,
-            );
+        for p in self.rows.chunks_mut(self.seq) {
+            softmax_row(p, self.key_mask, self.scale);
         }
     }
 }
 
-/// Consecutive rows of the softmax-with-dropout backward pass, in place.
-struct SoftmaxBackwardRows<'a> {
-    grad: &'a mut [f32],
-    p: &'a [f32],
-    pd: &'a [f32],
-    seq: usize,
-    scale: f32,
+/// Rows of the softmax-with-dropout backward pass, in place: `grad` (∂L/∂(P⊙mask)) becomes
+/// ∂L/∂scores. With `Pd = P⊙mask`, per row `dZ = Pd⊙dPd − P·Σ(Pd⊙dPd)`, times `scale` for
+/// the `q·kᵀ·scale` that produced Z.
+pub(super) struct SoftmaxBackwardRows<'a> {
+    pub grad: &'a mut [f32],
+    pub p: &'a [f32],
+    pub pd: &'a [f32],
+    pub seq: usize,
+    pub scale: f32,
 }
 
 impl Kernel for SoftmaxBackwardRows<'_> {
@@ -195,7 +192,7 @@ impl Kernel for SoftmaxBackwardRows<'_> {
 }
 
 /// A Flex tensor's values in row-major order, borrowed when it is contiguous.
-fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
+pub(super) fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
     match t.as_slice::<f32>() {
         Some(s) => Cow::Borrowed(s),
         None => Cow::Owned(t.to_contiguous().storage::<f32>().to_vec()),
@@ -206,7 +203,7 @@ fn is_f32(t: &FlexTensor) -> bool {
     t.dtype() == DType::F32
 }
 
-fn flex_tensor(values: Vec<f32>, shape: burn::tensor::Shape) -> FlexTensor {
+pub(super) fn flex_tensor(values: Vec<f32>, shape: burn::tensor::Shape) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
@@ -308,9 +305,6 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + ta.iter().zip(tb).map(|(&a, &b)| a * b).sum::<f32>()
 }
 
-/// Rows of the attention scores processed per parallel task.
-const ROWS_PER_TASK: usize = 16;
-
 /// One row of attention scores in place: `softmax(z·scale + key_mask)`.
 #[inline(always)]
 fn softmax_row(p: &mut [f32], key_mask: &[f32], scale: f32) {
@@ -326,79 +320,13 @@ fn softmax_row(p: &mut [f32], key_mask: &[f32], scale: f32) {
 }
 
 /// One row of the softmax-with-dropout backward pass in place (see
-/// [`softmax_rows_backward`]).
+/// [`SoftmaxBackwardRows`]).
 #[inline(always)]
 fn softmax_backward_row(g: &mut [f32], p: &[f32], pd: &[f32], scale: f32) {
     let t = dot(g, pd);
     for ((g, &p), &pd) in g.iter_mut().zip(p).zip(pd) {
         *g = (pd * *g - p * t) * scale;
     }
-}
-
-/// In place: each row of `scores` (length `seq`, the number of keys) becomes `softmax(scores·scale + key_mask)`,
-/// where row `r` belongs to batch `r / rows_per_batch` and adds that batch's `key_mask` row.
-/// With `dropout` (a mask and the index of `scores[0]` in it), also returns the dropped
-/// probabilities `P ⊙ mask`.
-fn softmax_rows(
-    scores: &mut [f32],
-    key_mask: &[f32],
-    seq: usize,
-    rows_per_batch: usize,
-    scale: f32,
-    dropout: Option<(&MaskSpec, usize)>,
-) -> Option<Vec<f32>> {
-    let block = ROWS_PER_TASK * seq;
-    let rows = |c: usize, rows: &mut [f32]| {
-        simd(SoftmaxRows {
-            rows,
-            first: c * ROWS_PER_TASK,
-            seq,
-            rows_per_batch,
-            key_mask,
-            scale,
-        })
-    };
-    match dropout {
-        None => {
-            scores
-                .par_chunks_mut(block)
-                .enumerate()
-                .for_each(|(c, b)| rows(c, b));
-            None
-        }
-        Some((spec, offset)) => {
-            let mut dropped = vec![0.0f32; scores.len()];
-            scores
-                .par_chunks_mut(block)
-                .zip(dropped.par_chunks_mut(block))
-                .enumerate()
-                .for_each(|(c, (b, out))| {
-                    rows(c, b);
-                    // Copied while the block is still in cache.
-                    out.copy_from_slice(b);
-                    let base = (offset + c * block) as u32;
-                    simd(MaskKernel { x: out, spec, base });
-                });
-            Some(dropped)
-        }
-    }
-}
-
-/// In place: `grad` (∂L/∂(P⊙mask)) becomes ∂L/∂scores. With `Pd = P⊙mask`, per row:
-/// `dZ = Pd⊙dPd − P·Σ(Pd⊙dPd)`, times `scale` for the `q·kᵀ·scale` that produced Z.
-fn softmax_rows_backward(grad: &mut [f32], p: &[f32], pd: &[f32], seq: usize, scale: f32) {
-    let block = ROWS_PER_TASK * seq;
-    grad.par_chunks_mut(block)
-        .zip(p.par_chunks(block).zip(pd.par_chunks(block)))
-        .for_each(|(grad, (p, pd))| {
-            simd(SoftmaxBackwardRows {
-                grad,
-                p,
-                pd,
-                seq,
-                scale,
-            })
-        });
 }
 
 /// A fresh mask key from the backend's seeded RNG, so masks follow `Backend::seed` exactly
@@ -425,70 +353,17 @@ fn prim<const D: usize>(t: Tensor<Flex, D>) -> FlexTensor {
     t.into_primitive().tensor()
 }
 
-/// Attention works on groups of batch elements whose `[heads, seq, seq]` score blocks
-/// together stay near this many floats (≈ 4 MiB): the softmax pass then finds the scores
-/// still in cache, and the allocator reuses blocks of that size instead of mapping fresh
-/// pages for a `[batch, heads, seq, seq]` tensor every layer.
-const GROUP_FLOATS: usize = 1 << 20;
-
-/// What the attention forward keeps for its backward pass.
+/// What the attention forward keeps for its backward pass (q, k and v share their buffers
+/// with the graph; only the probabilities are new).
 #[derive(Debug, Clone)]
 struct AttentionState {
     q: FlexTensor,
     k: FlexTensor,
     v: FlexTensor,
-    /// Probabilities before dropout, one tensor per group of batch elements.
-    probs: Vec<FlexTensor>,
-    /// Batch elements per group.
-    group: usize,
+    /// Probabilities before dropout, `[batch, heads, queries, keys]`.
+    probs: Vec<f32>,
+    dims: attention::Dims,
     dropout: Option<MaskSpec>,
-    scale: f32,
-}
-
-/// Batch elements `start..start + len` of a `[batch, ...]` tensor.
-fn rows_of(t: &FlexTensor, start: usize, len: usize) -> Tensor<Flex, 4> {
-    float::<4>(t.clone()).narrow(0, start, len)
-}
-
-/// Attention forward on Flex, group by group: `(P⊙mask)·v`, the per-group `P`, the group size.
-/// `q` may hold fewer positions than `k` and `v` (the last layer's `[CLS]`-only queries).
-fn attention_forward(
-    q: &FlexTensor,
-    k: &FlexTensor,
-    v: &FlexTensor,
-    key_mask: &FlexTensor,
-    dropout: Option<&MaskSpec>,
-) -> (FlexTensor, Vec<FlexTensor>, usize) {
-    let shape = q.shape();
-    let (batch, heads, queries, head_dim) = (shape[0], shape[1], shape[2], shape[3]);
-    let keys = k.shape()[2];
-    let scale = 1.0 / (head_dim as f32).sqrt();
-    let block = heads * queries * keys;
-    let group = (GROUP_FLOATS / block.max(1)).clamp(1, batch.max(1));
-    let mask = values(key_mask);
-    let (mut outs, mut probs) = (Vec::new(), Vec::new());
-    for start in (0..batch).step_by(group) {
-        let len = group.min(batch - start);
-        let scores = rows_of(q, start, len).matmul(rows_of(k, start, len).swap_dims(2, 3));
-        let mut scores = unique(prim(scores));
-        let key_mask = &mask[start * keys..(start + len) * keys];
-        let drop = dropout.map(|spec| (spec, start * block));
-        let dropped = softmax_rows(
-            values_mut(&mut scores),
-            key_mask,
-            keys,
-            heads * queries,
-            scale,
-            drop,
-        );
-        let weights = match dropped {
-            Some(d) => flex_tensor(d, scores.shape()),
-            None => scores.clone(),
-        };
-        outs.push(float::<4>(weights).matmul(rows_of(v, start, len)));
-        probs.push(scores);
-    }
-    (prim(Tensor::cat(outs, 0)), probs, group)
 }
 
 #[derive(Debug)]
@@ -501,50 +376,52 @@ impl Backward<Flex, 3> for AttentionBackward {
         let [node_q, node_k, node_v] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         let s = ops.state;
-        let [_, heads, queries, _] = s.q.shape().dims();
-        let keys = s.k.shape()[2];
-        let block = heads * queries * keys;
-        let (mut dq, mut dk, mut dv) = (Vec::new(), Vec::new(), Vec::new());
-        for (g, probs) in s.probs.iter().enumerate() {
-            let (start, len) = (g * s.group, probs.shape()[0]);
-            let grad = rows_of(&grad, start, len);
-            let dropped = match &s.dropout {
-                Some(spec) => apply_mask(probs.clone(), spec, start * block),
-                None => probs.clone(),
-            };
-            if node_v.is_some() {
-                dv.push(
-                    float::<4>(dropped.clone())
-                        .swap_dims(2, 3)
-                        .matmul(grad.clone()),
-                );
-            }
-            if node_q.is_none() && node_k.is_none() {
-                continue;
-            }
-            let d_dropped = grad.matmul(rows_of(&s.v, start, len).swap_dims(2, 3));
-            let mut dz = unique(prim(d_dropped));
-            softmax_rows_backward(
-                values_mut(&mut dz),
-                &values(probs),
-                &values(&dropped),
-                keys,
-                s.scale,
-            );
-            let dz = float::<4>(dz);
-            if node_q.is_some() {
-                dq.push(dz.clone().matmul(rows_of(&s.k, start, len)));
-            }
-            if node_k.is_some() {
-                dk.push(dz.swap_dims(2, 3).matmul(rows_of(&s.q, start, len)));
-            }
-        }
-        for (node, parts) in [(node_q, dq), (node_k, dk), (node_v, dv)] {
-            if let Some(node) = node {
-                grads.register::<Flex>(node.id, prim(Tensor::cat(parts, 0)));
+        let (q, k, v) = (values(&s.q), values(&s.k), values(&s.v));
+        let need = [node_q.is_some(), node_k.is_some(), node_v.is_some()];
+        let parts = attention::backward(
+            &values(&grad),
+            [&q, &k, &v],
+            &s.probs,
+            s.dims,
+            s.dropout.as_ref(),
+            need,
+        );
+        let shapes = [s.q.shape(), s.k.shape(), s.v.shape()];
+        for ((node, part), shape) in [node_q, node_k, node_v].into_iter().zip(parts).zip(shapes) {
+            if let (Some(node), Some(part)) = (node, part) {
+                grads.register::<Flex>(node.id, flex_tensor(part, shape));
             }
         }
     }
+}
+
+/// The sizes of an attention call on `[batch, seq, hidden]` tensors with `heads` heads and a
+/// `[batch, 1, 1, keys]` key mask, when the kernels can take it (else the composition runs,
+/// and reports any shape error the portable way).
+fn attention_dims(
+    [q, k, v]: [&FlexTensor; 3],
+    key_mask: &FlexTensor,
+    heads: usize,
+) -> Option<attention::Dims> {
+    let all_f32 = [q, k, v, key_mask].iter().all(|t| is_f32(t));
+    let (qs, ks, vs) = (q.shape(), k.shape(), v.shape());
+    if !all_f32 || qs.num_dims() != 3 || ks.num_dims() != 3 || heads == 0 {
+        return None;
+    }
+    let (batch, queries, hidden) = (qs[0], qs[1], qs[2]);
+    let keys = ks[1];
+    let fits = ks == vs
+        && ks[0] == batch
+        && ks[2] == hidden
+        && hidden % heads == 0
+        && key_mask.shape().num_elements() == batch * keys;
+    fits.then_some(attention::Dims {
+        batch,
+        queries,
+        keys,
+        heads,
+        head_dim: hidden / heads,
+    })
 }
 
 #[derive(Debug)]
@@ -577,19 +454,22 @@ impl Backward<Flex, 1> for DropoutBackward {
 
 impl BertBackend for Flex {
     fn bert_attention(
-        q: Tensor<Self, 4>,
-        k: Tensor<Self, 4>,
-        v: Tensor<Self, 4>,
+        q: Tensor<Self, 3>,
+        k: Tensor<Self, 3>,
+        v: Tensor<Self, 3>,
+        heads: usize,
         mask: &AttentionMask<Self>,
         dropout: f64,
-    ) -> Tensor<Self, 4> {
+    ) -> Tensor<Self, 3> {
         let key_mask = prim(mask.additive.clone());
         let (q, k, v) = (prim(q), prim(k), prim(v));
-        if ![&q, &k, &v, &key_mask].iter().all(|t| is_f32(t)) {
-            return attention_composed(float(q), float(k), float(v), mask, dropout);
-        }
-        // Inference: no autodiff on plain Flex, so no dropout.
-        float(attention_forward(&q, &k, &v, &key_mask, None).0)
+        let Some(dims) = attention_dims([&q, &k, &v], &key_mask, heads) else {
+            return attention_heads(float(q), float(k), float(v), heads, mask, dropout);
+        };
+        // Inference: no autodiff on plain Flex, so no dropout and nothing kept.
+        let (qv, kv, vv) = (values(&q), values(&k), values(&v));
+        let (out, _) = attention::forward([&qv, &kv, &vv], &values(&key_mask), dims, None, false);
+        float(flex_tensor(out, q.shape()))
     }
 
     fn bert_gelu<const D: usize>(x: Tensor<Self, D>) -> Tensor<Self, D> {
@@ -599,59 +479,72 @@ impl BertBackend for Flex {
         }
         float(gelu_tensor(x))
     }
+
+    fn bert_linear<const D: usize>(
+        x: Tensor<Self, D>,
+        weight: Tensor<Self, 2>,
+        bias: Option<Tensor<Self, 1>>,
+    ) -> Tensor<Self, D> {
+        let (x, w, b) = (prim(x), prim(weight), bias.map(prim));
+        if !(is_f32(&x) && is_f32(&w) && b.as_ref().is_none_or(is_f32)) {
+            return burn::tensor::module::linear(float(x), float(w), b.map(float));
+        }
+        float(gemm::linear(&x, &w, b.as_ref()))
+    }
 }
 
 impl<C: CheckpointStrategy> BertBackend for Autodiff<Flex, C> {
     fn bert_attention(
-        q: Tensor<Self, 4>,
-        k: Tensor<Self, 4>,
-        v: Tensor<Self, 4>,
+        q: Tensor<Self, 3>,
+        k: Tensor<Self, 3>,
+        v: Tensor<Self, 3>,
+        heads: usize,
         mask: &AttentionMask<Self>,
         dropout: f64,
-    ) -> Tensor<Self, 4> {
+    ) -> Tensor<Self, 3> {
         let key_mask = prim(mask.additive.clone().inner());
         let (q, k, v) = (
             q.into_primitive().tensor(),
             k.into_primitive().tensor(),
             v.into_primitive().tensor(),
         );
-        let all_f32 = [&q.primitive, &k.primitive, &v.primitive, &key_mask]
-            .iter()
-            .all(|t| is_f32(t));
-        if !all_f32 {
+        let dims = attention_dims([&q.primitive, &k.primitive, &v.primitive], &key_mask, heads);
+        let Some(dims) = dims else {
             let wrap = |t| Tensor::from_primitive(TensorPrimitive::Float(t));
-            return attention_composed(wrap(q), wrap(k), wrap(v), mask, dropout);
-        }
+            return attention_heads(wrap(q), wrap(k), wrap(v), heads, mask, dropout);
+        };
         let spec = (dropout > 0.0).then(|| MaskSpec::new(draw_key(), dropout));
-        let head_dim = q.primitive.shape()[3];
         let (nodes, q, k, v) = (
             [q.node, k.node, v.node],
             q.primitive,
             k.primitive,
             v.primitive,
         );
+        let key_mask = values(&key_mask);
+        let run = |keep: bool| {
+            let (qv, kv, vv) = (values(&q), values(&k), values(&v));
+            let (out, probs) =
+                attention::forward([&qv, &kv, &vv], &key_mask, dims, spec.as_ref(), keep);
+            (flex_tensor(out, q.shape()), probs)
+        };
         let out = match AttentionBackward
             .prepare::<C>(nodes)
             .compute_bound()
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let (out, probs, group) = attention_forward(&q, &k, &v, &key_mask, spec.as_ref());
+                let (out, probs) = run(true);
                 let state = AttentionState {
                     q,
                     k,
                     v,
-                    probs,
-                    group,
+                    probs: probs.unwrap_or_default(),
+                    dims,
                     dropout: spec,
-                    scale: 1.0 / (head_dim as f32).sqrt(),
                 };
                 prep.finish(state, out)
             }
-            OpsKind::UnTracked(prep) => {
-                let (out, _, _) = attention_forward(&q, &k, &v, &key_mask, spec.as_ref());
-                prep.finish(out)
-            }
+            OpsKind::UnTracked(prep) => prep.finish(run(false).0),
         };
         Tensor::from_primitive(TensorPrimitive::Float(out))
     }
@@ -676,6 +569,29 @@ impl<C: CheckpointStrategy> BertBackend for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => prep.finish(gelu_tensor(x.primitive)),
         };
         Tensor::from_primitive(TensorPrimitive::Float(out))
+    }
+
+    fn bert_linear<const D: usize>(
+        x: Tensor<Self, D>,
+        weight: Tensor<Self, 2>,
+        bias: Option<Tensor<Self, 1>>,
+    ) -> Tensor<Self, D> {
+        let (x, w, b) = (
+            x.into_primitive().tensor(),
+            weight.into_primitive().tensor(),
+            bias.map(|b| b.into_primitive().tensor()),
+        );
+        let all_f32 = is_f32(&x.primitive)
+            && is_f32(&w.primitive)
+            && b.as_ref().is_none_or(|b| is_f32(&b.primitive));
+        if !all_f32 {
+            return burn::tensor::module::linear(
+                Tensor::from_primitive(TensorPrimitive::Float(x)),
+                Tensor::from_primitive(TensorPrimitive::Float(w)),
+                b.map(|b| Tensor::from_primitive(TensorPrimitive::Float(b))),
+            );
+        }
+        Tensor::from_primitive(TensorPrimitive::Float(gemm::autodiff_linear::<C>(x, w, b)))
     }
 
     fn bert_dropout<const D: usize>(x: Tensor<Self, D>, prob: f64) -> Tensor<Self, D> {

@@ -1,4 +1,5 @@
-//! The encoder's hot operations as a backend extension: attention, exact GELU and dropout.
+//! The encoder's hot operations as a backend extension: attention, exact GELU, dropout and
+//! the linear layers.
 //!
 //! Burn composes these from generic tensor ops, which on a CPU means one single-threaded
 //! memory pass per op and dropout masks drawn element by element from a ChaCha stream.
@@ -11,37 +12,44 @@
 //! every backend the workspace builds is listed here.
 
 #[cfg(feature = "flex")]
+mod attention;
+#[cfg(feature = "flex")]
 pub mod flex;
+#[cfg(feature = "flex")]
+mod gemm;
 pub mod mask;
 
 use burn::nn::Dropout;
 use burn::tensor::Tensor;
 use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::backend::Backend;
-use burn::tensor::module::attention;
+use burn::tensor::module::{attention, linear};
 use burn::tensor::ops::AttentionModuleOptions;
+use lora::LoraOps;
 
 use crate::model::AttentionMask;
 
 /// A backend the BERT encoder runs on: Burn's [`Backend`] plus three operations a backend
 /// may implement faster than their portable compositions.
 pub trait BertBackend: Backend {
-    /// Scaled dot-product attention with the padding mask; in training (autodiff enabled),
-    /// dropout with probability `dropout` on the attention probabilities, as transformers
-    /// does.
+    /// Multi-head scaled dot-product attention with the padding mask; in training (autodiff
+    /// enabled), dropout with probability `dropout` on the attention probabilities, as
+    /// transformers does. Heads are interleaved in the hidden dimension, as the projections
+    /// produce them (head `h` is columns `h·head_dim..(h+1)·head_dim`).
     ///
     /// # Shapes
-    /// - q: `[batch, heads, queries, head_dim]` (`queries` ≤ `seq`: a subset of positions)
-    /// - k, v: `[batch, heads, seq, head_dim]`
-    /// - output: `[batch, heads, queries, head_dim]`
+    /// - q: `[batch, queries, hidden]` (`queries` ≤ `seq`: a subset of positions)
+    /// - k, v: `[batch, seq, hidden]`
+    /// - output: `[batch, queries, hidden]`
     fn bert_attention(
-        q: Tensor<Self, 4>,
-        k: Tensor<Self, 4>,
-        v: Tensor<Self, 4>,
+        q: Tensor<Self, 3>,
+        k: Tensor<Self, 3>,
+        v: Tensor<Self, 3>,
+        heads: usize,
         mask: &AttentionMask<Self>,
         dropout: f64,
-    ) -> Tensor<Self, 4> {
-        attention_composed(q, k, v, mask, dropout)
+    ) -> Tensor<Self, 3> {
+        attention_heads(q, k, v, heads, mask, dropout)
     }
 
     /// The exact (erf) GELU, `x·Φ(x)`.
@@ -54,11 +62,78 @@ pub trait BertBackend: Backend {
     fn bert_dropout<const D: usize>(x: Tensor<Self, D>, prob: f64) -> Tensor<Self, D> {
         Dropout { prob }.forward(x)
     }
+
+    /// `x·weight + bias`, as `burn::tensor::module::linear`.
+    ///
+    /// # Shapes
+    /// - x: `[..., d_input]`, weight: `[d_input, d_output]`, bias: `[d_output]`
+    /// - output: `[..., d_output]`
+    fn bert_linear<const D: usize>(
+        x: Tensor<Self, D>,
+        weight: Tensor<Self, 2>,
+        bias: Option<Tensor<Self, 1>>,
+    ) -> Tensor<Self, D> {
+        linear(x, weight, bias)
+    }
 }
 
-/// The portable attention: the backend's fused attention for inference; for training the
+/// A [`BertBackend`]'s kernels as the operations of the LoRA layers
+/// (`LoraLinear::forward_with(x, BertOps)`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BertOps;
+
+impl<B: BertBackend> LoraOps<B> for BertOps {
+    fn linear<const D: usize>(
+        x: Tensor<B, D>,
+        weight: Tensor<B, 2>,
+        bias: Option<Tensor<B, 1>>,
+    ) -> Tensor<B, D> {
+        B::bert_linear(x, weight, bias)
+    }
+
+    fn dropout<const D: usize>(x: Tensor<B, D>, prob: f64) -> Tensor<B, D> {
+        B::bert_dropout(x, prob)
+    }
+}
+
+/// The portable multi-head attention: heads split off, [`attention_composed`], heads merged.
+///
+/// # Shapes
+/// - q: `[batch, queries, hidden]`, k, v: `[batch, seq, hidden]`
+/// - output: `[batch, queries, hidden]`
+pub fn attention_heads<B: Backend>(
+    q: Tensor<B, 3>,
+    k: Tensor<B, 3>,
+    v: Tensor<B, 3>,
+    heads: usize,
+    mask: &AttentionMask<B>,
+    dropout: f64,
+) -> Tensor<B, 3> {
+    let [q, k, v] = [q, k, v].map(|t| split_heads(t, heads));
+    merge_heads(attention_composed(q, k, v, mask, dropout))
+}
+
+/// `[batch, seq, heads·head_dim]` → `[batch, heads, seq, head_dim]` (a strided view).
+pub fn split_heads<B: Backend>(x: Tensor<B, 3>, heads: usize) -> Tensor<B, 4> {
+    let [batch, seq, hidden] = x.dims();
+    x.reshape([batch, seq, heads, hidden / heads.max(1)])
+        .swap_dims(1, 2)
+}
+
+/// `[batch, heads, seq, head_dim]` → `[batch, seq, heads·head_dim]`.
+pub fn merge_heads<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 3> {
+    let [batch, heads, seq, head_dim] = x.dims();
+    x.swap_dims(1, 2).reshape([batch, seq, heads * head_dim])
+}
+
+/// The portable attention on split heads: the backend's fused attention for inference; for
+/// training the
 /// explicit `softmax(q·kᵀ/√d + mask)` so dropout can act on the probabilities (autodiff
 /// would decompose the fused op into the same steps anyway).
+///
+/// # Shapes
+/// - q: `[batch, heads, queries, head_dim]`, k, v: `[batch, heads, seq, head_dim]`
+/// - output: `[batch, heads, queries, head_dim]`
 pub fn attention_composed<B: Backend>(
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,

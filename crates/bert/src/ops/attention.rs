@@ -1,0 +1,219 @@
+//! Multi-head attention on Flex with the heads left interleaved in the hidden dimension, as
+//! the projections produce them: `[batch, seq, heads·head_dim]` in and out.
+//!
+//! Splitting heads the portable way (`reshape` + `swap_dims`) and merging them back costs a
+//! strided copy of q, k, v and the context in the forward pass and of their gradients in the
+//! backward pass (≈ 6 % of a training step in the profile), plus Flex's matmul output path
+//! for every `q·kᵀ` and `P·v`. Here each head is a strided view (row stride `hidden`) that
+//! gemm reads and writes in place, one batch element per parallel task, one head at a time:
+//! a head's `[queries, keys]` score block (256 KiB at 256 tokens) stays in cache from the
+//! product through softmax and dropout to `P·v`.
+
+use rayon::prelude::*;
+
+use super::flex::{MaskKernel, SoftmaxBackwardRows, SoftmaxRows, simd};
+use super::gemm::{Mat, gemm_to};
+use super::mask::MaskSpec;
+
+/// The sizes of one attention call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Dims {
+    pub batch: usize,
+    /// Query positions (`seq`, or 1 for the `[CLS]`-only last layer).
+    pub queries: usize,
+    /// Key (and value) positions.
+    pub keys: usize,
+    pub heads: usize,
+    pub head_dim: usize,
+}
+
+impl Dims {
+    fn hidden(&self) -> usize {
+        self.heads * self.head_dim
+    }
+
+    /// Floats of one head's score block.
+    fn block(&self) -> usize {
+        self.queries * self.keys
+    }
+
+    /// Floats of one batch element's probabilities, all heads.
+    pub fn probs_per_batch(&self) -> usize {
+        self.heads * self.block()
+    }
+
+    pub fn scale(&self) -> f32 {
+        1.0 / (self.head_dim as f32).sqrt()
+    }
+
+    /// Head `h` of batch element `b` of a `[batch, rows, hidden]` tensor, as a matrix view.
+    fn head<'a>(&self, data: &'a [f32], rows: usize, b: usize, h: usize) -> Mat<'a> {
+        let hidden = self.hidden();
+        Mat::new(
+            data,
+            b * rows * hidden + h * self.head_dim,
+            [rows, self.head_dim],
+            [hidden, 1],
+        )
+    }
+
+    /// Index of head `h`'s first score of batch element `b` in the whole
+    /// `[batch, heads, queries, keys]` tensor: where its dropout mask starts.
+    fn mask_base(&self, b: usize, h: usize) -> u32 {
+        ((b * self.heads + h) * self.block()) as u32
+    }
+}
+
+/// The forward pass: `softmax(q·kᵀ·scale + key_mask)`, dropped out with `dropout`, times `v`.
+/// Returns the output `[batch, queries, hidden]` and, with `keep_probs`, the probabilities
+/// before dropout `[batch, heads, queries, keys]` for the backward pass.
+///
+/// `key_mask` holds `batch × keys` additive mask values (0 or a large negative number).
+pub(super) fn forward(
+    [q, k, v]: [&[f32]; 3],
+    key_mask: &[f32],
+    d: Dims,
+    dropout: Option<&MaskSpec>,
+    keep_probs: bool,
+) -> (Vec<f32>, Option<Vec<f32>>) {
+    let hidden = d.hidden();
+    let mut out = vec![0.0f32; d.batch * d.queries * hidden];
+    let mut probs = keep_probs.then(|| vec![0.0f32; d.batch * d.probs_per_batch()]);
+    let task = |b: usize, out_b: &mut [f32], mut probs_b: Option<&mut [f32]>| {
+        let mut scratch = vec![0.0f32; if probs_b.is_some() { 0 } else { d.block() }];
+        let mut dropped = vec![0.0f32; if dropout.is_some() { d.block() } else { 0 }];
+        let key_mask = &key_mask[b * d.keys..][..d.keys];
+        for h in 0..d.heads {
+            let scores: &mut [f32] = match probs_b.as_deref_mut() {
+                Some(p) => &mut p[h * d.block()..][..d.block()],
+                None => &mut scratch,
+            };
+            gemm_to(
+                scores,
+                [0, d.keys],
+                d.head(q, d.queries, b, h),
+                d.head(k, d.keys, b, h).t(),
+                false,
+                false,
+            );
+            simd(SoftmaxRows {
+                rows: scores,
+                seq: d.keys,
+                key_mask,
+                scale: d.scale(),
+            });
+            let weights: &[f32] = match dropout {
+                Some(spec) => {
+                    dropped.copy_from_slice(scores);
+                    simd(MaskKernel {
+                        x: &mut dropped,
+                        spec,
+                        base: d.mask_base(b, h),
+                    });
+                    &dropped
+                }
+                None => scores,
+            };
+            gemm_to(
+                out_b,
+                [h * d.head_dim, hidden],
+                Mat::dense(weights, d.queries, d.keys),
+                d.head(v, d.keys, b, h),
+                false,
+                false,
+            );
+        }
+    };
+    let per_out = d.queries * hidden;
+    match probs.as_mut() {
+        Some(p) => out
+            .par_chunks_mut(per_out.max(1))
+            .zip(p.par_chunks_mut(d.probs_per_batch().max(1)))
+            .enumerate()
+            .for_each(|(b, (o, p))| task(b, o, Some(p))),
+        None => out
+            .par_chunks_mut(per_out.max(1))
+            .enumerate()
+            .for_each(|(b, o)| task(b, o, None)),
+    }
+    (out, probs)
+}
+
+/// The backward pass of [`forward`] (which kept `probs`): the gradients of q, k and v for
+/// those `need`ed, from `grad`, the gradient of the output `[batch, queries, hidden]`.
+pub(super) fn backward(
+    grad: &[f32],
+    [q, k, v]: [&[f32]; 3],
+    probs: &[f32],
+    d: Dims,
+    dropout: Option<&MaskSpec>,
+    need: [bool; 3],
+) -> [Option<Vec<f32>>; 3] {
+    let hidden = d.hidden();
+    let sizes = [d.queries, d.keys, d.keys].map(|rows| rows * hidden);
+    let mut grads: [Option<Vec<f32>>; 3] =
+        std::array::from_fn(|i| need[i].then(|| vec![0.0f32; d.batch * sizes[i]]));
+    let [gq, gk, gv] = &mut grads;
+    let (dq, dk, dv) = (
+        per_batch(gq, sizes[0], d.batch),
+        per_batch(gk, sizes[1], d.batch),
+        per_batch(gv, sizes[2], d.batch),
+    );
+    dq.into_par_iter()
+        .zip(dk)
+        .zip(dv)
+        .enumerate()
+        .for_each(|(b, ((mut dq, mut dk), mut dv))| {
+            let mut dropped = vec![0.0f32; if dropout.is_some() { d.block() } else { 0 }];
+            let mut d_scores = vec![0.0f32; d.block()];
+            for h in 0..d.heads {
+                let p = &probs[(b * d.heads + h) * d.block()..][..d.block()];
+                let pd: &[f32] = match dropout {
+                    Some(spec) => {
+                        dropped.copy_from_slice(p);
+                        simd(MaskKernel {
+                            x: &mut dropped,
+                            spec,
+                            base: d.mask_base(b, h),
+                        });
+                        &dropped
+                    }
+                    None => p,
+                };
+                let g_out = d.head(grad, d.queries, b, h);
+                let at = [h * d.head_dim, hidden];
+                if let Some(dv) = dv.as_deref_mut() {
+                    let pd = Mat::dense(pd, d.queries, d.keys);
+                    gemm_to(dv, at, pd.t(), g_out, false, false);
+                }
+                if dq.is_none() && dk.is_none() {
+                    continue;
+                }
+                let v_h = d.head(v, d.keys, b, h);
+                gemm_to(&mut d_scores, [0, d.keys], g_out, v_h.t(), false, false);
+                simd(SoftmaxBackwardRows {
+                    grad: &mut d_scores,
+                    p,
+                    pd,
+                    seq: d.keys,
+                    scale: d.scale(),
+                });
+                let dz = Mat::dense(&d_scores, d.queries, d.keys);
+                if let Some(dq) = dq.as_deref_mut() {
+                    gemm_to(dq, at, dz, d.head(k, d.keys, b, h), false, false);
+                }
+                if let Some(dk) = dk.as_deref_mut() {
+                    gemm_to(dk, at, dz.t(), d.head(q, d.queries, b, h), false, false);
+                }
+            }
+        });
+    grads
+}
+
+/// A gradient buffer cut into its batch elements (`None` for each when not needed).
+fn per_batch(g: &mut Option<Vec<f32>>, size: usize, batch: usize) -> Vec<Option<&mut [f32]>> {
+    match g {
+        Some(g) => g.chunks_mut(size.max(1)).map(Some).collect(),
+        None => (0..batch).map(|_| None).collect(),
+    }
+}
