@@ -42,14 +42,19 @@ fn exp_f32(x: f32) -> f32 {
     // 1.5·2²³: adding and subtracting it rounds to the nearest integer.
     const ROUND: f32 = 12_582_912.0;
     let xc = x.clamp(-87.0, 88.0);
-    let n = (xc * LOG2E + ROUND) - ROUND;
+    // n = round(xc·log2 e) sits in the low mantissa bits of `t` (|n| ≤ 127 ≪ 2²²).
+    let t = xc * LOG2E + ROUND;
+    let n = t - ROUND;
     let r = xc - n * 0.693_359_4 - n * -2.121_944_4e-4;
     let poly = ((((1.987_569_2e-4 * r + 1.398_2e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
         + 0.166_666_65)
         * r
         + 0.5;
     let y = poly * r * r + r + 1.0;
-    let pow2 = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2ⁿ from the bits of `t`, not from `n as i32`: Rust's saturating float → int cast does
+    // not vectorise (LLVM emits a scalar convert-compare-select per lane).
+    let n_bits = t.to_bits().wrapping_sub(ROUND.to_bits());
+    let pow2 = f32::from_bits(n_bits.wrapping_add(127) << 23);
     if x < -87.0 { 0.0 } else { y * pow2 }
 }
 
