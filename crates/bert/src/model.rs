@@ -49,6 +49,20 @@ fn fresh_norm<B: Backend>(config: &BertConfig, device: &B::Device) -> LayerNorm<
         .no_grad()
 }
 
+/// `norm(x)` through the backend's kernel.
+fn norm<B: BertBackend, const D: usize>(
+    norm: &LayerNorm<B>,
+    eps: f64,
+    x: Tensor<B, D>,
+) -> Tensor<B, D> {
+    B::bert_layer_norm(
+        x,
+        norm.gamma.val(),
+        norm.beta.as_ref().map(|b| b.val()),
+        eps,
+    )
+}
+
 fn fresh_embedding<B: Backend>(n: usize, d: usize, std: f64, device: &B::Device) -> Embedding<B> {
     Embedding {
         weight: frozen(Tensor::random(
@@ -70,6 +84,9 @@ pub struct BertEmbeddings<B: Backend> {
     pub token_type_embeddings: Embedding<B>,
     /// `embeddings.LayerNorm`.
     pub layer_norm: LayerNorm<B>,
+    /// Its epsilon (`layer_norm_eps`; Burn's `LayerNorm` keeps its own private).
+    #[module(skip)]
+    pub layer_norm_eps: f64,
     /// Hidden dropout.
     pub dropout: Dropout,
 }
@@ -83,6 +100,7 @@ impl<B: Backend> BertEmbeddings<B> {
             position_embeddings: fresh_embedding(config.max_position_embeddings, h, std, device),
             token_type_embeddings: fresh_embedding(config.type_vocab_size, h, std, device),
             layer_norm: fresh_norm(config, device),
+            layer_norm_eps: config.layer_norm_eps,
             dropout: dropout(config.hidden_dropout_prob),
         }
     }
@@ -110,6 +128,7 @@ impl<B: Backend> BertEmbeddings<B> {
                 device,
             )?,
             layer_norm: w.layer_norm("embeddings.LayerNorm", h, config.layer_norm_eps, device)?,
+            layer_norm_eps: config.layer_norm_eps,
             dropout: dropout(config.hidden_dropout_prob),
         })
     }
@@ -131,7 +150,10 @@ impl<B: Backend> BertEmbeddings<B> {
         let x = self.word_embeddings.forward(input_ids)
             + self.token_type_embeddings.forward(token_type_ids)
             + self.position_embeddings.forward(positions);
-        B::bert_dropout(self.layer_norm.forward(x), self.dropout.prob)
+        B::bert_dropout(
+            norm(&self.layer_norm, self.layer_norm_eps, x),
+            self.dropout.prob,
+        )
     }
 }
 
@@ -248,6 +270,9 @@ pub struct BertResidual<B: Backend> {
     pub dense: LoraLinear<B>,
     /// `*.LayerNorm`.
     pub layer_norm: LayerNorm<B>,
+    /// Its epsilon (`layer_norm_eps`).
+    #[module(skip)]
+    pub layer_norm_eps: f64,
     /// Hidden dropout.
     pub dropout: Dropout,
 }
@@ -262,6 +287,7 @@ impl<B: Backend> BertResidual<B> {
                 device,
             )),
             layer_norm: fresh_norm(config, device),
+            layer_norm_eps: config.layer_norm_eps,
             dropout: dropout(config.hidden_dropout_prob),
         }
     }
@@ -282,6 +308,7 @@ impl<B: Backend> BertResidual<B> {
                 config.layer_norm_eps,
                 device,
             )?,
+            layer_norm_eps: config.layer_norm_eps,
             dropout: dropout(config.hidden_dropout_prob),
         })
     }
@@ -296,7 +323,7 @@ impl<B: Backend> BertResidual<B> {
         B: BertBackend,
     {
         let x = B::bert_dropout(self.dense.forward_with(x, BertOps), self.dropout.prob);
-        self.layer_norm.forward(x + residual)
+        norm(&self.layer_norm, self.layer_norm_eps, x + residual)
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::sync::Mutex;
 
-use bert::ops::{attention_composed, merge_heads, split_heads};
+use bert::ops::{attention_composed, layer_norm_composed, merge_heads, split_heads};
 use bert::{AttentionMask, BertBackend};
 use burn::backend::{Autodiff, Flex};
 use burn::nn::Dropout;
@@ -358,4 +358,50 @@ fn linear_gradients_match_burns_linear_for_every_tracked_combination() {
             }
         }
     }
+}
+
+#[test]
+fn layer_norm_matches_burns_forward_and_input_gradient() {
+    let _g = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let x = random::<Flex, 3>([3, 5, 40], 40)
+        .mul_scalar(2.0)
+        .add_scalar(0.7);
+    let gamma = random::<Flex, 1>([40], 41);
+    let beta = random::<Flex, 1>([40], 42);
+    for beta in [Some(beta.clone()), None] {
+        let fused = Flex::bert_layer_norm(x.clone(), gamma.clone(), beta.clone(), 1e-12);
+        let reference = layer_norm_composed(x.clone(), gamma.clone(), beta.clone(), 1e-12);
+        let d = max_diff(fused, reference);
+        assert!(d < 1e-5, "forward: {d}");
+    }
+    let w = random::<Flex, 3>([3, 5, 40], 43);
+    let grad_of = |fused: bool| {
+        let xa = Tensor::<A, 3>::from_inner(x.clone()).require_grad();
+        let (g, b) = (
+            Tensor::<A, 1>::from_inner(gamma.clone()),
+            Some(Tensor::<A, 1>::from_inner(beta.clone())),
+        );
+        let y = if fused {
+            A::bert_layer_norm(xa.clone(), g, b, 1e-12)
+        } else {
+            layer_norm_composed(xa.clone(), g, b, 1e-12)
+        };
+        let grads = (y * Tensor::from_inner(w.clone())).sum().backward();
+        xa.grad(&grads).unwrap()
+    };
+    let d = max_diff(grad_of(true), grad_of(false));
+    assert!(d < 1e-4, "backward: {d}");
+}
+
+/// A trainable scale or shift takes Burn's path, whose gradients reach them.
+#[test]
+fn layer_norm_with_a_trained_scale_still_gets_its_gradient() {
+    let _g = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let x = Tensor::<A, 2>::from_inner(random::<Flex, 2>([4, 16], 44));
+    let gamma = Tensor::<A, 1>::from_inner(random::<Flex, 1>([16], 45)).require_grad();
+    let y = A::bert_layer_norm(x, gamma.clone(), None, 1e-5);
+    let grads = (y * Tensor::from_inner(random::<Flex, 2>([4, 16], 46)))
+        .sum()
+        .backward();
+    assert!(gamma.grad(&grads).is_some());
 }

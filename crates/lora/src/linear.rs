@@ -124,8 +124,10 @@ impl<B: Backend> LoraAdapter<B> {
 
     /// The low-rank path alone: `B(A(dropout(x))) · scaling`.
     ///
-    /// Computed as two thin products (`x·A`, then `·B`) rather than by materialising `A·B`,
-    /// which is what makes LoRA cheap: `O(T·r·(d_in + d_out))` instead of `O(T·d_in·d_out)`.
+    /// Computed as two thin products (`x·A`, then `·(B·scaling)`) rather than by
+    /// materialising `A·B`, which is what makes LoRA cheap: `O(T·r·(d_in + d_out))` instead of
+    /// `O(T·d_in·d_out)`. The scaling goes on the `[r, d_out]` factor, not on the
+    /// `[T, d_out]` output: the same product, one pass over `T·d_out` values fewer.
     ///
     /// # Shapes
     /// - input: `[..., d_input]`
@@ -142,7 +144,7 @@ impl<B: Backend> LoraAdapter<B> {
     ) -> Tensor<B, D> {
         let x = O::dropout(input, self.lora_dropout.prob);
         let x = O::linear(x, self.lora_a.val(), None);
-        O::linear(x, self.lora_b.val(), None).mul_scalar(self.scaling)
+        O::linear(x, self.lora_b.val().mul_scalar(self.scaling), None)
     }
 
     /// The dense update `A·B·scaling`, `[d_input, d_output]`, detached from any autodiff graph.

@@ -58,6 +58,14 @@ pub fn evaluate<B: BertBackend>(
 ) -> Result<EvalMetrics, TrainError> {
     let _span = tracing::info_span!("evaluate").entered();
     let start = Instant::now();
+    // Adapters folded into their base weights for the pass, on a copy (the caller's model
+    // is untouched): one product per adapted projection instead of three plus an add, the
+    // same logits up to float rounding (the adapter tests check merged against PEFT too).
+    let model = {
+        let mut merged = model.clone();
+        merged.bert = merged.bert.merge_lora();
+        merged
+    };
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let mut acc = EvalAccumulator::new();
     for batch in batches {

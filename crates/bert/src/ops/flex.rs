@@ -23,12 +23,13 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::{Autodiff, Flex};
+use burn::tensor::ops::ModuleOps;
 use burn::tensor::{DType, Distribution, Tensor, TensorData, TensorMetadata, TensorPrimitive};
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::mask::{MaskKey, MaskSpec};
-use super::{BertBackend, attention, attention_heads, gemm};
+use super::{BertBackend, attention, attention_heads, gemm, norm};
 use crate::model::AttentionMask;
 
 /// Elements per parallel task in element-wise kernels (64 KiB of f32).
@@ -215,7 +216,7 @@ pub(super) fn flex_tensor(values: Vec<f32>, shape: burn::tensor::Shape) -> FlexT
 /// `t` as a sole-owner, contiguous tensor whose buffer is exactly its values, ready to be
 /// overwritten: `t` itself when it already is one (a fresh op result usually is), else a copy
 /// (one pass, and no zero-filling of a new buffer).
-fn unique(mut t: FlexTensor) -> FlexTensor {
+pub(super) fn unique(mut t: FlexTensor) -> FlexTensor {
     let n = t.shape().num_elements();
     let reusable = t.is_contiguous() && t.layout().start_offset() == 0;
     if reusable && t.try_storage_mut::<f32>().is_some_and(|s| s.len() == n) {
@@ -226,7 +227,7 @@ fn unique(mut t: FlexTensor) -> FlexTensor {
 }
 
 /// The values of a tensor from [`unique`] (never copies: it is the sole owner).
-fn values_mut(t: &mut FlexTensor) -> &mut [f32] {
+pub(super) fn values_mut(t: &mut FlexTensor) -> &mut [f32] {
     t.storage_mut::<f32>()
 }
 
@@ -284,7 +285,7 @@ fn max_of(x: &[f32]) -> f32 {
 }
 
 #[inline(always)]
-fn sum_of(x: &[f32]) -> f32 {
+pub(super) fn sum_of(x: &[f32]) -> f32 {
     let mut acc = [0.0f32; LANES];
     let chunks = x.chunks_exact(LANES);
     let tail = chunks.remainder();
@@ -496,6 +497,19 @@ impl BertBackend for Flex {
         }
         float(gemm::linear(&x, &w, b.as_ref()))
     }
+
+    fn bert_layer_norm<const D: usize>(
+        x: Tensor<Self, D>,
+        gamma: Tensor<Self, 1>,
+        beta: Option<Tensor<Self, 1>>,
+        epsilon: f64,
+    ) -> Tensor<Self, D> {
+        let (x, g, b) = (prim(x), prim(gamma), beta.map(prim));
+        let Some((gamma, beta)) = norm::norm_params(&x, &g, b.as_ref()) else {
+            return float(Flex::layer_norm(x, g, b, epsilon));
+        };
+        float(norm::layer_norm(x, &gamma, beta.as_deref(), epsilon, false).0)
+    }
 }
 
 impl<C: CheckpointStrategy> BertBackend for Autodiff<Flex, C> {
@@ -597,6 +611,36 @@ impl<C: CheckpointStrategy> BertBackend for Autodiff<Flex, C> {
             );
         }
         Tensor::from_primitive(TensorPrimitive::Float(gemm::autodiff_linear::<C>(x, w, b)))
+    }
+
+    fn bert_layer_norm<const D: usize>(
+        x: Tensor<Self, D>,
+        gamma: Tensor<Self, 1>,
+        beta: Option<Tensor<Self, 1>>,
+        epsilon: f64,
+    ) -> Tensor<Self, D> {
+        let wrap = |t| Tensor::from_primitive(TensorPrimitive::Float(t));
+        let (x, g, b) = (
+            x.into_primitive().tensor(),
+            gamma.into_primitive().tensor(),
+            beta.map(|b| b.into_primitive().tensor()),
+        );
+        // The kernels assume a frozen scale and shift; a trained one takes Burn's path.
+        let frozen = !g.is_tracked() && b.as_ref().is_none_or(|b| !b.is_tracked());
+        let params = frozen
+            .then(|| {
+                norm::norm_params(&x.primitive, &g.primitive, b.as_ref().map(|b| &b.primitive))
+            })
+            .flatten();
+        let Some((gamma, beta)) = params else {
+            return wrap(Self::layer_norm(x, g, b, epsilon));
+        };
+        wrap(norm::autodiff_layer_norm::<C>(
+            x,
+            &gamma,
+            beta.as_deref(),
+            epsilon,
+        ))
     }
 
     fn bert_dropout<const D: usize>(x: Tensor<Self, D>, prob: f64) -> Tensor<Self, D> {

@@ -18,13 +18,15 @@ pub mod flex;
 #[cfg(feature = "flex")]
 mod gemm;
 pub mod mask;
+#[cfg(feature = "flex")]
+mod norm;
 
 use burn::nn::Dropout;
-use burn::tensor::Tensor;
 use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::backend::Backend;
 use burn::tensor::module::{attention, linear};
 use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Tensor, TensorPrimitive};
 use lora::LoraOps;
 
 use crate::model::AttentionMask;
@@ -75,6 +77,35 @@ pub trait BertBackend: Backend {
     ) -> Tensor<Self, D> {
         linear(x, weight, bias)
     }
+
+    /// Layer normalisation over the last dimension, as `burn::nn::LayerNorm`.
+    ///
+    /// # Shapes
+    /// - x: `[..., d]`, gamma, beta: `[d]`
+    /// - output: like x
+    fn bert_layer_norm<const D: usize>(
+        x: Tensor<Self, D>,
+        gamma: Tensor<Self, 1>,
+        beta: Option<Tensor<Self, 1>>,
+        epsilon: f64,
+    ) -> Tensor<Self, D> {
+        layer_norm_composed(x, gamma, beta, epsilon)
+    }
+}
+
+/// Layer normalisation over the last dimension (biased variance), as `burn::nn::LayerNorm`.
+pub fn layer_norm_composed<B: Backend, const D: usize>(
+    x: Tensor<B, D>,
+    gamma: Tensor<B, 1>,
+    beta: Option<Tensor<B, 1>>,
+    epsilon: f64,
+) -> Tensor<B, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(B::layer_norm(
+        x.into_primitive().tensor(),
+        gamma.into_primitive().tensor(),
+        beta.map(|b| b.into_primitive().tensor()),
+        epsilon,
+    )))
 }
 
 /// A [`BertBackend`]'s kernels as the operations of the LoRA layers
