@@ -51,11 +51,10 @@ impl MaskSpec {
     /// The mask's value at `index`: `0` (dropped) or [`MaskSpec::scale`] (kept).
     #[inline(always)]
     pub fn factor(&self, index: u32) -> f32 {
-        if self.bits(index) >= self.threshold {
-            self.scale
-        } else {
-            0.0
-        }
+        // All ones when kept, zero when dropped, and-ed into the scale's bits: LLVM compiled
+        // the equivalent `if` into a gather from a two-entry table, 16 loads per vector.
+        let keep = u32::from(self.bits(index) >= self.threshold).wrapping_neg();
+        f32::from_bits(self.scale.to_bits() & keep)
     }
 }
 
