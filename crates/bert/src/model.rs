@@ -650,9 +650,9 @@ impl<B: Backend> BertModel<B> {
     }
 
     /// Only the pooler output, which is all a sequence classifier reads: the last layer runs
-    /// at the `[CLS]` position alone ([`BertLayer::forward_cls`]), saving about 5/6 of that
-    /// layer's work (one sixth of MiniLM's, one twelfth of bert-base's). Equal to
-    /// `forward(..).pooler_output` up to float rounding.
+    /// at the `[CLS]` position alone ([`BertLayer::forward_cls`]), saving ≈ 86 % of that
+    /// layer's work at 256 tokens: ≈ 14 % of MiniLM's six layers, ≈ 7 % of bert-base's
+    /// twelve. Equal to `forward(..).pooler_output` up to float rounding.
     ///
     /// # Shapes
     /// - input_ids, attention_mask, token_type_ids: `[batch, seq]`

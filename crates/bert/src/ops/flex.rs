@@ -419,6 +419,9 @@ fn attention_dims(
     let fits = ks == vs
         && ks[0] == batch
         && ks[2] == hidden
+        && queries > 0
+        && keys > 0
+        && hidden > 0
         && hidden % heads == 0
         && key_mask.shape().num_elements() == batch * keys;
     fits.then_some(attention::Dims {
