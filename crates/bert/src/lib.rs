@@ -85,7 +85,8 @@ pub fn load_classifier_with_config<B: Backend>(
         tracing::info!(
             num_labels = config.num_labels(),
             seed,
-            "no classifier in checkpoint; initialising classifier with normal(0, {})",
+            "no classifier in checkpoint; initialising one with normal(0, {}) \
+             (a PEFT adapter's saved head replaces it when applied)",
             config.initializer_range
         );
         BertForSequenceClassification::with_fresh_head(bert, config, device, seed)
