@@ -182,7 +182,7 @@ struct FlopsArgs {
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Length bucketing window (batches), as `imdb-lora train --bucket-window` (0: off).
-    #[arg(long, default_value_t = imdb_data::DEFAULT_BUCKET_WINDOW)]
+    #[arg(long, default_value_t = 0)]
     bucket_window: usize,
 }
 

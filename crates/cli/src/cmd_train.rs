@@ -67,8 +67,9 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', default_value = "query,value")]
     target_modules: Vec<String>,
     /// Length bucketing: sort by length within windows of this many batches, then shuffle
-    /// the batches (like transformers' `group_by_length`); 0 turns it off.
-    #[arg(long, default_value_t = train::DEFAULT_BUCKET_WINDOW)]
+    /// the batches (like transformers' `group_by_length`, which uses 50); 0, the default,
+    /// keeps plain shuffled batches.
+    #[arg(long, default_value_t = 0)]
     bucket_window: usize,
     /// Checkpoint every this many optimizer steps (besides every epoch end; 0: epochs only).
     #[arg(long, default_value_t = 200)]

@@ -84,9 +84,10 @@ pub fn collate(examples: &[&Encoded], pad_id: u32) -> Batch {
     }
 }
 
-/// The training batcher's default length-bucketing window, in batches: transformers'
-/// `group_by_length` sorts megabatches of 50 batches too.
-pub const DEFAULT_BUCKET_WINDOW: usize = 50;
+/// A good length-bucketing window, in batches (`imdb-lora train --bucket-window 50`):
+/// transformers' `group_by_length` sorts megabatches of 50 batches too. Bucketing is off
+/// unless asked for, as it is in transformers.
+pub const SUGGESTED_BUCKET_WINDOW: usize = 50;
 
 /// How to form batches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

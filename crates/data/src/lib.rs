@@ -40,7 +40,7 @@ mod urlpath;
 use std::path::{Path, PathBuf};
 
 pub use crate::batch::{
-    Batch, Batcher, BatcherConfig, DEFAULT_BUCKET_WINDOW, EpochBatches, PaddingStats, collate,
+    Batch, Batcher, BatcherConfig, EpochBatches, PaddingStats, SUGGESTED_BUCKET_WINDOW, collate,
 };
 pub use crate::error::{BoxError, Error, PartialDownload, Result};
 pub use crate::hub::{

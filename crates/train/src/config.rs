@@ -51,11 +51,12 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Also checkpoint every this many optimizer steps (`None`: only at epoch ends).
     pub checkpoint_every: Option<u64>,
-    /// Length bucketing window in batches (`None`: plain shuffle). Each window of the
-    /// shuffled epoch is sorted by length before it is cut into batches, and the batches are
-    /// shuffled again, like transformers' `group_by_length` (whose megabatches are also 50
-    /// batches): batches pad to about their own length, so an epoch computes fewer padded
-    /// positions (on IMDb at `max_len` 256, ≈ 20 % fewer) for the same examples.
+    /// Length bucketing window in batches (`None`, the default: plain shuffle, as the Python
+    /// recipe). Each window of the shuffled epoch is sorted by length before it is cut into
+    /// batches, and the batches are shuffled again, like transformers' `group_by_length`
+    /// (`imdb_data::SUGGESTED_BUCKET_WINDOW`): batches pad to about their own length, so an
+    /// epoch computes fewer padded positions (on IMDb at `max_len` 256, ≈ 17 % fewer) for
+    /// the same examples, at the price of less random batches (see docs/BENCHMARKS.md).
     pub bucket_window: Option<usize>,
     /// End this invocation (resumably, with a checkpoint) after this many optimizer steps,
     /// e.g. to time-box a session; not part of the run's identity.
@@ -77,7 +78,7 @@ impl Default for TrainConfig {
             grad_accum_steps: 1,
             seed: 42,
             checkpoint_every: Some(200),
-            bucket_window: Some(imdb_data::DEFAULT_BUCKET_WINDOW),
+            bucket_window: None,
             stop_after_steps: None,
         }
     }

@@ -13,5 +13,4 @@ mod trainer;
 pub use config::{LrSchedule, TrainConfig};
 pub use error::TrainError;
 pub use eval::{BatchTensors, evaluate};
-pub use imdb_data::DEFAULT_BUCKET_WINDOW;
 pub use trainer::{Datasets, METRICS_FILE, RunOutcome, fine_tune};
