@@ -445,7 +445,7 @@ impl Bench {
     }
 
     /// Model, data and subset sizes: the same for the training run and the FLOP count.
-    fn workload_args(&self) -> Vec<String> {
+    fn workload_args(&self, test_n: usize) -> Vec<String> {
         let s = &self.sizes;
         strings(&[
             "--model",
@@ -455,17 +455,18 @@ impl Bench {
             "--train-n",
             &s.train_n.to_string(),
             "--test-n",
-            &s.test_n.to_string(),
+            &test_n.to_string(),
             "--max-len",
             &s.max_len.to_string(),
         ])
     }
 
-    /// `imdb-lora train` arguments for the workload, writing into `run_dir`.
-    fn ours_train_args(&self, run_dir: &Path, bucket_window: usize) -> Vec<String> {
+    /// `imdb-lora train` arguments for the workload on `test_n` test reviews, writing into
+    /// `run_dir`.
+    fn ours_train_args(&self, run_dir: &Path, bucket_window: usize, test_n: usize) -> Vec<String> {
         let s = &self.sizes;
         let mut args = strings(&["train"]);
-        args.extend(self.workload_args());
+        args.extend(self.workload_args(test_n));
         args.extend(strings(&[
             "--epochs",
             &s.epochs.to_string(),
@@ -497,9 +498,14 @@ impl Bench {
     }
 
     /// One `imdb-lora train` process and its `metrics.json`.
-    fn ours_train(&mut self, run_dir: &Path, bucket_window: usize) -> Result<TrainRun> {
+    fn ours_train(
+        &mut self,
+        run_dir: &Path,
+        bucket_window: usize,
+        test_n: usize,
+    ) -> Result<TrainRun> {
         remove_dir(run_dir)?;
-        let args = self.ours_train_args(run_dir, bucket_window);
+        let args = self.ours_train_args(run_dir, bucket_window, test_n);
         let m = self.ours(&args)?;
         let metrics_path = run_dir.join("metrics.json");
         let metrics: Value = serde_json::from_slice(
@@ -520,7 +526,8 @@ impl Bench {
         let mut other = Vec::new();
         for i in 0..s.repeats {
             let run_dir = scratch.join(format!("ours-train-{i}"));
-            pair.ours.push(self.ours_train(&run_dir, s.bucket_window)?);
+            pair.ours
+                .push(self.ours_train(&run_dir, s.bucket_window, s.test_n)?);
             if i + 1 == s.repeats {
                 remove_dir(&kept_model)?;
                 std::fs::rename(run_dir.join("model"), &kept_model).with_context(|| {
@@ -557,7 +564,9 @@ impl Bench {
                 pair.reference.push(TrainRun::of(&m, out, "peft_imdb.py")?);
             }
             let run_dir = scratch.join(format!("ours-other-{i}"));
-            other.push(self.ours_train(&run_dir, s.other_window)?);
+            // Only its training rate is reported: one evaluation batch, not the test set.
+            let test_n = s.eval_batch_size.min(s.test_n);
+            other.push(self.ours_train(&run_dir, s.other_window, test_n)?);
             remove_dir(&run_dir)?;
         }
         let _ = std::fs::remove_dir(&scratch);
@@ -568,7 +577,7 @@ impl Bench {
         let s = self.sizes.clone();
         let common = |batch: &str, eval_batch: &str| {
             let mut args = strings(&["flops"]);
-            args.extend(self.workload_args());
+            args.extend(self.workload_args(s.test_n));
             args.extend(strings(&[
                 batch,
                 &s.batch_size.to_string(),

@@ -205,7 +205,7 @@ pub(super) fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
     }
 }
 
-fn is_f32(t: &FlexTensor) -> bool {
+pub(super) fn is_f32(t: &FlexTensor) -> bool {
     t.dtype() == DType::F32
 }
 
@@ -640,7 +640,7 @@ impl<C: CheckpointStrategy> BertBackend for Autodiff<Flex, C> {
         };
         wrap(norm::autodiff_layer_norm::<C>(
             x,
-            &gamma,
+            gamma,
             beta.as_deref(),
             epsilon,
         ))

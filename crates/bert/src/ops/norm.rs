@@ -18,7 +18,7 @@ use burn::tensor::ops::FloatTensor;
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
-use super::flex::{Kernel, simd, sum_of, unique, values, values_mut};
+use super::flex::{Kernel, is_f32, simd, sum_of, unique, values, values_mut};
 
 /// Rows per parallel task.
 const ROWS: usize = 64;
@@ -210,7 +210,7 @@ impl Backward<Flex, 1> for NormBackward {
 /// [`NormBackward`] when `x` is tracked.
 pub(super) fn autodiff_layer_norm<C: CheckpointStrategy>(
     x: FloatTensor<Autodiff<Flex, C>>,
-    gamma: &[f32],
+    gamma: Vec<f32>,
     beta: Option<&[f32]>,
     eps: f64,
 ) -> FloatTensor<Autodiff<Flex, C>> {
@@ -222,15 +222,17 @@ pub(super) fn autodiff_layer_norm<C: CheckpointStrategy>(
         OpsKind::Tracked(prep) => {
             // The input is kept for the backward pass, so the output is a new buffer.
             let input = x.primitive.clone();
-            let (y, stats) = layer_norm(x.primitive, gamma, beta, eps, true);
+            let (y, stats) = layer_norm(x.primitive, &gamma, beta, eps, true);
             let state = NormState {
                 x: input,
                 stats: stats.unwrap_or_default(),
-                gamma: gamma.to_vec(),
+                gamma,
             };
             prep.finish(state, y)
         }
-        OpsKind::UnTracked(prep) => prep.finish(layer_norm(x.primitive, gamma, beta, eps, false).0),
+        OpsKind::UnTracked(prep) => {
+            prep.finish(layer_norm(x.primitive, &gamma, beta, eps, false).0)
+        }
     }
 }
 
@@ -240,12 +242,11 @@ pub(super) fn norm_params(
     gamma: &FlexTensor,
     beta: Option<&FlexTensor>,
 ) -> Option<(Vec<f32>, Option<Vec<f32>>)> {
-    let f32s = |t: &FlexTensor| t.dtype() == burn::tensor::DType::F32;
     let shape = x.shape();
     let d = gamma.shape().num_elements();
-    let fits = f32s(x)
-        && f32s(gamma)
-        && beta.is_none_or(|b| f32s(b) && b.shape().num_elements() == d)
+    let fits = is_f32(x)
+        && is_f32(gamma)
+        && beta.is_none_or(|b| is_f32(b) && b.shape().num_elements() == d)
         && shape.num_dims() >= 1
         && d > 0
         && shape[shape.num_dims() - 1] == d;
