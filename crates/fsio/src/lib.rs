@@ -1,0 +1,313 @@
+//! Atomic file creation, the one way every crate of the project writes a file.
+//!
+//! A file is written to a uniquely named temp file in its destination's directory (a rename is
+//! atomic only within one file system), flushed to disk, then renamed over the destination; the
+//! directory is synced so the rename itself survives a power cut. Readers and a crash therefore
+//! see either the old file or the complete new one, never a mix, and a failed or abandoned
+//! write leaves nothing behind: the temp file deletes itself when dropped.
+//!
+//! Built on [`tempfile`], which already gets the hard parts right: unpredictable names, creation
+//! with `O_EXCL` (a symlink planted at the temp name is never followed) and retry on collision.
+//! Temp names are `.<file name>.<random>.incomplete`: hidden, and ending like the Python Hub
+//! client's partial downloads, so tools that clean a Hugging Face cache recognise them.
+//!
+//! # API
+//! * [`write`]: bytes to a file.
+//! * [`AtomicFile`]: a streaming writer (downloads, large exports) committed by
+//!   [`AtomicFile::commit`]; dropped uncommitted, it removes its temp file.
+//! * [`symlink`]: make or replace a symbolic link atomically (copying the target where the
+//!   platform has no symlinks).
+//!
+//! Every function creates the destination's directory if needed. Errors are [`Error`], naming
+//! the file and what was being done.
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
+
+/// A failed file operation, naming the file and what was being done to it.
+#[derive(Debug, thiserror::Error)]
+#[error("could not {action} {}: {source}", path.display())]
+pub struct Error {
+    /// What was being done ("create directory", "write", "rename into place", ...).
+    pub action: &'static str,
+    /// The file or directory concerned (the destination, or the temp file where it matters).
+    pub path: PathBuf,
+    /// The underlying error.
+    #[source]
+    pub source: io::Error,
+}
+
+impl Error {
+    fn new(action: &'static str, path: &Path, source: io::Error) -> Self {
+        Error {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The temp-file suffix: files ending in it are never complete.
+pub const TEMP_SUFFIX: &str = ".incomplete";
+
+/// Writes `bytes` to `dest` atomically.
+///
+/// # Errors
+/// [`Error`] naming `dest` (or the temp file) when a directory, the temp file, the write, the
+/// sync or the rename fails; `dest` is then untouched.
+pub fn write(dest: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = AtomicFile::create(dest)?;
+    file.write_all(bytes)
+        .map_err(|e| Error::new("write", file.temp_path(), e))?;
+    file.commit()
+}
+
+/// A file being written; it appears under its destination name only at [`AtomicFile::commit`].
+#[derive(Debug)]
+pub struct AtomicFile {
+    temp: NamedTempFile,
+    dest: PathBuf,
+}
+
+impl AtomicFile {
+    /// Creates an empty temp file beside `dest`, creating `dest`'s directory if needed.
+    ///
+    /// # Errors
+    /// [`Error`] when the directory or the temp file cannot be created.
+    pub fn create(dest: &Path) -> Result<Self> {
+        let (dir, name) = split(dest)?;
+        fs::create_dir_all(&dir).map_err(|e| Error::new("create directory", &dir, e))?;
+        let temp = builder(&name)
+            .tempfile_in(&dir)
+            .map_err(|e| Error::new("create a temp file beside", dest, e))?;
+        Ok(AtomicFile {
+            temp,
+            dest: dest.to_path_buf(),
+        })
+    }
+
+    /// The temp file's path (for messages: it is deleted on drop).
+    pub fn temp_path(&self) -> &Path {
+        self.temp.path()
+    }
+
+    /// The destination.
+    pub fn dest(&self) -> &Path {
+        &self.dest
+    }
+
+    /// Flushes the data to disk and renames the temp file over the destination.
+    ///
+    /// # Errors
+    /// [`Error`] when the sync or the rename fails; the temp file is removed and the
+    /// destination untouched.
+    pub fn commit(mut self) -> Result<()> {
+        self.temp
+            .flush()
+            .map_err(|e| Error::new("write", self.temp.path(), e))?;
+        // Without the sync, a power cut after the rename can leave a complete-looking empty file.
+        self.temp
+            .as_file()
+            .sync_all()
+            .map_err(|e| Error::new("sync", self.temp.path(), e))?;
+        let dest = self.dest;
+        self.temp
+            .persist(&dest)
+            .map_err(|e| Error::new("rename into place", &dest, e.error))?;
+        sync_dir(&dest)
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.temp.write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.temp.write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.temp.flush()
+    }
+}
+
+/// Makes `link` a symbolic link to `target` (as written into the link, typically relative),
+/// replacing whatever `link` was, atomically. Where the platform has no symlinks, `target_abs`
+/// (the same file, resolvable from here) is copied instead, as the Python Hub client does on
+/// Windows without developer mode.
+///
+/// # Errors
+/// [`Error`] naming `link` when the directory, the link (or copy) or the rename fails.
+pub fn symlink(target: &Path, target_abs: &Path, link: &Path) -> Result<()> {
+    let (dir, name) = split(link)?;
+    fs::create_dir_all(&dir).map_err(|e| Error::new("create directory", &dir, e))?;
+    let temp = builder(&name)
+        .make_in(&dir, |path| {
+            #[cfg(unix)]
+            {
+                let _ = target_abs;
+                std::os::unix::fs::symlink(target, path)
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = target;
+                fs::copy(target_abs, path).map(|_| ())
+            }
+        })
+        .map_err(|e| Error::new("create a link beside", link, e))?;
+    temp.persist(link)
+        .map_err(|e| Error::new("rename into place", link, e.error))?;
+    sync_dir(link)
+}
+
+/// The temp-file builder: hidden name derived from the destination's, readable like a file made
+/// by `File::create` (tempfile's default is 0600; these outputs are meant to be shared, and the
+/// umask still applies).
+fn builder(name: &OsString) -> tempfile::Builder<'_, 'static> {
+    let mut b = tempfile::Builder::new();
+    b.prefix(name).suffix(TEMP_SUFFIX).rand_bytes(6);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        b.permissions(fs::Permissions::from_mode(0o666));
+    }
+    b
+}
+
+/// The destination's directory ("." for a bare name) and the temp-name prefix `.<name>.`.
+fn split(dest: &Path) -> Result<(PathBuf, OsString)> {
+    let Some(file_name) = dest.file_name() else {
+        return Err(Error::new(
+            "write",
+            dest,
+            io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"),
+        ));
+    };
+    let dir = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut prefix = OsString::from(".");
+    prefix.push(file_name);
+    prefix.push(".");
+    Ok((dir, prefix))
+}
+
+/// Syncs the directory holding `path`, so the rename that made it survives a crash.
+fn sync_dir(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::new("sync directory", dir, e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leftovers(dir: &Path) -> Vec<String> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(TEMP_SUFFIX))
+            .collect()
+    }
+
+    #[test]
+    fn write_replaces_content_creates_directories_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("a/b/out.txt");
+        write(&dest, b"first").unwrap();
+        write(&dest, b"second").unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"second");
+        assert!(leftovers(dest.parent().unwrap()).is_empty());
+    }
+
+    #[test]
+    fn dropped_file_leaves_destination_untouched_and_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("blob");
+        fs::write(&dest, b"old").unwrap();
+        let mut f = AtomicFile::create(&dest).unwrap();
+        f.write_all(b"partial").unwrap();
+        let temp = f.temp_path().to_path_buf();
+        assert!(temp.exists());
+        assert!(temp.to_string_lossy().ends_with(TEMP_SUFFIX));
+        drop(f);
+        assert!(!temp.exists());
+        assert_eq!(fs::read(&dest).unwrap(), b"old");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_planted_symlink_at_the_destination_is_replaced_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        let dest = dir.path().join("out");
+        std::os::unix::fs::symlink(&victim, &dest).unwrap();
+        write(&dest, b"new").unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        assert!(!fs::symlink_metadata(&dest).unwrap().file_type().is_symlink());
+        assert_eq!(fs::read(&dest).unwrap(), b"new");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_are_created_with_the_umask_not_0600() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("shared.json");
+        write(&dest, b"{}").unwrap();
+        let mode = fs::metadata(&dest).unwrap().permissions().mode() & 0o777;
+        // Group/other read bits survive any usual umask (022, 002); 0600 would drop them.
+        assert_ne!(mode & 0o044, 0, "mode {mode:o}");
+    }
+
+    #[test]
+    fn a_path_without_a_file_name_is_an_error_naming_it() {
+        let err = write(Path::new("/"), b"x").unwrap_err();
+        assert!(err.to_string().contains("names no file"), "{err}");
+    }
+
+    #[test]
+    fn an_unwritable_directory_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plain");
+        fs::write(&file, b"").unwrap();
+        // A regular file where a directory is needed.
+        let err = write(&file.join("child"), b"x").unwrap_err();
+        assert!(err.to_string().contains("plain"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlink_replaces_an_existing_link() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("a"), b"A").unwrap();
+        fs::write(dir.path().join("b"), b"B").unwrap();
+        let link = dir.path().join("snap/link");
+        symlink(Path::new("../a"), &dir.path().join("a"), &link).unwrap();
+        assert_eq!(fs::read(&link).unwrap(), b"A");
+        symlink(Path::new("../b"), &dir.path().join("b"), &link).unwrap();
+        assert_eq!(fs::read(&link).unwrap(), b"B");
+        assert!(leftovers(&dir.path().join("snap")).is_empty());
+    }
+}
