@@ -1,0 +1,87 @@
+//! Locating the project's read-only shared data (`../shared`: the Hub-shaped tree with IMDb and
+//! all-MiniLM-L6-v2), for tests and benchmarks of every crate.
+//!
+//! `IMDB_LORA_SHARED` overrides the default, which is the `shared/` directory beside the repository
+//! (fixed at compile time from this crate's manifest directory). A missing directory is an error
+//! with a clear message, never a skipped test: CI always has it.
+
+use std::path::PathBuf;
+
+/// Environment variable that overrides the shared directory.
+pub const SHARED_ENV: &str = "IMDB_LORA_SHARED";
+/// The all-MiniLM-L6-v2 repository in the shared hub tree.
+pub const MINILM_REPO: &str = "sentence-transformers/all-MiniLM-L6-v2";
+/// The IMDb dataset repository in the shared hub tree.
+pub const IMDB_DATASET: &str = "stanfordnlp/imdb";
+
+/// The shared directory is not where it was looked for.
+#[derive(Debug, thiserror::Error)]
+#[error("shared test data not found at {} ({how}): expected a directory with hub/ inside", path.display())]
+pub struct SharedMissing {
+    /// Where it was looked for.
+    pub path: PathBuf,
+    /// Why there.
+    pub how: &'static str,
+}
+
+/// The shared directory.
+///
+/// # Errors
+/// [`SharedMissing`] when it has no `hub/` inside.
+pub fn shared_dir() -> Result<PathBuf, SharedMissing> {
+    let (path, how) = match std::env::var_os(SHARED_ENV).filter(|v| !v.is_empty()) {
+        Some(p) => (PathBuf::from(p), "from IMDB_LORA_SHARED"),
+        None => (
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")),
+            "default ../shared beside the repository; set IMDB_LORA_SHARED to override",
+        ),
+    };
+    if path.join("hub").is_dir() {
+        Ok(path)
+    } else {
+        Err(SharedMissing { path, how })
+    }
+}
+
+/// `shared/hub`: serve it with the loopback Hub mirror.
+///
+/// # Errors
+/// [`SharedMissing`].
+pub fn hub_root() -> Result<PathBuf, SharedMissing> {
+    Ok(shared_dir()?.join("hub"))
+}
+
+/// A file of the IMDb dataset inside the shared hub tree, e.g.
+/// `plain_text/test-00000-of-00001.parquet`.
+///
+/// # Errors
+/// [`SharedMissing`].
+pub fn imdb_file(file: &str) -> Result<PathBuf, SharedMissing> {
+    Ok(hub_root()?
+        .join("datasets")
+        .join(IMDB_DATASET)
+        .join("resolve/main")
+        .join(file))
+}
+
+/// The all-MiniLM-L6-v2 model directory (config, weights, tokenizer files).
+///
+/// # Errors
+/// [`SharedMissing`].
+pub fn minilm_dir() -> Result<PathBuf, SharedMissing> {
+    Ok(hub_root()?.join(MINILM_REPO).join("resolve/main"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_paths_point_into_the_hub_tree() {
+        // CI always has ../shared; a missing one is an error, never a skip.
+        let root = hub_root().unwrap();
+        assert!(minilm_dir().unwrap().join("config.json").is_file());
+        assert!(imdb_file("plain_text/test-00000-of-00001.parquet").unwrap().is_file());
+        assert!(root.is_dir());
+    }
+}
