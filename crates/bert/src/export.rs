@@ -18,17 +18,9 @@ use serde_json::Value;
 use crate::io::{OwnedTensor, write_atomic, write_json, write_safetensors};
 use crate::{BertConfig, BertError, BertForSequenceClassification};
 
-/// File name of the model configuration.
-pub const CONFIG_FILE: &str = "config.json";
-/// File name of the model weights.
-pub const WEIGHTS_FILE: &str = "model.safetensors";
-/// Tokenizer files a model directory may carry; [`copy_tokenizer_files`] copies those present.
-pub const TOKENIZER_FILES: [&str; 4] = [
-    "tokenizer.json",
-    "vocab.txt",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-];
+// The names live in `files` (the model's, not the exporter's); re-exported where they were.
+pub use crate::files::{CONFIG_FILE, TOKENIZER_FILES, WEIGHTS_FILE};
+use crate::files::{TOKENIZER_JSON, VOCAB_FILE};
 
 /// Writes `model` into `dir` as a Hugging Face `BertForSequenceClassification` checkpoint.
 ///
@@ -160,10 +152,10 @@ pub fn copy_tokenizer_files(from: &Path, to: &Path) -> Result<Vec<PathBuf>, Bert
     }
     let has_vocab = written
         .iter()
-        .any(|p| p.ends_with("tokenizer.json") || p.ends_with("vocab.txt"));
+        .any(|p| p.ends_with(TOKENIZER_JSON) || p.ends_with(VOCAB_FILE));
     if !has_vocab {
         return Err(BertError::Io {
-            path: from.join("tokenizer.json"),
+            path: from.join(TOKENIZER_JSON),
             source: std::io::Error::new(
                 std::io::ErrorKind::NotFound,
                 "neither tokenizer.json nor vocab.txt in this directory",

@@ -9,6 +9,7 @@ pub mod adapter;
 mod config;
 mod error;
 pub mod export;
+pub mod files;
 mod io;
 mod model;
 pub mod ops;
@@ -60,8 +61,8 @@ pub fn load_classifier<B: Backend>(
     device: &B::Device,
     seed: u64,
 ) -> Result<(BertForSequenceClassification<B>, BertConfig), BertError> {
-    let config = BertConfig::from_file(&dir.join("config.json"))?;
-    let model = load_classifier_with_config(&dir.join("model.safetensors"), &config, device, seed)?;
+    let config = BertConfig::from_file(&dir.join(files::CONFIG_FILE))?;
+    let model = load_classifier_with_config(&dir.join(files::WEIGHTS_FILE), &config, device, seed)?;
     Ok((model, config))
 }
 
