@@ -12,14 +12,7 @@
 //! every backend the workspace builds is listed here.
 
 #[cfg(feature = "flex")]
-mod attention;
-#[cfg(feature = "flex")]
 pub mod flex;
-#[cfg(feature = "flex")]
-mod gemm;
-pub mod mask;
-#[cfg(feature = "flex")]
-mod norm;
 
 use burn::nn::Dropout;
 use burn::tensor::activation::{gelu, softmax};

@@ -18,7 +18,7 @@ use burn::tensor::ops::FloatTensor;
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
-use super::flex::{Kernel, is_f32, simd, sum_of, unique, values, values_mut};
+use super::{Kernel, is_f32, simd, sum_of, unique, values, values_mut};
 
 /// Rows per parallel task.
 const ROWS: usize = 64;
@@ -260,7 +260,7 @@ pub(super) fn norm_params(
 
 #[cfg(test)]
 mod tests {
-    use super::super::flex::flex_tensor;
+    use super::super::flex_tensor;
     use super::*;
 
     #[test]

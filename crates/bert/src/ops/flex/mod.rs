@@ -6,9 +6,9 @@
 //!   mask drawn element by element from ChaCha and kept (with the probabilities before and
 //!   after dropout) for the backward pass. Here scale, mask, softmax and dropout are one
 //!   pass over each head's scores while they are in cache, batch elements in parallel
-//!   ([`super::attention`]), and the backward pass keeps only the probabilities: the
-//!   dropout mask is regenerated from its key ([`super::mask`]).
-//! - linear layers: one gemm call per product, straight into the output ([`super::gemm`]).
+//!   ([`attention`]), and the backward pass keeps only the probabilities: the
+//!   dropout mask is regenerated from its key ([`mask`]).
+//! - linear layers: one gemm call per product, straight into the output ([`gemm`]).
 //! - GELU: libm's scalar `erff` on one thread; here a vectorisable erf (Abramowitz & Stegun
 //!   7.1.26, |error| ≤ 1.5e-7; within 3e-7 of a series erf in f32, tested) across threads.
 //! - dropout: the same counter-based masks, never stored.
@@ -28,8 +28,13 @@ use burn::tensor::{DType, Distribution, Tensor, TensorData, TensorMetadata, Tens
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
-use super::mask::{MaskKey, MaskSpec};
-use super::{BertBackend, attention, attention_heads, gemm, norm};
+mod attention;
+mod gemm;
+mod mask;
+mod norm;
+
+use self::mask::{MaskKey, MaskSpec};
+use super::{BertBackend, attention_heads};
 use crate::model::AttentionMask;
 
 /// Elements per parallel task in element-wise kernels (64 KiB of f32).

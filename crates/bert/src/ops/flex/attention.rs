@@ -11,7 +11,7 @@
 
 use rayon::prelude::*;
 
-use super::flex::{MaskKernel, SoftmaxBackwardRows, SoftmaxRows, simd};
+use super::{MaskKernel, SoftmaxBackwardRows, SoftmaxRows, simd};
 use super::gemm::{Mat, gemm_to};
 use super::mask::MaskSpec;
 
