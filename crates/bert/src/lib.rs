@@ -25,11 +25,11 @@ pub use error::BertError;
 pub use export::{copy_tokenizer_files, pretrained_config, pretrained_tensors, save_pretrained};
 pub use io::{OwnedTensor, write_atomic, write_json, write_safetensors};
 pub use model::{
-    AttentionMask, BertAttention, BertEmbeddings, BertEncoder, BertForSequenceClassification,
-    BertIntermediate, BertLayer, BertModel, BertOutput, BertPooler, BertResidual,
-    BertSelfAttention, LORA_TARGETS, target_matches,
+    BertAttention, BertEmbeddings, BertEncoder, BertForSequenceClassification, BertIntermediate,
+    BertLayer, BertModel, BertOutput, BertPooler, BertResidual, BertSelfAttention, LORA_TARGETS,
+    target_matches,
 };
-pub use ops::{BertBackend, BertOps};
+pub use ops::{AttentionMask, BertBackend, BertOps};
 pub use weights::{MappedFile, Weights};
 
 /// Keys a checkpoint may carry that a sequence classifier has no use for: pre-training heads

@@ -9,10 +9,10 @@ use burn::module::Module;
 use burn::nn::{Dropout, Embedding, LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::activation::{gelu_approximate, relu};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, Distribution, Int, Tensor, TensorData};
+use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use lora::{LoraConfig, LoraLinear};
 
-use crate::ops::{BertBackend, BertOps};
+use crate::ops::{AttentionMask, BertBackend, BertOps};
 use crate::weights::{Weights, frozen};
 use crate::{BertConfig, BertError, HiddenAct};
 
@@ -154,28 +154,6 @@ impl<B: Backend> BertEmbeddings<B> {
             norm(&self.layer_norm, self.layer_norm_eps, x),
             self.dropout.prob,
         )
-    }
-}
-
-/// The padding mask in the two forms the attention paths need, built once per forward.
-#[derive(Debug, Clone)]
-pub struct AttentionMask<B: Backend> {
-    /// `true` at padding positions, `[batch, 1, 1, seq]`.
-    pub padding: Tensor<B, 4, Bool>,
-    /// `0` for tokens, a large negative number for padding, `[batch, 1, 1, seq]`.
-    pub additive: Tensor<B, 4>,
-}
-
-impl<B: Backend> AttentionMask<B> {
-    /// From a `[batch, seq]` mask of 1 (token) / 0 (padding).
-    pub fn new(attention_mask: Tensor<B, 2, Int>) -> Self {
-        let [batch, seq] = attention_mask.dims();
-        let padding = attention_mask.equal_elem(0).reshape([batch, 1, 1, seq]);
-        // transformers adds `finfo(float32).min`; any value whose exp underflows gives the
-        // same probabilities, and a finite one keeps a fully padded row from producing NaN.
-        let additive = Tensor::<B, 4>::zeros([batch, 1, 1, seq], &padding.device())
-            .mask_fill(padding.clone(), f32::MIN);
-        Self { padding, additive }
     }
 }
 

@@ -1,15 +1,23 @@
-//! The encoder's hot operations as a backend extension: attention, exact GELU, dropout and
-//! the linear layers.
+//! The encoder's hot operations as a backend extension: attention, exact GELU, dropout,
+//! layer norm and the linear layers.
 //!
 //! Burn composes these from generic tensor ops, which on a CPU means one single-threaded
 //! memory pass per op and dropout masks drawn element by element from a ChaCha stream.
-//! [`BertBackend`] names the three operations with those compositions as defaults, so any
-//! backend works unchanged, and lets a backend replace them: Flex (and `Autodiff<Flex>`) get
-//! fused, multi-threaded kernels with hand-written backward passes in [`flex`].
+//! [`BertBackend`] names the operations with those compositions as defaults, so any
+//! backend works unchanged, and lets a backend replace them.
 //!
 //! This is Burn's documented pattern for custom kernels (a trait over `Backend`, implemented
 //! for the concrete backends and their `Autodiff` wrappers); Rust has no specialisation, so
-//! every backend the workspace builds is listed here.
+//! every backend the workspace builds is listed.
+//!
+//! # Layout
+//! - this module: the trait, what its signatures need ([`AttentionMask`]), [`BertOps`] (the
+//!   trait's linear and dropout handed to the LoRA layers), Burn's compositions as the
+//!   portable defaults, and the backends that use them unchanged (NdArray, CUDA).
+//! - [`flex`]: Flex and `Autodiff<Flex>`, fused multi-threaded CPU kernels with hand-written
+//!   backward passes; its submodules are the kernels and the helpers they share.
+//! - `cube/` (to come): a CubeCL implementation of the same trait for the GPU backends goes
+//!   beside `flex/`, in the same shape (the impls in `cube/mod.rs`, kernels below it).
 
 #[cfg(feature = "flex")]
 pub mod flex;
@@ -19,10 +27,30 @@ use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::backend::Backend;
 use burn::tensor::module::{attention, linear};
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Tensor, TensorPrimitive};
+use burn::tensor::{Bool, Int, Tensor, TensorPrimitive};
 use lora::LoraOps;
 
-use crate::model::AttentionMask;
+/// The padding mask in the two forms the attention paths need, built once per forward.
+#[derive(Debug, Clone)]
+pub struct AttentionMask<B: Backend> {
+    /// `true` at padding positions, `[batch, 1, 1, seq]`.
+    pub padding: Tensor<B, 4, Bool>,
+    /// `0` for tokens, a large negative number for padding, `[batch, 1, 1, seq]`.
+    pub additive: Tensor<B, 4>,
+}
+
+impl<B: Backend> AttentionMask<B> {
+    /// From a `[batch, seq]` mask of 1 (token) / 0 (padding).
+    pub fn new(attention_mask: Tensor<B, 2, Int>) -> Self {
+        let [batch, seq] = attention_mask.dims();
+        let padding = attention_mask.equal_elem(0).reshape([batch, 1, 1, seq]);
+        // transformers adds `finfo(float32).min`; any value whose exp underflows gives the
+        // same probabilities, and a finite one keeps a fully padded row from producing NaN.
+        let additive = Tensor::<B, 4>::zeros([batch, 1, 1, seq], &padding.device())
+            .mask_fill(padding.clone(), f32::MIN);
+        Self { padding, additive }
+    }
+}
 
 /// A backend the BERT encoder runs on: Burn's [`Backend`] plus three operations a backend
 /// may implement faster than their portable compositions.

@@ -11,9 +11,9 @@
 
 use rayon::prelude::*;
 
-use super::{MaskKernel, SoftmaxBackwardRows, SoftmaxRows, simd};
 use super::gemm::{Mat, gemm_to};
 use super::mask::MaskSpec;
+use super::{MaskKernel, SoftmaxBackwardRows, SoftmaxRows, simd};
 
 /// The sizes of one attention call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

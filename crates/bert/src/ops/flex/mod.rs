@@ -34,8 +34,7 @@ mod mask;
 mod norm;
 
 use self::mask::{MaskKey, MaskSpec};
-use super::{BertBackend, attention_heads};
-use crate::model::AttentionMask;
+use super::{AttentionMask, BertBackend, attention_heads};
 
 /// Elements per parallel task in element-wise kernels (64 KiB of f32).
 const CHUNK: usize = 1 << 14;
