@@ -7,7 +7,7 @@ one JSON line on stdout:
             first --limit reviews of the train split, --repeats times in-process
   matmul    torch.matmul f32 on [n, n] x [n, n]: GFLOP/s, median after one warm-up
   flops     FLOPs of peft_imdb.py's exact training (epoch 1) and evaluation batches, with the
-            counting convention of the Rust `imdb-lora-bench flops` (crates/bench/src/flops.rs)
+            counting convention of the Rust `imdb-lora-perf flops` (crates/perf/src/flops.rs)
   predict   load a saved model directory with AutoTokenizer + AutoModelForSequenceClassification and
             classify one text (timed from outside, as a cold process)
 """
@@ -76,7 +76,7 @@ def cmd_matmul(a):
 
 
 def forward_parts(shape, b, l):
-    """Forward FLOPs of a [b, l] batch by kind; the same formula as crates/bench/src/flops.rs."""
+    """Forward FLOPs of a [b, l] batch by kind; the same formula as crates/perf/src/flops.rs."""
     h, i, n, r = shape["hidden"], shape["intermediate"], shape["layers"], shape["lora_r"]
     return {"projections": n * 2 * b * l * (4 * h * h + 2 * h * i),
             "attention": n * 4 * b * l * l * h,

@@ -4,11 +4,11 @@
 //! to a first prediction from a cold process. Prints a Markdown table and writes
 //! `<out>/bench.md` and `<out>/bench.json` (every raw sample, medians, ratios).
 //!
-//! Our side is measured by `imdb-lora` itself and the `imdb-lora-bench` helper binary
-//! (`crates/bench`), the reference's by `peft_imdb.py` and `scripts/bench/peer_micro.py`. Both
+//! Our side is measured by `imdb-lora` itself and the `imdb-lora-perf` helper binary
+//! (`crates/perf`), the reference's by `peft_imdb.py` and `scripts/bench/peer_micro.py`. Both
 //! kinds of process run through the same wrapper ([`measure`]), which records wall time and
 //! exact peak RSS. Nothing fails on a target: the targets are reported, never asserted.
-//! `--criterion` keeps the former behaviour (`cargo bench -p imdb-lora-bench`).
+//! `--criterion` keeps the former behaviour (`cargo bench -p imdb-lora-perf`).
 
 #![allow(clippy::print_stdout)] // the Markdown table on stdout is part of the interface
 
@@ -93,13 +93,13 @@ pub struct BenchArgs {
     /// A prebuilt `imdb-lora` binary (skips its build).
     #[arg(long)]
     ours_bin: Option<PathBuf>,
-    /// A prebuilt `imdb-lora-bench` binary (skips its build).
-    #[arg(long)]
-    bench_bin: Option<PathBuf>,
+    /// A prebuilt `imdb-lora-perf` binary (skips its build).
+    #[arg(long, alias = "bench-bin")]
+    perf_bin: Option<PathBuf>,
     /// Output directory for bench.md, bench.json and the last saved model.
     #[arg(long, default_value = "outputs/bench")]
     out: PathBuf,
-    /// Run the criterion benchmarks instead (`cargo bench -p imdb-lora-bench ARGS...`).
+    /// Run the criterion benchmarks instead (`cargo bench -p imdb-lora-perf ARGS...`).
     #[arg(long, num_args = 0.., allow_hyphen_values = true, value_name = "ARGS")]
     criterion: Option<Vec<String>>,
 }
@@ -362,7 +362,7 @@ struct Bench {
     paths: Paths,
     sizes: Sizes,
     ours_bin: PathBuf,
-    bench_bin: PathBuf,
+    perf_bin: PathBuf,
     peer: Option<PathBuf>,
 }
 
@@ -373,7 +373,7 @@ impl Bench {
     }
 
     fn helper(&mut self, args: &[String]) -> Result<Measured> {
-        let bin = self.bench_bin.clone();
+        let bin = self.perf_bin.clone();
         self.runner.run(&bin, args, &OFFLINE_ENV)
     }
 
@@ -409,7 +409,7 @@ impl Bench {
         ]);
         let mut pair = Pair::default();
         pair.ours
-            .push(self.helper(&args)?.json("imdb-lora-bench matmul")?);
+            .push(self.helper(&args)?.json("imdb-lora-perf matmul")?);
         if let Some(m) = self.micro(&args)? {
             pair.reference.push(m.last_json("peer_micro.py matmul")?);
         }
@@ -435,7 +435,7 @@ impl Bench {
         for _ in 0..self.sizes.repeats {
             let m = self.helper(&args)?;
             pair.ours
-                .push(Sample::of(&m, m.json("imdb-lora-bench tokenize")?));
+                .push(Sample::of(&m, m.json("imdb-lora-perf tokenize")?));
             if let Some(m) = self.micro(&args)? {
                 pair.reference
                     .push(Sample::of(&m, m.last_json("peer_micro.py tokenize")?));
@@ -593,7 +593,7 @@ impl Bench {
         let peer_args = common("--batch", "--eval-batch");
         let mut pair = Pair::default();
         pair.ours
-            .push(self.helper(&ours_args)?.json("imdb-lora-bench flops")?);
+            .push(self.helper(&ours_args)?.json("imdb-lora-perf flops")?);
         if let Some(m) = self.micro(&peer_args)? {
             pair.reference.push(m.last_json("peer_micro.py flops")?);
         }
@@ -955,7 +955,7 @@ fn markdown(
           lower is better. Targets (issue 8): training ≥ 1.5×, inference ≥ 2×, peak memory \
           ≤ 0.5×; reported, never asserted. Throughputs are what each program reports for its \
           own training epoch and evaluation passes; GFLOP/s = counted FLOPs (matrix products \
-          only, padding included; see `crates/bench/src/flops.rs`) over that time. Peak RSS \
+          only, padding included; see `crates/perf/src/flops.rs`) over that time. Peak RSS \
           is the kernel's ru_maxrss of each process. Time to first prediction is spawn → exit \
           of a process that loads the saved model and classifies one review.\n";
     if !notes.is_empty() {
@@ -971,7 +971,7 @@ fn markdown(
 pub fn run(args: BenchArgs, workspace: &Path) -> Result<()> {
     if let Some(extra) = &args.criterion {
         let mut cmd = crate::cargo();
-        cmd.args(["bench", "-p", "imdb-lora-bench"]).args(extra);
+        cmd.args(["bench", "-p", "imdb-lora-perf"]).args(extra);
         return crate::run(cmd);
     }
     let sizes = Sizes::of(&args)?;
@@ -988,9 +988,9 @@ pub fn run(args: BenchArgs, workspace: &Path) -> Result<()> {
         Some(p) => given_binary(p, "--ours-bin")?,
         None => build(&args.profile, "imdb-lora", "imdb-lora")?,
     };
-    let bench_bin = match &args.bench_bin {
-        Some(p) => given_binary(p, "--bench-bin")?,
-        None => build(&args.profile, "imdb-lora-bench", "imdb-lora-bench")?,
+    let perf_bin = match &args.perf_bin {
+        Some(p) => given_binary(p, "--perf-bin")?,
+        None => build(&args.profile, "imdb-lora-perf", "imdb-lora-perf")?,
     };
     std::fs::create_dir_all(&paths.out)
         .with_context(|| format!("creating {}", paths.out.display()))?;
@@ -1000,7 +1000,7 @@ pub fn run(args: BenchArgs, workspace: &Path) -> Result<()> {
         paths,
         sizes: sizes.clone(),
         ours_bin,
-        bench_bin,
+        perf_bin,
         peer: peer.clone().ok(),
     };
 
@@ -1058,7 +1058,8 @@ pub fn run(args: BenchArgs, workspace: &Path) -> Result<()> {
             "model": paths.model,
             "data": paths.data,
             "ours_bin": bench.ours_bin,
-            "bench_bin": bench.bench_bin,
+            // The key predates the crate's rename; kept so bench.json's schema is unchanged.
+            "bench_bin": bench.perf_bin,
             "peer_python": peer.as_ref().ok(),
             "saved_model": paths.out.join("model"),
         },

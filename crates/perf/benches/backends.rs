@@ -1,7 +1,7 @@
 //! Flex vs NdArray on the CPU: matmul GFLOP/s, a MiniLM encoder layer forward and LoRA
 //! forward + backward, and the full 6-layer encoder forward (see `docs/BACKENDS.md`).
 //!
-//! Run with `cargo bench -p imdb-lora-bench --bench backends`. Criterion prints each
+//! Run with `cargo bench -p imdb-lora-perf --bench backends`. Criterion prints each
 //! benchmark as it goes (matmul throughput in `Gelem/s`, which is GFLOP/s since one element
 //! is set to one floating-point operation, `2·n³` per matmul); at the end a summary table is
 //! printed from criterion's own medians, with GFLOP/s worked out as `2·n³ / median`.
@@ -14,7 +14,7 @@ use burn::backend::{Autodiff, Flex, NdArray};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use imdb_lora_bench::{
+use perf::{
     BATCH, LAYERS, MATMUL_SIZES, SEQ, criterion_dir, encoder_layer, full_model, hidden_states,
     input_ids, layer_forward_flops, lora_encoder_layer, matmul_flops, median_ns, minilm_config,
     padding_mask,

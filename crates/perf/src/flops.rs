@@ -1,5 +1,5 @@
 //! FLOP counts of BERT + LoRA training and evaluation batches, so measured throughput can be
-//! put beside the machine's matmul rate (the `flops` command of `imdb-lora-bench`).
+//! put beside the machine's matmul rate (the `flops` command of `imdb-lora-perf`).
 //!
 //! # Counting convention
 //!

@@ -10,7 +10,7 @@
 //! print a table (with GFLOP/s) that matches what criterion reported.
 //!
 //! [`flops`] counts the FLOPs of real training and evaluation batches for the
-//! `imdb-lora-bench` binary (`src/main.rs`), which `cargo xtask bench` runs beside the
+//! `imdb-lora-perf` binary (`src/main.rs`), which `cargo xtask bench` runs beside the
 //! PyTorch reference.
 
 use std::path::{Path, PathBuf};

@@ -1,10 +1,10 @@
-//! `imdb-lora-bench`: the measurements `cargo xtask bench` needs from inside our stack, each
+//! `imdb-lora-perf`: the measurements `cargo xtask bench` needs from inside our stack, each
 //! printed as one JSON object on stdout.
 //!
 //! * `tokenize`: time `TextTokenizer::encode_reviews` (what `imdb_data::load_split` uses) over
 //!   the IMDb train split, in-process, `--repeats` times.
 //! * `flops`: rebuild the trainer's subsets and epoch-0 batch plans and count their FLOPs
-//!   (convention: [`imdb_lora_bench::flops`]).
+//!   (convention: [`perf::flops`]).
 //! * `matmul`: `[n, n] × [n, n]` f32 on `burn::backend::Flex`: the machine's matmul rate
 //!   for our stack.
 
@@ -21,7 +21,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
 use clap::{Parser, Subcommand};
 use imdb_data::{Batcher, BatcherConfig, SubsetSpec, TextTokenizer, load_split, read_reviews};
-use imdb_lora_bench::flops::{LORA_R, ModelShape, reference_batch, tally};
+use perf::flops::{LORA_R, ModelShape, reference_batch, tally};
 use serde_json::{Value, json};
 
 /// The full IMDb split size; asking for it (or more) means "no subset", as in the CLI.
@@ -29,7 +29,7 @@ const FULL_SPLIT: usize = 25_000;
 
 #[derive(Parser)]
 #[command(
-    name = "imdb-lora-bench",
+    name = "imdb-lora-perf",
     about = "Micro-measurements for `cargo xtask bench` (JSON on stdout)"
 )]
 struct Cli {
