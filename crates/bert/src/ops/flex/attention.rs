@@ -12,8 +12,8 @@
 use rayon::prelude::*;
 
 use super::gemm::{Mat, gemm_to};
-use super::mask::MaskSpec;
-use super::{MaskKernel, SoftmaxBackwardRows, SoftmaxRows, simd};
+use super::mask::{MaskKernel, MaskSpec};
+use super::simd::{Kernel, dot, exp_f32, max_of, simd, sum_of};
 
 /// The sizes of one attention call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,5 +215,71 @@ fn per_batch(g: &mut Option<Vec<f32>>, size: usize, batch: usize) -> Vec<Option<
     match g {
         Some(g) => g.chunks_mut(size.max(1)).map(Some).collect(),
         None => (0..batch).map(|_| None).collect(),
+    }
+}
+
+/// Rows of attention scores (length `seq`, the number of keys), in place:
+/// `softmax(z·scale + key_mask)` per row.
+struct SoftmaxRows<'a> {
+    pub rows: &'a mut [f32],
+    pub seq: usize,
+    pub key_mask: &'a [f32],
+    pub scale: f32,
+}
+
+impl Kernel for SoftmaxRows<'_> {
+    #[inline(always)]
+    fn run(self) {
+        for p in self.rows.chunks_mut(self.seq) {
+            softmax_row(p, self.key_mask, self.scale);
+        }
+    }
+}
+
+/// Rows of the softmax-with-dropout backward pass, in place: `grad` (∂L/∂(P⊙mask)) becomes
+/// ∂L/∂scores. With `Pd = P⊙mask`, per row `dZ = Pd⊙dPd − P·Σ(Pd⊙dPd)`, times `scale` for
+/// the `q·kᵀ·scale` that produced Z.
+struct SoftmaxBackwardRows<'a> {
+    pub grad: &'a mut [f32],
+    pub p: &'a [f32],
+    pub pd: &'a [f32],
+    pub seq: usize,
+    pub scale: f32,
+}
+
+impl Kernel for SoftmaxBackwardRows<'_> {
+    #[inline(always)]
+    fn run(self) {
+        let rows = self.grad.chunks_mut(self.seq);
+        for ((g, p), pd) in rows
+            .zip(self.p.chunks(self.seq))
+            .zip(self.pd.chunks(self.seq))
+        {
+            softmax_backward_row(g, p, pd, self.scale);
+        }
+    }
+}
+
+/// One row of attention scores in place: `softmax(z·scale + key_mask)`.
+#[inline(always)]
+fn softmax_row(p: &mut [f32], key_mask: &[f32], scale: f32) {
+    for (z, &m) in p.iter_mut().zip(key_mask) {
+        *z = *z * scale + m;
+    }
+    let max = max_of(p);
+    for z in p.iter_mut() {
+        *z = exp_f32(*z - max);
+    }
+    let inv = 1.0 / sum_of(p);
+    p.iter_mut().for_each(|z| *z *= inv);
+}
+
+/// One row of the softmax-with-dropout backward pass in place (see
+/// [`SoftmaxBackwardRows`]).
+#[inline(always)]
+fn softmax_backward_row(g: &mut [f32], p: &[f32], pd: &[f32], scale: f32) {
+    let t = dot(g, pd);
+    for ((g, &p), &pd) in g.iter_mut().zip(p).zip(pd) {
+        *g = (pd * *g - p * t) * scale;
     }
 }

@@ -22,7 +22,7 @@ use burn::tensor::{Shape, TensorMetadata};
 use burn_flex::FlexTensor;
 use gemm::Parallelism;
 
-use super::{flex_tensor, values};
+use super::tensor::{flex_tensor, values};
 
 /// Products with at least this many multiply-adds use all threads (burn-flex's threshold).
 const PARALLEL_WORK: usize = 192 * 192 * 192;

@@ -3,6 +3,13 @@
 //! That is what lets the fused kernels regenerate a mask in the backward pass instead of
 //! storing it (one `[batch, heads, seq, seq]` f32 tensor per layer), fill it from any number
 //! of threads in any order, and vectorise the generation (32-bit multiplies only).
+//! [`MaskKernel`] and [`apply_mask`] apply a mask to a slice and to a whole tensor.
+
+use burn_flex::FlexTensor;
+use rayon::prelude::*;
+
+use super::simd::{Kernel, simd};
+use super::tensor::{CHUNK, unique, values_mut};
 
 /// The key of one dropout mask: two 32-bit words drawn from the backend's seeded RNG.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +63,36 @@ impl MaskSpec {
         let keep = u32::from(self.bits(index) >= self.threshold).wrapping_neg();
         f32::from_bits(self.scale.to_bits() & keep)
     }
+}
+
+/// `x ← x ⊙ mask` for mask elements `base..base + x.len()`.
+pub(super) struct MaskKernel<'a> {
+    pub x: &'a mut [f32],
+    pub spec: &'a MaskSpec,
+    pub base: u32,
+}
+
+impl Kernel for MaskKernel<'_> {
+    #[inline(always)]
+    fn run(self) {
+        for (i, x) in self.x.iter_mut().enumerate() {
+            *x *= self.spec.factor(self.base.wrapping_add(i as u32));
+        }
+    }
+}
+
+/// `x ⊙ mask`, the mask regenerated from `spec` (element `i` of the flattened tensor uses
+/// mask element `offset + i`), in place when `x` is not shared.
+pub(super) fn apply_mask(x: FlexTensor, spec: &MaskSpec, offset: usize) -> FlexTensor {
+    let mut x = unique(x);
+    values_mut(&mut x)
+        .par_chunks_mut(CHUNK)
+        .enumerate()
+        .for_each(|(c, x)| {
+            let base = (offset + c * CHUNK) as u32;
+            simd(MaskKernel { x, spec, base })
+        });
+    x
 }
 
 #[cfg(test)]

@@ -18,7 +18,8 @@ use burn::tensor::ops::FloatTensor;
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
-use super::{Kernel, is_f32, simd, sum_of, unique, values, values_mut};
+use super::simd::{Kernel, simd, sum_of};
+use super::tensor::{is_f32, unique, values, values_mut};
 
 /// Rows per parallel task.
 const ROWS: usize = 64;
@@ -260,7 +261,7 @@ pub(super) fn norm_params(
 
 #[cfg(test)]
 mod tests {
-    use super::super::flex_tensor;
+    use super::super::tensor::flex_tensor;
     use super::*;
 
     #[test]
