@@ -26,8 +26,8 @@ pub use export::{copy_tokenizer_files, pretrained_config, pretrained_tensors, sa
 pub use io::{OwnedTensor, write_atomic, write_json, write_safetensors};
 pub use model::{
     BertAttention, BertEmbeddings, BertEncoder, BertForSequenceClassification, BertIntermediate,
-    BertLayer, BertModel, BertOutput, BertPooler, BertResidual, BertSelfAttention, LORA_TARGETS,
-    target_matches,
+    BertLayer, BertModel, BertModelOutput, BertPooler, BertResidual, BertSelfAttention,
+    LORA_TARGETS, target_matches,
 };
 pub use ops::{AttentionMask, BertBackend, BertOps};
 pub use weights::{MappedFile, Weights};

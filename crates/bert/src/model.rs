@@ -511,9 +511,12 @@ impl<B: Backend> BertPooler<B> {
     }
 }
 
-/// What [`BertModel::forward`] returns.
+/// What [`BertModel::forward`] returns (transformers' `BaseModelOutputWithPooling`).
+///
+/// Not named `BertOutput`: in transformers and candle that is the feed-forward block's
+/// output layer, [`BertResidual`] here.
 #[derive(Debug, Clone)]
-pub struct BertOutput<B: Backend> {
+pub struct BertModelOutput<B: Backend> {
     /// Every token's final hidden state, `[batch, seq, hidden]`.
     pub last_hidden_state: Tensor<B, 3>,
     /// `tanh(dense(h_[CLS]))`, `[batch, hidden]`.
@@ -602,7 +605,7 @@ impl<B: Backend> BertModel<B> {
 
     /// # Shapes
     /// - input_ids, attention_mask, token_type_ids: `[batch, seq]`
-    /// - output: see [`BertOutput`]
+    /// - output: see [`BertModelOutput`]
     ///
     /// `attention_mask` is 1 for tokens and 0 for padding; `token_type_ids` default to 0.
     pub fn forward(
@@ -610,7 +613,7 @@ impl<B: Backend> BertModel<B> {
         input_ids: Tensor<B, 2, Int>,
         attention_mask: Tensor<B, 2, Int>,
         token_type_ids: Option<Tensor<B, 2, Int>>,
-    ) -> Result<BertOutput<B>, BertError>
+    ) -> Result<BertModelOutput<B>, BertError>
     where
         B: BertBackend,
     {
@@ -621,7 +624,7 @@ impl<B: Backend> BertModel<B> {
             .iter()
             .fold(hidden, |hidden, layer| layer.forward(hidden, &mask));
         let pooler_output = self.pooler.forward(hidden.clone());
-        Ok(BertOutput {
+        Ok(BertModelOutput {
             last_hidden_state: hidden,
             pooler_output,
         })
