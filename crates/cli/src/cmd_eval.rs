@@ -45,7 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     )?;
     let metrics = evaluate(&model, batcher.epoch(0), &device)?;
     let json = serde_json::to_vec_pretty(&metrics)?;
-    metrics::write_atomic(&args.out, &json)?;
+    fsio::write(&args.out, &json)?;
     tracing::info!(
         accuracy = metrics.accuracy,
         f1 = metrics.f1,

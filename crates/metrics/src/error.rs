@@ -125,13 +125,13 @@ pub enum MetricsError {
         source: serde_json::Error,
     },
 
-    /// Writing a file (atomically, via a temporary file) failed.
+    /// Writing `metrics.json` (atomically, via a temporary file) failed.
     #[error("cannot write {}", path.display())]
     Write {
         /// The destination file.
         path: PathBuf,
-        /// The I/O failure.
+        /// The failed step of the atomic write, naming the file it concerned.
         #[source]
-        source: std::io::Error,
+        source: fsio::Error,
     },
 }

@@ -8,15 +8,11 @@
 //! * [`RunMetrics`] is the whole `metrics.json`, with
 //!   [`RunMetrics::read`], [`RunMetrics::write_atomic`] and
 //!   [`RunMetrics::validate`].
-//! * [`write_atomic`] is the temp-file-and-rename writer used for every
-//!   output file of the project.
 
-mod atomic;
 mod classification;
 mod error;
 mod schema;
 
-pub use atomic::write_atomic;
 pub use classification::{ConfusionMatrix, EvalAccumulator, EvalMetrics};
 pub use error::{MetricsError, ValidationError};
 pub use schema::{EpochRecord, RunConfig, RunMetrics, SCHEMA_VERSION};

@@ -156,7 +156,8 @@ impl RunMetrics {
     }
 
     /// [Validates](Self::validate), then writes pretty-printed JSON to
-    /// `path` atomically (see [`crate::write_atomic`]).
+    /// `path` atomically (through [`fsio::write`]: readers and a crash see the
+    /// old file or the complete new one, never a torn mix).
     ///
     /// # Errors
     /// [`MetricsError::Invalid`] if validation fails (nothing is written),
@@ -169,7 +170,10 @@ impl RunMetrics {
                 source,
             })?;
         json.push(b'\n');
-        crate::atomic::write_atomic(path, &json)
+        fsio::write(path, &json).map_err(|source| MetricsError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     /// The last completed epoch (what the report calls "fine-tuned").

@@ -1,6 +1,7 @@
-//! Error type of the report crate; every variant names the file involved.
+//! Error type of the report crate (every variant names the file involved), and the
+//! atomic write that produces its `Write` variant.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Boxed error of a plotters backend (the concrete type differs per backend).
 pub type DrawSource = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -8,10 +9,20 @@ pub type DrawSource = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// Everything that can go wrong while rendering charts and the report.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    /// Reading, validating or atomically writing a file failed; the inner
-    /// error names the file (and, for `metrics.json`, the line or field).
+    /// Reading or validating `metrics.json` failed; the inner error names
+    /// the file (and the line or field).
     #[error(transparent)]
     Metrics(#[from] metrics::MetricsError),
+
+    /// Writing an output file (atomically, via a temporary file) failed.
+    #[error("cannot write {}", path.display())]
+    Write {
+        /// The destination file.
+        path: PathBuf,
+        /// The failed step of the atomic write, naming the file it concerned.
+        #[source]
+        source: fsio::Error,
+    },
 
     /// The metrics contain no completed epoch, so there is no fine-tuned
     /// result to chart or report.
@@ -60,4 +71,12 @@ pub enum ReportError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Writes `bytes` to `path` atomically ([`fsio::write`]), naming `path` on failure.
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    fsio::write(path, bytes).map_err(|source| ReportError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }

@@ -259,14 +259,14 @@ pub fn render_markdown(metrics: &RunMetrics) -> Result<String, ReportError> {
 ///
 /// # Errors
 /// [`ReportError::NoEpochs`] naming `out_dir/report.md` if `metrics.epochs`
-/// is empty; [`ReportError::Metrics`] naming the file if writing fails.
+/// is empty; [`ReportError::Write`] naming the file if writing fails.
 pub fn write_report(metrics: &RunMetrics, out_dir: &Path) -> Result<PathBuf, ReportError> {
     let path = out_dir.join(REPORT_FILE);
     let text = render_markdown(metrics).map_err(|e| match e {
         ReportError::NoEpochs { .. } => ReportError::NoEpochs { path: path.clone() },
         other => other,
     })?;
-    metrics::write_atomic(&path, text.as_bytes())?;
+    crate::error::write_file(&path, text.as_bytes())?;
     tracing::info!(path = %path.display(), "wrote report");
     Ok(path)
 }

@@ -17,7 +17,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 pub use bar::{BAR_TITLE, bar_chart};
 pub use line::{LINE_TITLE, line_chart};
 
-use crate::error::{DrawSource, ReportError};
+use crate::error::{DrawSource, ReportError, write_file};
 use crate::font::{self, FAMILY};
 use crate::format::{fmt_count, fmt_num};
 
@@ -176,7 +176,7 @@ fn render(chart: &impl Chart, png_path: &Path, svg_path: &Path) -> Result<(), Re
         path: png_path.to_path_buf(),
         source,
     })?;
-    metrics::write_atomic(png_path, &png_bytes)?;
+    write_file(png_path, &png_bytes)?;
     tracing::info!(path = %png_path.display(), "wrote chart");
 
     let mut svg = String::new();
@@ -187,7 +187,7 @@ fn render(chart: &impl Chart, png_path: &Path, svg_path: &Path) -> Result<(), Re
             .map_err(|e| draw_err(svg_path, e))?;
         root.present().map_err(|e| draw_err(svg_path, e))?;
     }
-    metrics::write_atomic(svg_path, svg.as_bytes())?;
+    write_file(svg_path, svg.as_bytes())?;
     tracing::info!(path = %svg_path.display(), "wrote chart");
     Ok(())
 }
