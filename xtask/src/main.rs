@@ -3,8 +3,9 @@
 //! `bench` compares the binary with the PyTorch + PEFT reference (`bench.rs`); `hub-mirror`
 //! serves a local Hub-shaped tree.
 //!
-//! Deliberately light: it depends on no project crate and only shells out to cargo and to
-//! the binary it builds, so it compiles in seconds.
+//! Deliberately light: it depends on no project crate but the leaf `fsio` (its files are
+//! written as every other file of the project) and only shells out to cargo and to the binary
+//! it builds, so it compiles in seconds.
 
 #![allow(clippy::print_stderr)] // progress lines are this binary's interface
 
