@@ -5,7 +5,7 @@ use std::path::PathBuf;
 /// What can go wrong while configuring, loading or saving a BERT model.
 #[derive(Debug, thiserror::Error)]
 pub enum BertError {
-    /// A file could not be read or written.
+    /// A file could not be read.
     #[error("{}: {source}", path.display())]
     Io {
         /// The file.
@@ -13,6 +13,15 @@ pub enum BertError {
         /// The underlying error.
         #[source]
         source: std::io::Error,
+    },
+    /// Writing a file (atomically, via a temporary file) failed.
+    #[error("cannot write {}", path.display())]
+    Write {
+        /// The destination file.
+        path: PathBuf,
+        /// The failed step of the atomic write, naming the file it concerned.
+        #[source]
+        source: fsio::Error,
     },
     /// `config.json` (or an adapter config) is not valid JSON of the expected shape.
     #[error("{}: invalid configuration: {source}", path.display())]

@@ -15,7 +15,7 @@ use burn::nn::{Embedding, LayerNorm, Linear};
 use burn::tensor::backend::Backend;
 use serde_json::Value;
 
-use crate::io::{OwnedTensor, write_atomic, write_json, write_safetensors};
+use crate::io::{self, OwnedTensor, write_json, write_safetensors};
 use crate::{BertConfig, BertError, BertForSequenceClassification};
 
 // The names live in `files` (the model's, not the exporter's); re-exported where they were.
@@ -147,7 +147,7 @@ pub fn copy_tokenizer_files(from: &Path, to: &Path) -> Result<Vec<PathBuf>, Bert
             source,
         })?;
         let dst = to.join(name);
-        write_atomic(&dst, &bytes)?;
+        io::write(&dst, &bytes)?;
         written.push(dst);
     }
     let has_vocab = written

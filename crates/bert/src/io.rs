@@ -1,10 +1,9 @@
-//! Writing safetensors and JSON files atomically (temp file in the same directory + rename),
-//! so a crash never leaves a half-written model or adapter behind.
+//! Serialising tensors (safetensors) and JSON, and writing them through [`fsio`] (temp file in
+//! the same directory + rename), so a crash never leaves a half-written model or adapter behind.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
@@ -76,34 +75,12 @@ impl View for &OwnedTensor {
     }
 }
 
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
-}
-
-/// Writes `bytes` to `path` atomically: a reader sees the old file or the complete new one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BertError> {
-    let io = |source| BertError::Io {
+/// Writes `bytes` to `path` atomically ([`fsio::write`]), naming `path` on failure.
+pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<(), BertError> {
+    fsio::write(path, bytes).map_err(|source| BertError::Write {
         path: path.to_path_buf(),
         source,
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    let tmp = temp_path(path);
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(io)
+    })
 }
 
 /// Serialises tensors (sorted by name) into a safetensors file, atomically.
@@ -117,7 +94,7 @@ pub fn write_safetensors(
             path: path.to_path_buf(),
             source,
         })?;
-    write_atomic(path, &bytes)
+    write(path, &bytes)
 }
 
 /// Writes pretty JSON, atomically.
@@ -127,23 +104,12 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), Ber
         source,
     })?;
     text.push('\n');
-    write_atomic(path, text.as_bytes())
+    write(path, text.as_bytes())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn atomic_write_replaces_whole_file_and_leaves_no_temp() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub/x.json");
-        write_atomic(&path, b"first").unwrap();
-        write_atomic(&path, b"second").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"second");
-        let entries: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
-        assert_eq!(entries.len(), 1);
-    }
 
     #[test]
     fn safetensors_round_trip() {

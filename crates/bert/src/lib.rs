@@ -23,7 +23,7 @@ pub use adapter::{ParamCount, PeftAdapter, PeftConfig, adapter_tensors, save_ada
 pub use config::{BertConfig, HiddenAct};
 pub use error::BertError;
 pub use export::{copy_tokenizer_files, pretrained_config, pretrained_tensors, save_pretrained};
-pub use io::{OwnedTensor, write_atomic, write_json, write_safetensors};
+pub use io::{OwnedTensor, write_json, write_safetensors};
 pub use model::{
     BertAttention, BertEmbeddings, BertEncoder, BertForSequenceClassification, BertIntermediate,
     BertLayer, BertModel, BertModelOutput, BertPooler, BertResidual, BertSelfAttention,
