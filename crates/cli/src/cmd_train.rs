@@ -150,7 +150,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         pad_id: tokenizer.pad_id(),
         max_len: d.max_len,
     };
-    let outcome = fine_tune(base, &lora, &datasets, &train_config, run_config, &args.out, &device)?;
+    // ui: progress reported nowhere until the CLI passes crate::ui::progress().
+    let outcome = fine_tune(
+        base,
+        &lora,
+        &datasets,
+        &train_config,
+        run_config,
+        &args.out,
+        &device,
+        &progress::Silent,
+    )?;
     let m = &outcome.metrics;
     if !outcome.finished {
         tracing::info!(

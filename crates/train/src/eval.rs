@@ -8,6 +8,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use imdb_data::Batch;
 use metrics::{EvalAccumulator, EvalMetrics};
+use progress::{Progress, Silent, Unit};
 
 use crate::TrainError;
 
@@ -56,6 +57,18 @@ pub fn evaluate<B: BertBackend>(
     batches: impl Iterator<Item = Batch>,
     device: &B::Device,
 ) -> Result<EvalMetrics, TrainError> {
+    evaluate_with_progress(model, batches, device, &Silent, "evaluation")
+}
+
+/// [`evaluate`], reporting the pass to `progress` as a task labelled `label` that advances
+/// once per batch (its total is the iterator's length when the iterator knows it exactly).
+pub fn evaluate_with_progress<B: BertBackend>(
+    model: &BertForSequenceClassification<B>,
+    batches: impl Iterator<Item = Batch>,
+    device: &B::Device,
+    progress: &dyn Progress,
+    label: &str,
+) -> Result<EvalMetrics, TrainError> {
     let _span = tracing::info_span!("evaluate").entered();
     let start = Instant::now();
     // Adapters folded into their base weights for the pass, on a copy (the caller's model
@@ -68,6 +81,11 @@ pub fn evaluate<B: BertBackend>(
     };
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let mut acc = EvalAccumulator::new();
+    let total = match batches.size_hint() {
+        (low, Some(high)) if low == high => Some(high as u64),
+        _ => None,
+    };
+    let task = progress.start(label, total, Unit::Items);
     for batch in batches {
         let labels = batch.labels.clone();
         let t = BatchTensors::<B>::new(batch, device);
@@ -77,7 +95,9 @@ pub fn evaluate<B: BertBackend>(
             .into_scalar()
             .elem::<f64>();
         acc.update(&argmax(logits)?, &labels, loss)?;
+        task.advance(1);
     }
+    drop(task);
     let metrics = acc.finish(start.elapsed().as_secs_f64());
     tracing::info!(
         accuracy = metrics.accuracy,

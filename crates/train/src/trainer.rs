@@ -10,12 +10,12 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
 use imdb_data::{Batcher, BatcherConfig, Encoded};
-use indicatif::{ProgressBar, ProgressStyle};
 use lora::LoraConfig;
 use metrics::{EpochRecord, EvalMetrics, RunConfig, RunMetrics, SCHEMA_VERSION};
+use progress::{Progress, Unit};
 
 use crate::checkpoint::{self, CheckpointDir, TrainState};
-use crate::eval::{BatchTensors, evaluate};
+use crate::eval::{BatchTensors, evaluate_with_progress};
 use crate::optim::{
     AdamW, AdamWConfig, Grads, LinearSchedule, accumulate, clip_factor, collect_grads, global_norm,
 };
@@ -65,6 +65,14 @@ fn step_seed(seed: u64, micro_step: u64) -> u64 {
 /// adapters are added here from `lora`. If `out` holds a checkpoint of the same
 /// configuration, the run resumes from it; one of another configuration is an error.
 /// `stop_after_steps` in `config` ends this invocation early (resumably).
+///
+/// Each epoch is reported to `progress` as a task "epoch i/n" counting its batches, with the
+/// running training loss as its message; each evaluation pass as a task counting its batches
+/// ("baseline evaluation", "epoch i/n evaluation").
+#[allow(
+    clippy::too_many_arguments,
+    reason = "independent inputs of one run; a struct of them would only move the list"
+)]
 pub fn fine_tune<AB: AutodiffBackend + BertBackend>(
     base: BertForSequenceClassification<AB>,
     lora: &LoraConfig,
@@ -73,6 +81,7 @@ pub fn fine_tune<AB: AutodiffBackend + BertBackend>(
     run: RunConfig,
     out: &Path,
     device: &AB::Device,
+    progress: &dyn Progress,
 ) -> Result<RunOutcome<AB>, TrainError>
 where
     AB::InnerBackend: BertBackend,
@@ -145,7 +154,13 @@ where
             ..base
         };
         tracing::info!("{}", ParamCount::of(&model));
-        let baseline = evaluate(&model.valid(), test.epoch(0), device)?;
+        let baseline = evaluate_with_progress(
+            &model.valid(),
+            test.epoch(0),
+            device,
+            progress,
+            "baseline evaluation",
+        )?;
         let state = TrainState {
             fingerprint,
             epoch: 0,
@@ -171,8 +186,11 @@ where
 
     'epochs: while !baseline_only && state.epoch < config.epochs {
         let epoch = state.epoch;
-        let bar = progress_bar(num_batches, epoch, config.epochs);
-        bar.set_position(state.batches_done as u64);
+        let label = format!("epoch {}/{}", epoch + 1, config.epochs);
+        let task = progress.start(&label, Some(num_batches as u64), Unit::Items);
+        if state.batches_done > 0 {
+            task.advance(state.batches_done as u64);
+        }
         let mut grads: Grads<AB::InnerBackend> = Grads::new();
         let mut micro = 0usize;
         let mut started = Instant::now();
@@ -193,7 +211,6 @@ where
             let loss = loss_fn.forward(logits, t.labels);
             let value = loss.clone().into_scalar().elem::<f64>();
             if !value.is_finite() {
-                bar.abandon();
                 return Err(TrainError::NonFiniteLoss {
                     epoch: epoch + 1,
                     batch: index,
@@ -230,23 +247,27 @@ where
                     checkpoint::save(&ckpt.last(), &model, &optimizer, &state)?;
                 }
                 if stop && !last {
-                    bar.abandon_with_message(format!("stopped after {steps_this_run} steps"));
+                    task.set_message(&format!("stopped after {steps_this_run} steps"));
                     finished = false;
                     break 'epochs;
                 }
             }
-            bar.set_message(format!(
-                "epoch {}/{} loss {:.4}",
-                epoch + 1,
-                config.epochs,
+            task.set_message(&format!(
+                "loss {:.4}",
                 state.epoch_loss_sum / state.epoch_samples.max(1) as f64
             ));
-            bar.inc(1);
+            task.advance(1);
         }
         state.epoch_seconds += started.elapsed().as_secs_f64();
-        bar.finish();
+        drop(task);
 
-        let eval = evaluate(&model.valid(), test.epoch(0), device)?;
+        let eval = evaluate_with_progress(
+            &model.valid(),
+            test.epoch(0),
+            device,
+            progress,
+            &format!("{label} evaluation"),
+        )?;
         let record = EpochRecord {
             epoch: epoch + 1,
             train_loss: state.epoch_loss_sum / state.epoch_samples.max(1) as f64,
@@ -294,17 +315,6 @@ where
         metrics,
         finished,
     })
-}
-
-fn progress_bar(len: usize, epoch: usize, epochs: usize) -> ProgressBar {
-    let bar = ProgressBar::new(len as u64);
-    if let Ok(style) =
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} batches, {per_sec}, ETA {eta}")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message(format!("epoch {}/{epochs}", epoch + 1));
-    bar
 }
 
 fn build_metrics(run: &RunConfig, params: ParamCount, state: &TrainState) -> RunMetrics {

@@ -110,6 +110,14 @@ fn lora() -> LoraConfig {
 static RNG: Mutex<()> = Mutex::new(());
 
 fn run(out: &Path, config: &TrainConfig) -> Result<RunOutcome<AB>, TrainError> {
+    run_reporting(out, config, &progress::Silent)
+}
+
+fn run_reporting(
+    out: &Path,
+    config: &TrainConfig,
+    progress: &dyn progress::Progress,
+) -> Result<RunOutcome<AB>, TrainError> {
     let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
     fine_tune(
         tiny(),
@@ -119,6 +127,7 @@ fn run(out: &Path, config: &TrainConfig) -> Result<RunOutcome<AB>, TrainError> {
         run_config(config),
         out,
         &Default::default(),
+        progress,
     )
 }
 
@@ -305,4 +314,32 @@ fn zero_steps_means_baseline_only_and_then_resumes() {
     let resumed = run(out.path(), &train_config(1)).unwrap();
     assert!(resumed.finished);
     assert_eq!(numbers(&resumed.metrics), numbers(&expected));
+}
+
+#[test]
+fn fine_tune_reports_each_epochs_batches_and_evaluations() {
+    let out = tempfile::tempdir().unwrap();
+    let recorder = progress::Recorder::new();
+    let config = train_config(1);
+    run_reporting(out.path(), &config, &recorder).unwrap();
+    let d = data();
+    let num_batches = d.train.len().div_ceil(config.batch_size) as u64;
+    let eval_batches = d.test.len().div_ceil(config.eval_batch_size) as u64;
+    assert_eq!(recorder.advanced("epoch 1/1"), num_batches);
+    assert_eq!(recorder.advanced("baseline evaluation"), eval_batches);
+    assert_eq!(recorder.advanced("epoch 1/1 evaluation"), eval_batches);
+    let events = recorder.events();
+    assert!(events.contains(&progress::Event::Start {
+        label: "epoch 1/1".into(),
+        total: Some(num_batches),
+        unit: progress::Unit::Items,
+    }));
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            progress::Event::Message { label, message }
+                if label == "epoch 1/1" && message.starts_with("loss ")
+        )),
+        "{events:?}"
+    );
 }
