@@ -17,7 +17,8 @@ pub struct LoraConfig {
     pub lora_alpha: f64,
     /// Dropout applied to the adapter's input during training only.
     pub lora_dropout: f64,
-    /// Names of the modules to adapt (their last path component, e.g. `query`, `value`).
+    /// Names of the modules to adapt, as PEFT's `adapter_config.json` lists them (`query`,
+    /// `value`, ...). Only data here: which modules a name selects is the model's rule.
     pub target_modules: Vec<String>,
     /// Only adapt these layer indices; `None` adapts every layer.
     #[serde(default)]
@@ -55,11 +56,6 @@ impl LoraConfig {
         self.layers_to_transform
             .as_ref()
             .is_none_or(|layers| layers.contains(&index))
-    }
-
-    /// Whether a module named `name` (last path component) receives an adapter.
-    pub fn targets(&self, name: &str) -> bool {
-        self.target_modules.iter().any(|t| t == name)
     }
 
     /// Checks ranges PEFT would also refuse, before any tensor is allocated.
@@ -127,7 +123,8 @@ mod tests {
         };
         assert!(c.adapts_layer(1) && c.adapts_layer(3));
         assert!(!c.adapts_layer(0));
-        assert!(c.targets("query") && !c.targets("key"));
+        let targeted = |name: &str| c.target_modules.iter().any(|t| t == name);
+        assert!(targeted("query") && !targeted("key"));
         assert!(LoraConfig::default().adapts_layer(11));
     }
 
