@@ -2,17 +2,17 @@
 //!
 //! Each subcommand lives in its own `cmd_*.rs` file exposing `Args` (clap) and
 //! `run(Args) -> anyhow::Result<()>`; registering one is a single line in `commands!` below.
-//! Logs go to stderr (level from `--log-level`, else `RUST_LOG`, else `info`), so stdout
-//! carries only results.
+//! Logs and progress bars go to stderr (`ui.rs`: short lines by default, `-v` for detail,
+//! `--log-format json` for machines, `-q` for warnings only), so stdout carries only results.
 
 mod backend;
 mod common;
+mod ui;
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
 
 // Tensors of tens of MiB are allocated and freed every op; glibc returns each to the OS
 // and page-faults it back in (≈ 12 % of a CPU training profile). mimalloc can keep them:
@@ -75,30 +75,16 @@ commands! {
     about = "LoRA fine-tuning of BERT for IMDb sentiment"
 )]
 struct Cli {
-    /// Log filter, e.g. `warn`, `info`, `imdb_lora=debug` (overrides RUST_LOG).
-    #[arg(long, global = true, value_name = "FILTER")]
-    log_level: Option<String>,
+    #[command(flatten)]
+    ui: ui::UiArgs,
     #[command(subcommand)]
     command: Command,
-}
-
-fn init_logging(level: Option<&str>) -> anyhow::Result<()> {
-    let filter = match level {
-        Some(l) => EnvFilter::try_new(l)?,
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    Ok(())
 }
 
 fn main() -> ExitCode {
     keep_freed_memory();
     let cli = Cli::parse();
-    let result = init_logging(cli.log_level.as_deref()).and_then(|()| {
+    let result = ui::init(&cli.ui).and_then(|()| {
         tracing::debug!(backend = backend::BACKEND_NAME, "starting");
         cli.command.run()
     });

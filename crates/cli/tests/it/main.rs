@@ -1,0 +1,7 @@
+//! The `imdb-lora` binary's integration tests, one test binary (one link of the Burn stack):
+//! each module runs the built binary as a user would.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod predict;
+mod reproduce;
+mod resume;
