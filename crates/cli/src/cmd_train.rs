@@ -150,7 +150,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         pad_id: tokenizer.pad_id(),
         max_len: d.max_len,
     };
-    // ui: progress reported nowhere until the CLI passes crate::ui::progress().
     let outcome = fine_tune(
         base,
         &lora,
@@ -159,7 +158,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         run_config,
         &args.out,
         &device,
-        &progress::Silent,
+        crate::ui::progress().as_ref(),
     )?;
     let m = &outcome.metrics;
     if !outcome.finished {
