@@ -1,6 +1,6 @@
 //! Project automation: `cargo xtask reproduce` runs the whole experiment (download →
 //! baseline → fine-tune → eval → plots) by building and driving the `imdb-lora` binary;
-//! `bench` compares the binary with the PyTorch + PEFT reference (`bench.rs`); `hub-mirror`
+//! `bench` compares the binary with the PyTorch + PEFT reference (`bench/`); `hub-mirror`
 //! serves a local Hub-shaped tree.
 //!
 //! Deliberately light: it depends on no project crate but the leaf `fsio` (its files are

@@ -1,8 +1,8 @@
-//! `cargo xtask bench`: our `imdb-lora` binary against the PyTorch + PEFT reference
-//! (`shared/peer/peft_imdb.py`) on the same machine, alternating runs: matmul roofline,
-//! tokenisation, the train + eval workload (throughput, FLOP rate, peak memory), and the time
-//! to a first prediction from a cold process. Prints a Markdown table and writes
-//! `<out>/bench.md` and `<out>/bench.json` (every raw sample, medians, ratios).
+//! The comparison harness behind `cargo xtask bench`: our `imdb-lora` binary against the
+//! PyTorch + PEFT reference (`shared/peer/peft_imdb.py`) on the same machine, alternating runs:
+//! matmul roofline, tokenisation, the train + eval workload (throughput, FLOP rate, peak
+//! memory), and the time to a first prediction from a cold process. Prints a Markdown table and
+//! writes `<out>/bench.md` and `<out>/bench.json` (every raw sample, medians, ratios).
 //!
 //! Our side is measured by `imdb-lora` itself and the `imdb-lora-perf` helper binary
 //! (`crates/perf`), the reference's by `peft_imdb.py` and `scripts/bench/peer_micro.py`. Both
@@ -679,44 +679,67 @@ struct Results {
     predict: Pair<Sample>,
 }
 
+/// The summary table, section by section, and the roofline its GFLOP/s rows are set against.
 fn summary(r: &Results, sizes: &Sizes) -> (Vec<Row>, Option<f64>) {
+    let roofline = roofline(r, sizes);
+    let mut rows = throughput_rows(r, sizes, roofline);
+    rows.extend(train_process_rows(r));
+    rows.extend(tokenize_rows(r));
+    rows.extend(predict_rows(r));
+    rows.extend(matmul_rows(r, sizes));
+    rows.extend(accuracy_rows(r));
+    (rows, roofline)
+}
+
+/// The best f32 matmul rate at the largest size, either stack.
+fn roofline(r: &Results, sizes: &Sizes) -> Option<f64> {
     let largest = sizes.matmul_sizes.iter().copied().max().unwrap_or(2048);
-    let roofline = [
+    [
         matmul_rate(&r.matmul.ours, largest),
         matmul_rate(&r.matmul.reference, largest),
     ]
     .into_iter()
     .flatten()
-    .reduce(f64::max);
+    .reduce(f64::max)
+}
 
-    let train = |runs: &[TrainRun], f: fn(&TrainRun) -> f64| med(runs, |x| Some(f(x)));
+/// Median over train + eval runs of one of their figures.
+fn train_median(runs: &[TrainRun], f: fn(&TrainRun) -> f64) -> Option<f64> {
+    med(runs, |x| Some(f(x)))
+}
+
+/// Median tokenisation rate of `key` (`/reviews` or `/tokens`) per second, over every
+/// in-process pass of every process, pooled.
+fn tokenize_rate(runs: &[Sample], key: &str) -> Option<f64> {
+    let per_pass: Vec<f64> = runs
+        .iter()
+        .flat_map(|s| {
+            let count = num(&s.output, key).unwrap_or(f64::NAN);
+            s.output
+                .get("seconds")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_f64)
+                .map(move |sec| count / sec)
+        })
+        .collect();
+    median(&per_pass)
+}
+
+/// Training and evaluation speed: samples/s (with the targets) and the FLOP rates
+/// they give, against the roofline.
+fn throughput_rows(r: &Results, sizes: &Sizes, roofline: Option<f64>) -> Vec<Row> {
     let (to, tr) = (&r.train.ours, &r.train.reference);
-    let tok = |runs: &[Sample], key: &str| {
-        // Every in-process pass of every process, pooled.
-        let per_pass: Vec<f64> = runs
-            .iter()
-            .flat_map(|s| {
-                let count = num(&s.output, key).unwrap_or(f64::NAN);
-                s.output
-                    .get("seconds")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_f64)
-                    .map(move |sec| count / sec)
-            })
-            .collect();
-        median(&per_pass)
-    };
     let train_sps = (
-        train(to, |x| x.train_samples_per_s),
-        train(tr, |x| x.train_samples_per_s),
+        train_median(to, |x| x.train_samples_per_s),
+        train_median(tr, |x| x.train_samples_per_s),
     );
     let eval_sps = (
-        train(to, |x| x.eval_samples_per_s),
-        train(tr, |x| x.eval_samples_per_s),
+        train_median(to, |x| x.eval_samples_per_s),
+        train_median(tr, |x| x.eval_samples_per_s),
     );
-    let mut rows = vec![
+    vec![
         Row::new(
             "train samples/s (epoch 1)",
             "samples/s",
@@ -732,7 +755,7 @@ fn summary(r: &Results, sizes: &Sizes) -> (Vec<Row>, Option<f64>) {
             ),
             "samples/s",
             Better::Higher,
-            train(&r.train_other, |x| x.train_samples_per_s),
+            train_median(&r.train_other, |x| x.train_samples_per_s),
             train_sps.1,
         ),
         Row::new(
@@ -747,8 +770,8 @@ fn summary(r: &Results, sizes: &Sizes) -> (Vec<Row>, Option<f64>) {
             "eval samples/s (baseline, first pass)",
             "samples/s",
             Better::Higher,
-            train(to, |x| x.baseline_eval_samples_per_s),
-            train(tr, |x| x.baseline_eval_samples_per_s),
+            train_median(to, |x| x.baseline_eval_samples_per_s),
+            train_median(tr, |x| x.baseline_eval_samples_per_s),
         ),
         Row::new(
             "train GFLOP/s",
@@ -766,35 +789,54 @@ fn summary(r: &Results, sizes: &Sizes) -> (Vec<Row>, Option<f64>) {
             achieved_gflops(&r.flops.reference, "eval", eval_sps.1),
         )
         .with_roofline(roofline),
+    ]
+}
+
+/// The train + eval process as a whole: peak memory (with the target) and wall time.
+fn train_process_rows(r: &Results) -> Vec<Row> {
+    let (to, tr) = (&r.train.ours, &r.train.reference);
+    vec![
         Row::new(
             "peak RSS of the train + eval process",
             "MiB",
             Better::Lower,
-            train(to, |x| x.peak_rss_mib),
-            train(tr, |x| x.peak_rss_mib),
+            train_median(to, |x| x.peak_rss_mib),
+            train_median(tr, |x| x.peak_rss_mib),
         )
         .with_target(TARGET_MEMORY),
         Row::new(
             "train + eval process wall time",
             "s",
             Better::Lower,
-            train(to, |x| x.wall_s),
-            train(tr, |x| x.wall_s),
+            train_median(to, |x| x.wall_s),
+            train_median(tr, |x| x.wall_s),
         ),
+    ]
+}
+
+/// Tokenisation rates, in reviews and in tokens.
+fn tokenize_rows(r: &Results) -> Vec<Row> {
+    vec![
         Row::new(
             "tokenisation reviews/s",
             "reviews/s",
             Better::Higher,
-            tok(&r.tokenize.ours, "/reviews"),
-            tok(&r.tokenize.reference, "/reviews"),
+            tokenize_rate(&r.tokenize.ours, "/reviews"),
+            tokenize_rate(&r.tokenize.reference, "/reviews"),
         ),
         Row::new(
             "tokenisation tokens/s",
             "tokens/s",
             Better::Higher,
-            tok(&r.tokenize.ours, "/tokens"),
-            tok(&r.tokenize.reference, "/tokens"),
+            tokenize_rate(&r.tokenize.ours, "/tokens"),
+            tokenize_rate(&r.tokenize.reference, "/tokens"),
         ),
+    ]
+}
+
+/// The cold `predict` processes.
+fn predict_rows(r: &Results) -> Vec<Row> {
+    vec![
         Row::new(
             "time to first prediction (cold process)",
             "s",
@@ -809,31 +851,45 @@ fn summary(r: &Results, sizes: &Sizes) -> (Vec<Row>, Option<f64>) {
             med(&r.predict.ours, |s| Some(s.peak_rss_mib)),
             med(&r.predict.reference, |s| Some(s.peak_rss_mib)),
         ),
-    ];
-    for &n in &sizes.matmul_sizes {
-        rows.push(Row::new(
-            &format!("matmul f32 {n}×{n}"),
-            "GFLOP/s",
-            Better::Higher,
-            matmul_rate(&r.matmul.ours, n),
-            matmul_rate(&r.matmul.reference, n),
-        ));
-    }
-    rows.push(Row::new(
-        "accuracy, baseline",
-        "%",
-        Better::Neither,
-        train(to, |x| x.baseline_accuracy),
-        train(tr, |x| x.baseline_accuracy),
-    ));
-    rows.push(Row::new(
-        "accuracy after epoch 1",
-        "%",
-        Better::Neither,
-        train(to, |x| x.accuracy),
-        train(tr, |x| x.accuracy),
-    ));
-    (rows, roofline)
+    ]
+}
+
+/// One row per matmul size.
+fn matmul_rows(r: &Results, sizes: &Sizes) -> Vec<Row> {
+    sizes
+        .matmul_sizes
+        .iter()
+        .map(|&n| {
+            Row::new(
+                &format!("matmul f32 {n}×{n}"),
+                "GFLOP/s",
+                Better::Higher,
+                matmul_rate(&r.matmul.ours, n),
+                matmul_rate(&r.matmul.reference, n),
+            )
+        })
+        .collect()
+}
+
+/// Accuracy before and after training: a sanity check, not a comparison (no ratio).
+fn accuracy_rows(r: &Results) -> Vec<Row> {
+    let (to, tr) = (&r.train.ours, &r.train.reference);
+    vec![
+        Row::new(
+            "accuracy, baseline",
+            "%",
+            Better::Neither,
+            train_median(to, |x| x.baseline_accuracy),
+            train_median(tr, |x| x.baseline_accuracy),
+        ),
+        Row::new(
+            "accuracy after epoch 1",
+            "%",
+            Better::Neither,
+            train_median(to, |x| x.accuracy),
+            train_median(tr, |x| x.accuracy),
+        ),
+    ]
 }
 
 /// Cross-checks worth a line under the table.
@@ -1152,6 +1208,43 @@ mod tests {
         assert_eq!(pos_prob(&json!([{"pos_prob": 0.25}])), Some(0.25));
         assert_eq!(pos_prob(&json!({"pos_prob": 0.5})), Some(0.5));
         assert_eq!(pos_prob(&json!([])), None);
+    }
+
+    #[test]
+    fn summary_sections_keep_the_table_order() {
+        let r = Results {
+            matmul: Pair::default(),
+            tokenize: Pair::default(),
+            train: Pair::default(),
+            train_other: Vec::new(),
+            flops: Pair::default(),
+            predict: Pair::default(),
+        };
+        let sizes = Sizes::of(&parse(&["--quick"])).unwrap();
+        let (rows, roofline) = summary(&r, &sizes);
+        assert_eq!(roofline, None);
+        let metrics: Vec<&str> = rows.iter().map(|row| row.metric.as_str()).collect();
+        assert_eq!(
+            metrics,
+            [
+                "train samples/s (epoch 1)",
+                "train samples/s, ours with --bucket-window 50",
+                "eval samples/s (after epoch 1)",
+                "eval samples/s (baseline, first pass)",
+                "train GFLOP/s",
+                "eval GFLOP/s",
+                "peak RSS of the train + eval process",
+                "train + eval process wall time",
+                "tokenisation reviews/s",
+                "tokenisation tokens/s",
+                "time to first prediction (cold process)",
+                "peak RSS of the predict process",
+                "matmul f32 1024×1024",
+                "matmul f32 2048×2048",
+                "accuracy, baseline",
+                "accuracy after epoch 1",
+            ]
+        );
     }
 
     #[test]
