@@ -10,6 +10,8 @@
 #![allow(clippy::print_stderr)] // progress lines are this binary's interface
 
 mod bench;
+#[cfg(test)]
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
