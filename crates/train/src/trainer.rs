@@ -1,14 +1,14 @@
 //! The experiment loop: baseline evaluation, LoRA fine-tuning with per-epoch evaluation,
 //! checkpoints and resume, and `metrics.json`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use bert::{BertBackend, BertForSequenceClassification, ParamCount};
 use burn::module::AutodiffModule;
-use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::tensor::ElementConversion;
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use imdb_data::{Batcher, BatcherConfig, Encoded};
 use lora::LoraConfig;
 use metrics::{EpochRecord, EvalMetrics, RunConfig, RunMetrics, SCHEMA_VERSION};
@@ -92,50 +92,189 @@ where
         path: out.to_path_buf(),
         reason: format!("cannot create output directory: {e}"),
     })?;
-    let mut train_cfg = BatcherConfig::train(config.batch_size, config.seed);
-    if let Some(window) = config.bucket_window {
-        train_cfg = train_cfg.with_bucketing(window);
+    let trainer = Trainer::new(data, config, &run, out, device, progress)?;
+    let fingerprint = fingerprint(&run, config, lora)?;
+    let adam = AdamW::new(AdamWConfig {
+        weight_decay: config.weight_decay,
+        ..AdamWConfig::default()
+    });
+    let (mut model, mut ls) = if trainer.ckpt.last().exists() {
+        trainer.resume(&base, adam, &fingerprint)?
+    } else {
+        trainer.start(base, lora, adam, fingerprint)?
+    };
+    let params = ParamCount::of(&model);
+    // `stop_after_steps = 0` is "baseline only": evaluate, checkpoint, stop.
+    let baseline_only = config.stop_after_steps == Some(0);
+    let mut finished = !baseline_only || ls.state.epoch >= config.epochs;
+
+    while !baseline_only && ls.state.epoch < config.epochs {
+        let (trained, end) = trainer.train_epoch(model, &mut ls)?;
+        model = trained;
+        if end == EpochEnd::Stopped {
+            finished = false;
+            break;
+        }
+        trainer.end_epoch(&model, &mut ls, params)?;
+        if trainer.stop_reached(&ls) && ls.state.epoch < config.epochs {
+            finished = false;
+            break;
+        }
     }
-    let train = Batcher::new(data.train.clone(), data.pad_id, data.max_len, train_cfg)?;
-    let test = Batcher::new(
-        data.test.clone(),
-        data.pad_id,
-        data.max_len,
-        BatcherConfig::eval(config.eval_batch_size),
-    )?;
-    let num_batches = train.num_batches();
-    let schedule = LinearSchedule::new(
-        config.steps_per_epoch(num_batches) * config.epochs as u64,
-        config.warmup_ratio,
-    )
-    .with_kind(config.lr_schedule);
-    // What determines the numbers; when and whether to pause does not.
+    let metrics = build_metrics(&run, params, &ls.state);
+    // Rewriting identical metrics would only make later steps (plots) look stale.
+    if RunMetrics::read(&trainer.metrics_path).ok().as_ref() != Some(&metrics) {
+        metrics.write_atomic(&trainer.metrics_path)?;
+    }
+    Ok(RunOutcome {
+        model: model.valid(),
+        metrics,
+        finished,
+    })
+}
+
+/// Identifies what determines the run's numbers (when and whether to pause does not), so that
+/// a checkpoint of another configuration is refused.
+fn fingerprint(
+    run: &RunConfig,
+    config: &TrainConfig,
+    lora: &LoraConfig,
+) -> Result<String, TrainError> {
     let identity = TrainConfig {
         stop_after_steps: None,
         checkpoint_every: None,
         ..config.clone()
     };
-    let fingerprint = serde_json::to_string(&(&run, &identity, lora))
-        .map_err(|e| TrainError::Config(e.to_string()))?;
-    let ckpt = CheckpointDir::new(out);
-    let adam = AdamW::new(AdamWConfig {
-        weight_decay: config.weight_decay,
-        ..AdamWConfig::default()
-    });
+    serde_json::to_string(&(run, &identity, lora)).map_err(|e| TrainError::Config(e.to_string()))
+}
 
-    let (mut model, mut optimizer, mut state) = if ckpt.last().exists() {
-        let restored = checkpoint::load(&ckpt.last(), &base, adam, device)?;
+/// "epoch 3/5" for the 0-based `epoch` of `epochs`: the progress task's label.
+fn epoch_label(epoch: usize, epochs: usize) -> String {
+    format!("epoch {}/{epochs}", epoch + 1)
+}
+
+/// Mean per-sample training loss of the epoch so far.
+fn epoch_loss(state: &TrainState) -> f64 {
+    state.epoch_loss_sum / state.epoch_samples.max(1) as f64
+}
+
+/// How an epoch's training pass ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EpochEnd {
+    /// Every batch was trained on: evaluate and close the epoch.
+    Completed,
+    /// `stop_after_steps` was reached mid-epoch; a checkpoint holds the position.
+    Stopped,
+}
+
+/// What the loop changes besides the model: the optimizer, the run's position and history
+/// (all checkpointed) and the optimizer steps this invocation took (not checkpointed).
+struct LoopState<B: Backend> {
+    optimizer: AdamW<B>,
+    state: TrainState,
+    steps_this_run: u64,
+}
+
+impl<B: Backend> LoopState<B> {
+    fn new(optimizer: AdamW<B>, state: TrainState) -> Self {
+        Self {
+            optimizer,
+            state,
+            steps_this_run: 0,
+        }
+    }
+}
+
+/// What stays fixed while the loop runs: inputs, batchers, schedule and where files go.
+///
+/// The model is not kept here but passed from step to step by value, as `AdamW::step` takes
+/// it and returns the updated one.
+struct Trainer<'a, AB: AutodiffBackend> {
+    config: &'a TrainConfig,
+    run: &'a RunConfig,
+    device: &'a AB::Device,
+    progress: &'a dyn Progress,
+    train: Batcher,
+    test: Batcher,
+    num_batches: usize,
+    schedule: LinearSchedule,
+    loss_fn: CrossEntropyLoss<AB>,
+    ckpt: CheckpointDir,
+    metrics_path: PathBuf,
+}
+
+impl<'a, AB> Trainer<'a, AB>
+where
+    AB: AutodiffBackend + BertBackend,
+    AB::InnerBackend: BertBackend,
+{
+    /// Batchers and learning-rate schedule of a run of `config` on `data` writing into `out`.
+    fn new(
+        data: &Datasets,
+        config: &'a TrainConfig,
+        run: &'a RunConfig,
+        out: &Path,
+        device: &'a AB::Device,
+        progress: &'a dyn Progress,
+    ) -> Result<Self, TrainError> {
+        let mut train_cfg = BatcherConfig::train(config.batch_size, config.seed);
+        if let Some(window) = config.bucket_window {
+            train_cfg = train_cfg.with_bucketing(window);
+        }
+        let train = Batcher::new(data.train.clone(), data.pad_id, data.max_len, train_cfg)?;
+        let test = Batcher::new(
+            data.test.clone(),
+            data.pad_id,
+            data.max_len,
+            BatcherConfig::eval(config.eval_batch_size),
+        )?;
+        let num_batches = train.num_batches();
+        let schedule = LinearSchedule::new(
+            config.steps_per_epoch(num_batches) * config.epochs as u64,
+            config.warmup_ratio,
+        )
+        .with_kind(config.lr_schedule);
+        Ok(Self {
+            config,
+            run,
+            device,
+            progress,
+            train,
+            test,
+            num_batches,
+            schedule,
+            loss_fn: CrossEntropyLossConfig::new().init(device),
+            ckpt: CheckpointDir::new(out),
+            metrics_path: out.join(METRICS_FILE),
+        })
+    }
+
+    /// Restores model, optimizer and position from the last checkpoint onto `base`, refusing
+    /// a checkpoint whose fingerprint is not this run's.
+    fn resume(
+        &self,
+        base: &BertForSequenceClassification<AB>,
+        adam: AdamW<AB::InnerBackend>,
+        fingerprint: &str,
+    ) -> Result<
+        (
+            BertForSequenceClassification<AB>,
+            LoopState<AB::InnerBackend>,
+        ),
+        TrainError,
+    > {
+        let restored = checkpoint::load(&self.ckpt.last(), base, adam, self.device)?;
         if restored.state.fingerprint != fingerprint {
             return Err(TrainError::Checkpoint {
-                path: ckpt.last(),
+                path: self.ckpt.last(),
                 reason: "belongs to a run with another configuration; use another output \
                          directory or delete it"
                     .into(),
             });
         }
-        if restored.state.epoch >= config.epochs {
+        if restored.state.epoch >= self.config.epochs {
             tracing::info!(
-                epochs = config.epochs,
+                epochs = self.config.epochs,
                 "run already complete in its checkpoint"
             );
         } else {
@@ -146,21 +285,34 @@ where
                 "resuming from checkpoint"
             );
         }
-        (restored.model, restored.optimizer, restored.state)
-    } else {
-        AB::seed(device, config.seed);
+        Ok((
+            restored.model,
+            LoopState::new(restored.optimizer, restored.state),
+        ))
+    }
+
+    /// A fresh run: adds the adapters to `base` (their initialisation drawn from the seeded
+    /// backend RNG), evaluates the baseline and writes the first checkpoint.
+    fn start(
+        &self,
+        base: BertForSequenceClassification<AB>,
+        lora: &LoraConfig,
+        adam: AdamW<AB::InnerBackend>,
+        fingerprint: String,
+    ) -> Result<
+        (
+            BertForSequenceClassification<AB>,
+            LoopState<AB::InnerBackend>,
+        ),
+        TrainError,
+    > {
+        AB::seed(self.device, self.config.seed);
         let model = BertForSequenceClassification {
             bert: base.bert.with_lora(lora)?,
             ..base
         };
         tracing::info!("{}", ParamCount::of(&model));
-        let baseline = evaluate_with_progress(
-            &model.valid(),
-            test.epoch(0),
-            device,
-            progress,
-            "baseline evaluation",
-        )?;
+        let baseline = self.evaluate(&model, "baseline evaluation")?;
         let state = TrainState {
             fingerprint,
             epoch: 0,
@@ -173,104 +325,131 @@ where
             history: Vec::new(),
             lora: lora.clone(),
         };
-        checkpoint::save(&ckpt.last(), &model, &adam, &state)?;
-        (model, adam, state)
-    };
-    let params = ParamCount::of(&model);
-    let metrics_path = out.join(METRICS_FILE);
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
-    let mut steps_this_run = 0u64;
-    // `stop_after_steps = 0` is "baseline only": evaluate, checkpoint, stop.
-    let baseline_only = config.stop_after_steps == Some(0);
-    let mut finished = !baseline_only || state.epoch >= config.epochs;
+        checkpoint::save(&self.ckpt.last(), &model, &adam, &state)?;
+        Ok((model, LoopState::new(adam, state)))
+    }
 
-    'epochs: while !baseline_only && state.epoch < config.epochs {
-        let epoch = state.epoch;
-        let label = format!("epoch {}/{}", epoch + 1, config.epochs);
-        let task = progress.start(&label, Some(num_batches as u64), Unit::Items);
-        if state.batches_done > 0 {
-            task.advance(state.batches_done as u64);
+    /// Trains on the current epoch's remaining batches (all of them unless resuming
+    /// mid-epoch), stepping the optimizer every `grad_accum_steps` batches and at the last,
+    /// checkpointing where `checkpoint_every` or `stop_after_steps` asks.
+    fn train_epoch(
+        &self,
+        mut model: BertForSequenceClassification<AB>,
+        ls: &mut LoopState<AB::InnerBackend>,
+    ) -> Result<(BertForSequenceClassification<AB>, EpochEnd), TrainError> {
+        let config = self.config;
+        let epoch = ls.state.epoch;
+        let task = self.progress.start(
+            &epoch_label(epoch, config.epochs),
+            Some(self.num_batches as u64),
+            Unit::Items,
+        );
+        if ls.state.batches_done > 0 {
+            task.advance(ls.state.batches_done as u64);
         }
         let mut grads: Grads<AB::InnerBackend> = Grads::new();
         let mut micro = 0usize;
         let mut started = Instant::now();
         // Batches are built lazily, so an epoch holds one padded batch at a time (on resume,
         // the batches already done are collated and dropped: cheap next to one step).
-        for (index, batch) in train
+        for (index, batch) in self
+            .train
             .epoch(epoch as u64)
             .enumerate()
-            .skip(state.batches_done)
+            .skip(ls.state.batches_done)
         {
             AB::seed(
-                device,
-                step_seed(config.seed, (epoch * num_batches + index) as u64),
+                self.device,
+                step_seed(config.seed, (epoch * self.num_batches + index) as u64),
             );
             let size = batch.batch_size;
-            let t = BatchTensors::<AB>::new(batch, device);
+            let t = BatchTensors::<AB>::new(batch, self.device);
             let logits = model.forward(t.input_ids, t.attention_mask, Some(t.token_type_ids))?;
-            let loss = loss_fn.forward(logits, t.labels);
+            let loss = self.loss_fn.forward(logits, t.labels);
             let value = loss.clone().into_scalar().elem::<f64>();
             if !value.is_finite() {
                 return Err(TrainError::NonFiniteLoss {
                     epoch: epoch + 1,
                     batch: index,
-                    step: optimizer.step,
+                    step: ls.optimizer.step,
                     value,
                 });
             }
             accumulate(&mut grads, collect_grads(&model, loss.backward()));
             micro += 1;
-            state.epoch_loss_sum += value * size as f64;
-            state.epoch_samples += size as u64;
+            ls.state.epoch_loss_sum += value * size as f64;
+            ls.state.epoch_samples += size as u64;
 
-            let last = index + 1 == num_batches;
+            let last = index + 1 == self.num_batches;
             if micro == config.grad_accum_steps || last {
-                let mean = 1.0 / micro as f64;
-                // The norm costs a device synchronisation: only pay it when clipping.
-                let clip = match config.max_grad_norm {
-                    Some(_) => clip_factor(global_norm(&grads) * mean, config.max_grad_norm),
-                    None => 1.0,
-                };
-                let lr = config.lr * schedule.factor(optimizer.step);
-                model = optimizer.step(model, std::mem::take(&mut grads), lr, mean * clip);
+                model = self.step(model, std::mem::take(&mut grads), micro, ls);
                 micro = 0;
-                steps_this_run += 1;
-                state.batches_done = index + 1;
-                state.optimizer_step = optimizer.step;
-                let stop = config.stop_after_steps.is_some_and(|n| steps_this_run >= n);
+                ls.state.batches_done = index + 1;
+                let stop = self.stop_reached(ls);
                 let periodic = config
                     .checkpoint_every
-                    .is_some_and(|n| optimizer.step.is_multiple_of(n));
+                    .is_some_and(|n| ls.optimizer.step.is_multiple_of(n));
                 if (stop || periodic) && !last {
-                    state.epoch_seconds += started.elapsed().as_secs_f64();
+                    ls.state.epoch_seconds += started.elapsed().as_secs_f64();
                     started = Instant::now();
-                    checkpoint::save(&ckpt.last(), &model, &optimizer, &state)?;
+                    checkpoint::save(&self.ckpt.last(), &model, &ls.optimizer, &ls.state)?;
                 }
                 if stop && !last {
-                    task.set_message(&format!("stopped after {steps_this_run} steps"));
-                    finished = false;
-                    break 'epochs;
+                    task.set_message(&format!("stopped after {} steps", ls.steps_this_run));
+                    return Ok((model, EpochEnd::Stopped));
                 }
             }
-            task.set_message(&format!(
-                "loss {:.4}",
-                state.epoch_loss_sum / state.epoch_samples.max(1) as f64
-            ));
+            task.set_message(&format!("loss {:.4}", epoch_loss(&ls.state)));
             task.advance(1);
         }
-        state.epoch_seconds += started.elapsed().as_secs_f64();
-        drop(task);
+        ls.state.epoch_seconds += started.elapsed().as_secs_f64();
+        Ok((model, EpochEnd::Completed))
+    }
 
-        let eval = evaluate_with_progress(
-            &model.valid(),
-            test.epoch(0),
-            device,
-            progress,
-            &format!("{label} evaluation"),
-        )?;
+    /// One optimizer step on the summed gradients of `micro` batches: their mean, clipped
+    /// to `max_grad_norm`, at the scheduled learning rate.
+    fn step(
+        &self,
+        model: BertForSequenceClassification<AB>,
+        grads: Grads<AB::InnerBackend>,
+        micro: usize,
+        ls: &mut LoopState<AB::InnerBackend>,
+    ) -> BertForSequenceClassification<AB> {
+        let mean = 1.0 / micro as f64;
+        // The norm costs a device synchronisation: only pay it when clipping.
+        let clip = match self.config.max_grad_norm {
+            Some(_) => clip_factor(global_norm(&grads) * mean, self.config.max_grad_norm),
+            None => 1.0,
+        };
+        let lr = self.config.lr * self.schedule.factor(ls.optimizer.step);
+        let model = ls.optimizer.step(model, grads, lr, mean * clip);
+        ls.steps_this_run += 1;
+        ls.state.optimizer_step = ls.optimizer.step;
+        model
+    }
+
+    /// Whether this invocation has taken the `stop_after_steps` it was allowed.
+    fn stop_reached(&self, ls: &LoopState<AB::InnerBackend>) -> bool {
+        self.config
+            .stop_after_steps
+            .is_some_and(|n| ls.steps_this_run >= n)
+    }
+
+    /// Closes the epoch just trained: evaluates it, records it, moves the position to the
+    /// next epoch and writes the checkpoints (`best` too when its accuracy beats every earlier
+    /// epoch's) and `metrics.json`.
+    fn end_epoch(
+        &self,
+        model: &BertForSequenceClassification<AB>,
+        ls: &mut LoopState<AB::InnerBackend>,
+        params: ParamCount,
+    ) -> Result<(), TrainError> {
+        let state = &mut ls.state;
+        let label = epoch_label(state.epoch, self.config.epochs);
+        let eval = self.evaluate(model, &format!("{label} evaluation"))?;
         let record = EpochRecord {
-            epoch: epoch + 1,
-            train_loss: state.epoch_loss_sum / state.epoch_samples.max(1) as f64,
+            epoch: state.epoch + 1,
+            train_loss: epoch_loss(state),
             train_seconds: state.epoch_seconds,
             train_samples_per_s: state.epoch_samples as f64 / state.epoch_seconds.max(1e-9),
             eval,
@@ -293,28 +472,29 @@ where
         state.epoch_loss_sum = 0.0;
         state.epoch_samples = 0;
         state.epoch_seconds = 0.0;
-        checkpoint::save(&ckpt.last(), &model, &optimizer, &state)?;
+        checkpoint::save(&self.ckpt.last(), model, &ls.optimizer, state)?;
         if best_so_far {
-            checkpoint::save(&ckpt.best(), &model, &optimizer, &state)?;
+            checkpoint::save(&self.ckpt.best(), model, &ls.optimizer, state)?;
         }
-        build_metrics(&run, params, &state).write_atomic(&metrics_path)?;
-        if config.stop_after_steps.is_some_and(|n| steps_this_run >= n)
-            && state.epoch < config.epochs
-        {
-            finished = false;
-            break;
-        }
+        build_metrics(self.run, params, state).write_atomic(&self.metrics_path)?;
+        Ok(())
     }
-    let metrics = build_metrics(&run, params, &state);
-    // Rewriting identical metrics would only make later steps (plots) look stale.
-    if RunMetrics::read(&metrics_path).ok().as_ref() != Some(&metrics) {
-        metrics.write_atomic(&metrics_path)?;
+
+    /// Evaluates `model` (its inference copy) on the test set, reported to the progress sink
+    /// as `label`.
+    fn evaluate(
+        &self,
+        model: &BertForSequenceClassification<AB>,
+        label: &str,
+    ) -> Result<EvalMetrics, TrainError> {
+        evaluate_with_progress(
+            &model.valid(),
+            self.test.epoch(0),
+            self.device,
+            self.progress,
+            label,
+        )
     }
-    Ok(RunOutcome {
-        model: model.valid(),
-        metrics,
-        finished,
-    })
 }
 
 fn build_metrics(run: &RunConfig, params: ParamCount, state: &TrainState) -> RunMetrics {
