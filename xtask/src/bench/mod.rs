@@ -1176,6 +1176,18 @@ mod tests {
     }
 
     #[test]
+    fn perf_bin_keeps_its_old_name_as_an_alias() {
+        assert_eq!(
+            parse(&["--perf-bin", "/x/imdb-lora-perf"]).perf_bin,
+            Some(PathBuf::from("/x/imdb-lora-perf"))
+        );
+        assert_eq!(
+            parse(&["--bench-bin", "/x/imdb-lora-perf"]).perf_bin,
+            Some(PathBuf::from("/x/imdb-lora-perf"))
+        );
+    }
+
+    #[test]
     fn quick_sizes() {
         let s = Sizes::of(&parse(&["--quick"])).unwrap();
         assert_eq!((s.train_n, s.test_n, s.max_len), (32, 64, 64));
