@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use metrics::{EvalMetrics, RunMetrics};
+use metrics::{EpochRecord, EvalMetrics, RunConfig, RunMetrics};
 
 use crate::error::ReportError;
 use crate::format::{fmt_count, fmt_duration, fmt_num, md_cell, md_code};
@@ -53,39 +53,61 @@ pub fn render_markdown(metrics: &RunMetrics) -> Result<String, ReportError> {
     let last = metrics.final_epoch().ok_or_else(|| ReportError::NoEpochs {
         path: PathBuf::from(REPORT_FILE),
     })?;
+    let sections = [
+        summary(metrics, last),
+        configuration(&metrics.config),
+        parameters(metrics),
+        test_metrics(metrics, last),
+        charts(last),
+        confusion_matrix(last),
+        timings(metrics),
+    ];
+    Ok(sections.concat().join("\n"))
+}
+
+// Each section below is its lines, ending with the blank line that separates it from the
+// next.
+
+/// Title, what was trained on what, and the headline result.
+fn summary(metrics: &RunMetrics, last: &EpochRecord) -> Vec<String> {
     let c = &metrics.config;
     let base = &metrics.baseline;
     let fin = &last.eval;
-    let mut md: Vec<String> = Vec::new();
+    vec![
+        "# IMDb sentiment: LoRA fine-tuning report".into(),
+        String::new(),
+        format!(
+            "{} fine-tuned with LoRA on {} ({} training / {} test reviews, {} of {} epochs completed).",
+            md_code(&c.model),
+            md_code(&c.data),
+            fmt_count(c.train_n as u64),
+            fmt_count(c.test_n as u64),
+            metrics.epochs.len(),
+            c.epochs
+        ),
+        String::new(),
+        format!(
+            "After epoch {}: test accuracy **{:.4}** (baseline {:.4}, {}), F1 **{:.4}** (baseline {:.4}, {}).",
+            last.epoch,
+            fin.accuracy,
+            base.accuracy,
+            delta(fin.accuracy, base.accuracy),
+            fin.f1,
+            base.f1,
+            delta(fin.f1, base.f1)
+        ),
+        String::new(),
+    ]
+}
 
-    md.push("# IMDb sentiment: LoRA fine-tuning report".into());
-    md.push(String::new());
-    md.push(format!(
-        "{} fine-tuned with LoRA on {} ({} training / {} test reviews, {} of {} epochs completed).",
-        md_code(&c.model),
-        md_code(&c.data),
-        fmt_count(c.train_n as u64),
-        fmt_count(c.test_n as u64),
-        metrics.epochs.len(),
-        c.epochs
-    ));
-    md.push(String::new());
-    md.push(format!(
-        "After epoch {}: test accuracy **{:.4}** (baseline {:.4}, {}), F1 **{:.4}** (baseline {:.4}, {}).",
-        last.epoch,
-        fin.accuracy,
-        base.accuracy,
-        delta(fin.accuracy, base.accuracy),
-        fin.f1,
-        base.f1,
-        delta(fin.f1, base.f1)
-    ));
-    md.push(String::new());
-
-    md.push("## Configuration".into());
-    md.push(String::new());
-    md.push("| Setting | Value |".into());
-    md.push("|---|---|".into());
+/// Every hyper-parameter of the run, one table row each.
+fn configuration(c: &RunConfig) -> Vec<String> {
+    let mut md: Vec<String> = vec![
+        "## Configuration".into(),
+        String::new(),
+        "| Setting | Value |".into(),
+        "|---|---|".into(),
+    ];
     let target_modules = c
         .target_modules
         .iter()
@@ -119,33 +141,44 @@ pub fn render_markdown(metrics: &RunMetrics) -> Result<String, ReportError> {
         md.push(format!("| {name} | {value} |"));
     }
     md.push(String::new());
+    md
+}
 
-    md.push("## Parameters".into());
-    md.push(String::new());
-    md.push("| Parameters | Count |".into());
-    md.push("|---|---:|".into());
-    md.push(format!(
-        "| Trainable (LoRA adapters and classifier head) | {} |",
-        fmt_count(metrics.trainable_params)
-    ));
-    md.push(format!("| Total | {} |", fmt_count(metrics.total_params)));
-    md.push(format!(
-        "| Trainable share | {:.3} % |",
-        100.0 * metrics.trainable_fraction()
-    ));
-    md.push(String::new());
+/// Trainable and total parameter counts.
+fn parameters(metrics: &RunMetrics) -> Vec<String> {
+    vec![
+        "## Parameters".into(),
+        String::new(),
+        "| Parameters | Count |".into(),
+        "|---|---:|".into(),
+        format!(
+            "| Trainable (LoRA adapters and classifier head) | {} |",
+            fmt_count(metrics.trainable_params)
+        ),
+        format!("| Total | {} |", fmt_count(metrics.total_params)),
+        format!(
+            "| Trainable share | {:.3} % |",
+            100.0 * metrics.trainable_fraction()
+        ),
+        String::new(),
+    ]
+}
 
-    md.push("## Test-set metrics".into());
-    md.push(String::new());
-    md.push(
+/// Baseline and per-epoch test metrics, and the final epoch's change from the baseline.
+fn test_metrics(metrics: &RunMetrics, last: &EpochRecord) -> Vec<String> {
+    let base = &metrics.baseline;
+    let fin = &last.eval;
+    let mut md: Vec<String> = vec![
+        "## Test-set metrics".into(),
+        String::new(),
         "Positive class: `pos` (label 1). Loss is the mean cross-entropy per review; \
          precision, recall and F1 are 0 when undefined (scikit-learn's `zero_division=0`)."
             .into(),
-    );
-    md.push(String::new());
-    md.push("| Evaluation | Accuracy | F1 | Precision | Recall | Test loss | Train loss |".into());
-    md.push("|---|---:|---:|---:|---:|---:|---:|".into());
-    md.push(metrics_row("Baseline (before fine-tuning)", base, None));
+        String::new(),
+        "| Evaluation | Accuracy | F1 | Precision | Recall | Test loss | Train loss |".into(),
+        "|---|---:|---:|---:|---:|---:|---:|".into(),
+        metrics_row("Baseline (before fine-tuning)", base, None),
+    ];
     for e in &metrics.epochs {
         md.push(metrics_row(
             &format!("Epoch {}", e.epoch),
@@ -163,56 +196,74 @@ pub fn render_markdown(metrics: &RunMetrics) -> Result<String, ReportError> {
         delta(fin.loss, base.loss)
     ));
     md.push(String::new());
+    md
+}
 
-    md.push("## Charts".into());
-    md.push(String::new());
-    md.push(format!(
-        "![Accuracy and F1: baseline vs fine-tuned after epoch {}]({IMAGES_DIR}/{BAR_CHART_STEM}.png)",
-        last.epoch
-    ));
-    md.push(String::new());
-    md.push(format!(
-        "![Accuracy and F1 by epoch, with the baseline accuracy]({IMAGES_DIR}/{LINE_CHART_STEM}.png)"
-    ));
-    md.push(String::new());
-    md.push(format!(
-        "Vector versions: [{IMAGES_DIR}/{BAR_CHART_STEM}.svg]({IMAGES_DIR}/{BAR_CHART_STEM}.svg), \
-         [{IMAGES_DIR}/{LINE_CHART_STEM}.svg]({IMAGES_DIR}/{LINE_CHART_STEM}.svg)."
-    ));
-    md.push(String::new());
+/// The two charts, embedded as PNG, with links to their SVG versions.
+fn charts(last: &EpochRecord) -> Vec<String> {
+    vec![
+        "## Charts".into(),
+        String::new(),
+        format!(
+            "![Accuracy and F1: baseline vs fine-tuned after epoch {}]({IMAGES_DIR}/{BAR_CHART_STEM}.png)",
+            last.epoch
+        ),
+        String::new(),
+        format!(
+            "![Accuracy and F1 by epoch, with the baseline accuracy]({IMAGES_DIR}/{LINE_CHART_STEM}.png)"
+        ),
+        String::new(),
+        format!(
+            "Vector versions: [{IMAGES_DIR}/{BAR_CHART_STEM}.svg]({IMAGES_DIR}/{BAR_CHART_STEM}.svg), \
+             [{IMAGES_DIR}/{LINE_CHART_STEM}.svg]({IMAGES_DIR}/{LINE_CHART_STEM}.svg)."
+        ),
+        String::new(),
+    ]
+}
 
-    let cm = &fin.confusion;
+/// The final epoch's confusion matrix, counts and shares of the test set.
+fn confusion_matrix(last: &EpochRecord) -> Vec<String> {
+    let cm = &last.eval.confusion;
     let n = cm.total();
-    md.push(format!("## Confusion matrix (epoch {}, final)", last.epoch));
-    md.push(String::new());
-    md.push("| Actual \\ Predicted | negative | positive |".into());
-    md.push("|---|---:|---:|".into());
-    md.push(format!(
-        "| **negative** | {} TN ({}) | {} FP ({}) |",
-        fmt_count(cm.tn),
-        share(cm.tn, n),
-        fmt_count(cm.fp),
-        share(cm.fp, n)
-    ));
-    md.push(format!(
-        "| **positive** | {} FN ({}) | {} TP ({}) |",
-        fmt_count(cm.fn_),
-        share(cm.fn_, n),
-        fmt_count(cm.tp),
-        share(cm.tp, n)
-    ));
-    md.push(String::new());
+    vec![
+        format!("## Confusion matrix (epoch {}, final)", last.epoch),
+        String::new(),
+        "| Actual \\ Predicted | negative | positive |".into(),
+        "|---|---:|---:|".into(),
+        format!(
+            "| **negative** | {} TN ({}) | {} FP ({}) |",
+            fmt_count(cm.tn),
+            share(cm.tn, n),
+            fmt_count(cm.fp),
+            share(cm.fp, n)
+        ),
+        format!(
+            "| **positive** | {} FN ({}) | {} TP ({}) |",
+            fmt_count(cm.fn_),
+            share(cm.fn_, n),
+            fmt_count(cm.tp),
+            share(cm.tp, n)
+        ),
+        String::new(),
+    ]
+}
 
-    md.push("## Timings and throughput".into());
-    md.push(String::new());
-    md.push("| Phase | Samples | Time | Throughput |".into());
-    md.push("|---|---:|---:|---:|".into());
-    md.push(format!(
-        "| Baseline evaluation | {} | {} | {} |",
-        fmt_count(base.samples),
-        fmt_duration(base.seconds),
-        throughput(base.samples_per_s)
-    ));
+/// Time and throughput of every evaluation and training pass, and of the whole run.
+fn timings(metrics: &RunMetrics) -> Vec<String> {
+    let c = &metrics.config;
+    let base = &metrics.baseline;
+    let mut md: Vec<String> = vec![
+        "## Timings and throughput".into(),
+        String::new(),
+        "| Phase | Samples | Time | Throughput |".into(),
+        "|---|---:|---:|---:|".into(),
+        format!(
+            "| Baseline evaluation | {} | {} | {} |",
+            fmt_count(base.samples),
+            fmt_duration(base.seconds),
+            throughput(base.samples_per_s)
+        ),
+    ];
     for e in &metrics.epochs {
         md.push(format!(
             "| Epoch {} training | {} | {} | {} |",
@@ -249,8 +300,7 @@ pub fn render_markdown(metrics: &RunMetrics) -> Result<String, ReportError> {
         fmt_duration(metrics.total_seconds)
     ));
     md.push(String::new());
-
-    Ok(md.join("\n"))
+    md
 }
 
 /// Writes `out_dir/report.md` atomically and returns its path. The charts
