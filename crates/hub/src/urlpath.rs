@@ -1,5 +1,6 @@
 //! Percent-encoding of URL path pieces, shared by the Hub client (building `resolve` URLs) and the
-//! mirror (decoding them); a tiny RFC 3986 subset so that no URL crate is needed.
+//! loopback mirror (decoding them, so it reads exactly what the client writes); a tiny RFC 3986
+//! subset so that no URL crate is needed.
 
 /// Characters that never need escaping in a path segment (RFC 3986 "unreserved").
 fn unreserved(b: u8) -> bool {
@@ -8,7 +9,7 @@ fn unreserved(b: u8) -> bool {
 
 /// Escape everything except unreserved characters; `/` is escaped too (used for revisions such as
 /// `refs/pr/1`, which the Hub expects as one segment).
-pub(crate) fn encode_component(s: &str) -> String {
+pub fn encode_component(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for &b in s.as_bytes() {
         if unreserved(b) {
@@ -21,7 +22,7 @@ pub(crate) fn encode_component(s: &str) -> String {
 }
 
 /// Escape each `/`-separated segment, keeping the separators (file paths inside a repository).
-pub(crate) fn encode_path(s: &str) -> String {
+pub fn encode_path(s: &str) -> String {
     s.split('/')
         .map(encode_component)
         .collect::<Vec<_>>()
@@ -29,7 +30,7 @@ pub(crate) fn encode_path(s: &str) -> String {
 }
 
 /// Undo percent-escapes; `None` for malformed escapes or non-UTF-8 results.
-pub(crate) fn decode(s: &str) -> Option<String> {
+pub fn decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -1,21 +1,71 @@
 //! End-to-end tests of the Hub client against the loopback mirror over `shared/hub`: the real
 //! download path (HTTP, cache layout, verification, offline use) and its failure modes.
 
-// Helper functions here are test code too; clippy's allow-unwrap-in-tests only covers #[test] fns.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::collections::HashMap;
 use std::fs;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use imdb_data::hub::{DEFAULT_MODEL, IMDB_DATASET, IMDB_TEST_FILE, IMDB_TRAIN_FILE};
-use imdb_data::shared::MINILM_REPO;
-use imdb_data::{
-    Error, Fault, HubClient, HubConfig, HubMirror, MIRROR_COMMIT, Repo, RepoType, Source,
-    fetch_imdb, fetch_model,
-};
+use hub::{HubClient, HubConfig, HubError as Error, Repo, RepoType, Source};
+use hub_mirror::{Fault, HubMirror, MIRROR_COMMIT};
+use progress::{Event, Recorder, Unit};
+use testkit::shared::{IMDB_DATASET, MINILM_REPO};
+
+// The client knows no model or dataset; these are the names the CLI passes it
+// (`data::imdb`, `bert::files`), spelled out so the tests pin the Hub layout.
+/// Train split file inside [`IMDB_DATASET`].
+const IMDB_TRAIN_FILE: &str = "plain_text/train-00000-of-00001.parquet";
+/// Test split file inside [`IMDB_DATASET`].
+const IMDB_TEST_FILE: &str = "plain_text/test-00000-of-00001.parquet";
+/// A renamed repository on the Hub (now `google-bert/bert-base-uncased`), the CLI's default model.
+const DEFAULT_MODEL: &str = "bert-base-uncased";
+/// A BERT checkpoint's files.
+const MODEL_REQUIRED_FILES: [&str; 2] = ["config.json", "model.safetensors"];
+/// Its tokenizer files, fetched when present.
+const MODEL_OPTIONAL_FILES: [&str; 4] = [
+    "tokenizer.json",
+    "vocab.txt",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+];
+
+/// Local paths of the IMDb splits.
+#[derive(Debug, PartialEq, Eq)]
+struct DatasetFiles {
+    train: PathBuf,
+    test: PathBuf,
+}
+
+/// The IMDb splits, fetched as the CLI fetches them.
+fn fetch_imdb(client: &HubClient, source: &Source) -> hub::Result<DatasetFiles> {
+    let [train, test] = source
+        .fetch(client, [IMDB_TRAIN_FILE, IMDB_TEST_FILE], [])?
+        .required;
+    Ok(DatasetFiles { train, test })
+}
+
+/// Local paths of a model's files.
+struct ModelFiles {
+    config: PathBuf,
+    weights: PathBuf,
+    tokenizer_json: Option<PathBuf>,
+    vocab: Option<PathBuf>,
+    tokenizer_config: Option<PathBuf>,
+}
+
+/// A model's files, fetched as the CLI fetches them.
+fn fetch_model(client: &HubClient, source: &Source) -> hub::Result<ModelFiles> {
+    let fetched = source.fetch(client, MODEL_REQUIRED_FILES, MODEL_OPTIONAL_FILES)?;
+    let [config, weights] = fetched.required;
+    let [tokenizer_json, vocab, tokenizer_config, _special] = fetched.optional;
+    Ok(ModelFiles {
+        config,
+        weights,
+        tokenizer_json,
+        vocab,
+        tokenizer_config,
+    })
+}
 
 /// sha256 of every shared file, from the committed `SHA256SUMS` (independent of our hashing code).
 fn sums() -> HashMap<String, String> {
@@ -28,7 +78,7 @@ fn sums() -> HashMap<String, String> {
 
 /// `shared/hub`, or a test failure that says where it was looked for and how to point at it.
 fn hub_root() -> PathBuf {
-    imdb_data::shared::hub_root().unwrap_or_else(|e| panic!("{e}"))
+    testkit::shared::hub_root().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn client(endpoint: &str, cache: &Path) -> HubClient {
@@ -412,94 +462,45 @@ fn pinned_commit_revision_resolves_online_and_offline() {
     ));
 }
 
-/// Raw HTTP/1.1 exchange (ureq would normalise `..` away before sending).
-fn raw_request(addr: std::net::SocketAddr, request: &str) -> (String, Vec<u8>) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.write_all(request.as_bytes()).unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).unwrap();
-    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    (
-        String::from_utf8(buf[..split].to_vec()).unwrap(),
-        buf[split + 4..].to_vec(),
-    )
-}
-
 #[test]
-fn mirror_serves_hub_headers_head_and_ranges_and_refuses_traversal() {
+fn large_downloads_report_their_bytes_small_ones_nothing() {
     let mirror = HubMirror::start(&hub_root()).unwrap();
-    let sha = &sums()[&format!("{MINILM_REPO}/resolve/main/config.json")];
-    let path = format!("/{MINILM_REPO}/resolve/main/config.json");
-
-    let (head, body) = raw_request(
-        mirror.addr(),
-        &format!("HEAD {path} HTTP/1.1\r\nConnection: close\r\n\r\n"),
+    let cache = tempfile::tempdir().unwrap();
+    let recorder = Recorder::new();
+    let c = HubClient::new(HubConfig::new(&mirror.endpoint(), cache.path()))
+        .with_progress(Arc::new(recorder.clone()));
+    let repo = Repo::dataset(IMDB_DATASET).unwrap();
+    c.download(&repo, IMDB_TEST_FILE).unwrap();
+    c.download(&minilm(), "config.json").unwrap();
+    let events = recorder.events();
+    assert_eq!(
+        events.first(),
+        Some(&Event::Start {
+            label: IMDB_TEST_FILE.into(),
+            total: Some(20_042_008),
+            unit: Unit::Bytes
+        })
     );
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(
-        head.contains(&format!("X-Linked-Etag: \"{sha}\"")),
-        "{head}"
-    );
-    assert!(
-        head.contains(&format!("X-Repo-Commit: {MIRROR_COMMIT}")),
-        "{head}"
-    );
-    assert!(head.contains("Content-Length: 612"), "{head}");
-    assert!(body.is_empty());
-
-    let (head, body) = raw_request(
-        mirror.addr(),
-        &format!("GET {path} HTTP/1.1\r\nRange: bytes=2-11\r\nConnection: close\r\n\r\n"),
-    );
-    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
-    assert!(head.contains("Content-Range: bytes 2-11/612"), "{head}");
-    let full = fs::read(hub_root().join(&path[1..])).unwrap();
-    assert_eq!(body, full[2..12]);
-
-    let (head, _) = raw_request(
-        mirror.addr(),
-        &format!("GET {path} HTTP/1.1\r\nRange: bytes=999-\r\nConnection: close\r\n\r\n"),
-    );
-    assert!(head.starts_with("HTTP/1.1 416"), "{head}");
-
-    for evil in [
-        "/../../etc/passwd",
-        "/_lfs/../SHA256SUMS",
-        "/x/resolve/main/%2E%2E/%2E%2E/SHA256SUMS",
-    ] {
-        let (head, _) = raw_request(
-            mirror.addr(),
-            &format!("GET {evil} HTTP/1.1\r\nConnection: close\r\n\r\n"),
-        );
-        assert!(
-            head.starts_with("HTTP/1.1 400") || head.starts_with("HTTP/1.1 404"),
-            "{evil}: {head}"
-        );
-    }
-    let (head, _) = raw_request(
-        mirror.addr(),
-        &format!("POST {path} HTTP/1.1\r\nConnection: close\r\n\r\n"),
-    );
-    assert!(head.starts_with("HTTP/1.1 405"), "{head}");
-    let (head, _) = raw_request(
-        mirror.addr(),
-        &format!("GET /{MINILM_REPO}/resolve/main/nope.bin HTTP/1.1\r\nConnection: close\r\n\r\n"),
+    assert_eq!(recorder.advanced(IMDB_TEST_FILE), 20_042_008);
+    assert_eq!(
+        events.last(),
+        Some(&Event::Finish {
+            label: IMDB_TEST_FILE.into()
+        })
     );
     assert!(
-        head.starts_with("HTTP/1.1 404") && head.contains("X-Error-Code: EntryNotFound"),
-        "{head}"
+        events
+            .iter()
+            .all(|e| !matches!(e, Event::Start { label, .. } if label == "config.json")),
+        "{events:?}"
     );
-}
 
-#[test]
-fn mirror_stops_on_drop() {
-    let mirror = HubMirror::start(&hub_root()).unwrap();
-    let addr = mirror.addr();
-    // A keep-alive connection is open while the mirror is dropped: drop must not hang on it.
-    let _idle = TcpStream::connect(addr).unwrap();
-    drop(mirror);
-    assert!(
-        TcpStream::connect(addr).is_err(),
-        "port should be closed after drop"
-    );
+    // Progress off (HF_HUB_DISABLE_PROGRESS_BARS): nothing reported, even for a large file.
+    let quiet = Recorder::new();
+    let other_cache = tempfile::tempdir().unwrap();
+    HubClient::new(HubConfig::new(&mirror.endpoint(), other_cache.path()).with_progress(false))
+        .with_progress(Arc::new(quiet.clone()))
+        .download(&repo, IMDB_TEST_FILE)
+        .unwrap();
+    assert!(quiet.events().is_empty());
 }

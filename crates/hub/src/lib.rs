@@ -1,0 +1,55 @@
+//! A small, verifying Hugging Face Hub client over `ureq`: files of a local directory or of a Hub
+//! repository, fetched into (and reused from) the Hugging Face cache shared with Python's
+//! `huggingface_hub`. It knows no model and no dataset: callers name the files they need
+//! ([`Source::fetch`]).
+//!
+//! We use our own client rather than the `hf-hub` crate because integrity is the point: a download
+//! is written to a temp file in the cache's `blobs/` directory, its size and digest are checked
+//! against what the Hub announced, and only then is it renamed into place. Any failure deletes the
+//! partial file, so the cache never holds a complete-looking but wrong entry.
+//!
+//! Protocol (the same as the Python `huggingface_hub` client):
+//! 1. `HEAD {endpoint}/{repo}/resolve/{revision}/{file}` (datasets: `{endpoint}/datasets/{repo}/...`)
+//!    without following redirects, except relative ones (renamed repositories). The answer carries
+//!    `X-Repo-Commit`, the ETag (`X-Linked-Etag` for LFS files, else `ETag`) and the size
+//!    (`X-Linked-Size`, else `Content-Length`); LFS files answer `302` to a CDN `Location`.
+//! 2. If `blobs/<etag>` is already in the cache with the announced size, nothing is downloaded.
+//!    Otherwise `GET` the file (following redirects) into a temp file beside the blob
+//!    (`blobs/.<etag>.<random>.incomplete`, written through [`fsio::AtomicFile`]).
+//! 3. Verify: byte count = announced size; if the ETag is 64 hex digits it is the sha256 of the
+//!    content (LFS); if 40 hex digits it is the git blob id, SHA-1 of `"blob <len>\0" + content`.
+//!    Other ETags (not from the Hub) get the size check only, with a warning.
+//! 4. Rename into `blobs/<etag>`, symlink `snapshots/<commit>/<file>` → `../../blobs/<etag>`
+//!    (relative, like Python; copied where symlinks do not exist), write `refs/<revision>`.
+//!
+//! Cache location: `HF_HUB_CACHE`, else `HF_HOME/hub`, else `$XDG_CACHE_HOME/huggingface/hub`,
+//! else `~/.cache/huggingface/hub` — the same as Python, so files fetched by either are reused.
+//! Offline (`HF_HUB_OFFLINE=1` or [`HubConfig::offline`]) resolves from the cache only, through
+//! `refs/<revision>`. When online but the endpoint is unreachable, a cached copy is used with a
+//! warning (as Python does). `HF_TOKEN` is sent as a bearer token to the endpoint (never to a CDN).
+//!
+//! The library draws nothing: downloads of 4 MiB or more are reported to the
+//! [`progress::Progress`] given to [`HubClient::with_progress`], and it logs one INFO line per
+//! file a person cares about ("downloaded config.json (612 B)", "using cached model.safetensors"),
+//! URLs and cache paths at DEBUG.
+//!
+//! # Modules
+//! * [`client`]: [`HubClient`] (metadata probe, download, verification, cache layout).
+//! * [`config`]: [`HubConfig`], from the `HF_*` environment variables.
+//! * [`repo`]: [`Repo`], [`RepoType`], id and file-name rules, URLs and cache folder names.
+//! * [`source`]: [`Source`] (local directory or repository) and [`Source::fetch`].
+//! * [`urlpath`]: percent-encoding of URL paths, shared with the loopback mirror.
+
+pub mod client;
+pub mod config;
+mod error;
+pub mod repo;
+pub mod source;
+pub mod urlpath;
+mod verify;
+
+pub use crate::client::{FileMetadata, HubClient};
+pub use crate::config::{DEFAULT_ENDPOINT, HubConfig};
+pub use crate::error::{HubError, PartialDownload, Result};
+pub use crate::repo::{DEFAULT_REVISION, Repo, RepoType};
+pub use crate::source::{Fetched, Source};
