@@ -1,0 +1,117 @@
+//! The mirror as a client on the wire sees it: Hub headers, `HEAD`, byte ranges, refused path
+//! traversal and methods, and stopping on drop (moved here from the Hub client's download tests).
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+
+use hub_mirror::{HubMirror, MIRROR_COMMIT};
+use testkit::shared::MINILM_REPO;
+
+/// sha256 of every shared file, from the committed `SHA256SUMS` (independent of our hashing code).
+fn sums() -> HashMap<String, String> {
+    let text = fs::read_to_string(hub_root().join("SHA256SUMS")).unwrap();
+    text.lines()
+        .filter_map(|l| l.split_once("  "))
+        .map(|(h, p)| (p.trim_start_matches("./").to_owned(), h.to_owned()))
+        .collect()
+}
+
+/// `shared/hub`, or a test failure that says where it was looked for and how to point at it.
+fn hub_root() -> PathBuf {
+    testkit::shared::hub_root().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Raw HTTP/1.1 exchange (ureq would normalise `..` away before sending).
+fn raw_request(addr: std::net::SocketAddr, request: &str) -> (String, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    (
+        String::from_utf8(buf[..split].to_vec()).unwrap(),
+        buf[split + 4..].to_vec(),
+    )
+}
+
+#[test]
+fn mirror_serves_hub_headers_head_and_ranges_and_refuses_traversal() {
+    let mirror = HubMirror::start(&hub_root()).unwrap();
+    let sha = &sums()[&format!("{MINILM_REPO}/resolve/main/config.json")];
+    let path = format!("/{MINILM_REPO}/resolve/main/config.json");
+
+    let (head, body) = raw_request(
+        mirror.addr(),
+        &format!("HEAD {path} HTTP/1.1\r\nConnection: close\r\n\r\n"),
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.contains(&format!("X-Linked-Etag: \"{sha}\"")),
+        "{head}"
+    );
+    assert!(
+        head.contains(&format!("X-Repo-Commit: {MIRROR_COMMIT}")),
+        "{head}"
+    );
+    assert!(head.contains("Content-Length: 612"), "{head}");
+    assert!(body.is_empty());
+
+    let (head, body) = raw_request(
+        mirror.addr(),
+        &format!("GET {path} HTTP/1.1\r\nRange: bytes=2-11\r\nConnection: close\r\n\r\n"),
+    );
+    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+    assert!(head.contains("Content-Range: bytes 2-11/612"), "{head}");
+    let full = fs::read(hub_root().join(&path[1..])).unwrap();
+    assert_eq!(body, full[2..12]);
+
+    let (head, _) = raw_request(
+        mirror.addr(),
+        &format!("GET {path} HTTP/1.1\r\nRange: bytes=999-\r\nConnection: close\r\n\r\n"),
+    );
+    assert!(head.starts_with("HTTP/1.1 416"), "{head}");
+
+    for evil in [
+        "/../../etc/passwd",
+        "/_lfs/../SHA256SUMS",
+        "/x/resolve/main/%2E%2E/%2E%2E/SHA256SUMS",
+    ] {
+        let (head, _) = raw_request(
+            mirror.addr(),
+            &format!("GET {evil} HTTP/1.1\r\nConnection: close\r\n\r\n"),
+        );
+        assert!(
+            head.starts_with("HTTP/1.1 400") || head.starts_with("HTTP/1.1 404"),
+            "{evil}: {head}"
+        );
+    }
+    let (head, _) = raw_request(
+        mirror.addr(),
+        &format!("POST {path} HTTP/1.1\r\nConnection: close\r\n\r\n"),
+    );
+    assert!(head.starts_with("HTTP/1.1 405"), "{head}");
+    let (head, _) = raw_request(
+        mirror.addr(),
+        &format!("GET /{MINILM_REPO}/resolve/main/nope.bin HTTP/1.1\r\nConnection: close\r\n\r\n"),
+    );
+    assert!(
+        head.starts_with("HTTP/1.1 404") && head.contains("X-Error-Code: EntryNotFound"),
+        "{head}"
+    );
+}
+
+#[test]
+fn mirror_stops_on_drop() {
+    let mirror = HubMirror::start(&hub_root()).unwrap();
+    let addr = mirror.addr();
+    // A keep-alive connection is open while the mirror is dropped: drop must not hang on it.
+    let _idle = TcpStream::connect(addr).unwrap();
+    drop(mirror);
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "port should be closed after drop"
+    );
+}
