@@ -1,6 +1,6 @@
 //! Times reading and tokenising a whole IMDb split (the throughput target: the 25k train
 //! split in under 15 s on a 2-core machine). Run with `--release`:
-//! `cargo run --release -p imdb-data --example tokenize_split -- [parquet] [tokenizer.json] [max_len]`
+//! `cargo run --release -p imdb-lora-data --example tokenize_split -- [parquet] [tokenizer.json] [max_len]`
 //! Defaults: the shared train split, all-MiniLM-L6-v2's tokenizer, 256.
 // An example reports to the terminal; the library itself only uses `tracing`.
 #![allow(clippy::print_stdout)]
@@ -8,14 +8,14 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use imdb_data::shared::{imdb_file, minilm_dir};
-use imdb_data::{Split, TextTokenizer, read_and_tokenize, read_reviews};
+use data::{Split, TextTokenizer, read_and_tokenize, read_reviews};
+use testkit::shared::{imdb_file, minilm_dir};
 
-fn main() -> Result<(), imdb_data::Error> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let parquet = match args.next() {
         Some(p) => PathBuf::from(p),
-        None => imdb_file(Split::Train)?,
+        None => imdb_file(Split::Train.file())?,
     };
     let tokenizer = match args.next() {
         Some(p) => PathBuf::from(p),
@@ -24,7 +24,7 @@ fn main() -> Result<(), imdb_data::Error> {
     let max_len = args
         .next()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(imdb_data::DEFAULT_MAX_LEN);
+        .unwrap_or(data::DEFAULT_MAX_LEN);
 
     let t0 = Instant::now();
     let tok = TextTokenizer::from_tokenizer_json(&tokenizer, max_len)?;

@@ -26,189 +26,6 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    // ----- Hub sources -----
-    /// A repository id that the Hub would not accept.
-    #[error("invalid repository id {id:?}: {reason}")]
-    InvalidRepoId {
-        /// The id as given.
-        id: String,
-        /// Why it is rejected.
-        reason: &'static str,
-    },
-    /// A file name inside a repository that could escape the cache or is otherwise unusable.
-    #[error("invalid file name {file:?}: {reason}")]
-    InvalidFileName {
-        /// The name as given.
-        file: String,
-        /// Why it is rejected.
-        reason: &'static str,
-    },
-    /// A local directory source does not contain a requested file.
-    #[error("{file} not found in local directory {dir} (looked at: {tried})", dir = dir.display())]
-    LocalFileMissing {
-        /// The local source directory.
-        dir: PathBuf,
-        /// The repository-relative file name.
-        file: String,
-        /// The paths that were tried, comma separated.
-        tried: String,
-    },
-    /// A model source provides neither `tokenizer.json` nor `vocab.txt`.
-    #[error("model source {source_desc} has neither tokenizer.json nor vocab.txt; cannot tokenise")]
-    NoTokenizerFiles {
-        /// The source (directory or repository id).
-        source_desc: String,
-    },
-    /// The HTTP request could not be made or its body could not be read.
-    #[error("{method} {url}: {source}")]
-    Http {
-        /// HTTP method.
-        method: &'static str,
-        /// The URL requested.
-        url: String,
-        /// The transport error.
-        #[source]
-        source: Box<ureq::Error>,
-    },
-    /// The Hub has no such repository, revision or file.
-    #[error(
-        "{url}: not found (HTTP 404): check the repository id, revision and file name of {file}"
-    )]
-    NotFound {
-        /// The URL requested.
-        url: String,
-        /// The repository-relative file name.
-        file: String,
-    },
-    /// The Hub refused access (private or gated repository).
-    #[error(
-        "{url}: HTTP {status}: access denied; the repository may be private or gated (set HF_TOKEN)"
-    )]
-    Unauthorized {
-        /// The URL requested.
-        url: String,
-        /// 401 or 403.
-        status: u16,
-    },
-    /// Any other unexpected HTTP status.
-    #[error("{method} {url}: HTTP {status}, expected {expected}")]
-    HttpStatus {
-        /// HTTP method.
-        method: &'static str,
-        /// The URL requested.
-        url: String,
-        /// The status received.
-        status: u16,
-        /// What was expected instead.
-        expected: &'static str,
-    },
-    /// The server followed redirects in a loop or too deep.
-    #[error("{url}: more than {limit} redirects")]
-    TooManyRedirects {
-        /// The URL where we gave up.
-        url: String,
-        /// The redirect limit.
-        limit: u32,
-    },
-    /// A header the Hub always sends is missing (the endpoint is probably not a Hub).
-    #[error(
-        "{url}: response lacks header {header}; expected it from a Hugging Face Hub endpoint ({why})"
-    )]
-    MissingHeader {
-        /// The URL requested.
-        url: String,
-        /// The header name.
-        header: &'static str,
-        /// What it is needed for.
-        why: &'static str,
-    },
-    /// A header has a value we cannot use.
-    #[error("{url}: header {header} is {found:?}, expected {expected}")]
-    BadHeader {
-        /// The URL requested.
-        url: String,
-        /// The header name.
-        header: &'static str,
-        /// Its value.
-        found: String,
-        /// What a valid value looks like.
-        expected: &'static str,
-    },
-    /// The body ended before the announced size (or the server sends fewer bytes than announced).
-    #[error(
-        "{}: download of {} incomplete: got {received} bytes, the server announced {expected}; \
-         partial file {} deleted",
-        .download.url, .download.file, .download.partial.display()
-    )]
-    Truncated {
-        /// Which download.
-        download: Box<PartialDownload>,
-        /// Bytes received (or the length the server's GET response declared).
-        received: u64,
-        /// Bytes announced by the Hub metadata.
-        expected: u64,
-    },
-    /// The body is longer than the announced size.
-    #[error(
-        "{}: download of {} too long: more than the {expected} bytes the server announced; \
-         partial file {} deleted",
-        .download.url, .download.file, .download.partial.display()
-    )]
-    Oversized {
-        /// Which download.
-        download: Box<PartialDownload>,
-        /// Bytes announced by the Hub metadata.
-        expected: u64,
-    },
-    /// The downloaded bytes do not hash to the announced ETag.
-    #[error(
-        "{}: checksum mismatch for {}: the server announced {algorithm} {expected}, the downloaded \
-         bytes hash to {actual}; file {} deleted",
-        .download.url, .download.file, .download.partial.display()
-    )]
-    ChecksumMismatch {
-        /// Which download.
-        download: Box<PartialDownload>,
-        /// "sha256" or "git-sha1".
-        algorithm: &'static str,
-        /// The announced digest (hex).
-        expected: String,
-        /// The digest of what arrived (hex).
-        actual: String,
-    },
-    /// The connection failed while the body was streaming.
-    #[error(
-        "{}: transfer of {} failed after {received} of {expected} bytes: {source}; \
-         partial file {} deleted",
-        .download.url, .download.file, .download.partial.display()
-    )]
-    Transfer {
-        /// Which download.
-        download: Box<PartialDownload>,
-        /// Bytes received before the failure.
-        received: u64,
-        /// Bytes announced.
-        expected: u64,
-        /// The read error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// Offline mode (or the Hub is unreachable) and the file is not in the cache.
-    #[error(
-        "{file} of {repo} is not in the Hugging Face cache {cache} and {why}",
-        cache = cache.display()
-    )]
-    NotCached {
-        /// The repository (kind, id and revision).
-        repo: String,
-        /// The repository-relative file name.
-        file: String,
-        /// The cache directory searched.
-        cache: PathBuf,
-        /// Why the network was not used ("offline mode is on" / the connection error).
-        why: String,
-    },
-
     // ----- parquet -----
     /// The parquet file has zero bytes.
     #[error("{path}: file is empty (0 bytes), expected a parquet file", path = path.display())]
@@ -302,6 +119,12 @@ pub enum Error {
     },
 
     // ----- tokenisation -----
+    /// A tokenizer source provides neither `tokenizer.json` nor `vocab.txt`.
+    #[error("model source {source_desc} has neither tokenizer.json nor vocab.txt; cannot tokenise")]
+    NoTokenizerFiles {
+        /// The source (directory or repository id).
+        source_desc: String,
+    },
     /// Loading or configuring the tokenizer failed.
     #[error("{path}: cannot load tokenizer: {source}", path = path.display())]
     TokenizerLoad {
@@ -359,41 +182,6 @@ pub enum Error {
         /// Accepted range.
         expected: &'static str,
     },
-
-    // ----- mirror -----
-    /// The loopback Hub mirror could not start.
-    #[error("hub mirror over {root}: cannot {action}: {source}", root = root.display())]
-    Mirror {
-        /// The directory served.
-        root: PathBuf,
-        /// What failed ("bind 127.0.0.1:0", ...).
-        action: &'static str,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-
-    // ----- shared data -----
-    /// The shared data directory (`IMDB_LORA_SHARED` or `../shared`) is missing.
-    #[error("shared data directory {path} not found ({how}); it must hold hub/ (see shared/README.md)", path = path.display())]
-    SharedMissing {
-        /// The path that was checked.
-        path: PathBuf,
-        /// How it was chosen (env var or default).
-        how: &'static str,
-    },
-}
-
-/// Which download failed: the URL, the repository file and the temp file that held the partial
-/// data (already deleted when the error is returned). Boxed in errors to keep `Result`s small.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartialDownload {
-    /// The URL downloaded.
-    pub url: String,
-    /// The repository-relative file name.
-    pub file: String,
-    /// The temporary file that was removed.
-    pub partial: PathBuf,
 }
 
 impl Error {

@@ -1,21 +1,17 @@
-//! The IMDb data pipeline: fetch dataset and model files from the Hugging Face Hub (or a local
-//! directory), read and validate the parquet splits, take seeded subsets, tokenise with BERT's
-//! WordPiece tokenizer and form dynamically padded batches. It knows nothing about models or Burn:
-//! batches are plain `Vec<i64>`s.
+//! The IMDb data pipeline: read and validate the parquet splits, take seeded subsets, tokenise
+//! with BERT's WordPiece tokenizer and form dynamically padded batches. Getting the files is
+//! someone else's job (the `hub` crate, composed by the CLI, with the names in [`imdb`]): this
+//! crate reads local paths. It knows nothing about models, HTTP or Burn: batches are plain
+//! `Vec<i64>`s.
 //!
 //! # Modules
-//! * [`hub`]: [`Source`] (local directory or repository id), [`HubClient`] writing into the shared
-//!   Hugging Face cache (`HF_HOME`, `HF_HUB_CACHE`, `HF_ENDPOINT`, `HF_HUB_OFFLINE`, `HF_TOKEN`),
-//!   verifying size and sha256 / git blob id of every download; [`fetch_imdb`], [`fetch_model`].
-//! * [`mirror`]: [`HubMirror`], a loopback static server over a directory in the Hub's URL layout,
-//!   with Hub headers and fault injection; used by tests, the CLI and air-gapped users.
+//! * [`imdb`]: the dataset's Hub repository and split file names.
 //! * [`reader`]: streaming, projected, validating parquet reader ([`read_reviews`]).
 //! * [`subset`]: machine-independent seeded shuffles and (balanced) subsets ([`SubsetSpec`]).
-//! * [`tokenize`]: [`TextTokenizer`] from `tokenizer.json` or `vocab.txt`, truncation to `max_len`,
-//!   no padding, parallel encoding.
+//! * [`tokenize`]: [`TextTokenizer`] from `tokenizer.json` or `vocab.txt` ([`TokenizerFiles`]),
+//!   truncation to `max_len`, no padding, parallel encoding.
 //! * [`batch`]: [`Batcher`] producing [`Batch`]es padded to the longest sequence, optional length
 //!   bucketing, [`PaddingStats`].
-//! * [`shared`]: where the project's shared test data lives.
 //!
 //! # Decisions
 //! * Rows keep their 0-based index in the source file ([`Review::row`], [`Encoded::row`],
@@ -26,31 +22,22 @@
 //!   the Python tokenizer's default `truncation=True` does.
 //! * Batch tensors are `i64` (what Burn's int tensors and `input_ids` in Python use).
 
-pub mod atomic;
 pub mod batch;
 mod error;
-pub mod hub;
-pub mod mirror;
+pub mod imdb;
 pub mod reader;
-pub mod shared;
 pub mod subset;
 pub mod tokenize;
-mod urlpath;
 
 use std::path::{Path, PathBuf};
 
 pub use crate::batch::{
     Batch, Batcher, BatcherConfig, EpochBatches, PaddingStats, SUGGESTED_BUCKET_WINDOW, collate,
 };
-pub use crate::error::{BoxError, Error, PartialDownload, Result};
-pub use crate::hub::{
-    DatasetFiles, FileMetadata, HubClient, HubConfig, ModelFiles, Repo, RepoType, Source,
-    fetch_imdb, fetch_model,
-};
-pub use crate::mirror::{Fault, HubMirror, HubMirrorBuilder, MIRROR_COMMIT, MirrorRequest};
+pub use crate::error::{BoxError, Error, Result};
 pub use crate::reader::{Review, ReviewReader, read_reviews};
 pub use crate::subset::{LabelCounts, SubsetSpec};
-pub use crate::tokenize::{DEFAULT_MAX_LEN, Encoded, TextTokenizer, TokenizeStats};
+pub use crate::tokenize::{DEFAULT_MAX_LEN, Encoded, TextTokenizer, TokenizeStats, TokenizerFiles};
 
 /// A dataset split.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -67,6 +54,14 @@ impl Split {
         match self {
             Split::Train => "train",
             Split::Test => "test",
+        }
+    }
+
+    /// The split's parquet file inside the [`imdb::DATASET`] repository.
+    pub fn file(self) -> &'static str {
+        match self {
+            Split::Train => imdb::TRAIN_FILE,
+            Split::Test => imdb::TEST_FILE,
         }
     }
 }
@@ -90,7 +85,7 @@ pub fn load_split(
     tokenizer: &TextTokenizer,
     subset: &SubsetSpec,
 ) -> Result<TokenizedSplit> {
-    let _span = tracing::info_span!("load_split", path = %path.display()).entered();
+    let _span = tracing::debug_span!("load_split", path = %path.display()).entered();
     let what = path.file_name().map_or_else(
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
@@ -102,7 +97,7 @@ pub fn load_split(
 
 /// Read and tokenise every row of `path`, in file order (the throughput benchmark's unit of work).
 pub fn read_and_tokenize(path: &Path, tokenizer: &TextTokenizer) -> Result<TokenizedSplit> {
-    let _span = tracing::info_span!("read_and_tokenize", path = %path.display()).entered();
+    let _span = tracing::debug_span!("read_and_tokenize", path = %path.display()).entered();
     let what = path.display().to_string();
     let reviews = read_reviews(path)?;
     let counts = LabelCounts::of(reviews.iter().map(|r| &r.label));

@@ -218,13 +218,17 @@ impl Iterator for ReviewReader {
 
 /// Read all reviews of a file (validated; in file order).
 pub fn read_reviews(path: &Path) -> Result<Vec<Review>> {
-    let _span = tracing::info_span!("read_reviews", path = %path.display()).entered();
+    let _span = tracing::debug_span!("read_reviews", path = %path.display()).entered();
     let reader = ReviewReader::open(path)?;
     let mut out = Vec::with_capacity(reader.num_rows());
     for batch in reader {
         out.extend(batch?);
     }
-    tracing::info!(rows = out.len(), "read parquet");
+    let name = path
+        .file_name()
+        .unwrap_or(path.as_os_str())
+        .to_string_lossy();
+    tracing::info!(rows = out.len(), "read {name}");
     Ok(out)
 }
 

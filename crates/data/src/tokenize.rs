@@ -21,7 +21,6 @@ use tokenizers::{
 };
 
 use crate::error::{Error, Result};
-use crate::hub::ModelFiles;
 use crate::reader::Review;
 
 /// Default sequence length cap.
@@ -33,6 +32,13 @@ pub const MIN_LEN: usize = 2;
 /// Texts encoded per parallel call: bounds the memory of intermediate `Encoding`s (which hold
 /// token strings and offsets) while keeping enough work per call for all cores.
 const ENCODE_CHUNK: usize = 2048;
+
+/// The fast tokenizer's file, preferred when present.
+pub const TOKENIZER_JSON: &str = "tokenizer.json";
+/// The WordPiece vocabulary, the fallback.
+pub const VOCAB_FILE: &str = "vocab.txt";
+/// Where `do_lower_case` is read from when building from [`VOCAB_FILE`].
+pub const TOKENIZER_CONFIG: &str = "tokenizer_config.json";
 
 /// BERT's special tokens, in the order BERT's vocab lists them.
 const SPECIAL_TOKENS: [&str; 5] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
@@ -72,6 +78,33 @@ impl TokenizeStats {
             0.0
         } else {
             self.tokens as f64 / self.examples as f64
+        }
+    }
+}
+
+/// Where a tokenizer's files are (a model directory, a Hub snapshot): what
+/// [`TextTokenizer::from_files`] loads. At least one of `tokenizer_json` and `vocab` is needed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TokenizerFiles {
+    /// Where they came from, for messages (`directory ...`, `model owner/name@main`).
+    pub source: String,
+    /// [`TOKENIZER_JSON`], if there is one.
+    pub tokenizer_json: Option<PathBuf>,
+    /// [`VOCAB_FILE`], if there is one.
+    pub vocab: Option<PathBuf>,
+    /// [`TOKENIZER_CONFIG`], if there is one.
+    pub tokenizer_config: Option<PathBuf>,
+}
+
+impl TokenizerFiles {
+    /// The files present in `dir`.
+    pub fn in_dir(dir: &Path) -> TokenizerFiles {
+        let opt = |name: &str| Some(dir.join(name)).filter(|p| p.is_file());
+        TokenizerFiles {
+            source: format!("directory {}", dir.display()),
+            tokenizer_json: opt(TOKENIZER_JSON),
+            vocab: opt(VOCAB_FILE),
+            tokenizer_config: opt(TOKENIZER_CONFIG),
         }
     }
 }
@@ -158,7 +191,7 @@ impl TextTokenizer {
 
     /// The model's tokenizer: `tokenizer.json` if present, else `vocab.txt` with `do_lower_case`
     /// from `tokenizer_config.json` (default true, as for uncased BERT).
-    pub fn from_model_files(files: &ModelFiles, max_len: usize) -> Result<TextTokenizer> {
+    pub fn from_files(files: &TokenizerFiles, max_len: usize) -> Result<TextTokenizer> {
         match (&files.tokenizer_json, &files.vocab) {
             (Some(json), _) => Self::from_tokenizer_json(json, max_len),
             (None, Some(vocab)) => {
@@ -174,18 +207,9 @@ impl TextTokenizer {
         }
     }
 
-    /// As [`TextTokenizer::from_model_files`] for a directory holding the files.
+    /// As [`TextTokenizer::from_files`] for a directory holding the files.
     pub fn from_dir(dir: &Path, max_len: usize) -> Result<TextTokenizer> {
-        let opt = |name: &str| Some(dir.join(name)).filter(|p| p.is_file());
-        let files = ModelFiles {
-            source: format!("directory {}", dir.display()),
-            config: dir.join("config.json"),
-            weights: dir.join("model.safetensors"),
-            tokenizer_json: opt("tokenizer.json"),
-            vocab: opt("vocab.txt"),
-            tokenizer_config: opt("tokenizer_config.json"),
-        };
-        Self::from_model_files(&files, max_len)
+        Self::from_files(&TokenizerFiles::in_dir(dir), max_len)
     }
 
     fn configure(mut inner: Tokenizer, path: &Path, max_len: usize) -> Result<TextTokenizer> {
@@ -220,7 +244,12 @@ impl TextTokenizer {
                 format!("encoding \"a\" gave {ids:?}: expected [CLS] ({cls}) first and [SEP] ({sep}) last").into(),
             ));
         }
-        tracing::info!(path = %path.display(), max_len, pad_id, vocab = inner.get_vocab_size(true), "tokenizer ready");
+        tracing::info!(
+            max_len,
+            vocab = inner.get_vocab_size(true),
+            "tokenizer ready"
+        );
+        tracing::debug!(path = %path.display(), pad_id, "tokenizer loaded");
         Ok(TextTokenizer {
             inner,
             max_len,
@@ -284,7 +313,7 @@ impl TextTokenizer {
         reviews: &[Review],
         what: &str,
     ) -> Result<(Vec<Encoded>, TokenizeStats)> {
-        let _span = tracing::info_span!(
+        let _span = tracing::debug_span!(
             "encode_reviews",
             what,
             n = reviews.len(),

@@ -2,12 +2,9 @@
 //! counts, token-id parity with the Python tokenizer (fixture made by `scripts/make_fixtures.py`),
 //! the `vocab.txt` fallback, the SMALL_RUN subset and padding on real lengths.
 
-// Helper functions here are test code too; clippy's allow-unwrap-in-tests only covers #[test] fns.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::PathBuf;
 
-use imdb_data::{
+use data::{
     Batcher, BatcherConfig, LabelCounts, Split, SubsetSpec, TextTokenizer, load_split,
     read_reviews, subset,
 };
@@ -81,11 +78,11 @@ fn fixture() -> Vec<Sample> {
 
 /// Shared files, or a test failure that says where they were looked for and how to point at them.
 fn imdb_file(split: Split) -> PathBuf {
-    imdb_data::shared::imdb_file(split).unwrap_or_else(|e| panic!("{e}"))
+    testkit::shared::imdb_file(split.file()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn minilm_dir() -> PathBuf {
-    imdb_data::shared::minilm_dir().unwrap_or_else(|e| panic!("{e}"))
+    testkit::shared::minilm_dir().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn minilm_file(name: &str) -> PathBuf {
