@@ -7,56 +7,8 @@
 
 use std::path::Path;
 
-use metrics::{
-    ConfusionMatrix, EpochRecord, EvalMetrics, MetricsError, RunConfig, RunMetrics, SCHEMA_VERSION,
-};
-
-fn eval(tp: u64, fp: u64, tn: u64, fn_: u64, loss: f64) -> EvalMetrics {
-    EvalMetrics::from_confusion(ConfusionMatrix { tp, fp, tn, fn_ }, loss, 2.0)
-}
-
-fn sample(epochs: usize) -> RunMetrics {
-    let config = RunConfig {
-        model: "bert-base-uncased".into(),
-        data: "stanfordnlp/imdb".into(),
-        train_n: 2000,
-        test_n: 1000,
-        max_len: 256,
-        epochs,
-        batch_size: 16,
-        lr: 2e-4,
-        weight_decay: 0.01,
-        warmup_ratio: 0.06,
-        lr_schedule: "linear".into(),
-        max_grad_norm: Some(1.0),
-        seed: 42,
-        lora_r: 8,
-        lora_alpha: 16.0,
-        lora_dropout: 0.1,
-        target_modules: vec!["query".into(), "value".into()],
-        backend: "cuda".into(),
-    };
-    let records = (1..=epochs)
-        .map(|epoch| EpochRecord {
-            epoch,
-            train_loss: 0.6 / epoch as f64,
-            train_seconds: 100.0,
-            train_samples_per_s: 20.0,
-            eval: eval(430 + epoch as u64, 60, 440, 70 - epoch as u64, 0.3),
-        })
-        .collect();
-    RunMetrics {
-        schema_version: SCHEMA_VERSION,
-        config,
-        trainable_params: 296_450,
-        total_params: 109_779_460,
-        baseline: eval(400, 380, 120, 100, 0.69),
-        epochs: records,
-        train_samples_per_s: 20.0,
-        eval_samples_per_s: 500.0,
-        total_seconds: 320.5,
-    }
-}
+use metrics::{MetricsError, RunMetrics};
+use testkit::metrics::rising_run as sample;
 
 fn write_text(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     let path = dir.join(name);

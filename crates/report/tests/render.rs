@@ -8,67 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
-use metrics::{ConfusionMatrix, EpochRecord, EvalMetrics, RunConfig, RunMetrics, SCHEMA_VERSION};
+use metrics::RunMetrics;
 use report::{BAR_TITLE, HEIGHT, LINE_TITLE, ReportError, WIDTH, render_all};
-
-const TEST_N: u64 = 1000;
-
-/// A confusion matrix over 500 positive and 500 negative reviews.
-fn eval(tp: u64, tn: u64, loss: f64) -> EvalMetrics {
-    let c = ConfusionMatrix {
-        tp,
-        fp: 500 - tn,
-        tn,
-        fn_: 500 - tp,
-    };
-    EvalMetrics::from_confusion(c, loss, 4.0)
-}
-
-/// `per_epoch[i]` = (tp, tn) after epoch i + 1.
-fn sample(per_epoch: &[(u64, u64)]) -> RunMetrics {
-    let n = per_epoch.len();
-    RunMetrics {
-        schema_version: SCHEMA_VERSION,
-        config: RunConfig {
-            model: "bert-base-uncased".into(),
-            data: "stanfordnlp/imdb".into(),
-            train_n: 2000,
-            test_n: TEST_N as usize,
-            max_len: 256,
-            epochs: n.max(1),
-            batch_size: 16,
-            lr: 2e-4,
-            weight_decay: 0.01,
-            warmup_ratio: 0.06,
-            lr_schedule: "linear".into(),
-            max_grad_norm: Some(1.0),
-            seed: 42,
-            lora_r: 8,
-            lora_alpha: 16.0,
-            lora_dropout: 0.1,
-            target_modules: vec!["query".into(), "value".into()],
-            backend: "cuda".into(),
-        },
-        trainable_params: 296_450,
-        total_params: 109_779_460,
-        // An untrained head that calls almost everything positive.
-        baseline: eval(480, 30, 0.7012),
-        epochs: per_epoch
-            .iter()
-            .enumerate()
-            .map(|(i, &(tp, tn))| EpochRecord {
-                epoch: i + 1,
-                train_loss: 0.55 / (i + 1) as f64,
-                train_seconds: 95.5,
-                train_samples_per_s: 20.9,
-                eval: eval(tp, tn, 0.40 - 0.05 * i as f64),
-            })
-            .collect(),
-        train_samples_per_s: 20.9,
-        eval_samples_per_s: 250.0,
-        total_seconds: 95.5 * n as f64 + 4.0 * (n as f64 + 1.0) + 12.0,
-    }
-}
+use testkit::metrics::balanced_run as sample;
 
 fn one_epoch() -> RunMetrics {
     sample(&[(437, 416)])
