@@ -14,12 +14,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let client = args.data.client();
     let model = args.data.model_files(&client)?;
     let data = args.data.data_files(&client)?;
-    tracing::info!(
+    tracing::info!("model and data ready in the Hugging Face cache");
+    tracing::debug!(
         config = %model.config.display(),
         weights = %model.weights.display(),
         train = %data.train.display(),
         test = %data.test.display(),
-        "model and data ready"
+        "cached files"
     );
     Ok(())
 }

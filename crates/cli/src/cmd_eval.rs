@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use bert::load_classifier;
-use imdb_data::{Batcher, BatcherConfig, TextTokenizer};
+use data::{Batcher, BatcherConfig, TextTokenizer};
 use train::evaluate;
 
 use crate::backend::{self, Backend};

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use imdb_data::HubMirror;
+use hub_mirror::HubMirror;
 
 /// Serve a Hub-shaped tree (`<repo>/resolve/<rev>/<file>`, `datasets/<repo>/...`).
 #[derive(Debug, clap::Args)]
@@ -14,10 +14,17 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8765")]
     addr: SocketAddr,
+    /// Answer as huggingface.co does: files of 10 MiB or more redirect to a CDN-like path,
+    /// smaller ones carry their git blob id as ETag (simple mode announces sha256 everywhere).
+    #[arg(long)]
+    realistic: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mirror = HubMirror::builder(&args.dir).bind(args.addr).start()?;
+    let mirror = HubMirror::builder(&args.dir)
+        .bind(args.addr)
+        .realistic(args.realistic)
+        .start()?;
     tracing::info!(endpoint = %mirror.endpoint(), dir = %args.dir.display(), "serving; set HF_ENDPOINT to this");
     mirror.wait();
     Ok(())

@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use imdb_data::{HubClient, HubConfig, RepoType, Source, fetch_model};
+use hub::{HubClient, HubConfig, RepoType, Source};
 use infer::{PredictOptions, Prediction, Predictor};
 
 use crate::backend::{self, Backend};
+use crate::fetch::fetch_model;
 
 /// Classify texts as negative or positive; prints a JSON array on stdout.
 ///
@@ -98,7 +99,7 @@ fn hub_client(offline: bool) -> HubClient {
     } else {
         config
     };
-    HubClient::new(config)
+    HubClient::new(config).with_progress(crate::ui::progress())
 }
 
 fn load(args: &Args, options: PredictOptions) -> anyhow::Result<Predictor<Backend>> {

@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use imdb_data::{
-    DatasetFiles, HubClient, HubConfig, ModelFiles, RepoType, Source, SubsetSpec, TextTokenizer,
-    TokenizedSplit, fetch_imdb, fetch_model, load_split,
-};
+use data::{SubsetSpec, TextTokenizer, TokenizedSplit, load_split};
+use hub::{HubClient, HubConfig, RepoType, Source};
+use infer::ModelFiles;
+
+use crate::fetch::{self, DatasetFiles};
 
 /// The full IMDb split size; asking for it means "no subset".
 const FULL_SPLIT: usize = 25_000;
@@ -16,11 +17,11 @@ const FULL_SPLIT: usize = 25_000;
 #[derive(Debug, Clone, clap::Args)]
 pub struct DataArgs {
     /// Base model: a Hub repository id (`owner/name[@revision]`) or a local directory.
-    #[arg(long, default_value = "bert-base-uncased", value_name = "REPO|DIR")]
+    #[arg(long, default_value = fetch::DEFAULT_MODEL, value_name = "REPO|DIR")]
     pub model: String,
     /// IMDb parquet files: a Hub dataset id or a local directory holding
     /// `plain_text/{train,test}-00000-of-00001.parquet`.
-    #[arg(long, default_value = "stanfordnlp/imdb", value_name = "REPO|DIR")]
+    #[arg(long, default_value = data::imdb::DATASET, value_name = "REPO|DIR")]
     pub data: String,
     /// SMALL_RUN: a balanced, seeded 4,000-review train / 2,000-review test subset.
     #[arg(long, env = "SMALL_RUN", value_parser = clap::builder::BoolishValueParser::new(),
@@ -33,7 +34,7 @@ pub struct DataArgs {
     #[arg(long)]
     pub test_n: Option<usize>,
     /// Truncation length in tokens, [CLS] and [SEP] included (at most 512).
-    #[arg(long, default_value_t = imdb_data::DEFAULT_MAX_LEN)]
+    #[arg(long, default_value_t = data::DEFAULT_MAX_LEN)]
     pub max_len: usize,
     /// Seed for subsets, data order, dropout and fresh weights.
     #[arg(long, default_value_t = 42)]
@@ -44,20 +45,22 @@ pub struct DataArgs {
 }
 
 impl DataArgs {
+    /// A Hub client from the `HF_*` environment, offline if `--offline` says so, its download
+    /// progress drawn by the UI.
     pub fn client(&self) -> HubClient {
         let config = HubConfig::from_env();
         let offline = config.offline || self.offline;
-        HubClient::new(config.with_offline(offline))
+        HubClient::new(config.with_offline(offline)).with_progress(crate::ui::progress())
     }
 
     pub fn model_files(&self, client: &HubClient) -> anyhow::Result<ModelFiles> {
         let source = Source::parse(&self.model, RepoType::Model)?;
-        fetch_model(client, &source).with_context(|| format!("model {}", self.model))
+        fetch::fetch_model(client, &source).with_context(|| format!("model {}", self.model))
     }
 
     pub fn data_files(&self, client: &HubClient) -> anyhow::Result<DatasetFiles> {
         let source = Source::parse(&self.data, RepoType::Dataset)?;
-        fetch_imdb(client, &source).with_context(|| format!("dataset {}", self.data))
+        fetch::fetch_imdb(client, &source).with_context(|| format!("dataset {}", self.data))
     }
 
     /// `(train, test)` subset specifications.
@@ -76,7 +79,10 @@ impl DataArgs {
     }
 
     pub fn tokenizer(&self, files: &ModelFiles) -> anyhow::Result<TextTokenizer> {
-        Ok(TextTokenizer::from_model_files(files, self.max_len)?)
+        Ok(TextTokenizer::from_files(
+            &files.tokenizer_files(),
+            self.max_len,
+        )?)
     }
 
     pub fn load(

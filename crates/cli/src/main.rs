@@ -7,6 +7,7 @@
 
 mod backend;
 mod common;
+mod fetch;
 mod ui;
 
 use std::io::Write;

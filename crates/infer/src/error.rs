@@ -98,7 +98,7 @@ pub enum InferError {
     Bert(#[from] bert::BertError),
     /// Resolving files or tokenising failed.
     #[error(transparent)]
-    Data(#[from] imdb_data::Error),
+    Data(#[from] data::Error),
     /// The model's output could not be read back.
     #[error("reading the model's output: {0}")]
     Output(String),

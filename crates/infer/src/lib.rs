@@ -10,7 +10,9 @@
 //! The crate is generic over the Burn backend; the binary picks one.
 
 mod error;
+mod files;
 mod predictor;
 
 pub use error::InferError;
+pub use files::ModelFiles;
 pub use predictor::{DEFAULT_BATCH_SIZE, DEFAULT_MAX_LEN, PredictOptions, Prediction, Predictor};

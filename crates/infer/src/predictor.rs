@@ -8,11 +8,11 @@ use bert::export::{CONFIG_FILE, WEIGHTS_FILE};
 use bert::{BertBackend, BertConfig, BertForSequenceClassification, MappedFile, PeftAdapter};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
-use imdb_data::tokenize::MAX_SUPPORTED_LEN;
-use imdb_data::{Encoded, ModelFiles, Review, TextTokenizer, collate};
+use data::tokenize::MAX_SUPPORTED_LEN;
+use data::{Encoded, Review, TextTokenizer, collate};
 use serde::{Deserialize, Serialize};
 
-use crate::InferError;
+use crate::{InferError, ModelFiles};
 
 /// Default truncation length, in tokens (`[CLS]` and `[SEP]` included).
 pub const DEFAULT_MAX_LEN: usize = 256;
@@ -225,7 +225,7 @@ impl<B: BertBackend> Predictor<B> {
     }
 
     /// As [`Predictor::from_dir`], from files already resolved (e.g. by
-    /// `imdb_data::fetch_model` from the Hub cache).
+    /// the CLI's `fetch_model` from the Hub cache).
     pub fn from_model_files(
         files: &ModelFiles,
         adapter_dir: Option<&Path>,
@@ -264,7 +264,7 @@ impl<B: BertBackend> Predictor<B> {
         }
         // One token more than we keep, so that "longer than max_len" is observable.
         let probe_len = (max_len + 1).min(MAX_SUPPORTED_LEN);
-        let tokenizer = TextTokenizer::from_model_files(files, probe_len)?;
+        let tokenizer = TextTokenizer::from_files(&files.tokenizer_files(), probe_len)?;
         if tokenizer.vocab_size() > config.vocab_size {
             return Err(InferError::VocabMismatch {
                 tokenizer: tokenizer.source().to_path_buf(),

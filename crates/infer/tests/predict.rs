@@ -20,7 +20,7 @@ fn fixture(rel: &str) -> PathBuf {
 
 /// all-MiniLM-L6-v2 in `../shared` (or `$IMDB_LORA_SHARED`); fails loudly when absent.
 fn minilm() -> PathBuf {
-    imdb_data::shared::minilm_dir().unwrap_or_else(|e| panic!("{e}"))
+    testkit::shared::minilm_dir().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn peft_adapter() -> PathBuf {
@@ -152,7 +152,7 @@ fn truncation_equals_encoding_at_max_len_directly() {
             Some(&peft_adapter()),
             PredictOptions::default().with_max_len(max_len),
         );
-        let direct = imdb_data::TextTokenizer::from_dir(&minilm(), max_len).unwrap();
+        let direct = data::TextTokenizer::from_dir(&minilm(), max_len).unwrap();
         let got = p.encode(&inputs).unwrap();
         for (text, ids) in inputs.iter().zip(&got) {
             assert_eq!(ids, &direct.encode(text).unwrap(), "max_len {max_len}");

@@ -1,7 +1,7 @@
 //! `imdb-lora-perf`: the measurements `cargo xtask bench` needs from inside our stack, each
 //! printed as one JSON object on stdout.
 //!
-//! * `tokenize`: time `TextTokenizer::encode_reviews` (what `imdb_data::load_split` uses) over
+//! * `tokenize`: time `TextTokenizer::encode_reviews` (what `data::load_split` uses) over
 //!   the IMDb train split, in-process, `--repeats` times.
 //! * `flops`: rebuild the trainer's subsets and epoch-0 batch plans and count their FLOPs
 //!   (convention: [`perf::flops`]).
@@ -20,7 +20,7 @@ use burn::backend::Flex;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
 use clap::{Parser, Subcommand};
-use imdb_data::{Batcher, BatcherConfig, SubsetSpec, TextTokenizer, load_split, read_reviews};
+use data::{Batcher, BatcherConfig, SubsetSpec, TextTokenizer, load_split, read_reviews};
 use perf::flops::{LORA_R, ModelShape, reference_batch, tally};
 use serde_json::{Value, json};
 

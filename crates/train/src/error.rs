@@ -10,7 +10,7 @@ pub enum TrainError {
     Model(#[from] bert::BertError),
     /// Batching failed.
     #[error(transparent)]
-    Data(#[from] imdb_data::Error),
+    Data(#[from] data::Error),
     /// Metrics could not be computed or written.
     #[error(transparent)]
     Metrics(#[from] metrics::MetricsError),

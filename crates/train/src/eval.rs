@@ -6,7 +6,7 @@ use bert::{BertBackend, BertForSequenceClassification};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
-use imdb_data::Batch;
+use data::Batch;
 use metrics::{EvalAccumulator, EvalMetrics};
 use progress::{Progress, Silent, Unit};
 

@@ -9,7 +9,7 @@ use burn::module::AutodiffModule;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::tensor::ElementConversion;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use imdb_data::{Batcher, BatcherConfig, Encoded};
+use data::{Batcher, BatcherConfig, Encoded};
 use lora::LoraConfig;
 use metrics::{EpochRecord, EvalMetrics, RunConfig, RunMetrics, SCHEMA_VERSION};
 use progress::{Progress, Unit};

@@ -9,7 +9,7 @@ use bert::{BertForSequenceClassification, load_classifier};
 use burn::backend::{Autodiff, Flex};
 use burn::module::AutodiffModule;
 use burn::tensor::Tensor;
-use imdb_data::Encoded;
+use data::Encoded;
 use lora::LoraConfig;
 use metrics::{RunConfig, RunMetrics};
 use train::{Datasets, RunOutcome, TrainConfig, TrainError, fine_tune};

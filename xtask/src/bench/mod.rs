@@ -33,7 +33,7 @@ const PREDICT_TEXT: &str =
 const TARGET_TRAIN: f64 = 1.5;
 const TARGET_INFERENCE: f64 = 2.0;
 const TARGET_MEMORY: f64 = 0.5;
-/// `imdb_data::SUGGESTED_BUCKET_WINDOW` (xtask depends on no project crate but `fsio`): the
+/// `data::SUGGESTED_BUCKET_WINDOW` (xtask depends on no project crate but `fsio`): the
 /// window of the bench's second variant of our training run.
 const SUGGESTED_BUCKET_WINDOW: usize = 50;
 /// Environment for every child: never touch the network.

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use imdb_data::HubMirror;
+use hub_mirror::HubMirror;
 use metrics::{EvalMetrics, RunMetrics};
 
 const MODEL: &str = "sentence-transformers/all-MiniLM-L6-v2";
