@@ -2,7 +2,7 @@
 //!
 //! The model mirrors `transformers`' `BertModel` / `BertForSequenceClassification` closely
 //! enough that a checkpoint's keys map one-to-one onto struct fields, and its outputs match
-//! transformers' to 1e-5 (see `tests/parity.rs`). Every encoder projection is a
+//! transformers' to 1e-5 (see `tests/it/parity.rs`). Every encoder projection is a
 //! [`lora::LoraLinear`], so LoRA adapters slot in without a second model type.
 
 pub mod adapter;

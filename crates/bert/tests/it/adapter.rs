@@ -3,13 +3,11 @@
 //! this crate wrote); bad adapters are refused with errors naming the key.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::path::Path;
 
+use crate::common::*;
 use bert::{BertForSequenceClassification, ParamCount, PeftAdapter, load_classifier, save_adapter};
 use burn::tensor::Tensor;
-use common::*;
 use lora::LoraConfig;
 
 fn tiny() -> BertForSequenceClassification<B> {
@@ -87,6 +85,7 @@ fn tiny_with_random_adapter(seed: u64) -> (BertForSequenceClassification<B>, Lor
 
 #[test]
 fn save_then_reload_gives_identical_predictions() {
+    let _rng = rng_lock();
     let e = Expected::open(&fixture("tiny_bert/expected.safetensors"));
     let (model, config) = tiny_with_random_adapter(11);
     let dir = tempfile::tempdir().unwrap();
@@ -105,6 +104,7 @@ fn save_then_reload_gives_identical_predictions() {
 
 #[test]
 fn adapter_written_here_is_peft_shaped_and_peft_computes_the_same_logits() {
+    let _rng = rng_lock();
     // `fixtures/peft/from_rust/adapter` was written by `save_adapter` (see the ignored test
     // below); PEFT then loaded it and computed `expected.safetensors` (scripts/README.md).
     let dir = fixture("peft/from_rust");
@@ -143,6 +143,7 @@ fn adapter_written_here_is_peft_shaped_and_peft_computes_the_same_logits() {
 #[test]
 #[ignore = "writes fixtures; run by hand"]
 fn regenerate_from_rust_fixture() {
+    let _rng = rng_lock();
     let (model, config) = tiny_with_random_adapter(12);
     save_adapter(
         &model,
@@ -155,6 +156,7 @@ fn regenerate_from_rust_fixture() {
 
 #[test]
 fn trainable_parameters_match_peft_for_minilm() {
+    let _rng = rng_lock();
     let (base, _) = load_classifier::<B>(&minilm_dir(), &Default::default(), 0).unwrap();
     let model = BertForSequenceClassification {
         bert: base.bert.with_lora(&LoraConfig::default()).unwrap(),

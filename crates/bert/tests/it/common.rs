@@ -1,7 +1,9 @@
-//! Shared helpers for the bert crate's integration tests: fixture paths and tensor I/O.
+//! Shared helpers for the bert crate's integration tests: fixture paths, tensor I/O, and the
+//! one lock on Burn's process-global RNG.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use burn::tensor::{Int, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
@@ -17,21 +19,22 @@ pub fn fixture(rel: &str) -> PathBuf {
     repo().join("fixtures").join(rel)
 }
 
-/// `../shared` (or `$IMDB_LORA_SHARED`); fails loudly when absent: CI always has it.
-pub fn shared(rel: &str) -> PathBuf {
-    let root = std::env::var_os("IMDB_LORA_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("../shared"));
-    assert!(
-        root.join("hub").is_dir(),
-        "shared data not found at {} (set IMDB_LORA_SHARED)",
-        root.display()
-    );
-    root.join(rel)
+/// all-MiniLM-L6-v2 in `../shared` (or `$IMDB_LORA_SHARED`); fails loudly when absent: CI
+/// always has it.
+pub fn minilm_dir() -> PathBuf {
+    testkit::shared::minilm_dir().unwrap_or_else(|e| panic!("{e}"))
 }
 
-pub fn minilm_dir() -> PathBuf {
-    shared("hub/sentence-transformers/all-MiniLM-L6-v2/resolve/main")
+/// Holds Burn's RNG for the caller's test.
+///
+/// The RNG is process-global (`Backend::seed` stores it, every random tensor takes from it) and
+/// the tests run on parallel threads: a test that seeds or draws (random tensors, LoRA `A`
+/// initialisation, `BertModel::init`, dropout in training) holds this guard for its whole body,
+/// or another test's draw could land between its seed and its use. One lock for the whole test
+/// binary; a poisoned lock (a failed test) is taken over, the RNG has no invariant to break.
+pub fn rng_lock() -> MutexGuard<'static, ()> {
+    static RNG: Mutex<()> = Mutex::new(());
+    RNG.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Tensors of a reference file, by name.

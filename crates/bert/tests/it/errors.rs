@@ -2,14 +2,12 @@
 //! panic; and the parameter count of a bert-base-uncased-shaped model matches PEFT's.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::path::Path;
 
+use crate::common::*;
 use bert::{
     BertConfig, BertError, BertForSequenceClassification, BertModel, ParamCount, load_classifier,
 };
-use common::*;
 use lora::LoraConfig;
 
 fn copy_tiny(to: &Path) {
@@ -102,6 +100,7 @@ fn non_bert_config_and_foreign_weights_are_refused() {
 
 #[test]
 fn bert_base_shaped_parameter_counts_match_peft() {
+    let _rng = rng_lock();
     // PEFT on bert-base-uncased with 2 labels and the default config prints
     // "trainable params: 296,450 || all params: 109,780,228"; its total counts the
     // 1,538-parameter head twice.

@@ -4,16 +4,14 @@
 //! (`fixtures/export/tiny/`, made by `scripts/hf_logits.py`, see scripts/README.md).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::path::Path;
 
+use crate::common::*;
 use bert::{
     BertConfig, BertForSequenceClassification, PeftAdapter, copy_tokenizer_files, load_classifier,
     save_pretrained,
 };
 use burn::tensor::Tensor;
-use common::*;
 use lora::LoraConfig;
 
 fn tiny() -> (BertForSequenceClassification<B>, BertConfig) {
@@ -31,7 +29,7 @@ fn logits(model: &BertForSequenceClassification<B>, e: &Expected) -> Tensor<B, 2
 }
 
 /// The tiny model with a seeded, non-trivial default-config adapter (B non-zero), as in
-/// `tests/adapter.rs`.
+/// the `adapter` tests.
 fn tiny_with_random_adapter(seed: u64) -> (BertForSequenceClassification<B>, BertConfig) {
     let (model, config) = tiny();
     (
@@ -70,6 +68,7 @@ fn json(path: &Path) -> serde_json::Value {
 
 #[test]
 fn merged_export_reloads_with_the_adapted_models_logits() {
+    let _rng = rng_lock();
     let e = Expected::open(&fixture("tiny_bert/expected.safetensors"));
     let (model, config) = tiny_with_random_adapter(21);
     let adapted = logits(&model, &e);
@@ -125,6 +124,7 @@ fn merged_export_reloads_with_the_adapted_models_logits() {
 
 #[test]
 fn committed_export_gives_transformers_logits_and_matches_a_fresh_export() {
+    let _rng = rng_lock();
     // `fixtures/export/tiny/model` was written by `save_pretrained` (the ignored test below);
     // transformers loaded it (no missing/unexpected keys) and computed `expected.safetensors`.
     let dir = fixture("export/tiny");
@@ -230,6 +230,7 @@ fn a_configuration_that_does_not_describe_the_model_is_refused() {
 #[test]
 #[ignore = "writes fixtures; run by hand"]
 fn regenerate_export_fixture() {
+    let _rng = rng_lock();
     let (model, config) = tiny_with_random_adapter(21);
     save_pretrained(&model, &config, &fixture("export/tiny/model")).unwrap();
 }

@@ -3,8 +3,6 @@
 //! not stored, in the backward pass.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Mutex;
-
 use bert::ops::{attention_composed, layer_norm_composed, merge_heads, split_heads};
 use bert::{AttentionMask, BertBackend};
 use burn::backend::{Autodiff, Flex};
@@ -14,12 +12,11 @@ use burn::tensor::backend::Backend;
 use burn::tensor::module::linear;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 
+use crate::common::rng_lock;
+
 type A = Autodiff<Flex>;
 
-/// Burn's RNG is process-global; every test that seeds or draws from it (`random` does
-/// both) takes this lock, or another test's draw could land between a seed and its use.
-static RNG: Mutex<()> = Mutex::new(());
-
+/// Seeds Burn's RNG and draws: callers hold [`rng_lock`].
 fn random<B: Backend, const D: usize>(shape: [usize; D], seed: u64) -> Tensor<B, D> {
     B::seed(&Default::default(), seed);
     Tensor::random(shape, Distribution::Normal(0.0, 1.0), &Default::default())
@@ -70,7 +67,7 @@ fn fused<B: BertBackend>(
 
 #[test]
 fn inference_attention_matches_burns_fused_attention() {
-    let _g = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = rng_lock();
     let (q, k, v) = (
         random::<Flex, 4>(SHAPE, 1),
         random::<Flex, 4>(SHAPE, 2),
@@ -85,7 +82,7 @@ fn inference_attention_matches_burns_fused_attention() {
 
 #[test]
 fn gelu_matches_burns_exact_gelu_forward_and_backward() {
-    let _g = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = rng_lock();
     let x = random::<Flex, 3>([4, 9, 33], 4).mul_scalar(3.0);
     let d = max_diff(Flex::bert_gelu(x.clone()), gelu(x.clone()));
     assert!(d < 1e-6, "forward: {d}");
@@ -135,7 +132,7 @@ fn long_sequence_training_attention_gradients_match_too() {
 fn one_query_over_all_keys_matches_the_composition() {
     attention_gradients_match([3, 4, 7, 8], 1, &[7, 5, 2]);
     attention_gradients_match([3, 2, 520, 8], 1, &[520, 300, 17]);
-    let _g = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = rng_lock();
     let q = random::<Flex, 4>([3, 4, 1, 8], 1);
     let (k, v) = (random::<Flex, 4>(SHAPE, 2), random::<Flex, 4>(SHAPE, 3));
     let m = mask::<Flex>();
@@ -147,7 +144,7 @@ fn one_query_over_all_keys_matches_the_composition() {
 
 /// Gradients with `queries` query positions over `shape[2]` keys.
 fn attention_gradients_match(shape: [usize; 4], queries: usize, lens: &[usize]) {
-    let _g = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = rng_lock();
     let q_shape = [shape[0], shape[1], queries, shape[3]];
     let qkv = [
         random::<Flex, 4>(q_shape, 6),
@@ -179,7 +176,7 @@ fn long_sequence_training_attention_with_dropout_matches_too() {
 }
 
 fn dropout_attention_matches([batch, heads, seq]: [usize; 3], lens: &[usize]) {
-    let _g = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = rng_lock();
     // With head_dim = seq and v = I, the output is the dropped probabilities themselves,
     // which reveals the mask the kernel drew: mask = (P ⊙ mask) / P.
     let q = random::<Flex, 4>([batch, heads, seq, seq], 10);
@@ -245,7 +242,7 @@ fn dropout_attention_matches([batch, heads, seq]: [usize; 3], lens: &[usize]) {
 
 #[test]
 fn dropout_is_deterministic_per_seed_and_its_gradient_uses_the_same_mask() {
-    let _g = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = rng_lock();
     let x = random::<Flex, 2>([64, 129], 14).abs().add_scalar(0.5);
     let w = random::<Flex, 2>([64, 129], 15);
     let run = |seed: u64| {
@@ -279,7 +276,7 @@ fn dropout_is_deterministic_per_seed_and_its_gradient_uses_the_same_mask() {
 
 #[test]
 fn linear_matches_burns_linear_with_and_without_bias_and_on_strided_weights() {
-    let _g = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = rng_lock();
     let x = random::<Flex, 3>([3, 5, 7], 20);
     let w = random::<Flex, 2>([7, 4], 21);
     let b = random::<Flex, 1>([4], 22);
@@ -332,7 +329,7 @@ fn linear_grads(
 
 #[test]
 fn linear_gradients_match_burns_linear_for_every_tracked_combination() {
-    let _g = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = rng_lock();
     for bias in [true, false] {
         for tracked in [
             [true, false, false],
@@ -362,7 +359,7 @@ fn linear_gradients_match_burns_linear_for_every_tracked_combination() {
 
 #[test]
 fn layer_norm_matches_burns_forward_and_input_gradient() {
-    let _g = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = rng_lock();
     let x = random::<Flex, 3>([3, 5, 40], 40)
         .mul_scalar(2.0)
         .add_scalar(0.7);
@@ -396,7 +393,7 @@ fn layer_norm_matches_burns_forward_and_input_gradient() {
 /// A trainable scale or shift takes Burn's path, whose gradients reach them.
 #[test]
 fn layer_norm_with_a_trained_scale_still_gets_its_gradient() {
-    let _g = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = rng_lock();
     let x = Tensor::<A, 2>::from_inner(random::<Flex, 2>([4, 16], 44));
     let gamma = Tensor::<A, 1>::from_inner(random::<Flex, 1>([16], 45)).require_grad();
     let y = A::bert_layer_norm(x, gamma.clone(), None, 1e-5);

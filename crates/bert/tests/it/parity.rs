@@ -3,12 +3,10 @@
 //! all-MiniLM-L6-v2 from the shared Hub mirror.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::*;
 use bert::{BertConfig, BertModel, MappedFile, detect_prefix, load_classifier};
 use burn::backend::Autodiff;
 use burn::tensor::Tensor;
-use common::*;
 
 fn tiny_expected() -> Expected {
     Expected::open(&fixture("tiny_bert/expected.safetensors"))

@@ -2,14 +2,12 @@
 //! the full forward pass: the same pooled output, and the same gradients for every adapter.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::*;
 use bert::{BertConfig, BertForSequenceClassification, load_classifier_with_config};
 use burn::backend::Autodiff;
 use burn::module::Param;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
-use common::*;
 use lora::{LoraAdapter, LoraConfig};
 
 type A = Autodiff<B>;
@@ -98,6 +96,7 @@ fn adapter_grads(
 
 #[test]
 fn pooled_equals_the_full_forwards_pooler_output_with_the_same_gradients() {
+    let _rng = rng_lock();
     let model = tiny(7);
     let (ids, mask) = inputs();
     let full = model
@@ -131,6 +130,7 @@ fn pooled_equals_the_full_forwards_pooler_output_with_the_same_gradients() {
 
 #[test]
 fn classifier_logits_match_the_head_on_the_full_forward() {
+    let _rng = rng_lock();
     let model = tiny(9);
     let (ids, mask) = inputs();
     let logits = model.forward(ids.clone(), mask.clone(), None).unwrap();

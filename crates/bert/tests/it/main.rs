@@ -1,0 +1,14 @@
+//! The bert crate's integration tests, one test binary (one link of the Burn stack).
+//!
+//! The modules' tests run on parallel threads of one process, so process-global state is
+//! guarded here, once: Burn's RNG by [`common::rng_lock`]. No test changes the environment or
+//! the current directory.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod adapter;
+mod common;
+mod errors;
+mod export;
+mod fused_ops;
+mod parity;
+mod pooled;
