@@ -9,8 +9,6 @@
 //! is one `[N, d_in]` product, so gemm packs the weight once rather than once per batch
 //! element, and the weight gradient is one product instead of a per-element product and a
 //! sum.
-// The one `unsafe` block is the call into gemm, whose arguments are raw pointers and strides.
-#![allow(unsafe_code)]
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -119,6 +117,9 @@ fn gemm_into(out: &mut [f32], a: Mat<'_>, b: Mat<'_>, accumulate: bool) {
 /// `a·b` written (or, with `accumulate`, added) into `out` at element `offset + i·rs + j`
 /// for row `i` and column `j`: e.g. one head's column block of a `[seq, hidden]` matrix.
 /// `parallel` lets gemm use all threads (not from inside a parallel task).
+// The crate's one `unsafe` block outside `weights.rs`: the call into gemm, whose arguments are
+// raw pointers and strides; the bounds it relies on are checked first (see SAFETY below).
+#[allow(unsafe_code)]
 pub(super) fn gemm_to(
     out: &mut [f32],
     [offset, rs]: [usize; 2],
