@@ -17,9 +17,10 @@ use lora::{LoraAdapter, LoraConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::error::BertError;
 use crate::io::{OwnedTensor, write_json, write_safetensors};
+use crate::model::{BertForSequenceClassification, target_matches};
 use crate::weights::{MappedFile, frozen, transpose};
-use crate::{BertError, BertForSequenceClassification, target_matches};
 
 /// File name of the adapter configuration.
 pub const ADAPTER_CONFIG: &str = "adapter_config.json";

@@ -15,8 +15,10 @@ use burn::nn::{Embedding, LayerNorm, Linear};
 use burn::tensor::backend::Backend;
 use serde_json::Value;
 
+use crate::config::BertConfig;
+use crate::error::BertError;
 use crate::io::{self, OwnedTensor, write_json, write_safetensors};
-use crate::{BertConfig, BertError, BertForSequenceClassification};
+use crate::model::BertForSequenceClassification;
 
 // The names live in `files` (the model's, not the exporter's); re-exported where they were.
 pub use crate::files::{CONFIG_FILE, TOKENIZER_FILES, WEIGHTS_FILE};

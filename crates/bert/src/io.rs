@@ -9,7 +9,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use safetensors::{Dtype, View};
 
-use crate::BertError;
+use crate::error::BertError;
 
 /// A tensor ready to be written: little-endian bytes, dtype and shape.
 #[derive(Debug, Clone, PartialEq)]

@@ -12,9 +12,10 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use lora::{LoraConfig, LoraLinear};
 
+use crate::config::{BertConfig, HiddenAct};
+use crate::error::BertError;
 use crate::ops::{AttentionMask, BertBackend, BertOps};
 use crate::weights::{Weights, frozen};
-use crate::{BertConfig, BertError, HiddenAct};
 
 /// Module names that LoRA may target, as PEFT matches them against BERT's module paths.
 pub const LORA_TARGETS: [&str; 6] = [

@@ -17,7 +17,7 @@ use burn::tensor::{Tensor, TensorData, bf16, f16};
 use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors};
 
-use crate::BertError;
+use crate::error::BertError;
 
 /// A memory-mapped safetensors file.
 pub struct MappedFile {
