@@ -185,6 +185,12 @@ impl<B: Backend> LoopState<B> {
     }
 }
 
+/// The model and loop state the epochs start from, fresh or resumed.
+type Begin<AB> = (
+    BertForSequenceClassification<AB>,
+    LoopState<<AB as AutodiffBackend>::InnerBackend>,
+);
+
 /// What stays fixed while the loop runs: inputs, batchers, schedule and where files go.
 ///
 /// The model is not kept here but passed from step to step by value, as `AdamW::step` takes
@@ -256,13 +262,7 @@ where
         base: &BertForSequenceClassification<AB>,
         adam: AdamW<AB::InnerBackend>,
         fingerprint: &str,
-    ) -> Result<
-        (
-            BertForSequenceClassification<AB>,
-            LoopState<AB::InnerBackend>,
-        ),
-        TrainError,
-    > {
+    ) -> Result<Begin<AB>, TrainError> {
         let restored = checkpoint::load(&self.ckpt.last(), base, adam, self.device)?;
         if restored.state.fingerprint != fingerprint {
             return Err(TrainError::Checkpoint {
@@ -299,13 +299,7 @@ where
         lora: &LoraConfig,
         adam: AdamW<AB::InnerBackend>,
         fingerprint: String,
-    ) -> Result<
-        (
-            BertForSequenceClassification<AB>,
-            LoopState<AB::InnerBackend>,
-        ),
-        TrainError,
-    > {
+    ) -> Result<Begin<AB>, TrainError> {
         AB::seed(self.device, self.config.seed);
         let model = BertForSequenceClassification {
             bert: base.bert.with_lora(lora)?,
