@@ -90,7 +90,13 @@ pub fn save<B: Backend, IB: Backend>(
     })?;
     let metadata = HashMap::from([(STATE_KEY.to_string(), json)]);
     write_safetensors(path, &tensors, Some(metadata))?;
-    tracing::debug!(file = %path.display(), step = optimizer.step, "checkpoint written");
+    // The file name at INFO (the run directory is the caller's), the whole path at DEBUG.
+    tracing::debug!(path = %path.display(), "checkpoint path");
+    tracing::info!(
+        step = optimizer.step,
+        file = %path.file_name().unwrap_or(path.as_os_str()).to_string_lossy(),
+        "checkpoint written"
+    );
     Ok(())
 }
 

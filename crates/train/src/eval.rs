@@ -69,7 +69,7 @@ pub fn evaluate_with_progress<B: BertBackend>(
     progress: &dyn Progress,
     label: &str,
 ) -> Result<EvalMetrics, TrainError> {
-    let _span = tracing::info_span!("evaluate").entered();
+    let _span = tracing::debug_span!("evaluate").entered();
     let start = Instant::now();
     // Adapters folded into their base weights for the pass, on a copy (the caller's model
     // is untouched): one product per adapted projection instead of three plus an add, the
@@ -99,7 +99,9 @@ pub fn evaluate_with_progress<B: BertBackend>(
     }
     drop(task);
     let metrics = acc.finish(start.elapsed().as_secs_f64());
-    tracing::info!(
+    // DEBUG: callers report the result in their own terms (the trainer's baseline and epoch
+    // lines, the CLI's eval line); at INFO it would be said twice.
+    tracing::debug!(
         accuracy = metrics.accuracy,
         f1 = metrics.f1,
         loss = metrics.loss,

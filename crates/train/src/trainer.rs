@@ -87,7 +87,8 @@ where
     AB::InnerBackend: BertBackend,
 {
     config.validate()?;
-    let _span = tracing::info_span!("fine_tune", out = %out.display()).entered();
+    // DEBUG: at INFO the output directory would repeat on every line of the run.
+    let _span = tracing::debug_span!("fine_tune", out = %out.display()).entered();
     std::fs::create_dir_all(out).map_err(|e| TrainError::Checkpoint {
         path: out.to_path_buf(),
         reason: format!("cannot create output directory: {e}"),
@@ -307,6 +308,12 @@ where
         };
         tracing::info!("{}", ParamCount::of(&model));
         let baseline = self.evaluate(&model, "baseline evaluation")?;
+        tracing::info!(
+            accuracy = %format_args!("{:.4}", baseline.accuracy),
+            f1 = %format_args!("{:.4}", baseline.f1),
+            loss = %format_args!("{:.4}", baseline.loss),
+            "baseline evaluated"
+        );
         let state = TrainState {
             fingerprint,
             epoch: 0,
@@ -448,12 +455,13 @@ where
             train_samples_per_s: state.epoch_samples as f64 / state.epoch_seconds.max(1e-9),
             eval,
         };
+        // Rounded for reading; metrics.json has every digit.
         tracing::info!(
             epoch = record.epoch,
-            train_loss = record.train_loss,
-            accuracy = record.eval.accuracy,
-            f1 = record.eval.f1,
-            samples_per_s = record.train_samples_per_s,
+            train_loss = %format_args!("{:.4}", record.train_loss),
+            accuracy = %format_args!("{:.4}", record.eval.accuracy),
+            f1 = %format_args!("{:.4}", record.eval.f1),
+            samples_per_s = %format_args!("{:.1}", record.train_samples_per_s),
             "epoch finished"
         );
         let best_so_far = state
