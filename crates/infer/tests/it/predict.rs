@@ -1,7 +1,6 @@
 //! `Predictor` on real models: MiniLM + an adapter written by PEFT gives PEFT's probabilities
 //! and the Python tokenizer's ids; batching, sorting and saving merged change nothing; wrong
 //! directories are refused with the file named.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 

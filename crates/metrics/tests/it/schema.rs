@@ -1,10 +1,6 @@
 //! Tests of the `metrics.json` schema: round trips, exact key layout, error
 //! messages that name the file and field, and `validate()`'s checks.
 
-// clippy.toml allows unwrap inside #[test] functions only; the fixtures
-// and helpers here are test code too, where a panic is the failure report.
-#![allow(clippy::unwrap_used)]
-
 use std::path::Path;
 
 use metrics::{MetricsError, RunMetrics};

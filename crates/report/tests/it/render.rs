@@ -2,10 +2,6 @@
 //! PNGs decode to non-trivial pictures, the SVGs carry titles and value
 //! labels, `report.md` has the expected rows, and bad inputs name the file.
 
-// clippy.toml allows unwrap inside #[test] functions only; the fixtures
-// and helpers here are test code too, where a panic is the failure report.
-#![allow(clippy::unwrap_used)]
-
 use std::path::{Path, PathBuf};
 
 use metrics::RunMetrics;

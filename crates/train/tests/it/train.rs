@@ -1,9 +1,7 @@
 //! The training loop on the tiny BERT fixture: it learns a separable toy task, touches only
 //! adapters and head, is deterministic, resumes exactly, and guards its checkpoints.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use bert::{BertForSequenceClassification, load_classifier};
 use burn::backend::{Autodiff, Flex};
@@ -105,10 +103,6 @@ fn lora() -> LoraConfig {
     }
 }
 
-/// Burn's backend RNG is process-global: runs in parallel test threads would interleave their
-/// dropout draws, so each run takes this lock (a real process trains one model at a time).
-static RNG: Mutex<()> = Mutex::new(());
-
 fn run(out: &Path, config: &TrainConfig) -> Result<RunOutcome<AB>, TrainError> {
     run_reporting(out, config, &progress::Silent)
 }
@@ -118,7 +112,7 @@ fn run_reporting(
     config: &TrainConfig,
     progress: &dyn progress::Progress,
 ) -> Result<RunOutcome<AB>, TrainError> {
-    let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = crate::rng_lock();
     fine_tune(
         tiny(),
         &lora(),

@@ -1,0 +1,10 @@
+//! The metrics crate's integration tests, one test binary.
+//!
+//! No test touches process-global state (environment, current directory): each works in its
+//! own temporary directory, so the modules' tests run on parallel threads unguarded.
+
+// clippy.toml allows unwrap inside #[test] functions only; the fixtures
+// and helpers here are test code too, where a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
+mod schema;
