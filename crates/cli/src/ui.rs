@@ -248,7 +248,9 @@ impl Progress for Bars {
             None => ProgressBar::new_spinner(),
         };
         let template = match (unit, total.is_some()) {
-            (Unit::Bytes, true) => "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
+            (Unit::Bytes, true) => {
+                "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}"
+            }
             (Unit::Bytes, false) => "{spinner} {prefix} {bytes} {bytes_per_sec} {msg}",
             (Unit::Items, true) => "{prefix} [{bar:30}] {pos}/{len}, {per_sec}, eta {eta} {msg}",
             (Unit::Items, false) => "{spinner} {prefix} {pos}, {per_sec} {msg}",
@@ -318,7 +320,12 @@ mod tests {
             .finish();
         tracing::subscriber::with_default(subscriber, || {
             let _span = tracing::info_span!("fetch", repo = "org/model").entered();
-            tracing::info!(file = "config.json", bytes = 612, path = "/long/cache/path", "downloaded");
+            tracing::info!(
+                file = "config.json",
+                bytes = 612,
+                path = "/long/cache/path",
+                "downloaded"
+            );
             tracing::warn!(path = "/long/cache/path", "could not delete temp file");
         });
         let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
@@ -334,7 +341,13 @@ mod tests {
         for name in ["path", "cache_path", "dir", "out_dir", "url", "endpoint"] {
             assert!(is_location(name), "{name}");
         }
-        for name in ["file", "epoch", "accuracy", "paths_total", "directory_count"] {
+        for name in [
+            "file",
+            "epoch",
+            "accuracy",
+            "paths_total",
+            "directory_count",
+        ] {
             assert!(!is_location(name), "{name}");
         }
     }

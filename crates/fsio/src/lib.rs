@@ -265,7 +265,12 @@ mod tests {
         std::os::unix::fs::symlink(&victim, &dest).unwrap();
         write(&dest, b"new").unwrap();
         assert_eq!(fs::read(&victim).unwrap(), b"precious");
-        assert!(!fs::symlink_metadata(&dest).unwrap().file_type().is_symlink());
+        assert!(
+            !fs::symlink_metadata(&dest)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
         assert_eq!(fs::read(&dest).unwrap(), b"new");
     }
 

@@ -81,7 +81,11 @@ mod tests {
         // CI always has ../shared; a missing one is an error, never a skip.
         let root = hub_root().unwrap();
         assert!(minilm_dir().unwrap().join("config.json").is_file());
-        assert!(imdb_file("plain_text/test-00000-of-00001.parquet").unwrap().is_file());
+        assert!(
+            imdb_file("plain_text/test-00000-of-00001.parquet")
+                .unwrap()
+                .is_file()
+        );
         assert!(root.is_dir());
     }
 }
