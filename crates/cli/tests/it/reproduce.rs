@@ -11,17 +11,9 @@ use metrics::{EvalMetrics, RunMetrics};
 
 const MODEL: &str = "sentence-transformers/all-MiniLM-L6-v2";
 
+/// `../shared/hub` (or `$IMDB_LORA_SHARED/hub`); fails loudly when absent.
 fn shared_hub() -> PathBuf {
-    let root = std::env::var_os("IMDB_LORA_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    let hub = root.join("hub");
-    assert!(
-        hub.is_dir(),
-        "shared Hub tree not found at {} (set IMDB_LORA_SHARED)",
-        hub.display()
-    );
-    hub
+    testkit::shared::hub_root().unwrap_or_else(|e| panic!("{e}"))
 }
 
 struct Env {

@@ -8,17 +8,9 @@ use std::time::{Duration, Instant};
 
 use metrics::RunMetrics;
 
+/// all-MiniLM-L6-v2 in `../shared` (or `$IMDB_LORA_SHARED`); fails loudly when absent.
 fn minilm() -> PathBuf {
-    let root = std::env::var_os("IMDB_LORA_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    let dir = root.join("hub/sentence-transformers/all-MiniLM-L6-v2/resolve/main");
-    assert!(
-        dir.is_dir(),
-        "shared data not found at {} (set IMDB_LORA_SHARED)",
-        dir.display()
-    );
-    dir
+    testkit::shared::minilm_dir().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn train(out: &Path) -> Command {
