@@ -97,7 +97,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         config = config.with_labels(&["neg", "pos"]);
     }
     let device = backend::device();
-    let base = load_classifier_with_config::<TrainBackend>(&files.weights, &config, &device, d.seed)?;
+    let base =
+        load_classifier_with_config::<TrainBackend>(&files.weights, &config, &device, d.seed)?;
     let lora = LoraConfig {
         r: args.lora_r,
         lora_alpha: args.lora_alpha,
@@ -181,11 +182,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     save_adapter(&outcome.model, &lora, &d.model, &model_out.join("adapter"))?;
     if let Some(last) = m.final_epoch() {
         tracing::info!(
-            baseline_accuracy = m.baseline.accuracy,
-            accuracy = last.eval.accuracy,
-            baseline_f1 = m.baseline.f1,
-            f1 = last.eval.f1,
-            train_samples_per_s = m.train_samples_per_s,
+            baseline_accuracy = %format_args!("{:.4}", m.baseline.accuracy),
+            accuracy = %format_args!("{:.4}", last.eval.accuracy),
+            baseline_f1 = %format_args!("{:.4}", m.baseline.f1),
+            f1 = %format_args!("{:.4}", last.eval.f1),
+            train_samples_per_s = %format_args!("{:.1}", m.train_samples_per_s),
             model = %model_out.display(),
             "fine-tuning finished"
         );

@@ -93,7 +93,8 @@ impl DataArgs {
     ) -> anyhow::Result<TokenizedSplit> {
         let split = load_split(path, tokenizer, spec)?;
         tracing::info!(
-            file = %path.display(),
+            file = %path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
+            path = %path.display(),
             examples = split.examples.len(),
             negative = split.counts.negative,
             positive = split.counts.positive,
