@@ -29,6 +29,9 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let d = &args.data;
+    let config_path = args.saved.join(bert::files::CONFIG_FILE);
+    let config = bert::BertConfig::from_file(&config_path)?;
+    crate::common::require_two_labels(&config, &config_path)?;
     let client = d.client();
     let data = d.data_files(&client)?;
     let tokenizer = TextTokenizer::from_dir(&args.saved, d.max_len)

@@ -11,7 +11,7 @@ use metrics::RunConfig;
 use train::{Datasets, LrSchedule, TrainConfig, fine_tune};
 
 use crate::backend::{self, TrainBackend};
-use crate::common::{DataArgs, model_dir};
+use crate::common::{self, DataArgs, model_dir};
 
 /// `--lr-schedule` values (clap stays out of the library crates).
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -83,16 +83,21 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    // One output directory, one run: a second `train` into the same --out stops here, before
+    // anything is loaded or written. Held until the process ends (the OS releases it on a crash).
+    let _lock = fsio::RunLock::acquire(&args.out)?;
     let d = &args.data;
     let client = d.client();
     let files = d.model_files(&client)?;
+    // Refused before any data is read: IMDb sentiment is a two-label task.
+    let mut config = BertConfig::from_file(&files.config)?;
+    common::require_two_labels(&config, &files.config)?;
     let data = d.data_files(&client)?;
     let tokenizer = d.tokenizer(&files)?;
     let (train_spec, test_spec) = d.subsets();
     let train = d.load(&data.train, &tokenizer, &train_spec)?;
     let test = d.load(&data.test, &tokenizer, &test_spec)?;
 
-    let mut config = BertConfig::from_file(&files.config)?;
     if config.id2label.is_none() && config.num_labels() == 2 {
         config = config.with_labels(&["neg", "pos"]);
     }

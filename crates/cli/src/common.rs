@@ -106,6 +106,18 @@ impl DataArgs {
     }
 }
 
+/// Refuses a model whose head is not a two-label one: the IMDb task has exactly the labels
+/// negative (0) and positive (1), and a 3-way head would train, then fail at evaluation.
+pub fn require_two_labels(config: &bert::BertConfig, path: &Path) -> anyhow::Result<()> {
+    let found = config.num_labels();
+    anyhow::ensure!(
+        found == 2,
+        "{}: the model has {found} labels; IMDb sentiment needs 2 (negative, positive)",
+        path.display()
+    );
+    Ok(())
+}
+
 /// The directory holding a model's files (for copying its tokenizer next to a saved model).
 pub fn model_dir(files: &ModelFiles) -> PathBuf {
     files

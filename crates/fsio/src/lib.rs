@@ -1,4 +1,5 @@
-//! Atomic file creation, the one way every crate of the project writes a file.
+//! The project's file-system primitives: atomic file creation, the one way every crate writes a
+//! file, and the run-directory lock that keeps two runs out of one output directory.
 //!
 //! A file is written to a uniquely named temp file in its destination's directory (a rename is
 //! atomic only within one file system), flushed to disk, then renamed over the destination; the
@@ -17,6 +18,9 @@
 //!   [`AtomicFile::commit`]; dropped uncommitted, it removes its temp file.
 //! * [`symlink`]: make or replace a symbolic link atomically (copying the target where the
 //!   platform has no symlinks).
+//! * [`RunLock`]: an exclusive lock on a run directory (`<dir>/.lock`, holding the owner's pid),
+//!   held until dropped and released by the OS when the process dies, even by `kill -9`. It is
+//!   the standard library's advisory file lock (`flock` on Linux), so no crate is needed.
 //!
 //! Every function creates the destination's directory if needed. Errors are [`Error`], naming
 //! the file and what was being done.
@@ -168,6 +172,98 @@ pub fn symlink(target: &Path, target_abs: &Path, link: &Path) -> Result<()> {
     sync_dir(link)
 }
 
+/// The lock file inside a run directory.
+pub const LOCK_FILE: &str = ".lock";
+
+/// Why a run directory could not be locked.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another process holds the lock.
+    #[error(
+        "{} is in use by another run ({}); wait for it to finish or choose another output directory",
+        dir.display(),
+        match pid { Some(pid) => format!("process {pid}"), None => "its pid is unknown".to_owned() }
+    )]
+    Held {
+        /// The run directory.
+        dir: PathBuf,
+        /// The holder's process id, as it wrote it into the lock file.
+        pid: Option<u32>,
+    },
+    /// The directory or the lock file could not be created, read or written.
+    #[error(transparent)]
+    Io(#[from] Error),
+}
+
+/// An exclusive lock on a run directory, held while this value lives.
+///
+/// The lock is advisory: it keeps out every process that asks for it (each `imdb-lora train`),
+/// not a process that writes without asking. The lock file stays after the run (removing it
+/// while another process waits on it would let two runs in); its content is the last holder's
+/// pid, for the message a second run gets.
+#[derive(Debug)]
+pub struct RunLock {
+    file: fs::File,
+    path: PathBuf,
+}
+
+impl RunLock {
+    /// Locks `dir` (creating it if needed), or fails at once if another process holds it.
+    ///
+    /// # Errors
+    /// [`LockError::Held`] naming the directory and the holder's pid; [`LockError::Io`] when
+    /// the directory or the lock file cannot be created or written.
+    pub fn acquire(dir: &Path) -> Result<Self, LockError> {
+        fs::create_dir_all(dir).map_err(|e| Error::new("create directory", dir, e))?;
+        let path = dir.join(LOCK_FILE);
+        let mut options = fs::OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            // A link planted at the lock's name is refused, not followed.
+            options.custom_flags(libc::O_NOFOLLOW);
+        }
+        let mut file = options
+            .open(&path)
+            .map_err(|e| Error::new("open the lock file", &path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                // The holder may be writing its pid right now: an unreadable pid is "unknown".
+                let _ = io::Read::read_to_string(&mut file, &mut text);
+                return Err(LockError::Held {
+                    dir: dir.to_path_buf(),
+                    pid: text.trim().parse().ok(),
+                });
+            }
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(Error::new("lock", &path, e).into());
+            }
+        }
+        let pid = std::process::id().to_string();
+        file.set_len(0)
+            .and_then(|()| io::Seek::rewind(&mut file))
+            .and_then(|()| file.write_all(pid.as_bytes()))
+            .and_then(|()| file.flush())
+            .map_err(|e| Error::new("write the pid into", &path, e))?;
+        Ok(RunLock { file, path })
+    }
+
+    /// The lock file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        // Closing the file releases the lock too; unlocking first says so explicitly.
+        let _ = self.file.unlock();
+    }
+}
+
 /// The temp-file builder: hidden name derived from the destination's, readable like a file made
 /// by `File::create` (tempfile's default is 0600; these outputs are meant to be shared, and the
 /// umask still applies).
@@ -300,6 +396,47 @@ mod tests {
         // A regular file where a directory is needed.
         let err = write(&file.join("child"), b"x").unwrap_err();
         assert!(err.to_string().contains("plain"), "{err}");
+    }
+
+    #[test]
+    fn a_second_lock_on_a_run_directory_is_refused_naming_the_holder_until_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        let first = RunLock::acquire(&run).unwrap();
+        assert_eq!(
+            fs::read_to_string(first.path()).unwrap(),
+            std::process::id().to_string()
+        );
+        // A second open file description conflicts even within one process.
+        match RunLock::acquire(&run) {
+            Err(LockError::Held { dir, pid }) => {
+                assert_eq!(dir, run);
+                assert_eq!(pid, Some(std::process::id()));
+            }
+            other => panic!("expected Held, got {other:?}"),
+        }
+        let msg = RunLock::acquire(&run).unwrap_err().to_string();
+        assert!(
+            msg.contains(&format!("process {}", std::process::id())) && msg.contains("run"),
+            "{msg}"
+        );
+        drop(first);
+        let again = RunLock::acquire(&run).unwrap();
+        assert!(again.path().ends_with(LOCK_FILE));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_planted_at_the_lock_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        let run = dir.path().join("run");
+        fs::create_dir(&run).unwrap();
+        std::os::unix::fs::symlink(&victim, run.join(LOCK_FILE)).unwrap();
+        let err = RunLock::acquire(&run).unwrap_err();
+        assert!(matches!(err, LockError::Io(_)), "{err:?}");
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
     }
 
     #[cfg(unix)]

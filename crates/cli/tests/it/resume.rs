@@ -1,5 +1,6 @@
 //! A training process killed with SIGKILL at an arbitrary point resumes from its last
-//! checkpoint and ends with exactly the metrics of an uninterrupted run (same seed, CPU).
+//! checkpoint and ends with exactly the metrics of an uninterrupted run (same seed, CPU); a
+//! second run into a directory another run holds is refused.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -14,11 +15,14 @@ fn minilm() -> PathBuf {
 }
 
 fn train(out: &Path) -> Command {
-    let model = minilm();
-    let data = model.join("../../../../datasets/stanfordnlp/imdb/resolve/main");
+    train_model(&minilm(), out)
+}
+
+fn train_model(model: &Path, out: &Path) -> Command {
+    let data = minilm().join("../../../../datasets/stanfordnlp/imdb/resolve/main");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_imdb-lora"));
     cmd.args(["train", "--model"])
-        .arg(&model)
+        .arg(model)
         .arg("--data")
         .arg(&data)
         .args([
@@ -95,4 +99,61 @@ fn sigkill_mid_run_then_resume_equals_uninterrupted_run() {
     assert!(train(&killed).status().unwrap().success());
     let resumed = RunMetrics::read(&killed.join("metrics.json")).unwrap();
     assert_eq!(numbers(&resumed), numbers(&expected));
+}
+
+#[test]
+fn a_second_run_into_the_same_directory_is_refused_at_once_naming_the_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    // This test process plays the first run.
+    let _held = fsio::RunLock::acquire(&out).unwrap();
+    let result = train(&out).stderr(Stdio::piped()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("process {}", std::process::id())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // Refused before the model or data were loaded: nothing written but the lock file.
+    let written: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(written, [std::ffi::OsString::from(fsio::LOCK_FILE)]);
+}
+
+#[test]
+fn a_model_with_three_labels_is_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    std::fs::create_dir(&model).unwrap();
+    for entry in std::fs::read_dir(minilm()).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != "config.json" {
+            std::os::unix::fs::symlink(entry.path(), model.join(entry.file_name())).unwrap();
+        }
+    }
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(minilm().join("config.json")).unwrap())
+            .unwrap();
+    config["num_labels"] = 3.into();
+    std::fs::write(model.join("config.json"), config.to_string()).unwrap();
+
+    let out = dir.path().join("run");
+    let result = train_model(&model, &out)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("3 labels") && stderr.contains("config.json"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("read train"),
+        "data was read first: {stderr}"
+    );
+    assert!(!out.join("metrics.json").exists());
 }
