@@ -39,6 +39,19 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// The footer's row count disagrees with its row groups' (a damaged or forged file).
+    #[error(
+        "{path}: parquet footer declares {declared} rows but its row groups hold {in_row_groups}; the file is damaged",
+        path = path.display()
+    )]
+    RowCountMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The footer's `num_rows`.
+        declared: i64,
+        /// The sum of the row groups' `num_rows`.
+        in_row_groups: i64,
+    },
     /// The parquet reader failed (corrupt file, unsupported encoding, ...).
     #[error("{path}: cannot read parquet: {source}", path = path.display())]
     Parquet {

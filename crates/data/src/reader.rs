@@ -103,7 +103,22 @@ impl ReviewReader {
         if !label_type.is_integer() {
             return Err(wrong(LABEL_COLUMN, LABEL_TYPES, label_type));
         }
-        let rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+        // The footer's row count is only a claim: it must agree with the row groups', and it
+        // never sizes an allocation (a 1 KB file may claim 2^40 rows).
+        let declared = builder.metadata().file_metadata().num_rows();
+        let in_row_groups = builder
+            .metadata()
+            .row_groups()
+            .iter()
+            .try_fold(0i64, |sum, g| sum.checked_add(g.num_rows()));
+        if in_row_groups != Some(declared) {
+            return Err(Error::RowCountMismatch {
+                path: path.to_path_buf(),
+                declared,
+                in_row_groups: in_row_groups.unwrap_or(i64::MAX),
+            });
+        }
+        let rows = usize::try_from(declared).unwrap_or(0);
         if rows == 0 {
             return Err(Error::NoRows {
                 path: path.to_path_buf(),
@@ -220,7 +235,8 @@ impl Iterator for ReviewReader {
 pub fn read_reviews(path: &Path) -> Result<Vec<Review>> {
     let _span = tracing::debug_span!("read_reviews", path = %path.display()).entered();
     let reader = ReviewReader::open(path)?;
-    let mut out = Vec::with_capacity(reader.num_rows());
+    // Grown as rows arrive, not pre-sized from the footer's claim.
+    let mut out = Vec::new();
     for batch in reader {
         out.extend(batch?);
     }
@@ -330,6 +346,61 @@ mod tests {
 
     use super::test_files::{write, write_reviews};
     use super::*;
+
+    /// Rewrites the footer of `path` (a file of exactly 2 rows) so that it declares `rows` rows,
+    /// leaving the row groups alone. parquet's own metadata writer recomputes the count, so this
+    /// edits the Thrift compact encoding: `FileMetaData.num_rows` is field 3 (i64) right after
+    /// the schema list, header byte `0x16`, value zigzag(2) = `0x04`; the schema has no i64
+    /// fields, so the first `16 04` in the footer is it (row groups, which repeat the pair, come
+    /// after).
+    fn forge_row_count(path: &Path, rows: i64) {
+        let bytes = std::fs::read(path).unwrap();
+        let n = bytes.len();
+        let footer_len = u32::from_le_bytes(bytes[n - 8..n - 4].try_into().unwrap()) as usize;
+        let start = n - 8 - footer_len;
+        let footer = &bytes[start..n - 8];
+        let at = footer.windows(2).position(|w| w == [0x16, 0x04]).unwrap();
+        let mut zigzag = ((rows << 1) ^ (rows >> 63)) as u64;
+        let mut varint = Vec::new();
+        loop {
+            let byte = (zigzag & 0x7f) as u8;
+            zigzag >>= 7;
+            if zigzag == 0 {
+                varint.push(byte);
+                break;
+            }
+            varint.push(byte | 0x80);
+        }
+        let mut forged = footer[..=at].to_vec();
+        forged.extend_from_slice(&varint);
+        forged.extend_from_slice(&footer[at + 2..]);
+        let mut out = bytes[..start].to_vec();
+        out.extend_from_slice(&forged);
+        out.extend_from_slice(&u32::try_from(forged.len()).unwrap().to_le_bytes());
+        out.extend_from_slice(b"PAR1");
+        std::fs::write(path, out).unwrap();
+    }
+
+    #[test]
+    fn a_footer_claiming_more_rows_than_its_row_groups_is_refused_without_allocating() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("forged.parquet");
+        write_reviews(&p, &["good", "bad"], &[1, 0]);
+        // Forged to the truth, it reads: the forging itself keeps the file valid.
+        let original = std::fs::read(&p).unwrap();
+        forge_row_count(&p, 2);
+        assert_eq!(std::fs::read(&p).unwrap(), original);
+        assert_eq!(read_reviews(&p).unwrap().len(), 2);
+        forge_row_count(&p, 1 << 40);
+        let err = read_reviews(&p).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("forged.parquet")
+                && msg.contains("1099511627776")
+                && msg.contains("hold 2"),
+            "{msg}"
+        );
+    }
 
     fn tmp(name: &str) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
