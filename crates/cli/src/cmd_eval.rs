@@ -36,6 +36,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let data = d.data_files(&client)?;
     let tokenizer = TextTokenizer::from_dir(&args.saved, d.max_len)
         .with_context(|| format!("tokenizer of {}", args.saved.display()))?;
+    tokenizer.check_ids_fit(config.vocab_size, config.type_vocab_size)?;
     let (_, test_spec) = d.subsets();
     let test = d.load(&data.test, &tokenizer, &test_spec)?;
     let device = backend::device();

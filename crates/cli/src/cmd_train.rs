@@ -94,6 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     common::require_two_labels(&config, &files.config)?;
     let data = d.data_files(&client)?;
     let tokenizer = d.tokenizer(&files)?;
+    tokenizer.check_ids_fit(config.vocab_size, config.type_vocab_size)?;
     let (train_spec, test_spec) = d.subsets();
     let train = d.load(&data.train, &tokenizer, &train_spec)?;
     let test = d.load(&data.test, &tokenizer, &test_spec)?;

@@ -147,6 +147,24 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// The tokenizer can emit an id the model's embedding table does not have.
+    #[error(
+        "{path}: the tokenizer can emit {kind} {id}, but the model's {table} is {size} (ids 0 to {last}); use the tokenizer that belongs to the model",
+        path = path.display(),
+        last = size.saturating_sub(1)
+    )]
+    IdOutOfRange {
+        /// The tokenizer file.
+        path: PathBuf,
+        /// "token id" or "token type id".
+        kind: &'static str,
+        /// The largest id it can emit.
+        id: u32,
+        /// The model's table: "vocab_size" or "type_vocab_size".
+        table: &'static str,
+        /// That table's size.
+        size: usize,
+    },
     /// The tokenizer lacks a special token BERT needs.
     #[error("{path}: tokenizer has no {token} token, expected a BERT WordPiece vocabulary", path = path.display())]
     MissingSpecialToken {

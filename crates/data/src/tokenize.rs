@@ -116,6 +116,10 @@ pub struct TextTokenizer {
     max_len: usize,
     pad_id: u32,
     source: PathBuf,
+    /// The largest id in the vocabulary (added tokens included).
+    max_token_id: u32,
+    /// The largest token type id the post-processor gives a single text.
+    max_type_id: u32,
 }
 
 fn check_max_len(max_len: usize) -> Result<()> {
@@ -244,6 +248,8 @@ impl TextTokenizer {
                 format!("encoding \"a\" gave {ids:?}: expected [CLS] ({cls}) first and [SEP] ({sep}) last").into(),
             ));
         }
+        let max_token_id = inner.get_vocab(true).values().copied().max().unwrap_or(0);
+        let max_type_id = probe.get_type_ids().iter().copied().max().unwrap_or(0);
         tracing::info!(
             max_len,
             vocab = inner.get_vocab_size(true),
@@ -255,7 +261,39 @@ impl TextTokenizer {
             max_len,
             pad_id,
             source: path.to_path_buf(),
+            max_token_id,
+            max_type_id,
         })
+    }
+
+    /// Refuses a tokenizer that can emit an id the model's embedding tables do not have
+    /// (`vocab_size` word embeddings, `type_vocab_size` token type embeddings): call it once,
+    /// right after loading both, so a mismatched tokenizer is an error naming the file and the
+    /// id instead of an out-of-bounds panic in the middle of a run.
+    ///
+    /// # Errors
+    /// [`Error::IdOutOfRange`].
+    pub fn check_ids_fit(&self, vocab_size: usize, type_vocab_size: usize) -> Result<()> {
+        let out_of_range = |kind, id: u32, table, size: usize| {
+            (usize::try_from(id).map_or(true, |id| id >= size)).then(|| Error::IdOutOfRange {
+                path: self.source.clone(),
+                kind,
+                id,
+                table,
+                size,
+            })
+        };
+        match out_of_range("token id", self.max_token_id, "vocab_size", vocab_size).or_else(|| {
+            out_of_range(
+                "token type id",
+                self.max_type_id,
+                "type_vocab_size",
+                type_vocab_size,
+            )
+        }) {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
     }
 
     /// The truncation length.
@@ -399,6 +437,26 @@ mod tests {
         let p = dir.join("vocab.txt");
         std::fs::write(&p, VOCAB.join("\n") + "\n").unwrap();
         p
+    }
+
+    #[test]
+    fn ids_beyond_the_models_tables_are_refused_naming_the_file_and_the_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = TextTokenizer::from_vocab(&vocab_file(dir.path()), true, 64).unwrap();
+        // 16 tokens (ids 0..=15), single texts get type id 0.
+        t.check_ids_fit(16, 1).unwrap();
+        let msg = t.check_ids_fit(15, 2).unwrap_err().to_string();
+        assert!(
+            msg.contains("vocab.txt")
+                && msg.contains("token id 15")
+                && msg.contains("vocab_size is 15"),
+            "{msg}"
+        );
+        let msg = t.check_ids_fit(16, 0).unwrap_err().to_string();
+        assert!(
+            msg.contains("token type id 0") && msg.contains("type_vocab_size is 0"),
+            "{msg}"
+        );
     }
 
     #[test]

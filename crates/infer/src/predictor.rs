@@ -273,6 +273,8 @@ impl<B: BertBackend> Predictor<B> {
                 model_vocab: config.vocab_size,
             });
         }
+        // A count that fits can still hold an id that does not (ids need not be contiguous).
+        tokenizer.check_ids_fit(config.vocab_size, config.type_vocab_size)?;
 
         let model_has_head = has_tensor(&files.weights, "classifier.weight")?;
         if let Some(dir) = adapter_dir {

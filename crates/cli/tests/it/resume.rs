@@ -157,3 +157,77 @@ fn a_model_with_three_labels_is_refused_before_any_work() {
     );
     assert!(!out.join("metrics.json").exists());
 }
+
+/// A copy of MiniLM (links to its files) with `edit` applied to its `tokenizer.json`.
+fn minilm_with_tokenizer(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
+    let model = dir.join("model");
+    std::fs::create_dir(&model).unwrap();
+    for entry in std::fs::read_dir(minilm()).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != "tokenizer.json" {
+            std::os::unix::fs::symlink(entry.path(), model.join(entry.file_name())).unwrap();
+        }
+    }
+    let mut tokenizer: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(minilm().join("tokenizer.json")).unwrap())
+            .unwrap();
+    edit(&mut tokenizer);
+    std::fs::write(model.join("tokenizer.json"), tokenizer.to_string()).unwrap();
+    model
+}
+
+#[test]
+fn a_tokenizer_with_ids_beyond_the_embedding_table_is_refused_naming_the_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = minilm_with_tokenizer(dir.path(), |t| {
+        t["model"]["vocab"]["great"] = 90_000.into();
+    });
+    let out = dir.path().join("run");
+    let result = train_model(&model, &out)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("tokenizer.json") && stderr.contains("token id 90000"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!out.join("metrics.json").exists());
+
+    // The same model through predict (the library's Predictor) is refused the same way.
+    let adapter = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/peft/minilm/adapter");
+    let result = Command::new(env!("CARGO_BIN_EXE_imdb-lora"))
+        .args(["predict", "--model"])
+        .arg(&model)
+        .arg("--adapter")
+        .arg(&adapter)
+        .arg("a great film")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("token id 90000"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_tokenizer_with_type_ids_beyond_the_type_table_is_refused_naming_the_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = minilm_with_tokenizer(dir.path(), |t| {
+        t["post_processor"]["single"][1]["Sequence"]["type_id"] = 5.into();
+    });
+    let out = dir.path().join("run");
+    let result = train_model(&model, &out)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("token type id 5") && stderr.contains("type_vocab_size is 2"),
+        "{stderr}"
+    );
+    assert!(!out.join("metrics.json").exists());
+}
