@@ -98,6 +98,23 @@ impl Default for BertConfig {
     }
 }
 
+/// Upper bounds on a `config.json`'s sizes: far above any BERT published (bert-large: vocab
+/// 30,522, hidden 1,024, 24 layers, 512 positions; multilingual vocabularies ≈ 120k), low
+/// enough that nothing sized from them can ask for an impossible allocation.
+pub const MAX_VOCAB: usize = 1 << 21;
+/// Bound on `hidden_size` and `num_attention_heads` (`intermediate_size`: 8× this).
+pub const MAX_WIDTH: usize = 1 << 14;
+/// Bound on `num_hidden_layers`.
+pub const MAX_LAYERS: usize = 1 << 10;
+/// Bound on `max_position_embeddings`.
+pub const MAX_POSITIONS: usize = 1 << 16;
+/// Bound on `type_vocab_size`.
+pub const MAX_TYPES: usize = 1 << 10;
+/// Bound on the number of labels.
+pub const MAX_LABELS: usize = 1 << 16;
+/// Bound on the elements of any one weight tensor a config implies (8 GiB of f32).
+pub const MAX_TENSOR_ELEMENTS: usize = 1 << 31;
+
 impl BertConfig {
     /// Reads and validates a `config.json`.
     pub fn from_file(path: &Path) -> Result<Self, BertError> {
@@ -139,6 +156,58 @@ impl BertConfig {
             return Err(invalid(format!(
                 "hidden_size {} is not a multiple of num_attention_heads {}",
                 self.hidden_size, self.num_attention_heads
+            )));
+        }
+        // Sizes size allocations: each is bounded before anything is built from it, so an
+        // absurd config.json is an error naming the key, not an aborted allocation.
+        for (name, value, limit) in [
+            ("vocab_size", self.vocab_size, MAX_VOCAB),
+            ("hidden_size", self.hidden_size, MAX_WIDTH),
+            ("num_hidden_layers", self.num_hidden_layers, MAX_LAYERS),
+            ("num_attention_heads", self.num_attention_heads, MAX_WIDTH),
+            ("intermediate_size", self.intermediate_size, MAX_WIDTH * 8),
+            (
+                "max_position_embeddings",
+                self.max_position_embeddings,
+                MAX_POSITIONS,
+            ),
+            ("type_vocab_size", self.type_vocab_size, MAX_TYPES),
+            ("num_labels", self.num_labels(), MAX_LABELS),
+        ] {
+            if !(1..=limit).contains(&value) {
+                return Err(invalid(format!("{name} = {value} is outside 1..={limit}")));
+            }
+        }
+        for (name, rows, cols) in [
+            (
+                "vocab_size × hidden_size",
+                self.vocab_size,
+                self.hidden_size,
+            ),
+            (
+                "intermediate_size × hidden_size",
+                self.intermediate_size,
+                self.hidden_size,
+            ),
+            (
+                "num_labels × hidden_size",
+                self.num_labels(),
+                self.hidden_size,
+            ),
+        ] {
+            if rows
+                .checked_mul(cols)
+                .is_none_or(|n| n > MAX_TENSOR_ELEMENTS)
+            {
+                return Err(invalid(format!(
+                    "{name} = {rows} × {cols} exceeds {MAX_TENSOR_ELEMENTS} elements in one tensor"
+                )));
+            }
+        }
+        if self.pad_token_id >= self.vocab_size {
+            return Err(invalid(format!(
+                "pad_token_id {} is not below vocab_size {}",
+                self.pad_token_id, self.vocab_size
             )));
         }
         if self.position_embedding_type != "absolute" {
@@ -280,6 +349,49 @@ mod tests {
         assert!(err.to_string().contains("relative_key"), "{err}");
         let err = parse(r#"{"model_type": "bert", "id2label": {"0": "a", "7": "b"}}"#).unwrap_err();
         assert!(err.to_string().contains("\"7\""), "{err}");
+    }
+
+    #[test]
+    fn absurd_sizes_are_refused_naming_the_key_before_anything_is_built() {
+        for (json, key) in [
+            (
+                r#"{"model_type": "bert", "num_labels": 1000000000}"#,
+                "num_labels",
+            ),
+            (
+                r#"{"model_type": "bert", "hidden_size": 1200000000, "num_attention_heads": 1}"#,
+                "hidden_size",
+            ),
+            (
+                r#"{"model_type": "bert", "num_hidden_layers": 0}"#,
+                "num_hidden_layers",
+            ),
+            (
+                r#"{"model_type": "bert", "max_position_embeddings": 4294967296}"#,
+                "max_position_embeddings",
+            ),
+            (r#"{"model_type": "bert", "vocab_size": 0}"#, "vocab_size"),
+            (
+                r#"{"model_type": "bert", "type_vocab_size": 0}"#,
+                "type_vocab_size",
+            ),
+            (
+                r#"{"model_type": "bert", "vocab_size": 2000000, "hidden_size": 12288}"#,
+                "vocab_size × hidden_size",
+            ),
+            (
+                r#"{"model_type": "bert", "pad_token_id": 30522}"#,
+                "pad_token_id",
+            ),
+        ] {
+            let err = parse(json).unwrap_err().to_string();
+            assert!(
+                err.contains(key) && err.contains("config.json"),
+                "{json}: {err}"
+            );
+        }
+        // bert-large's sizes pass.
+        parse(r#"{"model_type": "bert", "hidden_size": 1024, "num_attention_heads": 16, "num_hidden_layers": 24, "intermediate_size": 4096}"#).unwrap();
     }
 
     #[test]
