@@ -3,7 +3,7 @@
 //! body faults of [`Fault`] applied.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::PathBuf;
 
@@ -21,13 +21,25 @@ pub(crate) struct Request {
 }
 
 /// Read one request head; `Ok(None)` on a clean end of the connection.
-pub(crate) fn read_request(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Request>> {
+///
+/// Every line is read through `take`, so a client that never sends a newline cannot make the
+/// mirror buffer more than [`MAX_HEAD_BYTES`] (+1, to see that the limit was passed).
+pub(crate) fn read_request<R: BufRead>(reader: &mut R) -> io::Result<Option<Request>> {
+    let oversized = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "truncated or oversized request head",
+        )
+    };
     let mut line = String::new();
     let mut total = 0;
-    if reader.read_line(&mut line)? == 0 {
+    if bounded_line(reader, &mut line, MAX_HEAD_BYTES + 1)? == 0 {
         return Ok(None);
     }
     total += line.len();
+    if total > MAX_HEAD_BYTES {
+        return Err(oversized());
+    }
     let mut parts = line.split_whitespace();
     let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
     else {
@@ -45,13 +57,10 @@ pub(crate) fn read_request(reader: &mut BufReader<TcpStream>) -> io::Result<Opti
     };
     loop {
         let mut header = String::new();
-        let n = reader.read_line(&mut header)?;
+        let n = bounded_line(reader, &mut header, MAX_HEAD_BYTES + 1 - total)?;
         total += n;
         if n == 0 || total > MAX_HEAD_BYTES {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "truncated or oversized request head",
-            ));
+            return Err(oversized());
         }
         let header = header.trim_end();
         if header.is_empty() {
@@ -67,6 +76,14 @@ pub(crate) fn read_request(reader: &mut BufReader<TcpStream>) -> io::Result<Opti
         }
     }
     Ok(Some(req))
+}
+
+/// `read_line` reading at most `limit` bytes.
+fn bounded_line<R: BufRead>(reader: &mut R, line: &mut String, limit: usize) -> io::Result<usize> {
+    reader
+        .by_ref()
+        .take(u64::try_from(limit).unwrap_or(u64::MAX))
+        .read_line(line)
 }
 
 /// What follows the reply head.
@@ -246,6 +263,38 @@ pub(crate) fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_head_without_newlines_is_refused_after_the_limit_not_buffered() {
+        // 1 MiB of request line with no newline: only the limit (+1) may be read.
+        let mut input = io::Cursor::new(vec![b'A'; 1 << 20]);
+        let Err(err) = read_request(&mut input) else {
+            panic!("an endless request line was accepted")
+        };
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(
+            input.position() <= (MAX_HEAD_BYTES + 1) as u64,
+            "{}",
+            input.position()
+        );
+        // The same through headers: a valid request line, then an endless header.
+        let mut head = b"GET / HTTP/1.1\r\nX-Long: ".to_vec();
+        head.extend(vec![b'B'; 1 << 20]);
+        let mut input = io::Cursor::new(head);
+        assert!(read_request(&mut input).is_err());
+        assert!(
+            input.position() <= (MAX_HEAD_BYTES + 1) as u64,
+            "{}",
+            input.position()
+        );
+        // A normal head still parses.
+        let mut input = io::Cursor::new(b"GET /x HTTP/1.1\r\nRange: bytes=0-1\r\n\r\n".to_vec());
+        let req = read_request(&mut input).unwrap().unwrap();
+        assert_eq!(
+            (req.target.as_str(), req.range.as_deref()),
+            ("/x", Some("bytes=0-1"))
+        );
+    }
 
     #[test]
     fn parses_ranges() {

@@ -44,6 +44,10 @@ pub const DEFAULT_LFS_THRESHOLD: u64 = 10 * 1024 * 1024;
 
 /// How long an idle keep-alive connection is kept before its thread gives up.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections served at once by default; more are answered `503` and closed (a thread each).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
+/// Requests kept for [`HubMirror::requests`] by default; older ones are dropped.
+pub const DEFAULT_LOG_CAPACITY: usize = 10_000;
 /// A fault to inject into file responses (for testing clients' failure handling).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -99,9 +103,23 @@ pub struct HubMirrorBuilder {
     realistic: bool,
     lfs_threshold: u64,
     aliases: Vec<(String, String)>,
+    max_connections: usize,
+    log_capacity: usize,
 }
 
 impl HubMirrorBuilder {
+    /// Serve at most `n` connections at once (at least 1); more are answered `503` and closed.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
+    /// Keep at most `n` requests (at least 1) for [`HubMirror::requests`], dropping the oldest.
+    pub fn log_capacity(mut self, n: usize) -> Self {
+        self.log_capacity = n.max(1);
+        self
+    }
+
     /// Listen on this address instead of `127.0.0.1:0` (a free loopback port).
     pub fn bind(mut self, addr: SocketAddr) -> Self {
         self.bind = addr;
@@ -158,6 +176,8 @@ impl HubMirrorBuilder {
             realistic: self.realistic,
             lfs_threshold: self.lfs_threshold,
             aliases: self.aliases,
+            max_connections: self.max_connections,
+            log_capacity: self.log_capacity,
             stop: AtomicBool::new(false),
             fault: Mutex::new(None),
             hashes: Mutex::new(HashMap::new()),
@@ -200,6 +220,8 @@ impl HubMirror {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             realistic: false,
             lfs_threshold: DEFAULT_LFS_THRESHOLD,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            log_capacity: DEFAULT_LOG_CAPACITY,
             aliases: Vec::new(),
         }
     }
@@ -219,7 +241,7 @@ impl HubMirror {
         *lock(&self.shared.fault) = fault;
     }
 
-    /// Every request answered so far, in order.
+    /// The requests answered so far, in order (the most recent ones, up to the log capacity).
     pub fn requests(&self) -> Vec<MirrorRequest> {
         lock(&self.shared.log).clone()
     }
@@ -259,6 +281,8 @@ struct Shared {
     realistic: bool,
     lfs_threshold: u64,
     aliases: Vec<(String, String)>,
+    max_connections: usize,
+    log_capacity: usize,
     stop: AtomicBool,
     fault: Mutex<Option<Fault>>,
     hashes: Mutex<HashMap<PathBuf, Hashes>>,
@@ -286,6 +310,10 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
                 continue;
             }
         };
+        if lock(&shared.conns).len() >= shared.max_connections {
+            refuse_busy(stream);
+            continue;
+        }
         let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
         if let Ok(clone) = stream.try_clone() {
             lock(&shared.conns).insert(id, clone);
@@ -314,6 +342,18 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
     }
 }
 
+/// Answers a connection over the limit with `503` and closes it, from the accept thread (a
+/// short write; the client reads it or not).
+fn refuse_busy(mut stream: TcpStream) {
+    tracing::debug!("hub mirror: connection limit reached, answering 503");
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let _ = io::Write::write_all(
+        &mut stream,
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n",
+    );
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
 fn serve_connection(shared: &Shared, stream: TcpStream) -> io::Result<()> {
     stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
     let mut reader = BufReader::new(stream.try_clone()?);
@@ -325,11 +365,19 @@ fn serve_connection(shared: &Shared, stream: TcpStream) -> io::Result<()> {
         // One snapshot per request, so a fault changed mid-reply cannot split a response.
         let fault = lock(&shared.fault).clone();
         let reply = route(shared, &req, fault.as_ref());
-        lock(&shared.log).push(MirrorRequest {
-            method: req.method.clone(),
-            target: req.target.clone(),
-            status: reply.status,
-        });
+        {
+            let mut log = lock(&shared.log);
+            if log.len() >= shared.log_capacity {
+                // Drop the oldest half at once: amortised O(1) per request.
+                let drop = log.len() - shared.log_capacity / 2;
+                log.drain(..drop);
+            }
+            log.push(MirrorRequest {
+                method: req.method.clone(),
+                target: req.target.clone(),
+                status: reply.status,
+            });
+        }
         let keep_alive = send(&mut writer, &req, reply, fault.as_ref())?;
         if !keep_alive || req.close {
             break;

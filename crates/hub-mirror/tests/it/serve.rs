@@ -115,3 +115,46 @@ fn mirror_stops_on_drop() {
         "port should be closed after drop"
     );
 }
+
+#[test]
+fn connections_over_the_limit_get_503_and_the_log_keeps_only_the_newest() {
+    let mirror = HubMirror::builder(&hub_root())
+        .max_connections(2)
+        .log_capacity(4)
+        .start()
+        .unwrap();
+    let addr = mirror.addr();
+    // Two idle keep-alive connections take both slots; the accept loop handles connections in
+    // order, so once a request on a third one is answered, both were registered first.
+    let idle: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let (head, _) = raw_request(addr, "GET /x HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+    drop(idle);
+
+    // Slots free again once the idle connections close (their threads notice the EOF).
+    let path = format!("/{MINILM_REPO}/resolve/main/config.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (head, _) = raw_request(
+            addr,
+            &format!("HEAD {path} HTTP/1.1\r\nConnection: close\r\n\r\n"),
+        );
+        if head.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still refused: {head}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    for _ in 0..9 {
+        raw_request(
+            addr,
+            &format!("HEAD {path} HTTP/1.1\r\nConnection: close\r\n\r\n"),
+        );
+    }
+    let log = mirror.requests();
+    assert!(log.len() <= 4, "{} entries kept", log.len());
+    assert!(log.iter().all(|r| r.method == "HEAD"));
+}
