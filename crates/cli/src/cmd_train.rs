@@ -150,6 +150,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         lora_dropout: lora.lora_dropout,
         target_modules: lora.target_modules.clone(),
         backend: backend::BACKEND_NAME.into(),
+        model_sha256: Some(sha256_file(&files.weights)?),
     };
     let datasets = Datasets {
         train: train.examples,
@@ -204,4 +205,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 fn is_newer(a: &std::path::Path, b: &std::path::Path) -> bool {
     let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     matches!((modified(a), modified(b)), (Some(a), Some(b)) if a >= b)
+}
+
+/// Hex sha256 of a file, streamed (the weights identify the base model of a resumable run).
+fn sha256_file(path: &std::path::Path) -> anyhow::Result<String> {
+    use sha2::Digest as _;
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut file, &mut hasher).with_context(|| format!("reading {}", path.display()))?;
+    Ok(hex::encode(hasher.finalize()))
 }

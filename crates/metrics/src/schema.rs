@@ -66,6 +66,10 @@ pub struct RunConfig {
     pub target_modules: Vec<String>,
     /// Burn backend the run used, e.g. `cuda` or `ndarray`.
     pub backend: String,
+    /// sha256 of the base model's weights file, when known: part of the run's identity, so a
+    /// resumed run refuses a checkpoint made on other weights under the same model name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_sha256: Option<String>,
 }
 
 /// One training epoch followed by an evaluation on the test set.

@@ -31,6 +31,7 @@ pub fn run_config(epochs: usize) -> RunConfig {
         lora_dropout: 0.1,
         target_modules: vec!["query".into(), "value".into()],
         backend: "cuda".into(),
+        model_sha256: None,
     }
 }
 

@@ -268,8 +268,8 @@ where
         if restored.state.fingerprint != fingerprint {
             return Err(TrainError::Checkpoint {
                 path: self.ckpt.last(),
-                reason: "belongs to a run with another configuration; use another output \
-                         directory or delete it"
+                reason: "belongs to a run with another configuration or other base weights; \
+                         use another output directory or delete it"
                     .into(),
             });
         }

@@ -126,27 +126,12 @@ fn a_second_run_into_the_same_directory_is_refused_at_once_naming_the_holder() {
 #[test]
 fn a_model_with_three_labels_is_refused_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("model");
-    std::fs::create_dir(&model).unwrap();
-    for entry in std::fs::read_dir(minilm()).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_name() != "config.json" {
-            std::os::unix::fs::symlink(entry.path(), model.join(entry.file_name())).unwrap();
-        }
-    }
-    let mut config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(minilm().join("config.json")).unwrap())
-            .unwrap();
-    config["num_labels"] = 3.into();
-    std::fs::write(model.join("config.json"), config.to_string()).unwrap();
+    let model = minilm_with(dir.path(), "config.json", |c| {
+        c["num_labels"] = 3.into();
+    });
 
     let out = dir.path().join("run");
-    let result = train_model(&model, &out)
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&result.stderr);
-    assert_eq!(result.status.code(), Some(1), "{stderr}");
+    let stderr = refused(&mut train_model(&model, &out));
     assert!(
         stderr.contains("3 labels") && stderr.contains("config.json"),
         "{stderr}"
@@ -158,76 +143,102 @@ fn a_model_with_three_labels_is_refused_before_any_work() {
     assert!(!out.join("metrics.json").exists());
 }
 
-/// A copy of MiniLM (links to its files) with `edit` applied to its `tokenizer.json`.
-fn minilm_with_tokenizer(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
+/// Runs `cmd`, which must fail cleanly (exit 1, no panic); returns its stderr.
+fn refused(cmd: &mut Command) -> String {
+    let result = cmd.stderr(Stdio::piped()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr).into_owned();
+    assert_eq!(result.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+/// A copy of MiniLM (links to its files) with `edit` applied to its JSON file `file`.
+fn minilm_with(dir: &Path, file: &str, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
     let model = dir.join("model");
     std::fs::create_dir(&model).unwrap();
     for entry in std::fs::read_dir(minilm()).unwrap() {
         let entry = entry.unwrap();
-        if entry.file_name() != "tokenizer.json" {
+        if entry.file_name() != file {
             std::os::unix::fs::symlink(entry.path(), model.join(entry.file_name())).unwrap();
         }
     }
-    let mut tokenizer: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(minilm().join("tokenizer.json")).unwrap())
-            .unwrap();
-    edit(&mut tokenizer);
-    std::fs::write(model.join("tokenizer.json"), tokenizer.to_string()).unwrap();
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(minilm().join(file)).unwrap()).unwrap();
+    edit(&mut json);
+    std::fs::write(model.join(file), json.to_string()).unwrap();
     model
 }
 
 #[test]
 fn a_tokenizer_with_ids_beyond_the_embedding_table_is_refused_naming_the_id() {
     let dir = tempfile::tempdir().unwrap();
-    let model = minilm_with_tokenizer(dir.path(), |t| {
+    let model = minilm_with(dir.path(), "tokenizer.json", |t| {
         t["model"]["vocab"]["great"] = 90_000.into();
     });
     let out = dir.path().join("run");
-    let result = train_model(&model, &out)
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&result.stderr);
-    assert_eq!(result.status.code(), Some(1), "{stderr}");
+    let stderr = refused(&mut train_model(&model, &out));
     assert!(
         stderr.contains("tokenizer.json") && stderr.contains("token id 90000"),
         "{stderr}"
     );
-    assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!out.join("metrics.json").exists());
 
     // The same model through predict (the library's Predictor) is refused the same way.
     let adapter = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/peft/minilm/adapter");
-    let result = Command::new(env!("CARGO_BIN_EXE_imdb-lora"))
-        .args(["predict", "--model"])
-        .arg(&model)
-        .arg("--adapter")
-        .arg(&adapter)
-        .arg("a great film")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&result.stderr);
-    assert_eq!(result.status.code(), Some(1), "{stderr}");
+    let stderr = refused(
+        Command::new(env!("CARGO_BIN_EXE_imdb-lora"))
+            .args(["predict", "--model"])
+            .arg(&model)
+            .arg("--adapter")
+            .arg(&adapter)
+            .arg("a great film"),
+    );
     assert!(stderr.contains("token id 90000"), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 #[test]
 fn a_tokenizer_with_type_ids_beyond_the_type_table_is_refused_naming_the_id() {
     let dir = tempfile::tempdir().unwrap();
-    let model = minilm_with_tokenizer(dir.path(), |t| {
+    let model = minilm_with(dir.path(), "tokenizer.json", |t| {
         t["post_processor"]["single"][1]["Sequence"]["type_id"] = 5.into();
     });
     let out = dir.path().join("run");
-    let result = train_model(&model, &out)
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&result.stderr);
-    assert_eq!(result.status.code(), Some(1), "{stderr}");
+    let stderr = refused(&mut train_model(&model, &out));
     assert!(
         stderr.contains("token type id 5") && stderr.contains("type_vocab_size is 2"),
         "{stderr}"
     );
     assert!(!out.join("metrics.json").exists());
+}
+
+#[test]
+fn a_checkpoint_made_on_other_base_weights_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // A MiniLM whose weights file is a real copy, so it can be changed afterwards.
+    let model = minilm_with(dir.path(), "config.json", |_| {});
+    let weights = model.join("model.safetensors");
+    std::fs::remove_file(&weights).unwrap();
+    std::fs::copy(minilm().join("model.safetensors"), &weights).unwrap();
+    let out = dir.path().join("run");
+    // Stop after one step: a resumable checkpoint.
+    let status = train_model(&model, &out)
+        .args(["--stop-after-steps", "1"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(out.join("checkpoints/last.safetensors").is_file());
+
+    // The same model name, other weights (the last byte of the last tensor's data).
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&weights, bytes).unwrap();
+    let checkpoint = std::fs::read(out.join("checkpoints/last.safetensors")).unwrap();
+    let stderr = refused(&mut train_model(&model, &out));
+    assert!(stderr.contains("other base weights"), "{stderr}");
+    // Nothing already written is lost.
+    assert_eq!(
+        std::fs::read(out.join("checkpoints/last.safetensors")).unwrap(),
+        checkpoint
+    );
 }

@@ -79,6 +79,7 @@ fn run_config(config: &TrainConfig) -> RunConfig {
         lora_dropout: 0.1,
         target_modules: vec!["query".into(), "value".into()],
         backend: "flex".into(),
+        model_sha256: None,
     }
 }
 
