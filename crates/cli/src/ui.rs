@@ -132,7 +132,7 @@ where
 
 /// Fields named like these say where something is (long cache paths, URLs): details for `-v`.
 fn is_location(name: &str) -> bool {
-    ["path", "dir", "url", "endpoint", "file_path"]
+    ["path", "dir", "url", "endpoint"]
         .iter()
         .any(|s| name == *s || name.ends_with(&format!("_{s}")))
 }

@@ -64,6 +64,21 @@ pub fn imdb_file(file: &str) -> Result<PathBuf, SharedMissing> {
         .join(file))
 }
 
+/// sha256 of every file in the shared hub tree, keyed by its path inside it, from the committed
+/// `SHA256SUMS` (independent of the project's own hashing code).
+///
+/// # Errors
+/// [`SharedMissing`] when the tree is missing; an unreadable `SHA256SUMS` reads as empty, so the
+/// test that looks a file up fails naming it.
+pub fn sha256_sums() -> Result<std::collections::HashMap<String, String>, SharedMissing> {
+    let text = std::fs::read_to_string(hub_root()?.join("SHA256SUMS")).unwrap_or_default();
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_once("  "))
+        .map(|(h, p)| (p.trim_start_matches("./").to_owned(), h.to_owned()))
+        .collect())
+}
+
 /// The all-MiniLM-L6-v2 model directory (config, weights, tokenizer files).
 ///
 /// # Errors

@@ -7,23 +7,12 @@ use std::path::Path;
 
 use crate::common::*;
 use bert::{BertForSequenceClassification, ParamCount, PeftAdapter, load_classifier, save_adapter};
-use burn::tensor::Tensor;
 use lora::LoraConfig;
 
 fn tiny() -> BertForSequenceClassification<B> {
     load_classifier::<B>(&fixture("tiny_bert/seqcls"), &Default::default(), 0)
         .unwrap()
         .0
-}
-
-fn logits(model: &BertForSequenceClassification<B>, e: &Expected) -> Tensor<B, 2> {
-    model
-        .forward(
-            e.i64("input_ids"),
-            e.i64("attention_mask"),
-            Some(e.i64("token_type_ids")),
-        )
-        .unwrap()
 }
 
 #[test]

@@ -116,3 +116,15 @@ pub fn with_random_adapter(
         .unwrap();
     model
 }
+
+/// The classifier's logits for a fixture's inputs (`input_ids`, `attention_mask`,
+/// `token_type_ids`).
+pub fn logits(model: &bert::BertForSequenceClassification<B>, e: &Expected) -> Tensor<B, 2> {
+    model
+        .forward(
+            e.i64("input_ids"),
+            e.i64("attention_mask"),
+            Some(e.i64("token_type_ids")),
+        )
+        .unwrap()
+}

@@ -11,21 +11,10 @@ use bert::{
     BertConfig, BertForSequenceClassification, PeftAdapter, copy_tokenizer_files, load_classifier,
     save_pretrained,
 };
-use burn::tensor::Tensor;
 use lora::LoraConfig;
 
 fn tiny() -> (BertForSequenceClassification<B>, BertConfig) {
     load_classifier::<B>(&fixture("tiny_bert/seqcls"), &Default::default(), 0).unwrap()
-}
-
-fn logits(model: &BertForSequenceClassification<B>, e: &Expected) -> Tensor<B, 2> {
-    model
-        .forward(
-            e.i64("input_ids"),
-            e.i64("attention_mask"),
-            Some(e.i64("token_type_ids")),
-        )
-        .unwrap()
 }
 
 /// The tiny model with a seeded, non-trivial default-config adapter (B non-zero), as in

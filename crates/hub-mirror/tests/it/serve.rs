@@ -12,11 +12,7 @@ use testkit::shared::MINILM_REPO;
 
 /// sha256 of every shared file, from the committed `SHA256SUMS` (independent of our hashing code).
 fn sums() -> HashMap<String, String> {
-    let text = fs::read_to_string(hub_root().join("SHA256SUMS")).unwrap();
-    text.lines()
-        .filter_map(|l| l.split_once("  "))
-        .map(|(h, p)| (p.trim_start_matches("./").to_owned(), h.to_owned()))
-        .collect()
+    testkit::shared::sha256_sums().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// `shared/hub`, or a test failure that says where it was looked for and how to point at it.
