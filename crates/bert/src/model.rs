@@ -560,8 +560,13 @@ impl<B: Backend> BertModel<B> {
     ///
     /// A checkpoint without pooler (some sentence-embedding exports) gets a fresh one,
     /// initialised as transformers does, and says so in the log.
+    ///
+    /// Order matters: the embeddings first (they pin the vocabulary, positions and width),
+    /// then the layers, and only then anything fresh, so a config that disagrees with the
+    /// checkpoint fails before anything is allocated from its sizes alone.
     pub fn load(w: &Weights, config: &BertConfig, device: &B::Device) -> Result<Self, BertError> {
         let h = config.hidden_size;
+        let embeddings = BertEmbeddings::load(w, config, device)?;
         let layer = (0..config.num_hidden_layers)
             .map(|i| BertLayer::load(w, &format!("encoder.layer.{i}"), config, device))
             .collect::<Result<_, _>>()?;
@@ -580,7 +585,7 @@ impl<B: Backend> BertModel<B> {
             }
         };
         Ok(Self {
-            embeddings: BertEmbeddings::load(w, config, device)?,
+            embeddings,
             encoder: BertEncoder { layer },
             pooler,
         })

@@ -115,3 +115,62 @@ fn bert_base_shaped_parameter_counts_match_peft() {
     assert_eq!(count.total, 109_780_228 - 1_538);
     assert!(count.to_string().ends_with("trainable%: 0.2700"), "{count}");
 }
+
+/// The checkpoint's own tensors are shape-checked before any fresh layer is created, and the
+/// embeddings (which fix the width) before the layers: a 1,024-wide layer and a missing pooler
+/// over 32-wide embeddings fail at once, not after reading the layer (16 MiB) and drawing a
+/// fresh pooler (4 MiB) from the config's width.
+#[test]
+fn checkpoint_shapes_are_checked_before_fresh_layers_are_allocated() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = std::fs::read_to_string(fixture("tiny_bert/bare/config.json")).unwrap();
+    let config = config
+        .replace("\"hidden_size\": 32", "\"hidden_size\": 1024")
+        .replace("\"num_hidden_layers\": 2", "\"num_hidden_layers\": 1");
+    std::fs::write(dir.path().join("config.json"), config).unwrap();
+    let (h, i) = (1024, 37);
+    let mut map = std::collections::BTreeMap::new();
+    let mut put = |key: &str, shape: &[usize]| {
+        let n = shape.iter().product();
+        map.insert(
+            key.to_string(),
+            bert::OwnedTensor::f32(shape, &vec![0.0; n]),
+        );
+    };
+    put("embeddings.word_embeddings.weight", &[99, 32]);
+    let layer = "encoder.layer.0";
+    for proj in [
+        "attention.self.query",
+        "attention.self.key",
+        "attention.self.value",
+    ] {
+        put(&format!("{layer}.{proj}.weight"), &[h, h]);
+        put(&format!("{layer}.{proj}.bias"), &[h]);
+    }
+    put(&format!("{layer}.attention.output.dense.weight"), &[h, h]);
+    put(&format!("{layer}.attention.output.dense.bias"), &[h]);
+    put(&format!("{layer}.intermediate.dense.weight"), &[i, h]);
+    put(&format!("{layer}.intermediate.dense.bias"), &[i]);
+    put(&format!("{layer}.output.dense.weight"), &[h, i]);
+    put(&format!("{layer}.output.dense.bias"), &[h]);
+    for norm in ["attention.output.LayerNorm", "output.LayerNorm"] {
+        put(&format!("{layer}.{norm}.weight"), &[h]);
+        put(&format!("{layer}.{norm}.bias"), &[h]);
+    }
+    bert::write_safetensors(&dir.path().join("model.safetensors"), &map, None).unwrap();
+
+    let mut err = None;
+    let info = allocation_counter::measure(|| err = Some(load(dir.path())));
+    let err = err.unwrap();
+    assert!(matches!(err, BertError::ShapeMismatch { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("embeddings.word_embeddings.weight"),
+        "{err}"
+    );
+    assert!(
+        info.bytes_max < 1 << 20,
+        "peak allocation {} bytes before the error",
+        info.bytes_max
+    );
+}
