@@ -9,14 +9,14 @@ use bert::{
     BertForSequenceClassification, MappedFile, OwnedTensor, PeftAdapter, PeftConfig,
     adapter_tensors, write_safetensors,
 };
-use burn::tensor::backend::Backend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use lora::LoraConfig;
 use metrics::{EpochRecord, EvalMetrics};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
-use crate::optim::{AdamW, Moments};
+use crate::optim::{AdamW, Moments, trainable_sizes};
 
 const STATE_KEY: &str = "train_state";
 const EXP_AVG: &str = "optimizer.exp_avg.";
@@ -115,12 +115,18 @@ pub struct Restored<B: Backend, IB: Backend> {
 }
 
 /// Reads a checkpoint onto `base` (the freshly loaded backbone).
-pub fn load<B: Backend, IB: Backend>(
+///
+/// Everything is checked before it is used: the adapters against the model (by
+/// [`PeftAdapter::apply`]), and the optimizer's moments against the parameters they belong
+/// to (each names a trainable parameter and has its size and finite values; after the first
+/// step, no trainable parameter lacks them). A moment of the wrong size would otherwise be a
+/// backend panic at the next step, or be broadcast into silent nonsense.
+pub fn load<B: AutodiffBackend>(
     path: &Path,
     base: &BertForSequenceClassification<B>,
-    optimizer: AdamW<IB>,
-    device: &IB::Device,
-) -> Result<Restored<B, IB>, TrainError> {
+    optimizer: AdamW<B::InnerBackend>,
+    device: &B::Device,
+) -> Result<Restored<B, B::InnerBackend>, TrainError> {
     let bad = |reason: String| TrainError::Checkpoint {
         path: path.to_path_buf(),
         reason,
@@ -146,33 +152,69 @@ pub fn load<B: Backend, IB: Backend>(
     let mut optimizer = optimizer;
     optimizer.step = state.optimizer_step;
     optimizer.state.clear();
-    let mut avg: BTreeMap<String, Tensor<IB, 1>> = BTreeMap::new();
-    let mut avg_sq: BTreeMap<String, Tensor<IB, 1>> = BTreeMap::new();
+    let mut avg: BTreeMap<String, Vec<f32>> = BTreeMap::new();
+    let mut avg_sq: BTreeMap<String, Vec<f32>> = BTreeMap::new();
     for key in weights.keys() {
         let shape = weights.shape(&key).unwrap_or_default();
         let values = weights.read(&key, &shape)?;
         if let Some(p) = key.strip_prefix(EXP_AVG) {
-            avg.insert(p.to_string(), flat(values, device));
+            avg.insert(p.to_string(), values);
         } else if let Some(p) = key.strip_prefix(EXP_AVG_SQ) {
-            avg_sq.insert(p.to_string(), flat(values, device));
+            avg_sq.insert(p.to_string(), values);
         } else {
             adapter.insert(key, (shape, values));
         }
+    }
+    let peft = PeftConfig::from_lora(&state.lora, "checkpoint");
+    let model = PeftAdapter::from_parts(path, peft, adapter)?.apply(base)?;
+
+    let mut trainable = trainable_sizes(&model);
+    if let Some(key) = avg_sq.keys().find(|k| !avg.contains_key(*k)) {
+        return Err(bad(format!(
+            "optimizer state for `{key}` has exp_avg_sq but no exp_avg"
+        )));
     }
     for (key, exp_avg) in avg {
         let exp_avg_sq = avg_sq
             .remove(&key)
             .ok_or_else(|| bad(format!("optimizer state for `{key}` lacks exp_avg_sq")))?;
+        let size = trainable.remove(&key).ok_or_else(|| {
+            bad(format!(
+                "optimizer state for `{key}` matches no trainable parameter of the model"
+            ))
+        })?;
+        for (name, moment) in [("exp_avg", &exp_avg), ("exp_avg_sq", &exp_avg_sq)] {
+            if moment.len() != size {
+                return Err(bad(format!(
+                    "optimizer {name} for `{key}` has {} values, the parameter has {size}",
+                    moment.len()
+                )));
+            }
+        }
+        if !exp_avg.iter().all(|v| v.is_finite())
+            || !exp_avg_sq.iter().all(|v| v.is_finite() && *v >= 0.0)
+        {
+            return Err(bad(format!(
+                "optimizer state for `{key}` holds non-finite (or negative second) moments"
+            )));
+        }
         optimizer.state.insert(
             key,
             Moments {
-                exp_avg,
-                exp_avg_sq,
+                exp_avg: flat(exp_avg, device),
+                exp_avg_sq: flat(exp_avg_sq, device),
             },
         );
     }
-    let peft = PeftConfig::from_lora(&state.lora, "checkpoint");
-    let model = PeftAdapter::from_parts(path, peft, adapter)?.apply(base)?;
+    // Every step updates every trainable parameter: after one, each has its moments.
+    if state.optimizer_step > 0
+        && let Some(key) = trainable.keys().next()
+    {
+        return Err(bad(format!(
+            "no optimizer state for trainable parameter `{key}` after {} steps",
+            state.optimizer_step
+        )));
+    }
     Ok(Restored {
         model,
         optimizer,

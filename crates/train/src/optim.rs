@@ -54,6 +54,40 @@ pub fn collect_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
     visitor.out
 }
 
+struct Trainable {
+    path: Vec<String>,
+    out: BTreeMap<String, usize>,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for Trainable {
+    fn enter_module(&mut self, name: &str, _container: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container: &str) {
+        self.path.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let value = param.val();
+        if value.is_require_grad() {
+            self.out
+                .insert(self.path.join("."), value.shape().num_elements());
+        }
+    }
+}
+
+/// The trainable parameters of `model` (those the optimizer keeps moments for): module path
+/// → number of elements, named as [`collect_grads`] names their gradients.
+pub fn trainable_sizes<B: AutodiffBackend, M: AutodiffModule<B>>(
+    model: &M,
+) -> BTreeMap<String, usize> {
+    let mut visitor = Trainable {
+        path: Vec::new(),
+        out: BTreeMap::new(),
+    };
+    model.visit(&mut visitor);
+    visitor.out
+}
+
 /// Adds `more` into `acc` (gradient accumulation).
 pub fn accumulate<B: Backend>(acc: &mut Grads<B>, more: Grads<B>) {
     for (k, g) in more {

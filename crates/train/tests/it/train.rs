@@ -338,3 +338,80 @@ fn fine_tune_reports_each_epochs_batches_and_evaluations() {
         "{events:?}"
     );
 }
+
+/// Rewrites `path` (a checkpoint) with `edit` applied to its tensors, keeping its metadata.
+fn tamper(
+    path: &Path,
+    edit: impl FnOnce(&mut std::collections::BTreeMap<String, bert::OwnedTensor>),
+) {
+    let bytes = std::fs::read(path).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let metadata = header.metadata().clone();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors: std::collections::BTreeMap<_, _> = st
+        .tensors()
+        .into_iter()
+        .map(|(name, t)| {
+            let tensor = bert::OwnedTensor {
+                dtype: t.dtype(),
+                shape: t.shape().to_vec(),
+                data: t.data().to_vec(),
+            };
+            (name, tensor)
+        })
+        .collect();
+    edit(&mut tensors);
+    bert::write_safetensors(path, &tensors, metadata).unwrap();
+}
+
+/// Resuming checks the optimizer's moments against the parameters they belong to: each one
+/// names a trainable parameter, has its size and finite values, and after the first step no
+/// trainable parameter lacks them. Otherwise the checkpoint is refused, naming the key.
+#[test]
+fn checkpoint_with_moments_that_do_not_fit_the_parameters_is_refused() {
+    const KEY: &str = "optimizer.exp_avg.classifier.weight";
+    let stopped = TrainConfig {
+        stop_after_steps: Some(2),
+        ..train_config(1)
+    };
+    let shorten = |t: &mut std::collections::BTreeMap<String, bert::OwnedTensor>| {
+        let m = t.get_mut(KEY).unwrap();
+        m.shape = vec![m.shape.iter().product::<usize>() - 1];
+        m.data.truncate(m.data.len() - 4);
+    };
+    let rename = |t: &mut std::collections::BTreeMap<String, bert::OwnedTensor>| {
+        for p in ["optimizer.exp_avg.", "optimizer.exp_avg_sq."] {
+            let m = t.remove(&format!("{p}classifier.weight")).unwrap();
+            t.insert(format!("{p}classifier.weights"), m);
+        }
+    };
+    let drop_both = |t: &mut std::collections::BTreeMap<String, bert::OwnedTensor>| {
+        t.remove(KEY).unwrap();
+        t.remove("optimizer.exp_avg_sq.classifier.weight").unwrap();
+    };
+    let nan = |t: &mut std::collections::BTreeMap<String, bert::OwnedTensor>| {
+        let m = t.get_mut(KEY).unwrap();
+        m.data[..4].copy_from_slice(&f32::NAN.to_le_bytes());
+    };
+    let cases: [(&str, &dyn Fn(&mut _)); 4] = [
+        ("values", &shorten),
+        ("matches no trainable parameter", &rename),
+        ("no optimizer state", &drop_both),
+        ("non-finite", &nan),
+    ];
+    for (what, edit) in cases {
+        let out = tempfile::tempdir().unwrap();
+        run(out.path(), &stopped).unwrap();
+        tamper(&out.path().join("checkpoints/last.safetensors"), edit);
+        let err = run(out.path(), &train_config(1)).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(err, TrainError::Checkpoint { .. }),
+            "{what}: {msg}"
+        );
+        assert!(
+            msg.contains("classifier.weight") && msg.contains(what),
+            "{what}: {msg}"
+        );
+    }
+}
