@@ -339,11 +339,14 @@ fn fine_tune_reports_each_epochs_batches_and_evaluations() {
     );
 }
 
+/// A checkpoint's tensors by name.
+type Tensors = std::collections::BTreeMap<String, bert::OwnedTensor>;
+
+/// A named way to spoil a checkpoint.
+type Edit<'a> = (&'a str, &'a dyn Fn(&mut Tensors));
+
 /// Rewrites `path` (a checkpoint) with `edit` applied to its tensors, keeping its metadata.
-fn tamper(
-    path: &Path,
-    edit: impl FnOnce(&mut std::collections::BTreeMap<String, bert::OwnedTensor>),
-) {
+fn tamper(path: &Path, edit: impl FnOnce(&mut Tensors)) {
     let bytes = std::fs::read(path).unwrap();
     let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
     let metadata = header.metadata().clone();
@@ -374,26 +377,26 @@ fn checkpoint_with_moments_that_do_not_fit_the_parameters_is_refused() {
         stop_after_steps: Some(2),
         ..train_config(1)
     };
-    let shorten = |t: &mut std::collections::BTreeMap<String, bert::OwnedTensor>| {
+    let shorten = |t: &mut Tensors| {
         let m = t.get_mut(KEY).unwrap();
         m.shape = vec![m.shape.iter().product::<usize>() - 1];
         m.data.truncate(m.data.len() - 4);
     };
-    let rename = |t: &mut std::collections::BTreeMap<String, bert::OwnedTensor>| {
+    let rename = |t: &mut Tensors| {
         for p in ["optimizer.exp_avg.", "optimizer.exp_avg_sq."] {
             let m = t.remove(&format!("{p}classifier.weight")).unwrap();
             t.insert(format!("{p}classifier.weights"), m);
         }
     };
-    let drop_both = |t: &mut std::collections::BTreeMap<String, bert::OwnedTensor>| {
+    let drop_both = |t: &mut Tensors| {
         t.remove(KEY).unwrap();
         t.remove("optimizer.exp_avg_sq.classifier.weight").unwrap();
     };
-    let nan = |t: &mut std::collections::BTreeMap<String, bert::OwnedTensor>| {
+    let nan = |t: &mut Tensors| {
         let m = t.get_mut(KEY).unwrap();
         m.data[..4].copy_from_slice(&f32::NAN.to_le_bytes());
     };
-    let cases: [(&str, &dyn Fn(&mut _)); 4] = [
+    let cases: [Edit; 4] = [
         ("values", &shorten),
         ("matches no trainable parameter", &rename),
         ("no optimizer state", &drop_both),
