@@ -85,7 +85,16 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     // One output directory, one run: a second `train` into the same --out stops here, before
     // anything is loaded or written. Held until the process ends (the OS releases it on a crash).
-    let _lock = fsio::RunLock::acquire(&args.out)?;
+    let lock = fsio::RunLock::acquire(&args.out)?;
+    // What a killed run was writing is never complete; under the lock nothing else writes here.
+    let swept = lock.sweep_temp_files()?;
+    if !swept.is_empty() {
+        tracing::info!(
+            files = swept.len(),
+            "removed temp files an interrupted run left behind"
+        );
+        tracing::debug!(?swept, "removed temp files");
+    }
     let d = &args.data;
     let client = d.client();
     let files = d.model_files(&client)?;

@@ -21,6 +21,9 @@
 //! * [`RunLock`]: an exclusive lock on a run directory (`<dir>/.lock`, holding the owner's pid),
 //!   held until dropped and released by the OS when the process dies, even by `kill -9`. It is
 //!   the standard library's advisory file lock (`flock` on Linux), so no crate is needed.
+//!   [`RunLock::sweep_temp_files`] removes the temp files a killed run left in its directory.
+//! * [`sweep_temp_files`]: the same for a directory without a lock (a download cache), only
+//!   for temp files old enough that no live writer can own them.
 //!
 //! Every function creates the destination's directory if needed. Errors are [`Error`], naming
 //! the file and what was being done.
@@ -29,6 +32,7 @@ use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use tempfile::NamedTempFile;
 
@@ -255,6 +259,84 @@ impl RunLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Removes the temp files a killed process left anywhere in the locked directory (its
+    /// subdirectories included, links not followed); returns their paths.
+    ///
+    /// Safe without an age check because the lock is held: no other run is writing here.
+    ///
+    /// # Errors
+    /// [`Error`] naming the directory or file that could not be listed or removed.
+    pub fn sweep_temp_files(&self) -> Result<Vec<PathBuf>> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let mut removed = Vec::new();
+        sweep(dir, None, true, &mut removed)?;
+        Ok(removed)
+    }
+}
+
+/// Removes the temp files in `dir` (not its subdirectories) untouched for at least `min_age`:
+/// for directories several processes may write at once without a lock (a download cache),
+/// where a younger temp file may be another process's write in progress. Returns their paths.
+///
+/// # Errors
+/// [`Error`] naming the directory or file that could not be listed or removed; a missing
+/// directory has nothing to sweep.
+pub fn sweep_temp_files(dir: &Path, min_age: Duration) -> Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    match sweep(dir, Some(min_age), false, &mut removed) {
+        Err(e) if e.path == dir && e.source.kind() == io::ErrorKind::NotFound => Ok(removed),
+        other => other.map(|()| removed),
+    }
+}
+
+/// Whether `name` is one of [`AtomicFile`]'s temp names (`.<file name>.<random>.incomplete`).
+fn is_temp_name(name: &std::ffi::OsStr) -> bool {
+    name.to_str()
+        .is_some_and(|n| n.starts_with('.') && n.ends_with(TEMP_SUFFIX))
+}
+
+fn sweep(
+    dir: &Path,
+    min_age: Option<Duration>,
+    recurse: bool,
+    removed: &mut Vec<PathBuf>,
+) -> Result<()> {
+    let entries = fs::read_dir(dir).map_err(|e| Error::new("list", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::new("list", dir, e))?;
+        let path = entry.path();
+        // The entry's own type: a link is never followed, into a directory or to a file.
+        let kind = entry
+            .file_type()
+            .map_err(|e| Error::new("inspect", &path, e))?;
+        if kind.is_dir() {
+            if recurse {
+                sweep(&path, min_age, recurse, removed)?;
+            }
+            continue;
+        }
+        if !is_temp_name(&entry.file_name()) {
+            continue;
+        }
+        if let Some(min_age) = min_age {
+            let modified = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .map_err(|e| Error::new("inspect", &path, e))?;
+            // A clock set back makes the age unknown: keep the file.
+            if modified.elapsed().map_or(true, |age| age < min_age) {
+                continue;
+            }
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => removed.push(path),
+            // Gone meanwhile (its writer finished or cleaned up): nothing to do.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::new("remove the stale temp file", &path, e)),
+        }
+    }
+    Ok(())
 }
 
 impl Drop for RunLock {
@@ -451,5 +533,76 @@ mod tests {
         symlink(Path::new("../b"), &dir.path().join("b"), &link).unwrap();
         assert_eq!(fs::read(&link).unwrap(), b"B");
         assert!(leftovers(&dir.path().join("snap")).is_empty());
+    }
+    /// A temp file as a process killed mid-write leaves it: [`AtomicFile`] forgotten.
+    fn abandoned(dest: &Path) -> PathBuf {
+        let file = AtomicFile::create(dest).unwrap();
+        let (_, path) = file.temp.keep().unwrap();
+        path
+    }
+
+    #[test]
+    fn a_run_lock_sweeps_the_temp_files_a_killed_run_left_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        let stale = [
+            abandoned(&run.join("metrics.json")),
+            abandoned(&run.join("checkpoints/last.safetensors")),
+        ];
+        let keep = [
+            run.join("metrics.json"),
+            run.join("notes.incomplete"),
+            run.join("checkpoints/.hidden"),
+        ];
+        for k in &keep {
+            fs::write(k, b"kept").unwrap();
+        }
+        let lock = RunLock::acquire(&run).unwrap();
+        let mut removed = lock.sweep_temp_files().unwrap();
+        removed.sort();
+        let mut want = stale.to_vec();
+        want.sort();
+        assert_eq!(removed, want);
+        assert!(stale.iter().all(|p| !p.exists()));
+        assert!(keep.iter().all(|p| p.exists()) && lock.path().exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn sweeping_follows_no_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        let foreign = abandoned(&elsewhere.join("data.bin"));
+        let run = dir.path().join("run");
+        fs::create_dir(&run).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, run.join("linked")).unwrap();
+        let lock = RunLock::acquire(&run).unwrap();
+        assert!(lock.sweep_temp_files().unwrap().is_empty());
+        assert!(foreign.exists());
+    }
+
+    #[test]
+    fn an_unlocked_sweep_removes_only_temp_files_older_than_the_age_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let (old, young) = (
+            abandoned(&dir.path().join("a.bin")),
+            abandoned(&dir.path().join("b.bin")),
+        );
+        let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+        fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        let removed = sweep_temp_files(dir.path(), Duration::from_secs(600)).unwrap();
+        assert_eq!(removed, std::slice::from_ref(&old));
+        assert!(!old.exists() && young.exists());
+        // Nothing to sweep where nothing was ever written.
+        assert!(
+            sweep_temp_files(&dir.path().join("absent"), Duration::ZERO)
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -143,6 +143,31 @@ fn a_model_with_three_labels_is_refused_before_any_work() {
     assert!(!out.join("metrics.json").exists());
 }
 
+#[test]
+fn temp_files_a_killed_run_left_are_swept_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    std::fs::create_dir_all(out.join("checkpoints")).unwrap();
+    // As a process killed mid-write leaves them (fsio's temp names), plus files to keep.
+    let stale = [
+        out.join(".metrics.json.x7Yq2b.incomplete"),
+        out.join("checkpoints/.last.safetensors.Qk81Zc.incomplete"),
+    ];
+    let kept = out.join("checkpoints/last.safetensors.incomplete-notes");
+    for f in stale.iter().chain([&kept]) {
+        std::fs::write(f, b"partial").unwrap();
+    }
+    // A model the run refuses: the sweep happens first, under the lock.
+    let model = minilm_with(dir.path(), "config.json", |c| {
+        c["num_labels"] = 3.into();
+    });
+    refused(&mut train_model(&model, &out));
+    for f in &stale {
+        assert!(!f.exists(), "{} survived", f.display());
+    }
+    assert!(kept.exists());
+}
+
 /// Runs `cmd`, which must fail cleanly (exit 1, no panic); returns its stderr.
 fn refused(cmd: &mut Command) -> String {
     let result = cmd.stderr(Stdio::piped()).output().unwrap();
