@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::Fault;
 
@@ -221,20 +222,29 @@ pub(crate) fn send(
     fault: Option<&Fault>,
 ) -> io::Result<bool> {
     let head_only = req.method == "HEAD";
+    let is_file = matches!(reply.body, Body::File(..));
     let (declared, to_send, drop_after) = match &reply.body {
         Body::Empty => (0, 0, false),
         Body::Text(t) => (t.len() as u64, t.len() as u64, false),
         Body::File(_, _, len) => match fault {
             Some(Fault::TruncateBody { keep }) => ((*len).min(*keep), (*len).min(*keep), false),
             Some(Fault::DropConnection { after }) => (*len, (*len).min(*after), true),
+            Some(Fault::Overlong { .. }) => (*len, *len, !head_only),
             _ => (*len, *len, false),
         },
+    };
+    // Overlong: no length on the GET, so the body runs until the connection closes.
+    let overlong = match fault {
+        Some(Fault::Overlong { extra }) if is_file && !head_only => Some(*extra),
+        _ => None,
     };
     let mut head = format!("HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status));
     for (k, v) in &reply.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
-    head.push_str(&format!("Content-Length: {declared}\r\n"));
+    if overlong.is_none() {
+        head.push_str(&format!("Content-Length: {declared}\r\n"));
+    }
     if drop_after && !head_only {
         head.push_str("Connection: close\r\n");
     }
@@ -247,7 +257,16 @@ pub(crate) fn send(
             Body::File(path, offset, _) => {
                 let mut f = File::open(&path)?;
                 f.seek(SeekFrom::Start(offset))?;
-                io::copy(&mut f.take(to_send), w)?;
+                let mut body = f.take(to_send);
+                match fault {
+                    Some(Fault::Trickle { bytes, every }) => trickle(&mut body, w, *bytes, *every)?,
+                    _ => {
+                        io::copy(&mut body, w)?;
+                    }
+                }
+                if let Some(extra) = overlong {
+                    io::copy(&mut io::repeat(b'x').take(extra), w)?;
+                }
             }
         }
     }
@@ -258,6 +277,19 @@ pub(crate) fn send(
         return Ok(false);
     }
     Ok(true)
+}
+
+/// Copy `body` to `w` in bursts of `bytes`, pausing `every` after each ([`Fault::Trickle`]); a
+/// client that gives up closes the connection, and the next write fails.
+fn trickle(body: &mut impl Read, w: &mut TcpStream, bytes: u64, every: Duration) -> io::Result<()> {
+    loop {
+        let sent = io::copy(&mut body.by_ref().take(bytes.max(1)), w)?;
+        if sent == 0 {
+            return Ok(());
+        }
+        w.flush()?;
+        std::thread::sleep(every);
+    }
 }
 
 #[cfg(test)]

@@ -14,10 +14,17 @@
 //!   `X-Linked-Size`, `X-Repo-Commit` and an `ETag` that is *not* the sha256 (so a client must
 //!   prefer `X-Linked-Etag`); smaller files get `200` with `ETag` = their git blob id (SHA-1).
 //!
+//! It listens on loopback (`127.0.0.1`) unless [`HubMirrorBuilder::allow_remote`] is set: it
+//! serves files to anyone who connects, without authentication.
+//!
 //! Plus: `HEAD`, single `Range` requests (`206`/`416`), 404 with the Hub's `X-Error-Code`, relative
 //! `307` redirects for renamed repositories ([`HubMirrorBuilder::alias`]), and fault injection for
-//! tests ([`Fault`]). The revision [`MIRROR_COMMIT`] is served from `resolve/main`, so URLs pinned to
-//! the commit the mirror announced keep working. Hashes are computed once per file and cached.
+//! tests ([`Fault`]). Revisions: a branch or tag `<rev>` is served from `resolve/<rev>` and
+//! announces [`MIRROR_COMMIT`], which is served from `resolve/main`, so URLs pinned to the commit the
+//! mirror announced keep working; a directory named by a commit id (40 hex digits) announces that
+//! commit; [`HubMirror::set_ref`] points a branch at such a directory (and
+//! [`HubMirror::set_ref_after`] does it between two requests, as a push would). Hashes are computed
+//! once per file and cached.
 
 mod http;
 mod route;
@@ -69,6 +76,21 @@ pub enum Fault {
     WrongChecksum,
     /// Answer every request under `/resolve/` with this HTTP status and a short text body.
     Status(u16),
+    /// Send each file body `bytes` bytes at a time with a pause of `every` in between: a server
+    /// that stays alive (no single read waits long) but would take ages to finish.
+    Trickle {
+        /// Bytes per burst (at least 1).
+        bytes: u64,
+        /// Pause after each burst.
+        every: Duration,
+    },
+    /// Send each file body in full and then `extra` more bytes, without `Content-Length` (the
+    /// body ends when the connection closes), while the metadata still announces the true size:
+    /// a server sending more than it announced.
+    Overlong {
+        /// Bytes sent after the file.
+        extra: u64,
+    },
 }
 
 /// The mirror could not start.
@@ -105,6 +127,7 @@ pub struct HubMirrorBuilder {
     aliases: Vec<(String, String)>,
     max_connections: usize,
     log_capacity: usize,
+    allow_remote: bool,
 }
 
 impl HubMirrorBuilder {
@@ -120,9 +143,18 @@ impl HubMirrorBuilder {
         self
     }
 
-    /// Listen on this address instead of `127.0.0.1:0` (a free loopback port).
+    /// Listen on this address instead of `127.0.0.1:0` (a free loopback port). An address other
+    /// than loopback also needs [`HubMirrorBuilder::allow_remote`].
     pub fn bind(mut self, addr: SocketAddr) -> Self {
         self.bind = addr;
+        self
+    }
+
+    /// Allow binding an address other than loopback (`0.0.0.0`, a LAN address): the mirror
+    /// answers anyone who can connect, without authentication, so reaching it from other
+    /// machines has to be asked for. Off by default: [`HubMirrorBuilder::start`] refuses.
+    pub fn allow_remote(mut self, allow: bool) -> Self {
+        self.allow_remote = allow;
         self
     }
 
@@ -166,6 +198,17 @@ impl HubMirrorBuilder {
                 "not a directory",
             )));
         }
+        if !self.bind.ip().is_loopback() && !self.allow_remote {
+            return Err(io_err("listen on a non-loopback address")(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "{} is reachable from other machines and the mirror serves files to anyone \
+                     who connects; bind 127.0.0.1, or opt in with allow_remote(true) \
+                     (imdb-lora hub-mirror --allow-remote)",
+                    self.bind
+                ),
+            )));
+        }
         let listener = TcpListener::bind(self.bind).map_err(io_err("bind the listening socket"))?;
         let addr = listener
             .local_addr()
@@ -182,6 +225,9 @@ impl HubMirrorBuilder {
             fault: Mutex::new(None),
             hashes: Mutex::new(HashMap::new()),
             log: Mutex::new(Vec::new()),
+            refs: Mutex::new(HashMap::new()),
+            pending_refs: Mutex::new(Vec::new()),
+            answered: AtomicU64::new(0),
             conns: Mutex::new(HashMap::new()),
             workers: Mutex::new(Vec::new()),
             next_conn: AtomicU64::new(0),
@@ -223,6 +269,7 @@ impl HubMirror {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             log_capacity: DEFAULT_LOG_CAPACITY,
             aliases: Vec::new(),
+            allow_remote: false,
         }
     }
 
@@ -239,6 +286,31 @@ impl HubMirror {
     /// Inject a fault into subsequent responses (`None` to serve correctly again).
     pub fn set_fault(&self, fault: Option<Fault>) {
         *lock(&self.shared.fault) = fault;
+    }
+
+    /// Point `branch` of `repo` (its URL path: `owner/name`, or `datasets/owner/name`) at
+    /// `commit`: requests for the branch are then served from `resolve/<commit>/` and announce
+    /// `X-Repo-Commit: <commit>` (give a 40-hex-digit name so clients accept it as a commit).
+    pub fn set_ref(&self, repo: &str, branch: &str, commit: &str) {
+        lock(&self.shared.refs).insert(
+            (repo.trim_matches('/').to_owned(), branch.to_owned()),
+            commit.to_owned(),
+        );
+    }
+
+    /// As [`HubMirror::set_ref`], once `requests` more requests have been answered: a push
+    /// landing between two of a client's requests (a test hook for revision pinning).
+    pub fn set_ref_after(&self, requests: u64, repo: &str, branch: &str, commit: &str) {
+        if requests == 0 {
+            return self.set_ref(repo, branch, commit);
+        }
+        let mut pending = lock(&self.shared.pending_refs);
+        pending.push(PendingRef {
+            at: self.shared.answered.load(Ordering::SeqCst) + requests,
+            repo: repo.trim_matches('/').to_owned(),
+            branch: branch.to_owned(),
+            commit: commit.to_owned(),
+        });
     }
 
     /// The requests answered so far, in order (the most recent ones, up to the log capacity).
@@ -287,9 +359,43 @@ struct Shared {
     fault: Mutex<Option<Fault>>,
     hashes: Mutex<HashMap<PathBuf, Hashes>>,
     log: Mutex<Vec<MirrorRequest>>,
+    /// `(repository path, branch)` → the commit directory it points at ([`HubMirror::set_ref`]).
+    refs: Mutex<HashMap<(String, String), String>>,
+    /// Ref moves waiting for the request count to reach theirs ([`HubMirror::set_ref_after`]).
+    pending_refs: Mutex<Vec<PendingRef>>,
+    /// Requests answered so far (the log is capped; this is not).
+    answered: AtomicU64,
     conns: Mutex<HashMap<u64, TcpStream>>,
     workers: Mutex<Vec<JoinHandle<()>>>,
     next_conn: AtomicU64,
+}
+
+/// A ref move applied once `at` requests have been answered.
+#[derive(Debug)]
+struct PendingRef {
+    at: u64,
+    repo: String,
+    branch: String,
+    commit: String,
+}
+
+impl Shared {
+    /// Count one answered request and apply the ref moves that were waiting for it.
+    fn request_answered(&self) {
+        let answered = self.answered.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut pending = lock(&self.pending_refs);
+        if pending.is_empty() {
+            return;
+        }
+        let mut refs = lock(&self.refs);
+        pending.retain(|p| {
+            if p.at > answered {
+                return true;
+            }
+            refs.insert((p.repo.clone(), p.branch.clone()), p.commit.clone());
+            false
+        });
+    }
 }
 
 /// Lock ignoring poisoning: a panicking connection thread must not take the whole mirror down, and
@@ -378,6 +484,7 @@ fn serve_connection(shared: &Shared, stream: TcpStream) -> io::Result<()> {
                 status: reply.status,
             });
         }
+        shared.request_answered();
         let keep_alive = send(&mut writer, &req, reply, fault.as_ref())?;
         if !keep_alive || req.close {
             break;

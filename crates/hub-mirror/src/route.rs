@@ -56,16 +56,16 @@ fn try_route(shared: &Shared, req: &Request, fault: Option<&Fault>) -> Result<Re
     if let Some(Fault::Status(code)) = fault {
         return Ok(Reply::text(*code, "injected fault"));
     }
-    let rev = target.rev_dir_name()?;
-    let file = locate(shared, &target, rev)?;
+    let rev = target.revision(shared)?;
+    let file = locate(shared, &target, &rev.dir)?;
     let hashes = hash(shared, &file)?;
     let digests = Digests::announced(&hashes, fault);
     Ok(if !shared.realistic {
-        simple_reply(req, file, &hashes, &digests)
+        simple_reply(req, file, &rev.commit, &hashes, &digests)
     } else if hashes.len >= shared.lfs_threshold {
-        lfs_redirect(shared, &target, rev, &hashes, &digests)
+        lfs_redirect(shared, &target, &rev, &hashes, &digests)
     } else {
-        small_file_reply(req, file, &hashes, &digests)
+        small_file_reply(req, file, &rev.commit, &hashes, &digests)
     })
 }
 
@@ -134,19 +134,34 @@ impl<'a> ResolveTarget<'a> {
         })
     }
 
-    /// The revision's directory name: the commit we announce must resolve too (clients
-    /// re-request files pinned to it), and nothing may step outside the repository.
-    fn rev_dir_name(&self) -> Result<&str, Reply> {
-        let rev = if self.rev == MIRROR_COMMIT {
-            "main"
+    /// Where the revision's files are and which commit to announce: a branch moved by
+    /// [`crate::HubMirror::set_ref`] is its commit; [`MIRROR_COMMIT`] is `main` (clients
+    /// re-request files pinned to the commit we announced); a commit id announces itself; any
+    /// other revision is its own directory announcing [`MIRROR_COMMIT`]. Nothing may step outside
+    /// the repository.
+    fn revision(&self, shared: &Shared) -> Result<Revision, Reply> {
+        let rev = lock(&shared.refs)
+            .get(&(self.repo.clone(), self.rev.clone()))
+            .cloned()
+            .unwrap_or_else(|| self.rev.clone());
+        let (dir, commit) = if rev == MIRROR_COMMIT {
+            ("main".to_owned(), rev)
+        } else if rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()) {
+            (rev.clone(), rev)
         } else {
-            self.rev.as_str()
+            (rev, MIRROR_COMMIT.to_owned())
         };
-        if rev.is_empty() || rev == "." || rev == ".." || rev.contains(['/', '\\', '\0']) {
+        if dir.is_empty() || dir == "." || dir == ".." || dir.contains(['/', '\\', '\0']) {
             return Err(not_found("RevisionNotFound", "Invalid rev id"));
         }
-        Ok(rev)
+        Ok(Revision { dir, commit })
     }
+}
+
+/// A revision resolved: the directory under `resolve/` and the commit announced.
+struct Revision {
+    dir: String,
+    commit: String,
 }
 
 impl Shared {
@@ -175,7 +190,7 @@ fn alias_redirect(req: &Request, to: &str, target: &ResolveTarget<'_>) -> Reply 
     }
 }
 
-/// The file on disk (`rev` from [`ResolveTarget::rev_dir_name`]), or the 404 the Hub gives
+/// The file on disk (`rev` from [`ResolveTarget::revision`]), or the 404 the Hub gives
 /// (missing repository, revision or entry).
 fn locate(shared: &Shared, target: &ResolveTarget<'_>, rev: &str) -> Result<PathBuf, Reply> {
     let repo_dir = target
@@ -225,14 +240,20 @@ impl Digests {
     }
 }
 
-fn commit_header() -> (&'static str, String) {
-    ("X-Repo-Commit", MIRROR_COMMIT.to_owned())
+fn commit_header(commit: &str) -> (&'static str, String) {
+    ("X-Repo-Commit", commit.to_owned())
 }
 
 /// Simple mode: every file answered directly, with the LFS headers (sha256 ETag, linked size).
-fn simple_reply(req: &Request, file: PathBuf, hashes: &Hashes, digests: &Digests) -> Reply {
+fn simple_reply(
+    req: &Request,
+    file: PathBuf,
+    commit: &str,
+    hashes: &Hashes,
+    digests: &Digests,
+) -> Reply {
     let headers = vec![
-        commit_header(),
+        commit_header(commit),
         ("ETag", format!("\"{}\"", digests.sha256)),
         ("X-Linked-Etag", format!("\"{}\"", digests.sha256)),
         ("X-Linked-Size", hashes.len.to_string()),
@@ -245,7 +266,7 @@ fn simple_reply(req: &Request, file: PathBuf, hashes: &Hashes, digests: &Digests
 fn lfs_redirect(
     shared: &Shared,
     target: &ResolveTarget<'_>,
-    rev: &str,
+    rev: &Revision,
     hashes: &Hashes,
     digests: &Digests,
 ) -> Reply {
@@ -253,13 +274,13 @@ fn lfs_redirect(
         "http://{}/_lfs/{}/resolve/{}/{}",
         shared.addr,
         urlpath::encode_path(&target.repo),
-        urlpath::encode_component(rev),
+        urlpath::encode_component(&rev.dir),
         urlpath::encode_path(&target.file_segs.join("/")),
     );
     Reply {
         status: 302,
         headers: vec![
-            commit_header(),
+            commit_header(&rev.commit),
             // The Hub's ETag here is the LFS pointer's git id, not the content's sha256.
             ("ETag", format!("\"{}\"", digests.git_sha1)),
             ("X-Linked-Etag", format!("\"{}\"", digests.sha256)),
@@ -271,9 +292,15 @@ fn lfs_redirect(
 }
 
 /// Realistic mode, small file: answered directly, ETag = its git blob id.
-fn small_file_reply(req: &Request, file: PathBuf, hashes: &Hashes, digests: &Digests) -> Reply {
+fn small_file_reply(
+    req: &Request,
+    file: PathBuf,
+    commit: &str,
+    hashes: &Hashes,
+    digests: &Digests,
+) -> Reply {
     let headers = vec![
-        commit_header(),
+        commit_header(commit),
         ("ETag", format!("\"{}\"", digests.git_sha1)),
         ("Content-Type", "application/octet-stream".into()),
     ];

@@ -154,3 +154,77 @@ fn connections_over_the_limit_get_503_and_the_log_keeps_only_the_newest() {
     assert!(log.len() <= 4, "{} entries kept", log.len());
     assert!(log.iter().all(|r| r.method == "HEAD"));
 }
+
+#[test]
+fn a_non_loopback_address_is_refused_unless_remote_access_is_asked_for() {
+    // The mirror serves files to anyone who connects, without authentication: an address other
+    // than loopback (here every interface) must be asked for explicitly.
+    let any = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+    let err = HubMirror::builder(&hub_root())
+        .bind(any)
+        .start()
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("0.0.0.0") && msg.contains("allow_remote") && msg.contains("--allow-remote"),
+        "{msg}"
+    );
+    // Asked for, it serves (every interface includes loopback).
+    let mirror = HubMirror::builder(&hub_root())
+        .bind(any)
+        .allow_remote(true)
+        .start()
+        .unwrap();
+    let local = std::net::SocketAddr::from(([127, 0, 0, 1], mirror.addr().port()));
+    let (head, _) = raw_request(
+        local,
+        &format!(
+            "HEAD /{MINILM_REPO}/resolve/main/config.json HTTP/1.1\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    // Loopback needs no opt-in.
+    assert!(
+        HubMirror::builder(&hub_root())
+            .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .start()
+            .is_ok()
+    );
+}
+
+#[test]
+fn commit_directories_announce_their_commit_and_set_ref_moves_a_branch() {
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("hub-mirror-refs-{}", std::process::id()));
+    for (rev, content) in [("main", "on main"), (commit, "at the commit")] {
+        let dir = root.join("org/r/resolve").join(rev);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("f.txt"), content).unwrap();
+    }
+    let mirror = HubMirror::start(&root).unwrap();
+    let get = |rev: &str| {
+        let (head, body) = raw_request(
+            mirror.addr(),
+            &format!("GET /org/r/resolve/{rev}/f.txt HTTP/1.1\r\nConnection: close\r\n\r\n"),
+        );
+        let announced = head
+            .lines()
+            .find_map(|l| l.strip_prefix("X-Repo-Commit: "))
+            .unwrap()
+            .to_owned();
+        (announced, String::from_utf8(body).unwrap())
+    };
+    assert_eq!(
+        get("main"),
+        (MIRROR_COMMIT.to_owned(), "on main".to_owned())
+    );
+    assert_eq!(get(MIRROR_COMMIT).1, "on main");
+    assert_eq!(get(commit), (commit.to_owned(), "at the commit".to_owned()));
+    // A push after one more request: that one still sees the old main, the next the commit.
+    mirror.set_ref_after(1, "org/r", "main", commit);
+    assert_eq!(get("main").1, "on main");
+    assert_eq!(get("main"), (commit.to_owned(), "at the commit".to_owned()));
+    drop(mirror);
+    fs::remove_dir_all(&root).unwrap();
+}
