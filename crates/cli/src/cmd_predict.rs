@@ -110,9 +110,18 @@ fn load(args: &Args, options: PredictOptions) -> anyhow::Result<Predictor<Backen
         Some(spec) => Some(match Source::parse(spec, RepoType::Model)? {
             Source::Local(dir) => dir,
             source @ Source::Hub(_) => {
-                let config = source.resolve(&client, bert::adapter::ADAPTER_CONFIG)?;
-                source.resolve(&client, bert::adapter::ADAPTER_WEIGHTS)?;
-                // Both files sit in the same snapshot directory of the cache.
+                // One fetch: both files come from one commit, so they sit in the same snapshot
+                // directory of the cache.
+                let [config, _weights] = source
+                    .fetch(
+                        &client,
+                        [
+                            bert::adapter::ADAPTER_CONFIG,
+                            bert::adapter::ADAPTER_WEIGHTS,
+                        ],
+                        [],
+                    )?
+                    .required;
                 config
                     .parent()
                     .map(PathBuf::from)

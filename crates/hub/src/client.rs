@@ -4,7 +4,8 @@
 use std::fs;
 use std::io::{Read, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Once};
+use std::time::Duration;
 
 use ureq::Agent;
 
@@ -33,6 +34,15 @@ pub struct FileMetadata {
     pub download_url: String,
 }
 
+/// A file resolved to a local path, with the commit it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Resolved {
+    /// `snapshots/<commit>/<file>` in the cache.
+    pub(crate) path: PathBuf,
+    /// The commit the revision resolved to (online: `X-Repo-Commit`; offline: `refs/<revision>`).
+    pub(crate) commit: String,
+}
+
 /// A Hub client writing into the Hugging Face cache.
 ///
 /// It reports the progress of large downloads to the [`progress::Progress`] it holds
@@ -47,6 +57,10 @@ pub struct HubClient {
     probe: Agent,
     /// Follows redirects (to the CDN) for the content.
     fetch: Agent,
+    /// The token would travel in clear text ([`token_in_clear`]); warned about once per client
+    /// (and its clones), at the first request that carries it.
+    token_in_clear: bool,
+    token_warning: Arc<Once>,
 }
 
 fn header<'a>(headers: &'a ureq::http::HeaderMap, name: &str) -> Option<&'a str> {
@@ -55,6 +69,39 @@ fn header<'a>(headers: &'a ureq::http::HeaderMap, name: &str) -> Option<&'a str>
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|v| !v.is_empty())
+}
+
+/// Whether a token sent to `endpoint` crosses the network unencrypted: plain `http://` to a host
+/// other than loopback (`localhost`, `127.0.0.0/8`, `::1`). A loopback mirror over http is the
+/// normal air-gapped setup and never leaves the machine.
+pub(crate) fn token_in_clear(endpoint: &str) -> bool {
+    let Some((scheme, rest)) = endpoint.split_once("://") else {
+        return false;
+    };
+    if !scheme.eq_ignore_ascii_case("http") {
+        return false;
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host_port.split(':').next().unwrap_or(""),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    !loopback
+}
+
+/// Whether `e` is ureq's overall (global) timeout, directly or inside an I/O error from a body read.
+fn is_deadline(e: &(dyn std::error::Error + 'static)) -> bool {
+    let ureq_err = e.downcast_ref::<ureq::Error>().or_else(|| {
+        e.downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+    });
+    matches!(ureq_err, Some(ureq::Error::Timeout(ureq::Timeout::Global)))
 }
 
 /// `scheme://host[:port]` of an absolute URL.
@@ -86,6 +133,8 @@ impl HubClient {
         HubClient {
             probe: agent(0),
             fetch: agent(MAX_REDIRECTS),
+            token_in_clear: config.token.is_some() && token_in_clear(&config.endpoint),
+            token_warning: Arc::new(Once::new()),
             config,
             progress: Arc::new(progress::Silent),
         }
@@ -114,6 +163,11 @@ impl HubClient {
 
     /// The cached snapshot path of `file` at the repository's revision, if present; no network.
     pub fn cached_path(&self, repo: &Repo, file: &str) -> Option<PathBuf> {
+        self.cached(repo, file).map(|r| r.path)
+    }
+
+    /// [`HubClient::cached_path`] with the commit it lies under.
+    fn cached(&self, repo: &Repo, file: &str) -> Option<Resolved> {
         validate_file(file).ok()?;
         let dir = self.repo_dir(repo);
         let rev = repo.revision();
@@ -128,14 +182,27 @@ impl HubClient {
         if commit.is_empty() || !commit.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return None;
         }
-        let path = dir.join("snapshots").join(commit).join(file);
-        path.is_file().then_some(path)
+        let path = dir.join("snapshots").join(&commit).join(file);
+        path.is_file().then_some(Resolved { path, commit })
     }
 
     fn auth_header(&self, url: &str) -> Option<String> {
         // Only the endpoint gets the token; a CDN URL is already signed and must not see it.
         let t = self.config.token.as_ref()?;
-        (origin(url) == origin(&self.config.endpoint)).then(|| format!("Bearer {t}"))
+        if origin(url) != origin(&self.config.endpoint) {
+            return None;
+        }
+        if self.token_in_clear {
+            self.token_warning.call_once(|| {
+                tracing::warn!(
+                    endpoint = %self.config.endpoint,
+                    "the Hub token (HF_TOKEN) is sent in clear text over plain http to {}: anyone on \
+                     the way can read it; use https, or a mirror on this machine (127.0.0.1)",
+                    self.config.endpoint
+                );
+            });
+        }
+        Some(format!("Bearer {t}"))
     }
 
     /// Ask the endpoint what `file` currently is (commit, ETag, size, where to download it).
@@ -209,7 +276,15 @@ impl HubClient {
     }
 
     /// Download `file` of `repo` into the cache (or reuse it) and return its snapshot path.
+    ///
+    /// Each call resolves the revision afresh; [`crate::Source::fetch`] pins the files of one
+    /// fetch to the commit its first file resolved to.
     pub fn download(&self, repo: &Repo, file: &str) -> Result<PathBuf> {
+        self.download_resolved(repo, file).map(|r| r.path)
+    }
+
+    /// [`HubClient::download`], with the commit the file belongs to.
+    pub(crate) fn download_resolved(&self, repo: &Repo, file: &str) -> Result<Resolved> {
         let _span = tracing::debug_span!("hub_download", repo = %repo, file).entered();
         validate_file(file)?;
         let not_cached = |why: String| HubError::NotCached {
@@ -219,12 +294,12 @@ impl HubClient {
             why,
         };
         if self.config.offline {
-            let path = self.cached_path(repo, file).ok_or_else(|| {
+            let cached = self.cached(repo, file).ok_or_else(|| {
                 not_cached("offline mode is on (HF_HUB_OFFLINE or the offline flag)".into())
             })?;
             tracing::info!("using cached {file}");
-            tracing::debug!(path = %path.display(), "offline");
-            return Ok(path);
+            tracing::debug!(path = %cached.path.display(), "offline");
+            return Ok(cached);
         }
         let url = repo.file_url(&self.config.endpoint, file);
         let meta = match self.head(&url, file) {
@@ -232,11 +307,11 @@ impl HubClient {
             Err(e @ HubError::Http { .. }) => {
                 // Unreachable endpoint (not an HTTP error status): a cached copy is as good as the
                 // Python tools consider it, so training can proceed on a plane.
-                return match self.cached_path(repo, file) {
-                    Some(p) => {
+                return match self.cached(repo, file) {
+                    Some(cached) => {
                         tracing::warn!(error = %e, "Hub unreachable, using the cached {file}");
-                        tracing::debug!(path = %p.display(), "cached copy");
-                        Ok(p)
+                        tracing::debug!(path = %cached.path.display(), "cached copy");
+                        Ok(cached)
                     }
                     None => Err(e),
                 };
@@ -281,14 +356,26 @@ impl HubClient {
             }
         }
         tracing::debug!(path = %snapshot.display(), size = meta.size, commit = %meta.commit, "file ready");
-        Ok(snapshot)
+        Ok(Resolved {
+            path: snapshot,
+            commit: meta.commit,
+        })
     }
 
     /// As [`HubClient::download`], but a file the repository does not have (404, or absent from the
     /// cache when offline) is `Ok(None)`.
     pub fn download_optional(&self, repo: &Repo, file: &str) -> Result<Option<PathBuf>> {
-        match self.download(repo, file) {
-            Ok(p) => Ok(Some(p)),
+        Ok(self.download_optional_resolved(repo, file)?.map(|r| r.path))
+    }
+
+    /// [`HubClient::download_optional`], with the commit the file belongs to.
+    pub(crate) fn download_optional_resolved(
+        &self,
+        repo: &Repo,
+        file: &str,
+    ) -> Result<Option<Resolved>> {
+        match self.download_resolved(repo, file) {
+            Ok(r) => Ok(Some(r)),
             Err(HubError::NotFound { .. }) => Ok(None),
             Err(HubError::NotCached { .. }) if self.config.offline => Ok(None),
             Err(e) => Err(e),
@@ -296,6 +383,10 @@ impl HubClient {
     }
 
     /// GET the content into a temp file beside `blob`, verify it, rename it into place.
+    ///
+    /// Bounded twice over: the whole transfer must finish within
+    /// [`HubConfig::download_deadline`] for the announced size, and at most one byte past the
+    /// announced size is read (a longer body is [`HubError::Oversized`], never written).
     fn fetch_blob(&self, file: &str, meta: &FileMetadata, blob: &Path) -> Result<()> {
         let url = meta.download_url.as_str();
         let mut tmp = fsio::AtomicFile::create(blob)?;
@@ -308,9 +399,24 @@ impl HubClient {
                 partial: partial.clone(),
             })
         };
-        tracing::debug!(url, size = meta.size, "downloading");
+        let deadline = self.config.download_deadline.for_size(meta.size);
+        let past_deadline = |received| HubError::DeadlineExceeded {
+            download: at(),
+            deadline,
+            received,
+            expected: meta.size,
+        };
+        tracing::debug!(
+            url,
+            size = meta.size,
+            deadline_s = deadline.as_secs_f64(),
+            "downloading"
+        );
 
-        let resp = self.get(url, file)?;
+        let resp = self.get(url, file, deadline).map_err(|e| match e {
+            HubError::Http { source, .. } if is_deadline(&*source) => past_deadline(0),
+            e => e,
+        })?;
         let declared = header(resp.headers(), "content-length").and_then(|v| v.parse::<u64>().ok());
         if let Some(declared) = declared.filter(|d| *d != meta.size) {
             // No point streaming a body that cannot be right.
@@ -338,7 +444,11 @@ impl HubClient {
             self.progress
                 .start(file, Some(meta.size), progress::Unit::Bytes)
         });
-        let mut reader = resp.into_body().into_reader();
+        // One byte past the announced size is enough to know the body is too long.
+        let mut reader = resp
+            .into_body()
+            .into_reader()
+            .take(meta.size.saturating_add(1));
         let mut buf = vec![0u8; CHUNK];
         let mut received: u64 = 0;
         loop {
@@ -346,6 +456,7 @@ impl HubClient {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if is_deadline(&e) => return Err(past_deadline(received)),
                 Err(source) => {
                     return Err(HubError::Transfer {
                         download: at(),
@@ -391,9 +502,20 @@ impl HubClient {
         Ok(())
     }
 
-    /// GET `url` (following redirects to the CDN); any status but 200 is an error naming `file`.
-    fn get(&self, url: &str, file: &str) -> Result<ureq::http::Response<ureq::Body>> {
-        let mut req = self.fetch.get(url);
+    /// GET `url` (following redirects to the CDN) with an overall `deadline` that also covers
+    /// reading the body; any status but 200 is an error naming `file`.
+    fn get(
+        &self,
+        url: &str,
+        file: &str,
+        deadline: Duration,
+    ) -> Result<ureq::http::Response<ureq::Body>> {
+        let mut req = self
+            .fetch
+            .get(url)
+            .config()
+            .timeout_global(Some(deadline))
+            .build();
         if let Some(auth) = self.auth_header(url) {
             req = req.header("Authorization", auth);
         }
@@ -511,6 +633,31 @@ mod tests {
         assert_eq!(human_size(466_247), "455.3 KiB");
         assert_eq!(human_size(20_042_008), "19.1 MiB");
         assert_eq!(human_size(3 << 30), "3.0 GiB");
+    }
+
+    #[test]
+    fn only_plain_http_beyond_loopback_exposes_a_token() {
+        for exposed in [
+            "http://192.0.2.1:9",
+            "http://mirror.lan:8765/hub",
+            "HTTP://10.0.0.5",
+            "http://[2001:db8::1]:80",
+            "http://127.0.0.1.evil.example",
+        ] {
+            assert!(token_in_clear(exposed), "{exposed}");
+        }
+        for safe in [
+            "https://huggingface.co",
+            "http://127.0.0.1:8765",
+            "http://127.1.2.3",
+            "http://localhost:8765/",
+            "http://LOCALHOST",
+            "http://[::1]:8765",
+            "http://user@127.0.0.1:1",
+            "not a url",
+        ] {
+            assert!(!token_in_clear(safe), "{safe}");
+        }
     }
 
     #[test]

@@ -192,6 +192,24 @@ pub enum HubError {
         source: std::io::Error,
     },
 
+    /// The download did not finish within its overall deadline (a stalled or trickling server).
+    #[error(
+        "{}: download of {} did not finish within its deadline of {} s ({received} of {expected} \
+         bytes received); partial file {} deleted; for a slower link set {}=<seconds>",
+        .download.url, .download.file, fmt_secs(*.deadline), .download.partial.display(),
+        crate::config::DEADLINE_VAR
+    )]
+    DeadlineExceeded {
+        /// Which download.
+        download: Box<PartialDownload>,
+        /// The deadline ([`crate::HubConfig::download_deadline`] for the announced size).
+        deadline: std::time::Duration,
+        /// Bytes received before it passed.
+        received: u64,
+        /// Bytes announced.
+        expected: u64,
+    },
+
     // ----- cache -----
     /// Offline mode (or the Hub is unreachable) and the file is not in the cache.
     #[error(
@@ -220,6 +238,16 @@ pub struct PartialDownload {
     pub file: String,
     /// The temporary file that was removed.
     pub partial: PathBuf,
+}
+
+/// Seconds as a person reads them: `1`, `1.5`, `13548`.
+fn fmt_secs(d: std::time::Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0}")
+    } else {
+        format!("{s:.1}")
+    }
 }
 
 impl HubError {

@@ -15,7 +15,10 @@
 //!    (`X-Linked-Size`, else `Content-Length`); LFS files answer `302` to a CDN `Location`.
 //! 2. If `blobs/<etag>` is already in the cache with the announced size, nothing is downloaded.
 //!    Otherwise `GET` the file (following redirects) into a temp file beside the blob
-//!    (`blobs/.<etag>.<random>.incomplete`, written through [`fsio::AtomicFile`]).
+//!    (`blobs/.<etag>.<random>.incomplete`, written through [`fsio::AtomicFile`]). The transfer
+//!    has an overall deadline scaled from the announced size ([`DownloadDeadline`]; a server that
+//!    trickles bytes fails too, not only one that stalls), and reading stops one byte past the
+//!    announced size (a longer body is an error, never written out).
 //! 3. Verify: byte count = announced size; if the ETag is 64 hex digits it is the sha256 of the
 //!    content (LFS); if 40 hex digits it is the git blob id, SHA-1 of `"blob <len>\0" + content`.
 //!    Other ETags (not from the Hub) get the size check only, with a warning.
@@ -26,7 +29,14 @@
 //! else `~/.cache/huggingface/hub` — the same as Python, so files fetched by either are reused.
 //! Offline (`HF_HUB_OFFLINE=1` or [`HubConfig::offline`]) resolves from the cache only, through
 //! `refs/<revision>`. When online but the endpoint is unreachable, a cached copy is used with a
-//! warning (as Python does). `HF_TOKEN` is sent as a bearer token to the endpoint (never to a CDN).
+//! warning (as Python does). `HF_TOKEN` is sent as a bearer token to the endpoint (never to a CDN);
+//! over plain `http://` to a host other than loopback it travels in clear text, which the client
+//! warns about once. A loopback mirror (`http://127.0.0.1:PORT`, the air-gapped setup) is not
+//! warned about: its traffic never leaves the machine.
+//!
+//! [`Source::fetch`] pins a repository's files to one commit: the first file resolves the
+//! revision to a commit (`X-Repo-Commit`), the others are requested at that commit, so a push
+//! between two files cannot mix revisions.
 //!
 //! The library draws nothing: downloads of 4 MiB or more are reported to the
 //! [`progress::Progress`] given to [`HubClient::with_progress`], and it logs one INFO line per
@@ -35,7 +45,7 @@
 //!
 //! # Modules
 //! * [`client`]: [`HubClient`] (metadata probe, download, verification, cache layout).
-//! * [`config`]: [`HubConfig`], from the `HF_*` environment variables.
+//! * [`config`]: [`HubConfig`], from the `HF_*` environment variables; [`DownloadDeadline`].
 //! * [`repo`]: [`Repo`], [`RepoType`], id and file-name rules, URLs and cache folder names.
 //! * [`source`]: [`Source`] (local directory or repository) and [`Source::fetch`].
 //! * [`urlpath`]: percent-encoding of URL paths, shared with the loopback mirror.
@@ -49,7 +59,9 @@ pub mod urlpath;
 mod verify;
 
 pub use crate::client::{FileMetadata, HubClient};
-pub use crate::config::{DEFAULT_ENDPOINT, HubConfig};
+pub use crate::config::{
+    DEADLINE_VAR, DEFAULT_ENDPOINT, DownloadDeadline, HubConfig, MAX_DEADLINE,
+};
 pub use crate::error::{HubError, PartialDownload, Result};
 pub use crate::repo::{DEFAULT_REVISION, Repo, RepoType};
 pub use crate::source::{Fetched, Source};

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::client::HubClient;
+use crate::client::{HubClient, Resolved};
 use crate::error::{HubError, Result};
 use crate::repo::{Repo, RepoType, validate_file};
 
@@ -89,6 +89,11 @@ impl Source {
     /// Resolves (downloading if needed) the `required` files, then the `optional` ones, in order;
     /// the first failure ends the fetch. An optional file the source lacks is `None`.
     ///
+    /// All files of a repository come from one commit: the first file resolves the revision (a
+    /// branch such as `main`) to a commit, and the others are requested at that commit, so a push
+    /// between two files cannot mix two revisions (a model's config from one, its weights from
+    /// another). [`Fetched::commit`] says which.
+    ///
     /// The client knows no model or dataset: callers name the files (a model's checkpoint and
     /// tokenizer files, a dataset's splits).
     ///
@@ -105,15 +110,43 @@ impl Source {
             source: self.describe(),
             required: std::array::from_fn(|_| PathBuf::new()),
             optional: std::array::from_fn(|_| None),
+            commit: None,
         };
+        let Source::Hub(repo) = self else {
+            for (path, file) in fetched.required.iter_mut().zip(required) {
+                *path = self.resolve(client, file)?;
+            }
+            for (path, file) in fetched.optional.iter_mut().zip(optional) {
+                *path = self.resolve_optional(client, file)?;
+            }
+            return Ok(fetched);
+        };
+        // The repository at the first file's commit, once it is known.
+        let mut at: Option<Repo> = None;
         for (path, file) in fetched.required.iter_mut().zip(required) {
-            *path = self.resolve(client, file)?;
+            let r = client.download_resolved(at.as_ref().unwrap_or(repo), file)?;
+            pin(&mut at, repo, &r)?;
+            *path = r.path;
         }
         for (path, file) in fetched.optional.iter_mut().zip(optional) {
-            *path = self.resolve_optional(client, file)?;
+            let r = client.download_optional_resolved(at.as_ref().unwrap_or(repo), file)?;
+            if let Some(r) = &r {
+                pin(&mut at, repo, r)?;
+            }
+            *path = r.map(|r| r.path);
         }
+        fetched.commit = at.map(|r| r.revision().to_owned());
         Ok(fetched)
     }
+}
+
+/// Pin `at` to the commit `resolved` came from, unless already pinned.
+fn pin(at: &mut Option<Repo>, repo: &Repo, resolved: &Resolved) -> Result<()> {
+    if at.is_none() {
+        tracing::debug!(commit = %resolved.commit, "the fetch's other files are requested at this commit");
+        *at = Some(repo.clone().with_revision(&resolved.commit)?);
+    }
+    Ok(())
 }
 
 /// A local directory may hold the repository tree (`plain_text/train-...parquet`) or just the files
@@ -134,6 +167,9 @@ pub struct Fetched<const R: usize, const O: usize> {
     pub required: [PathBuf; R],
     /// The optional files; `None` where the source does not have one.
     pub optional: [Option<PathBuf>; O],
+    /// The commit every file came from (a repository with at least one file found); `None` for
+    /// a local directory.
+    pub commit: Option<String>,
 }
 
 #[cfg(test)]

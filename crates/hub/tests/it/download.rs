@@ -73,7 +73,7 @@ fn sums() -> HashMap<String, String> {
 }
 
 /// `shared/hub`, or a test failure that says where it was looked for and how to point at it.
-fn hub_root() -> PathBuf {
+pub(crate) fn hub_root() -> PathBuf {
     testkit::shared::hub_root().unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -105,7 +105,7 @@ fn files_under(dir: &Path) -> Vec<String> {
 }
 
 /// After a failed download: no partial file, no blob, no snapshot entry, no ref.
-fn assert_cache_clean(cache: &Path) {
+pub(crate) fn assert_cache_clean(cache: &Path) {
     let left = files_under(cache);
     assert!(
         left.is_empty(),
