@@ -20,6 +20,10 @@ const PROGRESS_MIN_BYTES: u64 = 4 * 1024 * 1024;
 const MAX_REDIRECTS: u32 = 10;
 /// Read buffer for downloads.
 const CHUNK: usize = 1 << 20;
+/// A partial download untouched this long is a killed process's leftover, not a live write
+/// (a live one writes at least every read timeout), and is swept by the next download into
+/// the same cache directory. Generous, because other processes may share the cache.
+pub const STALE_DOWNLOAD_AGE: Duration = Duration::from_secs(3600);
 
 /// What the Hub announced for a file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -389,6 +393,16 @@ impl HubClient {
     /// announced size is read (a longer body is [`HubError::Oversized`], never written).
     fn fetch_blob(&self, file: &str, meta: &FileMetadata, blob: &Path) -> Result<()> {
         let url = meta.download_url.as_str();
+        if let Some(blobs) = blob.parent() {
+            let swept = fsio::sweep_temp_files(blobs, STALE_DOWNLOAD_AGE)?;
+            if !swept.is_empty() {
+                tracing::info!(
+                    files = swept.len(),
+                    "removed partial downloads a killed process left"
+                );
+                tracing::debug!(?swept, "removed partial downloads");
+            }
+        }
         let mut tmp = fsio::AtomicFile::create(blob)?;
         let partial = tmp.temp_path().to_path_buf();
         // Every error below drops `tmp`, which deletes the partial file before the caller sees it.

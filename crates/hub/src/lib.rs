@@ -18,7 +18,9 @@
 //!    (`blobs/.<etag>.<random>.incomplete`, written through [`fsio::AtomicFile`]). The transfer
 //!    has an overall deadline scaled from the announced size ([`DownloadDeadline`]; a server that
 //!    trickles bytes fails too, not only one that stalls), and reading stops one byte past the
-//!    announced size (a longer body is an error, never written out).
+//!    announced size (a longer body is an error, never written out). Partial downloads that a
+//!    killed process left in `blobs/` are swept first, once untouched for
+//!    [`STALE_DOWNLOAD_AGE`] (younger ones may be another process's download in progress).
 //! 3. Verify: byte count = announced size; if the ETag is 64 hex digits it is the sha256 of the
 //!    content (LFS); if 40 hex digits it is the git blob id, SHA-1 of `"blob <len>\0" + content`.
 //!    Other ETags (not from the Hub) get the size check only, with a warning.
@@ -58,7 +60,7 @@ pub mod source;
 pub mod urlpath;
 mod verify;
 
-pub use crate::client::{FileMetadata, HubClient};
+pub use crate::client::{FileMetadata, HubClient, STALE_DOWNLOAD_AGE};
 pub use crate::config::{
     DEADLINE_VAR, DEFAULT_ENDPOINT, DownloadDeadline, HubConfig, MAX_DEADLINE,
 };

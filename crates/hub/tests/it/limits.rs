@@ -270,3 +270,37 @@ fn a_token_bound_for_a_plain_http_remote_endpoint_is_warned_about_once() {
     });
     assert!(warned.is_empty(), "{warned:?}");
 }
+
+#[test]
+fn partial_downloads_a_killed_process_left_are_swept_once_stale() {
+    let mirror = HubMirror::start(&hub_root()).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let blobs = cache
+        .path()
+        .join("models--sentence-transformers--all-MiniLM-L6-v2/blobs");
+    fs::create_dir_all(&blobs).unwrap();
+    // As the temp files of fsio::AtomicFile look: one a killed process left long ago, one
+    // that may be another process's download in progress.
+    let (stale, live) = (
+        blobs.join(".abc123.Xy7Qz1.incomplete"),
+        blobs.join(".def456.Pq2Rs3.incomplete"),
+    );
+    for f in [&stale, &live] {
+        fs::write(f, b"partial").unwrap();
+    }
+    let old = std::time::SystemTime::now() - hub::STALE_DOWNLOAD_AGE - Duration::from_secs(60);
+    fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let c = HubClient::new(HubConfig::new(&mirror.endpoint(), cache.path()).with_progress(false));
+    c.download(&Repo::model(MINILM_REPO).unwrap(), "config.json")
+        .unwrap();
+    assert!(!stale.exists(), "a stale partial download survived");
+    assert!(
+        live.exists(),
+        "a partial download that may be live was removed"
+    );
+}
