@@ -14,11 +14,15 @@ use serde::{Deserialize, Serialize};
 use crate::error::MetricsError;
 
 /// `num / den`, or `0.0` when `den == 0` (scikit-learn's `zero_division=0`).
-fn ratio(num: u64, den: u64) -> f64 {
+///
+/// The counts are summed in u128 by the callers: a `metrics.json` may hold any u64 in a
+/// confusion matrix, and the sums of such counts must not overflow before validation can
+/// refuse them.
+fn ratio(num: u128, den: u128) -> f64 {
     if den == 0 {
         0.0
     } else {
-        // u64 -> f64 is exact below 2^53 samples, far beyond any test set.
+        // u128 -> f64 is exact below 2^53 samples, far beyond any test set.
         num as f64 / den as f64
     }
 }
@@ -95,24 +99,40 @@ impl ConfusionMatrix {
         self.fn_ += other.fn_;
     }
 
-    /// Number of samples counted.
+    /// Number of samples counted (saturating at `u64::MAX` for counts read from a file that
+    /// no evaluation could have produced; [`Self::checked_total`] tells them apart).
     pub fn total(&self) -> u64 {
-        self.tp + self.fp + self.tn + self.fn_
+        self.checked_total().unwrap_or(u64::MAX)
+    }
+
+    /// Number of samples counted, or `None` when the four counts overflow a u64.
+    pub fn checked_total(&self) -> Option<u64> {
+        self.tp
+            .checked_add(self.fp)?
+            .checked_add(self.tn)?
+            .checked_add(self.fn_)
+    }
+
+    fn wide(&self) -> [u128; 4] {
+        [self.tp, self.fp, self.tn, self.fn_].map(u128::from)
     }
 
     /// (tp + tn) / total; 0.0 when empty.
     pub fn accuracy(&self) -> f64 {
-        ratio(self.tp + self.tn, self.total())
+        let [tp, fp, tn, fn_] = self.wide();
+        ratio(tp + tn, tp + fp + tn + fn_)
     }
 
     /// tp / (tp + fp); 0.0 when nothing was predicted positive.
     pub fn precision(&self) -> f64 {
-        ratio(self.tp, self.tp + self.fp)
+        let [tp, fp, _, _] = self.wide();
+        ratio(tp, tp + fp)
     }
 
     /// tp / (tp + fn); 0.0 when there are no positive labels.
     pub fn recall(&self) -> f64 {
-        ratio(self.tp, self.tp + self.fn_)
+        let [tp, _, _, fn_] = self.wide();
+        ratio(tp, tp + fn_)
     }
 
     /// Harmonic mean of precision and recall, computed as
@@ -120,7 +140,8 @@ impl ConfusionMatrix {
     /// second division by zero when precision and recall are both 0; 0.0 when
     /// there are neither positive labels nor positive predictions.
     pub fn f1(&self) -> f64 {
-        ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn_)
+        let [tp, fp, _, fn_] = self.wide();
+        ratio(2 * tp, 2 * tp + fp + fn_)
     }
 }
 

@@ -363,6 +363,16 @@ fn in_range(
 }
 
 fn validate_eval(at: &str, m: &EvalMetrics, test_n: usize) -> Result<(), ValidationError> {
+    // Counts first: the ratios below are derived from them.
+    let Some(total) = m.confusion.checked_total() else {
+        return Err(ValidationError::new(
+            format!("{at}.confusion"),
+            format!(
+                "expected tp + fp + tn + fn to equal {at}.samples = {}, got a sum beyond 2^64",
+                m.samples
+            ),
+        ));
+    };
     let derived = EvalMetrics::from_confusion(m.confusion, m.loss, m.seconds);
     for (name, value, expected) in [
         ("accuracy", m.accuracy, derived.accuracy),
@@ -379,7 +389,6 @@ fn validate_eval(at: &str, m: &EvalMetrics, test_n: usize) -> Result<(), Validat
             ));
         }
     }
-    let total = m.confusion.total();
     if total != m.samples {
         return Err(ValidationError::new(
             format!("{at}.confusion"),

@@ -254,6 +254,44 @@ fn validate_names_the_offending_field() {
     assert_eq!(field_of(&m), "schema_version");
 }
 
+/// Found by the fuzz harness (crates/fuzz/regressions/metrics/): a confusion count of 2^64 - 1
+/// overflowed the sums behind `total()` and the ratios — a panic in debug builds, a wrapped
+/// sum in release — before validation could refuse the file.
+#[test]
+fn confusion_counts_whose_sum_overflows_are_refused_naming_the_field() {
+    let mut m = sample(1);
+    m.baseline.confusion.tp = u64::MAX;
+    assert_eq!(field_of(&m), "baseline.confusion");
+    let mut m = sample(1);
+    m.epochs[0].eval.confusion.fn_ = u64::MAX - 1;
+    m.epochs[0].eval.confusion.fp = 3;
+    assert_eq!(field_of(&m), "epochs[0].eval.confusion");
+    // The ratios of such a matrix are computed without overflow too.
+    let c = metrics::ConfusionMatrix {
+        tp: u64::MAX,
+        fp: u64::MAX,
+        tn: u64::MAX,
+        fn_: u64::MAX,
+    };
+    assert_eq!(
+        (c.accuracy(), c.precision(), c.recall(), c.f1()),
+        (0.5, 0.5, 0.5, 0.5)
+    );
+    assert_eq!((c.total(), c.checked_total()), (u64::MAX, None));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metrics.json");
+    let mut v = serde_json::to_value(sample(1)).unwrap();
+    v["baseline"]["confusion"]["tp"] = u64::MAX.into();
+    std::fs::write(&path, v.to_string()).unwrap();
+    let err = RunMetrics::read(&path).unwrap_err();
+    assert!(err.to_string().contains("metrics.json"), "{err}");
+    match &err {
+        MetricsError::InvalidFile { source, .. } => assert_eq!(source.field, "baseline.confusion"),
+        other => panic!("expected InvalidFile, got {other:?}"),
+    }
+}
+
 #[test]
 fn write_atomic_refuses_invalid_metrics_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
