@@ -7,4 +7,5 @@
 // and helpers here are test code too, where a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
+mod compat;
 mod schema;
