@@ -1,6 +1,7 @@
-//! `imdb-lora predict`: label texts as negative or positive with a fine-tuned model, or with a
-//! base model plus a PEFT LoRA adapter; prints a JSON array on stdout, one object per text
-//! in input order: `{"text", "neg_prob", "pos_prob", "label"}`.
+//! `imdb-lora predict`: label texts with a fine-tuned model, or with a base model plus a PEFT
+//! LoRA adapter; prints a JSON array on stdout, one object per text in input order:
+//! `{"text", "neg_prob", "pos_prob", "label"}` for a sentiment model (IMDb's), otherwise
+//! `{"text", "label", "probs": {class: probability, ...}}`.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;

@@ -40,12 +40,12 @@ pub enum InferError {
         /// The directory.
         dir: PathBuf,
     },
-    /// The classifier does not have exactly two labels.
+    /// The model is not a classifier over two or more labels (e.g. a one-output regression head).
     #[error(
-        "{}: the model has {found} labels; sentiment prediction needs 2 (negative, positive)",
+        "{}: the model has {found} label; classification needs at least 2",
         path.display()
     )]
-    NotBinary {
+    TooFewLabels {
         /// The `config.json`.
         path: PathBuf,
         /// Its number of labels.

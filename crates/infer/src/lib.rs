@@ -1,11 +1,14 @@
-//! Sentiment prediction with a fine-tuned BERT classifier: load once, label batches of texts.
+//! Text classification with a fine-tuned BERT classifier (IMDb sentiment, or any label set):
+//! load once, label batches of texts.
 //!
 //! A [`Predictor`] comes from a saved model directory (what `bert::save_pretrained` writes,
 //! plus tokenizer files, or any Hugging Face `BertForSequenceClassification` checkpoint with
-//! two labels) or from a base model and a PEFT LoRA adapter directory, which is applied and
-//! merged. [`Predictor::predict`] tokenises (truncating to `max_len`, default 256, with a
+//! two or more labels) or from a base model and a PEFT LoRA adapter directory, which is applied
+//! and merged. [`Predictor::predict`] tokenises (truncating to `max_len`, default 256, with a
 //! warning naming each truncated text), batches by length to limit padding, and returns one
-//! [`Prediction`] per text, in input order, with softmax probabilities.
+//! [`Prediction`] per text, in input order, with softmax probabilities: for a sentiment model
+//! the recipe's `{"text", "neg_prob", "pos_prob", "label"}`, otherwise
+//! `{"text", "label", "probs": {name: p, ...}}`.
 //!
 //! The crate is generic over the Burn backend; the binary picks one.
 

@@ -10,7 +10,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use data::tokenize::MAX_SUPPORTED_LEN;
 use data::{Encoded, Review, TextTokenizer, collate};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::{InferError, ModelFiles};
 
@@ -55,59 +55,119 @@ impl PredictOptions {
     }
 }
 
-/// The sentiment of one text.
+/// The predicted class of one text, with every class's probability.
 ///
-/// Serialises to `{"text": ..., "neg_prob": ..., "pos_prob": ..., "label": ...}`, in that
-/// order; the probabilities are the softmax of the model's two logits (computed in f64, so
-/// they sum to 1 up to f64 rounding) and `label` names the more probable class.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Serialised in one of two shapes, fields in this order:
+/// * a two-label sentiment model (labels named negative/positive, or transformers' generic
+///   `LABEL_0`/`LABEL_1`): `{"text", "neg_prob", "pos_prob", "label"}`, the recipe's shape;
+/// * any other model: `{"text", "label", "probs": {name: probability, ...}}`, classes in the
+///   model's label order.
+///
+/// Probabilities are the softmax of the model's logits, computed in f64 (they sum to 1 up to
+/// f64 rounding); `label` names the most probable class (the lower index on a tie).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Prediction {
     /// The input text, unchanged (also when the model saw only its truncated head).
     pub text: String,
-    /// Probability of the negative class.
-    pub neg_prob: f64,
-    /// Probability of the positive class.
-    pub pos_prob: f64,
-    /// Name of the more probable class, from the model's `id2label` (`neg`/`pos` when those
-    /// are transformers' generic `LABEL_0`/`LABEL_1`).
+    /// Name of the most probable class, from the model's `id2label` (`neg`/`pos` for a
+    /// sentiment model with transformers' generic names).
     pub label: String,
+    /// Every class's name and probability, in the model's label order.
+    pub probs: Vec<(String, f64)>,
+    /// For a sentiment model: the output indices of the negative and positive classes.
+    sentiment: Option<[usize; 2]>,
 }
 
-/// Which output is negative and which positive, and what to call them.
+impl Prediction {
+    /// Probability of the negative class, for a sentiment model.
+    pub fn neg_prob(&self) -> Option<f64> {
+        self.sentiment.map(|[neg, _]| self.probs[neg].1)
+    }
+
+    /// Probability of the positive class, for a sentiment model.
+    pub fn pos_prob(&self) -> Option<f64> {
+        self.sentiment.map(|[_, pos]| self.probs[pos].1)
+    }
+
+    /// Probability of the class named `name`.
+    pub fn prob(&self, name: &str) -> Option<f64> {
+        self.probs.iter().find(|(n, _)| n == name).map(|(_, p)| *p)
+    }
+}
+
+impl Serialize for Prediction {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+
+        /// The class probabilities as a JSON object, in label order.
+        struct Probs<'a>(&'a [(String, f64)]);
+        impl Serialize for Probs<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut map = serializer.serialize_map(Some(self.0.len()))?;
+                for (name, p) in self.0 {
+                    map.serialize_entry(name, p)?;
+                }
+                map.end()
+            }
+        }
+
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("text", &self.text)?;
+        match self.sentiment {
+            Some([neg, pos]) => {
+                map.serialize_entry("neg_prob", &self.probs[neg].1)?;
+                map.serialize_entry("pos_prob", &self.probs[pos].1)?;
+                map.serialize_entry("label", &self.label)?;
+            }
+            None => {
+                map.serialize_entry("label", &self.label)?;
+                map.serialize_entry("probs", &Probs(&self.probs))?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// What the classes are called, and which are negative and positive for a sentiment model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Labels {
     /// Display names by output index.
-    names: [String; 2],
-    /// Output index of the negative class.
-    neg: usize,
+    names: Vec<String>,
+    /// For a sentiment model: the output indices of the negative and positive classes.
+    sentiment: Option<[usize; 2]>,
 }
 
 impl Labels {
-    /// From `id2label`: generic names become `neg`/`pos` with IMDb's convention (label 0 is
-    /// negative); otherwise a name starting with "pos" (any case) marks the positive class, so
-    /// `{"0": "POSITIVE", "1": "NEGATIVE"}` is read correctly; failing that, 0 is negative.
+    /// From `id2label`. Two labels are a sentiment model when transformers' generic names
+    /// (`LABEL_0`/`LABEL_1`, shown as `neg`/`pos` with IMDb's convention: 0 is negative) or
+    /// names starting with "neg"/"pos" (any case, either order, so `{"0": "POSITIVE",
+    /// "1": "NEGATIVE"}` is read correctly) say so. Everything else is plain classes.
     fn from_config(config: &BertConfig) -> Self {
-        let names = [config.label_name(0), config.label_name(1)];
-        if names[0] == "LABEL_0" && names[1] == "LABEL_1" {
+        let mut names: Vec<String> = (0..config.num_labels())
+            .map(|i| config.label_name(i))
+            .collect();
+        if names.len() != 2 {
             return Self {
-                names: ["neg".into(), "pos".into()],
-                neg: 0,
+                names,
+                sentiment: None,
             };
         }
-        let is_pos = |n: &str| n.to_ascii_lowercase().starts_with("pos");
-        let is_neg = |n: &str| n.to_ascii_lowercase().starts_with("neg");
-        let neg = if is_pos(&names[0]) && !is_pos(&names[1]) {
-            1
+        if names[0] == "LABEL_0" && names[1] == "LABEL_1" {
+            names = vec!["neg".into(), "pos".into()];
+            return Self {
+                names,
+                sentiment: Some([0, 1]),
+            };
+        }
+        let starts = |n: &str, p: &str| n.to_ascii_lowercase().starts_with(p);
+        let sentiment = if starts(&names[0], "neg") && starts(&names[1], "pos") {
+            Some([0, 1])
+        } else if starts(&names[0], "pos") && starts(&names[1], "neg") {
+            Some([1, 0])
         } else {
-            if !(is_neg(&names[0]) || is_pos(&names[1])) {
-                tracing::warn!(
-                    labels = ?names,
-                    "label names say neither negative nor positive; taking label 0 as negative"
-                );
-            }
-            0
+            None
         };
-        Self { names, neg }
+        Self { names, sentiment }
     }
 }
 
@@ -241,8 +301,8 @@ impl<B: BertBackend> Predictor<B> {
             });
         }
         let config = BertConfig::from_file(&files.config)?;
-        if config.num_labels() != 2 {
-            return Err(InferError::NotBinary {
+        if config.num_labels() < 2 {
+            return Err(InferError::TooFewLabels {
                 path: files.config.clone(),
                 found: config.num_labels(),
             });
@@ -339,8 +399,8 @@ impl<B: BertBackend> Predictor<B> {
     }
 
     /// The names `label` takes, by model output index.
-    pub fn label_names(&self) -> [&str; 2] {
-        [&self.labels.names[0], &self.labels.names[1]]
+    pub fn label_names(&self) -> Vec<&str> {
+        self.labels.names.iter().map(String::as_str).collect()
     }
 
     /// The model configuration.
@@ -419,16 +479,16 @@ impl<B: BertBackend> Predictor<B> {
                 })
                 .collect();
             let probs = self.probabilities(&examples)?;
-            for (&i, [p0, p1]) in chunk.iter().zip(probs) {
-                out.push((i, self.prediction(texts[i], [p0, p1])));
+            for (&i, p) in chunk.iter().zip(probs) {
+                out.push((i, self.prediction(texts[i], p)));
             }
         }
         out.sort_by_key(|(i, _)| *i);
         Ok(out.into_iter().map(|(_, p)| p).collect())
     }
 
-    /// Softmax over the two logits of each example, in f64.
-    fn probabilities(&self, examples: &[Encoded]) -> Result<Vec<[f64; 2]>, InferError> {
+    /// Softmax over the logits of each example, in f64.
+    fn probabilities(&self, examples: &[Encoded]) -> Result<Vec<Vec<f64>>, InferError> {
         let refs: Vec<&Encoded> = examples.iter().collect();
         let batch = collate(&refs, self.tokenizer.pad_id());
         let shape = [batch.batch_size, batch.seq_len];
@@ -445,38 +505,37 @@ impl<B: BertBackend> Predictor<B> {
             .convert::<f32>()
             .to_vec()
             .map_err(|e| InferError::Output(format!("{e:?}")))?;
-        if values.len() != 2 * examples.len() {
+        let n = self.labels.names.len();
+        if values.len() != n * examples.len() {
             return Err(InferError::Output(format!(
                 "expected {} logits, got {}",
-                2 * examples.len(),
+                n * examples.len(),
                 values.len()
             )));
         }
-        Ok(values
-            .chunks_exact(2)
-            .map(|l| softmax2(f64::from(l[0]), f64::from(l[1])))
-            .collect())
+        Ok(values.chunks_exact(n).map(softmax).collect())
     }
 
-    fn prediction(&self, text: &str, probs: [f64; 2]) -> Prediction {
-        let neg = self.labels.neg;
-        let pos = 1 - neg;
-        let best = if probs[pos] > probs[neg] { pos } else { neg };
+    fn prediction(&self, text: &str, probs: Vec<f64>) -> Prediction {
+        // The first of equal maxima, as `argmax` in PyTorch.
+        let best = (0..probs.len()).fold(0, |b, i| if probs[i] > probs[b] { i } else { b });
         Prediction {
             text: text.to_string(),
-            neg_prob: probs[neg],
-            pos_prob: probs[pos],
             label: self.labels.names[best].clone(),
+            probs: self.labels.names.iter().cloned().zip(probs).collect(),
+            sentiment: self.labels.sentiment,
         }
     }
 }
 
-/// Numerically stable two-class softmax.
-fn softmax2(a: f64, b: f64) -> [f64; 2] {
-    let m = a.max(b);
-    let (ea, eb) = ((a - m).exp(), (b - m).exp());
-    let sum = ea + eb;
-    [ea / sum, eb / sum]
+/// Numerically stable softmax, in f64.
+fn softmax(logits: &[f32]) -> Vec<f64> {
+    let m = logits
+        .iter()
+        .fold(f64::NEG_INFINITY, |m, &l| m.max(f64::from(l)));
+    let exps: Vec<f64> = logits.iter().map(|&l| (f64::from(l) - m).exp()).collect();
+    let sum: f64 = exps.iter().sum();
+    exps.into_iter().map(|e| e / sum).collect()
 }
 
 #[cfg(test)]
@@ -485,36 +544,64 @@ mod tests {
 
     #[test]
     fn softmax_is_stable_and_normalised() {
-        let [p, q] = softmax2(1000.0, 999.0);
-        assert!((p + q - 1.0).abs() < 1e-15 && p > q);
-        assert_eq!(softmax2(0.0, 0.0), [0.5, 0.5]);
+        let p = softmax(&[1000.0, 999.0]);
+        assert!((p[0] + p[1] - 1.0).abs() < 1e-15 && p[0] > p[1]);
+        assert_eq!(softmax(&[0.0, 0.0]), [0.5, 0.5]);
+        let four = softmax(&[1.0, 2.0, 3.0, 4.0]);
+        assert!((four.iter().sum::<f64>() - 1.0).abs() < 1e-15);
+        assert!(four.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
     fn label_roles_follow_names() {
         let generic = Labels::from_config(&BertConfig::default());
         assert_eq!(
-            (generic.names.clone(), generic.neg),
-            (["neg".into(), "pos".into()], 0)
+            (generic.names.clone(), generic.sentiment),
+            (vec!["neg".to_string(), "pos".to_string()], Some([0, 1]))
         );
         let named = BertConfig::default().with_labels(&["NEGATIVE", "POSITIVE"]);
-        assert_eq!(Labels::from_config(&named).neg, 0);
+        assert_eq!(Labels::from_config(&named).sentiment, Some([0, 1]));
         let reversed = BertConfig::default().with_labels(&["pos", "neg"]);
-        let l = Labels::from_config(&reversed);
-        assert_eq!((l.names[l.neg].as_str(), l.neg), ("neg", 1));
+        assert_eq!(Labels::from_config(&reversed).sentiment, Some([1, 0]));
+        let spam = BertConfig::default().with_labels(&["ham", "spam"]);
+        assert_eq!(Labels::from_config(&spam).sentiment, None);
+        let news = BertConfig::default().with_labels(&["World", "Sports", "Business", "Sci/Tech"]);
+        let l = Labels::from_config(&news);
+        assert_eq!((l.names.len(), l.sentiment), (4, None));
+    }
+
+    fn prediction(names: &[&str], probs: &[f64], sentiment: Option<[usize; 2]>) -> Prediction {
+        Prediction {
+            text: "a".into(),
+            label: names[0].into(),
+            probs: names
+                .iter()
+                .map(|n| n.to_string())
+                .zip(probs.iter().copied())
+                .collect(),
+            sentiment,
+        }
     }
 
     #[test]
     fn prediction_serialises_with_the_documented_fields_in_order() {
-        let p = Prediction {
-            text: "a".into(),
-            neg_prob: 0.25,
-            pos_prob: 0.75,
-            label: "pos".into(),
-        };
+        let mut p = prediction(&["neg", "pos"], &[0.25, 0.75], Some([0, 1]));
+        p.label = "pos".into();
         assert_eq!(
             serde_json::to_string(&p).unwrap(),
             r#"{"text":"a","neg_prob":0.25,"pos_prob":0.75,"label":"pos"}"#
         );
+        assert_eq!((p.neg_prob(), p.pos_prob()), (Some(0.25), Some(0.75)));
+        let reversed = prediction(&["POSITIVE", "NEGATIVE"], &[0.75, 0.25], Some([1, 0]));
+        assert_eq!(
+            serde_json::to_string(&reversed).unwrap(),
+            r#"{"text":"a","neg_prob":0.25,"pos_prob":0.75,"label":"POSITIVE"}"#
+        );
+        let news = prediction(&["World", "Sports", "Sci/Tech"], &[0.5, 0.25, 0.25], None);
+        assert_eq!(
+            serde_json::to_string(&news).unwrap(),
+            r#"{"text":"a","label":"World","probs":{"World":0.5,"Sports":0.25,"Sci/Tech":0.25}}"#
+        );
+        assert_eq!((news.neg_prob(), news.prob("Sports")), (None, Some(0.25)));
     }
 }

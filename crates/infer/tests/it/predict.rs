@@ -72,9 +72,12 @@ fn assert_same_predictions(a: &[Prediction], b: &[Prediction], tol: f64) {
     assert_eq!(a.len(), b.len());
     for (x, y) in a.iter().zip(b) {
         assert_eq!((&x.text, &x.label), (&y.text, &y.label));
-        let d = (x.pos_prob - y.pos_prob)
-            .abs()
-            .max((x.neg_prob - y.neg_prob).abs());
+        let d = x
+            .probs
+            .iter()
+            .zip(&y.probs)
+            .map(|((_, p), (_, q))| (p - q).abs())
+            .fold(0.0, f64::max);
         assert!(d <= tol, "{:?}: {d:e} > {tol:e}", x.text);
     }
 }
@@ -100,13 +103,12 @@ fn peft_adapter_on_minilm_gives_the_softmax_of_peft_logits() {
         let m = l[0].max(l[1]);
         let (e0, e1) = ((l[0] - m).exp(), (l[1] - m).exp());
         let (neg, pos) = (e0 / (e0 + e1), e1 / (e0 + e1));
+        let (got_neg, got_pos) = (pred.neg_prob().unwrap(), pred.pos_prob().unwrap());
         assert!(
-            (pred.neg_prob - neg).abs() < 1e-4 && (pred.pos_prob - pos).abs() < 1e-4,
-            "text {i}: got ({}, {}), PEFT ({neg}, {pos})",
-            pred.neg_prob,
-            pred.pos_prob
+            (got_neg - neg).abs() < 1e-4 && (got_pos - pos).abs() < 1e-4,
+            "text {i}: got ({got_neg}, {got_pos}), PEFT ({neg}, {pos})"
         );
-        assert!((pred.neg_prob + pred.pos_prob - 1.0).abs() < 1e-12);
+        assert!((got_neg + got_pos - 1.0).abs() < 1e-12);
         assert_eq!(pred.label, if pos > neg { "pos" } else { "neg" });
     }
 }
@@ -223,7 +225,7 @@ fn tiny_model_max_len_is_capped_and_config_labels_are_used() {
     assert_eq!(p.encode(&[long.as_str()]).unwrap()[0].len(), 64);
     assert_eq!(preds.len(), 3);
     for pred in &preds {
-        assert!((pred.neg_prob + pred.pos_prob - 1.0).abs() < 1e-12);
+        assert!((pred.neg_prob().unwrap() + pred.pos_prob().unwrap() - 1.0).abs() < 1e-12);
         assert!(["neg", "pos"].contains(&pred.label.as_str()));
     }
     let json = serde_json::to_value(&preds[1]).unwrap();
@@ -317,9 +319,20 @@ fn wrong_directories_are_refused_naming_the_file() {
         config.replace("\"1\": \"pos\"", "\"1\": \"pos\", \"2\": \"meh\""),
     )
     .unwrap();
+    // Three labels over a two-output head: the checkpoint's shape says so.
+    let (err, msg) = load_err(dir.path(), None);
+    assert!(matches!(err, InferError::Bert(_)), "{msg}");
+    assert!(
+        msg.contains("classifier.weight") && msg.contains("[3, 32]"),
+        "{msg}"
+    );
+    let mut one: serde_json::Value = serde_json::from_str(&config).unwrap();
+    one["id2label"] = serde_json::json!({"0": "score"});
+    one["label2id"] = serde_json::json!({"score": 0});
+    std::fs::write(dir.path().join("config.json"), one.to_string()).unwrap();
     let (err, msg) = load_err(dir.path(), None);
     assert!(
-        matches!(err, InferError::NotBinary { found: 3, .. }),
+        matches!(err, InferError::TooFewLabels { found: 1, .. }),
         "{msg}"
     );
 
