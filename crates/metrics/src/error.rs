@@ -49,6 +49,48 @@ pub enum MetricsError {
         value: i64,
     },
 
+    /// A prediction or label outside the class indices `0..num_classes` (N-class evaluation).
+    #[error("{what}[{index}] is {value}, expected a class index in 0..{num_classes}")]
+    ClassOutOfRange {
+        /// `"predictions"` or `"labels"`.
+        what: &'static str,
+        /// Position in the batch.
+        index: usize,
+        /// The value found.
+        value: i64,
+        /// Number of classes N.
+        num_classes: usize,
+    },
+
+    /// Two confusion matrices over different numbers of classes cannot be merged.
+    #[error("cannot merge a confusion matrix of {found} classes into one of {expected}")]
+    ClassCountMismatch {
+        /// Classes of the matrix merged into.
+        expected: usize,
+        /// Classes of the matrix merged.
+        found: usize,
+    },
+
+    /// Class names given for a matrix of another size.
+    #[error("expected {expected} class names (one per class), got {found}")]
+    ClassNames {
+        /// Number of classes of the matrix.
+        expected: usize,
+        /// Number of names given.
+        found: usize,
+    },
+
+    /// Rows given for a confusion matrix do not form a square.
+    #[error("confusion matrix row {row} has {len} counts, expected {rows} (one per class)")]
+    NotSquare {
+        /// Zero-based index of the first offending row.
+        row: usize,
+        /// Its length.
+        len: usize,
+        /// Number of rows (= classes).
+        rows: usize,
+    },
+
     /// A batch loss that is NaN or infinite: JSON cannot represent it, and
     /// it means training diverged, which the caller must hear about.
     #[error("batch {batch}: mean loss is {value}, expected a finite number")]
@@ -71,9 +113,10 @@ pub enum MetricsError {
 
     /// `metrics.json` is not valid JSON or does not match the schema.
     #[error(
-        "cannot parse metrics file {} at line {line}, column {column} (expected the metrics.json schema version {expected_version})",
+        "cannot parse metrics file {} at line {line}, column {column} (expected the metrics.json schema of its schema_version, {} to {})",
         path.display(),
-        expected_version = crate::SCHEMA_VERSION
+        crate::SCHEMA_VERSION,
+        crate::SCHEMA_VERSION_CLASSES
     )]
     Parse {
         /// The file.
@@ -89,15 +132,17 @@ pub enum MetricsError {
 
     /// The file was written by an incompatible version of the schema.
     #[error(
-        "metrics file {} has schema_version {found}, expected {expected}",
-        path.display()
+        "metrics file {} has schema_version {found}, expected {} to {expected}",
+        path.display(),
+        crate::SCHEMA_VERSION
     )]
     SchemaVersion {
         /// The file.
         path: PathBuf,
         /// Version found in the file.
         found: u32,
-        /// Version this crate understands.
+        /// The newest version this crate understands (it reads every version from
+        /// [`crate::SCHEMA_VERSION`] up to this one).
         expected: u32,
     },
 

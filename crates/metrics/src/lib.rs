@@ -1,18 +1,26 @@
-//! Binary-classification metrics and the `metrics.json` schema shared by the
+//! Classification metrics and the `metrics.json` schema shared by the
 //! training and report crates (deliberately free of Burn, so the report can be
 //! rebuilt from a `metrics.json` without compiling the model stack).
 //!
 //! * [`ConfusionMatrix`], [`EvalMetrics`] and [`EvalAccumulator`] compute
 //!   accuracy, precision, recall and F1 with the positive class = 1, and
 //!   0/0 defined as 0.0 (scikit-learn's `zero_division=0`).
-//! * [`RunMetrics`] is the whole `metrics.json`, with
+//! * Over N classes: [`ClassConfusion`] (rows = true labels, columns = predictions),
+//!   [`ClassMetrics`] (per-class precision/recall/F1/support, macro and weighted averages,
+//!   as scikit-learn's `classification_report`), [`EvalAccumulator::with_classes`].
+//! * [`RunMetrics`] is the whole binary `metrics.json` (schema 1), with
 //!   [`RunMetrics::read`], [`RunMetrics::write_atomic`] and
-//!   [`RunMetrics::validate`].
+//!   [`RunMetrics::validate`]; [`MetricsFile`] is any `metrics.json`, schema 2 adding the
+//!   per-class metrics of every evaluation ([`RunClasses`]).
 
+mod classes;
 mod classification;
 mod error;
+mod file;
 mod schema;
 
+pub use classes::{ClassConfusion, ClassMetrics, ClassScores};
 pub use classification::{ConfusionMatrix, EvalAccumulator, EvalMetrics};
 pub use error::{MetricsError, ValidationError};
-pub use schema::{EpochRecord, RunConfig, RunMetrics, SCHEMA_VERSION};
+pub use file::{MetricsFile, RunClasses};
+pub use schema::{EpochRecord, RunConfig, RunMetrics, SCHEMA_VERSION, SCHEMA_VERSION_CLASSES};

@@ -3,7 +3,9 @@
 //!
 //! All structs use `deny_unknown_fields` so that a misspelt key in a
 //! hand-edited or out-of-date file is reported instead of silently ignored;
-//! any change to the shape must bump [`SCHEMA_VERSION`].
+//! any change to the shape must bump the version. Version 1 ([`SCHEMA_VERSION`]) is the
+//! binary layout; version 2 ([`SCHEMA_VERSION_CLASSES`]) adds the per-class metrics under
+//! `classes` (see `file.rs`, [`crate::MetricsFile`]).
 
 use std::path::Path;
 
@@ -11,14 +13,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::classification::EvalMetrics;
 use crate::error::{MetricsError, ValidationError};
+use crate::file::MetricsFile;
 
-/// Version of the `metrics.json` layout produced and understood by this crate.
+/// Version of the binary `metrics.json` layout (no per-class metrics): what binary runs
+/// write, byte for byte as before version 2 existed.
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// Version of a `metrics.json` with per-class metrics (`classes`; any run over named
+/// classes, every run over more than two). The newest version this crate reads.
+pub const SCHEMA_VERSION_CLASSES: u32 = 2;
 
 /// Tolerance when checking stored ratios against the confusion matrix. JSON
 /// round-trips f64 exactly, so this only absorbs a writer that computed the
 /// same ratio in a different (but equivalent) order.
-const RATIO_TOLERANCE: f64 = 1e-9;
+pub(crate) const RATIO_TOLERANCE: f64 = 1e-9;
 
 fn default_schedule() -> String {
     "linear".into()
@@ -88,11 +96,13 @@ pub struct EpochRecord {
     pub eval: EvalMetrics,
 }
 
-/// The whole content of `metrics.json`.
+/// The whole content of a schema-1 (binary) `metrics.json`, and the run-level part of a
+/// schema-2 one (whose per-class metrics [`crate::MetricsFile`] holds beside it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunMetrics {
-    /// Always [`SCHEMA_VERSION`] when written by this crate.
+    /// [`SCHEMA_VERSION`] (binary), or [`SCHEMA_VERSION_CLASSES`] when read from or
+    /// written with per-class metrics (see [`crate::MetricsFile`]).
     pub schema_version: u32,
     /// Hyper-parameters of the run.
     pub config: RunConfig,
@@ -112,24 +122,9 @@ pub struct RunMetrics {
     pub total_seconds: f64,
 }
 
-/// Only the version, parsed first so that a file from another schema
-/// version gets a clear error instead of a confusing "missing field".
-#[derive(Deserialize)]
-struct VersionProbe {
-    schema_version: u32,
-}
-
-fn parse_err(path: &Path, source: serde_json::Error) -> MetricsError {
-    MetricsError::Parse {
-        path: path.to_path_buf(),
-        line: source.line(),
-        column: source.column(),
-        source,
-    }
-}
-
 impl RunMetrics {
-    /// Reads, parses and [validates](Self::validate) a `metrics.json`.
+    /// Reads, parses and validates a `metrics.json` of schema 1 or 2 (as
+    /// [`MetricsFile::read`], per-class metrics included) and returns its run-level part.
     ///
     /// # Errors
     /// Every error names `path`: [`MetricsError::Read`],
@@ -137,47 +132,25 @@ impl RunMetrics {
     /// the key), [`MetricsError::SchemaVersion`],
     /// [`MetricsError::InvalidFile`] (naming the inconsistent field).
     pub fn read(path: &Path) -> Result<Self, MetricsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| MetricsError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let probe: VersionProbe = serde_json::from_str(&text).map_err(|e| parse_err(path, e))?;
-        if probe.schema_version != SCHEMA_VERSION {
-            return Err(MetricsError::SchemaVersion {
-                path: path.to_path_buf(),
-                found: probe.schema_version,
-                expected: SCHEMA_VERSION,
-            });
-        }
-        let metrics: Self = serde_json::from_str(&text).map_err(|e| parse_err(path, e))?;
-        metrics
-            .validate()
-            .map_err(|source| MetricsError::InvalidFile {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        Ok(metrics)
+        MetricsFile::read(path).map(|file| file.run)
     }
 
     /// [Validates](Self::validate), then writes pretty-printed JSON to
     /// `path` atomically (through [`fsio::write`]: readers and a crash see the
-    /// old file or the complete new one, never a torn mix).
+    /// old file or the complete new one, never a torn mix). A file without per-class
+    /// metrics, so `schema_version` must be [`SCHEMA_VERSION`]; a run with classes is
+    /// written by [`MetricsFile::write_atomic`].
     ///
     /// # Errors
     /// [`MetricsError::Invalid`] if validation fails (nothing is written),
     /// [`MetricsError::Serialize`] or [`MetricsError::Write`] naming `path`.
     pub fn write_atomic(&self, path: &Path) -> Result<(), MetricsError> {
-        self.validate()?;
-        let mut json =
-            serde_json::to_vec_pretty(self).map_err(|source| MetricsError::Serialize {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        json.push(b'\n');
-        fsio::write(path, &json).map_err(|source| MetricsError::Write {
-            path: path.to_path_buf(),
-            source,
-        })
+        // Copies the run (a few hundred bytes per epoch) rather than splitting the writer.
+        MetricsFile {
+            run: self.clone(),
+            classes: None,
+        }
+        .write_atomic(path)
     }
 
     /// The last completed epoch (what the report calls "fine-tuned").
@@ -205,13 +178,15 @@ impl RunMetrics {
     /// Checks internal consistency and returns the first problem found,
     /// naming the field:
     ///
-    /// * `schema_version` equals [`SCHEMA_VERSION`];
+    /// * `schema_version` is [`SCHEMA_VERSION`] or [`SCHEMA_VERSION_CLASSES`];
     /// * config values are in range (positive sizes, `warmup_ratio` in
     ///   [0, 1], `lora_dropout` in [0, 1), finite rates, non-empty names);
     /// * `0 < total_params` and `trainable_params <= total_params`;
     /// * every evaluation: ratios finite and in [0, 1] and equal to those
     ///   derived from its confusion matrix, confusion sums equal `samples`,
-    ///   `samples` equals `config.test_n`, loss and timings finite and ≥ 0;
+    ///   `samples` equals `config.test_n`, loss and timings finite and ≥ 0 (in a schema-2
+    ///   run, an evaluation without a binary matrix — N > 2 classes — has its ratios only
+    ///   range-checked here: [`MetricsFile::validate`] derives them from its classes);
     /// * epochs are numbered 1..=n in order, with n ≤ `config.epochs` (a
     ///   run still in progress may have written fewer);
     /// * top-level throughputs and `total_seconds` finite and ≥ 0.
@@ -219,12 +194,17 @@ impl RunMetrics {
     /// # Errors
     /// The first [`ValidationError`] found.
     pub fn validate(&self) -> Result<(), ValidationError> {
-        if self.schema_version != SCHEMA_VERSION {
+        if !(SCHEMA_VERSION..=SCHEMA_VERSION_CLASSES).contains(&self.schema_version) {
             return Err(ValidationError::new(
                 "schema_version",
-                format!("expected {SCHEMA_VERSION}, got {}", self.schema_version),
+                format!(
+                    "expected {SCHEMA_VERSION} to {SCHEMA_VERSION_CLASSES}, got {}",
+                    self.schema_version
+                ),
             ));
         }
+        // Only schema 2 has evaluations over N > 2 classes, without a binary matrix.
+        let may_lack_binary = self.schema_version == SCHEMA_VERSION_CLASSES;
         self.validate_config()?;
         if self.total_params == 0 {
             return Err(ValidationError::new("total_params", "expected > 0, got 0"));
@@ -238,7 +218,12 @@ impl RunMetrics {
                 ),
             ));
         }
-        validate_eval("baseline", &self.baseline, self.config.test_n)?;
+        validate_eval(
+            "baseline",
+            &self.baseline,
+            self.config.test_n,
+            may_lack_binary,
+        )?;
         if self.epochs.len() > self.config.epochs {
             return Err(ValidationError::new(
                 "epochs",
@@ -267,7 +252,12 @@ impl RunMetrics {
                 &format!("{at}.train_samples_per_s"),
                 record.train_samples_per_s,
             )?;
-            validate_eval(&format!("{at}.eval"), &record.eval, self.config.test_n)?;
+            validate_eval(
+                &format!("{at}.eval"),
+                &record.eval,
+                self.config.test_n,
+                may_lack_binary,
+            )?;
         }
         non_negative("train_samples_per_s", self.train_samples_per_s)?;
         non_negative("eval_samples_per_s", self.eval_samples_per_s)?;
@@ -337,7 +327,7 @@ fn non_negative(field: &str, value: f64) -> Result<(), ValidationError> {
 }
 
 /// `value` must be finite and in [lo, hi] (or [lo, hi) if `!inclusive_hi`).
-fn in_range(
+pub(crate) fn in_range(
     field: &str,
     value: f64,
     lo: f64,
@@ -362,7 +352,26 @@ fn in_range(
     }
 }
 
-fn validate_eval(at: &str, m: &EvalMetrics, test_n: usize) -> Result<(), ValidationError> {
+/// Checks one evaluation. Its ratios are derived from its binary matrix unless
+/// `may_lack_binary` and it has none (N > 2 classes: their matrix is checked by
+/// [`MetricsFile::validate`]), in which case they are only range-checked.
+fn validate_eval(
+    at: &str,
+    m: &EvalMetrics,
+    test_n: usize,
+    may_lack_binary: bool,
+) -> Result<(), ValidationError> {
+    if may_lack_binary && m.confusion.is_empty() {
+        for (name, value) in [
+            ("accuracy", m.accuracy),
+            ("f1", m.f1),
+            ("precision", m.precision),
+            ("recall", m.recall),
+        ] {
+            in_range(&format!("{at}.{name}"), value, 0.0, 1.0, true)?;
+        }
+        return validate_eval_counts(at, m, test_n);
+    }
     // Counts first: the ratios below are derived from them.
     let Some(total) = m.confusion.checked_total() else {
         return Err(ValidationError::new(
@@ -398,6 +407,12 @@ fn validate_eval(at: &str, m: &EvalMetrics, test_n: usize) -> Result<(), Validat
             ),
         ));
     }
+    validate_eval_counts(at, m, test_n)
+}
+
+/// What every evaluation must satisfy whatever its number of classes: all of the test set,
+/// loss and timings finite and ≥ 0.
+fn validate_eval_counts(at: &str, m: &EvalMetrics, test_n: usize) -> Result<(), ValidationError> {
     if m.samples != test_n as u64 {
         return Err(ValidationError::new(
             format!("{at}.samples"),

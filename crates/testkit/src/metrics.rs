@@ -1,7 +1,10 @@
-//! Sample `metrics.json` contents ([`RunMetrics`]) for the tests of the crates that write,
-//! read or render it: the metrics schema and the report.
+//! Sample `metrics.json` contents ([`RunMetrics`], and [`MetricsFile`] with per-class
+//! metrics) for the tests of the crates that write, read or render it: the metrics schema
+//! and the report.
 
-use ::metrics::{ConfusionMatrix, EpochRecord, EvalMetrics, RunConfig, RunMetrics, SCHEMA_VERSION};
+use ::metrics::{
+    ConfusionMatrix, EpochRecord, EvalMetrics, MetricsFile, RunConfig, RunMetrics, SCHEMA_VERSION,
+};
 
 /// Trainable parameters of bert-base-uncased with r = 8 adapters on query and value plus the
 /// classifier head.
@@ -100,4 +103,96 @@ pub fn balanced_run(per_epoch: &[(u64, u64)]) -> RunMetrics {
         eval_samples_per_s: 250.0,
         total_seconds: 95.5 * n as f64 + 4.0 * (n as f64 + 1.0) + 12.0,
     }
+}
+
+/// AG News's four topics, in class-index order.
+pub const AG_NEWS_CLASSES: [&str; 4] = ["World", "Sports", "Business", "Sci/Tech"];
+
+/// Test items per class in [`four_class_run`] (1,600 in all).
+pub const FOUR_CLASS_SUPPORT: u64 = 400;
+
+/// The confusion matrix of a 4-class evaluation over [`FOUR_CLASS_SUPPORT`] items per class
+/// where class `c` gets `correct[c]` right and its errors are spread over the other classes
+/// (the remainder of an uneven split going to the first of them).
+pub fn four_class_matrix(correct: [u64; 4]) -> Vec<Vec<u64>> {
+    (0..4)
+        .map(|c| {
+            let wrong = FOUR_CLASS_SUPPORT - correct[c];
+            let (share, rest) = (wrong / 3, wrong % 3);
+            let mut row = vec![share; 4];
+            row[c] = correct[c];
+            row[(c + 1) % 4] += rest;
+            row
+        })
+        .collect()
+}
+
+/// A schema-2 run over AG News's four topics ([`AG_NEWS_CLASSES`]; all-MiniLM-L6-v2 on
+/// 6,000 training and 1,600 test items) of `epochs` completed epochs, each better than the
+/// last (until every class has 396 of 400 right); Sci/Tech stays the hardest class. The baseline is an untrained head that calls most
+/// items World.
+pub fn four_class_run(epochs: usize) -> MetricsFile {
+    use ::metrics::{ClassConfusion, ClassMetrics, RunClasses};
+    let eval = |rows: Vec<Vec<u64>>, loss: f64| {
+        // The rows are square by construction.
+        let matrix = ClassConfusion::from_rows(&rows).unwrap_or_else(|e| panic!("{e}"));
+        let classes = ClassMetrics::from_confusion(&AG_NEWS_CLASSES, &matrix)
+            .unwrap_or_else(|e| panic!("{e}"));
+        (
+            EvalMetrics::from_class_confusion(&matrix, loss, 3.2),
+            classes,
+        )
+    };
+    let baseline_rows = vec![
+        vec![250, 50, 60, 40],
+        vec![240, 70, 50, 40],
+        vec![260, 40, 60, 40],
+        vec![230, 60, 50, 60],
+    ];
+    let (baseline, baseline_classes) = eval(baseline_rows, 1.3863);
+    let (records, class_epochs): (Vec<_>, Vec<_>) = (1..=epochs)
+        .map(|epoch| {
+            let e = epoch as u64;
+            let (eval, classes) = eval(
+                four_class_matrix(
+                    [340 + 12 * e, 372 + 6 * e, 318 + 14 * e, 300 + 16 * e]
+                        .map(|c| c.min(FOUR_CLASS_SUPPORT - 4)),
+                ),
+                0.55 / epoch as f64,
+            );
+            let record = EpochRecord {
+                epoch,
+                train_loss: 0.7 / epoch as f64,
+                train_seconds: 61.5,
+                train_samples_per_s: 97.6,
+                eval,
+            };
+            (record, classes)
+        })
+        .unzip();
+    let mut config = run_config(epochs.max(1));
+    config.model = "sentence-transformers/all-MiniLM-L6-v2".into();
+    config.data = "../shared/data/ag_news/test.csv".into();
+    config.train_n = 6000;
+    config.test_n = (4 * FOUR_CLASS_SUPPORT) as usize;
+    config.max_len = 128;
+    config.backend = "flex".into();
+    let run = RunMetrics {
+        schema_version: SCHEMA_VERSION,
+        config,
+        trainable_params: 75_268,
+        total_params: 22_788_484,
+        baseline,
+        epochs: records,
+        train_samples_per_s: 97.6,
+        eval_samples_per_s: 500.0,
+        total_seconds: 61.5 * epochs as f64 + 3.2 * (epochs as f64 + 1.0),
+    };
+    MetricsFile::new(
+        run,
+        Some(RunClasses {
+            baseline: baseline_classes,
+            epochs: class_epochs,
+        }),
+    )
 }

@@ -7,5 +7,6 @@
 // and helpers here are test code too, where a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
+mod classes;
 mod compat;
 mod schema;

@@ -155,13 +155,14 @@ fn other_schema_version_is_reported_as_such() {
             err,
             MetricsError::SchemaVersion {
                 found: 9,
-                expected: 1,
+                expected: 2,
                 ..
             }
         ),
         "{err:?}"
     );
     assert!(err.to_string().contains("v9.json"));
+    assert!(err.to_string().contains("expected 1 to 2"), "{err}");
 }
 
 #[test]
@@ -249,8 +250,13 @@ fn validate_names_the_offending_field() {
     m.config.batch_size = 0;
     assert_eq!(field_of(&m), "config.batch_size");
 
+    // 2 is the version with per-class metrics, which a RunMetrics may carry the version of
+    // (the file's classes are checked by MetricsFile); 3 is unknown.
     let mut m = sample(1);
-    m.schema_version = 2;
+    m.schema_version = 3;
+    assert_eq!(field_of(&m), "schema_version");
+    let mut m = sample(1);
+    m.schema_version = 0;
     assert_eq!(field_of(&m), "schema_version");
 }
 

@@ -1,0 +1,505 @@
+//! A whole `metrics.json` of either schema version: [`MetricsFile`] is the run
+//! ([`RunMetrics`], the whole of a schema-1 file) plus, in a schema-2 file, the per-class
+//! metrics of every evaluation ([`RunClasses`], the top-level key `classes`).
+//!
+//! The version is the lowest that describes the file: 1 without `classes` (every binary
+//! IMDb run, byte for byte as before `classes` existed), 2 with them. Reading accepts both.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::classes::{ClassConfusion, ClassMetrics};
+use crate::classification::EvalMetrics;
+use crate::error::{MetricsError, ValidationError};
+use crate::schema::{
+    EpochRecord, RATIO_TOLERANCE, RunConfig, RunMetrics, SCHEMA_VERSION, SCHEMA_VERSION_CLASSES,
+    in_range,
+};
+
+/// The per-class metrics of a run: one [`ClassMetrics`] per evaluation of its
+/// [`RunMetrics`] (`baseline`, then `epochs` in order), every one over the same named
+/// classes. Stored in `metrics.json` (schema 2) under `classes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunClasses {
+    /// Per-class metrics of the baseline evaluation.
+    pub baseline: ClassMetrics,
+    /// Per-class metrics of each epoch's evaluation; `epochs[i]` belongs to the run's
+    /// `epochs[i]`.
+    pub epochs: Vec<ClassMetrics>,
+}
+
+impl RunClasses {
+    /// The class names, in class-index order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.baseline.names()
+    }
+
+    /// Number of classes N.
+    pub fn num_classes(&self) -> usize {
+        self.baseline.num_classes()
+    }
+
+    /// Per-class metrics of the last completed epoch.
+    pub fn final_epoch(&self) -> Option<&ClassMetrics> {
+        self.epochs.last()
+    }
+}
+
+/// Everything a `metrics.json` holds, in any schema version.
+///
+/// Binary runs have `classes: None` and are written exactly as [`RunMetrics::write_atomic`]
+/// writes them (schema 1). Runs over named classes — any N ≥ 2, and every run with N > 2 —
+/// carry `classes` and are schema 2; their headline [`EvalMetrics`] then mean: accuracy over
+/// all samples, F1/precision/recall of the positive class for N = 2 and macro averages for
+/// N > 2 (where the binary `confusion` is absent).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsFile {
+    /// The run: configuration, parameter counts, headline metrics of every evaluation.
+    pub run: RunMetrics,
+    /// The per-class metrics of every evaluation, when the run recorded them.
+    pub classes: Option<RunClasses>,
+}
+
+/// Serialised form of a file with classes: the run's keys in their schema-1 order, then
+/// `classes`. Borrowed, so writing copies nothing.
+#[derive(Serialize)]
+struct FileOut<'a> {
+    schema_version: u32,
+    config: &'a RunConfig,
+    trainable_params: u64,
+    total_params: u64,
+    baseline: &'a EvalMetrics,
+    epochs: &'a [EpochRecord],
+    train_samples_per_s: f64,
+    eval_samples_per_s: f64,
+    total_seconds: f64,
+    classes: &'a RunClasses,
+}
+
+impl<'a> FileOut<'a> {
+    fn new(run: &'a RunMetrics, classes: &'a RunClasses) -> Self {
+        // Destructured without `..`: a field added to RunMetrics fails to compile here
+        // until it is written with classes too.
+        let RunMetrics {
+            schema_version,
+            config,
+            trainable_params,
+            total_params,
+            baseline,
+            epochs,
+            train_samples_per_s,
+            eval_samples_per_s,
+            total_seconds,
+        } = run;
+        Self {
+            schema_version: *schema_version,
+            config,
+            trainable_params: *trainable_params,
+            total_params: *total_params,
+            baseline,
+            epochs,
+            train_samples_per_s: *train_samples_per_s,
+            eval_samples_per_s: *eval_samples_per_s,
+            total_seconds: *total_seconds,
+            classes,
+        }
+    }
+}
+
+/// A schema-2 file as parsed: the run's keys and `classes`, which schema 2 requires.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileIn {
+    schema_version: u32,
+    config: RunConfig,
+    trainable_params: u64,
+    total_params: u64,
+    baseline: EvalMetrics,
+    epochs: Vec<EpochRecord>,
+    train_samples_per_s: f64,
+    eval_samples_per_s: f64,
+    total_seconds: f64,
+    classes: RunClasses,
+}
+
+impl From<FileIn> for MetricsFile {
+    fn from(f: FileIn) -> Self {
+        Self {
+            run: RunMetrics {
+                schema_version: f.schema_version,
+                config: f.config,
+                trainable_params: f.trainable_params,
+                total_params: f.total_params,
+                baseline: f.baseline,
+                epochs: f.epochs,
+                train_samples_per_s: f.train_samples_per_s,
+                eval_samples_per_s: f.eval_samples_per_s,
+                total_seconds: f.total_seconds,
+            },
+            classes: Some(f.classes),
+        }
+    }
+}
+
+/// Only the version, parsed first so that a file from another schema
+/// version gets a clear error instead of a confusing "missing field".
+#[derive(Deserialize)]
+struct VersionProbe {
+    schema_version: u32,
+}
+
+fn parse_err(path: &Path, source: serde_json::Error) -> MetricsError {
+    MetricsError::Parse {
+        path: path.to_path_buf(),
+        line: source.line(),
+        column: source.column(),
+        source,
+    }
+}
+
+impl MetricsFile {
+    /// The run and its classes, with `run.schema_version` set to the version that
+    /// describes them ([`SCHEMA_VERSION`] without classes, [`SCHEMA_VERSION_CLASSES`] with):
+    /// a writer may build its [`RunMetrics`] with [`SCHEMA_VERSION`] either way.
+    pub fn new(mut run: RunMetrics, classes: Option<RunClasses>) -> Self {
+        run.schema_version = Self::version_for(classes.is_some());
+        Self { run, classes }
+    }
+
+    fn version_for(has_classes: bool) -> u32 {
+        if has_classes {
+            SCHEMA_VERSION_CLASSES
+        } else {
+            SCHEMA_VERSION
+        }
+    }
+
+    /// The schema version this content must be written with: the lowest that describes it.
+    pub fn schema_version(&self) -> u32 {
+        Self::version_for(self.classes.is_some())
+    }
+
+    /// Reads, parses and [validates](Self::validate) a `metrics.json` of schema 1 or 2.
+    ///
+    /// # Errors
+    /// Every error names `path`: [`MetricsError::Read`],
+    /// [`MetricsError::Parse`] (with serde's line, column and message naming
+    /// the key), [`MetricsError::SchemaVersion`],
+    /// [`MetricsError::InvalidFile`] (naming the inconsistent field).
+    pub fn read(path: &Path) -> Result<Self, MetricsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| MetricsError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let probe: VersionProbe = serde_json::from_str(&text).map_err(|e| parse_err(path, e))?;
+        let file = match probe.schema_version {
+            SCHEMA_VERSION => Self {
+                run: serde_json::from_str(&text).map_err(|e| parse_err(path, e))?,
+                classes: None,
+            },
+            SCHEMA_VERSION_CLASSES => serde_json::from_str::<FileIn>(&text)
+                .map_err(|e| parse_err(path, e))?
+                .into(),
+            found => {
+                return Err(MetricsError::SchemaVersion {
+                    path: path.to_path_buf(),
+                    found,
+                    expected: SCHEMA_VERSION_CLASSES,
+                });
+            }
+        };
+        file.validate()
+            .map_err(|source| MetricsError::InvalidFile {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(file)
+    }
+
+    /// [Validates](Self::validate), then writes pretty-printed JSON to `path` atomically
+    /// (through [`fsio::write`]). Without classes the bytes are exactly
+    /// [`RunMetrics::write_atomic`]'s.
+    ///
+    /// # Errors
+    /// [`MetricsError::Invalid`] if validation fails (nothing is written),
+    /// [`MetricsError::Serialize`] or [`MetricsError::Write`] naming `path`.
+    pub fn write_atomic(&self, path: &Path) -> Result<(), MetricsError> {
+        self.validate()?;
+        let json = match &self.classes {
+            None => serde_json::to_vec_pretty(&self.run),
+            Some(classes) => serde_json::to_vec_pretty(&FileOut::new(&self.run, classes)),
+        };
+        let mut json = json.map_err(|source| MetricsError::Serialize {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        json.push(b'\n');
+        fsio::write(path, &json).map_err(|source| MetricsError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Checks everything [`RunMetrics::validate`] checks, that `schema_version` is the
+    /// one the content needs ([`Self::schema_version`]), and, with classes:
+    ///
+    /// * one [`ClassMetrics`] per evaluation (`classes.epochs` as long as `epochs`);
+    /// * at least 2 classes, names non-empty, distinct, the same in every evaluation;
+    /// * each matrix N×N, its counts summing to the evaluation's `samples`;
+    /// * each class's support its row sum, its precision, recall and F1 and the macro and
+    ///   weighted averages those derived from the matrix;
+    /// * the headline agrees: `accuracy` from the matrix; for N = 2 the binary `confusion`
+    ///   is the matrix's (class 1 positive), for N > 2 it is absent and `f1`, `precision`,
+    ///   `recall` are the macro averages.
+    ///
+    /// # Errors
+    /// The first [`ValidationError`] found, naming the field (e.g.
+    /// `classes.epochs[1].per_class[2].support`).
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        let expected = self.schema_version();
+        if self.run.schema_version != expected {
+            let why = if self.classes.is_some() {
+                "the file has per-class metrics, `classes`"
+            } else {
+                "the file has no per-class metrics, `classes`"
+            };
+            return Err(ValidationError::new(
+                "schema_version",
+                format!(
+                    "expected {expected} ({why}), got {}",
+                    self.run.schema_version
+                ),
+            ));
+        }
+        self.run.validate()?;
+        let Some(classes) = &self.classes else {
+            return Ok(());
+        };
+        validate_classes(
+            "classes.baseline",
+            &classes.baseline,
+            None,
+            "baseline",
+            &self.run.baseline,
+        )?;
+        if classes.epochs.len() != self.run.epochs.len() {
+            return Err(ValidationError::new(
+                "classes.epochs",
+                format!(
+                    "expected one entry per record of `epochs` ({}), got {}",
+                    self.run.epochs.len(),
+                    classes.epochs.len()
+                ),
+            ));
+        }
+        for (i, (c, record)) in classes.epochs.iter().zip(&self.run.epochs).enumerate() {
+            validate_classes(
+                &format!("classes.epochs[{i}]"),
+                c,
+                Some(&classes.baseline),
+                &format!("epochs[{i}].eval"),
+                &record.eval,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// `value` in [0, 1] and within tolerance of `expected`.
+fn derived(field: String, value: f64, expected: f64, from: &str) -> Result<(), ValidationError> {
+    in_range(&field, value, 0.0, 1.0, true)?;
+    if (value - expected).abs() > RATIO_TOLERANCE {
+        return Err(ValidationError::new(
+            field,
+            format!("expected {expected} (derived from {from}), got {value}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks one evaluation's class metrics `c` (at `at`) against themselves, against the
+/// baseline's names (`reference`) and against its headline metrics `eval` (at `eval_at`).
+fn validate_classes(
+    at: &str,
+    c: &ClassMetrics,
+    reference: Option<&ClassMetrics>,
+    eval_at: &str,
+    eval: &EvalMetrics,
+) -> Result<(), ValidationError> {
+    let n = c.per_class.len();
+    if n < 2 {
+        return Err(ValidationError::new(
+            format!("{at}.per_class"),
+            format!("expected at least 2 classes, got {n}"),
+        ));
+    }
+    if let Some(r) = reference
+        && r.per_class.len() != n
+    {
+        return Err(ValidationError::new(
+            format!("{at}.per_class"),
+            format!(
+                "expected {} classes (as classes.baseline), got {n}",
+                r.per_class.len()
+            ),
+        ));
+    }
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(n);
+    for (i, row) in c.per_class.iter().enumerate() {
+        let field = format!("{at}.per_class[{i}].name");
+        if row.name.trim().is_empty() {
+            return Err(ValidationError::new(
+                field,
+                "expected a non-empty class name",
+            ));
+        }
+        if let Some(j) = seen.insert(&row.name, i) {
+            return Err(ValidationError::new(
+                field,
+                format!(
+                    "expected a name no other class has, got `{}` again (as per_class[{j}])",
+                    row.name
+                ),
+            ));
+        }
+        if let Some(expected) = reference.and_then(|r| r.per_class.get(i))
+            && expected.name != row.name
+        {
+            return Err(ValidationError::new(
+                field,
+                format!(
+                    "expected `{}` (as classes.baseline.per_class[{i}].name), got `{}`",
+                    expected.name, row.name
+                ),
+            ));
+        }
+    }
+
+    let matrix_at = format!("{at}.confusion");
+    if c.confusion.len() != n {
+        return Err(ValidationError::new(
+            matrix_at,
+            format!(
+                "expected {n} rows (one per class), got {}",
+                c.confusion.len()
+            ),
+        ));
+    }
+    if let Some((r, row)) = c
+        .confusion
+        .iter()
+        .enumerate()
+        .find(|(_, row)| row.len() != n)
+    {
+        return Err(ValidationError::new(
+            format!("{matrix_at}[{r}]"),
+            format!("expected {n} counts (one per class), got {}", row.len()),
+        ));
+    }
+    let matrix = ClassConfusion::from_rows(&c.confusion)
+        .map_err(|e| ValidationError::new(matrix_at.clone(), e.to_string()))?;
+    match matrix.checked_total() {
+        Some(total) if total == eval.samples => {}
+        total => {
+            let got = total.map_or_else(|| "a sum beyond 2^64".to_string(), |t| t.to_string());
+            return Err(ValidationError::new(
+                matrix_at,
+                format!(
+                    "expected the counts to sum to {eval_at}.samples = {}, got {got}",
+                    eval.samples
+                ),
+            ));
+        }
+    }
+
+    for (i, row) in c.per_class.iter().enumerate() {
+        let field = |name: &str| format!("{at}.per_class[{i}].{name}");
+        let support = matrix.support(i);
+        if row.support != support {
+            return Err(ValidationError::new(
+                field("support"),
+                format!(
+                    "expected {support} (the sum of {matrix_at}[{i}]), got {}",
+                    row.support
+                ),
+            ));
+        }
+        derived(
+            field("precision"),
+            row.precision,
+            matrix.precision(i),
+            &matrix_at,
+        )?;
+        derived(field("recall"), row.recall, matrix.recall(i), &matrix_at)?;
+        derived(field("f1"), row.f1, matrix.f1(i), &matrix_at)?;
+    }
+    for (name, value, expected) in [
+        (
+            "macro_precision",
+            c.macro_precision,
+            matrix.macro_precision(),
+        ),
+        ("macro_recall", c.macro_recall, matrix.macro_recall()),
+        ("macro_f1", c.macro_f1, matrix.macro_f1()),
+        (
+            "weighted_precision",
+            c.weighted_precision,
+            matrix.weighted_precision(),
+        ),
+        (
+            "weighted_recall",
+            c.weighted_recall,
+            matrix.weighted_recall(),
+        ),
+        ("weighted_f1", c.weighted_f1, matrix.weighted_f1()),
+    ] {
+        derived(format!("{at}.{name}"), value, expected, &matrix_at)?;
+    }
+
+    derived(
+        format!("{eval_at}.accuracy"),
+        eval.accuracy,
+        matrix.accuracy(),
+        &matrix_at,
+    )?;
+    if let Some(binary) = matrix.to_binary() {
+        if eval.confusion != binary {
+            return Err(ValidationError::new(
+                format!("{eval_at}.confusion"),
+                format!(
+                    "expected {binary:?} (from {matrix_at}, class 1 positive), got {:?}",
+                    eval.confusion
+                ),
+            ));
+        }
+        // RunMetrics::validate has checked f1, precision and recall against it.
+    } else {
+        if !eval.confusion.is_empty() {
+            return Err(ValidationError::new(
+                format!("{eval_at}.confusion"),
+                format!(
+                    "expected no binary matrix over {n} classes (theirs is {matrix_at}), got {:?}",
+                    eval.confusion
+                ),
+            ));
+        }
+        let from = format!("the macro average of {matrix_at}");
+        derived(format!("{eval_at}.f1"), eval.f1, matrix.macro_f1(), &from)?;
+        derived(
+            format!("{eval_at}.precision"),
+            eval.precision,
+            matrix.macro_precision(),
+            &from,
+        )?;
+        derived(
+            format!("{eval_at}.recall"),
+            eval.recall,
+            matrix.macro_recall(),
+            &from,
+        )?;
+    }
+    Ok(())
+}
