@@ -61,6 +61,39 @@ pub enum Error {
         #[source]
         source: parquet::errors::ParquetError,
     },
+    /// A column chunk's byte range (from the footer) is not inside the file.
+    #[error(
+        "{path}: row group {row_group}, column {column:?}: the footer gives its data offset {start} and size {size}, not a range inside the file's {len} bytes; the file is damaged",
+        path = path.display()
+    )]
+    ColumnChunkOutOfFile {
+        /// The file.
+        path: PathBuf,
+        /// 0-based row group.
+        row_group: usize,
+        /// The column's path in the schema.
+        column: String,
+        /// The chunk's first byte as declared (dictionary page, else first data page).
+        start: i64,
+        /// Its declared compressed size.
+        size: i64,
+        /// The file's size.
+        len: u64,
+    },
+    /// The parquet library panicked on the file (a damage it does not check for); caught and
+    /// reported instead of ending the program.
+    #[error(
+        "{path}: cannot read parquet from row {row} on: the file is damaged (the parquet library failed: {message})",
+        path = path.display()
+    )]
+    ParquetPanic {
+        /// The file.
+        path: PathBuf,
+        /// First row (0-based) of the batch being decoded (0 while opening).
+        row: usize,
+        /// The library's panic message.
+        message: String,
+    },
     /// Decoding a record batch failed.
     #[error("{path}: cannot decode the record batch starting at row {row}: {source}", path = path.display())]
     Arrow {

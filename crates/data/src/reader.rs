@@ -47,6 +47,59 @@ pub struct ReviewReader {
     inner: ParquetRecordBatchReader,
     next_row: usize,
     rows: usize,
+    // Set once the parquet library has panicked: its reader state is then unknown, so
+    // iteration ends after reporting the error.
+    failed: bool,
+}
+
+/// Runs a call into the parquet library, turning a panic into [`Error::ParquetPanic`].
+///
+/// The library asserts where it should return errors on some damaged files (fuzzing found a
+/// division by zero decoding a byte-array page, a bitmap shorter than its length, and more;
+/// see `crates/fuzz`). Catching is sound here: the call works on a reader this crate owns
+/// alone, and after a panic that reader is dropped or never used again ([`ReviewReader`]'s
+/// `failed`). The default panic hook still prints the library's message to stderr.
+fn guard_parquet<T>(path: &Path, row: usize, call: impl FnOnce() -> T) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).map_err(|panic| {
+        Error::ParquetPanic {
+            path: path.to_path_buf(),
+            row,
+            message: crate::tokenize::panic_message(panic.as_ref()),
+        }
+    })
+}
+
+/// Checks that every column chunk's byte range lies inside the file: the parquet library
+/// asserts (panics) on a negative offset or size, and would seek past the end on a range
+/// beyond it.
+fn check_column_chunks(
+    path: &Path,
+    len: u64,
+    metadata: &parquet::file::metadata::ParquetMetaData,
+) -> Result<()> {
+    for (g, group) in metadata.row_groups().iter().enumerate() {
+        for column in group.columns() {
+            let start = column
+                .dictionary_page_offset()
+                .unwrap_or_else(|| column.data_page_offset());
+            let size = column.compressed_size();
+            let end = u64::try_from(start)
+                .ok()
+                .zip(u64::try_from(size).ok())
+                .and_then(|(s, n)| s.checked_add(n));
+            if end.is_none_or(|end| end > len) {
+                return Err(Error::ColumnChunkOutOfFile {
+                    path: path.to_path_buf(),
+                    row_group: g,
+                    column: column.column_path().string(),
+                    start,
+                    size,
+                    len,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 impl std::fmt::Debug for ReviewReader {
@@ -76,7 +129,9 @@ impl ReviewReader {
             path: path.to_path_buf(),
             source,
         };
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
+        let builder = guard_parquet(path, 0, || ParquetRecordBatchReaderBuilder::try_new(file))?
+            .map_err(pq)?;
+        check_column_chunks(path, len, builder.metadata())?;
         let schema = builder.schema().clone();
         let find = |column: &'static str| {
             schema.index_of(column).map_err(|_| Error::MissingColumn {
@@ -126,17 +181,20 @@ impl ReviewReader {
         }
         // Arrow fields map one-to-one onto the parquet schema's root columns for flat files.
         let mask = ProjectionMask::roots(builder.parquet_schema(), [text_idx, label_idx]);
-        let inner = builder
-            .with_projection(mask)
-            .with_batch_size(BATCH_ROWS)
-            .build()
-            .map_err(pq)?;
+        let inner = guard_parquet(path, 0, || {
+            builder
+                .with_projection(mask)
+                .with_batch_size(BATCH_ROWS)
+                .build()
+        })?
+        .map_err(pq)?;
         tracing::debug!(path = %path.display(), rows, %text_type, %label_type, "opened parquet");
         Ok(ReviewReader {
             path: path.to_path_buf(),
             inner,
             next_row: 0,
             rows,
+            failed: false,
         })
     }
 
@@ -215,7 +273,18 @@ impl Iterator for ReviewReader {
     type Item = Result<Vec<Review>>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let batch = match self.inner.next()? {
+        if self.failed {
+            return None;
+        }
+        let inner = &mut self.inner;
+        let next = match guard_parquet(&self.path, self.next_row, || inner.next()) {
+            Ok(next) => next?,
+            Err(panicked) => {
+                self.failed = true;
+                return Some(Err(panicked));
+            }
+        };
+        let batch = match next {
             Ok(b) => b,
             Err(source) => {
                 return Some(Err(Error::Arrow {
@@ -400,6 +469,33 @@ mod tests {
                 && msg.contains("hold 2"),
             "{msg}"
         );
+    }
+
+    /// Files the fuzz harness found the parquet library panicking on (its regression files,
+    /// crates/fuzz/regressions/parquet/): a division by zero decoding a byte-array page, a
+    /// validity bitmap shorter than its length, a negative column chunk size in the footer.
+    /// Each is an error naming the file.
+    #[test]
+    fn damaged_files_the_parquet_library_panics_on_are_errors_naming_the_file() {
+        let found = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions/parquet");
+        for (name, says) in [
+            ("panic-s1-i1641.parquet", "divide by zero"),
+            ("panic-s1-i1939.parquet", "out of bounds"),
+            ("panic-s1-i5640.parquet", "size -251"),
+        ] {
+            let (_d, p) = tmp(name);
+            std::fs::copy(found.join(name), &p).unwrap();
+            let err = read_reviews(&p).unwrap_err();
+            let msg = err.to_string();
+            assert!(
+                matches!(
+                    err,
+                    Error::ParquetPanic { .. } | Error::ColumnChunkOutOfFile { .. }
+                ) && msg.contains(name)
+                    && msg.contains(says),
+                "{name}: {msg}"
+            );
+        }
     }
 
     fn tmp(name: &str) -> (tempfile::TempDir, PathBuf) {

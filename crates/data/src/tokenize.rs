@@ -122,6 +122,46 @@ pub struct TextTokenizer {
     max_type_id: u32,
 }
 
+/// Parses a `tokenizer.json` without letting the `tokenizers` crate panic on it.
+///
+/// The crate's deserialisers `expect` where they should return errors: a JSON syntax error
+/// inside the `decoder` object panics with "Helper: Error(...)", and a `Precompiled`
+/// normaliser with a malformed charsmap panics with "Precompiled" (both found by the fuzz
+/// harness, `crates/fuzz`). So the text is first checked to be JSON (syntax errors become an
+/// error with line and column), and the parse itself runs under `catch_unwind`, which turns
+/// any panic left into [`Error::TokenizerLoad`] naming the file. Catching is sound here: the
+/// parse builds a fresh value from a string and touches no shared state, so nothing is left
+/// half-updated (the default panic hook still prints the crate's message to stderr).
+fn read_tokenizer_json(path: &Path) -> Result<Tokenizer> {
+    let load_err = |source: crate::error::BoxError| Error::TokenizerLoad {
+        path: path.to_path_buf(),
+        source,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| load_err(e.into()))?;
+    serde_json::from_str::<serde_json::Value>(&text)
+        .map_err(|e| load_err(format!("not valid JSON: {e}").into()))?;
+    match std::panic::catch_unwind(|| text.parse::<Tokenizer>()) {
+        Ok(parsed) => parsed.map_err(load_err),
+        Err(panic) => Err(load_err(
+            format!(
+                "the tokenizers library failed on it ({}); the file is damaged or not a \
+                 tokenizers tokenizer.json",
+                panic_message(panic.as_ref())
+            )
+            .into(),
+        )),
+    }
+}
+
+/// The text a panic carried (`panic!` with a literal or a formatted message).
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
+}
+
 fn check_max_len(max_len: usize) -> Result<()> {
     if (MIN_LEN..=MAX_SUPPORTED_LEN).contains(&max_len) {
         Ok(())
@@ -138,10 +178,7 @@ impl TextTokenizer {
     /// Load a `tokenizer.json`.
     pub fn from_tokenizer_json(path: &Path, max_len: usize) -> Result<TextTokenizer> {
         check_max_len(max_len)?;
-        let inner = Tokenizer::from_file(path).map_err(|source| Error::TokenizerLoad {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let inner = read_tokenizer_json(path)?;
         Self::configure(inner, path, max_len)
     }
 
@@ -590,6 +627,53 @@ mod tests {
         assert_eq!(
             loaded.encode("a b a b a b").unwrap(),
             vec![2, 14, 15, 14, 15, 3]
+        );
+    }
+
+    /// A tokenizer.json saved from the test vocabulary, as compact JSON text.
+    fn tokenizer_json_text(dir: &Path) -> String {
+        let t = TextTokenizer::from_vocab(&vocab_file(dir), true, 16).unwrap();
+        t.inner.to_string(false).unwrap()
+    }
+
+    /// Found by the fuzz harness (crates/fuzz/regressions/tokenizer/): the `tokenizers` crate
+    /// panics ("Helper") on a syntax error inside the `decoder` object instead of returning an
+    /// error.
+    #[test]
+    fn a_syntax_error_inside_the_decoder_is_an_error_naming_the_file_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = tokenizer_json_text(dir.path());
+        let at = text.find("\"decoder\":{").unwrap() + "\"decoder\":{".len();
+        let broken = format!("{}\"x\" 1,{}", &text[..at], &text[at..]);
+        let json = dir.path().join("tokenizer.json");
+        std::fs::write(&json, broken).unwrap();
+        let err = TextTokenizer::from_tokenizer_json(&json, 16).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, Error::TokenizerLoad { .. }), "{msg}");
+        assert!(
+            msg.contains("tokenizer.json")
+                && msg.contains("not valid JSON")
+                && msg.contains("line 1"),
+            "{msg}"
+        );
+    }
+
+    /// Valid JSON the `tokenizers` crate still panics on (`expect("Precompiled")` on a
+    /// charsmap that is not one): the panic is caught and reported as a load error.
+    #[test]
+    fn a_panic_inside_the_tokenizers_crate_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut v: serde_json::Value =
+            serde_json::from_str(&tokenizer_json_text(dir.path())).unwrap();
+        v["normalizer"] = serde_json::json!({"type": "Precompiled", "precompiled_charsmap": 7});
+        let json = dir.path().join("tokenizer.json");
+        std::fs::write(&json, v.to_string()).unwrap();
+        let err = TextTokenizer::from_tokenizer_json(&json, 16).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, Error::TokenizerLoad { .. }), "{msg}");
+        assert!(
+            msg.contains("tokenizer.json") && msg.contains("tokenizers library failed"),
+            "{msg}"
         );
     }
 
