@@ -1,5 +1,5 @@
 //! Locating the project's read-only shared data (`../shared`: the Hub-shaped tree with IMDb and
-//! all-MiniLM-L6-v2), for tests and benchmarks of every crate.
+//! all-MiniLM-L6-v2, and `data/ag_news`), for tests and benchmarks of every crate.
 //!
 //! `IMDB_LORA_SHARED` overrides the default, which is the `shared/` directory beside the repository
 //! (fixed at compile time from this crate's manifest directory). A missing directory is an error
@@ -79,6 +79,15 @@ pub fn sha256_sums() -> Result<std::collections::HashMap<String, String>, Shared
         .collect())
 }
 
+/// `shared/data/ag_news`: the AG News test set as published (headerless `test.csv`: class
+/// 1–4, title, description; `classes.txt`).
+///
+/// # Errors
+/// [`SharedMissing`].
+pub fn ag_news_dir() -> Result<PathBuf, SharedMissing> {
+    Ok(shared_dir()?.join("data/ag_news"))
+}
+
 /// The all-MiniLM-L6-v2 model directory (config, weights, tokenizer files).
 ///
 /// # Errors
@@ -102,5 +111,6 @@ mod tests {
                 .is_file()
         );
         assert!(root.is_dir());
+        assert!(ag_news_dir().unwrap().join("test.csv").is_file());
     }
 }

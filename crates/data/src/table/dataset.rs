@@ -1,0 +1,560 @@
+//! A whole dataset from local files: [`load_dataset`] reads the training split, decides the
+//! classes, and reads the test split or holds one out; [`find_splits`] recognises split files in a
+//! directory laid out by hand or as on the Hugging Face Hub.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::labels::{Classes, read_classes_file};
+use super::split::stratified_split;
+use super::{Format, RawTable, Result, TableError, TableSpec, read_table};
+use crate::reader::Review;
+use crate::subset::DEFAULT_SEED;
+
+/// Splits used for testing when there is no `test` split, in order of preference.
+const TEST_STANDINS: &[&str] = &["validation", "dev"];
+/// The splits whose presence marks a directory as holding a dataset.
+const KNOWN_SPLITS: &[&str] = &["train", "test", "validation", "dev"];
+
+/// What to load.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DatasetSpec {
+    /// The training data: a data file, or a directory of split files (see [`find_splits`]).
+    pub train: PathBuf,
+    /// A test data file, overriding any test split in a `train` directory.
+    pub test: Option<PathBuf>,
+    /// For a directory: the configuration (subdirectory) to use when there are several.
+    pub config: Option<String>,
+    /// Hold out this fraction of each class for testing (for data without a test split).
+    pub test_fraction: Option<f64>,
+    /// How to read every file.
+    pub table: TableSpec,
+    /// Seed of the hold-out.
+    pub seed: u64,
+}
+
+impl DatasetSpec {
+    /// `train` with everything else at its default (no test file, no hold-out, columns detected,
+    /// [`DEFAULT_SEED`]).
+    pub fn new(train: impl Into<PathBuf>) -> DatasetSpec {
+        DatasetSpec {
+            train: train.into(),
+            test: None,
+            config: None,
+            test_fraction: None,
+            table: TableSpec::default(),
+            seed: DEFAULT_SEED,
+        }
+    }
+}
+
+/// A dataset ready for tokenisation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset {
+    /// Training examples, in row order.
+    pub train: Vec<Review>,
+    /// Test examples, in row order.
+    pub test: Vec<Review>,
+    /// The classes (names, where they came from, training counts).
+    pub classes: Classes,
+    /// The training split's files (shards in order).
+    pub train_files: Vec<PathBuf>,
+    /// The test split's files (the training files for a hold-out).
+    pub test_files: Vec<PathBuf>,
+    /// The hold-out fraction, when the test split was held out.
+    pub test_fraction: Option<f64>,
+    /// The text column(s) of the (first) training file.
+    pub text_columns: Vec<String>,
+    /// The label column of the (first) training file.
+    pub label_column: String,
+}
+
+/// The split files found in a directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SplitFiles {
+    /// The directory they are in (the one given, its `data/`, or a configuration's).
+    pub dir: PathBuf,
+    /// Split name → its files, shards in order.
+    pub splits: BTreeMap<String, Vec<PathBuf>>,
+}
+
+impl SplitFiles {
+    /// The files of `split`.
+    pub fn get(&self, split: &str) -> Option<&[PathBuf]> {
+        self.splits.get(split).map(Vec::as_slice)
+    }
+
+    fn has_known(&self) -> bool {
+        KNOWN_SPLITS.iter().any(|s| self.splits.contains_key(*s))
+    }
+}
+
+/// The split a data file belongs to: its name up to the first `-` or `.` (`train.csv`,
+/// `train-00000-of-00002.parquet`), if it has a data extension.
+fn split_of(name: &str) -> Option<&str> {
+    let (_, ext) = name.rsplit_once('.')?;
+    Format::from_extension(ext)?;
+    let end = name.find(['-', '.']).unwrap_or(name.len());
+    (end > 0).then(|| &name[..end])
+}
+
+/// `<split>-NNNNN-of-MMMMM.<ext>` → (NNNNN, MMMMM).
+fn shard_of(name: &str) -> Option<(usize, usize)> {
+    let stem = name.rsplit_once('.')?.0;
+    let mut parts = stem.rsplitn(4, '-');
+    let total = parts.next()?.parse().ok()?;
+    (parts.next()? == "of").then_some(())?;
+    let index = parts.next()?.parse().ok()?;
+    Some((index, total))
+}
+
+fn read_dir(dir: &Path) -> Result<Vec<(String, PathBuf, bool)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| TableError::io("read directory", dir, e))? {
+        let entry = entry.map_err(|e| TableError::io("read directory", dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        // Follows links, as the Hub cache's snapshot entries are links.
+        let is_dir = path.is_dir();
+        out.push((name, path, is_dir));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The split files directly in `dir`: `<split>.*`, `<split>-*` and `<split>/*` (the Hub's
+/// auto-converted parquet layout, for the known split names).
+fn collect(dir: &Path) -> Result<SplitFiles> {
+    // Split → (layout, file name, path); layouts: a single file, shards, a directory.
+    let mut found: BTreeMap<String, Vec<(String, PathBuf)>> = BTreeMap::new();
+    for (name, path, is_dir) in read_dir(dir)? {
+        if is_dir {
+            if KNOWN_SPLITS.contains(&name.as_str()) {
+                for (inner, inner_path, inner_dir) in read_dir(&path)? {
+                    if !inner_dir && split_of(&inner).is_some() {
+                        found
+                            .entry(name.clone())
+                            .or_default()
+                            .push((format!("{name}/{inner}"), inner_path));
+                    }
+                }
+            }
+        } else if let Some(split) = split_of(&name) {
+            found
+                .entry(split.to_owned())
+                .or_default()
+                .push((name.clone(), path));
+        }
+    }
+    let mut splits = BTreeMap::new();
+    for (split, files) in found {
+        let names: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
+        let ambiguous = || TableError::AmbiguousSplit {
+            dir: dir.to_path_buf(),
+            split: split.clone(),
+            files: names.clone(),
+        };
+        // One layout and one format per split.
+        let in_subdir = names.iter().filter(|n| n.contains('/')).count();
+        if in_subdir != 0 && in_subdir != names.len() {
+            return Err(ambiguous());
+        }
+        let formats: Vec<Option<Format>> = names
+            .iter()
+            .map(|n| {
+                n.rsplit_once('.')
+                    .and_then(|(_, e)| Format::from_extension(e))
+            })
+            .collect();
+        if formats.windows(2).any(|w| w[0] != w[1]) {
+            return Err(ambiguous());
+        }
+        if in_subdir == 0 && names.len() > 1 {
+            // Several files directly here: they must be the shards of one set.
+            let shards: Option<Vec<(usize, usize)>> = names.iter().map(|n| shard_of(n)).collect();
+            let Some(shards) = shards else {
+                return Err(ambiguous());
+            };
+            let total = shards[0].1;
+            let complete = shards.len() == total
+                && shards
+                    .iter()
+                    .enumerate()
+                    .all(|(i, &(index, t))| index == i && t == total);
+            if !complete {
+                return Err(TableError::IncompleteShards {
+                    dir: dir.to_path_buf(),
+                    split,
+                    expected: total,
+                    found: names,
+                });
+            }
+        } else if in_subdir == 0
+            && let Some((index, total)) = shard_of(&names[0])
+            && (index, total) != (0, 1)
+        {
+            return Err(TableError::IncompleteShards {
+                dir: dir.to_path_buf(),
+                split,
+                expected: total,
+                found: names,
+            });
+        }
+        splits.insert(split, files.into_iter().map(|(_, p)| p).collect());
+    }
+    Ok(SplitFiles {
+        dir: dir.to_path_buf(),
+        splits,
+    })
+}
+
+/// Recognise the split files of a dataset directory. Looked for, in order: in `dir` itself (or
+/// in `dir/<config>` when a configuration is given); in `dir/data/` (the Hub's
+/// `data/<split>-NNNNN-of-MMMMM.parquet`); in the one subdirectory that has them (a
+/// configuration, e.g. IMDb's `plain_text/`). A split is a file `<split>.<ext>`, a complete set of
+/// shards `<split>-NNNNN-of-MMMMM.<ext>` (in order), or a directory `<split>/` of data files (the
+/// Hub's auto-converted `<config>/<split>/0000.parquet`).
+///
+/// # Errors
+/// No split found, several configurations and none chosen, an unknown configuration, a split
+/// given twice (two formats or layouts) or an incomplete set of shards.
+pub fn find_splits(dir: &Path, config: Option<&str>) -> Result<SplitFiles> {
+    let subdirs = |d: &Path| -> Result<Vec<(String, PathBuf)>> {
+        Ok(read_dir(d)?
+            .into_iter()
+            .filter(|(n, _, is_dir)| *is_dir && !KNOWN_SPLITS.contains(&n.as_str()))
+            .map(|(n, p, _)| (n, p))
+            .collect())
+    };
+    if let Some(config) = config {
+        let root = dir.join(config);
+        if !root.is_dir() {
+            return Err(TableError::NoSuchConfig {
+                dir: dir.to_path_buf(),
+                config: config.to_owned(),
+                found: subdirs(dir)?.into_iter().map(|(n, _)| n).collect(),
+            });
+        }
+        let found = collect(&root)?;
+        return if found.splits.is_empty() {
+            Err(no_split(&root, "any")?)
+        } else {
+            Ok(found)
+        };
+    }
+    let here = collect(dir)?;
+    if here.has_known() {
+        return Ok(here);
+    }
+    let data = dir.join("data");
+    if data.is_dir() {
+        let found = collect(&data)?;
+        if found.has_known() {
+            return Ok(found);
+        }
+    }
+    let mut configs = Vec::new();
+    for (name, path) in subdirs(dir)? {
+        if name == "data" {
+            continue;
+        }
+        let found = collect(&path)?;
+        if found.has_known() {
+            configs.push((name, found));
+        }
+    }
+    match configs.len() {
+        0 if !here.splits.is_empty() => Ok(here),
+        0 => Err(no_split(dir, "any")?),
+        1 => {
+            let (name, found) = configs.remove(0);
+            tracing::info!("using configuration {name:?} of {}", dir.display());
+            Ok(found)
+        }
+        _ => Err(TableError::SeveralConfigs {
+            dir: dir.to_path_buf(),
+            configs: configs.into_iter().map(|(n, _)| n).collect(),
+        }),
+    }
+}
+
+/// The error for a directory without the split asked for, listing its data files.
+fn no_split(dir: &Path, what: &'static str) -> Result<TableError> {
+    let found = read_dir(dir)?
+        .into_iter()
+        .filter(|(n, _, is_dir)| !is_dir && split_of(n).is_some())
+        .map(|(n, _, _)| n)
+        .collect();
+    Ok(TableError::NoSplit {
+        dir: dir.to_path_buf(),
+        what,
+        found,
+    })
+}
+
+/// The files of a split read as one: rows numbered on across the files.
+fn read_split(files: &[PathBuf], spec: &TableSpec) -> Result<Vec<RawTable>> {
+    files.iter().map(|f| read_table(f, spec)).collect()
+}
+
+/// Map tables through the classes, numbering rows on across them.
+fn map_split(classes: &Classes, tables: Vec<RawTable>) -> Result<Vec<Review>> {
+    let mut out = Vec::new();
+    for t in tables {
+        let offset = out.len();
+        out.extend(classes.map(t, offset)?);
+    }
+    Ok(out)
+}
+
+/// Where the test examples come from.
+enum TestSource {
+    Files(Vec<PathBuf>),
+    HoldOut(f64),
+}
+
+/// Load a dataset: the training split (a file or a directory's split), its classes, and the test
+/// split (the test file given, the directory's `test` split, else its `validation`/`dev` split,
+/// else a stratified hold-out of `test_fraction`). A directory with a single split and no `train`
+/// (e.g. AG News's `test.csv`) is the data a fraction is held out from.
+///
+/// # Errors
+/// Any [`TableError`]; in particular [`TableError::NoTestSplit`] when there is neither a test
+/// split nor a fraction, and [`TableError::TestAndFraction`] when there are both.
+pub fn load_dataset(spec: &DatasetSpec) -> Result<Dataset> {
+    let _span = tracing::debug_span!("load_dataset", train = %spec.train.display()).entered();
+    let meta =
+        std::fs::metadata(&spec.train).map_err(|e| TableError::io("open", &spec.train, e))?;
+    let (train_files, found_test, names_dir) = if meta.is_dir() {
+        let splits = find_splits(&spec.train, spec.config.as_deref())?;
+        let test = ["test"]
+            .iter()
+            .chain(TEST_STANDINS)
+            .find_map(|s| splits.get(s).map(|f| (*s, f.to_vec())));
+        match splits.get("train") {
+            Some(train) => {
+                if let Some((name, _)) = &test
+                    && *name != "test"
+                    && spec.test.is_none()
+                {
+                    tracing::info!("no test split: testing on the {name} split");
+                }
+                (
+                    train.to_vec(),
+                    test.map(|(_, f)| f),
+                    Some(spec.train.clone()),
+                )
+            }
+            None if spec.test_fraction.is_some() && splits.splits.len() == 1 => {
+                let (name, files) = splits.splits.iter().next().map_or_else(
+                    || (String::new(), Vec::new()),
+                    |(n, f)| (n.clone(), f.clone()),
+                );
+                tracing::info!(
+                    "no train split in {}: holding out from the {name} split",
+                    splits.dir.display()
+                );
+                (files, None, Some(spec.train.clone()))
+            }
+            None => return Err(no_split(&splits.dir, "train")?),
+        }
+    } else {
+        (vec![spec.train.clone()], None, None)
+    };
+    let test = match (
+        spec.test.clone().map(|t| vec![t]).or(found_test),
+        spec.test_fraction,
+    ) {
+        (Some(test), Some(_)) => {
+            return Err(TableError::TestAndFraction {
+                path: spec.train.clone(),
+                test: test.first().cloned().unwrap_or_default(),
+            });
+        }
+        (Some(files), None) => TestSource::Files(files),
+        (None, Some(fraction)) => TestSource::HoldOut(fraction),
+        (None, None) => {
+            return Err(TableError::NoTestSplit {
+                path: spec.train.clone(),
+                looked: "a test file, or a test, validation or dev split",
+            });
+        }
+    };
+    finish(spec, train_files, test, names_dir)
+}
+
+fn finish(
+    spec: &DatasetSpec,
+    train_files: Vec<PathBuf>,
+    test: TestSource,
+    names_dir: Option<PathBuf>,
+) -> Result<Dataset> {
+    let mut train_tables = read_split(&train_files, &spec.table)?;
+    // A directory's classes.txt names the classes of split files in its subdirectories too.
+    if train_tables.iter().all(|t| t.class_names.is_none())
+        && let Some(dir) = names_dir
+        && let Some(names) = read_classes_file(&dir)?
+        && let Some(first) = train_tables.first_mut()
+    {
+        first.class_names = Some(names);
+    }
+    let classes = Classes::from_training(&train_tables, spec.table.label_names.as_deref())?;
+    let text_columns = train_tables
+        .first()
+        .map(|t| t.text_columns.clone())
+        .unwrap_or_default();
+    let label_column = classes.label_column().to_owned();
+    let train = map_split(&classes, train_tables)?;
+    let (train, test, test_files) = match test {
+        TestSource::Files(files) => {
+            let tables = read_split(&files, &spec.table)?;
+            for t in &tables {
+                if let Some(names) = &t.class_names
+                    && names.names != classes.names()
+                    && spec.table.label_names.is_none()
+                {
+                    tracing::warn!(
+                        "{} names its classes {:?}, the training data {:?}; using the training data's",
+                        t.path.display(),
+                        names.names,
+                        classes.names()
+                    );
+                }
+            }
+            (train, map_split(&classes, tables)?, files)
+        }
+        TestSource::HoldOut(fraction) => {
+            let (train, test) = stratified_split(train, fraction, spec.seed)?;
+            (train, test, train_files.clone())
+        }
+    };
+    tracing::info!(
+        train = train.len(),
+        test = test.len(),
+        classes = classes.len(),
+        "dataset loaded"
+    );
+    Ok(Dataset {
+        train,
+        test,
+        classes,
+        train_files,
+        test_files,
+        test_fraction: spec.test_fraction,
+        text_columns,
+        label_column,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(dir: &Path, rel: &str) {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, "text,label\na,0\nb,1\n").unwrap();
+    }
+
+    fn names(s: &SplitFiles, split: &str) -> Vec<String> {
+        s.get(split)
+            .unwrap()
+            .iter()
+            .map(|p| p.strip_prefix(&s.dir).unwrap().display().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn split_and_shard_names_are_recognised() {
+        assert_eq!(split_of("train.csv"), Some("train"));
+        assert_eq!(split_of("train-00000-of-00002.parquet"), Some("train"));
+        assert_eq!(split_of("validation.jsonl"), Some("validation"));
+        assert_eq!(split_of("classes.txt"), None);
+        assert_eq!(split_of("README.md"), None);
+        assert_eq!(shard_of("train-00001-of-00002.parquet"), Some((1, 2)));
+        assert_eq!(shard_of("train.parquet"), None);
+        assert_eq!(shard_of("my-train.csv"), None);
+    }
+
+    #[test]
+    fn flat_sharded_config_and_converted_layouts_are_found() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        touch(root, "flat/train.csv");
+        touch(root, "flat/test.csv");
+        touch(root, "flat/classes.txt");
+        let s = find_splits(&root.join("flat"), None).unwrap();
+        assert_eq!(names(&s, "train"), ["train.csv"]);
+        assert_eq!(names(&s, "test"), ["test.csv"]);
+
+        touch(root, "hub/data/train-00001-of-00002.parquet");
+        touch(root, "hub/data/train-00000-of-00002.parquet");
+        touch(root, "hub/data/test-00000-of-00001.parquet");
+        touch(root, "hub/README.md");
+        let s = find_splits(&root.join("hub"), None).unwrap();
+        assert_eq!(s.dir, root.join("hub/data"));
+        assert_eq!(
+            names(&s, "train"),
+            [
+                "train-00000-of-00002.parquet",
+                "train-00001-of-00002.parquet"
+            ]
+        );
+
+        touch(root, "imdb/plain_text/train-00000-of-00001.parquet");
+        touch(root, "imdb/plain_text/unsupervised-00000-of-00001.parquet");
+        let s = find_splits(&root.join("imdb"), None).unwrap();
+        assert_eq!(s.dir, root.join("imdb/plain_text"));
+        assert!(s.get("unsupervised").is_some());
+
+        touch(root, "conv/default/train/0000.parquet");
+        touch(root, "conv/default/train/0001.parquet");
+        touch(root, "conv/other/test.csv");
+        let err = find_splits(&root.join("conv"), None).unwrap_err();
+        assert!(matches!(err, TableError::SeveralConfigs { .. }), "{err}");
+        assert!(err.to_string().contains(r#""default", "other""#), "{err}");
+        let s = find_splits(&root.join("conv"), Some("default")).unwrap();
+        assert_eq!(
+            names(&s, "train"),
+            ["train/0000.parquet", "train/0001.parquet"]
+        );
+        let err = find_splits(&root.join("conv"), Some("nope")).unwrap_err();
+        assert!(matches!(err, TableError::NoSuchConfig { .. }), "{err}");
+    }
+
+    #[test]
+    fn broken_layouts_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        touch(root, "two/train.csv");
+        touch(root, "two/train.jsonl");
+        let err = find_splits(&root.join("two"), None).unwrap_err();
+        assert!(matches!(err, TableError::AmbiguousSplit { .. }), "{err}");
+
+        touch(root, "gap/train-00000-of-00003.parquet");
+        touch(root, "gap/train-00002-of-00003.parquet");
+        let err = find_splits(&root.join("gap"), None).unwrap_err();
+        assert!(
+            matches!(err, TableError::IncompleteShards { expected: 3, .. }),
+            "{err}"
+        );
+
+        touch(root, "one/train-00001-of-00002.parquet");
+        assert!(matches!(
+            find_splits(&root.join("one"), None),
+            Err(TableError::IncompleteShards { .. })
+        ));
+
+        touch(root, "none/notes.txt");
+        touch(root, "none/reviews.csv");
+        // A file whose name is no known split is still listed as found.
+        let s = find_splits(&root.join("none"), None).unwrap();
+        assert!(s.get("reviews").is_some());
+        touch(root, "empty/notes.txt");
+        let err = find_splits(&root.join("empty"), None).unwrap_err();
+        assert!(matches!(err, TableError::NoSplit { .. }), "{err}");
+    }
+}
