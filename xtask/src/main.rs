@@ -1,7 +1,8 @@
 //! Project automation: `cargo xtask reproduce` runs the whole experiment (download →
 //! baseline → fine-tune → eval → plots) by building and driving the `imdb-lora` binary;
-//! `bench` compares the binary with the PyTorch + PEFT reference (`bench/`); `hub-mirror`
-//! serves a local Hub-shaped tree.
+//! `bench` compares the binary with the PyTorch + PEFT reference (`bench/`); `fuzz` runs the
+//! fuzz harness (`fuzz.rs`, the `imdb-lora-fuzz` binary); `hub-mirror` serves a local
+//! Hub-shaped tree.
 //!
 //! Deliberately light: it depends on no project crate but the leaf `fsio` (its files are
 //! written as every other file of the project) and only shells out to cargo and to the binary
@@ -10,6 +11,7 @@
 #![allow(clippy::print_stderr)] // progress lines are this binary's interface
 
 mod bench;
+mod fuzz;
 #[cfg(test)]
 mod tidy;
 
@@ -43,6 +45,9 @@ enum Cmd {
     /// Benchmark `imdb-lora` against the PyTorch + PEFT reference (or, with --criterion,
     /// run the criterion benchmarks).
     Bench(bench::BenchArgs),
+    /// Feed the loaders mutated versions of real files (the `imdb-lora-fuzz` binary); fails
+    /// on any crash.
+    Fuzz(fuzz::FuzzArgs),
     /// Internal: run a command and record its wall time and peak RSS (used by `bench`).
     #[command(hide = true)]
     BenchChild(bench::ChildArgs),
@@ -304,6 +309,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Cmd::Bench(args) => bench::run(args, &workspace_root()),
+        Cmd::Fuzz(args) => fuzz::run(&args, &workspace_root()),
         Cmd::BenchChild(args) => std::process::exit(bench::child_main(args)?),
         Cmd::HubMirror { dir, addr } => {
             let bin = build(Backend::Cpu)?;

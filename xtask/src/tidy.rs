@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 /// The packages that build binaries; every other package is a library. Binaries own
 /// argument parsing, terminal drawing and `anyhow`; libraries never do.
-const BINARIES: &[&str] = &["imdb-lora", "imdb-lora-perf", "xtask"];
+const BINARIES: &[&str] = &["imdb-lora", "imdb-lora-perf", "imdb-lora-fuzz", "xtask"];
 
 /// Packages that must never depend on Burn (`burn` or any `burn-*`, of any dependency kind):
 /// files, metrics, charts, data and the Hub work without a tensor library.
@@ -40,6 +40,7 @@ const BURN_USERS: &[&str] = &[
     "imdb-lora-train",
     "imdb-lora-infer",
     "imdb-lora-perf",
+    "imdb-lora-fuzz",
     "imdb-lora",
     "imdb-lora-testkit",
 ];

@@ -1,0 +1,414 @@
+//! The fuzz targets, one per loader the CLI uses, and [`Harness`], which writes an input where
+//! that loader expects its file and calls it on the tiny fixtures.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use bert::{BertConfig, BertForSequenceClassification, PeftAdapter};
+use burn::backend::{Autodiff, Flex};
+use data::TextTokenizer;
+use metrics::RunMetrics;
+use train::optim::{AdamW, AdamWConfig};
+
+/// The backend the loaders build tensors on (the CLI's default CPU backend).
+type B = Flex;
+/// The training backend (checkpoints are restored onto it).
+type AB = Autodiff<Flex>;
+
+// The context every target loads against: the tiny BERT (2 layers, hidden 32, vocab 99) and
+// its PEFT adapter, embedded so that the binary does not depend on where it runs.
+pub(crate) const TINY_CONFIG: &[u8] =
+    include_bytes!("../../../fixtures/tiny_bert/seqcls/config.json");
+pub(crate) const TINY_WEIGHTS: &[u8] =
+    include_bytes!("../../../fixtures/tiny_bert/seqcls/model.safetensors");
+pub(crate) const TINY_BARE_CONFIG: &[u8] =
+    include_bytes!("../../../fixtures/tiny_bert/bare/config.json");
+pub(crate) const TINY_BARE_WEIGHTS: &[u8] =
+    include_bytes!("../../../fixtures/tiny_bert/bare/model.safetensors");
+pub(crate) const TINY_ADAPTER_CONFIG: &[u8] =
+    include_bytes!("../../../fixtures/peft/tiny/adapter/adapter_config.json");
+pub(crate) const TINY_ADAPTER_WEIGHTS: &[u8] =
+    include_bytes!("../../../fixtures/peft/tiny/adapter/adapter_model.safetensors");
+
+/// The sentences the tokenizer target encodes once a tokenizer loads.
+const SENTENCES: [&str; 2] = [
+    "A triumph from start to finish.",
+    "I want those two hours back... [SEP] naïve 12345 ##x",
+];
+
+/// Truncation length the tokenizer target loads with.
+const MAX_LEN: usize = 32;
+
+/// What a file's bytes are, for the mutations that understand structure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// A JSON document.
+    Json,
+    /// safetensors: 8-byte header length, JSON header, data.
+    Safetensors,
+    /// parquet: `PAR1`, pages, Thrift footer, 4-byte footer length, `PAR1`.
+    Parquet,
+    /// Opaque bytes (the self-test targets).
+    Raw,
+}
+
+/// One loader under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Target {
+    /// `config.json`: `BertConfig::from_file` (parse + validate), then, when it is accepted,
+    /// the tiny weights loaded with it (`bert::load_classifier_with_config`, fresh head).
+    Config,
+    /// `model.safetensors`: `bert::load_classifier_with_config` with the tiny config.
+    Safetensors,
+    /// `tokenizer.json`: `TextTokenizer::from_tokenizer_json`, `check_ids_fit` against the
+    /// tiny model's tables, and two sentences encoded.
+    Tokenizer,
+    /// PEFT `adapter_config.json` (beside the tiny adapter's weights): `PeftAdapter::read`
+    /// and `apply` to the tiny model.
+    AdapterConfig,
+    /// PEFT `adapter_model.safetensors` (beside the tiny adapter's config): as above.
+    AdapterModel,
+    /// An IMDb-shaped parquet split: `data::read_reviews`.
+    Parquet,
+    /// A training checkpoint: `train::checkpoint::load` onto the tiny model.
+    Checkpoint,
+    /// `metrics.json`: `RunMetrics::read` (parse + validate).
+    Metrics,
+    /// Self-test: every third input panics.
+    SelftestPanic,
+    /// Self-test: every third input aborts the process.
+    SelftestAbort,
+    /// Self-test: every third input never returns.
+    SelftestHang,
+    /// Self-test: every third input allocates 1 GiB.
+    SelftestAlloc,
+}
+
+impl Target {
+    /// The loader targets, in the order runs visit them.
+    pub const LOADERS: [Target; 8] = [
+        Target::Config,
+        Target::Safetensors,
+        Target::Tokenizer,
+        Target::AdapterConfig,
+        Target::AdapterModel,
+        Target::Parquet,
+        Target::Checkpoint,
+        Target::Metrics,
+    ];
+
+    /// Targets that check the harness itself (never part of `all`).
+    pub const SELFTESTS: [Target; 4] = [
+        Target::SelftestPanic,
+        Target::SelftestAbort,
+        Target::SelftestHang,
+        Target::SelftestAlloc,
+    ];
+
+    /// The name on the command line and of the `seeds/`, `regressions/` and `pending/`
+    /// subdirectories.
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Config => "config",
+            Target::Safetensors => "safetensors",
+            Target::Tokenizer => "tokenizer",
+            Target::AdapterConfig => "adapter_config",
+            Target::AdapterModel => "adapter_model",
+            Target::Parquet => "parquet",
+            Target::Checkpoint => "checkpoint",
+            Target::Metrics => "metrics",
+            Target::SelftestPanic => "selftest-panic",
+            Target::SelftestAbort => "selftest-abort",
+            Target::SelftestHang => "selftest-hang",
+            Target::SelftestAlloc => "selftest-alloc",
+        }
+    }
+
+    /// The target called `name`.
+    pub fn from_name(name: &str) -> Option<Target> {
+        Target::LOADERS
+            .into_iter()
+            .chain(Target::SELFTESTS)
+            .find(|t| t.name() == name)
+    }
+
+    /// Whether this is one of the harness's own self-test targets.
+    pub fn is_selftest(self) -> bool {
+        Target::SELFTESTS.contains(&self)
+    }
+
+    /// The structure of this target's files.
+    pub fn format(self) -> Format {
+        match self {
+            Target::Config | Target::Tokenizer | Target::AdapterConfig | Target::Metrics => {
+                Format::Json
+            }
+            Target::Safetensors | Target::AdapterModel | Target::Checkpoint => Format::Safetensors,
+            Target::Parquet => Format::Parquet,
+            _ => Format::Raw,
+        }
+    }
+
+    /// The extension crash files get (so they open in the right tool).
+    pub fn extension(self) -> &'static str {
+        match self.format() {
+            Format::Json => "json",
+            Format::Safetensors => "safetensors",
+            Format::Parquet => "parquet",
+            Format::Raw => "bin",
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How one input ended (a panic is not an outcome: it unwinds out of [`Harness::run`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The loader accepted the file.
+    Ok,
+    /// The loader refused it with an error (its message and sources, joined by `: `).
+    Err(String),
+}
+
+/// What a target loads against, built once per worker.
+enum Context {
+    None,
+    /// The tiny model's config (the safetensors and tokenizer targets).
+    Config(Box<BertConfig>),
+    /// The tiny classifier (the adapter targets).
+    Model(Box<BertForSequenceClassification<B>>),
+    /// The tiny classifier on the training backend (the checkpoint target).
+    TrainModel(Box<BertForSequenceClassification<AB>>),
+}
+
+/// Runs inputs through one target: each input is written to the file name its loader reads,
+/// in a private scratch directory (in `/dev/shm` when there is one: no disk traffic), and the
+/// loader is called on it.
+pub struct Harness {
+    target: Target,
+    // Keeps the scratch directory alive; removed on drop.
+    _scratch: tempfile::TempDir,
+    dir: PathBuf,
+    input: PathBuf,
+    context: Context,
+}
+
+impl fmt::Debug for Harness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Harness")
+            .field("target", &self.target)
+            .field("input", &self.input)
+            .finish_non_exhaustive()
+    }
+}
+
+fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn scratch_dir() -> anyhow::Result<tempfile::TempDir> {
+    let shm = Path::new("/dev/shm");
+    let builder = {
+        let mut b = tempfile::Builder::new();
+        b.prefix("imdb-lora-fuzz-");
+        b
+    };
+    if shm.is_dir()
+        && let Ok(dir) = builder.tempdir_in(shm)
+    {
+        return Ok(dir);
+    }
+    builder
+        .tempdir()
+        .context("cannot create a scratch directory")
+}
+
+impl Harness {
+    /// A harness for `target`, with the tiny fixtures in place.
+    ///
+    /// # Errors
+    /// When the scratch directory or the fixtures cannot be set up (never because of an
+    /// input).
+    pub fn new(target: Target) -> anyhow::Result<Harness> {
+        let scratch = scratch_dir()?;
+        let dir = scratch.path().to_path_buf();
+        let model_dir = dir.join("model");
+        std::fs::create_dir_all(&model_dir).context("cannot create the model directory")?;
+        let adapter_dir = dir.join("adapter");
+        std::fs::create_dir_all(&adapter_dir).context("cannot create the adapter directory")?;
+        let tiny_config = || -> anyhow::Result<BertConfig> {
+            let path = model_dir.join(bert::files::CONFIG_FILE);
+            write(&path, TINY_CONFIG)?;
+            Ok(BertConfig::from_file(&path)?)
+        };
+        let tiny_files = || -> anyhow::Result<()> {
+            write(&model_dir.join(bert::files::CONFIG_FILE), TINY_CONFIG)?;
+            write(&model_dir.join(bert::files::WEIGHTS_FILE), TINY_WEIGHTS)
+        };
+        let tiny_model = || -> anyhow::Result<BertForSequenceClassification<B>> {
+            tiny_files()?;
+            Ok(bert::load_classifier::<B>(&model_dir, &Default::default(), 0)?.0)
+        };
+        let (input, context) = match target {
+            Target::Config => {
+                // Accepted configs are loaded with the bare weights: no classifier in them, so
+                // the config's label count sizes a fresh head.
+                write(
+                    &model_dir.join(bert::files::WEIGHTS_FILE),
+                    TINY_BARE_WEIGHTS,
+                )?;
+                (dir.join(bert::files::CONFIG_FILE), Context::None)
+            }
+            Target::Safetensors => (
+                dir.join(bert::files::WEIGHTS_FILE),
+                Context::Config(Box::new(tiny_config()?)),
+            ),
+            Target::Tokenizer => (
+                dir.join(bert::files::TOKENIZER_JSON),
+                Context::Config(Box::new(tiny_config()?)),
+            ),
+            Target::AdapterConfig => {
+                write(
+                    &adapter_dir.join(bert::adapter::ADAPTER_WEIGHTS),
+                    TINY_ADAPTER_WEIGHTS,
+                )?;
+                (
+                    adapter_dir.join(bert::adapter::ADAPTER_CONFIG),
+                    Context::Model(Box::new(tiny_model()?)),
+                )
+            }
+            Target::AdapterModel => {
+                write(
+                    &adapter_dir.join(bert::adapter::ADAPTER_CONFIG),
+                    TINY_ADAPTER_CONFIG,
+                )?;
+                (
+                    adapter_dir.join(bert::adapter::ADAPTER_WEIGHTS),
+                    Context::Model(Box::new(tiny_model()?)),
+                )
+            }
+            Target::Checkpoint => {
+                tiny_files()?;
+                let model = bert::load_classifier::<AB>(&model_dir, &Default::default(), 0)?.0;
+                (
+                    dir.join("last.safetensors"),
+                    Context::TrainModel(Box::new(model)),
+                )
+            }
+            Target::Parquet => (dir.join("train.parquet"), Context::None),
+            Target::Metrics => (dir.join("metrics.json"), Context::None),
+            _ => (dir.join("input.bin"), Context::None),
+        };
+        Ok(Harness {
+            target,
+            _scratch: scratch,
+            dir,
+            input,
+            context,
+        })
+    }
+
+    /// The target this harness runs.
+    pub fn target(&self) -> Target {
+        self.target
+    }
+
+    /// Runs one input. A loader's error is an [`Outcome::Err`]; a loader's panic unwinds out
+    /// of this call (the caller catches it).
+    ///
+    /// # Errors
+    /// Only when the input cannot be written to the scratch directory.
+    pub fn run(&self, bytes: &[u8]) -> anyhow::Result<Outcome> {
+        if self.target.is_selftest() {
+            return Ok(selftest(self.target, bytes));
+        }
+        write(&self.input, bytes)?;
+        Ok(match self.load() {
+            Ok(()) => Outcome::Ok,
+            Err(e) => Outcome::Err(chain(e.as_ref())),
+        })
+    }
+
+    fn load(&self) -> Result<(), Box<dyn StdError + Send + Sync>> {
+        let device = Default::default();
+        match (self.target, &self.context) {
+            (Target::Config, _) => {
+                let config = BertConfig::from_file(&self.input)?;
+                let weights = self.dir.join("model").join(bert::files::WEIGHTS_FILE);
+                bert::load_classifier_with_config::<B>(&weights, &config, &device, 0)?;
+            }
+            (Target::Safetensors, Context::Config(config)) => {
+                bert::load_classifier_with_config::<B>(&self.input, config, &device, 0)?;
+            }
+            (Target::Tokenizer, Context::Config(config)) => {
+                let tokenizer = TextTokenizer::from_tokenizer_json(&self.input, MAX_LEN)?;
+                tokenizer.check_ids_fit(config.vocab_size, config.type_vocab_size)?;
+                for s in SENTENCES {
+                    tokenizer.encode(s)?;
+                }
+            }
+            (Target::AdapterConfig | Target::AdapterModel, Context::Model(model)) => {
+                PeftAdapter::read(&self.dir.join("adapter"))?.apply(model)?;
+            }
+            (Target::Checkpoint, Context::TrainModel(model)) => {
+                let optimizer = AdamW::<B>::new(AdamWConfig::default());
+                train::checkpoint::load::<AB>(&self.input, model, optimizer, &device)?;
+            }
+            (Target::Parquet, _) => {
+                data::read_reviews(&self.input)?;
+            }
+            (Target::Metrics, _) => {
+                RunMetrics::read(&self.input)?;
+            }
+            (target, _) => return Err(format!("no loader context for target {target}").into()),
+        }
+        Ok(())
+    }
+}
+
+/// `e` and its sources, joined by `: ` (skipping a source whose text the message already
+/// repeats).
+fn chain(e: &(dyn StdError + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// The self-test targets' behaviour: an input whose first byte is 2 crashes in the target's
+/// way; any other input is fine.
+fn selftest(target: Target, bytes: &[u8]) -> Outcome {
+    if bytes.first() != Some(&2) {
+        return Outcome::Ok;
+    }
+    match target {
+        Target::SelftestPanic => panic!("selftest panic on purpose"),
+        Target::SelftestAbort => std::process::abort(),
+        Target::SelftestHang => loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        },
+        Target::SelftestAlloc => {
+            // 1 GiB, touched so the allocation cannot be elided.
+            let v = vec![1u8; 1 << 30];
+            Outcome::Err(format!(
+                "allocated {} bytes",
+                v.iter().map(|&b| b as usize).sum::<usize>()
+            ))
+        }
+        _ => Outcome::Ok,
+    }
+}
