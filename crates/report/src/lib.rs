@@ -12,6 +12,16 @@
 //!     └── line_chart.png  line_chart.svg
 //! ```
 //!
+//! and, for a run with per-class metrics (`metrics.json` schema 2: any run over more than
+//! two classes), a report naming the classes and two more charts:
+//!
+//! ```text
+//!     ├── class_f1_chart.png     class_f1_chart.svg      (F1 per class, baseline vs final)
+//!     └── confusion_heatmap.png  confusion_heatmap.svg   (final N×N confusion matrix)
+//! ```
+//!
+//! A binary run's files are exactly what they were before classes existed.
+//!
 //! Text is drawn with an embedded DejaVu Sans, so the PNGs are identical on
 //! every machine whatever fonts it has. Every file is written atomically.
 
@@ -23,13 +33,21 @@ mod markdown;
 
 use std::path::{Path, PathBuf};
 
-use metrics::RunMetrics;
+use metrics::MetricsFile;
 
-pub use chart::{BAR_TITLE, HEIGHT, LINE_TITLE, WIDTH, bar_chart, line_chart};
+pub use chart::{
+    BAR_TITLE, CLASS_BAR_TITLE, CLASS_F1_TITLE, HEATMAP_TITLE, HEIGHT, LINE_TITLE, WIDTH,
+    bar_chart, class_f1_chart, confusion_heatmap, line_chart,
+};
 pub use error::{DrawSource, ReportError};
 pub use markdown::{
-    BAR_CHART_STEM, IMAGES_DIR, LINE_CHART_STEM, REPORT_FILE, render_markdown, write_report,
+    BAR_CHART_STEM, CLASS_F1_CHART_STEM, HEATMAP_STEM, IMAGES_DIR, LINE_CHART_STEM, REPORT_FILE,
+    render_file_markdown, render_markdown, write_file_report, write_report,
 };
+
+/// Runs with more classes than this get no per-class chart or heat map (their bars and
+/// cells would be a few pixels wide); report.md's tables still list every class.
+pub const MAX_CHART_CLASSES: usize = 100;
 
 /// Paths of everything [`render_all`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,22 +62,56 @@ pub struct RenderedReport {
     pub line_png: PathBuf,
     /// `out_dir/images/line_chart.svg`.
     pub line_svg: PathBuf,
+    /// The per-class charts of a run with per-class metrics (`None` for a binary run, or
+    /// over [`MAX_CHART_CLASSES`] classes).
+    pub class_charts: Option<ClassCharts>,
 }
 
-/// Reads and validates `metrics_json`, then writes both charts (PNG and
+/// Paths of the per-class charts [`render_all`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassCharts {
+    /// `out_dir/images/class_f1_chart.png`.
+    pub f1_png: PathBuf,
+    /// `out_dir/images/class_f1_chart.svg`.
+    pub f1_svg: PathBuf,
+    /// `out_dir/images/confusion_heatmap.png`.
+    pub heatmap_png: PathBuf,
+    /// `out_dir/images/confusion_heatmap.svg`.
+    pub heatmap_svg: PathBuf,
+}
+
+/// Reads and validates `metrics_json` (schema 1 or 2), then writes the charts (PNG and
 /// SVG) under `out_dir/images/` and `out_dir/report.md`, creating the
-/// directories as needed.
+/// directories as needed: see [`render_file`].
 ///
 /// # Errors
 /// [`ReportError::Metrics`] naming `metrics_json` if it is missing,
 /// malformed or inconsistent; [`ReportError::NoEpochs`] naming it if it has
 /// no completed epoch; otherwise errors naming the output that failed.
 pub fn render_all(metrics_json: &Path, out_dir: &Path) -> Result<RenderedReport, ReportError> {
-    let metrics = RunMetrics::read(metrics_json)?;
-    if metrics.epochs.is_empty() {
+    let file = MetricsFile::read(metrics_json)?;
+    if file.run.epochs.is_empty() {
         // Checked here so the error names the input, not the first output.
         return Err(ReportError::NoEpochs {
             path: metrics_json.to_path_buf(),
+        });
+    }
+    render_file(&file, out_dir)
+}
+
+/// Writes the bar and line charts and `report.md` of `file` under `out_dir` (as
+/// [`bar_chart`], [`line_chart`] and [`write_report`] for a binary run), and for a run
+/// with per-class metrics, the charts in its words ("Macro-F1" over more than two
+/// classes), the per-class F1 chart and the confusion heat map, and the report of
+/// [`write_file_report`].
+///
+/// # Errors
+/// [`ReportError::NoEpochs`] naming `out_dir/report.md` if the run has no completed
+/// epoch; otherwise errors naming the output that failed.
+pub fn render_file(file: &MetricsFile, out_dir: &Path) -> Result<RenderedReport, ReportError> {
+    if file.run.epochs.is_empty() {
+        return Err(ReportError::NoEpochs {
+            path: out_dir.join(REPORT_FILE),
         });
     }
     let images = out_dir.join(IMAGES_DIR);
@@ -73,9 +125,39 @@ pub fn render_all(metrics_json: &Path, out_dir: &Path) -> Result<RenderedReport,
         bar_svg: images.join(format!("{BAR_CHART_STEM}.svg")),
         line_png: images.join(format!("{LINE_CHART_STEM}.png")),
         line_svg: images.join(format!("{LINE_CHART_STEM}.svg")),
+        class_charts: None,
     };
-    bar_chart(&metrics, &out.bar_png, &out.bar_svg)?;
-    line_chart(&metrics, &out.line_png, &out.line_svg)?;
-    write_report(&metrics, out_dir)?;
-    Ok(out)
+    let metrics = &file.run;
+    let Some(classes) = &file.classes else {
+        bar_chart(metrics, &out.bar_png, &out.bar_svg)?;
+        line_chart(metrics, &out.line_png, &out.line_svg)?;
+        write_report(metrics, out_dir)?;
+        return Ok(out);
+    };
+    let wording = chart::Wording::classes(classes.num_classes());
+    chart::bar_chart_worded(metrics, wording, &out.bar_png, &out.bar_svg)?;
+    chart::line_chart_worded(metrics, wording, &out.line_png, &out.line_svg)?;
+    let class_charts = if classes.num_classes() <= MAX_CHART_CLASSES {
+        let paths = ClassCharts {
+            f1_png: images.join(format!("{CLASS_F1_CHART_STEM}.png")),
+            f1_svg: images.join(format!("{CLASS_F1_CHART_STEM}.svg")),
+            heatmap_png: images.join(format!("{HEATMAP_STEM}.png")),
+            heatmap_svg: images.join(format!("{HEATMAP_STEM}.svg")),
+        };
+        class_f1_chart(metrics, classes, &paths.f1_png, &paths.f1_svg)?;
+        confusion_heatmap(metrics, classes, &paths.heatmap_png, &paths.heatmap_svg)?;
+        Some(paths)
+    } else {
+        tracing::warn!(
+            classes = classes.num_classes(),
+            max = MAX_CHART_CLASSES,
+            "too many classes for the per-class chart and heat map; report.md lists them all"
+        );
+        None
+    };
+    write_file_report(file, out_dir, class_charts.is_some())?;
+    Ok(RenderedReport {
+        class_charts,
+        ..out
+    })
 }

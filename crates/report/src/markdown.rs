@@ -1,9 +1,13 @@
 //! The Markdown report (`report.md`): summary, configuration, parameter
-//! counts, per-epoch metrics, charts, confusion matrix and timings.
+//! counts, per-epoch metrics, charts, confusion matrix and timings. A run with per-class
+//! metrics (`metrics.json` schema 2) also gets a per-class table, two more charts, and its
+//! N×N confusion matrix with the class names; a binary run's report is unchanged.
 
 use std::path::{Path, PathBuf};
 
-use metrics::{EpochRecord, EvalMetrics, RunConfig, RunMetrics};
+use metrics::{
+    ClassMetrics, EpochRecord, EvalMetrics, MetricsFile, RunClasses, RunConfig, RunMetrics,
+};
 
 use crate::error::ReportError;
 use crate::format::{fmt_count, fmt_duration, fmt_num, md_cell, md_code};
@@ -16,6 +20,10 @@ pub const IMAGES_DIR: &str = "images";
 pub const BAR_CHART_STEM: &str = "bar_chart";
 /// Line chart file stem (`.png` and `.svg` are written).
 pub const LINE_CHART_STEM: &str = "line_chart";
+/// Per-class F1 chart file stem (runs with per-class metrics only).
+pub const CLASS_F1_CHART_STEM: &str = "class_f1_chart";
+/// Confusion-matrix heat map file stem (runs with per-class metrics only).
+pub const HEATMAP_STEM: &str = "confusion_heatmap";
 
 /// `+0.3530` / `-0.0120`: signed so a regression stands out.
 fn delta(after: f64, before: f64) -> String {
@@ -60,6 +68,44 @@ pub fn render_markdown(metrics: &RunMetrics) -> Result<String, ReportError> {
         test_metrics(metrics, last),
         charts(last),
         confusion_matrix(last),
+        timings(metrics),
+    ];
+    Ok(sections.concat().join("\n"))
+}
+
+/// The report of any `metrics.json`: [`render_markdown`]'s exactly when `file` has no
+/// per-class metrics; with them, the classes named throughout — headline F1 as macro-F1
+/// (N > 2), weighted F1 beside it, a per-class table (baseline vs final), the per-class F1
+/// chart and confusion heat map (`images/class_f1_chart.png`,
+/// `images/confusion_heatmap.png`; `charts_drawn` false when there were too many classes
+/// to draw them), and the final N×N confusion matrix.
+///
+/// # Errors
+/// [`ReportError::NoEpochs`] (naming `report.md`) if the run has no completed epoch.
+pub fn render_file_markdown(file: &MetricsFile, charts_drawn: bool) -> Result<String, ReportError> {
+    let Some(classes) = &file.classes else {
+        return render_markdown(&file.run);
+    };
+    let metrics = &file.run;
+    let no_epochs = || ReportError::NoEpochs {
+        path: PathBuf::from(REPORT_FILE),
+    };
+    let last = metrics.final_epoch().ok_or_else(no_epochs)?;
+    let last_classes = classes.final_epoch().ok_or_else(no_epochs)?;
+    let run = ClassRun {
+        metrics,
+        classes,
+        last,
+        last_classes,
+    };
+    let sections = [
+        run.summary(),
+        run.configuration(),
+        parameters(metrics),
+        run.test_metrics(),
+        run.per_class(),
+        run.charts(charts_drawn),
+        run.confusion_matrix(),
         timings(metrics),
     ];
     Ok(sections.concat().join("\n"))
@@ -311,12 +357,336 @@ fn timings(metrics: &RunMetrics) -> Vec<String> {
 /// [`ReportError::NoEpochs`] naming `out_dir/report.md` if `metrics.epochs`
 /// is empty; [`ReportError::Write`] naming the file if writing fails.
 pub fn write_report(metrics: &RunMetrics, out_dir: &Path) -> Result<PathBuf, ReportError> {
+    write_text(out_dir, || render_markdown(metrics))
+}
+
+/// [`write_report`] for any `metrics.json` ([`render_file_markdown`]); the per-class
+/// charts, when `charts_drawn`, are expected beside the others (see [`crate::render_file`]).
+///
+/// # Errors
+/// As [`write_report`].
+pub fn write_file_report(
+    file: &MetricsFile,
+    out_dir: &Path,
+    charts_drawn: bool,
+) -> Result<PathBuf, ReportError> {
+    write_text(out_dir, || render_file_markdown(file, charts_drawn))
+}
+
+fn write_text(
+    out_dir: &Path,
+    render: impl FnOnce() -> Result<String, ReportError>,
+) -> Result<PathBuf, ReportError> {
     let path = out_dir.join(REPORT_FILE);
-    let text = render_markdown(metrics).map_err(|e| match e {
+    let text = render().map_err(|e| match e {
         ReportError::NoEpochs { .. } => ReportError::NoEpochs { path: path.clone() },
         other => other,
     })?;
     crate::error::write_file(&path, text.as_bytes())?;
     tracing::info!(path = %path.display(), "wrote report");
     Ok(path)
+}
+
+/// A run with per-class metrics, and its final epoch in both views.
+struct ClassRun<'a> {
+    metrics: &'a RunMetrics,
+    classes: &'a RunClasses,
+    last: &'a EpochRecord,
+    last_classes: &'a ClassMetrics,
+}
+
+impl ClassRun<'_> {
+    fn n(&self) -> usize {
+        self.classes.num_classes()
+    }
+
+    /// The class names as inline code, comma-separated.
+    fn name_list(&self) -> String {
+        self.classes
+            .names()
+            .map(md_code)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// What the headline F1 is: the macro average, or for two classes the positive one's.
+    fn f1_name(&self) -> String {
+        match self.classes.names().nth(1) {
+            Some(positive) if self.n() == 2 => format!("F1 of {}", md_code(positive)),
+            _ => "macro-F1".to_string(),
+        }
+    }
+
+    fn summary(&self) -> Vec<String> {
+        let c = &self.metrics.config;
+        let base = &self.metrics.baseline;
+        let fin = &self.last.eval;
+        let (base_w, fin_w) = (
+            self.classes.baseline.weighted_f1,
+            self.last_classes.weighted_f1,
+        );
+        vec![
+            "# Text classification: LoRA fine-tuning report".into(),
+            String::new(),
+            format!(
+                "{} fine-tuned with LoRA on {} ({} classes: {}; {} training / {} test examples, {} of {} epochs completed).",
+                md_code(&c.model),
+                md_code(&c.data),
+                self.n(),
+                self.name_list(),
+                fmt_count(c.train_n as u64),
+                fmt_count(c.test_n as u64),
+                self.metrics.epochs.len(),
+                c.epochs
+            ),
+            String::new(),
+            format!(
+                "After epoch {}: test accuracy **{:.4}** (baseline {:.4}, {}), {} **{:.4}** (baseline {:.4}, {}), weighted F1 {:.4} (baseline {:.4}, {}).",
+                self.last.epoch,
+                fin.accuracy,
+                base.accuracy,
+                delta(fin.accuracy, base.accuracy),
+                self.f1_name(),
+                fin.f1,
+                base.f1,
+                delta(fin.f1, base.f1),
+                fin_w,
+                base_w,
+                delta(fin_w, base_w)
+            ),
+            String::new(),
+        ]
+    }
+
+    /// The binary report's table plus the classes.
+    fn configuration(&self) -> Vec<String> {
+        let mut md = configuration(&self.metrics.config);
+        // Before the blank line that ends the section.
+        let at = md.len() - 1;
+        md.insert(
+            at,
+            format!("| Classes | {}: {} |", self.n(), self.name_list()),
+        );
+        md
+    }
+
+    fn test_metrics(&self) -> Vec<String> {
+        let base = &self.metrics.baseline;
+        let fin = &self.last.eval;
+        let (note, f1_header) = if self.n() == 2 {
+            (
+                format!(
+                    "Positive class: {} (label 1); weighted F1 weighs each class's F1 by its support.",
+                    md_code(self.classes.names().nth(1).unwrap_or_default())
+                ),
+                "F1",
+            )
+        } else {
+            (
+                format!(
+                    "Over {} classes, F1, precision and recall are macro averages (the unweighted means of the per-class values below); weighted F1 weighs each class's F1 by its support.",
+                    self.n()
+                ),
+                "Macro-F1",
+            )
+        };
+        let row = |name: &str, m: &EvalMetrics, weighted: f64, train_loss: Option<f64>| {
+            let train = train_loss.map_or_else(|| "–".to_string(), |l| format!("{l:.4}"));
+            format!(
+                "| {name} | {:.4} | {:.4} | {weighted:.4} | {:.4} | {:.4} | {:.4} | {train} |",
+                m.accuracy, m.f1, m.precision, m.recall, m.loss
+            )
+        };
+        let mut md: Vec<String> = vec![
+            "## Test-set metrics".into(),
+            String::new(),
+            format!(
+                "{note} Loss is the mean cross-entropy per example; precision, recall and F1 are 0 when undefined (scikit-learn's `zero_division=0`)."
+            ),
+            String::new(),
+            format!(
+                "| Evaluation | Accuracy | {f1_header} | Weighted F1 | Precision | Recall | Test loss | Train loss |"
+            ),
+            "|---|---:|---:|---:|---:|---:|---:|---:|".into(),
+            row(
+                "Baseline (before fine-tuning)",
+                base,
+                self.classes.baseline.weighted_f1,
+                None,
+            ),
+        ];
+        for (e, c) in self.metrics.epochs.iter().zip(&self.classes.epochs) {
+            md.push(row(
+                &format!("Epoch {}", e.epoch),
+                &e.eval,
+                c.weighted_f1,
+                Some(e.train_loss),
+            ));
+        }
+        md.push(format!(
+            "| Change, epoch {} vs baseline | {} | {} | {} | {} | {} | {} | – |",
+            self.last.epoch,
+            delta(fin.accuracy, base.accuracy),
+            delta(fin.f1, base.f1),
+            delta(
+                self.last_classes.weighted_f1,
+                self.classes.baseline.weighted_f1
+            ),
+            delta(fin.precision, base.precision),
+            delta(fin.recall, base.recall),
+            delta(fin.loss, base.loss)
+        ));
+        md.push(String::new());
+        md
+    }
+
+    /// Precision, recall and F1 of each class, baseline next to final, with the averages.
+    fn per_class(&self) -> Vec<String> {
+        let base = &self.classes.baseline;
+        let fin = self.last_classes;
+        let mut md: Vec<String> = vec![
+            format!(
+                "## Per-class metrics (baseline vs epoch {}, final)",
+                self.last.epoch
+            ),
+            String::new(),
+            "| Class | Support | Precision, baseline | Precision, final | Recall, baseline | Recall, final | F1, baseline | F1, final | F1 change |".into(),
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|".into(),
+        ];
+        for (b, f) in base.per_class.iter().zip(&fin.per_class) {
+            md.push(format!(
+                "| {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {} |",
+                md_cell(&f.name),
+                fmt_count(f.support),
+                b.precision,
+                f.precision,
+                b.recall,
+                f.recall,
+                b.f1,
+                f.f1,
+                delta(f.f1, b.f1)
+            ));
+        }
+        let support = fmt_count(self.last.eval.samples);
+        for (name, b, f) in [
+            (
+                "Macro average",
+                [base.macro_precision, base.macro_recall, base.macro_f1],
+                [fin.macro_precision, fin.macro_recall, fin.macro_f1],
+            ),
+            (
+                "Weighted average",
+                [
+                    base.weighted_precision,
+                    base.weighted_recall,
+                    base.weighted_f1,
+                ],
+                [fin.weighted_precision, fin.weighted_recall, fin.weighted_f1],
+            ),
+        ] {
+            md.push(format!(
+                "| **{name}** | {support} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {} |",
+                b[0],
+                f[0],
+                b[1],
+                f[1],
+                b[2],
+                f[2],
+                delta(f[2], b[2])
+            ));
+        }
+        md.push(String::new());
+        md
+    }
+
+    /// The headline charts (F1 named as such), then the per-class ones.
+    fn charts(&self, drawn: bool) -> Vec<String> {
+        let f1 = if self.n() == 2 { "F1" } else { "macro-F1" };
+        let epoch = self.last.epoch;
+        let mut md: Vec<String> = vec![
+            "## Charts".into(),
+            String::new(),
+            format!(
+                "![Accuracy and {f1}: baseline vs fine-tuned after epoch {epoch}]({IMAGES_DIR}/{BAR_CHART_STEM}.png)"
+            ),
+            String::new(),
+            format!(
+                "![Accuracy and {f1} by epoch, with the baseline accuracy]({IMAGES_DIR}/{LINE_CHART_STEM}.png)"
+            ),
+            String::new(),
+        ];
+        let stems: &[&str] = if drawn {
+            md.extend([
+                format!(
+                    "![F1 of each class: baseline vs fine-tuned after epoch {epoch}]({IMAGES_DIR}/{CLASS_F1_CHART_STEM}.png)"
+                ),
+                String::new(),
+                format!(
+                    "![Confusion matrix after epoch {epoch}, coloured by the share of each true class]({IMAGES_DIR}/{HEATMAP_STEM}.png)"
+                ),
+                String::new(),
+            ]);
+            &[
+                BAR_CHART_STEM,
+                LINE_CHART_STEM,
+                CLASS_F1_CHART_STEM,
+                HEATMAP_STEM,
+            ]
+        } else {
+            md.extend([
+                format!(
+                    "(No per-class chart or heat map: {} classes are more than the {} they are drawn for; the tables have every class.)",
+                    self.n(),
+                    crate::MAX_CHART_CLASSES
+                ),
+                String::new(),
+            ]);
+            &[BAR_CHART_STEM, LINE_CHART_STEM]
+        };
+        let links = stems
+            .iter()
+            .map(|stem| format!("[{IMAGES_DIR}/{stem}.svg]({IMAGES_DIR}/{stem}.svg)"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        md.extend([format!("Vector versions: {links}."), String::new()]);
+        md
+    }
+
+    /// The final N×N matrix with the class names: counts and shares of each true class.
+    fn confusion_matrix(&self) -> Vec<String> {
+        let names: Vec<&str> = self.classes.names().collect();
+        let header = names
+            .iter()
+            .map(|n| md_cell(n))
+            .collect::<Vec<_>>()
+            .join(" | ");
+        let mut md: Vec<String> = vec![
+            format!("## Confusion matrix (epoch {}, final)", self.last.epoch),
+            String::new(),
+            "Rows are the true classes, columns the predictions; each count's share is of its row (the diagonal's is the class's recall).".into(),
+            String::new(),
+            format!("| True \\ Predicted | {header} | Support |"),
+            format!("|---|{}---:|", "---:|".repeat(names.len())),
+        ];
+        for (i, row) in self.last_classes.confusion.iter().enumerate() {
+            // Saturating: the file may not have been validated.
+            let support = row.iter().fold(0u64, |sum, &c| sum.saturating_add(c));
+            let cells = row
+                .iter()
+                .enumerate()
+                .map(|(j, &count)| {
+                    let cell = format!("{} ({})", fmt_count(count), share(count, support));
+                    if i == j { format!("**{cell}**") } else { cell }
+                })
+                .collect::<Vec<_>>()
+                .join(" | ");
+            md.push(format!(
+                "| **{}** | {cells} | {} |",
+                md_cell(names.get(i).copied().unwrap_or_default()),
+                fmt_count(support)
+            ));
+        }
+        md.push(String::new());
+        md
+    }
 }

@@ -9,12 +9,14 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
     BAR_VALUE_SIZE, BASELINE_BAR, BLUE, CATEGORY_SIZE, Chart, DrawResult, LegendItem, PlotSpec,
-    Scale, Swatch, TEXT, TickedAxis, draw_header, plot_area, render, subtitle,
+    Scale, Swatch, TEXT, TickedAxis, Wording, draw_header, plot_area, render, subtitle,
 };
 use crate::error::ReportError;
 
 /// Title of the bar chart.
 pub const BAR_TITLE: &str = "IMDb sentiment: baseline vs LoRA fine-tuned";
+/// Title of the bar chart of a run over named classes.
+pub const CLASS_BAR_TITLE: &str = "Text classification: baseline vs LoRA fine-tuned";
 
 /// Bar width and the gap between the two bars of a group, in x units
 /// (groups are 1.0 apart).
@@ -22,6 +24,7 @@ const BAR_W: f64 = 0.34;
 const GAP: f64 = 0.03;
 
 struct BarChart {
+    title: &'static str,
     subtitle: String,
     fine_tuned_label: String,
     /// (group name, baseline value, fine-tuned value).
@@ -45,7 +48,7 @@ impl Chart for BarChart {
                 swatch: Swatch::Bar(BLUE),
             },
         ];
-        let body = draw_header(root, s, BAR_TITLE, &self.subtitle, &legend)?;
+        let body = draw_header(root, s, self.title, &self.subtitle, &legend)?;
 
         // Groups sit at x = 0 and 1 with exactly one tick each, labelled
         // with the group name. The y axis runs to 1.1 to leave room for the
@@ -106,18 +109,33 @@ pub fn bar_chart(
     path_png: &Path,
     path_svg: &Path,
 ) -> Result<(), ReportError> {
+    bar_chart_worded(metrics, Wording::BINARY, path_png, path_svg)
+}
+
+/// [`bar_chart`] in `w`'s words (title, F1's label, subtitle).
+pub(crate) fn bar_chart_worded(
+    metrics: &RunMetrics,
+    w: Wording,
+    path_png: &Path,
+    path_svg: &Path,
+) -> Result<(), ReportError> {
     let last = metrics.final_epoch().ok_or_else(|| ReportError::NoEpochs {
         path: path_png.to_path_buf(),
     })?;
     let chart = BarChart {
-        subtitle: subtitle(metrics),
+        title: if w.classes.is_some() {
+            CLASS_BAR_TITLE
+        } else {
+            BAR_TITLE
+        },
+        subtitle: subtitle(metrics, w),
         fine_tuned_label: format!(
             "LoRA fine-tuned (after epoch {} of {})",
             last.epoch, metrics.config.epochs
         ),
         groups: [
             ("Accuracy", metrics.baseline.accuracy, last.eval.accuracy),
-            ("F1", metrics.baseline.f1, last.eval.f1),
+            (w.f1(), metrics.baseline.f1, last.eval.f1),
         ],
     };
     render(&chart, path_png, path_svg)

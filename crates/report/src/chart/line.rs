@@ -10,7 +10,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use super::{
     BASELINE_LINE, BLUE, BLUE_TEXT, CIRCLE_RADIUS, Chart, DrawResult, LegendItem, Marker, ORANGE,
     ORANGE_TEXT, POINT_VALUE_SIZE, PlotSpec, SQUARE_HALF, Scale, Swatch, TICK_SIZE, TickedAxis,
-    draw_header, plot_area, render, subtitle,
+    Wording, draw_header, plot_area, render, subtitle,
 };
 use crate::error::ReportError;
 
@@ -26,6 +26,8 @@ const MAX_LABELLED_EPOCHS: usize = 15;
 const MAX_X_TICKS: usize = 12;
 
 struct LineChart {
+    title: String,
+    f1: &'static str,
     subtitle: String,
     /// (epoch, accuracy, F1) in epoch order.
     points: Vec<(usize, f64, f64)>,
@@ -66,7 +68,7 @@ impl Chart for LineChart {
                 swatch: Swatch::Line(BLUE, Marker::Circle),
             },
             LegendItem {
-                label: "F1".into(),
+                label: self.f1.into(),
                 swatch: Swatch::Line(ORANGE, Marker::Square),
             },
             LegendItem {
@@ -77,7 +79,7 @@ impl Chart for LineChart {
                 swatch: Swatch::Dashed(BASELINE_LINE),
             },
         ];
-        let body = draw_header(root, s, LINE_TITLE, &self.subtitle, &legend)?;
+        let body = draw_header(root, s, &self.title, &self.subtitle, &legend)?;
 
         let n = self.points.len();
         // Half an epoch of margin on each side centres a single epoch and
@@ -178,13 +180,29 @@ pub fn line_chart(
     path_png: &Path,
     path_svg: &Path,
 ) -> Result<(), ReportError> {
+    line_chart_worded(metrics, Wording::BINARY, path_png, path_svg)
+}
+
+/// [`line_chart`] in `w`'s words (title, F1's label, subtitle).
+pub(crate) fn line_chart_worded(
+    metrics: &RunMetrics,
+    w: Wording,
+    path_png: &Path,
+    path_svg: &Path,
+) -> Result<(), ReportError> {
     if metrics.epochs.is_empty() {
         return Err(ReportError::NoEpochs {
             path: path_png.to_path_buf(),
         });
     }
     let chart = LineChart {
-        subtitle: subtitle(metrics),
+        title: if w.classes.is_some() {
+            format!("Text classification: test accuracy and {} by epoch", w.f1())
+        } else {
+            LINE_TITLE.to_string()
+        },
+        f1: w.f1(),
+        subtitle: subtitle(metrics, w),
         points: metrics
             .epochs
             .iter()

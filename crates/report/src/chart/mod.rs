@@ -1,8 +1,11 @@
 //! Shared chart machinery: rendering one drawing to both PNG and SVG,
 //! written atomically; the fixed-tick axis; the title/subtitle/legend
-//! header; fonts, sizes and palette.
+//! header; fonts, sizes and palette; the words that differ between a binary IMDb run's
+//! charts and those of a run over named classes.
 
 mod bar;
+mod class_f1;
+mod heatmap;
 mod line;
 
 use std::path::Path;
@@ -14,7 +17,11 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-pub use bar::{BAR_TITLE, bar_chart};
+pub(crate) use bar::bar_chart_worded;
+pub use bar::{BAR_TITLE, CLASS_BAR_TITLE, bar_chart};
+pub use class_f1::{CLASS_F1_TITLE, class_f1_chart};
+pub use heatmap::{HEATMAP_TITLE, confusion_heatmap};
+pub(crate) use line::line_chart_worded;
 pub use line::{LINE_TITLE, line_chart};
 
 use crate::error::{DrawSource, ReportError, write_file};
@@ -436,16 +443,125 @@ fn plot_area<'a, DB: DrawingBackend>(
     Ok(chart)
 }
 
+/// What the bar and line charts call things: IMDb's words for a binary run, generic ones
+/// (and the class count) for a run over named classes.
+#[derive(Clone, Copy)]
+pub(crate) struct Wording {
+    /// `None` for a binary run without class names.
+    classes: Option<usize>,
+}
+
+impl Wording {
+    /// A binary IMDb run: the charts exactly as they always were.
+    pub(crate) const BINARY: Self = Self { classes: None };
+
+    /// A run over `n` named classes.
+    pub(crate) fn classes(n: usize) -> Self {
+        Self { classes: Some(n) }
+    }
+
+    /// The headline F1's label: the macro average over more than two classes.
+    fn f1(self) -> &'static str {
+        match self.classes {
+            Some(n) if n > 2 => "Macro-F1",
+            _ => "F1",
+        }
+    }
+}
+
 /// One line under the title identifying the run.
-fn subtitle(m: &RunMetrics) -> String {
+fn subtitle(m: &RunMetrics, w: Wording) -> String {
     let c = &m.config;
+    let test = match w.classes {
+        None => format!("{} test reviews", fmt_count(c.test_n as u64)),
+        Some(n) => format!("{} test examples, {n} classes", fmt_count(c.test_n as u64)),
+    };
     format!(
-        "{} + LoRA (r = {}, α = {}, {}) · {} test reviews · {} backend",
+        "{} + LoRA (r = {}, α = {}, {}) · {test} · {} backend",
         c.model,
         c.lora_r,
         fmt_num(c.lora_alpha),
         c.target_modules.join(", "),
-        fmt_count(c.test_n as u64),
         c.backend
     )
+}
+
+/// `text` cut to at most `max_width` pixels at `size`, ending in "…" when cut.
+fn truncate_to<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    s: Scale,
+    text: &str,
+    size: f64,
+    max_width: i32,
+) -> DrawResult<String, DB> {
+    let style = s.text(size, TEXT);
+    let chars: Vec<char> = text.chars().collect();
+    let mut keep = chars.len();
+    loop {
+        let candidate: String = if keep == chars.len() {
+            text.to_string()
+        } else {
+            chars[..keep].iter().collect::<String>() + "…"
+        };
+        let (w, _) = area.estimate_text_size(&candidate, &style)?;
+        if keep == 0 || w as i32 <= max_width {
+            return Ok(candidate);
+        }
+        keep -= 1;
+    }
+}
+
+/// Labels fitted by [`fit_labels`].
+struct Fitted {
+    labels: Vec<String>,
+    size: f64,
+    /// The labels are the classes' indices: cut to fit, the names no longer told them apart.
+    indexed: bool,
+}
+
+/// Labels that each fit `max_width` pixels: the largest size from `size` down to
+/// [`MIN_FIT_SIZE`] at which all fit whole, else that minimum with each label cut to fit;
+/// if the cut labels are no longer all different (or are nothing but "…"), the labels'
+/// indices instead, which always tell them apart.
+fn fit_labels<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    s: Scale,
+    labels: &[String],
+    size: f64,
+    max_width: i32,
+) -> DrawResult<Fitted, DB> {
+    let mut size = size;
+    while size >= MIN_FIT_SIZE {
+        let mut all = true;
+        for label in labels {
+            let (w, _) = area.estimate_text_size(label, &s.text(size, TEXT))?;
+            if w as i32 > max_width {
+                all = false;
+                break;
+            }
+        }
+        if all {
+            return Ok(Fitted {
+                labels: labels.to_vec(),
+                size,
+                indexed: false,
+            });
+        }
+        size -= 1.0;
+    }
+    let mut cut = Vec::with_capacity(labels.len());
+    for label in labels {
+        cut.push(truncate_to(area, s, label, MIN_FIT_SIZE, max_width)?);
+    }
+    let distinct: std::collections::HashSet<&String> = cut.iter().collect();
+    let indexed =
+        distinct.len() < cut.len() || cut.iter().any(|c| c.trim_end_matches('…').is_empty());
+    if indexed {
+        cut = (0..labels.len()).map(|i| i.to_string()).collect();
+    }
+    Ok(Fitted {
+        labels: cut,
+        size: MIN_FIT_SIZE,
+        indexed,
+    })
 }

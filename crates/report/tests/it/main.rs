@@ -8,4 +8,5 @@
 // and helpers here are test code too, where a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
+mod classes;
 mod render;

@@ -62,7 +62,7 @@ fn read_png(path: &Path) -> Png {
 /// A real chart: right size, anti-aliased text and several colours, a
 /// meaningful amount of ink, text in the title band, and a clear margin so
 /// nothing is clipped at the canvas edge.
-fn assert_chart_png(path: &Path) {
+pub(crate) fn assert_chart_png(path: &Path) {
     let png = read_png(path);
     assert_eq!(
         (png.width, png.height),
@@ -118,13 +118,13 @@ fn assert_chart_png(path: &Path) {
     }
 }
 
-fn read(path: &Path) -> String {
+pub(crate) fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap()
 }
 
 /// Whether the SVG has a `<text>` element whose whole content is `text`
 /// (plotters writes the content on its own line).
-fn svg_has_text(svg: &str, text: &str) -> bool {
+pub(crate) fn svg_has_text(svg: &str, text: &str) -> bool {
     svg.contains(&format!(">\n{text}\n</text>"))
 }
 

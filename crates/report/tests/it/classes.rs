@@ -1,0 +1,245 @@
+//! Reports of runs with per-class metrics (`metrics.json` schema 2): the classes named in
+//! report.md and in every chart, the per-class F1 chart and the confusion heat map; and the
+//! binary report pinned to what it was before classes existed.
+
+use std::path::{Path, PathBuf};
+
+use metrics::{ClassConfusion, ClassMetrics, EvalMetrics, MetricsFile, RunClasses};
+use report::{
+    CLASS_BAR_TITLE, CLASS_F1_TITLE, HEATMAP_TITLE, MAX_CHART_CLASSES, ReportError, render_all,
+};
+use testkit::metrics::{AG_NEWS_CLASSES, balanced_run, four_class_run};
+
+use crate::render::{assert_chart_png, read, svg_has_text};
+
+fn write_file(dir: &Path, file: &MetricsFile) -> PathBuf {
+    let path = dir.join("metrics.json");
+    file.write_atomic(&path).unwrap();
+    path
+}
+
+#[test]
+fn a_binary_report_is_byte_for_byte_what_it_was() {
+    // The fixture is report.md as rendered before per-class metrics existed.
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/it/fixtures/binary_three_epochs_report.md");
+    let dir = tempfile::tempdir().unwrap();
+    let m = balanced_run(&[(437, 416), (451, 428), (440, 447)]);
+    let input = dir.path().join("metrics.json");
+    m.write_atomic(&input).unwrap();
+    let out = render_all(&input, dir.path()).unwrap();
+    assert_eq!(out.class_charts, None);
+    assert_eq!(read(&out.report_md), read(&golden));
+    assert!(!dir.path().join("images/confusion_heatmap.png").exists());
+    // The same through the file-level entry points.
+    let file = MetricsFile::read(&input).unwrap();
+    assert_eq!(
+        report::render_file_markdown(&file, true).unwrap(),
+        read(&golden)
+    );
+}
+
+#[test]
+fn a_real_schema_1_file_still_renders() {
+    let input = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/results/gpu_h200_minilm_rust_metrics.json");
+    let dir = tempfile::tempdir().unwrap();
+    let out = render_all(&input, dir.path()).unwrap();
+    assert_chart_png(&out.bar_png);
+    let md = read(&out.report_md);
+    assert!(
+        md.starts_with("# IMDb sentiment: LoRA fine-tuning report"),
+        "{md}"
+    );
+    assert!(md.contains("| **negative** |"), "{md}");
+}
+
+#[test]
+fn a_four_class_run_renders_with_the_class_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = four_class_run(3);
+    let input = write_file(dir.path(), &file);
+    let out = render_all(&input, &dir.path().join("out")).unwrap();
+    let charts = out.class_charts.clone().unwrap();
+    assert_eq!(
+        charts.heatmap_png,
+        dir.path().join("out/images/confusion_heatmap.png")
+    );
+    for png in [
+        &out.bar_png,
+        &out.line_png,
+        &charts.f1_png,
+        &charts.heatmap_png,
+    ] {
+        assert_chart_png(png);
+    }
+
+    let bar = read(&out.bar_svg);
+    assert!(svg_has_text(&bar, CLASS_BAR_TITLE));
+    assert!(svg_has_text(&bar, "Macro-F1"));
+    assert!(bar.contains("1,600 test examples, 4 classes"));
+    let line = read(&out.line_svg);
+    assert!(svg_has_text(
+        &line,
+        "Text classification: test accuracy and Macro-F1 by epoch"
+    ));
+
+    let classes = file.classes.as_ref().unwrap();
+    let last = classes.final_epoch().unwrap();
+    let f1 = read(&charts.f1_svg);
+    assert!(svg_has_text(&f1, CLASS_F1_TITLE));
+    for (i, name) in AG_NEWS_CLASSES.iter().enumerate() {
+        assert!(svg_has_text(&f1, name), "F1 chart lacks {name}");
+        for value in [classes.baseline.per_class[i].f1, last.per_class[i].f1] {
+            let label = format!("{value:.3}");
+            assert!(svg_has_text(&f1, &label), "F1 chart lacks {label}");
+        }
+    }
+
+    let heat = read(&charts.heatmap_svg);
+    assert!(svg_has_text(&heat, HEATMAP_TITLE));
+    assert!(svg_has_text(&heat, "True class"));
+    assert!(svg_has_text(&heat, "Predicted class"));
+    assert!(svg_has_text(&heat, "100 %"));
+    for name in AG_NEWS_CLASSES {
+        assert!(svg_has_text(&heat, name), "heat map lacks {name}");
+    }
+    // Epoch 3: World gets 376 of 400 right; its 24 errors go 8 to each other class.
+    assert_eq!(last.confusion[0], [376, 8, 8, 8]);
+    assert!(svg_has_text(&heat, "376"));
+    assert!(svg_has_text(&heat, "94.0 %"));
+
+    let md = read(&out.report_md);
+    for row in [
+        "# Text classification: LoRA fine-tuning report",
+        "(4 classes: `World`, `Sports`, `Business`, `Sci/Tech`; 6,000 training / 1,600 test examples, 3 of 3 epochs completed)",
+        "| Classes | 4: `World`, `Sports`, `Business`, `Sci/Tech` |",
+        "| Evaluation | Accuracy | Macro-F1 | Weighted F1 | Precision | Recall | Test loss | Train loss |",
+        "## Per-class metrics (baseline vs epoch 3, final)",
+        "| Sci/Tech | 400 | 0.3333 | ",
+        "| **Macro average** | 1,600 | ",
+        "| True \\ Predicted | World | Sports | Business | Sci/Tech | Support |",
+        "| **World** | **376 (94.0 %)** | 8 (2.0 %) | 8 (2.0 %) | 8 (2.0 %) | 400 |",
+        "![F1 of each class: baseline vs fine-tuned after epoch 3](images/class_f1_chart.png)",
+        "(images/confusion_heatmap.png)",
+        "![Accuracy and macro-F1: baseline vs fine-tuned after epoch 3](images/bar_chart.png)",
+        "[images/confusion_heatmap.svg](images/confusion_heatmap.svg)",
+        "| Epoch 3 evaluation | 1,600 |",
+    ] {
+        assert!(md.contains(row), "report.md lacks `{row}`:\n{md}");
+    }
+    assert!(!md.contains("IMDb"), "{md}");
+    assert!(!md.contains("| **negative** |"), "{md}");
+}
+
+#[test]
+fn class_charts_render_deterministically() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = four_class_run(2);
+    let classes = file.classes.as_ref().unwrap();
+    for draw in [report::class_f1_chart, report::confusion_heatmap] {
+        let (a_png, a_svg) = (dir.path().join("a.png"), dir.path().join("a.svg"));
+        let (b_png, b_svg) = (dir.path().join("b.png"), dir.path().join("b.svg"));
+        draw(&file.run, classes, &a_png, &a_svg).unwrap();
+        draw(&file.run, classes, &b_png, &b_svg).unwrap();
+        assert_eq!(
+            std::fs::read(&a_png).unwrap(),
+            std::fs::read(&b_png).unwrap()
+        );
+        assert_eq!(read(&a_svg), read(&b_svg));
+    }
+}
+
+/// A one-epoch run over `names`, with class `c` right on `right(c)` of its 10 test items
+/// (the rest predicted as the next class).
+fn many_class_run(names: &[String], right: impl Fn(usize) -> u64) -> MetricsFile {
+    let n = names.len();
+    let rows: Vec<Vec<u64>> = (0..n)
+        .map(|c| {
+            let mut row = vec![0; n];
+            row[c] = right(c);
+            row[(c + 1) % n] += 10 - right(c);
+            row
+        })
+        .collect();
+    let matrix = ClassConfusion::from_rows(&rows).unwrap();
+    let baseline_rows: Vec<Vec<u64>> = (0..n)
+        .map(|c| {
+            let mut row = vec![0; n];
+            row[0] = 10;
+            let _ = c;
+            row
+        })
+        .collect();
+    let baseline_matrix = ClassConfusion::from_rows(&baseline_rows).unwrap();
+    let mut run = balanced_run(&[(450, 450)]);
+    run.config.test_n = 10 * n;
+    run.baseline = EvalMetrics::from_class_confusion(&baseline_matrix, 2.0, 1.0);
+    run.epochs[0].eval = EvalMetrics::from_class_confusion(&matrix, 0.5, 1.0);
+    MetricsFile::new(
+        run,
+        Some(RunClasses {
+            baseline: ClassMetrics::from_confusion(names, &baseline_matrix).unwrap(),
+            epochs: vec![ClassMetrics::from_confusion(names, &matrix).unwrap()],
+        }),
+    )
+}
+
+#[test]
+fn many_classes_and_long_names_stay_inside_the_canvas() {
+    let dir = tempfile::tempdir().unwrap();
+    for n in [3, 20, 60] {
+        let names: Vec<String> = (0..n)
+            .map(|i| format!("a rather long class name number {i}"))
+            .collect();
+        let file = many_class_run(&names, |c| (c % 10) as u64 + 1);
+        let out_dir = dir.path().join(n.to_string());
+        let input = write_file(dir.path(), &file);
+        let out = render_all(&input, &out_dir).unwrap();
+        let charts = out.class_charts.unwrap();
+        assert_chart_png(&charts.f1_png);
+        assert_chart_png(&charts.heatmap_png);
+        let heat = read(&charts.heatmap_svg);
+        // Names are cut to fit, not dropped.
+        assert!(heat.contains("a rather"), "{n} classes");
+        assert!(heat.contains('…'), "{n} classes");
+    }
+}
+
+#[test]
+fn too_many_classes_get_tables_but_no_class_charts() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = MAX_CHART_CLASSES + 1;
+    let names: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
+    let file = many_class_run(&names, |_| 9);
+    let input = write_file(dir.path(), &file);
+    let out = render_all(&input, dir.path()).unwrap();
+    assert_eq!(out.class_charts, None);
+    assert!(!dir.path().join("images/class_f1_chart.png").exists());
+    assert_chart_png(&out.bar_png);
+    let md = read(&out.report_md);
+    assert!(
+        md.contains("(No per-class chart or heat map: 101 classes are more than the 100"),
+        "{md}"
+    );
+    assert!(md.contains(&format!("| c{} | 10 |", n - 1)), "{md}");
+    assert!(!md.contains("class_f1_chart"), "{md}");
+}
+
+#[test]
+fn inconsistent_class_metrics_are_an_error_naming_file_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_file(dir.path(), &four_class_run(1));
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&input).unwrap()).unwrap();
+    v["classes"]["epochs"][0]["per_class"][1]["recall"] = 0.99.into();
+    std::fs::write(&input, v.to_string()).unwrap();
+    let err = render_all(&input, dir.path()).unwrap_err();
+    assert!(matches!(err, ReportError::Metrics(_)), "{err:?}");
+    assert!(err.to_string().contains("metrics.json"), "{err}");
+    let source = std::error::Error::source(&err).unwrap().to_string();
+    assert!(
+        source.contains("classes.epochs[0].per_class[1].recall"),
+        "{source}"
+    );
+    assert!(!dir.path().join("images").exists());
+}
