@@ -422,3 +422,70 @@ fn two_named_classes_keep_the_binary_headline() {
     });
     assert_eq!(field, "epochs[0].eval.confusion");
 }
+
+/// Every path to a leaf (number, string, null) or array of `v`, as JSON pointers.
+fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map {
+                pointers(child, format!("{at}/{k}"), out);
+            }
+        }
+        Value::Array(items) => {
+            out.push(at.clone());
+            for (i, child) in items.iter().enumerate() {
+                pointers(child, format!("{at}/{i}"), out);
+            }
+        }
+        _ => out.push(at),
+    }
+}
+
+#[test]
+fn no_single_change_to_a_schema_2_file_panics_the_reader() {
+    // Each leaf of a 4-class file set to each of a few hostile values, each array emptied
+    // and cut short: the reader returns the file or an error, never panics (and whatever it
+    // accepts is valid).
+    let (dir, path, v) = on_disk(&four_class_run(1));
+    let mut all = Vec::new();
+    pointers(&v, String::new(), &mut all);
+    let hostile: Vec<Value> = vec![
+        0.into(),
+        1.into(),
+        (-1).into(),
+        u64::MAX.into(),
+        (1u64 << 53).into(),
+        1e308.into(),
+        0.5.into(),
+        "x".into(),
+        Value::Null,
+    ];
+    let mut accepted = 0;
+    let mut tried = 0;
+    for pointer in &all {
+        let mut edits: Vec<Value> = hostile.clone();
+        if let Some(items) = v.pointer(pointer).and_then(Value::as_array) {
+            edits = vec![
+                Value::Array(Vec::new()),
+                Value::Array(items[..items.len() / 2].to_vec()),
+            ];
+        }
+        for edit in edits {
+            let mut changed = v.clone();
+            *changed.pointer_mut(pointer).unwrap() = edit;
+            std::fs::write(&path, changed.to_string()).unwrap();
+            tried += 1;
+            if let Ok(file) = MetricsFile::read(&path) {
+                file.validate().unwrap();
+                accepted += 1;
+            }
+        }
+    }
+    drop(dir);
+    assert!(tried > 1000, "{tried} edits");
+    // Some edits are harmless (timings, names), most are refused.
+    assert!(
+        accepted > 0 && accepted < tried / 2,
+        "{accepted} of {tried}"
+    );
+}
