@@ -117,6 +117,8 @@ pub struct WorkerOptions {
     pub budget: Option<Duration>,
     /// The crate directory (seeds).
     pub dir: PathBuf,
+    /// Where to create the scratch directory (`None`: a fresh temporary one).
+    pub scratch: Option<PathBuf>,
 }
 
 // --- worker -----------------------------------------------------------------------------------
@@ -167,7 +169,7 @@ pub fn worker_main(opts: &WorkerOptions, set_cap: &dyn Fn()) -> Result<()> {
     let started = Instant::now();
     install_panic_hook();
     let seeds = crate::load_seeds(&opts.dir, opts.target)?;
-    let harness = Harness::new(opts.target)?;
+    let harness = Harness::new_in(opts.target, opts.scratch.as_deref())?;
     set_cap();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -215,6 +217,7 @@ impl Worker {
         target: Target,
         start: u64,
         budget: Option<Duration>,
+        scratch: &Path,
     ) -> Result<Worker> {
         let mut cmd = Command::new(&opts.exe);
         cmd.args([
@@ -230,6 +233,8 @@ impl Worker {
             "--dir",
         ])
         .arg(&opts.dir)
+        .arg("--scratch")
+        .arg(scratch)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -401,6 +406,9 @@ pub fn run_target(opts: &RunOptions, target: Target) -> Result<Counts> {
         counts: Counts::default(),
         signatures: BTreeSet::new(),
     };
+    // Workers' scratch directories live in this one, so that what a killed or aborted worker
+    // leaves behind is removed with it.
+    let scratch = crate::target::scratch_dir()?;
     let mut next = 0u64;
     'workers: loop {
         if opts.inputs.is_some_and(|n| next >= n) {
@@ -413,7 +421,7 @@ pub fn run_target(opts: &RunOptions, target: Target) -> Result<Counts> {
             },
             None => None,
         };
-        let worker = Worker::spawn(opts, target, next, budget)?;
+        let worker = Worker::spawn(opts, target, next, budget, scratch.path())?;
         let mut ready = false;
         loop {
             // Startup (loading the fixtures) gets the same allowance as one input.

@@ -111,6 +111,8 @@ enum Cmd {
         mem_cap_mib: usize,
         #[arg(long)]
         dir: PathBuf,
+        #[arg(long)]
+        scratch: Option<PathBuf>,
     },
 }
 
@@ -257,6 +259,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             budget_ms,
             mem_cap_mib,
             dir,
+            scratch,
         } => {
             let opts = WorkerOptions {
                 target: target(&t)?,
@@ -265,6 +268,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 end,
                 budget: budget_ms.map(Duration::from_millis),
                 dir,
+                scratch,
             };
             let cap = mem_cap_mib << 20;
             engine::worker_main(&opts, &|| {

@@ -213,7 +213,11 @@ fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn scratch_dir() -> anyhow::Result<tempfile::TempDir> {
+/// A fresh private directory for scratch files, in `/dev/shm` when there is one.
+///
+/// # Errors
+/// When no temporary directory can be created.
+pub fn scratch_dir() -> anyhow::Result<tempfile::TempDir> {
     let shm = Path::new("/dev/shm");
     let builder = {
         let mut b = tempfile::Builder::new();
@@ -237,7 +241,22 @@ impl Harness {
     /// When the scratch directory or the fixtures cannot be set up (never because of an
     /// input).
     pub fn new(target: Target) -> anyhow::Result<Harness> {
-        let scratch = scratch_dir()?;
+        Self::new_in(target, None)
+    }
+
+    /// As [`Harness::new`], with the scratch directory created inside `parent` when given (the
+    /// supervisor's, which it removes even when a worker dies without cleaning up).
+    ///
+    /// # Errors
+    /// As [`Harness::new`].
+    pub fn new_in(target: Target, parent: Option<&Path>) -> anyhow::Result<Harness> {
+        let scratch = match parent {
+            Some(p) => tempfile::Builder::new()
+                .prefix("worker-")
+                .tempdir_in(p)
+                .with_context(|| format!("cannot create a scratch directory in {}", p.display()))?,
+            None => scratch_dir()?,
+        };
         let dir = scratch.path().to_path_buf();
         let model_dir = dir.join("model");
         std::fs::create_dir_all(&model_dir).context("cannot create the model directory")?;
