@@ -166,6 +166,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         test: test.examples,
         pad_id: tokenizer.pad_id(),
         max_len: d.max_len,
+        classes: None,
     };
     let outcome = fine_tune(
         base,

@@ -96,8 +96,8 @@ impl DataArgs {
             file = %path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
             path = %path.display(),
             examples = split.examples.len(),
-            negative = split.counts.negative,
-            positive = split.counts.positive,
+            negative = split.counts.get(0),
+            positive = split.counts.get(1),
             truncated = split.stats.truncated,
             mean_tokens = split.stats.mean_len(),
             "loaded split"

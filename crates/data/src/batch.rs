@@ -341,7 +341,7 @@ mod tests {
         ids.push(102);
         Encoded {
             row,
-            label: (row % 2) as u8,
+            label: (row % 2) as u32,
             ids,
             type_ids: vec![0; len],
         }

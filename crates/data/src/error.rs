@@ -157,7 +157,7 @@ pub enum Error {
         /// What is being subset (e.g. a file name).
         what: String,
         /// Label concerned, for balanced subsets.
-        label: Option<u8>,
+        label: Option<u32>,
         /// Rows asked for.
         requested: usize,
         /// Rows present.

@@ -10,6 +10,8 @@
 //! * [`subset`]: machine-independent seeded shuffles and (balanced) subsets ([`SubsetSpec`]).
 //! * [`tokenize`]: [`TextTokenizer`] from `tokenizer.json` or `vocab.txt` ([`TokenizerFiles`]),
 //!   truncation to `max_len`, no padding, parallel encoding.
+//! * [`table`]: the user's own data files (parquet, CSV/TSV, JSON Lines): columns, labels to
+//!   classes, stratified hold-out, split files in a directory ([`table::load_dataset`]).
 //! * [`batch`]: [`Batcher`] producing [`Batch`]es padded to the longest sequence, optional length
 //!   bucketing, [`PaddingStats`].
 //!
@@ -27,6 +29,7 @@ mod error;
 pub mod imdb;
 pub mod reader;
 pub mod subset;
+pub mod table;
 pub mod tokenize;
 
 use std::path::{Path, PathBuf};
@@ -138,13 +141,7 @@ mod tests {
         reader::test_files::write_reviews(&p, &texts, &labels);
 
         let s = load_split(&p, &tok, &SubsetSpec::balanced(6, 1)).unwrap();
-        assert_eq!(
-            s.counts,
-            LabelCounts {
-                negative: 3,
-                positive: 3
-            }
-        );
+        assert_eq!(s.counts, LabelCounts::binary(3, 3));
         for e in &s.examples {
             let expected = if e.row < 10 {
                 vec![2, 6, 3]
@@ -152,7 +149,7 @@ mod tests {
                 vec![2, 5, 5, 3]
             };
             assert_eq!(e.ids, expected, "row {}", e.row);
-            assert_eq!(e.label, u8::from(e.row >= 10));
+            assert_eq!(e.label, u32::from(e.row >= 10));
         }
         let all = read_and_tokenize(&p, &tok).unwrap();
         assert_eq!(

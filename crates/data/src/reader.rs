@@ -37,8 +37,8 @@ pub struct Review {
     pub row: usize,
     /// The review text.
     pub text: String,
-    /// 0 = negative, 1 = positive.
-    pub label: u8,
+    /// The class index (IMDb: 0 = negative, 1 = positive).
+    pub label: u32,
 }
 
 /// Streams [`Review`]s from a parquet file, one record batch at a time.

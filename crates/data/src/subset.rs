@@ -57,38 +57,64 @@ pub fn shuffled_indices(n: usize, seed: u64) -> Vec<usize> {
     v
 }
 
-/// How many reviews of each label.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// How many examples of each label (index = label).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LabelCounts {
-    /// Label 0.
-    pub negative: usize,
-    /// Label 1.
-    pub positive: usize,
+    counts: Vec<usize>,
 }
 
 impl LabelCounts {
-    /// Count the labels of `reviews`.
-    pub fn of<'a>(labels: impl IntoIterator<Item = &'a u8>) -> LabelCounts {
-        let mut c = LabelCounts::default();
-        for l in labels {
-            if *l == 0 {
-                c.negative += 1;
-            } else {
-                c.positive += 1;
+    /// Count the labels of some examples.
+    pub fn of<'a>(labels: impl IntoIterator<Item = &'a u32>) -> LabelCounts {
+        let mut counts = Vec::new();
+        for &l in labels {
+            let l = l as usize;
+            if l >= counts.len() {
+                counts.resize(l + 1, 0);
             }
+            counts[l] += 1;
         }
-        c
+        LabelCounts { counts }
+    }
+
+    /// From per-label counts, label 0 first.
+    pub fn from_counts(counts: Vec<usize>) -> LabelCounts {
+        LabelCounts { counts }
+    }
+
+    /// A two-label count: `negative` of label 0, `positive` of label 1.
+    pub fn binary(negative: usize, positive: usize) -> LabelCounts {
+        LabelCounts {
+            counts: vec![negative, positive],
+        }
+    }
+
+    /// Examples with `label` (0 for a label never seen).
+    pub fn get(&self, label: u32) -> usize {
+        self.counts.get(label as usize).copied().unwrap_or(0)
+    }
+
+    /// Per-label counts, label 0 first, up to the largest label seen.
+    pub fn as_slice(&self) -> &[usize] {
+        &self.counts
     }
 
     /// Total.
     pub fn total(&self) -> usize {
-        self.negative + self.positive
+        self.counts.iter().sum()
     }
 }
 
 impl std::fmt::Display for LabelCounts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} negative / {} positive", self.negative, self.positive)
+        if self.counts.len() <= 2 {
+            return write!(f, "{} negative / {} positive", self.get(0), self.get(1));
+        }
+        for (label, n) in self.counts.iter().enumerate() {
+            let sep = if label == 0 { "" } else { ", " };
+            write!(f, "{sep}label {label}: {n}")?;
+        }
+        Ok(())
     }
 }
 
@@ -99,8 +125,9 @@ pub struct SubsetSpec {
     pub size: Option<usize>,
     /// Shuffle seed.
     pub seed: u64,
-    /// Take half of `size` from each label (label 0 gets the odd one); otherwise take the first
-    /// `size` of the shuffled rows and report the per-label counts.
+    /// Stratify: an equal share of `size` from each label (the lowest labels get the remainder,
+    /// so of two labels, label 0 gets the odd one); otherwise take the first `size` of the
+    /// shuffled rows and report the per-label counts.
     pub balanced: bool,
 }
 
@@ -160,28 +187,35 @@ pub fn select(
             order.into_iter().take(n).filter_map(&mut take).collect()
         }
         Some(n) => {
-            let want = [n - n / 2, n / 2];
-            let have = [available.negative, available.positive];
-            for label in 0..2 {
-                if want[label] > have[label] {
+            // Stratified: an equal share per label, the first `n % labels` labels one more
+            // (for two labels: label 0 gets the odd row, as SMALL_RUN always did).
+            // At least two labels: a split holding one class only cannot be balanced.
+            let labels = available.as_slice().len().max(2);
+            let want: Vec<usize> = (0..labels)
+                .map(|l| n / labels + usize::from(l < n % labels))
+                .collect();
+            for (label, &w) in (0u32..).zip(&want) {
+                if w > available.get(label) {
                     return Err(Error::NotEnoughRows {
                         what: what.to_owned(),
-                        label: Some(label as u8),
-                        requested: want[label],
-                        available: have[label],
+                        label: Some(label),
+                        requested: w,
+                        available: available.get(label),
                     });
                 }
             }
             let mut left = want;
+            let mut remaining = n;
             let mut out = Vec::with_capacity(n);
             for i in order {
-                if left == [0, 0] {
+                if remaining == 0 {
                     break;
                 }
                 let Some(r) = take(i) else { continue };
-                let l = usize::from(r.label.min(1));
+                let l = r.label as usize;
                 if left[l] > 0 {
                     left[l] -= 1;
+                    remaining -= 1;
                     out.push(r);
                 }
             }
@@ -202,7 +236,7 @@ mod tests {
             .map(|i| Review {
                 row: i,
                 text: format!("r{i}"),
-                label: u8::from(i >= neg),
+                label: u32::from(i >= neg),
             })
             .collect()
     }
@@ -250,13 +284,7 @@ mod tests {
     #[test]
     fn balanced_subset_has_half_of_each_label_and_is_reproducible() {
         let (a, ca) = select(reviews(60, 40), &SubsetSpec::balanced(31, 5), "t").unwrap();
-        assert_eq!(
-            ca,
-            LabelCounts {
-                negative: 16,
-                positive: 15
-            }
-        );
+        assert_eq!(ca, LabelCounts::binary(16, 15));
         assert_eq!(LabelCounts::of(a.iter().map(|r| &r.label)), ca);
         let (b, _) = select(reviews(60, 40), &SubsetSpec::balanced(31, 5), "t").unwrap();
         assert_eq!(a, b);
@@ -268,6 +296,27 @@ mod tests {
         rows.dedup();
         assert_eq!(rows.len(), 31);
         assert!(a.iter().all(|r| r.text == format!("r{}", r.row)));
+    }
+
+    #[test]
+    fn stratified_subsets_take_an_equal_share_of_every_label() {
+        let four: Vec<Review> = (0..100)
+            .map(|i| Review {
+                row: i,
+                text: format!("r{i}"),
+                label: (i % 4) as u32,
+            })
+            .collect();
+        let (s, c) = select(four, &SubsetSpec::balanced(10, 2), "t").unwrap();
+        assert_eq!(c, LabelCounts::from_counts(vec![3, 3, 2, 2]));
+        assert_eq!(LabelCounts::of(s.iter().map(|r| &r.label)), c);
+        assert_eq!(
+            c.to_string(),
+            "label 0: 3, label 1: 3, label 2: 2, label 3: 2"
+        );
+        // One class only cannot be balanced.
+        let err = select(reviews(10, 0), &SubsetSpec::balanced(4, 1), "t").unwrap_err();
+        assert!(err.to_string().contains("with label 1"), "{err}");
     }
 
     #[test]
@@ -290,13 +339,7 @@ mod tests {
     #[test]
     fn full_subset_keeps_every_row_shuffled() {
         let (s, c) = select(reviews(5, 5), &SubsetSpec::full(1), "t").unwrap();
-        assert_eq!(
-            c,
-            LabelCounts {
-                negative: 5,
-                positive: 5
-            }
-        );
+        assert_eq!(c, LabelCounts::binary(5, 5));
         let mut rows: Vec<usize> = s.iter().map(|r| r.row).collect();
         assert_ne!(rows, (0..10).collect::<Vec<_>>());
         rows.sort_unstable();

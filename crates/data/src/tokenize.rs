@@ -48,8 +48,8 @@ const SPECIAL_TOKENS: [&str; 5] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 pub struct Encoded {
     /// 0-based row in the source file.
     pub row: usize,
-    /// 0 = negative, 1 = positive.
-    pub label: u8,
+    /// The class index (IMDb: 0 = negative, 1 = positive).
+    pub label: u32,
     /// Token ids, `[CLS] ... [SEP]`, at most `max_len`.
     pub ids: Vec<u32>,
     /// Token type (segment) ids, same length as `ids` (all 0 for single texts).

@@ -314,6 +314,7 @@ fn training_runs(scratch: &Path) -> Result<Vec<(&'static str, Option<Vec<u8>>, V
         test: toy(16, 1000),
         pad_id: 0,
         max_len: 16,
+        classes: None,
     };
     let lora = LoraConfig {
         r: 4,

@@ -12,7 +12,7 @@ use bert::{
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use lora::LoraConfig;
-use metrics::{EpochRecord, EvalMetrics};
+use metrics::{EpochRecord, EvalMetrics, RunClasses};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
@@ -45,6 +45,10 @@ pub struct TrainState {
     pub history: Vec<EpochRecord>,
     /// The LoRA configuration of the adapters.
     pub lora: LoraConfig,
+    /// Per-class metrics of the baseline and finished epochs, for a run over named classes
+    /// (absent from checkpoints of binary runs, which therefore read as before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<RunClasses>,
 }
 
 /// `checkpoints/last.safetensors` and `checkpoints/best.safetensors` under a run directory.

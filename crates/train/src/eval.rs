@@ -7,7 +7,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use data::Batch;
-use metrics::{EvalAccumulator, EvalMetrics};
+use metrics::{ClassMetrics, EvalAccumulator, EvalMetrics};
 use progress::{Progress, Silent, Unit};
 
 use crate::TrainError;
@@ -69,6 +69,21 @@ pub fn evaluate_with_progress<B: BertBackend>(
     progress: &dyn Progress,
     label: &str,
 ) -> Result<EvalMetrics, TrainError> {
+    evaluate_classes(model, batches, device, progress, label, None).map(|(m, _)| m)
+}
+
+/// [`evaluate_with_progress`] over named classes (any number, one name per model output):
+/// the headline metrics (for more than two classes, accuracy and macro averages) and the
+/// per-class ones. Without names the labels must be 0 or 1, as IMDb's are, and no per-class
+/// metrics are computed.
+pub fn evaluate_classes<B: BertBackend>(
+    model: &BertForSequenceClassification<B>,
+    batches: impl Iterator<Item = Batch>,
+    device: &B::Device,
+    progress: &dyn Progress,
+    label: &str,
+    classes: Option<&[String]>,
+) -> Result<(EvalMetrics, Option<ClassMetrics>), TrainError> {
     let _span = tracing::debug_span!("evaluate").entered();
     let start = Instant::now();
     // Adapters folded into their base weights for the pass, on a copy (the caller's model
@@ -80,7 +95,10 @@ pub fn evaluate_with_progress<B: BertBackend>(
         merged
     };
     let loss_fn = CrossEntropyLossConfig::new().init(device);
-    let mut acc = EvalAccumulator::new();
+    let mut acc = match classes {
+        Some(names) => EvalAccumulator::with_classes(names.len()),
+        None => EvalAccumulator::new(),
+    };
     let total = match batches.size_hint() {
         (low, Some(high)) if low == high => Some(high as u64),
         _ => None,
@@ -99,6 +117,7 @@ pub fn evaluate_with_progress<B: BertBackend>(
     }
     drop(task);
     let metrics = acc.finish(start.elapsed().as_secs_f64());
+    let per_class = classes.map(|names| acc.class_metrics(names)).transpose()?;
     // DEBUG: callers report the result in their own terms (the trainer's baseline and epoch
     // lines, the CLI's eval line); at INFO it would be said twice.
     tracing::debug!(
@@ -109,5 +128,5 @@ pub fn evaluate_with_progress<B: BertBackend>(
         samples_per_s = metrics.samples_per_s,
         "evaluation"
     );
-    Ok(metrics)
+    Ok((metrics, per_class))
 }

@@ -12,5 +12,5 @@ mod trainer;
 
 pub use config::{LrSchedule, TrainConfig};
 pub use error::TrainError;
-pub use eval::{BatchTensors, evaluate, evaluate_with_progress};
+pub use eval::{BatchTensors, evaluate, evaluate_classes, evaluate_with_progress};
 pub use trainer::{Datasets, METRICS_FILE, RunOutcome, fine_tune};

@@ -11,11 +11,14 @@ use burn::tensor::ElementConversion;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use data::{Batcher, BatcherConfig, Encoded};
 use lora::LoraConfig;
-use metrics::{EpochRecord, EvalMetrics, RunConfig, RunMetrics, SCHEMA_VERSION};
+use metrics::{
+    ClassMetrics, EpochRecord, EvalMetrics, MetricsFile, RunClasses, RunConfig, RunMetrics,
+    SCHEMA_VERSION,
+};
 use progress::{Progress, Unit};
 
 use crate::checkpoint::{self, CheckpointDir, TrainState};
-use crate::eval::{BatchTensors, evaluate_with_progress};
+use crate::eval::{BatchTensors, evaluate_classes};
 use crate::optim::{
     AdamW, AdamWConfig, Grads, LinearSchedule, accumulate, clip_factor, collect_grads, global_norm,
 };
@@ -32,6 +35,10 @@ pub struct Datasets {
     pub pad_id: u32,
     /// Truncation length the examples were encoded with.
     pub max_len: usize,
+    /// The class names, one per model output, when evaluations should also report
+    /// per-class metrics (`metrics.json` schema 2); required for more than two classes.
+    /// `None`: labels 0 and 1 and the recipe's binary metrics alone (IMDb).
+    pub classes: Option<Vec<String>>,
 }
 
 /// What a finished (or resumably stopped) run returns.
@@ -41,6 +48,8 @@ pub struct RunOutcome<B: AutodiffBackend> {
     pub model: BertForSequenceClassification<B::InnerBackend>,
     /// Everything measured (also written to `metrics.json`).
     pub metrics: RunMetrics,
+    /// The per-class metrics of every evaluation, for a run over named classes.
+    pub classes: Option<RunClasses>,
     /// False when `stop_after_steps` ended the run early; run again to resume.
     pub finished: bool,
 }
@@ -93,8 +102,16 @@ where
         path: out.to_path_buf(),
         reason: format!("cannot create output directory: {e}"),
     })?;
+    if let Some(names) = &data.classes
+        && names.len() < 2
+    {
+        return Err(TrainError::Config(format!(
+            "{} class names given; classification needs at least 2",
+            names.len()
+        )));
+    }
     let trainer = Trainer::new(data, config, &run, out, device, progress)?;
-    let fingerprint = fingerprint(&run, config, lora)?;
+    let fingerprint = fingerprint(&run, config, lora, data.classes.as_deref())?;
     let adam = AdamW::new(AdamWConfig {
         weight_decay: config.weight_decay,
         ..AdamWConfig::default()
@@ -124,12 +141,13 @@ where
     }
     let metrics = build_metrics(&run, params, &ls.state);
     // Rewriting identical metrics would only make later steps (plots) look stale.
-    if RunMetrics::read(&trainer.metrics_path).ok().as_ref() != Some(&metrics) {
+    if MetricsFile::read(&trainer.metrics_path).ok().as_ref() != Some(&metrics) {
         metrics.write_atomic(&trainer.metrics_path)?;
     }
     Ok(RunOutcome {
         model: model.valid(),
-        metrics,
+        metrics: metrics.run,
+        classes: metrics.classes,
         finished,
     })
 }
@@ -140,13 +158,20 @@ fn fingerprint(
     run: &RunConfig,
     config: &TrainConfig,
     lora: &LoraConfig,
+    classes: Option<&[String]>,
 ) -> Result<String, TrainError> {
     let identity = TrainConfig {
         stop_after_steps: None,
         checkpoint_every: None,
         ..config.clone()
     };
-    serde_json::to_string(&(run, &identity, lora)).map_err(|e| TrainError::Config(e.to_string()))
+    // Without class names the identity is what it always was, so earlier IMDb checkpoints
+    // still resume.
+    match classes {
+        None => serde_json::to_string(&(run, &identity, lora)),
+        Some(names) => serde_json::to_string(&(run, &identity, lora, names)),
+    }
+    .map_err(|e| TrainError::Config(e.to_string()))
 }
 
 /// "epoch 3/5" for the 0-based `epoch` of `epochs`: the progress task's label.
@@ -208,6 +233,7 @@ struct Trainer<'a, AB: AutodiffBackend> {
     loss_fn: CrossEntropyLoss<AB>,
     ckpt: CheckpointDir,
     metrics_path: PathBuf,
+    classes: Option<Vec<String>>,
 }
 
 impl<'a, AB> Trainer<'a, AB>
@@ -253,6 +279,7 @@ where
             loss_fn: CrossEntropyLossConfig::new().init(device),
             ckpt: CheckpointDir::new(out),
             metrics_path: out.join(METRICS_FILE),
+            classes: data.classes.clone(),
         })
     }
 
@@ -307,7 +334,7 @@ where
             ..base
         };
         tracing::info!("{}", ParamCount::of(&model));
-        let baseline = self.evaluate(&model, "baseline evaluation")?;
+        let (baseline, baseline_classes) = self.evaluate(&model, "baseline evaluation")?;
         tracing::info!(
             accuracy = %format_args!("{:.4}", baseline.accuracy),
             f1 = %format_args!("{:.4}", baseline.f1),
@@ -325,6 +352,10 @@ where
             baseline,
             history: Vec::new(),
             lora: lora.clone(),
+            classes: baseline_classes.map(|baseline| RunClasses {
+                baseline,
+                epochs: Vec::new(),
+            }),
         };
         checkpoint::save(&self.ckpt.last(), &model, &adam, &state)?;
         Ok((model, LoopState::new(adam, state)))
@@ -447,7 +478,7 @@ where
     ) -> Result<(), TrainError> {
         let state = &mut ls.state;
         let label = epoch_label(state.epoch, self.config.epochs);
-        let eval = self.evaluate(model, &format!("{label} evaluation"))?;
+        let (eval, eval_classes) = self.evaluate(model, &format!("{label} evaluation"))?;
         let record = EpochRecord {
             epoch: state.epoch + 1,
             train_loss: epoch_loss(state),
@@ -469,6 +500,9 @@ where
             .iter()
             .all(|r| record.eval.accuracy > r.eval.accuracy);
         state.history.push(record);
+        if let (Some(run), Some(epoch)) = (state.classes.as_mut(), eval_classes) {
+            run.epochs.push(epoch);
+        }
         state.epoch += 1;
         state.batches_done = 0;
         state.epoch_loss_sum = 0.0;
@@ -483,23 +517,24 @@ where
     }
 
     /// Evaluates `model` (its inference copy) on the test set, reported to the progress sink
-    /// as `label`.
+    /// as `label`; per-class metrics too for a run over named classes.
     fn evaluate(
         &self,
         model: &BertForSequenceClassification<AB>,
         label: &str,
-    ) -> Result<EvalMetrics, TrainError> {
-        evaluate_with_progress(
+    ) -> Result<(EvalMetrics, Option<ClassMetrics>), TrainError> {
+        evaluate_classes(
             &model.valid(),
             self.test.epoch(0),
             self.device,
             self.progress,
             label,
+            self.classes.as_deref(),
         )
     }
 }
 
-fn build_metrics(run: &RunConfig, params: ParamCount, state: &TrainState) -> RunMetrics {
+fn build_metrics(run: &RunConfig, params: ParamCount, state: &TrainState) -> MetricsFile {
     let train_samples: u64 = state
         .history
         .iter()
@@ -511,7 +546,7 @@ fn build_metrics(run: &RunConfig, params: ParamCount, state: &TrainState) -> Run
         .collect();
     let eval_samples: u64 = evals.iter().map(|e| e.samples).sum();
     let eval_seconds: f64 = evals.iter().map(|e| e.seconds).sum();
-    RunMetrics {
+    let run = RunMetrics {
         schema_version: SCHEMA_VERSION,
         config: run.clone(),
         trainable_params: params.trainable as u64,
@@ -521,5 +556,6 @@ fn build_metrics(run: &RunConfig, params: ParamCount, state: &TrainState) -> Run
         train_samples_per_s: train_samples as f64 / train_seconds.max(1e-9),
         eval_samples_per_s: eval_samples as f64 / eval_seconds.max(1e-9),
         total_seconds: train_seconds + eval_seconds,
-    }
+    };
+    MetricsFile::new(run, state.classes.clone())
 }

@@ -22,10 +22,7 @@ fn both_splits_have_25000_rows_12500_per_label_neg_then_pos() {
         let counts = LabelCounts::of(reviews.iter().map(|r| &r.label));
         assert_eq!(
             counts,
-            LabelCounts {
-                negative: 12_500,
-                positive: 12_500
-            },
+            LabelCounts::binary(12_500, 12_500),
             "{}",
             split.name()
         );
@@ -39,7 +36,7 @@ fn both_splits_have_25000_rows_12500_per_label_neg_then_pos() {
 #[derive(Debug)]
 struct Sample {
     row: usize,
-    label: u8,
+    label: u32,
     text_prefix: String,
     num_chars: usize,
     truncated: bool,
@@ -62,7 +59,7 @@ fn fixture() -> Vec<Sample> {
         .iter()
         .map(|r| Sample {
             row: r["row"].as_u64().unwrap() as usize,
-            label: r["label"].as_u64().unwrap() as u8,
+            label: r["label"].as_u64().unwrap() as u32,
             text_prefix: r["text_prefix"].as_str().unwrap().to_owned(),
             num_chars: r["num_chars"].as_u64().unwrap() as usize,
             truncated: r["truncated"].as_bool().unwrap(),
@@ -164,13 +161,7 @@ fn small_run_subset_is_balanced_and_reproducible() {
     let path = imdb_file(Split::Train);
     let a = load_split(&path, &tok, &SubsetSpec::small_run_train(42)).unwrap();
     assert_eq!(a.examples.len(), 4_000);
-    assert_eq!(
-        a.counts,
-        LabelCounts {
-            negative: 2_000,
-            positive: 2_000
-        }
-    );
+    assert_eq!(a.counts, LabelCounts::binary(2_000, 2_000));
     let b = load_split(&path, &tok, &SubsetSpec::small_run_train(42)).unwrap();
     assert_eq!(a.examples, b.examples);
     // Pinned: the SMALL_RUN train subset for seed 42 starts with these file rows. A change means
@@ -183,13 +174,7 @@ fn small_run_subset_is_balanced_and_reproducible() {
         &SubsetSpec::small_run_test(42),
     )
     .unwrap();
-    assert_eq!(
-        test.counts,
-        LabelCounts {
-            negative: 1_000,
-            positive: 1_000
-        }
-    );
+    assert_eq!(test.counts, LabelCounts::binary(1_000, 1_000));
 }
 
 // Recorded from this implementation (see `subset`): seed 42, balanced 4,000 of train.

@@ -28,7 +28,7 @@ fn tiny() -> BertForSequenceClassification<AB> {
 fn toy(n: usize, offset: usize) -> Vec<Encoded> {
     (0..n)
         .map(|i| {
-            let label = (i % 2) as u8;
+            let label = (i % 2) as u32;
             let len = 4 + (i * 7 + offset) % 9;
             let mut ids = vec![1u32];
             for j in 0..len {
@@ -56,6 +56,7 @@ fn data() -> Datasets {
         test: toy(24, 1000),
         pad_id: 0,
         max_len: 16,
+        classes: None,
     }
 }
 
@@ -417,4 +418,99 @@ fn checkpoint_with_moments_that_do_not_fit_the_parameters_is_refused() {
             "{what}: {msg}"
         );
     }
+}
+
+/// Four classes, each marked by its own token amid noise: class `c` has token `5 + c`.
+fn toy4(n: usize, offset: usize) -> Vec<Encoded> {
+    (0..n)
+        .map(|i| {
+            let label = (i % 4) as u32;
+            let len = 4 + (i * 7 + offset) % 9;
+            let mut ids = vec![1u32];
+            for j in 0..len {
+                ids.push(if j == len / 2 {
+                    5 + label
+                } else {
+                    20 + ((i * 13 + j * 5 + offset) % 60) as u32
+                });
+            }
+            ids.push(2);
+            let type_ids = vec![0; ids.len()];
+            Encoded {
+                row: i + offset,
+                label,
+                ids,
+                type_ids,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn four_classes_train_with_per_class_metrics_in_schema_2() {
+    const NAMES: [&str; 4] = ["World", "Sports", "Business", "Sci/Tech"];
+    let names: Vec<String> = NAMES.map(String::from).to_vec();
+    // The bare encoder with a fresh four-way head, as a user's N-class run starts.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/tiny_bert/bare");
+    let config = bert::BertConfig::from_file(&dir.join("config.json"))
+        .unwrap()
+        .with_labels(&NAMES);
+    let data = Datasets {
+        train: toy4(96, 0),
+        test: toy4(48, 1000),
+        pad_id: 0,
+        max_len: 16,
+        classes: Some(names.clone()),
+    };
+    let config_train = TrainConfig {
+        lr: 1e-2,
+        ..train_config(10)
+    };
+    let out = tempfile::tempdir().unwrap();
+    let outcome = {
+        let _guard = crate::rng_lock();
+        let base = bert::load_classifier_with_config::<AB>(
+            &dir.join("model.safetensors"),
+            &config,
+            &Default::default(),
+            0,
+        )
+        .unwrap();
+        let mut run = run_config(&config_train);
+        run.train_n = 96;
+        run.test_n = 48;
+        fine_tune(
+            base,
+            &lora(),
+            &data,
+            &config_train,
+            run,
+            out.path(),
+            &Default::default(),
+            &progress::Silent,
+        )
+        .unwrap()
+    };
+    assert!(outcome.finished);
+    let classes = outcome.classes.as_ref().expect("per-class metrics");
+    assert_eq!(classes.names().collect::<Vec<_>>(), names);
+    assert_eq!(classes.epochs.len(), 10);
+    let last = outcome.metrics.final_epoch().unwrap();
+    assert!(
+        last.eval.accuracy > outcome.metrics.baseline.accuracy && last.eval.accuracy >= 0.8,
+        "accuracy {} after training, {} before",
+        last.eval.accuracy,
+        outcome.metrics.baseline.accuracy
+    );
+    // The headline F1 of more than two classes is the macro average.
+    let final_classes = classes.final_epoch().unwrap();
+    assert_eq!(last.eval.f1, final_classes.macro_f1);
+    assert_eq!(
+        final_classes.confusion.iter().flatten().sum::<u64>(),
+        48,
+        "every test example in the matrix"
+    );
+    let file = metrics::MetricsFile::read(&out.path().join("metrics.json")).unwrap();
+    assert_eq!(file.schema_version(), 2);
+    assert_eq!(file.classes.as_ref(), Some(classes));
 }
