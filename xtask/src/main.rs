@@ -58,6 +58,9 @@ enum Cmd {
         /// Address to bind.
         #[arg(long, default_value = "127.0.0.1:8765")]
         addr: String,
+        /// Allow an address beyond loopback (the mirror serves without authentication).
+        #[arg(long)]
+        allow_remote: bool,
     },
 }
 
@@ -311,17 +314,22 @@ fn main() -> Result<()> {
         Cmd::Bench(args) => bench::run(args, &workspace_root()),
         Cmd::Fuzz(args) => fuzz::run(&args, &workspace_root()),
         Cmd::BenchChild(args) => std::process::exit(bench::child_main(args)?),
-        Cmd::HubMirror { dir, addr } => {
+        Cmd::HubMirror {
+            dir,
+            addr,
+            allow_remote,
+        } => {
             let bin = build(Backend::Cpu)?;
-            binary(
-                &bin,
-                &[
-                    "hub-mirror".into(),
-                    dir.display().to_string(),
-                    "--addr".into(),
-                    addr,
-                ],
-            )
+            let mut args = vec![
+                "hub-mirror".into(),
+                dir.display().to_string(),
+                "--addr".into(),
+                addr,
+            ];
+            if allow_remote {
+                args.push("--allow-remote".into());
+            }
+            binary(&bin, &args)
         }
         Cmd::Download(e) => download(&build(e.backend)?, &e),
         Cmd::Baseline(e) => baseline(&build(e.backend)?, &e),
