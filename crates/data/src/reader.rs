@@ -115,7 +115,7 @@ impl std::fmt::Debug for ReviewReader {
 impl ReviewReader {
     /// Open `path`, check the schema, and prepare to stream the two columns.
     pub fn open(path: &Path) -> Result<ReviewReader> {
-        let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+        let mut file = File::open(path).map_err(|e| Error::io("open", path, e))?;
         let len = file
             .metadata()
             .map_err(|e| Error::io("stat", path, e))?
@@ -129,7 +129,15 @@ impl ReviewReader {
             path: path.to_path_buf(),
             source,
         };
-        let builder = guard_parquet(path, 0, || ParquetRecordBatchReaderBuilder::try_new(file))?
+        // Read whole: a page header claiming more bytes than the file has is then an error at
+        // the range check instead of an allocation of that size (the File reader's way).
+        let bytes = {
+            let mut buf = Vec::new();
+            std::io::Read::read_to_end(&mut file, &mut buf)
+                .map_err(|e| Error::io("read", path, e))?;
+            bytes::Bytes::from(buf)
+        };
+        let builder = guard_parquet(path, 0, || ParquetRecordBatchReaderBuilder::try_new(bytes))?
             .map_err(pq)?;
         check_column_chunks(path, len, builder.metadata())?;
         let schema = builder.schema().clone();

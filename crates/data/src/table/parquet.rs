@@ -163,7 +163,7 @@ fn is_string(t: &DataType) -> bool {
 }
 
 pub(crate) fn read(path: &Path, spec: &TableSpec) -> Result<RawTable> {
-    let file = File::open(path).map_err(|e| TableError::io("open", path, e))?;
+    let mut file = File::open(path).map_err(|e| TableError::io("open", path, e))?;
     let len = file
         .metadata()
         .map_err(|e| TableError::io("stat", path, e))?
@@ -178,7 +178,15 @@ pub(crate) fn read(path: &Path, spec: &TableSpec) -> Result<RawTable> {
         path: path.to_path_buf(),
         source,
     };
-    let builder = guard(path, || ParquetRecordBatchReaderBuilder::try_new(file))?.map_err(pq)?;
+    // Read whole, as crate::reader does: page sizes claimed by headers are then checked
+    // against the bytes there are, not allocated first.
+    let bytes = {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut buf)
+            .map_err(|e| TableError::io("read", path, e))?;
+        bytes::Bytes::from(buf)
+    };
+    let builder = guard(path, || ParquetRecordBatchReaderBuilder::try_new(bytes))?.map_err(pq)?;
     check_footer(path, len, builder.metadata())?;
     let schema = builder.schema().clone();
     let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
