@@ -83,13 +83,29 @@ struct Experiment {
     /// Model repo id or local directory.
     #[arg(long, default_value = "bert-base-uncased")]
     model: String,
-    /// Dataset repo id or local directory holding the parquet files.
+    /// IMDb (a dataset repo id or a local directory holding its parquet files), or your own
+    /// data: a parquet/CSV/TSV/JSON Lines file or a directory of split files.
     #[arg(long, default_value = "stanfordnlp/imdb")]
     data: String,
-    /// Training reviews (default: all 25,000, or 4,000 with --small).
+    /// Your data's test split file (see `imdb-lora train --help`).
+    #[arg(long)]
+    test_file: Option<PathBuf>,
+    /// Hold out this fraction of your data as the test split, stratified by class.
+    #[arg(long)]
+    test_fraction: Option<f64>,
+    /// Your data's text column(s): names or 1-based positions, comma-separated.
+    #[arg(long)]
+    text_column: Option<String>,
+    /// Your data's label column: a name or a 1-based position.
+    #[arg(long)]
+    label_column: Option<String>,
+    /// Class names in class order, comma-separated.
+    #[arg(long)]
+    label_names: Option<String>,
+    /// Training examples (default: all — IMDb's 25,000 — or 4,000 with --small).
     #[arg(long)]
     train_n: Option<usize>,
-    /// Test reviews (default: all 25,000, or 2,000 with --small).
+    /// Test examples (default: all — IMDb's 25,000 — or 2,000 with --small).
     #[arg(long)]
     test_n: Option<usize>,
     /// Epochs.
@@ -116,17 +132,15 @@ struct Experiment {
 }
 
 impl Experiment {
-    fn sizes(&self) -> Result<(usize, usize)> {
+    /// `(train, test)` subset sizes; `None`: all of the split.
+    fn sizes(&self) -> Result<(Option<usize>, Option<usize>)> {
         if self.small && (self.train_n.is_some() || self.test_n.is_some()) {
-            bail!("--small fixes 4,000/2,000 reviews; drop it or drop --train-n/--test-n");
+            bail!("--small fixes 4,000/2,000 examples; drop it or drop --train-n/--test-n");
         }
         Ok(if self.small {
-            (4000, 2000)
+            (Some(4000), Some(2000))
         } else {
-            (
-                self.train_n.unwrap_or(25_000),
-                self.test_n.unwrap_or(25_000),
-            )
+            (self.train_n, self.test_n)
         })
     }
 
@@ -138,15 +152,27 @@ impl Experiment {
             self.model.clone(),
             "--data".into(),
             self.data.clone(),
-            "--train-n".into(),
-            train_n.to_string(),
-            "--test-n".into(),
-            test_n.to_string(),
             "--max-len".into(),
             self.max_len.to_string(),
             "--seed".into(),
             self.seed.to_string(),
         ];
+        for (flag, value) in [
+            ("--train-n", train_n.map(|n| n.to_string())),
+            ("--test-n", test_n.map(|n| n.to_string())),
+            (
+                "--test-file",
+                self.test_file.as_ref().map(|p| p.display().to_string()),
+            ),
+            ("--test-fraction", self.test_fraction.map(|f| f.to_string())),
+            ("--text-column", self.text_column.clone()),
+            ("--label-column", self.label_column.clone()),
+            ("--label-names", self.label_names.clone()),
+        ] {
+            if let Some(value) = value {
+                args.extend([flag.to_string(), value]);
+            }
+        }
         if self.offline {
             args.push("--offline".into());
         }
@@ -238,16 +264,8 @@ fn binary(bin: &Path, args: &[String]) -> Result<()> {
 }
 
 fn download(bin: &Path, e: &Experiment) -> Result<()> {
-    let mut args = vec![
-        "download".to_string(),
-        "--model".into(),
-        e.model.clone(),
-        "--data".into(),
-        e.data.clone(),
-    ];
-    if e.offline {
-        args.push("--offline".into());
-    }
+    let mut args = vec!["download".to_string()];
+    args.extend(e.common()?);
     binary(bin, &args)
 }
 

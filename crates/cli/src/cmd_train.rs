@@ -98,18 +98,43 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let d = &args.data;
     let client = d.client();
     let files = d.model_files(&client)?;
-    // Refused before any data is read: IMDb sentiment is a two-label task.
     let mut config = BertConfig::from_file(&files.config)?;
-    common::require_two_labels(&config, &files.config)?;
-    let data = d.data_files(&client)?;
+    let own = d.is_own_data();
+    if !own {
+        // Refused before any data is read: IMDb sentiment is a two-label task.
+        common::require_two_labels(&config, &files.config)?;
+    }
     let tokenizer = d.tokenizer(&files)?;
     tokenizer.check_ids_fit(config.vocab_size, config.type_vocab_size)?;
-    let (train_spec, test_spec) = d.subsets();
-    let train = d.load(&data.train, &tokenizer, &train_spec)?;
-    let test = d.load(&data.test, &tokenizer, &test_spec)?;
+    let (train, test, classes) = if own {
+        let data = d.load_own(&tokenizer, true)?;
+        fsio::write(
+            &args.out.join(common::SPLIT_FILE),
+            &serde_json::to_vec_pretty(&data.record)?,
+        )?;
+        let train = data
+            .train
+            .context("the training part of the data was not loaded")?;
+        (train, data.test, Some(data.classes))
+    } else {
+        let data = d.data_files(&client)?;
+        let (train_spec, test_spec) = d.subsets();
+        let train = d.load(&data.train, &tokenizer, &train_spec)?;
+        let test = d.load(&data.test, &tokenizer, &test_spec)?;
+        (train, test, None)
+    };
 
-    if config.id2label.is_none() && config.num_labels() == 2 {
-        config = config.with_labels(&["neg", "pos"]);
+    match &classes {
+        // The head gets one output per class, named as the data names them, so the saved
+        // model's config.json carries them (transformers' pipeline prints them).
+        Some(names) => {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            config = config.with_labels(&names);
+        }
+        None if config.id2label.is_none() && config.num_labels() == 2 => {
+            config = config.with_labels(&["neg", "pos"]);
+        }
+        None => {}
     }
     let device = backend::device();
     let base =
@@ -166,7 +191,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         test: test.examples,
         pad_id: tokenizer.pad_id(),
         max_len: d.max_len,
-        classes: None,
+        classes,
     };
     let outcome = fine_tune(
         base,

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use data::{SubsetSpec, TextTokenizer, TokenizedSplit, load_split};
+use data::table::{Column, DatasetSpec, TableSpec, load_dataset};
+use data::{SubsetSpec, TextTokenizer, TokenizedSplit, load_split, prepare_split};
 use hub::{HubClient, HubConfig, RepoType, Source};
 use infer::ModelFiles;
 
@@ -19,18 +20,39 @@ pub struct DataArgs {
     /// Base model: a Hub repository id (`owner/name[@revision]`) or a local directory.
     #[arg(long, default_value = fetch::DEFAULT_MODEL, value_name = "REPO|DIR")]
     pub model: String,
-    /// IMDb parquet files: a Hub dataset id or a local directory holding
-    /// `plain_text/{train,test}-00000-of-00001.parquet`.
-    #[arg(long, default_value = data::imdb::DATASET, value_name = "REPO|DIR")]
+    /// The data: IMDb (a Hub dataset id, or a local directory holding
+    /// `plain_text/{train,test}-00000-of-00001.parquet`), or your own labelled texts: a
+    /// parquet, CSV, TSV or JSON Lines file, or a directory of split files (`train.csv`,
+    /// `test.csv`, Hub-style `data/train-00000-of-00002.parquet`, ...).
+    #[arg(long, default_value = data::imdb::DATASET, value_name = "REPO|DIR|FILE")]
     pub data: String,
-    /// SMALL_RUN: a balanced, seeded 4,000-review train / 2,000-review test subset.
+    /// Your data's test split, when `--data` is its training file (same format and columns).
+    #[arg(long, value_name = "FILE")]
+    pub test_file: Option<PathBuf>,
+    /// Hold out this fraction (between 0 and 1) of your training data as the test split,
+    /// stratified by class and seeded: for data without a test split (AG News's one file).
+    #[arg(long, value_name = "FRACTION")]
+    pub test_fraction: Option<f64>,
+    /// Your data's text column(s): names or 1-based positions, comma-separated; several are
+    /// joined with a space (`2,3`: AG News's title and description). Default: the column
+    /// named text, sentence, content or review.
+    #[arg(long, value_name = "COL[,COL...]")]
+    pub text_column: Option<String>,
+    /// Your data's label column: a name or a 1-based position. Default: label, labels or class.
+    #[arg(long, value_name = "COL")]
+    pub label_column: Option<String>,
+    /// Class names in class order, comma-separated. Default: from the data (the Hub's
+    /// ClassLabel names, a classes.txt beside the file, or the distinct labels sorted).
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    pub label_names: Option<Vec<String>>,
+    /// SMALL_RUN: a balanced (stratified), seeded 4,000-example train / 2,000-example test subset.
     #[arg(long, env = "SMALL_RUN", value_parser = clap::builder::BoolishValueParser::new(),
           default_value = "false", conflicts_with_all = ["train_n", "test_n"])]
     pub small: bool,
-    /// Training reviews (balanced, seeded subset; default all 25,000).
+    /// Training examples (balanced over the classes, seeded subset; default all: IMDb's 25,000).
     #[arg(long)]
     pub train_n: Option<usize>,
-    /// Test reviews (balanced, seeded subset; default all 25,000).
+    /// Test examples (balanced over the classes, seeded subset; default all: IMDb's 25,000).
     #[arg(long)]
     pub test_n: Option<usize>,
     /// Truncation length in tokens, [CLS] and [SEP] included (at most 512).
@@ -58,6 +80,95 @@ impl DataArgs {
         fetch::fetch_model(client, &source).with_context(|| format!("model {}", self.model))
     }
 
+    /// Whether `--data` is the user's own data rather than IMDb (its Hub repository or a
+    /// directory shaped like it): a file, a directory without IMDb's layout, or any of the
+    /// options that only own data takes.
+    pub fn is_own_data(&self) -> bool {
+        let options = self.test_file.is_some()
+            || self.test_fraction.is_some()
+            || self.text_column.is_some()
+            || self.label_column.is_some()
+            || self.label_names.is_some();
+        let path = Path::new(&self.data);
+        options || path.is_file() || (path.is_dir() && !path.join(data::imdb::TRAIN_FILE).is_file())
+    }
+
+    /// The user's own data, read, its classes decided, split, subset and tokenised (the
+    /// training part only when `with_train`; the split is the same either way).
+    pub fn load_own(&self, tokenizer: &TextTokenizer, with_train: bool) -> anyhow::Result<OwnData> {
+        let parse = |what: &str, s: &str| -> anyhow::Result<Vec<Column>> {
+            Column::parse_list(s).with_context(|| format!("--{what} {s}"))
+        };
+        let table = TableSpec {
+            text: match &self.text_column {
+                Some(s) => parse("text-column", s)?,
+                None => Vec::new(),
+            },
+            label: match &self.label_column {
+                Some(s) => parse("label-column", s)?.into_iter().next(),
+                None => None,
+            },
+            label_names: self.label_names.clone(),
+            ..TableSpec::default()
+        };
+        let mut spec = DatasetSpec::new(&self.data);
+        spec.test = self.test_file.clone();
+        spec.test_fraction = self.test_fraction;
+        spec.table = table;
+        spec.seed = self.seed;
+        let dataset = load_dataset(&spec).with_context(|| format!("data {}", self.data))?;
+        let classes = dataset.classes.names().to_vec();
+        tracing::info!(
+            classes = ?classes,
+            names_from = %dataset.classes.source(),
+            train = dataset.train.len(),
+            test = dataset.test.len(),
+            "read data"
+        );
+        let (train_spec, test_spec) = self.subsets();
+        let first = |files: &[PathBuf]| {
+            files
+                .first()
+                .cloned()
+                .unwrap_or_else(|| PathBuf::from(&self.data))
+        };
+        let (train_path, test_path) = (first(&dataset.train_files), first(&dataset.test_files));
+        let train = match with_train {
+            true => Some(self.report(prepare_split(
+                &train_path,
+                dataset.train,
+                tokenizer,
+                &train_spec,
+            )?)),
+            false => None,
+        };
+        let test = self.report(prepare_split(
+            &test_path,
+            dataset.test,
+            tokenizer,
+            &test_spec,
+        )?);
+        let rows = |split: &TokenizedSplit| split.examples.iter().map(|e| e.row).collect();
+        let record = SplitRecord {
+            train_files: dataset.train_files.clone(),
+            test_files: dataset.test_files.clone(),
+            test_fraction: dataset.test_fraction,
+            seed: self.seed,
+            text_columns: dataset.text_columns.clone(),
+            label_column: dataset.label_column.clone(),
+            classes: classes.clone(),
+            raw_labels: dataset.classes.raw_labels(),
+            train_rows: train.as_ref().map(rows).unwrap_or_default(),
+            test_rows: rows(&test),
+        };
+        Ok(OwnData {
+            train,
+            test,
+            classes,
+            record,
+        })
+    }
+
     pub fn data_files(&self, client: &HubClient) -> anyhow::Result<DatasetFiles> {
         let source = Source::parse(&self.data, RepoType::Dataset)?;
         fetch::fetch_imdb(client, &source).with_context(|| format!("dataset {}", self.data))
@@ -72,7 +183,8 @@ impl DataArgs {
             );
         }
         let spec = |n: Option<usize>| match n {
-            Some(n) if n < FULL_SPLIT => SubsetSpec::balanced(n, self.seed),
+            // IMDb's full split is "no subset"; own data of any size is subset when asked.
+            Some(n) if n < FULL_SPLIT || self.is_own_data() => SubsetSpec::balanced(n, self.seed),
             _ => SubsetSpec::full(self.seed),
         };
         (spec(self.train_n), spec(self.test_n))
@@ -104,7 +216,56 @@ impl DataArgs {
         );
         Ok(split)
     }
+
+    /// Logs a split of the user's data (per-class counts, for any number of classes).
+    fn report(&self, split: TokenizedSplit) -> TokenizedSplit {
+        let path = &split.path;
+        tracing::info!(
+            file = %path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
+            path = %path.display(),
+            examples = split.examples.len(),
+            per_class = ?split.counts.as_slice(),
+            truncated = split.stats.truncated,
+            mean_tokens = split.stats.mean_len(),
+            "loaded split"
+        );
+        split
+    }
 }
+
+/// The user's own data, ready for training and evaluation.
+#[derive(Debug)]
+pub struct OwnData {
+    /// The training part (absent when only the test part was asked for).
+    pub train: Option<TokenizedSplit>,
+    /// The test part.
+    pub test: TokenizedSplit,
+    /// The class names, in class order.
+    pub classes: Vec<String>,
+    /// Which rows went where: written as `split.json` into the run directory.
+    pub record: SplitRecord,
+}
+
+/// `split.json`: which data rows a run trained and tested on (0-based data rows of the
+/// files, continuing across shards), its classes and the raw label of each, so another tool
+/// (the PyTorch + PEFT reference, `scripts/bench/peft_classify.py`) can use exactly the same
+/// examples.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SplitRecord {
+    pub train_files: Vec<PathBuf>,
+    pub test_files: Vec<PathBuf>,
+    pub test_fraction: Option<f64>,
+    pub seed: u64,
+    pub text_columns: Vec<String>,
+    pub label_column: String,
+    pub classes: Vec<String>,
+    pub raw_labels: Vec<String>,
+    pub train_rows: Vec<usize>,
+    pub test_rows: Vec<usize>,
+}
+
+/// The name of [`SplitRecord`]'s file in a run directory.
+pub const SPLIT_FILE: &str = "split.json";
 
 /// Refuses a model whose head is not a two-label one: the IMDb task has exactly the labels
 /// negative (0) and positive (1), and a 3-way head would train, then fail at evaluation.

@@ -98,6 +98,23 @@ pub fn load_split(
     tokenize_split(path, &reviews, counts, tokenizer, &what)
 }
 
+/// [`load_split`] for examples already read (e.g. by [`table::load_dataset`]) from `path`:
+/// select the rows `subset` asks for (stratified over every class when balanced) and
+/// tokenise them.
+pub fn prepare_split(
+    path: &Path,
+    reviews: Vec<Review>,
+    tokenizer: &TextTokenizer,
+    subset: &SubsetSpec,
+) -> Result<TokenizedSplit> {
+    let what = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let (reviews, counts) = subset::select(reviews, subset, &what)?;
+    tokenize_split(path, &reviews, counts, tokenizer, &what)
+}
+
 /// Read and tokenise every row of `path`, in file order (the throughput benchmark's unit of work).
 pub fn read_and_tokenize(path: &Path, tokenizer: &TextTokenizer) -> Result<TokenizedSplit> {
     let _span = tracing::debug_span!("read_and_tokenize", path = %path.display()).entered();

@@ -384,6 +384,26 @@ impl Classes {
         }
     }
 
+    /// The raw label value of each class, as it is written in the data (an integer in
+    /// decimal, or the string): what another tool reading the same files must map to class
+    /// `i` (e.g. the PyTorch reference on the same split).
+    pub fn raw_labels(&self) -> Vec<String> {
+        match &self.mapping {
+            Mapping::Int { offset } => (0..self.names.len() as i64)
+                .map(|i| (i + offset).to_string())
+                .collect(),
+            Mapping::Str(index) => {
+                let mut raw = vec![String::new(); self.names.len()];
+                for (label, &class) in index {
+                    if let Some(slot) = raw.get_mut(class as usize) {
+                        slot.clone_from(label);
+                    }
+                }
+                raw
+            }
+        }
+    }
+
     /// Training rows per class.
     pub fn train_counts(&self) -> &[usize] {
         &self.counts

@@ -77,6 +77,7 @@ fn ag_news_reads_as_7600_rows_of_four_named_classes_shifted_to_zero() {
         ["World", "Sports", "Business", "Sci/Tech"]
     );
     assert_eq!(d.classes.label_offset(), Some(1));
+    assert_eq!(d.classes.raw_labels(), ["1", "2", "3", "4"]);
     assert_eq!(d.classes.train_counts(), [1_900; 4]);
     assert_eq!(d.text_columns, ["2", "3"]);
     assert_eq!(d.label_column, "1");
@@ -309,6 +310,7 @@ fn jsonl_directory_with_string_labels() {
     let d = load_dataset(&DatasetSpec::new(fixtures().join("jsonl"))).unwrap();
     assert_eq!(d.classes.names(), ["negative", "neutral", "positive"]);
     assert_eq!(d.classes.source(), &NameSource::DistinctStrings);
+    assert_eq!(d.classes.raw_labels(), ["negative", "neutral", "positive"]);
     assert_eq!(d.text_columns, ["text"]);
     assert_eq!(d.label_column, "label");
     assert_eq!(

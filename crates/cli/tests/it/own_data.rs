@@ -1,0 +1,263 @@
+//! Your own data through the binary, as a user runs it: AG News (a headerless CSV, 4 classes
+//! numbered 1–4, names in classes.txt, title + description as the text, no test split) is
+//! trained on, evaluated, plotted, saved with its class names and predicted with; bad data is
+//! a clean error naming the file and what was expected.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const CLASSES: [&str; 4] = ["World", "Sports", "Business", "Sci/Tech"];
+
+fn minilm() -> PathBuf {
+    testkit::shared::minilm_dir().unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn ag_news() -> PathBuf {
+    testkit::shared::ag_news_dir()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .join("test.csv")
+}
+
+fn imdb_lora(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_imdb-lora"))
+        .args(args)
+        .env("HF_HUB_OFFLINE", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> &Output {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
+    out
+}
+
+/// The data options of every command below: a small stratified slice of AG News.
+fn data_args(data: &Path) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = vec!["--model".into(), minilm().into()];
+    args.extend(["--data".into(), data.as_os_str().to_owned()]);
+    for a in [
+        "--text-column",
+        "2,3",
+        "--label-column",
+        "1",
+        "--test-fraction",
+        "0.2",
+        "--train-n",
+        "64",
+        "--test-n",
+        "32",
+        "--max-len",
+        "48",
+        "--seed",
+        "7",
+    ] {
+        args.push(a.into());
+    }
+    args
+}
+
+fn os(args: &[std::ffi::OsString]) -> Vec<&std::ffi::OsStr> {
+    args.iter().map(|a| a.as_os_str()).collect()
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn ag_news_trains_evaluates_plots_saves_names_and_predicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut train: Vec<std::ffi::OsString> = vec!["train".into()];
+    train.extend(data_args(&ag_news()));
+    for a in [
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--lr",
+        "1e-3",
+        "--out",
+    ] {
+        train.push(a.into());
+    }
+    train.push(out.clone().into());
+    ok(&imdb_lora(&os(&train)));
+
+    // metrics.json: schema 2, the four named classes, every test example in each matrix.
+    let metrics = metrics::MetricsFile::read(&out.join("metrics.json")).unwrap();
+    assert_eq!(metrics.schema_version(), 2);
+    let classes = metrics.classes.as_ref().unwrap();
+    assert_eq!(classes.names().collect::<Vec<_>>(), CLASSES);
+    assert_eq!(
+        (metrics.run.config.train_n, metrics.run.config.test_n),
+        (64, 32)
+    );
+    let last = classes.final_epoch().unwrap();
+    assert_eq!(last.confusion.iter().flatten().sum::<u64>(), 32);
+    assert!(
+        last.per_class.iter().all(|c| c.support == 8),
+        "stratified: 8 per class"
+    );
+
+    // split.json names the rows of the CSV each part used, with the raw labels of the classes.
+    let split = json(&out.join("split.json"));
+    assert_eq!(split["raw_labels"], serde_json::json!(["1", "2", "3", "4"]));
+    assert_eq!(split["classes"], serde_json::json!(CLASSES));
+    let rows = |key: &str| -> Vec<u64> {
+        split[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect()
+    };
+    let (train_rows, test_rows) = (rows("train_rows"), rows("test_rows"));
+    assert_eq!((train_rows.len(), test_rows.len()), (64, 32));
+    assert!(
+        train_rows.iter().all(|r| !test_rows.contains(r)),
+        "train and test are disjoint"
+    );
+
+    // The saved model carries the class names, as transformers reads them.
+    let config = json(&out.join("model/config.json"));
+    for (i, name) in CLASSES.iter().enumerate() {
+        assert_eq!(config["id2label"][i.to_string()], *name);
+        assert_eq!(config["label2id"][*name], i);
+    }
+
+    // eval of the saved model on the same test part gives the run's last numbers.
+    let eval_out = dir.path().join("eval.json");
+    let mut eval: Vec<std::ffi::OsString> = vec!["eval".into()];
+    eval.extend(data_args(&ag_news()));
+    eval.extend(["--saved".into(), out.join("model").into()]);
+    eval.extend(["--out".into(), eval_out.clone().into()]);
+    ok(&imdb_lora(&os(&eval)));
+    let e = json(&eval_out);
+    let final_run = metrics.run.final_epoch().unwrap();
+    assert!((e["accuracy"].as_f64().unwrap() - final_run.eval.accuracy).abs() < 1e-9);
+    assert_eq!(e["classes"]["per_class"][3]["name"], "Sci/Tech");
+
+    // plot draws the per-class charts and names the classes in the report.
+    let report_dir = dir.path().join("report");
+    ok(&imdb_lora(&os(&[
+        "plot".into(),
+        "--metrics".into(),
+        out.join("metrics.json").into(),
+        "--out".into(),
+        report_dir.clone().into(),
+    ])));
+    for stem in [
+        "class_f1_chart",
+        "confusion_heatmap",
+        "bar_chart",
+        "line_chart",
+    ] {
+        assert!(
+            report_dir.join(format!("images/{stem}.png")).is_file(),
+            "{stem}"
+        );
+    }
+    let report = std::fs::read_to_string(report_dir.join("report.md")).unwrap();
+    assert!(CLASSES.iter().all(|c| report.contains(c)), "{report}");
+
+    // predict names the classes and gives every class's probability.
+    let predicted = ok(&imdb_lora(&os(&[
+        "predict".into(),
+        "--model".into(),
+        out.join("model").into(),
+        "Stocks rallied as the central bank cut interest rates".into(),
+    ])))
+    .stdout
+    .clone();
+    let p: serde_json::Value = serde_json::from_slice(&predicted).unwrap();
+    let p = &p[0];
+    assert!(CLASSES.contains(&p["label"].as_str().unwrap()), "{p}");
+    let probs = p["probs"].as_object().unwrap();
+    assert_eq!(probs.len(), 4);
+    // In class order on stdout (serde_json's map here sorts keys, so look at the text).
+    let text = String::from_utf8_lossy(&predicted);
+    let at: Vec<usize> = CLASSES
+        .iter()
+        .map(|c| text.find(&format!("\"{c}\":")).unwrap())
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{text}");
+    let sum: f64 = probs.values().map(|v| v.as_f64().unwrap()).sum();
+    assert!((sum - 1.0).abs() < 1e-9, "{p}");
+}
+
+/// Runs `train` on `data` with `extra` options; it must fail cleanly. Returns stderr.
+fn refused(data: &Path, extra: &[&str], out: &Path) -> String {
+    let mut args: Vec<std::ffi::OsString> = vec!["train".into(), "--model".into(), minilm().into()];
+    args.extend(["--data".into(), data.as_os_str().to_owned()]);
+    args.extend(extra.iter().map(Into::into));
+    args.extend(["--out".into(), out.as_os_str().to_owned()]);
+    let result = imdb_lora(&os(&args));
+    let stderr = String::from_utf8_lossy(&result.stderr).into_owned();
+    assert_eq!(result.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn bad_data_is_refused_naming_the_file_and_what_was_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    // No such column: the message lists the columns the file has.
+    let stderr = refused(
+        &ag_news(),
+        &[
+            "--text-column",
+            "2,9",
+            "--label-column",
+            "1",
+            "--test-fraction",
+            "0.2",
+        ],
+        &out,
+    );
+    assert!(
+        stderr.contains("test.csv") && stderr.contains('9'),
+        "{stderr}"
+    );
+
+    // One class only.
+    let one = dir.path().join("one.csv");
+    std::fs::write(&one, "text,label\na,x\nb,x\nc,x\nd,x\n").unwrap();
+    let stderr = refused(&one, &["--test-fraction", "0.5"], &out);
+    assert!(
+        stderr.contains("one.csv") && stderr.contains("class"),
+        "{stderr}"
+    );
+
+    // Float labels.
+    let floats = dir.path().join("floats.jsonl");
+    std::fs::write(
+        &floats,
+        "{\"text\": \"a\", \"label\": 0.5}\n{\"text\": \"b\", \"label\": 1.5}\n",
+    )
+    .unwrap();
+    let stderr = refused(&floats, &["--test-fraction", "0.5"], &out);
+    assert!(
+        stderr.contains("floats.jsonl") && stderr.contains("label"),
+        "{stderr}"
+    );
+
+    // Empty text, naming the row.
+    let empty = dir.path().join("empty.tsv");
+    std::fs::write(&empty, "text\tlabel\na\t0\n \t1\nc\t0\nd\t1\n").unwrap();
+    let stderr = refused(&empty, &["--test-fraction", "0.5"], &out);
+    assert!(
+        stderr.contains("empty.tsv") && stderr.contains("row 1"),
+        "{stderr}"
+    );
+
+    // Nothing was trained, so no metrics were written.
+    assert!(!out.join("metrics.json").exists());
+}
