@@ -60,23 +60,39 @@ pub struct ReviewReader {
 /// alone, and after a panic that reader is dropped or never used again ([`ReviewReader`]'s
 /// `failed`). The default panic hook still prints the library's message to stderr.
 fn guard_parquet<T>(path: &Path, row: usize, call: impl FnOnce() -> T) -> Result<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).map_err(|panic| {
-        Error::ParquetPanic {
-            path: path.to_path_buf(),
-            row,
-            message: crate::tokenize::panic_message(panic.as_ref()),
-        }
+    catch_parquet(call).map_err(|message| Error::ParquetPanic {
+        path: path.to_path_buf(),
+        row,
+        message,
     })
 }
 
-/// Checks that every column chunk's byte range lies inside the file: the parquet library
-/// asserts (panics) on a negative offset or size, and would seek past the end on a range
-/// beyond it.
-fn check_column_chunks(
-    path: &Path,
+/// Runs a call into the parquet library; a panic becomes its message. The one place both
+/// parquet readers ([`ReviewReader`] and `table`'s) catch the library's panics.
+pub(crate) fn catch_parquet<T>(call: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call))
+        .map_err(|panic| crate::tokenize::panic_message(panic.as_ref()))
+}
+
+/// A column chunk whose byte range (from the footer) is not inside the file.
+pub(crate) struct ChunkOutside {
+    /// 0-based row group.
+    pub row_group: usize,
+    /// The column's path in the schema.
+    pub column: String,
+    /// Its first byte as declared (dictionary page, else first data page).
+    pub start: i64,
+    /// Its declared compressed size.
+    pub size: i64,
+}
+
+/// The first column chunk whose byte range does not lie inside a file of `len` bytes: the
+/// parquet library asserts (panics) on a negative offset or size, and would seek past the
+/// end on a range beyond it.
+pub(crate) fn chunk_outside_file(
     len: u64,
     metadata: &parquet::file::metadata::ParquetMetaData,
-) -> Result<()> {
+) -> Option<ChunkOutside> {
     for (g, group) in metadata.row_groups().iter().enumerate() {
         for column in group.columns() {
             let start = column
@@ -88,18 +104,35 @@ fn check_column_chunks(
                 .zip(u64::try_from(size).ok())
                 .and_then(|(s, n)| s.checked_add(n));
             if end.is_none_or(|end| end > len) {
-                return Err(Error::ColumnChunkOutOfFile {
-                    path: path.to_path_buf(),
+                return Some(ChunkOutside {
                     row_group: g,
                     column: column.column_path().string(),
                     start,
                     size,
-                    len,
                 });
             }
         }
     }
-    Ok(())
+    None
+}
+
+/// Checks that every column chunk's byte range lies inside the file ([`chunk_outside_file`]).
+fn check_column_chunks(
+    path: &Path,
+    len: u64,
+    metadata: &parquet::file::metadata::ParquetMetaData,
+) -> Result<()> {
+    match chunk_outside_file(len, metadata) {
+        None => Ok(()),
+        Some(c) => Err(Error::ColumnChunkOutOfFile {
+            path: path.to_path_buf(),
+            row_group: c.row_group,
+            column: c.column,
+            start: c.start,
+            size: c.size,
+            len,
+        }),
+    }
 }
 
 impl std::fmt::Debug for ReviewReader {
@@ -326,7 +359,9 @@ pub fn read_reviews(path: &Path) -> Result<Vec<Review>> {
 }
 
 /// Per-row text lookup over whichever string array type the file uses (`None` for nulls).
-fn text_accessor<'a>(col: &'a dyn Array) -> Option<Box<dyn Fn(usize) -> Option<&'a str> + 'a>> {
+pub(crate) fn text_accessor<'a>(
+    col: &'a dyn Array,
+) -> Option<Box<dyn Fn(usize) -> Option<&'a str> + 'a>> {
     let any = col.as_any();
     if let Some(a) = any.downcast_ref::<StringArray>() {
         return Some(Box::new(move |i| a.is_valid(i).then(|| a.value(i))));
@@ -340,8 +375,9 @@ fn text_accessor<'a>(col: &'a dyn Array) -> Option<Box<dyn Fn(usize) -> Option<&
     None
 }
 
-/// Labels widened to i128 (every integer type fits, so out-of-range values are reported exactly).
-fn labels_of(col: &ArrayRef) -> Option<Vec<Option<i128>>> {
+/// Integer labels widened to i128 (every integer type fits, so out-of-range values are
+/// reported exactly); `None` for a column of another type.
+pub(crate) fn labels_of(col: &ArrayRef) -> Option<Vec<Option<i128>>> {
     fn widen<T>(col: &ArrayRef) -> Option<Vec<Option<i128>>>
     where
         T: ArrowPrimitiveType,

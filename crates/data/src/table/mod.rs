@@ -552,15 +552,6 @@ impl KindCheck {
     }
 }
 
-/// The text a panic carried.
-pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "no message".into())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,13 +9,6 @@
 use std::fs::File;
 use std::path::Path;
 
-use arrow_array::types::{
-    Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
-};
-use arrow_array::{
-    Array, ArrayRef, ArrowPrimitiveType, LargeStringArray, PrimitiveArray, StringArray,
-    StringViewArray,
-};
 use arrow_schema::DataType;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -24,8 +17,9 @@ use parquet::file::metadata::ParquetMetaData;
 use super::labels::{ClassNames, NameSource};
 use super::{
     Format, KindCheck, Location, RawLabel, RawRow, RawTable, Result, TableError, TableSpec,
-    join_text, panic_message, resolve,
+    join_text, resolve,
 };
+use crate::reader::{catch_parquet, chunk_outside_file, labels_of, text_accessor};
 
 /// Rows per decoded batch.
 const BATCH_ROWS: usize = 4096;
@@ -36,14 +30,9 @@ const LABEL_TYPES: &str = "an integer or string type";
 
 /// Runs a parquet library call, turning its panic into [`TableError::DamagedParquet`].
 fn guard<T>(path: &Path, call: impl FnOnce() -> T) -> Result<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).map_err(|panic| {
-        TableError::DamagedParquet {
-            path: path.to_path_buf(),
-            reason: format!(
-                "the parquet library failed: {}",
-                panic_message(panic.as_ref())
-            ),
-        }
+    catch_parquet(call).map_err(|message| TableError::DamagedParquet {
+        path: path.to_path_buf(),
+        reason: format!("the parquet library failed: {message}"),
     })
 }
 
@@ -64,25 +53,13 @@ fn check_footer(path: &Path, len: u64, metadata: &ParquetMetaData) -> Result<()>
             in_groups.map_or_else(|| "overflow".to_owned(), |n| n.to_string())
         )));
     }
-    for (g, group) in metadata.row_groups().iter().enumerate() {
-        for column in group.columns() {
-            let start = column
-                .dictionary_page_offset()
-                .unwrap_or_else(|| column.data_page_offset());
-            let size = column.compressed_size();
-            let end = u64::try_from(start)
-                .ok()
-                .zip(u64::try_from(size).ok())
-                .and_then(|(s, n)| s.checked_add(n));
-            if end.is_none_or(|end| end > len) {
-                return Err(damaged(format!(
-                    "row group {g}, column {:?}: data at bytes {start}..+{size}, outside the file's {len} bytes",
-                    column.column_path().string()
-                )));
-            }
-        }
+    match chunk_outside_file(len, metadata) {
+        None => Ok(()),
+        Some(c) => Err(damaged(format!(
+            "row group {}, column {:?}: data at bytes {}..+{}, outside the file's {len} bytes",
+            c.row_group, c.column, c.start, c.size
+        ))),
     }
-    Ok(())
 }
 
 /// The `ClassLabel` names of `column` in the `huggingface` metadata, shaped
@@ -116,45 +93,6 @@ pub(crate) fn class_label_names(
             tracing::warn!("ignoring ClassLabel names: {e}");
             None
         }
-    }
-}
-
-/// Per-row text lookup over whichever string array type the file uses (`None` for nulls).
-fn strings<'a>(col: &'a dyn Array) -> Option<Box<dyn Fn(usize) -> Option<&'a str> + 'a>> {
-    let any = col.as_any();
-    if let Some(a) = any.downcast_ref::<StringArray>() {
-        return Some(Box::new(move |i| a.is_valid(i).then(|| a.value(i))));
-    }
-    if let Some(a) = any.downcast_ref::<LargeStringArray>() {
-        return Some(Box::new(move |i| a.is_valid(i).then(|| a.value(i))));
-    }
-    if let Some(a) = any.downcast_ref::<StringViewArray>() {
-        return Some(Box::new(move |i| a.is_valid(i).then(|| a.value(i))));
-    }
-    None
-}
-
-/// Integer labels widened to i128 (every integer type fits, so too-large values are reported
-/// exactly).
-fn integers(col: &ArrayRef) -> Option<Vec<Option<i128>>> {
-    fn widen<T>(col: &ArrayRef) -> Option<Vec<Option<i128>>>
-    where
-        T: ArrowPrimitiveType,
-        T::Native: Into<i128>,
-    {
-        let a = col.as_any().downcast_ref::<PrimitiveArray<T>>()?;
-        Some(a.iter().map(|v| v.map(Into::into)).collect())
-    }
-    match col.data_type() {
-        DataType::Int8 => widen::<Int8Type>(col),
-        DataType::Int16 => widen::<Int16Type>(col),
-        DataType::Int32 => widen::<Int32Type>(col),
-        DataType::Int64 => widen::<Int64Type>(col),
-        DataType::UInt8 => widen::<UInt8Type>(col),
-        DataType::UInt16 => widen::<UInt16Type>(col),
-        DataType::UInt32 => widen::<UInt32Type>(col),
-        DataType::UInt64 => widen::<UInt64Type>(col),
-        _ => None,
     }
 }
 
@@ -273,7 +211,7 @@ pub(crate) fn read(path: &Path, spec: &TableSpec) -> Result<RawTable> {
             .text
             .iter()
             .map(|&i| {
-                strings(batch.column(at_batch(i)).as_ref()).ok_or_else(|| {
+                text_accessor(batch.column(at_batch(i)).as_ref()).ok_or_else(|| {
                     TableError::WrongColumnType {
                         path: path.to_path_buf(),
                         column: columns[i].clone(),
@@ -284,8 +222,8 @@ pub(crate) fn read(path: &Path, spec: &TableSpec) -> Result<RawTable> {
             })
             .collect::<Result<_>>()?;
         let label_col = batch.column(at_batch(resolved.label));
-        let int_labels = integers(label_col);
-        let str_labels = strings(label_col.as_ref());
+        let int_labels = labels_of(label_col);
+        let str_labels = text_accessor(label_col.as_ref());
         for i in 0..batch.num_rows() {
             let row = base + i;
             let at = || Location {
@@ -400,7 +338,7 @@ mod tests {
     use std::sync::Arc;
 
     use arrow_array::{
-        Float64Array, Int32Array, Int64Array, LargeStringArray, StringArray, UInt64Array,
+        ArrayRef, Float64Array, Int32Array, Int64Array, LargeStringArray, StringArray, UInt64Array,
     };
 
     use super::super::Column;
