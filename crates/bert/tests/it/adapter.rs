@@ -50,6 +50,37 @@ fn peft_saved_tiny_adapter_gives_peft_logits_merged_and_unmerged() {
     assert_close("base", logits(&base, &e), logits(&tiny(), &e), 0.0);
 }
 
+/// A PEFT adapter trained (here: randomised) on a four-label head — the bare tiny encoder
+/// loaded by transformers with `num_labels=4` — loads here onto the same encoder with a fresh
+/// four-way head and gives PEFT's logits, merged and unmerged (scripts/make_fixture_classes.py).
+#[test]
+fn peft_saved_four_label_adapter_gives_peft_logits() {
+    let e = Expected::open(&fixture("peft/tiny4/expected.safetensors"));
+    let names = ["World", "Sports", "Business", "Sci/Tech"];
+    let dir = fixture("tiny_bert/bare");
+    let config = bert::BertConfig::from_file(&dir.join("config.json"))
+        .unwrap()
+        .with_labels(&names);
+    let base = bert::load_classifier_with_config::<B>(
+        &dir.join("model.safetensors"),
+        &config,
+        &Default::default(),
+        0,
+    )
+    .unwrap();
+    let model = PeftAdapter::read(&fixture("peft/tiny4/adapter"))
+        .unwrap()
+        .apply(&base)
+        .unwrap();
+    assert_eq!(model.classifier.weight.dims(), [32, 4]);
+    assert_close("logits", logits(&model, &e), e.f32("logits"), 1e-5);
+    let merged = BertForSequenceClassification {
+        bert: model.bert.clone().merge_lora(),
+        ..model.clone()
+    };
+    assert_close("merged", logits(&merged, &e), e.f32("logits_merged"), 1e-5);
+}
+
 #[test]
 fn peft_saved_minilm_adapter_gives_peft_logits() {
     let e = Expected::open(&fixture("peft/minilm/expected.safetensors"));
