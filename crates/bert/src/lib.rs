@@ -73,6 +73,28 @@ pub fn load_classifier_with_config<B: Backend>(
     device: &B::Device,
     seed: u64,
 ) -> Result<BertForSequenceClassification<B>, BertError> {
+    load(weights_path, config, device, seed, true)
+}
+
+/// As [`load_classifier_with_config`], but a classifier head in the checkpoint is left out
+/// and a fresh one of `config.num_labels()` outputs made: for an adapter whose own head (of
+/// another number of labels) replaces it.
+pub fn load_classifier_without_head<B: Backend>(
+    weights_path: &Path,
+    config: &BertConfig,
+    device: &B::Device,
+    seed: u64,
+) -> Result<BertForSequenceClassification<B>, BertError> {
+    load(weights_path, config, device, seed, false)
+}
+
+fn load<B: Backend>(
+    weights_path: &Path,
+    config: &BertConfig,
+    device: &B::Device,
+    seed: u64,
+    use_head: bool,
+) -> Result<BertForSequenceClassification<B>, BertError> {
     let _span = tracing::info_span!("load_bert", file = %weights_path.display()).entered();
     let file = MappedFile::open(weights_path)?;
     let mut w = file.tensors()?;
@@ -80,7 +102,7 @@ pub fn load_classifier_with_config<B: Backend>(
     w.set_prefix(prefix);
     let bert = BertModel::load(&w, config, device)?;
     w.set_prefix("");
-    let model = if w.contains("classifier.weight") {
+    let model = if use_head && w.contains("classifier.weight") {
         BertForSequenceClassification::with_loaded_head(bert, &w, config, device)?
     } else {
         tracing::info!(
@@ -95,7 +117,7 @@ pub fn load_classifier_with_config<B: Backend>(
     let unused: Vec<String> = w
         .unused_keys()
         .into_iter()
-        .filter(|k| !is_ignorable(k))
+        .filter(|k| !is_ignorable(k) && (use_head || !k.starts_with("classifier.")))
         .collect();
     if !unused.is_empty() {
         tracing::warn!(?unused, "checkpoint tensors not used by the model");

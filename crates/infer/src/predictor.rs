@@ -199,6 +199,18 @@ fn missing(path: PathBuf, what: &str) -> InferError {
     }
 }
 
+/// The first dimension of `key` in a safetensors file, if it holds it (header only).
+fn head_rows(path: &Path, key: &str) -> Result<Option<usize>, InferError> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let file = MappedFile::open(path)?;
+    Ok(file
+        .tensors()?
+        .shape(key)
+        .and_then(|shape| shape.first().copied()))
+}
+
 /// Whether a safetensors file holds `key` (reads the header only).
 fn has_tensor(path: &Path, key: &str) -> Result<bool, InferError> {
     let file = MappedFile::open(path)?;
@@ -300,7 +312,26 @@ impl<B: BertBackend> Predictor<B> {
                 expected: "at least 1",
             });
         }
-        let config = BertConfig::from_file(&files.config)?;
+        let mut config = BertConfig::from_file(&files.config)?;
+        // A base model (e.g. MiniLM, 2 generic labels) under an adapter trained with another
+        // number of labels: the adapter's head says how many (PEFT needs `num_labels=N` told;
+        // here the file says it). Their names are not in a PEFT adapter: generic ones.
+        if let Some(dir) = adapter_dir {
+            let weights = dir.join(ADAPTER_WEIGHTS);
+            if let Some(labels) = head_rows(&weights, "base_model.model.classifier.weight")?
+                && labels != config.num_labels()
+                && labels >= 2
+            {
+                tracing::info!(
+                    labels,
+                    adapter = %dir.display(),
+                    "the adapter's head has {labels} labels; using generic names LABEL_0.."
+                );
+                let names: Vec<String> = (0..labels).map(|i| format!("LABEL_{i}")).collect();
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                config = config.with_labels(&names);
+            }
+        }
         if config.num_labels() < 2 {
             return Err(InferError::TooFewLabels {
                 path: files.config.clone(),
@@ -355,8 +386,15 @@ impl<B: BertBackend> Predictor<B> {
             });
         }
 
-        let mut model =
-            bert::load_classifier_with_config::<B>(&files.weights, &config, device, HEAD_SEED)?;
+        // The checkpoint's own head is of no use when the adapter brings one of another size.
+        let model_head_rows = head_rows(&files.weights, "classifier.weight")?;
+        let mut model = if adapter_dir.is_some()
+            && model_head_rows.is_some_and(|rows| rows != config.num_labels())
+        {
+            bert::load_classifier_without_head::<B>(&files.weights, &config, device, HEAD_SEED)?
+        } else {
+            bert::load_classifier_with_config::<B>(&files.weights, &config, device, HEAD_SEED)?
+        };
         if let Some(dir) = adapter_dir {
             let adapter = PeftAdapter::read(dir)?;
             model = adapter.apply(&model)?;

@@ -214,6 +214,30 @@ fn tiny_dir_with_vocab() -> tempfile::TempDir {
     dir
 }
 
+/// A base model with a two-label config under an adapter trained with four labels: the
+/// adapter's head decides (PEFT would need `num_labels=4` told), with generic names, and the
+/// predictions give every class's probability.
+#[test]
+fn an_adapter_with_another_number_of_labels_sets_the_heads_size() {
+    let dir = tiny_dir_with_vocab();
+    let p = load(
+        dir.path(),
+        Some(&fixture("peft/tiny4/adapter")),
+        PredictOptions::default(),
+    );
+    assert_eq!(
+        p.label_names(),
+        ["LABEL_0", "LABEL_1", "LABEL_2", "LABEL_3"]
+    );
+    let preds = p.predict(&["w3 w4 w5", "w9"]).unwrap();
+    for pred in &preds {
+        assert_eq!(pred.probs.len(), 4);
+        assert!((pred.probs.iter().map(|(_, p)| p).sum::<f64>() - 1.0).abs() < 1e-12);
+        assert_eq!(pred.neg_prob(), None);
+        assert!(p.label_names().contains(&pred.label.as_str()));
+    }
+}
+
 #[test]
 fn tiny_model_max_len_is_capped_and_config_labels_are_used() {
     let dir = tiny_dir_with_vocab();
