@@ -201,20 +201,11 @@ fn missing(path: PathBuf, what: &str) -> InferError {
 
 /// The first dimension of `key` in a safetensors file, if it holds it (header only).
 fn head_rows(path: &Path, key: &str) -> Result<Option<usize>, InferError> {
-    if !path.is_file() {
-        return Ok(None);
-    }
     let file = MappedFile::open(path)?;
     Ok(file
         .tensors()?
         .shape(key)
         .and_then(|shape| shape.first().copied()))
-}
-
-/// Whether a safetensors file holds `key` (reads the header only).
-fn has_tensor(path: &Path, key: &str) -> Result<bool, InferError> {
-    let file = MappedFile::open(path)?;
-    Ok(file.tensors()?.contains_absolute(key))
 }
 
 /// Checks that `dir` is a PEFT adapter directory, naming what is wrong otherwise.
@@ -316,21 +307,28 @@ impl<B: BertBackend> Predictor<B> {
         // A base model (e.g. MiniLM, 2 generic labels) under an adapter trained with another
         // number of labels: the adapter's head says how many (PEFT needs `num_labels=N` told;
         // here the file says it). Their names are not in a PEFT adapter: generic ones.
-        if let Some(dir) = adapter_dir {
-            let weights = dir.join(ADAPTER_WEIGHTS);
-            if let Some(labels) = head_rows(&weights, "base_model.model.classifier.weight")?
-                && labels != config.num_labels()
-                && labels >= 2
-            {
-                tracing::info!(
-                    labels,
-                    adapter = %dir.display(),
-                    "the adapter's head has {labels} labels; using generic names LABEL_0.."
-                );
-                let names: Vec<String> = (0..labels).map(|i| format!("LABEL_{i}")).collect();
-                let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                config = config.with_labels(&names);
+        // Each file's head, read once from its header (`None`: no head; a missing adapter file
+        // is left to `check_adapter_dir` below, which names it).
+        let model_head = head_rows(&files.weights, "classifier.weight")?;
+        let adapter_head = match adapter_dir.map(|dir| dir.join(ADAPTER_WEIGHTS)) {
+            Some(weights) if weights.is_file() => {
+                head_rows(&weights, "base_model.model.classifier.weight")?
             }
+            _ => None,
+        };
+        if let Some(dir) = adapter_dir
+            && let Some(labels) = adapter_head
+            && labels != config.num_labels()
+            && labels >= 2
+        {
+            tracing::info!(
+                labels,
+                adapter = %dir.display(),
+                "the adapter's head has {labels} labels; using generic names LABEL_0.."
+            );
+            let names: Vec<String> = (0..labels).map(|i| format!("LABEL_{i}")).collect();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            config = config.with_labels(&names);
         }
         if config.num_labels() < 2 {
             return Err(InferError::TooFewLabels {
@@ -367,19 +365,15 @@ impl<B: BertBackend> Predictor<B> {
         // A count that fits can still hold an id that does not (ids need not be contiguous).
         tokenizer.check_ids_fit(config.vocab_size, config.type_vocab_size)?;
 
-        let model_has_head = has_tensor(&files.weights, "classifier.weight")?;
         if let Some(dir) = adapter_dir {
             check_adapter_dir(dir)?;
-            let adapter_weights = dir.join(ADAPTER_WEIGHTS);
-            let adapter_has_head =
-                has_tensor(&adapter_weights, "base_model.model.classifier.weight")?;
-            if !model_has_head && !adapter_has_head {
+            if model_head.is_none() && adapter_head.is_none() {
                 return Err(InferError::NoClassifierHead {
                     weights: files.weights.clone(),
-                    adapter: Some(adapter_weights),
+                    adapter: Some(dir.join(ADAPTER_WEIGHTS)),
                 });
             }
-        } else if !model_has_head {
+        } else if model_head.is_none() {
             return Err(InferError::NoClassifierHead {
                 weights: files.weights.clone(),
                 adapter: None,
@@ -387,9 +381,8 @@ impl<B: BertBackend> Predictor<B> {
         }
 
         // The checkpoint's own head is of no use when the adapter brings one of another size.
-        let model_head_rows = head_rows(&files.weights, "classifier.weight")?;
         let mut model = if adapter_dir.is_some()
-            && model_head_rows.is_some_and(|rows| rows != config.num_labels())
+            && model_head.is_some_and(|rows| rows != config.num_labels())
         {
             bert::load_classifier_without_head::<B>(&files.weights, &config, device, HEAD_SEED)?
         } else {
