@@ -26,14 +26,19 @@ fn tiny() -> BertForSequenceClassification<AB> {
 
 /// Positive reviews mention token 5 ("great"), negative ones token 7 ("awful"), amid noise.
 fn toy(n: usize, offset: usize) -> Vec<Encoded> {
+    toy_classes(n, offset, 2, |label| if label == 1 { 5 } else { 7 })
+}
+
+/// `n` examples of `classes` labels in turn, each with its label's `marker` token amid noise.
+fn toy_classes(n: usize, offset: usize, classes: usize, marker: fn(u32) -> u32) -> Vec<Encoded> {
     (0..n)
         .map(|i| {
-            let label = (i % 2) as u32;
+            let label = (i % classes) as u32;
             let len = 4 + (i * 7 + offset) % 9;
             let mut ids = vec![1u32];
             for j in 0..len {
                 ids.push(if j == len / 2 {
-                    if label == 1 { 5 } else { 7 }
+                    marker(label)
                 } else {
                     20 + ((i * 13 + j * 5 + offset) % 60) as u32
                 });
@@ -422,28 +427,7 @@ fn checkpoint_with_moments_that_do_not_fit_the_parameters_is_refused() {
 
 /// Four classes, each marked by its own token amid noise: class `c` has token `5 + c`.
 fn toy4(n: usize, offset: usize) -> Vec<Encoded> {
-    (0..n)
-        .map(|i| {
-            let label = (i % 4) as u32;
-            let len = 4 + (i * 7 + offset) % 9;
-            let mut ids = vec![1u32];
-            for j in 0..len {
-                ids.push(if j == len / 2 {
-                    5 + label
-                } else {
-                    20 + ((i * 13 + j * 5 + offset) % 60) as u32
-                });
-            }
-            ids.push(2);
-            let type_ids = vec![0; ids.len()];
-            Encoded {
-                row: i + offset,
-                label,
-                ids,
-                type_ids,
-            }
-        })
-        .collect()
+    toy_classes(n, offset, 4, |label| 5 + label)
 }
 
 #[test]
