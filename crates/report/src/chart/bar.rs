@@ -8,8 +8,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
-    BAR_VALUE_SIZE, BASELINE_BAR, BLUE, CATEGORY_SIZE, Chart, DrawResult, LegendItem, PlotSpec,
-    Scale, Swatch, TEXT, TickedAxis, Wording, draw_header, plot_area, render, subtitle,
+    BAR_VALUE_SIZE, BASELINE_BAR, BLUE, CATEGORY_SIZE, Chart, DrawResult, PlotSpec, Scale, TEXT,
+    TickedAxis, Wording, before_after_legend, draw_header, plot_area, render, subtitle,
 };
 use crate::error::ReportError;
 
@@ -38,16 +38,7 @@ impl Chart for BarChart {
         s: Scale,
     ) -> DrawResult<(), DB> {
         root.fill(&WHITE)?;
-        let legend = [
-            LegendItem {
-                label: "Baseline (before fine-tuning)".into(),
-                swatch: Swatch::Bar(BASELINE_BAR),
-            },
-            LegendItem {
-                label: self.fine_tuned_label.clone(),
-                swatch: Swatch::Bar(BLUE),
-            },
-        ];
+        let legend = before_after_legend(&self.fine_tuned_label);
         let body = draw_header(root, s, self.title, &self.subtitle, &legend)?;
 
         // Groups sit at x = 0 and 1 with exactly one tick each, labelled

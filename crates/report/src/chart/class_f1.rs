@@ -9,8 +9,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
-    BAR_VALUE_SIZE, BASELINE_BAR, BLUE, CATEGORY_SIZE, Chart, DrawResult, LegendItem,
-    POINT_VALUE_SIZE, PlotSpec, Scale, Swatch, TEXT, TickedAxis, WIDTH, Wording, draw_header,
+    BAR_VALUE_SIZE, BASELINE_BAR, BLUE, CATEGORY_SIZE, Chart, DrawResult, POINT_VALUE_SIZE,
+    PlotSpec, Scale, TEXT, TickedAxis, WIDTH, Wording, before_after_legend, draw_header,
     fit_labels, plot_area, render, subtitle,
 };
 use crate::error::ReportError;
@@ -45,16 +45,7 @@ impl Chart for ClassF1Chart {
         s: Scale,
     ) -> DrawResult<(), DB> {
         root.fill(&WHITE)?;
-        let legend = [
-            LegendItem {
-                label: "Baseline (before fine-tuning)".into(),
-                swatch: Swatch::Bar(BASELINE_BAR),
-            },
-            LegendItem {
-                label: self.fine_tuned_label.clone(),
-                swatch: Swatch::Bar(BLUE),
-            },
-        ];
+        let legend = before_after_legend(&self.fine_tuned_label);
         let body = draw_header(root, s, CLASS_F1_TITLE, &self.subtitle, &legend)?;
 
         let n = self.names.len().max(1);

@@ -259,6 +259,20 @@ struct LegendItem {
     swatch: Swatch,
 }
 
+/// The legend of a before/after bar chart: grey baseline bars, blue fine-tuned ones.
+fn before_after_legend(fine_tuned_label: &str) -> [LegendItem; 2] {
+    [
+        LegendItem {
+            label: "Baseline (before fine-tuning)".into(),
+            swatch: Swatch::Bar(BASELINE_BAR),
+        },
+        LegendItem {
+            label: fine_tuned_label.to_owned(),
+            swatch: Swatch::Bar(BLUE),
+        },
+    ]
+}
+
 const SWATCH_WIDTH: i32 = 34;
 const SWATCH_GAP: i32 = 8;
 const ITEM_GAP: i32 = 36;
