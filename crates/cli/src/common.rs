@@ -203,21 +203,10 @@ impl DataArgs {
         tokenizer: &TextTokenizer,
         spec: &SubsetSpec,
     ) -> anyhow::Result<TokenizedSplit> {
-        let split = load_split(path, tokenizer, spec)?;
-        tracing::info!(
-            file = %path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
-            path = %path.display(),
-            examples = split.examples.len(),
-            negative = split.counts.get(0),
-            positive = split.counts.get(1),
-            truncated = split.stats.truncated,
-            mean_tokens = split.stats.mean_len(),
-            "loaded split"
-        );
-        Ok(split)
+        Ok(self.report(load_split(path, tokenizer, spec)?))
     }
 
-    /// Logs a split of the user's data (per-class counts, for any number of classes).
+    /// Logs a loaded split (per-class counts: IMDb's negative, positive; any number of classes).
     fn report(&self, split: TokenizedSplit) -> TokenizedSplit {
         let path = &split.path;
         tracing::info!(
