@@ -50,27 +50,30 @@ fn peft_saved_tiny_adapter_gives_peft_logits_merged_and_unmerged() {
     assert_close("base", logits(&base, &e), logits(&tiny(), &e), 0.0);
 }
 
+/// The bare tiny encoder with a fresh four-way head named as AG News's classes.
+fn tiny4() -> BertForSequenceClassification<B> {
+    let dir = fixture("tiny_bert/bare");
+    let config = bert::BertConfig::from_file(&dir.join("config.json"))
+        .unwrap()
+        .with_labels(&["World", "Sports", "Business", "Sci/Tech"]);
+    bert::load_classifier_with_config::<B>(
+        &dir.join("model.safetensors"),
+        &config,
+        &Default::default(),
+        0,
+    )
+    .unwrap()
+}
+
 /// A PEFT adapter trained (here: randomised) on a four-label head — the bare tiny encoder
 /// loaded by transformers with `num_labels=4` — loads here onto the same encoder with a fresh
 /// four-way head and gives PEFT's logits, merged and unmerged (scripts/make_fixture_classes.py).
 #[test]
 fn peft_saved_four_label_adapter_gives_peft_logits() {
     let e = Expected::open(&fixture("peft/tiny4/expected.safetensors"));
-    let names = ["World", "Sports", "Business", "Sci/Tech"];
-    let dir = fixture("tiny_bert/bare");
-    let config = bert::BertConfig::from_file(&dir.join("config.json"))
-        .unwrap()
-        .with_labels(&names);
-    let base = bert::load_classifier_with_config::<B>(
-        &dir.join("model.safetensors"),
-        &config,
-        &Default::default(),
-        0,
-    )
-    .unwrap();
     let model = PeftAdapter::read(&fixture("peft/tiny4/adapter"))
         .unwrap()
-        .apply(&base)
+        .apply(&tiny4())
         .unwrap();
     assert_eq!(model.classifier.weight.dims(), [32, 4]);
     assert_close("logits", logits(&model, &e), e.f32("logits"), 1e-5);
@@ -170,6 +173,49 @@ fn regenerate_from_rust_fixture() {
         &config,
         "fixtures/tiny_bert/seqcls",
         &fixture("peft/from_rust/adapter"),
+    )
+    .unwrap();
+}
+
+/// The other direction for N labels: a four-label adapter written by `save_adapter` (the ignored
+/// test below) that PEFT loaded onto the bare encoder with `num_labels=4`; PEFT's logits are in
+/// `fixtures/peft/from_rust4/expected.safetensors` (scripts/README.md).
+#[test]
+fn four_label_adapter_written_here_gives_peft_logits_in_peft() {
+    let dir = fixture("peft/from_rust4");
+    let e = Expected::open(&dir.join("expected.safetensors"));
+    let adapter = PeftAdapter::read(&dir.join("adapter")).unwrap();
+    let model = adapter.apply(&tiny4()).unwrap();
+    assert_eq!(model.classifier.weight.dims(), [32, 4]);
+    assert_close("logits vs PEFT", logits(&model, &e), e.f32("logits"), 1e-5);
+    // PEFT's head differs from a fresh one: the saved head was the trained one.
+    assert!(max_abs_diff(logits(&tiny4(), &e), e.f32("logits")) > 1e-3);
+}
+
+/// Regenerates `fixtures/peft/from_rust4/adapter`; then run `scripts/peft_logits.py` with
+/// `--num-labels 4` as `scripts/README.md` describes to refresh `expected.safetensors`.
+#[test]
+#[ignore = "writes fixtures; run by hand"]
+fn regenerate_from_rust4_fixture() {
+    let _rng = rng_lock();
+    let config = LoraConfig::default();
+    let mut model = with_random_adapter(tiny4(), &config, 13);
+    // A head unlike the fresh one, so the test sees it come from the file.
+    let device = Default::default();
+    let dist = burn::tensor::Distribution::Normal(0.0, 0.5);
+    model.classifier.weight = burn::module::Param::from_tensor(burn::tensor::Tensor::random(
+        [32, 4],
+        dist,
+        &device,
+    ));
+    model.classifier.bias = Some(burn::module::Param::from_tensor(
+        burn::tensor::Tensor::random([4], dist, &device),
+    ));
+    save_adapter(
+        &model,
+        &config,
+        "fixtures/tiny_bert/bare",
+        &fixture("peft/from_rust4/adapter"),
     )
     .unwrap();
 }
