@@ -19,12 +19,17 @@
 //!
 //! Plus: `HEAD`, single `Range` requests (`206`/`416`), 404 with the Hub's `X-Error-Code`, relative
 //! `307` redirects for renamed repositories ([`HubMirrorBuilder::alias`]), and fault injection for
-//! tests ([`Fault`]). Revisions: a branch or tag `<rev>` is served from `resolve/<rev>` and
-//! announces [`MIRROR_COMMIT`], which is served from `resolve/main`, so URLs pinned to the commit the
-//! mirror announced keep working; a directory named by a commit id (40 hex digits) announces that
-//! commit; [`HubMirror::set_ref`] points a branch at such a directory (and
-//! [`HubMirror::set_ref_after`] does it between two requests, as a push would). Hashes are computed
-//! once per file and cached.
+//! tests ([`Fault`]). Revisions: `main` is served from `resolve/main` and announces
+//! [`MIRROR_COMMIT`]; another branch or tag `<rev>` (`refs/convert/parquet` included, as nested
+//! directories) is served from `resolve/<rev>` and announces a commit of its own derived from its
+//! name, so URLs pinned to the commit the mirror announced keep reaching the same files; a
+//! directory named by a commit id (40 hex digits) announces that commit; [`HubMirror::set_ref`]
+//! points a branch at such a directory (and [`HubMirror::set_ref_after`] does it between two
+//! requests, as a push would). Hashes are computed once per file and cached.
+//!
+//! The Hub API's repository info, `GET /api/{models|datasets}/<id>/revision/<rev>` (what Python's
+//! `model_info`/`dataset_info` ask, and [`hub::HubClient::list_files`]), is answered with the
+//! revision's commit (`sha`) and files (`siblings`), listed from its directory.
 
 mod http;
 mod route;
@@ -227,6 +232,7 @@ impl HubMirrorBuilder {
             log: Mutex::new(Vec::new()),
             refs: Mutex::new(HashMap::new()),
             pending_refs: Mutex::new(Vec::new()),
+            branch_commits: Mutex::new(HashMap::new()),
             answered: AtomicU64::new(0),
             conns: Mutex::new(HashMap::new()),
             workers: Mutex::new(Vec::new()),
@@ -361,6 +367,8 @@ struct Shared {
     log: Mutex<Vec<MirrorRequest>>,
     /// `(repository path, branch)` → the commit directory it points at ([`HubMirror::set_ref`]).
     refs: Mutex<HashMap<(String, String), String>>,
+    /// Commit → branch directory, for the commits branches other than `main` announced.
+    branch_commits: Mutex<HashMap<String, String>>,
     /// Ref moves waiting for the request count to reach theirs ([`HubMirror::set_ref_after`]).
     pending_refs: Mutex<Vec<PendingRef>>,
     /// Requests answered so far (the log is capped; this is not).

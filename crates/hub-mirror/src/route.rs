@@ -49,6 +49,9 @@ fn try_route(shared: &Shared, req: &Request, fault: Option<&Fault>) -> Result<Re
     if let Some(rel) = path.strip_prefix("_lfs/") {
         return serve_lfs(shared, req, rel);
     }
+    if let Some(rest) = path.strip_prefix("api/") {
+        return serve_listing(shared, req, rest);
+    }
     let target = ResolveTarget::parse(path)?;
     if let Some(to) = shared.alias_of(&target.repo) {
         return Ok(alias_redirect(req, to, &target));
@@ -140,22 +143,126 @@ impl<'a> ResolveTarget<'a> {
     /// other revision is its own directory announcing [`MIRROR_COMMIT`]. Nothing may step outside
     /// the repository.
     fn revision(&self, shared: &Shared) -> Result<Revision, Reply> {
-        let rev = lock(&shared.refs)
-            .get(&(self.repo.clone(), self.rev.clone()))
-            .cloned()
-            .unwrap_or_else(|| self.rev.clone());
-        let (dir, commit) = if rev == MIRROR_COMMIT {
-            ("main".to_owned(), rev)
-        } else if rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()) {
-            (rev.clone(), rev)
-        } else {
-            (rev, MIRROR_COMMIT.to_owned())
-        };
-        if dir.is_empty() || dir == "." || dir == ".." || dir.contains(['/', '\\', '\0']) {
-            return Err(not_found("RevisionNotFound", "Invalid rev id"));
-        }
-        Ok(Revision { dir, commit })
+        resolve_revision(shared, &self.repo, &self.rev)
     }
+}
+
+/// [`ResolveTarget::revision`] for repository path `repo` (`datasets/` prefix for datasets). A
+/// revision with `/` (`refs/convert/parquet`, the Hub's auto-converted parquet branch) is a
+/// directory path under `resolve/`, each part checked.
+fn resolve_revision(shared: &Shared, repo: &str, rev: &str) -> Result<Revision, Reply> {
+    let rev = lock(&shared.refs)
+        .get(&(repo.to_owned(), rev.to_owned()))
+        .cloned()
+        .unwrap_or_else(|| rev.to_owned());
+    let (dir, commit) = if rev == MIRROR_COMMIT || rev == "main" {
+        ("main".to_owned(), MIRROR_COMMIT.to_owned())
+    } else if rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()) {
+        // A commit announced for a branch, or a directory named by a commit.
+        match lock(&shared.branch_commits).get(&rev) {
+            Some(dir) => (dir.clone(), rev),
+            None => (rev.clone(), rev),
+        }
+    } else {
+        let commit = branch_commit(&rev);
+        lock(&shared.branch_commits).insert(commit.clone(), rev.clone());
+        (rev, commit)
+    };
+    let bad_part = |p: &str| p.is_empty() || p == "." || p == ".." || p.contains(['\\', '\0']);
+    if dir.split('/').any(bad_part) {
+        return Err(not_found("RevisionNotFound", "Invalid rev id"));
+    }
+    Ok(Revision { dir, commit })
+}
+
+/// The commit a branch or tag other than `main` announces: its own (so a client that pins later
+/// requests to it gets that branch's files, not `main`'s), derived from its name.
+fn branch_commit(rev: &str) -> String {
+    hex::encode(sha1::Sha1::digest(format!("mirror branch {rev}").as_bytes()))
+}
+
+/// `api/{models|datasets}/<id>[/revision/<rev>]`: the repository's commit and files as the Hub
+/// API's repository info answers them (`id`, `sha`, `siblings: [{"rfilename"}]`), listed from
+/// the revision's directory. A renamed repository redirects as file URLs do.
+fn serve_listing(shared: &Shared, req: &Request, rest: &str) -> Result<Reply, Reply> {
+    let (prefix, kind, rest) = if let Some(r) = rest.strip_prefix("datasets/") {
+        ("datasets/", "datasets", r)
+    } else if let Some(r) = rest.strip_prefix("models/") {
+        ("", "models", r)
+    } else {
+        return Err(not_found("EntryNotFound", "unknown API route"));
+    };
+    let (id_raw, rev_raw) = rest.split_once("/revision/").unwrap_or((rest, "main"));
+    let (Some(id), Some(rev)) = (safe_segments(id_raw), urlpath::decode(rev_raw)) else {
+        return Err(Reply::text(400, "invalid repository or revision"));
+    };
+    if id.len() > 2 {
+        return Err(not_found("RepoNotFound", "Repository not found"));
+    }
+    let repo = format!("{prefix}{}", id.join("/"));
+    if let Some(to) = shared.alias_of(&repo) {
+        let to = to.strip_prefix("datasets/").unwrap_or(to);
+        let query = req.target.find('?').map(|i| &req.target[i..]).unwrap_or("");
+        return Ok(Reply {
+            status: 307,
+            headers: vec![(
+                "Location",
+                format!("/api/{kind}/{to}/revision/{rev_raw}{query}"),
+            )],
+            body: Body::Empty,
+        });
+    }
+    let rev = resolve_revision(shared, &repo, &rev)?;
+    let repo_dir = repo.split('/').fold(shared.root.clone(), |p, s| p.join(s));
+    let rev_dir = rev
+        .dir
+        .split('/')
+        .fold(repo_dir.join("resolve"), |p, s| p.join(s));
+    if !repo_dir.is_dir() {
+        return Err(not_found("RepoNotFound", "Repository not found"));
+    }
+    if !rev_dir.is_dir() {
+        return Err(not_found("RevisionNotFound", "Invalid rev id"));
+    }
+    let mut files = Vec::new();
+    list_files(&rev_dir, "", &mut files)
+        .map_err(|e| Reply::text(500, &format!("cannot list files: {e}")))?;
+    files.sort();
+    let siblings: Vec<serde_json::Value> = files
+        .into_iter()
+        .map(|f| serde_json::json!({ "rfilename": f }))
+        .collect();
+    let info = serde_json::json!({
+        "_id": rev.commit,
+        "id": id.join("/"),
+        "sha": rev.commit,
+        "private": false,
+        "disabled": false,
+        "siblings": siblings,
+    });
+    Ok(Reply {
+        status: 200,
+        headers: vec![("Content-Type", "application/json; charset=utf-8".into())],
+        body: Body::Text(info.to_string()),
+    })
+}
+
+/// Every file under `dir`, `/`-joined after `prefix`; hidden entries skipped.
+fn list_files(dir: &Path, prefix: &str, out: &mut Vec<String>) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            list_files(&path, &format!("{prefix}{name}/"), out)?;
+        } else if path.is_file() {
+            out.push(format!("{prefix}{name}"));
+        }
+    }
+    Ok(())
 }
 
 /// A revision resolved: the directory under `resolve/` and the commit announced.
@@ -197,7 +304,9 @@ fn locate(shared: &Shared, target: &ResolveTarget<'_>, rev: &str) -> Result<Path
         .repo
         .split('/')
         .fold(shared.root.clone(), |p, s| p.join(s));
-    let rev_dir = repo_dir.join("resolve").join(rev);
+    let rev_dir = rev
+        .split('/')
+        .fold(repo_dir.join("resolve"), |p, s| p.join(s));
     let file = target
         .file_segs
         .iter()
@@ -274,7 +383,7 @@ fn lfs_redirect(
         "http://{}/_lfs/{}/resolve/{}/{}",
         shared.addr,
         urlpath::encode_path(&target.repo),
-        urlpath::encode_component(&rev.dir),
+        urlpath::encode_path(&rev.dir),
         urlpath::encode_path(&target.file_segs.join("/")),
     );
     Reply {

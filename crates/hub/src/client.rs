@@ -38,6 +38,74 @@ pub struct FileMetadata {
     pub download_url: String,
 }
 
+/// Largest Hub API answer read: a file list of about 100,000 files.
+const MAX_LISTING_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A repository's files at one commit ([`HubClient::list_files`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RepoFiles {
+    /// The commit the revision is: download the files at it
+    /// (`repo.with_revision(&commit)`) so that they all come from the commit listed.
+    pub commit: String,
+    /// Every file, by its path in the repository, sorted.
+    pub files: Vec<String>,
+    /// `snapshots/<commit>` in the cache: where downloaded files are linked under their paths.
+    pub snapshot: PathBuf,
+}
+
+/// What we read of the Hub API's repository info.
+#[derive(serde::Deserialize)]
+struct ApiInfo {
+    sha: String,
+    siblings: Vec<ApiSibling>,
+}
+
+#[derive(serde::Deserialize)]
+struct ApiSibling {
+    rfilename: String,
+}
+
+/// The commit and sorted files of an API answer, or why it is unusable.
+fn parse_listing(body: &[u8]) -> std::result::Result<RepoFiles, String> {
+    let info: ApiInfo = serde_json::from_slice(body)
+        .map_err(|e| format!("expected the Hub API's JSON with `sha` and `siblings`: {e}"))?;
+    if info.sha.is_empty() || !info.sha.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(format!("`sha` is {:?}, expected a commit id", info.sha));
+    }
+    let mut files = Vec::with_capacity(info.siblings.len());
+    for s in info.siblings {
+        validate_file(&s.rfilename).map_err(|e| format!("file {e}"))?;
+        files.push(s.rfilename);
+    }
+    files.sort();
+    files.dedup();
+    Ok(RepoFiles {
+        commit: info.sha,
+        files,
+        snapshot: PathBuf::new(),
+    })
+}
+
+/// Every file under `dir` (links followed, hidden entries skipped), as `/`-joined paths after
+/// `prefix`.
+fn list_tree(dir: &Path, prefix: &str, out: &mut Vec<String>) -> std::io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        let rel = format!("{prefix}{name}");
+        if path.is_dir() {
+            list_tree(&path, &format!("{rel}/"), out)?;
+        } else if path.is_file() {
+            out.push(rel);
+        }
+    }
+    Ok(())
+}
+
 /// A file resolved to a local path, with the commit it belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Resolved {
@@ -173,21 +241,123 @@ impl HubClient {
     /// [`HubClient::cached_path`] with the commit it lies under.
     fn cached(&self, repo: &Repo, file: &str) -> Option<Resolved> {
         validate_file(file).ok()?;
-        let dir = self.repo_dir(repo);
+        let commit = self.cached_commit(repo)?;
+        let path = self.snapshot_dir(repo, &commit).join(file);
+        path.is_file().then_some(Resolved { path, commit })
+    }
+
+    /// The commit the cache says the repository's revision is: the revision itself when it is a
+    /// commit id, else what `refs/<revision>` holds.
+    fn cached_commit(&self, repo: &Repo) -> Option<String> {
         let rev = repo.revision();
         let commit = if rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()) {
             rev.to_owned()
         } else {
-            fs::read_to_string(dir.join("refs").join(rev))
+            fs::read_to_string(self.repo_dir(repo).join("refs").join(rev))
                 .ok()?
                 .trim()
                 .to_owned()
         };
-        if commit.is_empty() || !commit.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return None;
+        (!commit.is_empty() && commit.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(commit)
+    }
+
+    /// `snapshots/<commit>` of the repository in the cache: where its files of that commit are
+    /// linked, under their repository paths.
+    pub fn snapshot_dir(&self, repo: &Repo, commit: &str) -> PathBuf {
+        self.repo_dir(repo).join("snapshots").join(commit)
+    }
+
+    /// The repository's files at its revision, and the commit the revision is.
+    ///
+    /// Online, the Hub API answers (`GET` [`Repo::api_url`], the request behind Python's
+    /// `dataset_info`/`list_repo_files`): the commit (`sha`) and every file (`siblings`). Offline,
+    /// or when the endpoint cannot be reached, the cached snapshot of the revision is listed
+    /// instead, with a warning in the second case: only the files fetched before are there.
+    ///
+    /// # Errors
+    /// [`HubError::RepoNotFound`] (no such repository or revision), [`HubError::Unauthorized`],
+    /// [`HubError::BadListing`] (not the Hub API's JSON, a commit that is no commit id, a file
+    /// name that could escape the cache), a transport error, or offline with nothing cached
+    /// ([`HubError::NotCached`]).
+    pub fn list_files(&self, repo: &Repo) -> Result<RepoFiles> {
+        let _span = tracing::debug_span!("hub_list", repo = %repo).entered();
+        let url = repo.api_url(&self.config.endpoint);
+        if self.config.offline {
+            return self
+                .cached_listing(repo)
+                .ok_or_else(|| HubError::NotCached {
+                    repo: repo.to_string(),
+                    file: "the file list".into(),
+                    cache: self.config.cache_dir.clone(),
+                    why: "offline mode is on (HF_HUB_OFFLINE or the offline flag)".into(),
+                });
         }
-        let path = dir.join("snapshots").join(&commit).join(file);
-        path.is_file().then_some(Resolved { path, commit })
+        let body = match self.get_listing(&url, repo) {
+            Ok(body) => body,
+            Err(e @ HubError::Http { .. }) => {
+                return match self.cached_listing(repo) {
+                    Some(cached) => {
+                        tracing::warn!(error = %e, "Hub unreachable, listing the cached files of {repo}");
+                        Ok(cached)
+                    }
+                    None => Err(e),
+                };
+            }
+            Err(e) => return Err(e),
+        };
+        let listing = parse_listing(&body).map_err(|reason| HubError::BadListing {
+            url: url.clone(),
+            repo: repo.to_string(),
+            reason,
+        })?;
+        tracing::debug!(files = listing.files.len(), commit = %listing.commit, "listed");
+        Ok(RepoFiles {
+            snapshot: self.snapshot_dir(repo, &listing.commit),
+            commit: listing.commit,
+            files: listing.files,
+        })
+    }
+
+    /// GET the API's JSON (at most [`MAX_LISTING_BYTES`]).
+    fn get_listing(&self, url: &str, repo: &Repo) -> Result<Vec<u8>> {
+        let deadline = self.config.download_deadline.for_size(MAX_LISTING_BYTES);
+        let resp = self
+            .get(url, "the file list", deadline)
+            .map_err(|e| match e {
+                HubError::NotFound { url, .. } => HubError::RepoNotFound {
+                    url,
+                    repo: repo.to_string(),
+                },
+                e => e,
+            })?;
+        let mut body = Vec::new();
+        resp.into_body()
+            .into_reader()
+            .take(MAX_LISTING_BYTES + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| HubError::io("read the file list from", url, e))?;
+        if body.len() as u64 > MAX_LISTING_BYTES {
+            return Err(HubError::BadListing {
+                url: url.to_owned(),
+                repo: repo.to_string(),
+                reason: format!("longer than {MAX_LISTING_BYTES} bytes"),
+            });
+        }
+        Ok(body)
+    }
+
+    /// The files of the revision's cached snapshot, if the cache knows the revision.
+    fn cached_listing(&self, repo: &Repo) -> Option<RepoFiles> {
+        let commit = self.cached_commit(repo)?;
+        let snapshot = self.snapshot_dir(repo, &commit);
+        let mut files = Vec::new();
+        list_tree(&snapshot, "", &mut files).ok()?;
+        files.sort();
+        Some(RepoFiles {
+            commit,
+            files,
+            snapshot,
+        })
     }
 
     fn auth_header(&self, url: &str) -> Option<String> {
@@ -671,6 +841,29 @@ mod tests {
             "not a url",
         ] {
             assert!(!token_in_clear(safe), "{safe}");
+        }
+    }
+
+    #[test]
+    fn api_listings_are_checked() {
+        let ok = parse_listing(
+            br#"{"id":"o/n","sha":"abc123","private":false,
+                 "siblings":[{"rfilename":"data/train-00000-of-00001.parquet"},{"rfilename":"README.md"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.commit, "abc123");
+        assert_eq!(ok.files, ["README.md", "data/train-00000-of-00001.parquet"]);
+        for (bad, says) in [
+            (&br#"<html>"#[..], "expected the Hub API's JSON"),
+            (br#"{"sha":"abc"}"#, "siblings"),
+            (br#"{"sha":"../x","siblings":[]}"#, "expected a commit id"),
+            (
+                br#"{"sha":"a","siblings":[{"rfilename":"../../etc/passwd"}]}"#,
+                "etc/passwd",
+            ),
+        ] {
+            let err = parse_listing(bad).err().unwrap();
+            assert!(err.contains(says), "{err}");
         }
     }
 

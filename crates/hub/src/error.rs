@@ -76,6 +76,26 @@ pub enum HubError {
         /// The repository-relative file name.
         file: String,
     },
+    /// The Hub has no such repository or revision (asked for its file list).
+    #[error(
+        "{url}: not found (HTTP 404): no {repo} on the Hub; check the repository id and revision"
+    )]
+    RepoNotFound {
+        /// The API URL requested.
+        url: String,
+        /// The repository (kind, id and revision).
+        repo: String,
+    },
+    /// The Hub's file list of a repository is not what the Hub API sends.
+    #[error("{url}: unusable file list of {repo}: {reason}")]
+    BadListing {
+        /// The API URL requested.
+        url: String,
+        /// The repository (kind, id and revision).
+        repo: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The Hub refused access (private or gated repository).
     #[error(
         "{url}: HTTP {status}: access denied; the repository may be private or gated (set HF_TOKEN)"

@@ -46,7 +46,8 @@
 //! URLs and cache paths at DEBUG.
 //!
 //! # Modules
-//! * [`client`]: [`HubClient`] (metadata probe, download, verification, cache layout).
+//! * [`client`]: [`HubClient`] (metadata probe, download, verification, cache layout, file
+//!   lists).
 //! * [`config`]: [`HubConfig`], from the `HF_*` environment variables; [`DownloadDeadline`].
 //! * [`repo`]: [`Repo`], [`RepoType`], id and file-name rules, URLs and cache folder names.
 //! * [`source`]: [`Source`] (local directory or repository) and [`Source::fetch`].
@@ -60,7 +61,7 @@ pub mod source;
 pub mod urlpath;
 mod verify;
 
-pub use crate::client::{FileMetadata, HubClient, STALE_DOWNLOAD_AGE};
+pub use crate::client::{FileMetadata, HubClient, RepoFiles, STALE_DOWNLOAD_AGE};
 pub use crate::config::{
     DEADLINE_VAR, DEFAULT_ENDPOINT, DownloadDeadline, HubConfig, MAX_DEADLINE,
 };

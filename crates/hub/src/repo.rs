@@ -101,6 +101,22 @@ impl Repo {
         )
     }
 
+    /// The Hub API URL of the repository at its revision, which lists its files and names the
+    /// commit: `{endpoint}/api/{models|datasets}/{id}/revision/{revision}` (the revision escaped
+    /// whole, `refs%2Fconvert%2Fparquet`), as Python's `model_info`/`dataset_info` request it.
+    pub fn api_url(&self, endpoint: &str) -> String {
+        let kind = match self.kind {
+            RepoType::Model => "models",
+            RepoType::Dataset => "datasets",
+        };
+        format!(
+            "{}/api/{kind}/{}/revision/{}",
+            endpoint.trim_end_matches('/'),
+            self.id,
+            urlpath::encode_component(&self.revision)
+        )
+    }
+
     /// The `resolve` URL of `file` under `endpoint`.
     pub fn file_url(&self, endpoint: &str, file: &str) -> String {
         format!(
@@ -214,6 +230,14 @@ mod tests {
             "https://hf.co/bert-base-uncased/resolve/refs%2Fpr%2F1/config.json"
         );
         assert_eq!(m.cache_folder(), "models--bert-base-uncased");
+        assert_eq!(
+            m.api_url("https://hf.co/"),
+            "https://hf.co/api/models/bert-base-uncased/revision/refs%2Fpr%2F1"
+        );
+        assert_eq!(
+            d.api_url("http://h"),
+            "http://h/api/datasets/stanfordnlp/imdb/revision/main"
+        );
     }
 
     #[test]

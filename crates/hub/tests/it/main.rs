@@ -8,3 +8,4 @@
 
 mod download;
 mod limits;
+mod listing;
