@@ -84,9 +84,13 @@ struct Experiment {
     #[arg(long, default_value = "bert-base-uncased")]
     model: String,
     /// IMDb (a dataset repo id or a local directory holding its parquet files), or your own
-    /// data: a parquet/CSV/TSV/JSON Lines file or a directory of split files.
+    /// data: another Hub dataset id, a parquet/CSV/TSV/JSON Lines file or a directory of split
+    /// files.
     #[arg(long, default_value = "stanfordnlp/imdb")]
     data: String,
+    /// The configuration of a dataset with several (see `imdb-lora train --help`).
+    #[arg(long)]
+    data_config: Option<String>,
     /// Your data's test split file (see `imdb-lora train --help`).
     #[arg(long)]
     test_file: Option<PathBuf>,
@@ -164,6 +168,7 @@ impl Experiment {
                 "--test-file",
                 self.test_file.as_ref().map(|p| p.display().to_string()),
             ),
+            ("--data-config", self.data_config.clone()),
             ("--test-fraction", self.test_fraction.map(|f| f.to_string())),
             ("--text-column", self.text_column.clone()),
             ("--label-column", self.label_column.clone()),

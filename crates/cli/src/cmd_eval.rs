@@ -39,7 +39,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("tokenizer of {}", args.saved.display()))?;
     tokenizer.check_ids_fit(config.vocab_size, config.type_vocab_size)?;
     let (test, classes) = if own {
-        let data = d.load_own(&tokenizer, false)?;
+        let data = d.load_own(&d.client(), &tokenizer, false)?;
         // The model must have been trained on these classes, in this order.
         let model_names: Vec<String> = (0..config.num_labels())
             .map(|i| config.label_name(i))

@@ -107,7 +107,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let tokenizer = d.tokenizer(&files)?;
     tokenizer.check_ids_fit(config.vocab_size, config.type_vocab_size)?;
     let (train, test, classes) = if own {
-        let data = d.load_own(&tokenizer, true)?;
+        let data = d.load_own(&client, &tokenizer, true)?;
         fsio::write(
             &args.out.join(common::SPLIT_FILE),
             &serde_json::to_vec_pretty(&data.record)?,

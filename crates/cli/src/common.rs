@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use data::table::{Column, DatasetSpec, TableSpec, load_dataset};
+use data::table::{Column, DatasetSpec, TableSpec, load_dataset, load_splits};
 use data::{SubsetSpec, TextTokenizer, TokenizedSplit, load_split, prepare_split};
-use hub::{HubClient, HubConfig, RepoType, Source};
+use hub::{HubClient, HubConfig, Repo, RepoType, Source};
 use infer::ModelFiles;
 
 use crate::fetch::{self, DatasetFiles};
@@ -20,12 +20,19 @@ pub struct DataArgs {
     /// Base model: a Hub repository id (`owner/name[@revision]`) or a local directory.
     #[arg(long, default_value = fetch::DEFAULT_MODEL, value_name = "REPO|DIR")]
     pub model: String,
-    /// The data: IMDb (a Hub dataset id, or a local directory holding
-    /// `plain_text/{train,test}-00000-of-00001.parquet`), or your own labelled texts: a
-    /// parquet, CSV, TSV or JSON Lines file, or a directory of split files (`train.csv`,
-    /// `test.csv`, Hub-style `data/train-00000-of-00002.parquet`, ...).
-    #[arg(long, default_value = data::imdb::DATASET, value_name = "REPO|DIR|FILE")]
+    /// The data: IMDb (its Hub dataset id, or a local directory holding
+    /// `plain_text/{train,test}-00000-of-00001.parquet`), or your own labelled texts: another
+    /// Hub dataset (`owner/name[@revision]`: its parquet, CSV or JSON Lines split files, else
+    /// its auto-converted parquet branch), a parquet, CSV, TSV or JSON Lines file, or a
+    /// directory of split files (`train.csv`, `test.csv`, Hub-style
+    /// `data/train-00000-of-00002.parquet`, ...).
+    #[arg(long, visible_alias = "train-file", default_value = data::imdb::DATASET,
+          value_name = "REPO|DIR|FILE")]
     pub data: String,
+    /// The configuration (subset) to use when the data has several: a subdirectory of the
+    /// Hub dataset or directory (e.g. `plain_text`, `default`).
+    #[arg(long, value_name = "NAME")]
+    pub data_config: Option<String>,
     /// Your data's test split, when `--data` is its training file (same format and columns).
     #[arg(long, value_name = "FILE")]
     pub test_file: Option<PathBuf>,
@@ -81,21 +88,34 @@ impl DataArgs {
     }
 
     /// Whether `--data` is the user's own data rather than IMDb (its Hub repository or a
-    /// directory shaped like it): a file, a directory without IMDb's layout, or any of the
-    /// options that only own data takes.
+    /// directory shaped like it): a file, a directory without IMDb's layout, another Hub
+    /// dataset, or any of the options that only own data takes.
     pub fn is_own_data(&self) -> bool {
         let options = self.test_file.is_some()
             || self.test_fraction.is_some()
             || self.text_column.is_some()
             || self.label_column.is_some()
-            || self.label_names.is_some();
+            || self.label_names.is_some()
+            || self.data_config.is_some();
         let path = Path::new(&self.data);
-        options || path.is_file() || (path.is_dir() && !path.join(data::imdb::TRAIN_FILE).is_file())
+        let imdb_id = || {
+            let id = self.data.split('@').next().unwrap_or_default();
+            id == data::imdb::DATASET || id == data::imdb::OLD_ID
+        };
+        options
+            || path.is_file()
+            || (path.is_dir() && !path.join(data::imdb::TRAIN_FILE).is_file())
+            || (!path.exists() && !imdb_id())
     }
 
     /// The user's own data, read, its classes decided, split, subset and tokenised (the
     /// training part only when `with_train`; the split is the same either way).
-    pub fn load_own(&self, tokenizer: &TextTokenizer, with_train: bool) -> anyhow::Result<OwnData> {
+    pub fn load_own(
+        &self,
+        client: &HubClient,
+        tokenizer: &TextTokenizer,
+        with_train: bool,
+    ) -> anyhow::Result<OwnData> {
         let parse = |what: &str, s: &str| -> anyhow::Result<Vec<Column>> {
             Column::parse_list(s).with_context(|| format!("--{what} {s}"))
         };
@@ -116,7 +136,16 @@ impl DataArgs {
         spec.test_fraction = self.test_fraction;
         spec.table = table;
         spec.seed = self.seed;
-        let dataset = load_dataset(&spec).with_context(|| format!("data {}", self.data))?;
+        spec.config = self.data_config.clone();
+        let dataset = match self.hub_dataset()? {
+            None => load_dataset(&spec),
+            Some(repo) => {
+                let fetched = fetch::fetch_dataset(client, &repo, spec.config.as_deref())
+                    .with_context(|| format!("dataset {}", self.data))?;
+                load_splits(&spec, &fetched.splits, &fetched.root)
+            }
+        }
+        .with_context(|| format!("data {}", self.data))?;
         let classes = dataset.classes.names().to_vec();
         tracing::info!(
             classes = ?classes,
@@ -167,6 +196,19 @@ impl DataArgs {
             classes,
             record,
         })
+    }
+
+    /// `--data` as a Hub dataset repository when it is not a local file or directory.
+    pub fn hub_dataset(&self) -> anyhow::Result<Option<Repo>> {
+        if Path::new(&self.data).exists() {
+            return Ok(None);
+        }
+        match Source::parse(&self.data, RepoType::Dataset)
+            .with_context(|| format!("--data {}", self.data))?
+        {
+            Source::Hub(repo) => Ok(Some(repo)),
+            Source::Local(_) => Ok(None),
+        }
     }
 
     pub fn data_files(&self, client: &HubClient) -> anyhow::Result<DatasetFiles> {

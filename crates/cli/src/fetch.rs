@@ -1,11 +1,15 @@
 //! Fetching what a run needs, composed here because this is where both halves are known: the
 //! file names come from the crates that define them (a BERT checkpoint's from `bert::files`, the
-//! IMDb splits' from `data::imdb`), the fetching from the `hub` client, which knows neither.
+//! IMDb splits' from `data::imdb`, another dataset's split layout from `data::table`), the
+//! fetching from the `hub` client, which knows none of them.
 
 use std::path::PathBuf;
 
+use anyhow::Context as _;
+
 use bert::files::{REQUIRED_FILES, TOKENIZER_FILES};
-use hub::{HubClient, Source};
+use data::table::{CLASSES_FILE, CONVERTED_PARQUET, SplitFiles, TableError, find_splits_in_files};
+use hub::{HubClient, Repo, Source};
 use infer::ModelFiles;
 
 /// The model fine-tuned by default.
@@ -26,6 +30,115 @@ pub fn fetch_imdb(client: &HubClient, source: &Source) -> anyhow::Result<Dataset
         .fetch(client, [data::imdb::TRAIN_FILE, data::imdb::TEST_FILE], [])?
         .required;
     Ok(DatasetFiles { train, test })
+}
+
+/// A Hub dataset's split files, fetched ([`fetch_dataset`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchedDataset {
+    /// The splits found in the repository's file list, under `root`; the ones
+    /// [`SplitFiles::used`] names are downloaded.
+    pub splits: SplitFiles,
+    /// The repository's snapshot directory in the cache (at the commit listed).
+    pub root: PathBuf,
+    /// That commit.
+    pub commit: String,
+}
+
+/// Find a Hub dataset's split files the way `datasets` does and fetch the ones a run reads.
+///
+/// The repository's file list at the revision (the Hub API) is read with
+/// [`data::table::find_splits_in_files`]: split files at the top, in `data/`
+/// (`data/train-00000-of-00002.parquet`) or in a configuration's folder. When the default
+/// branch has none (a dataset with a loading script, or in a format not read here), the Hub's
+/// auto-converted parquet branch ([`CONVERTED_PARQUET`]) is used, as `datasets` does. The split
+/// files a run reads and any `classes.txt` beside them are downloaded (verified) at the commit
+/// listed, so a push in between cannot mix revisions; the other splits (IMDb's `unsupervised`)
+/// are not.
+///
+/// # Errors
+/// The Hub client's ([`hub::HubError`]) and the layout's ([`data::table::TableError`]).
+pub fn fetch_dataset(
+    client: &HubClient,
+    repo: &Repo,
+    config: Option<&str>,
+) -> anyhow::Result<FetchedDataset> {
+    let listed = client.list_files(repo)?;
+    // Layout errors name the snapshot folder the files would be in; say whose list it was.
+    let listing_of = |repo: &Repo, files: &[String]| {
+        format!(
+            "the Hub's file list of {repo} ({} files: {})",
+            files.len(),
+            files.iter().take(8).cloned().collect::<Vec<_>>().join(", ")
+        )
+    };
+    let (repo, listed, splits) = match find_splits_in_files(&listed.files, &listed.snapshot, config)
+    {
+        Ok(splits) => (repo.clone(), listed, splits),
+        Err(e @ (TableError::NoSplit { .. } | TableError::NoSuchConfig { .. }))
+            if repo.revision() == hub::DEFAULT_REVISION =>
+        {
+            let first = anyhow::Error::new(e).context(listing_of(repo, &listed.files));
+            let converted = repo.clone().with_revision(CONVERTED_PARQUET)?;
+            let conv = match client.list_files(&converted) {
+                Ok(l) => l,
+                // No converted branch either: the default branch's finding is the one to report.
+                Err(hub::HubError::RepoNotFound { .. } | hub::HubError::NotCached { .. }) => {
+                    return Err(first);
+                }
+                Err(other) => return Err(other.into()),
+            };
+            let splits = find_splits_in_files(&conv.files, &conv.snapshot, config)
+                .with_context(|| listing_of(&converted, &conv.files))
+                .with_context(|| format!("{first:#}; and its auto-converted parquet branch"))?;
+            tracing::info!(
+                "{repo}: no split files on the default branch; using the Hub's auto-converted \
+                 parquet branch {CONVERTED_PARQUET}"
+            );
+            (converted, conv, splits)
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context(listing_of(repo, &listed.files))),
+    };
+    let at = repo.clone().with_revision(&listed.commit)?;
+    let mut wanted: Vec<String> = Vec::new();
+    let rel = |path: &std::path::Path| -> anyhow::Result<String> {
+        let rel = path.strip_prefix(&listed.snapshot)?;
+        Ok(rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/"))
+    };
+    for split in splits.used() {
+        for path in splits.get(split).unwrap_or_default() {
+            wanted.push(rel(path)?);
+        }
+    }
+    // A classes.txt at the top or beside the split files names the classes.
+    let split_dir = rel(&splits.dir)?;
+    for dir in ["", split_dir.as_str()] {
+        let f = match dir {
+            "" => CLASSES_FILE.to_owned(),
+            d => format!("{d}/{CLASSES_FILE}"),
+        };
+        if listed.files.contains(&f) && !wanted.contains(&f) {
+            wanted.push(f);
+        }
+    }
+    tracing::info!(
+        "{}: {} file(s) of {} in the repository ({})",
+        repo,
+        wanted.len(),
+        listed.files.len(),
+        splits.used().join(", ")
+    );
+    for f in &wanted {
+        client.download(&at, f)?;
+    }
+    Ok(FetchedDataset {
+        splits,
+        root: listed.snapshot,
+        commit: listed.commit,
+    })
 }
 
 /// Resolve (download if needed) a model's config, weights and tokenizer files.

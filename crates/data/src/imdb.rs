@@ -3,6 +3,8 @@
 
 /// The dataset repository.
 pub const DATASET: &str = "stanfordnlp/imdb";
+/// The repository's former id, which the Hub redirects to [`DATASET`].
+pub const OLD_ID: &str = "imdb";
 /// The train split's parquet file inside [`DATASET`].
 pub const TRAIN_FILE: &str = "plain_text/train-00000-of-00001.parquet";
 /// The test split's parquet file inside [`DATASET`].

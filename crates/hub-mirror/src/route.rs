@@ -178,7 +178,9 @@ fn resolve_revision(shared: &Shared, repo: &str, rev: &str) -> Result<Revision, 
 /// The commit a branch or tag other than `main` announces: its own (so a client that pins later
 /// requests to it gets that branch's files, not `main`'s), derived from its name.
 fn branch_commit(rev: &str) -> String {
-    hex::encode(sha1::Sha1::digest(format!("mirror branch {rev}").as_bytes()))
+    hex::encode(sha1::Sha1::digest(
+        format!("mirror branch {rev}").as_bytes(),
+    ))
 }
 
 /// `api/{models|datasets}/<id>[/revision/<rev>]`: the repository's commit and files as the Hub

@@ -311,11 +311,26 @@ impl HubClient {
             reason,
         })?;
         tracing::debug!(files = listing.files.len(), commit = %listing.commit, "listed");
+        // Offline runs list the snapshot through the ref (what was fetched of it).
+        self.write_ref(repo, &listing.commit)?;
         Ok(RepoFiles {
             snapshot: self.snapshot_dir(repo, &listing.commit),
             commit: listing.commit,
             files: listing.files,
         })
+    }
+
+    /// Record in `refs/<revision>` that the revision is `commit` (unless the revision is that
+    /// commit), as Python does: offline use finds the snapshot through it.
+    fn write_ref(&self, repo: &Repo, commit: &str) -> Result<()> {
+        if repo.revision() != commit {
+            let ref_path = self.repo_dir(repo).join("refs").join(repo.revision());
+            let current = fs::read_to_string(&ref_path).ok();
+            if current.as_deref().map(str::trim) != Some(commit) {
+                fsio::write(&ref_path, commit.as_bytes())?;
+            }
+        }
+        Ok(())
     }
 
     /// GET the API's JSON (at most [`MAX_LISTING_BYTES`]).
@@ -522,13 +537,7 @@ impl HubClient {
                 .join(&meta.etag);
             fsio::symlink(&rel, &blob, &snapshot)?;
         }
-        if repo.revision() != meta.commit {
-            let ref_path = dir.join("refs").join(repo.revision());
-            let current = fs::read_to_string(&ref_path).ok();
-            if current.as_deref().map(str::trim) != Some(meta.commit.as_str()) {
-                fsio::write(&ref_path, meta.commit.as_bytes())?;
-            }
-        }
+        self.write_ref(repo, &meta.commit)?;
         tracing::debug!(path = %snapshot.display(), size = meta.size, commit = %meta.commit, "file ready");
         Ok(Resolved {
             path: snapshot,

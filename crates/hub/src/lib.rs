@@ -36,6 +36,11 @@
 //! warns about once. A loopback mirror (`http://127.0.0.1:PORT`, the air-gapped setup) is not
 //! warned about: its traffic never leaves the machine.
 //!
+//! File lists: [`HubClient::list_files`] asks `GET {endpoint}/api/{models|datasets}/{repo}/revision/{revision}`
+//! (what Python's `model_info`/`dataset_info` ask) for the commit (`sha`) and the files
+//! (`siblings`), at most 16 MiB of JSON; offline, or with the endpoint unreachable, the cached
+//! snapshot of the revision is listed instead.
+//!
 //! [`Source::fetch`] pins a repository's files to one commit: the first file resolves the
 //! revision to a commit (`X-Repo-Commit`), the others are requested at that commit, so a push
 //! between two files cannot mix revisions.

@@ -203,11 +203,8 @@ fn regenerate_from_rust4_fixture() {
     // A head unlike the fresh one, so the test sees it come from the file.
     let device = Default::default();
     let dist = burn::tensor::Distribution::Normal(0.0, 0.5);
-    model.classifier.weight = burn::module::Param::from_tensor(burn::tensor::Tensor::random(
-        [32, 4],
-        dist,
-        &device,
-    ));
+    model.classifier.weight =
+        burn::module::Param::from_tensor(burn::tensor::Tensor::random([32, 4], dist, &device));
     model.classifier.bias = Some(burn::module::Param::from_tensor(
         burn::tensor::Tensor::random([4], dist, &device),
     ));

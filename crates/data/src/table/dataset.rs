@@ -11,6 +11,10 @@ use super::{Format, RawTable, Result, TableError, TableSpec, read_table};
 use crate::reader::Review;
 use crate::subset::DEFAULT_SEED;
 
+/// The Hub's auto-converted parquet branch of a dataset repository: `<config>/<split>/NNNN.parquet`
+/// for every dataset, whatever its own format; what `datasets` reads when a repository's files
+/// are not data files it can read directly.
+pub const CONVERTED_PARQUET: &str = "refs/convert/parquet";
 /// Splits used for testing when there is no `test` split, in order of preference.
 const TEST_STANDINS: &[&str] = &["validation", "dev"];
 /// The splits whose presence marks a directory as holding a dataset.
@@ -84,8 +88,21 @@ impl SplitFiles {
         self.splits.get(split).map(Vec::as_slice)
     }
 
-    fn has_known(&self) -> bool {
-        KNOWN_SPLITS.iter().any(|s| self.splits.contains_key(*s))
+    /// The splits [`load_splits`] reads, in that order: `train` and the test split (`test`,
+    /// else `validation`/`dev`); or, with no `train` but a single split, that one (to hold a test
+    /// part out of). The files to fetch when the split files are not local yet.
+    pub fn used(&self) -> Vec<&str> {
+        if self.splits.contains_key("train") {
+            let test = ["test"]
+                .iter()
+                .chain(TEST_STANDINS)
+                .find(|s| self.splits.contains_key(**s));
+            std::iter::once("train").chain(test.copied()).collect()
+        } else if self.splits.len() == 1 {
+            self.splits.keys().map(String::as_str).collect()
+        } else {
+            Vec::new()
+        }
     }
 }
 
@@ -108,37 +125,100 @@ fn shard_of(name: &str) -> Option<(usize, usize)> {
     Some((index, total))
 }
 
-fn read_dir(dir: &Path) -> Result<Vec<(String, PathBuf, bool)>> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| TableError::io("read directory", dir, e))? {
-        let entry = entry.map_err(|e| TableError::io("read directory", dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        // Follows links, as the Hub cache's snapshot entries are links.
-        let is_dir = path.is_dir();
-        out.push((name, path, is_dir));
-    }
-    out.sort();
-    Ok(out)
+/// How deep [`Listing::walk`] looks: `<config>/<split>/<file>`, the deepest layout recognised.
+const MAX_DEPTH: usize = 3;
+
+/// The files of a dataset, by `/`-joined path relative to its root: a directory walked
+/// ([`Listing::walk`]) or a Hub repository's file list. [`find_splits`] and
+/// [`find_splits_in_files`] decide from it alike, so a dataset on the Hub is recognised exactly as
+/// the same files in a directory would be.
+struct Listing {
+    /// Sorted.
+    files: Vec<String>,
 }
 
-/// The split files directly in `dir`: `<split>.*`, `<split>-*` and `<split>/*` (the Hub's
-/// auto-converted parquet layout, for the known split names).
-fn collect(dir: &Path) -> Result<SplitFiles> {
-    // Split → (layout, file name, path); layouts: a single file, shards, a directory.
-    let mut found: BTreeMap<String, Vec<(String, PathBuf)>> = BTreeMap::new();
-    for (name, path, is_dir) in read_dir(dir)? {
+impl Listing {
+    fn new(files: &[String]) -> Listing {
+        let mut files: Vec<String> = files
+            .iter()
+            .filter(|f| !f.split('/').any(|part| part.starts_with('.')))
+            .cloned()
+            .collect();
+        files.sort();
+        files.dedup();
+        Listing { files }
+    }
+
+    /// The files under `dir` down to [`MAX_DEPTH`] (links followed, as the Hub cache's
+    /// snapshot entries are links; hidden entries skipped).
+    fn walk(dir: &Path) -> Result<Listing> {
+        fn visit(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<String>) -> Result<()> {
+            let entries =
+                std::fs::read_dir(dir).map_err(|e| TableError::io("read directory", dir, e))?;
+            for entry in entries {
+                let entry = entry.map_err(|e| TableError::io("read directory", dir, e))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') {
+                    continue;
+                }
+                let path = entry.path();
+                if path.is_dir() {
+                    if depth + 1 < MAX_DEPTH {
+                        visit(&path, &format!("{prefix}{name}/"), depth + 1, out)?;
+                    }
+                } else {
+                    out.push(format!("{prefix}{name}"));
+                }
+            }
+            Ok(())
+        }
+        let mut files = Vec::new();
+        visit(dir, "", 0, &mut files)?;
+        files.sort();
+        Ok(Listing { files })
+    }
+
+    /// The entries directly in directory `prefix` (`""` or `"a/b/"`): `(name, is_dir)`, sorted.
+    fn entries(&self, prefix: &str) -> Vec<(String, bool)> {
+        let mut out: Vec<(String, bool)> = Vec::new();
+        for f in &self.files {
+            let Some(rest) = f.strip_prefix(prefix) else {
+                continue;
+            };
+            let entry = match rest.split_once('/') {
+                Some((dir, _)) => (dir.to_owned(), true),
+                None => (rest.to_owned(), false),
+            };
+            if out.last() != Some(&entry) {
+                out.push(entry);
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    fn is_dir(&self, prefix: &str) -> bool {
+        self.files.iter().any(|f| f.starts_with(prefix))
+    }
+}
+
+/// The split files directly in directory `prefix` of `listing`: `<split>.*`, `<split>-*` and
+/// `<split>/*` (the Hub's auto-converted parquet layout, for the known split names); paths
+/// relative to the listing's root. `root` is only for messages.
+fn collect(listing: &Listing, root: &Path, prefix: &str) -> Result<BTreeMap<String, Vec<String>>> {
+    let dir = || under(root, prefix);
+    // Split → (file name below `prefix`, path below the root).
+    let mut found: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for (name, is_dir) in listing.entries(prefix) {
         if is_dir {
             if KNOWN_SPLITS.contains(&name.as_str()) {
-                for (inner, inner_path, inner_dir) in read_dir(&path)? {
+                for (inner, inner_dir) in listing.entries(&format!("{prefix}{name}/")) {
                     if !inner_dir && split_of(&inner).is_some() {
                         found
                             .entry(name.clone())
                             .or_default()
-                            .push((format!("{name}/{inner}"), inner_path));
+                            .push((format!("{name}/{inner}"), format!("{prefix}{name}/{inner}")));
                     }
                 }
             }
@@ -146,14 +226,14 @@ fn collect(dir: &Path) -> Result<SplitFiles> {
             found
                 .entry(split.to_owned())
                 .or_default()
-                .push((name.clone(), path));
+                .push((name.clone(), format!("{prefix}{name}")));
         }
     }
     let mut splits = BTreeMap::new();
     for (split, files) in found {
         let names: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
         let ambiguous = || TableError::AmbiguousSplit {
-            dir: dir.to_path_buf(),
+            dir: dir(),
             split: split.clone(),
             files: names.clone(),
         };
@@ -186,7 +266,7 @@ fn collect(dir: &Path) -> Result<SplitFiles> {
                     .all(|(i, &(index, t))| index == i && t == total);
             if !complete {
                 return Err(TableError::IncompleteShards {
-                    dir: dir.to_path_buf(),
+                    dir: dir(),
                     split,
                     expected: total,
                     found: names,
@@ -197,7 +277,7 @@ fn collect(dir: &Path) -> Result<SplitFiles> {
             && (index, total) != (0, 1)
         {
             return Err(TableError::IncompleteShards {
-                dir: dir.to_path_buf(),
+                dir: dir(),
                 split,
                 expected: total,
                 found: names,
@@ -205,10 +285,19 @@ fn collect(dir: &Path) -> Result<SplitFiles> {
         }
         splits.insert(split, files.into_iter().map(|(_, p)| p).collect());
     }
-    Ok(SplitFiles {
-        dir: dir.to_path_buf(),
-        splits,
-    })
+    Ok(splits)
+}
+
+/// Directory `prefix` (`""` or `"a/b/"`) of a listing rooted at `root`, as a path.
+fn under(root: &Path, prefix: &str) -> PathBuf {
+    match prefix.trim_end_matches('/') {
+        "" => root.to_path_buf(),
+        p => root.join(p),
+    }
+}
+
+fn has_known(splits: &BTreeMap<String, Vec<String>>) -> bool {
+    KNOWN_SPLITS.iter().any(|s| splits.contains_key(*s))
 }
 
 /// Recognise the split files of a dataset directory. Looked for, in order: in `dir` itself (or
@@ -222,77 +311,103 @@ fn collect(dir: &Path) -> Result<SplitFiles> {
 /// No split found, several configurations and none chosen, an unknown configuration, a split
 /// given twice (two formats or layouts) or an incomplete set of shards.
 pub fn find_splits(dir: &Path, config: Option<&str>) -> Result<SplitFiles> {
-    let subdirs = |d: &Path| -> Result<Vec<(String, PathBuf)>> {
-        Ok(read_dir(d)?
+    find_in(&Listing::walk(dir)?, dir, config)
+}
+
+/// [`find_splits`] over a list of files (a Hub repository's, by their paths in it) rather than a
+/// directory: the same rules, the paths returned under `root` (where the files are or will be,
+/// e.g. the repository's snapshot in the Hub cache).
+///
+/// # Errors
+/// As [`find_splits`].
+pub fn find_splits_in_files(
+    files: &[String],
+    root: &Path,
+    config: Option<&str>,
+) -> Result<SplitFiles> {
+    find_in(&Listing::new(files), root, config)
+}
+
+fn find_in(listing: &Listing, root: &Path, config: Option<&str>) -> Result<SplitFiles> {
+    let subdirs = |prefix: &str| -> Vec<String> {
+        listing
+            .entries(prefix)
             .into_iter()
-            .filter(|(n, _, is_dir)| *is_dir && !KNOWN_SPLITS.contains(&n.as_str()))
-            .map(|(n, p, _)| (n, p))
-            .collect())
+            .filter(|(n, is_dir)| *is_dir && !KNOWN_SPLITS.contains(&n.as_str()))
+            .map(|(n, _)| n)
+            .collect()
+    };
+    let found = |prefix: String, splits: BTreeMap<String, Vec<String>>| SplitFiles {
+        dir: under(root, &prefix),
+        splits: splits
+            .into_iter()
+            .map(|(s, files)| (s, files.iter().map(|f| root.join(f)).collect()))
+            .collect(),
     };
     if let Some(config) = config {
-        let root = dir.join(config);
-        if !root.is_dir() {
+        let prefix = format!("{}/", config.trim_matches('/'));
+        if config.is_empty() || !listing.is_dir(&prefix) {
             return Err(TableError::NoSuchConfig {
-                dir: dir.to_path_buf(),
+                dir: root.to_path_buf(),
                 config: config.to_owned(),
-                found: subdirs(dir)?.into_iter().map(|(n, _)| n).collect(),
+                found: subdirs(""),
             });
         }
-        let found = collect(&root)?;
-        return if found.splits.is_empty() {
-            Err(no_split(&root, "any")?)
+        let splits = collect(listing, root, &prefix)?;
+        return if splits.is_empty() {
+            Err(no_split(listing, root, &prefix, "split"))
         } else {
-            Ok(found)
+            Ok(found(prefix, splits))
         };
     }
-    let here = collect(dir)?;
-    if here.has_known() {
-        return Ok(here);
+    let here = collect(listing, root, "")?;
+    if has_known(&here) {
+        return Ok(found(String::new(), here));
     }
-    let data = dir.join("data");
-    if data.is_dir() {
-        let found = collect(&data)?;
-        if found.has_known() {
-            return Ok(found);
+    if listing.is_dir("data/") {
+        let data = collect(listing, root, "data/")?;
+        if has_known(&data) {
+            return Ok(found("data/".into(), data));
         }
     }
     let mut configs = Vec::new();
-    for (name, path) in subdirs(dir)? {
+    for name in subdirs("") {
         if name == "data" {
             continue;
         }
-        let found = collect(&path)?;
-        if found.has_known() {
-            configs.push((name, found));
+        let prefix = format!("{name}/");
+        let splits = collect(listing, root, &prefix)?;
+        if has_known(&splits) {
+            configs.push((name, prefix, splits));
         }
     }
     match configs.len() {
-        0 if !here.splits.is_empty() => Ok(here),
-        0 => Err(no_split(dir, "any")?),
+        0 if !here.is_empty() => Ok(found(String::new(), here)),
+        0 => Err(no_split(listing, root, "", "split")),
         1 => {
-            let (name, found) = configs.remove(0);
-            tracing::info!("using configuration {name:?} of {}", dir.display());
-            Ok(found)
+            let (name, prefix, splits) = configs.remove(0);
+            tracing::info!("using configuration {name:?} of {}", root.display());
+            Ok(found(prefix, splits))
         }
         _ => Err(TableError::SeveralConfigs {
-            dir: dir.to_path_buf(),
-            configs: configs.into_iter().map(|(n, _)| n).collect(),
+            dir: root.to_path_buf(),
+            configs: configs.into_iter().map(|(n, _, _)| n).collect(),
         }),
     }
 }
 
 /// The error for a directory without the split asked for, listing its data files.
-fn no_split(dir: &Path, what: &'static str) -> Result<TableError> {
-    let found = read_dir(dir)?
-        .into_iter()
-        .filter(|(n, _, is_dir)| !is_dir && split_of(n).is_some())
-        .map(|(n, _, _)| n)
-        .collect();
-    Ok(TableError::NoSplit {
-        dir: dir.to_path_buf(),
+fn no_split(listing: &Listing, root: &Path, prefix: &str, what: &'static str) -> TableError {
+    TableError::NoSplit {
+        dir: under(root, prefix),
         what,
-        found,
-    })
+        found: listing
+            .entries(prefix)
+            .into_iter()
+            .filter(|(n, is_dir)| !is_dir && split_of(n).is_some())
+            .map(|(n, _)| n)
+            .collect(),
+    }
 }
 
 /// The files of a split read as one: rows numbered on across the files.
@@ -325,45 +440,68 @@ enum TestSource {
 /// Any [`TableError`]; in particular [`TableError::NoTestSplit`] when there is neither a test
 /// split nor a fraction, and [`TableError::TestAndFraction`] when there are both.
 pub fn load_dataset(spec: &DatasetSpec) -> Result<Dataset> {
-    let _span = tracing::debug_span!("load_dataset", train = %spec.train.display()).entered();
     let meta =
         std::fs::metadata(&spec.train).map_err(|e| TableError::io("open", &spec.train, e))?;
-    let (train_files, found_test, names_dir) = if meta.is_dir() {
+    if meta.is_dir() {
         let splits = find_splits(&spec.train, spec.config.as_deref())?;
-        let test = ["test"]
-            .iter()
-            .chain(TEST_STANDINS)
-            .find_map(|s| splits.get(s).map(|f| (*s, f.to_vec())));
-        match splits.get("train") {
-            Some(train) => {
-                if let Some((name, _)) = &test
-                    && *name != "test"
-                    && spec.test.is_none()
-                {
-                    tracing::info!("no test split: testing on the {name} split");
-                }
-                (
-                    train.to_vec(),
-                    test.map(|(_, f)| f),
-                    Some(spec.train.clone()),
-                )
+        return load_splits(spec, &splits, &spec.train);
+    }
+    let _span = tracing::debug_span!("load_dataset", train = %spec.train.display()).entered();
+    finish_with_test(spec, vec![spec.train.clone()], None, None)
+}
+
+/// [`load_dataset`] of split files already found ([`find_splits`], or
+/// [`find_splits_in_files`] for a Hub repository's files once fetched); `root` is the dataset's
+/// root directory, where a `classes.txt` may name the classes. `spec.train` is only named in
+/// messages.
+///
+/// # Errors
+/// As [`load_dataset`].
+pub fn load_splits(spec: &DatasetSpec, splits: &SplitFiles, root: &Path) -> Result<Dataset> {
+    let _span = tracing::debug_span!("load_dataset", root = %root.display()).entered();
+    let test = ["test"]
+        .iter()
+        .chain(TEST_STANDINS)
+        .find_map(|s| splits.get(s).map(|f| (*s, f.to_vec())));
+    let (train_files, found_test) = match splits.get("train") {
+        Some(train) => {
+            if let Some((name, _)) = &test
+                && *name != "test"
+                && spec.test.is_none()
+            {
+                tracing::info!("no test split: testing on the {name} split");
             }
-            None if spec.test_fraction.is_some() && splits.splits.len() == 1 => {
-                let (name, files) = splits.splits.iter().next().map_or_else(
-                    || (String::new(), Vec::new()),
-                    |(n, f)| (n.clone(), f.clone()),
-                );
-                tracing::info!(
-                    "no train split in {}: holding out from the {name} split",
-                    splits.dir.display()
-                );
-                (files, None, Some(spec.train.clone()))
-            }
-            None => return Err(no_split(&splits.dir, "train")?),
+            (train.to_vec(), test.map(|(_, f)| f))
         }
-    } else {
-        (vec![spec.train.clone()], None, None)
+        None if spec.test_fraction.is_some() && splits.splits.len() == 1 => {
+            let (name, files) = splits.splits.iter().next().map_or_else(
+                || (String::new(), Vec::new()),
+                |(n, f)| (n.clone(), f.clone()),
+            );
+            tracing::info!(
+                "no train split in {}: holding out from the {name} split",
+                splits.dir.display()
+            );
+            (files, None)
+        }
+        None => {
+            return Err(TableError::NoSplit {
+                dir: splits.dir.clone(),
+                what: "train split",
+                found: splits.splits.keys().cloned().collect(),
+            });
+        }
     };
+    finish_with_test(spec, train_files, found_test, Some(root.to_path_buf()))
+}
+
+/// The test source (a test file given, the split found, or a hold-out), then [`finish`].
+fn finish_with_test(
+    spec: &DatasetSpec,
+    train_files: Vec<PathBuf>,
+    found_test: Option<Vec<PathBuf>>,
+    names_dir: Option<PathBuf>,
+) -> Result<Dataset> {
     let test = match (
         spec.test.clone().map(|t| vec![t]).or(found_test),
         spec.test_fraction,
@@ -523,6 +661,62 @@ mod tests {
         );
         let err = find_splits(&root.join("conv"), Some("nope")).unwrap_err();
         assert!(matches!(err, TableError::NoSuchConfig { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_file_list_is_read_as_the_same_files_in_a_directory() {
+        let layouts: &[&[&str]] = &[
+            &[
+                "README.md",
+                "data/train-00000-of-00002.parquet",
+                "data/train-00001-of-00002.parquet",
+                "data/test-00000-of-00001.parquet",
+            ],
+            &[
+                "plain_text/train-00000-of-00001.parquet",
+                "plain_text/test-00000-of-00001.parquet",
+                "plain_text/unsupervised-00000-of-00001.parquet",
+                ".gitattributes",
+            ],
+            &[
+                "default/train/0000.parquet",
+                "default/train/0001.parquet",
+                "default/validation/0000.parquet",
+            ],
+            &["test.csv", "classes.txt", "readme.txt"],
+            &["a/train.csv", "b/train.csv"],
+            &["train.csv", "train.jsonl"],
+            &["data/train-00000-of-00003.parquet"],
+        ];
+        for files in layouts {
+            let d = tempfile::tempdir().unwrap();
+            for f in *files {
+                touch(d.path(), f);
+            }
+            let listed: Vec<String> = files.iter().map(|f| (*f).to_owned()).collect();
+            let from_dir = find_splits(d.path(), None);
+            let from_list = find_splits_in_files(&listed, d.path(), None);
+            match (from_dir, from_list) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{files:?}"),
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{files:?}"),
+                (a, b) => panic!("{files:?}: directory {a:?}, list {b:?}"),
+            }
+        }
+        let root = Path::new("/snap");
+        let listed = |fs: &[&str]| fs.iter().map(|f| (*f).to_owned()).collect::<Vec<_>>();
+        let s = find_splits_in_files(&listed(layouts[1]), root, None).unwrap();
+        assert_eq!(s.used(), ["train", "test"]);
+        assert_eq!(
+            s.get("train").unwrap(),
+            [root.join("plain_text/train-00000-of-00001.parquet")]
+        );
+        let s = find_splits_in_files(&listed(layouts[2]), root, Some("default")).unwrap();
+        assert_eq!(s.used(), ["train", "validation"]);
+        let s = find_splits_in_files(&listed(layouts[3]), root, None).unwrap();
+        assert_eq!(s.used(), ["test"]);
+        let err = find_splits_in_files(&listed(layouts[2]), root, Some("other")).unwrap_err();
+        assert!(matches!(err, TableError::NoSuchConfig { .. }), "{err}");
+        assert!(err.to_string().contains("default"), "{err}");
     }
 
     #[test]

@@ -456,14 +456,14 @@ pub enum TableError {
     },
     /// A directory without recognisable split files.
     #[error(
-        "{dir}: no {what} split found; expected files named train.*, test.*, validation.*/dev.* (or <split>-00000-of-00001.parquet, <split>/0000.parquet) here, in data/ or in one configuration's subdirectory; data files found: {found}",
+        "{dir}: no {what} found; expected files named train.*, test.*, validation.*/dev.* (or <split>-00000-of-00001.parquet, <split>/0000.parquet) here, in data/ or in one configuration's subdirectory; data files found: {found}",
         dir = dir.display(),
         found = List(found)
     )]
     NoSplit {
         /// The directory.
         dir: PathBuf,
-        /// "train" (or "any").
+        /// "train split" (or "split").
         what: &'static str,
         /// Data files found.
         found: Vec<String>,

@@ -55,7 +55,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-pub use self::dataset::{Dataset, DatasetSpec, SplitFiles, find_splits, load_dataset};
+pub use self::dataset::{
+    CONVERTED_PARQUET, Dataset, DatasetSpec, SplitFiles, find_splits, find_splits_in_files,
+    load_dataset, load_splits,
+};
 pub use self::error::{Location, TableError};
 pub use self::labels::{ClassNames, Classes, MAX_CLASSES, NameSource};
 pub use self::split::stratified_split;
