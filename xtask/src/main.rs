@@ -70,6 +70,9 @@ enum Backend {
     Cpu,
     /// NVIDIA GPUs through burn-cuda (needs the driver and NVRTC at run time).
     Cuda,
+    /// Any GPU through wgpu: Vulkan (AMD, Intel, NVIDIA), Metal (Apple), DX12; Mesa's
+    /// lavapipe runs it on a CPU (docs/GPU.md).
+    Wgpu,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -248,8 +251,14 @@ fn run(mut cmd: Command) -> Result<()> {
 fn build(backend: Backend) -> Result<PathBuf> {
     let mut cmd = cargo();
     cmd.args(["build", "--release", "-p", "imdb-lora"]);
-    if backend == Backend::Cuda {
-        cmd.args(["--features", "cuda"]);
+    match backend {
+        Backend::Cpu => {}
+        Backend::Cuda => {
+            cmd.args(["--features", "cuda"]);
+        }
+        Backend::Wgpu => {
+            cmd.args(["--features", "wgpu"]);
+        }
     }
     run(cmd)?;
     Ok(target_dir().join("release").join("imdb-lora"))

@@ -29,6 +29,8 @@ pub use model::{
     BertLayer, BertModel, BertModelOutput, BertPooler, BertResidual, BertSelfAttention,
     LORA_TARGETS, target_matches,
 };
+#[cfg(feature = "wgpu")]
+pub use ops::cube::wgpu_adapter;
 pub use ops::{AttentionMask, BertBackend, BertOps};
 pub use weights::{MappedFile, Weights};
 

@@ -57,7 +57,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let (_, test_spec) = d.subsets();
         (d.load(&data.test, &tokenizer, &test_spec)?, None)
     };
-    let device = backend::device();
+    let device = backend::device()?;
     let (model, _) = load_classifier::<Backend>(&args.saved, &device, d.seed)?;
     let batcher = Batcher::new(
         test.examples,

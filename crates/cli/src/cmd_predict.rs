@@ -104,7 +104,7 @@ fn hub_client(offline: bool) -> HubClient {
 }
 
 fn load(args: &Args, options: PredictOptions) -> anyhow::Result<Predictor<Backend>> {
-    let device = backend::device();
+    let device = backend::device()?;
     let client = hub_client(args.offline);
     let adapter = match &args.adapter {
         None => None,

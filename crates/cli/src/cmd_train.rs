@@ -136,7 +136,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         None => {}
     }
-    let device = backend::device();
+    let device = backend::device()?;
     let base =
         load_classifier_with_config::<TrainBackend>(&files.weights, &config, &device, d.seed)?;
     let lora = LoraConfig {

@@ -13,20 +13,27 @@
 //! # Layout
 //! - this module: the trait, what its signatures need ([`AttentionMask`]), [`BertOps`] (the
 //!   trait's linear and dropout handed to the LoRA layers), Burn's compositions as the
-//!   portable defaults, and the backends that use them unchanged (NdArray, CUDA).
+//!   portable defaults, and NdArray, which uses them unchanged.
 //! - [`flex`]: Flex and `Autodiff<Flex>`, fused multi-threaded CPU kernels with hand-written
 //!   backward passes; its submodules are the kernels and the helpers they share.
-//! - `cube/` (to come): a CubeCL implementation of the same trait for the GPU backends goes
-//!   beside `flex/`, in the same shape (the impls in `cube/mod.rs`, kernels below it).
+//! - `cube`: the CubeCL backends (CUDA, wgpu), in the same shape (the impls in
+//!   `cube/mod.rs`, kernels below it as they come).
 
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+pub mod cube;
 #[cfg(feature = "flex")]
 pub mod flex;
 
+use burn::backend::Autodiff;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::nn::Dropout;
 use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::backend::Backend;
 use burn::tensor::module::{attention, linear};
-use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::ops::{AttentionModuleOptions, FloatTensor};
 use burn::tensor::{Bool, Int, Tensor, TensorPrimitive};
 use lora::LoraOps;
 
@@ -216,20 +223,67 @@ pub fn attention_composed<B: Backend>(
     }
 }
 
+/// The exact GELU on an autodiff backend, with the exact derivative `Φ(x) + x·φ(x)` in its
+/// backward pass, composed of the inner backend's operations: the [`BertBackend::bert_gelu`] of
+/// every autodiff backend without a kernel of its own.
+///
+/// Burn's GELU (0.21) computes the exact forward but differentiates the tanh approximation,
+/// which is up to ≈ 1e-3 off the exact derivative; PyTorch's and the Flex kernels' are exact,
+/// and over six layers the adapters' gradients drift apart by as much (the wgpu suite caught it).
+pub fn gelu_exact_autodiff<B: Backend, C: CheckpointStrategy, const D: usize>(
+    x: Tensor<Autodiff<B, C>, D>,
+) -> Tensor<Autodiff<B, C>, D> {
+    let x = x.into_primitive().tensor();
+    let out = match ExactGeluBackward
+        .prepare::<C>([x.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let y = B::gelu(x.primitive.clone());
+            prep.finish(x.primitive, y)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(B::gelu(x.primitive)),
+    };
+    Tensor::from_primitive(TensorPrimitive::Float(out))
+}
+
+/// The backward pass of [`gelu_exact_autodiff`]; its state is the input.
+#[derive(Debug)]
+struct ExactGeluBackward;
+
+impl<B: Backend> Backward<B, 1> for ExactGeluBackward {
+    type State = FloatTensor<B>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let x = ops.state;
+        unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+            // Φ(x) + x·φ(x) = ½(1 + erf(x/√2)) + x·exp(−x²/2)/√(2π)
+            let cdf = B::float_mul_scalar(
+                B::float_add_scalar(
+                    B::float_erf(B::float_mul_scalar(
+                        x.clone(),
+                        std::f64::consts::FRAC_1_SQRT_2.into(),
+                    )),
+                    1.0.into(),
+                ),
+                0.5.into(),
+            );
+            let square = B::float_mul(x.clone(), x.clone());
+            let pdf = B::float_mul_scalar(
+                B::float_exp(B::float_mul_scalar(square, (-0.5).into())),
+                (0.5 * std::f64::consts::FRAC_2_SQRT_PI * std::f64::consts::FRAC_1_SQRT_2).into(),
+            );
+            B::float_mul(grad, B::float_add(cdf, B::float_mul(x, pdf)))
+        });
+    }
+}
+
 #[cfg(feature = "ndarray")]
 impl BertBackend for burn::backend::NdArray {}
 #[cfg(feature = "ndarray")]
-impl<C: burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy> BertBackend
-    for burn::backend::Autodiff<burn::backend::NdArray, C>
-{
-}
-
-// On CUDA Burn's own ops already run as (fused) GPU kernels and draw random numbers on the
-// device; the portable compositions are the right ones there.
-#[cfg(feature = "cuda")]
-impl BertBackend for burn::backend::Cuda {}
-#[cfg(feature = "cuda")]
-impl<C: burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy> BertBackend
-    for burn::backend::Autodiff<burn::backend::Cuda, C>
-{
+impl<C: CheckpointStrategy> BertBackend for Autodiff<burn::backend::NdArray, C> {
+    fn bert_gelu<const D: usize>(x: Tensor<Self, D>) -> Tensor<Self, D> {
+        gelu_exact_autodiff(x)
+    }
 }

@@ -102,6 +102,58 @@ fn gelu_matches_burns_exact_gelu_forward_and_backward() {
     assert!(d < 1e-5, "backward: {d}");
 }
 
+/// The portable exact GELU of the autodiff backends without a kernel (CUDA, wgpu, NdArray):
+/// its gradient is the exact derivative `Φ(x) + x·φ(x)` (against f64 on the host and the Flex
+/// kernel), not the tanh approximation's that Burn's own GELU backward uses on those backends.
+#[test]
+fn portable_exact_gelu_has_the_exact_derivative() {
+    let _g = rng_lock();
+    let x = random::<Flex, 3>([4, 9, 33], 6).mul_scalar(3.0);
+    let w = random::<Flex, 3>([4, 9, 33], 7);
+    let grad_of = |portable: bool| {
+        let x = Tensor::<A, 3>::from_inner(x.clone()).require_grad();
+        let y = if portable {
+            bert::ops::gelu_exact_autodiff(x.clone())
+        } else {
+            A::bert_gelu(x.clone())
+        };
+        let grads = (y * Tensor::from_inner(w.clone())).sum().backward();
+        x.grad(&grads).unwrap()
+    };
+    let portable = grad_of(true);
+    assert!(max_diff(portable.clone(), grad_of(false)) < 1e-5);
+    let xs: Vec<f32> = x.into_data().to_vec().unwrap();
+    let ws: Vec<f32> = w.into_data().to_vec().unwrap();
+    let got: Vec<f32> = portable.into_data().to_vec().unwrap();
+    let worst = xs
+        .iter()
+        .zip(&ws)
+        .zip(&got)
+        .map(|((&x, &w), &g)| {
+            let x = f64::from(x);
+            let cdf = 0.5 * (1.0 + erf_f64(x / std::f64::consts::SQRT_2));
+            let pdf = (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
+            (f64::from(g) - f64::from(w) * (cdf + x * pdf)).abs()
+        })
+        .fold(0.0, f64::max);
+    assert!(worst < 2e-6, "max |Δ| against f64: {worst:e}");
+}
+
+/// erf in f64 by its Maclaurin series for |x| ≤ 4 (the largest term, ≈ 4e6, loses under 1e-9
+/// to cancellation); beyond, ±1 (erfc(4) ≈ 1.5e-8).
+fn erf_f64(x: f64) -> f64 {
+    if x.abs() > 4.0 {
+        return x.signum();
+    }
+    let (mut term, mut sum, mut n) = (x, x, 0.0);
+    while term.abs() > 1e-17 * sum.abs().max(1e-300) {
+        n += 1.0;
+        term *= -x * x / n;
+        sum += term / (2.0 * n + 1.0);
+    }
+    sum * 2.0 / std::f64::consts::PI.sqrt()
+}
+
 /// `(q, k, v)` gradients of `Σ attention(q, k, v) ⊙ w` through `f`.
 fn attention_grads(
     qkv: [&Tensor<Flex, 4>; 3],

@@ -7,3 +7,6 @@ mod own_data;
 mod predict;
 mod reproduce;
 mod resume;
+// The GPU path on wgpu (docs/GPU.md); CI runs it on Mesa's lavapipe.
+#[cfg(feature = "wgpu")]
+mod wgpu;

@@ -1,0 +1,67 @@
+//! The encoder and classifier on wgpu against transformers' outputs (the fixtures the CPU
+//! parity tests use, `scripts/make_fixtures.py`), at the CPU tests' tolerances: the GPU sums
+//! in another order than the CPU, but in f32 as they do, so the differences stay at the
+//! rounding level (measured values are printed).
+
+use bert::load_classifier;
+
+use super::*;
+
+#[test]
+fn tiny_bert_matches_transformers_hidden_pooled_and_logits() {
+    let Some(device) = device() else { return };
+    let _lock = device_lock();
+    let (model, _) = load_classifier::<W>(&fixture("tiny_bert/seqcls"), &device, 0).unwrap();
+    let e = Expected::open(&fixture("tiny_bert/expected.safetensors"));
+    let (ids, mask, types) = (
+        e.ids::<W>("input_ids", &device),
+        e.ids::<W>("attention_mask", &device),
+        e.ids::<W>("token_type_ids", &device),
+    );
+    let out = model
+        .bert
+        .forward(ids.clone(), mask.clone(), Some(types.clone()))
+        .unwrap();
+    assert_close(
+        "tiny last_hidden_state",
+        &values(out.last_hidden_state),
+        &e.f32("last_hidden_state"),
+        1e-5,
+    );
+    assert_close(
+        "tiny pooler_output",
+        &values(out.pooler_output),
+        &e.f32("pooler_output"),
+        1e-5,
+    );
+    let logits = model.forward(ids, mask, Some(types)).unwrap();
+    assert_close("tiny logits", &values(logits), &e.f32("logits"), 1e-5);
+}
+
+#[test]
+fn minilm_matches_transformers_on_real_sentences() {
+    let Some(device) = device() else { return };
+    let _lock = device_lock();
+    let (model, _) = load_classifier::<W>(&minilm_dir(), &device, 0).unwrap();
+    let e = Expected::open(&fixture("minilm/expected.safetensors"));
+    let out = model
+        .bert
+        .forward(
+            e.ids::<W>("input_ids", &device),
+            e.ids::<W>("attention_mask", &device),
+            Some(e.ids::<W>("token_type_ids", &device)),
+        )
+        .unwrap();
+    assert_close(
+        "MiniLM last_hidden_state",
+        &values(out.last_hidden_state),
+        &e.f32("last_hidden_state"),
+        1e-4,
+    );
+    assert_close(
+        "MiniLM pooler_output",
+        &values(out.pooler_output),
+        &e.f32("pooler_output"),
+        1e-4,
+    );
+}
