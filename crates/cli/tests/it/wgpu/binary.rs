@@ -28,8 +28,8 @@ fn the_binary_trains_and_predicts_on_wgpu() {
         output
     };
     let model = minilm_dir();
-    let train = run(&[
-        "train",
+    // The slice both train and eval read: 32 reviews each, 32 tokens.
+    let slice = [
         "--model",
         model.to_str().unwrap(),
         "--data",
@@ -40,13 +40,15 @@ fn the_binary_trains_and_predicts_on_wgpu() {
         "32",
         "--max-len",
         "32",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "8",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    ];
+    let out_dir = out.to_str().unwrap();
+    let train_args = [
+        &["train"][..],
+        &slice,
+        &["--epochs", "1", "--batch-size", "8", "--out", out_dir],
+    ]
+    .concat();
+    let train = run(&train_args);
     let log = String::from_utf8_lossy(&train.stderr);
     assert!(log.contains("wgpu adapter:"), "{log}");
     let metrics = metrics::RunMetrics::read(&out.join("metrics.json")).unwrap();
@@ -58,23 +60,19 @@ fn the_binary_trains_and_predicts_on_wgpu() {
     // eval of the saved model (adapters merged into the weights) on the same test slice gives
     // the run's last accuracy, to one borderline review.
     let eval_out = dir.path().join("eval.json");
-    run(&[
-        "eval",
-        "--model",
-        model.to_str().unwrap(),
-        "--data",
-        imdb.to_str().unwrap(),
-        "--train-n",
-        "32",
-        "--test-n",
-        "32",
-        "--max-len",
-        "32",
-        "--saved",
-        out.join("model").to_str().unwrap(),
-        "--out",
-        eval_out.to_str().unwrap(),
-    ]);
+    let saved = out.join("model");
+    let eval_args = [
+        &["eval"][..],
+        &slice,
+        &[
+            "--saved",
+            saved.to_str().unwrap(),
+            "--out",
+            eval_out.to_str().unwrap(),
+        ],
+    ]
+    .concat();
+    run(&eval_args);
     let eval: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&eval_out).unwrap()).unwrap();
     assert!(
@@ -85,7 +83,7 @@ fn the_binary_trains_and_predicts_on_wgpu() {
     let predicted = run(&[
         "predict",
         "--model",
-        out.join("model").to_str().unwrap(),
+        saved.to_str().unwrap(),
         "A wonderful, moving film.",
     ]);
     let p: serde_json::Value = serde_json::from_slice(&predicted.stdout).unwrap();
