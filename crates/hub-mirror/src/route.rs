@@ -226,10 +226,8 @@ fn serve_listing(shared: &Shared, req: &Request, rest: &str) -> Result<Reply, Re
     if !rev_dir.is_dir() {
         return Err(not_found("RevisionNotFound", "Invalid rev id"));
     }
-    let mut files = Vec::new();
-    list_files(&rev_dir, "", &mut files)
+    let files = hub::files_under(&rev_dir)
         .map_err(|e| Reply::text(500, &format!("cannot list files: {e}")))?;
-    files.sort();
     let siblings: Vec<serde_json::Value> = files
         .into_iter()
         .map(|f| serde_json::json!({ "rfilename": f }))
@@ -247,24 +245,6 @@ fn serve_listing(shared: &Shared, req: &Request, rest: &str) -> Result<Reply, Re
         headers: vec![("Content-Type", "application/json; charset=utf-8".into())],
         body: Body::Text(info.to_string()),
     })
-}
-
-/// Every file under `dir`, `/`-joined after `prefix`; hidden entries skipped.
-fn list_files(dir: &Path, prefix: &str, out: &mut Vec<String>) -> io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        if path.is_dir() {
-            list_files(&path, &format!("{prefix}{name}/"), out)?;
-        } else if path.is_file() {
-            out.push(format!("{prefix}{name}"));
-        }
-    }
-    Ok(())
 }
 
 /// A revision resolved: the directory under `resolve/` and the commit announced.

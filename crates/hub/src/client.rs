@@ -65,8 +65,8 @@ struct ApiSibling {
     rfilename: String,
 }
 
-/// The commit and sorted files of an API answer, or why it is unusable.
-fn parse_listing(body: &[u8]) -> std::result::Result<RepoFiles, String> {
+/// The commit and the sorted files of an API answer, or why it is unusable.
+fn parse_listing(body: &[u8]) -> std::result::Result<(String, Vec<String>), String> {
     let info: ApiInfo = serde_json::from_slice(body)
         .map_err(|e| format!("expected the Hub API's JSON with `sha` and `siblings`: {e}"))?;
     if info.sha.is_empty() || !info.sha.bytes().all(|b| b.is_ascii_alphanumeric()) {
@@ -79,31 +79,37 @@ fn parse_listing(body: &[u8]) -> std::result::Result<RepoFiles, String> {
     }
     files.sort();
     files.dedup();
-    Ok(RepoFiles {
-        commit: info.sha,
-        files,
-        snapshot: PathBuf::new(),
-    })
+    Ok((info.sha, files))
 }
 
-/// Every file under `dir` (links followed, hidden entries skipped), as `/`-joined paths after
-/// `prefix`.
-fn list_tree(dir: &Path, prefix: &str, out: &mut Vec<String>) -> std::io::Result<()> {
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
-            continue;
+/// Every file under `dir` as a `/`-joined path relative to it, sorted (links followed, hidden
+/// entries skipped): a snapshot's files as the Hub would list them. The loopback mirror lists
+/// a revision's folder with it too, so the client and the mirror cannot disagree.
+///
+/// # Errors
+/// The first directory that cannot be read.
+pub fn files_under(dir: &Path) -> std::io::Result<Vec<String>> {
+    fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> std::io::Result<()> {
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let path = entry.path();
+            let rel = format!("{prefix}{name}");
+            if path.is_dir() {
+                walk(&path, &format!("{rel}/"), out)?;
+            } else if path.is_file() {
+                out.push(rel);
+            }
         }
-        let path = entry.path();
-        let rel = format!("{prefix}{name}");
-        if path.is_dir() {
-            list_tree(&path, &format!("{rel}/"), out)?;
-        } else if path.is_file() {
-            out.push(rel);
-        }
+        Ok(())
     }
-    Ok(())
+    let mut files = Vec::new();
+    walk(dir, "", &mut files)?;
+    files.sort();
+    Ok(files)
 }
 
 /// A file resolved to a local path, with the commit it belongs to.
@@ -305,18 +311,18 @@ impl HubClient {
             }
             Err(e) => return Err(e),
         };
-        let listing = parse_listing(&body).map_err(|reason| HubError::BadListing {
+        let (commit, files) = parse_listing(&body).map_err(|reason| HubError::BadListing {
             url: url.clone(),
             repo: repo.to_string(),
             reason,
         })?;
-        tracing::debug!(files = listing.files.len(), commit = %listing.commit, "listed");
+        tracing::debug!(files = files.len(), commit = %commit, "listed");
         // Offline runs list the snapshot through the ref (what was fetched of it).
-        self.write_ref(repo, &listing.commit)?;
+        self.write_ref(repo, &commit)?;
         Ok(RepoFiles {
-            snapshot: self.snapshot_dir(repo, &listing.commit),
-            commit: listing.commit,
-            files: listing.files,
+            snapshot: self.snapshot_dir(repo, &commit),
+            commit,
+            files,
         })
     }
 
@@ -365,9 +371,7 @@ impl HubClient {
     fn cached_listing(&self, repo: &Repo) -> Option<RepoFiles> {
         let commit = self.cached_commit(repo)?;
         let snapshot = self.snapshot_dir(repo, &commit);
-        let mut files = Vec::new();
-        list_tree(&snapshot, "", &mut files).ok()?;
-        files.sort();
+        let files = files_under(&snapshot).ok()?;
         Some(RepoFiles {
             commit,
             files,
@@ -855,13 +859,13 @@ mod tests {
 
     #[test]
     fn api_listings_are_checked() {
-        let ok = parse_listing(
+        let (commit, files) = parse_listing(
             br#"{"id":"o/n","sha":"abc123","private":false,
                  "siblings":[{"rfilename":"data/train-00000-of-00001.parquet"},{"rfilename":"README.md"}]}"#,
         )
         .unwrap();
-        assert_eq!(ok.commit, "abc123");
-        assert_eq!(ok.files, ["README.md", "data/train-00000-of-00001.parquet"]);
+        assert_eq!(commit, "abc123");
+        assert_eq!(files, ["README.md", "data/train-00000-of-00001.parquet"]);
         for (bad, says) in [
             (&br#"<html>"#[..], "expected the Hub API's JSON"),
             (br#"{"sha":"abc"}"#, "siblings"),

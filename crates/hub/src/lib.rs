@@ -66,7 +66,7 @@ pub mod source;
 pub mod urlpath;
 mod verify;
 
-pub use crate::client::{FileMetadata, HubClient, RepoFiles, STALE_DOWNLOAD_AGE};
+pub use crate::client::{FileMetadata, HubClient, RepoFiles, STALE_DOWNLOAD_AGE, files_under};
 pub use crate::config::{
     DEADLINE_VAR, DEFAULT_ENDPOINT, DownloadDeadline, HubConfig, MAX_DEADLINE,
 };
