@@ -136,6 +136,10 @@ struct Experiment {
     /// Never touch the network: use the Hugging Face cache or local directories only.
     #[arg(long)]
     offline: bool,
+    /// Compute precision for training and evaluation: f32, or bf16 mixed precision (cuda,
+    /// or the CPU where it is slower than f32; see `imdb-lora train --help`).
+    #[arg(long, default_value = "f32", value_parser = ["f32", "bf16"])]
+    precision: String,
 }
 
 impl Experiment {
@@ -199,6 +203,8 @@ impl Experiment {
             self.lr.to_string(),
             "--out".into(),
             self.out.display().to_string(),
+            "--precision".into(),
+            self.precision.clone(),
         ]);
         Ok(args)
     }
@@ -318,6 +324,8 @@ fn eval(bin: &Path, e: &Experiment) -> Result<()> {
         e.out.join("model").display().to_string(),
         "--out".into(),
         e.out.join("eval.json").display().to_string(),
+        "--precision".into(),
+        e.precision.clone(),
     ]);
     binary(bin, &args)
 }

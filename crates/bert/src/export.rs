@@ -19,12 +19,15 @@ use crate::config::BertConfig;
 use crate::error::BertError;
 use crate::io::{self, OwnedTensor, write_json, write_safetensors};
 use crate::model::BertForSequenceClassification;
+use crate::precision::WeightDtype;
 
 // The names live in `files` (the model's, not the exporter's); re-exported where they were.
 pub use crate::files::{CONFIG_FILE, TOKENIZER_FILES, WEIGHTS_FILE};
 use crate::files::{TOKENIZER_JSON, VOCAB_FILE};
 
-/// Writes `model` into `dir` as a Hugging Face `BertForSequenceClassification` checkpoint.
+/// Writes `model` into `dir` as a Hugging Face `BertForSequenceClassification` checkpoint,
+/// every tensor stored as `dtype` (callers pass the base checkpoint's own, so an f32 model
+/// stays f32 on disk, unless asked otherwise) and `config.json`'s `dtype` saying so.
 ///
 /// LoRA adapters are merged into the projections they adapt (on a copy: `model` is not
 /// changed; merging is idempotent, so an already merged model is saved as it is). `config` is
@@ -38,25 +41,27 @@ pub fn save_pretrained<B: Backend>(
     model: &BertForSequenceClassification<B>,
     config: &BertConfig,
     dir: &Path,
+    dtype: WeightDtype,
 ) -> Result<(), BertError> {
     let config_path = dir.join(CONFIG_FILE);
     check_config(model, config, &config_path)?;
-    let tensors = pretrained_tensors(model)?;
+    let tensors = pretrained_tensors(model, dtype)?;
     let mut metadata = HashMap::new();
     // transformers refuses safetensors files without `format` metadata (or with another value).
     metadata.insert("format".to_string(), "pt".to_string());
     write_safetensors(&dir.join(WEIGHTS_FILE), &tensors, Some(metadata))?;
-    write_json(&config_path, &pretrained_config(config)?)?;
+    write_json(&config_path, &pretrained_config(config, dtype)?)?;
     tracing::info!(
         dir = %dir.display(),
         tensors = tensors.len(),
+        %dtype,
         "saved merged model in Hugging Face format"
     );
     Ok(())
 }
 
-/// The `config.json` that [`save_pretrained`] writes for `config`.
-pub fn pretrained_config(config: &BertConfig) -> Result<Value, BertError> {
+/// The `config.json` that [`save_pretrained`] writes for `config` and weights of `dtype`.
+pub fn pretrained_config(config: &BertConfig, dtype: WeightDtype) -> Result<Value, BertError> {
     let labels: Vec<String> = (0..config.num_labels())
         .map(|i| config.label_name(i))
         .collect();
@@ -83,18 +88,27 @@ pub fn pretrained_config(config: &BertConfig) -> Result<Value, BertError> {
         .map_err(|e| BertError::Input(format!("serialising the configuration: {e}")))?;
     if let Value::Object(map) = &mut value {
         map.retain(|k, v| !(k == "num_labels" && v.is_null()));
-        // The weights are f32; transformers 5 records the dtype to load them in.
-        map.insert("dtype".into(), Value::String("float32".into()));
+        // transformers 5 records the dtype to load the weights in.
+        map.insert("dtype".into(), Value::String(dtype.torch_name().into()));
     }
     Ok(value)
 }
 
-/// The checkpoint tensors of `model` under transformers' key names, adapters merged.
+/// The checkpoint tensors of `model` under transformers' key names, adapters merged, stored
+/// as `dtype`.
+///
+/// The adapters are merged in the model's own precision: merge an f32 copy of the base
+/// (what `imdb-lora train` does after a bf16 run), not bf16 weights, whose rounding
+/// (2⁻⁸ relative) would swallow most of a LoRA update.
 pub fn pretrained_tensors<B: Backend>(
     model: &BertForSequenceClassification<B>,
+    dtype: WeightDtype,
 ) -> Result<BTreeMap<String, OwnedTensor>, BertError> {
     let bert = model.bert.clone().merge_lora();
-    let mut out = BTreeMap::new();
+    let mut out = Tensors {
+        map: BTreeMap::new(),
+        dtype,
+    };
     let e = &bert.embeddings;
     embedding(
         &mut out,
@@ -131,7 +145,13 @@ pub fn pretrained_tensors<B: Backend>(
     }
     linear(&mut out, "bert.pooler.dense", &bert.pooler.dense)?;
     linear(&mut out, "classifier", &model.classifier)?;
-    Ok(out)
+    Ok(out.map)
+}
+
+/// The tensors collected so far and the dtype they are stored in.
+struct Tensors {
+    map: BTreeMap<String, OwnedTensor>,
+    dtype: WeightDtype,
 }
 
 /// Copies the tokenizer files present in `from` ([`TOKENIZER_FILES`]) into `to`, atomically,
@@ -216,27 +236,19 @@ fn check_config<B: Backend>(
     Ok(())
 }
 
-fn embedding<B: Backend>(
-    out: &mut BTreeMap<String, OwnedTensor>,
-    name: &str,
-    e: &Embedding<B>,
-) -> Result<(), BertError> {
+fn embedding<B: Backend>(out: &mut Tensors, name: &str, e: &Embedding<B>) -> Result<(), BertError> {
     // `[n, d]` in both frameworks: no transpose.
-    out.insert(
+    out.map.insert(
         format!("{name}.weight"),
-        OwnedTensor::from_tensor(e.weight.val())?,
+        OwnedTensor::from_tensor_as(e.weight.val(), out.dtype)?,
     );
     Ok(())
 }
 
-fn linear<B: Backend>(
-    out: &mut BTreeMap<String, OwnedTensor>,
-    name: &str,
-    l: &Linear<B>,
-) -> Result<(), BertError> {
-    out.insert(
+fn linear<B: Backend>(out: &mut Tensors, name: &str, l: &Linear<B>) -> Result<(), BertError> {
+    out.map.insert(
         format!("{name}.weight"),
-        OwnedTensor::from_linear_weight(l.weight.val())?,
+        OwnedTensor::from_linear_weight_as(l.weight.val(), out.dtype)?,
     );
     let bias = l.bias.as_ref().ok_or_else(|| {
         // transformers' BERT linears all have biases: a file without one would load with a
@@ -245,29 +257,29 @@ fn linear<B: Backend>(
             "{name} has no bias; cannot save it as a BERT checkpoint"
         ))
     })?;
-    out.insert(
+    out.map.insert(
         format!("{name}.bias"),
-        OwnedTensor::from_tensor(bias.val())?,
+        OwnedTensor::from_tensor_as(bias.val(), out.dtype)?,
     );
     Ok(())
 }
 
 fn layer_norm<B: Backend>(
-    out: &mut BTreeMap<String, OwnedTensor>,
+    out: &mut Tensors,
     name: &str,
     norm: &LayerNorm<B>,
 ) -> Result<(), BertError> {
-    out.insert(
+    out.map.insert(
         format!("{name}.weight"),
-        OwnedTensor::from_tensor(norm.gamma.val())?,
+        OwnedTensor::from_tensor_as(norm.gamma.val(), out.dtype)?,
     );
     let beta = norm
         .beta
         .as_ref()
         .ok_or_else(|| BertError::Input(format!("{name} has no beta (bias); cannot save it")))?;
-    out.insert(
+    out.map.insert(
         format!("{name}.bias"),
-        OwnedTensor::from_tensor(beta.val())?,
+        OwnedTensor::from_tensor_as(beta.val(), out.dtype)?,
     );
     Ok(())
 }
@@ -282,13 +294,17 @@ mod tests {
             architectures: Some(vec!["BertModel".into()]),
             ..BertConfig::default()
         };
-        let v = pretrained_config(&c).unwrap();
+        let v = pretrained_config(&c, WeightDtype::F32).unwrap();
         assert_eq!(v["architectures"][0], "BertForSequenceClassification");
         assert_eq!(v["model_type"], "bert");
         assert_eq!(v["id2label"]["1"], "LABEL_1");
         assert_eq!(v["label2id"]["LABEL_0"], 0);
         assert!(v.get("num_labels").is_none());
-        let named = pretrained_config(&BertConfig::default().with_labels(&["neg", "pos"])).unwrap();
+        let named = pretrained_config(
+            &BertConfig::default().with_labels(&["neg", "pos"]),
+            WeightDtype::F32,
+        )
+        .unwrap();
         assert_eq!(named["id2label"]["0"], "neg");
         // And it parses back into the same labels.
         let back: BertConfig = serde_json::from_value(named).unwrap();

@@ -10,6 +10,7 @@ use burn::tensor::backend::Backend;
 use safetensors::{Dtype, View};
 
 use crate::error::BertError;
+use crate::precision::WeightDtype;
 
 /// A tensor ready to be written: little-endian bytes, dtype and shape.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,9 +42,17 @@ impl OwnedTensor {
         }
     }
 
-    /// A Burn float tensor, as f32.
+    /// A Burn float tensor (of any float dtype), as f32.
     pub fn from_tensor<B: Backend, const D: usize>(
         tensor: Tensor<B, D>,
+    ) -> Result<Self, BertError> {
+        Self::from_tensor_as(tensor, WeightDtype::F32)
+    }
+
+    /// A Burn float tensor (of any float dtype), stored as `dtype`.
+    pub fn from_tensor_as<B: Backend, const D: usize>(
+        tensor: Tensor<B, D>,
+        dtype: WeightDtype,
     ) -> Result<Self, BertError> {
         let shape = tensor.dims().to_vec();
         let values: Vec<f32> = tensor
@@ -51,12 +60,24 @@ impl OwnedTensor {
             .convert::<f32>()
             .to_vec()
             .map_err(|e| BertError::Input(format!("tensor data: {e:?}")))?;
-        Ok(Self::f32(&shape, &values))
+        Ok(Self {
+            dtype: dtype.safetensors(),
+            shape,
+            data: dtype.encode(&values),
+        })
     }
 
-    /// A Burn linear weight (`[in, out]`) in PyTorch's `[out, in]` orientation.
+    /// A Burn linear weight (`[in, out]`) in PyTorch's `[out, in]` orientation, as f32.
     pub fn from_linear_weight<B: Backend>(weight: Tensor<B, 2>) -> Result<Self, BertError> {
         Self::from_tensor(weight.transpose())
+    }
+
+    /// [`Self::from_linear_weight`], stored as `dtype`.
+    pub fn from_linear_weight_as<B: Backend>(
+        weight: Tensor<B, 2>,
+        dtype: WeightDtype,
+    ) -> Result<Self, BertError> {
+        Self::from_tensor_as(weight.transpose(), dtype)
     }
 }
 

@@ -13,6 +13,7 @@ pub mod files;
 mod io;
 mod model;
 pub mod ops;
+mod precision;
 pub mod weights;
 
 use std::path::Path;
@@ -32,6 +33,7 @@ pub use model::{
 #[cfg(feature = "wgpu")]
 pub use ops::cube::wgpu_adapter;
 pub use ops::{AttentionMask, BertBackend, BertOps};
+pub use precision::{Precision, WeightDtype};
 pub use weights::{MappedFile, Weights};
 
 /// Keys a checkpoint may carry that a sequence classifier has no use for: pre-training heads

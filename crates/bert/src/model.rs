@@ -9,12 +9,13 @@ use burn::module::Module;
 use burn::nn::{Dropout, Embedding, LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::activation::{gelu_approximate, relu};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use burn::tensor::{DType, Distribution, Int, Tensor, TensorData};
 use lora::{LoraConfig, LoraLinear};
 
 use crate::config::{BertConfig, HiddenAct};
 use crate::error::BertError;
 use crate::ops::{AttentionMask, BertBackend, BertOps};
+use crate::precision::Precision;
 use crate::weights::{Weights, frozen};
 
 /// Module names that LoRA may target, as PEFT matches them against BERT's module paths.
@@ -50,18 +51,34 @@ fn fresh_norm<B: Backend>(config: &BertConfig, device: &B::Device) -> LayerNorm<
         .no_grad()
 }
 
-/// `norm(x)` through the backend's kernel.
+/// `norm(x)` through the backend's kernel, always in f32 (statistics and parameters): a
+/// bf16 input is widened first and the result rounded back to bf16.
 fn norm<B: BertBackend, const D: usize>(
     norm: &LayerNorm<B>,
     eps: f64,
     x: Tensor<B, D>,
 ) -> Tensor<B, D> {
-    B::bert_layer_norm(
-        x,
+    let dtype = x.dtype();
+    let normed = B::bert_layer_norm(
+        to_dtype(x, DType::F32),
         norm.gamma.val(),
         norm.beta.as_ref().map(|b| b.val()),
         eps,
-    )
+    );
+    to_dtype(normed, dtype)
+}
+
+/// `x` in `dtype`: the tensor itself when it already is (no cast node in the graph).
+pub(crate) fn to_dtype<B: Backend, const D: usize>(x: Tensor<B, D>, dtype: DType) -> Tensor<B, D> {
+    if x.dtype() == dtype { x } else { x.cast(dtype) }
+}
+
+/// A frozen linear layer with weight and bias in `dtype`.
+fn linear_in<B: Backend>(linear: Linear<B>, dtype: DType) -> Linear<B> {
+    Linear {
+        weight: linear.weight.map(|w| to_dtype(w, dtype)),
+        bias: linear.bias.map(|b| b.map(|b| to_dtype(b, dtype))),
+    }
 }
 
 fn fresh_embedding<B: Backend>(n: usize, d: usize, std: f64, device: &B::Device) -> Embedding<B> {
@@ -676,6 +693,7 @@ impl<B: Backend> BertModel<B> {
         B: BertBackend,
     {
         self.check_input(&input_ids)?;
+        let dtype = self.precision().dtype();
         if attention_mask.dims() != input_ids.dims() {
             return Err(BertError::Input(format!(
                 "attention_mask shape {:?} differs from input_ids shape {:?}",
@@ -685,7 +703,29 @@ impl<B: Backend> BertModel<B> {
         }
         let token_type_ids = token_type_ids.unwrap_or_else(|| input_ids.zeros_like());
         let mask = AttentionMask::new(attention_mask);
-        Ok((self.embeddings.forward(input_ids, token_type_ids), mask))
+        // The embeddings are summed and normalised in f32; the encoder computes in its own
+        // precision from here on.
+        let hidden = to_dtype(self.embeddings.forward(input_ids, token_type_ids), dtype);
+        Ok((hidden, mask))
+    }
+
+    /// The precision the encoder computes in: its projections' dtype (see
+    /// [`crate::Precision`]; the embeddings and layer norms are f32 in both).
+    pub fn precision(&self) -> Precision {
+        Precision::of_dtype(self.pooler.dense.weight.val().dtype()).unwrap_or_default()
+    }
+
+    /// The encoder with its frozen projections (the encoder's linears, base layers only, and
+    /// the pooler) in `precision`'s dtype; embeddings, layer norms and LoRA adapters stay
+    /// f32. Casting an f32 model to bf16 and back gives bf16-rounded weights: to save an f32
+    /// model after a bf16 run, load the base again (see [`BertForSequenceClassification::with_trained_from`]).
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        let dtype = precision.dtype();
+        self.pooler.dense = linear_in(self.pooler.dense, dtype);
+        self.map_all_projections(|mut l| {
+            l.base_layer = linear_in(l.base_layer, dtype);
+            l
+        })
     }
 
     /// Adds fresh LoRA adapters to every projection the configuration targets.
@@ -848,12 +888,60 @@ impl<B: Backend> BertForSequenceClassification<B> {
     where
         B: BertBackend,
     {
-        let pooled = self
-            .bert
-            .pooled(input_ids, attention_mask, token_type_ids)?;
+        // The head is f32 whatever the encoder's precision: the logits and loss are f32.
+        let pooled = to_dtype(
+            self.bert
+                .pooled(input_ids, attention_mask, token_type_ids)?,
+            DType::F32,
+        );
         Ok(self
             .classifier
             .forward(B::bert_dropout(pooled, self.dropout.prob)))
+    }
+
+    /// The classifier with its encoder in `precision` ([`BertModel::with_precision`]); the
+    /// head stays f32.
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.bert = self.bert.with_precision(precision);
+        self
+    }
+
+    /// `self` (typically the base checkpoint loaded again in f32) carrying `trained`'s LoRA
+    /// adapters and classifier head: a bf16 run's result with full-precision base weights,
+    /// for merging and saving. The two must have the same layers; adapters are taken
+    /// unmerged as they are.
+    pub fn with_trained_from(mut self, trained: &Self) -> Result<Self, BertError> {
+        let (ours, theirs) = (
+            self.bert.encoder.layer.len(),
+            trained.bert.encoder.layer.len(),
+        );
+        if ours != theirs {
+            return Err(BertError::Input(format!(
+                "cannot take adapters from a model of {theirs} layers into one of {ours}"
+            )));
+        }
+        let layers = std::mem::take(&mut self.bert.encoder.layer);
+        self.bert.encoder.layer = layers
+            .into_iter()
+            .zip(&trained.bert.encoder.layer)
+            .enumerate()
+            .map(|(i, (layer, source))| {
+                let sources = source.projections();
+                layer.map_projections(|name, mut linear| {
+                    let from = sources.iter().find(|(n, _)| *n == name).map(|(_, p)| *p);
+                    if from.is_some_and(|p| p.is_merged()) {
+                        return Err(BertError::Input(format!(
+                            "encoder.layer.{i}.{name}: the adapter is merged into its base \
+                             weight; unmerge it before taking it into another base"
+                        )));
+                    }
+                    linear.lora = from.and_then(|p| p.lora.clone());
+                    Ok(linear)
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        self.classifier = trained.classifier.clone();
+        Ok(self)
     }
 
     /// Parameters that training updates: LoRA factors plus the classifier head.

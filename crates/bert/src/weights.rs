@@ -96,6 +96,11 @@ impl<'a> Weights<'a> {
         self.st.tensor(key).ok().map(|v| v.shape().to_vec())
     }
 
+    /// The stored dtype of `key` (absolute), if present.
+    pub fn dtype(&self, key: &str) -> Option<Dtype> {
+        self.st.tensor(key).ok().map(|v| v.dtype())
+    }
+
     /// Keys of the file that no `read` has consumed so far.
     pub fn unused_keys(&self) -> Vec<String> {
         let used = self.used.lock().map(|u| u.clone()).unwrap_or_default();

@@ -97,3 +97,40 @@ pub fn device() -> anyhow::Result<burn::tensor::Device<Backend>> {
         Ok(Default::default())
     }
 }
+
+/// `--precision`, shared by `train`, `eval` and `predict`.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct PrecisionArg {
+    /// Compute precision: `f32`, or `bf16` mixed precision (frozen projections and
+    /// activations in bf16; LoRA factors, head, layer norms, softmax, logits, loss and
+    /// optimizer in f32). bf16 runs on `cuda` and on the CPU (slower there than f32: see
+    /// docs/GPU.md); wgpu has none.
+    #[arg(long, default_value = "f32", value_name = "f32|bf16")]
+    pub precision: bert::Precision,
+}
+
+impl PrecisionArg {
+    /// The precision, if this build's backend computes in it.
+    ///
+    /// # Errors
+    /// bf16 on `wgpu` (WGSL has no bf16 type; CubeCL's wgpu runtime refuses it) or `ndarray`
+    /// (no bf16 arithmetic).
+    pub fn checked(self) -> anyhow::Result<bert::Precision> {
+        let supported = cfg!(any(feature = "cuda", feature = "flex"))
+            && !cfg!(all(feature = "wgpu", not(feature = "cuda")));
+        if self.precision != bert::Precision::F32 && !supported {
+            anyhow::bail!(
+                "--precision {} is not available on the {BACKEND_NAME} backend; use f32, \
+                 or a build with the cuda feature (or the default CPU backend)",
+                self.precision
+            );
+        }
+        if self.precision == bert::Precision::Bf16 && cfg!(not(feature = "cuda")) {
+            tracing::warn!(
+                "bf16 on the CPU is emulated (converted to f32 for every product) and slower \
+                 than f32 there; it is meant for GPUs (docs/GPU.md)"
+            );
+        }
+        Ok(self.precision)
+    }
+}

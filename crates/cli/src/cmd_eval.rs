@@ -25,10 +25,13 @@ pub struct Args {
     /// Where to write the metrics JSON.
     #[arg(long)]
     out: PathBuf,
+    #[command(flatten)]
+    precision: backend::PrecisionArg,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let d = &args.data;
+    let precision = args.precision.checked()?;
     let config_path = args.saved.join(bert::files::CONFIG_FILE);
     let config = bert::BertConfig::from_file(&config_path)?;
     let own = d.is_own_data();
@@ -59,6 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let device = backend::device()?;
     let (model, _) = load_classifier::<Backend>(&args.saved, &device, d.seed)?;
+    let model = model.with_precision(precision);
     let batcher = Batcher::new(
         test.examples,
         tokenizer.pad_id(),

@@ -42,6 +42,8 @@ pub struct Args {
     /// Resolve Hub repositories from the local Hugging Face cache only (as HF_HUB_OFFLINE=1).
     #[arg(long)]
     offline: bool,
+    #[command(flatten)]
+    precision: backend::PrecisionArg,
     /// Texts to classify. Without any (and without --file), one text per line is read from
     /// stdin; every line counts, an empty one too (the model then sees just [CLS] [SEP]).
     #[arg(value_name = "TEXT")]
@@ -56,7 +58,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let options = PredictOptions::default()
         .with_max_len(args.max_len)
-        .with_batch_size(args.batch_size);
+        .with_batch_size(args.batch_size)
+        .with_precision(args.precision.checked()?);
     let start = Instant::now();
     let predictor = load(&args, options)?;
     let loaded = start.elapsed().as_secs_f64();

@@ -80,6 +80,12 @@ pub struct Args {
     /// Output directory.
     #[arg(long, default_value = "outputs/imdb_lora")]
     out: PathBuf,
+    #[command(flatten)]
+    precision: backend::PrecisionArg,
+    /// The dtype of the saved model's weights: f32, bf16 or f16. Default: the base
+    /// checkpoint's own (an f32 checkpoint stays f32, whatever --precision trained it).
+    #[arg(long, value_name = "f32|bf16|f16")]
+    save_dtype: Option<bert::WeightDtype>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -96,8 +102,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         tracing::debug!(?swept, "removed temp files");
     }
     let d = &args.data;
+    let precision = args.precision.checked()?;
     let client = d.client();
     let files = d.model_files(&client)?;
+    let save_dtype = match args.save_dtype {
+        Some(dtype) => dtype,
+        None => bert::WeightDtype::of_checkpoint(&files.weights)?,
+    };
     let mut config = BertConfig::from_file(&files.config)?;
     let own = d.is_own_data();
     if !own {
@@ -138,7 +149,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let device = backend::device()?;
     let base =
-        load_classifier_with_config::<TrainBackend>(&files.weights, &config, &device, d.seed)?;
+        load_classifier_with_config::<TrainBackend>(&files.weights, &config, &device, d.seed)?
+            .with_precision(precision);
     let lora = LoraConfig {
         r: args.lora_r,
         lora_alpha: args.lora_alpha,
@@ -185,6 +197,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         target_modules: lora.target_modules.clone(),
         backend: backend::BACKEND_NAME.into(),
         model_sha256: Some(sha256_file(&files.weights)?),
+        precision: (precision != bert::Precision::F32).then(|| precision.to_string()),
     };
     let datasets = Datasets {
         train: train.examples,
@@ -218,10 +231,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         tracing::info!(model = %model_out.display(), "saved model is up to date with the last checkpoint");
         return Ok(());
     }
-    bert::export::save_pretrained(&outcome.model, &config, &model_out)
+    // A bf16 run's base weights are rounded: merge its adapters into the checkpoint's own
+    // weights, loaded again, so the saved model is the f32 (or bf16) base plus the update.
+    let full = match precision {
+        bert::Precision::F32 => outcome.model,
+        _ => load_classifier_with_config::<backend::Backend>(&files.weights, &config, &device, d.seed)?
+            .with_trained_from(&outcome.model)?,
+    };
+    bert::export::save_pretrained(&full, &config, &model_out, save_dtype)
         .with_context(|| format!("saving {}", model_out.display()))?;
     bert::export::copy_tokenizer_files(&model_dir(&files), &model_out)?;
-    save_adapter(&outcome.model, &lora, &d.model, &model_out.join("adapter"))?;
+    save_adapter(&full, &lora, &d.model, &model_out.join("adapter"))?;
     if let Some(last) = m.final_epoch() {
         tracing::info!(
             baseline_accuracy = %format_args!("{:.4}", m.baseline.accuracy),

@@ -358,6 +358,7 @@ fn training_runs(scratch: &Path) -> Result<Vec<(&'static str, Option<Vec<u8>>, V
             target_modules: lora.target_modules.clone(),
             backend: "flex".into(),
             model_sha256: None,
+            precision: None,
         };
         let dir = scratch.join(name);
         let device = Default::default();

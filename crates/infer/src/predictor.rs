@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use bert::adapter::{ADAPTER_CONFIG, ADAPTER_WEIGHTS};
 use bert::export::{CONFIG_FILE, WEIGHTS_FILE};
-use bert::{BertBackend, BertConfig, BertForSequenceClassification, MappedFile, PeftAdapter};
+use bert::{
+    BertBackend, BertConfig, BertForSequenceClassification, MappedFile, PeftAdapter, Precision,
+};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use data::tokenize::MAX_SUPPORTED_LEN;
@@ -30,6 +32,9 @@ pub struct PredictOptions {
     pub max_len: usize,
     /// Texts per forward pass.
     pub batch_size: usize,
+    /// The encoder's compute precision (bf16: mixed precision, see [`bert::Precision`]);
+    /// an adapter is merged in f32 first.
+    pub precision: Precision,
 }
 
 impl Default for PredictOptions {
@@ -37,6 +42,7 @@ impl Default for PredictOptions {
         Self {
             max_len: DEFAULT_MAX_LEN,
             batch_size: DEFAULT_BATCH_SIZE,
+            precision: Precision::F32,
         }
     }
 }
@@ -51,6 +57,12 @@ impl PredictOptions {
     /// With another batch size.
     pub fn with_batch_size(mut self, batch_size: usize) -> Self {
         self.batch_size = batch_size;
+        self
+    }
+
+    /// With another compute precision.
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
         self
     }
 }
@@ -400,9 +412,12 @@ impl<B: BertBackend> Predictor<B> {
                 "applied and merged LoRA adapter"
             );
         }
+        // After the merge: the adapter's update is added to the f32 weights, then rounded.
+        let model = model.with_precision(options.precision);
         let labels = Labels::from_config(&config);
         tracing::info!(
             max_len,
+            precision = %options.precision,
             batch_size = options.batch_size,
             labels = ?labels.names,
             "predictor ready"

@@ -256,7 +256,11 @@ impl<B: Backend> LoraLinear<B> {
     pub fn merge(mut self) -> Self {
         if let Some(adapter) = self.lora.as_mut().filter(|a| !a.merged) {
             let delta = adapter.delta_weight();
-            self.base_layer.weight = self.base_layer.weight.map(|w| w + delta);
+            // In the base weight's dtype: a bf16 base gets a bf16-rounded update.
+            self.base_layer.weight = self.base_layer.weight.map(|w| {
+                let dtype = w.dtype();
+                w + delta.cast(dtype)
+            });
             adapter.merged = true;
         }
         self
@@ -266,7 +270,10 @@ impl<B: Backend> LoraLinear<B> {
     pub fn unmerge(mut self) -> Self {
         if let Some(adapter) = self.lora.as_mut().filter(|a| a.merged) {
             let delta = adapter.delta_weight();
-            self.base_layer.weight = self.base_layer.weight.map(|w| w - delta);
+            self.base_layer.weight = self.base_layer.weight.map(|w| {
+                let dtype = w.dtype();
+                w - delta.cast(dtype)
+            });
             adapter.merged = false;
         }
         self

@@ -78,6 +78,10 @@ pub struct RunConfig {
     /// resumed run refuses a checkpoint made on other weights under the same model name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_sha256: Option<String>,
+    /// The encoder's precision when not f32 (`bf16`: mixed precision); absent for f32, so an
+    /// f32 run's file is what it always was. Part of the run's identity like the rest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<String>,
 }
 
 /// One training epoch followed by an evaluation on the test set.

@@ -35,6 +35,7 @@ pub fn run_config(epochs: usize) -> RunConfig {
         target_modules: vec!["query".into(), "value".into()],
         backend: "cuda".into(),
         model_sha256: None,
+        precision: None,
     }
 }
 

@@ -34,7 +34,7 @@ use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::backend::Backend;
 use burn::tensor::module::{attention, linear};
 use burn::tensor::ops::{AttentionModuleOptions, FloatTensor};
-use burn::tensor::{Bool, Int, Tensor, TensorPrimitive};
+use burn::tensor::{Bool, DType, Int, Tensor, TensorPrimitive};
 use lora::LoraOps;
 
 /// The padding mask in the two forms the attention paths need, built once per forward.
@@ -142,12 +142,19 @@ pub fn layer_norm_composed<B: Backend, const D: usize>(
 pub struct BertOps;
 
 impl<B: BertBackend> LoraOps<B> for BertOps {
+    /// In the input's dtype: under bf16 mixed precision, the f32 LoRA factors are rounded for
+    /// their products (autocast's rule), and their gradients come back f32 through the cast.
     fn linear<const D: usize>(
         x: Tensor<B, D>,
         weight: Tensor<B, 2>,
         bias: Option<Tensor<B, 1>>,
     ) -> Tensor<B, D> {
-        B::bert_linear(x, weight, bias)
+        let dtype = x.dtype();
+        B::bert_linear(
+            x,
+            crate::model::to_dtype(weight, dtype),
+            bias.map(|b| crate::model::to_dtype(b, dtype)),
+        )
     }
 
     fn dropout<const D: usize>(x: Tensor<B, D>, prob: f64) -> Tensor<B, D> {
@@ -202,6 +209,18 @@ pub fn attention_composed<B: Backend>(
 ) -> Tensor<B, 4> {
     let [batch, heads, queries, head_dim] = q.dims();
     let seq = k.dims()[2];
+    let dtype = q.dtype();
+    if dtype != DType::F32 {
+        // Mixed precision: the products in the inputs' dtype, the scores from the scaling on
+        // (mask, softmax, dropout) in f32, the probabilities rounded for the product with v.
+        let scores = q
+            .matmul(k.swap_dims(2, 3))
+            .cast(DType::F32)
+            .div_scalar((head_dim as f64).sqrt())
+            + mask.additive.clone();
+        let probs = Dropout { prob: dropout }.forward(softmax(scores, 3));
+        return probs.cast(dtype).matmul(v);
+    }
     if B::ad_enabled(&q.device()) {
         let scores = q
             .matmul(k.swap_dims(2, 3))

@@ -69,7 +69,7 @@ fn merged_export_reloads_with_the_adapted_models_logits() {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    save_pretrained(&model, &config, dir.path()).unwrap();
+    save_pretrained(&model, &config, dir.path(), bert::WeightDtype::F32).unwrap();
     // Saving merges a copy: the model keeps its separate, unmerged adapters.
     assert!(
         model
@@ -101,7 +101,7 @@ fn merged_export_reloads_with_the_adapted_models_logits() {
         ..model.clone()
     };
     let again = tempfile::tempdir().unwrap();
-    save_pretrained(&merged, &config, again.path()).unwrap();
+    save_pretrained(&merged, &config, again.path(), bert::WeightDtype::F32).unwrap();
     let (twice, _) = load_classifier::<B>(again.path(), &Default::default(), 0).unwrap();
     assert_close(
         "merged twice",
@@ -129,7 +129,7 @@ fn committed_export_gives_transformers_logits_and_matches_a_fresh_export() {
     // What we write today has the same files, keys, shapes, dtypes, metadata and config.
     let (fresh, config) = tiny_with_random_adapter(22);
     let out = tempfile::tempdir().unwrap();
-    save_pretrained(&fresh, &config, out.path()).unwrap();
+    save_pretrained(&fresh, &config, out.path(), bert::WeightDtype::F32).unwrap();
     let mut files: Vec<String> = std::fs::read_dir(out.path())
         .unwrap()
         .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
@@ -167,7 +167,7 @@ fn peft_minilm_adapter_exports_to_peft_merged_logits() {
         .apply(&base)
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    save_pretrained(&model, &config, dir.path()).unwrap();
+    save_pretrained(&model, &config, dir.path(), bert::WeightDtype::F32).unwrap();
     let (reloaded, reloaded_config) =
         load_classifier::<B>(dir.path(), &Default::default(), 0).unwrap();
     assert_close(
@@ -204,7 +204,7 @@ fn a_configuration_that_does_not_describe_the_model_is_refused() {
             "vocab_size",
         ),
     ] {
-        let err = save_pretrained(&model, &bad, &target)
+        let err = save_pretrained(&model, &bad, &target, bert::WeightDtype::F32)
             .unwrap_err()
             .to_string();
         assert!(err.contains(field) && err.contains("config.json"), "{err}");
@@ -221,5 +221,11 @@ fn a_configuration_that_does_not_describe_the_model_is_refused() {
 fn regenerate_export_fixture() {
     let _rng = rng_lock();
     let (model, config) = tiny_with_random_adapter(21);
-    save_pretrained(&model, &config, &fixture("export/tiny/model")).unwrap();
+    save_pretrained(
+        &model,
+        &config,
+        &fixture("export/tiny/model"),
+        bert::WeightDtype::F32,
+    )
+    .unwrap();
 }

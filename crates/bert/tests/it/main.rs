@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod adapter;
+mod bf16;
 mod common;
 mod errors;
 mod export;

@@ -4,6 +4,7 @@
 
 mod hub_data;
 mod own_data;
+mod precision;
 mod predict;
 mod reproduce;
 mod resume;

@@ -189,7 +189,13 @@ fn batch_size_and_order_do_not_change_predictions() {
 fn saved_merged_model_directory_predicts_like_base_plus_adapter() {
     let adapted = load(&minilm(), Some(&peft_adapter()), PredictOptions::default());
     let dir = tempfile::tempdir().unwrap();
-    bert::save_pretrained(adapted.model(), adapted.config(), dir.path()).unwrap();
+    bert::save_pretrained(
+        adapted.model(),
+        adapted.config(),
+        dir.path(),
+        bert::WeightDtype::F32,
+    )
+    .unwrap();
     bert::copy_tokenizer_files(&minilm(), dir.path()).unwrap();
     let saved = load(dir.path(), None, PredictOptions::default());
     let (texts, _) = sentences();

@@ -86,6 +86,7 @@ fn run_config(config: &TrainConfig) -> RunConfig {
         target_modules: vec!["query".into(), "value".into()],
         backend: "flex".into(),
         model_sha256: None,
+        precision: None,
     }
 }
 

@@ -276,9 +276,8 @@ impl<C: CheckpointStrategy> BertBackend for Autodiff<Flex, C> {
     fn bert_gelu<const D: usize>(x: Tensor<Self, D>) -> Tensor<Self, D> {
         let x = x.into_primitive().tensor();
         if !is_f32(&x.primitive) {
-            return burn::tensor::activation::gelu(Tensor::from_primitive(TensorPrimitive::Float(
-                x,
-            )));
+            // bf16 activations: the portable exact GELU (Burn's own differentiates tanh's).
+            return super::gelu_exact_autodiff(Tensor::from_primitive(TensorPrimitive::Float(x)));
         }
         let out = match GeluBackward
             .prepare::<C>([x.node.clone()])

@@ -87,6 +87,7 @@ fn minilm_learns_in_a_few_steps_on_wgpu() {
         target_modules: lora.target_modules.clone(),
         backend: "wgpu".into(),
         model_sha256: None,
+        precision: None,
     };
     let out = tempfile::tempdir().unwrap();
     let outcome = fine_tune(
