@@ -141,7 +141,9 @@ def profile(model, opt, etr, ytr):
     events = list(prof.events())
     steps = [e for e in events if e.name == "imdb_lora_step"]
     window = (max(e.time_range.end for e in steps) - min(e.time_range.start for e in steps)) / 1e3 if steps else None
-    is_dev = [e for e in events if getattr(e, "device_type", None) == torch.autograd.DeviceType.CUDA]
+    # Device-side activities (kernels, copies) are events of their own, not on the CPU.
+    is_dev = [e for e in events if getattr(e, "device_type", torch.autograd.DeviceType.CPU)
+              != torch.autograd.DeviceType.CPU]
     kern = [e for e in is_dev if not e.name.startswith(("Memcpy", "Memset", "[memory]"))]
     mem = [e for e in is_dev if e.name.startswith(("Memcpy", "Memset"))]
     cpu_ops = [e for e in events if getattr(e, "device_type", None) == torch.autograd.DeviceType.CPU

@@ -38,9 +38,9 @@ export FULL_OURS_TIMEOUT="${FULL_OURS_TIMEOUT:-300}" FULL_PEFT_TIMEOUT="${FULL_P
 export RECIPE="${RECIPE:---lr-schedule constant --warmup-ratio 0 --max-grad-norm 0 --checkpoint-every 0}"
 export OURS_EXTRA="${OURS_EXTRA:-}"
 # How our binary is made to log every kernel it launches with its GPU time (CubeCL 0.10: the
-# profiling logger at level basic; CUBECL_DEBUG_LOG=<file> also logs each NVRTC compilation).
-# {log} is replaced by the run's log file.
-export KERNEL_LOG_ENV="${KERNEL_LOG_ENV:-CUBECL_DEBUG_LOG={log} CUBECL_DEBUG_OPTION=profile}"
+# profiling logger at level basic; CUBECL_DEBUG_LOG=<file> also logs each compilation; checked on
+# wgpu/lavapipe). @LOG@ is replaced by the run's log file.
+export KERNEL_LOG_ENV="${KERNEL_LOG_ENV:-CUBECL_DEBUG_LOG=@LOG@ CUBECL_DEBUG_OPTION=profile}"
 
 now() { date +%s.%N; }
 # Seconds between two `now` values, or since T0 with one (no bc on every image).
@@ -150,11 +150,12 @@ stage_profile() {
     for a in "${counts[@]}"; do
         set -- $a
         local log="$RAW/$STAGE/ours_$1/cubecl.log"; mkdir -p "$(dirname "$log")"; rm -f "$log"
-        env ${KERNEL_LOG_ENV//\{log\}/$log} bash -c 'ours "$@"' _ "ours_$1" f32 "$OURS_TIMEOUT" "$WORK/imdb" \
+        env ${KERNEL_LOG_ENV//@LOG@/$log} bash -c 'ours "$@"' _ "ours_$1" f32 "$OURS_TIMEOUT" "$WORK/imdb" \
             --epochs 1 --test-n "$PROFILE_TEST_N" --stop-after-steps "$2"
-        # The log holds every compiled kernel's source: keep the profiling lines and a count.
+        # The log holds every compiled kernel's source: keep the per-kernel lines
+        # ("| 8.17ms | FullKernel | CudaRuntime") and the number of compilations.
         if [ -f "$log" ]; then
-            grep -c '__global__' "$log" > "${log%.log}.compiled" || true
+            grep -cE '^\[(START_KERNEL_COMPILATION|Compiling kernel)' "$log" > "${log%.log}.compiled" || true
             grep -E '^\| ' "$log" > "${log%.log}.kernels" || true
             rm -f "$log"
         fi

@@ -91,6 +91,9 @@ def side(d):
         "train_steady": mean(tr[1:]), "eval_steady": mean(ev[1:]),
         "train_epoch1": tr[0] if tr else None, "eval_epoch1": ev[0] if ev else None,
         "baseline_eval": (m.get("baseline") or {}).get("samples_per_s"),
+        # The first epoch's extra seconds over a steady one (kernel compilation, on a GPU).
+        "epoch1_overhead_s": (eps[0]["train_seconds"] - mean([e.get("train_seconds") for e in eps[1:]]))
+        if len(eps) > 1 and eps[0].get("train_seconds") is not None and mean([e.get("train_seconds") for e in eps[1:]]) is not None else None,
         "accuracy": eps[-1].get("eval", {}).get("accuracy") if eps else None,
         "f1": eps[-1].get("eval", {}).get("f1") if eps else None,
         "torch_peak_mib": m.get("peak_gpu_mib"),
@@ -105,10 +108,11 @@ def pair(stage, ours_dir, peft_dir, env):
     o, p = side(ours_dir), side(peft_dir)
     dry = env.get("device") == "cpu"
     device = env.get("gpu") if not dry else "cpu (dry run)"
-    manifest = env.get("carry_manifest") or {}
-    commit = manifest.get("commit") if isinstance(manifest, dict) else None
-    if env.get("tree_commit") not in (None, "null"):
-        commit = env["tree_commit"]
+    # The commit the carry (binary and scripts) was prepared at; "+dirty" if the tree had changes.
+    manifest = env.get("carry_manifest") if isinstance(env.get("carry_manifest"), dict) else {}
+    commit = manifest.get("commit") or env.get("tree_commit")
+    if commit and manifest.get("dirty"):
+        commit += "+dirty"
     peft_prec = {"f32": "f32 (TF32 off)", "tf32": "tf32", "bf16": "bf16 autocast"}.get(p.get("precision"),
                                                                                        p.get("precision"))
     return {
@@ -137,6 +141,7 @@ def pair(stage, ours_dir, peft_dir, env):
         "max_len": env.get("max_len"), "batch_size": env.get("batch"), "seed": env.get("seed"),
         "ours_wall_s": o.get("wall_s"), "peft_wall_s": p.get("wall_s"),
         "ours_baseline_eval_samples_per_s": o.get("baseline_eval"),
+        "ours_epoch1_overhead_s": o.get("epoch1_overhead_s"), "peft_epoch1_overhead_s": p.get("epoch1_overhead_s"),
         "ours_f1": o.get("f1"), "peft_f1": p.get("f1"),
         "ours_peak_gpu_mib_source": OURS_MEM if o.get("nvsmi_peak_mib") is not None else None,
         "peft_peak_gpu_mib_source": PEFT_MEM if p.get("torch_peak_mib") is not None else None,
@@ -179,7 +184,10 @@ def step_timings(path):
             f = ev.get("fields", ev) if isinstance(ev, dict) else None
         except ValueError:
             f = dict(re.findall(r"(\w+)=([-0-9.eE+]+)", line))
+        if not isinstance(f, dict) or f.get("message", "step_timing") != "step_timing":
+            continue  # e.g. the epoch's step_timing_summary
         try:
+            # The binary formats the numbers as strings ("22338.404"): float() takes both.
             out.append((f.get("step"), float(f["enqueue_ms"]), float(f["sync_ms"])))
         except (KeyError, TypeError, ValueError, AttributeError):
             pass
@@ -270,6 +278,7 @@ for r in runs:
         f"| {fmt(r['ours_train_samples_per_s'])} / {fmt(r['peft_train_samples_per_s'])} "
         f"({ratio(r['ours_train_samples_per_s'], r['peft_train_samples_per_s'])}) "
         f"| {fmt(r['ours_epoch1_train_samples_per_s'])} / {fmt(r['peft_epoch1_train_samples_per_s'])} "
+        f"({fmt(r['ours_epoch1_overhead_s'], 1)} / {fmt(r['peft_epoch1_overhead_s'], 1)} s over a steady epoch) "
         f"| {fmt(r['ours_eval_samples_per_s'])} / {fmt(r['peft_eval_samples_per_s'])} "
         f"({ratio(r['ours_eval_samples_per_s'], r['peft_eval_samples_per_s'])}) "
         f"| {fmt(r['ours_accuracy'], 4)} / {fmt(r['peft_accuracy'], 4)} "
@@ -286,7 +295,7 @@ for p in profiles:
            f"| kernels launched per step | {fmt(o.get('kernels_per_step'), 1)} | {fmt(qp.get('kernels_per_step'), 1)} |",
            f"| GPU kernel time per step, ms | {fmt(o.get('kernel_ms_per_step'), 2)} | {fmt(qp.get('gpu_busy_ms_per_step'), 2)} |",
            f"| GPU-busy share | {fmt(o.get('gpu_busy_share'), 2)} | {fmt(q.get('gpu_busy_share'), 2)} |",
-           f"| NVRTC compilations (40-step run) | {fmt(o.get('compiled_kernels_run_b'))} | — |"]
+           f"| kernels compiled (the {p['warmup'] + p['steps'] if p['warmup'] else ''}-step run) | {fmt(o.get('compiled_kernels_run_b'))} | — |"]
     for k in ("timing_note", "kernel_note"):
         if k in o:
             md.append(f"\nours: {o[k]}")
