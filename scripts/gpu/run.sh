@@ -15,7 +15,8 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 
 export DEVICE="${DEVICE:-cuda}"
-export OUT="${OUT:-/tmp/gpu-out}" RAW="${RAW:-/tmp/gpu-raw}"
+# RAW is new for every call: a warm machine keeps /tmp, and a summary must hold this call's runs only.
+export OUT="${OUT:-/tmp/gpu-out}" RAW="${RAW:-/tmp/gpu-raw-$(date +%s)}"
 export CARRY="${CARRY:-data/gpu/carry}" WORK="${WORK:-data/gpu/work}"
 export BIN="${BIN:-$WORK/bin/imdb-lora}" PYTHON="${PYTHON:-python3}"
 export STAGES="${STAGES:-f32 profile bf16}"
@@ -243,7 +244,7 @@ for s in $STAGES; do
         echo "== stage $s skipped: ${budget}s left of TOTAL_BUDGET=$TOTAL_BUDGET"
         mkdir -p "$RAW/$s"; json_kv "$RAW/$s/skipped.json" stage="$s" reason="out of time"
     else
-        echo "== stage $s (budget ${budget}s)"; ts=$(now); mkdir -p "$RAW/$s"
+        echo "== stage $s (budget ${budget}s)"; ts=$(now); rm -rf "${RAW:?}/$s"; mkdir -p "$RAW/$s"
         timeout --kill-after=10 "$budget" "$0" --stage "$s"; rc=$?
         echo "== stage $s: rc $rc, $(since "$ts") s"
     fi
