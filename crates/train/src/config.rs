@@ -62,6 +62,12 @@ pub struct TrainConfig {
     /// e.g. to time-box a session; not part of the run's identity.
     #[serde(default)]
     pub stop_after_steps: Option<u64>,
+    /// Measure each optimizer step (`IMDB_LORA_STEP_TIMING=1` in the binary): host time to
+    /// enqueue it, then a device synchronisation and its time, logged as INFO `step_timing`
+    /// events and medians at each epoch end. Off by default: the synchronisation per step
+    /// is what the loop otherwise avoids. Neither part of the run's identity nor saved.
+    #[serde(skip)]
+    pub step_timing: bool,
 }
 
 impl Default for TrainConfig {
@@ -80,6 +86,7 @@ impl Default for TrainConfig {
             checkpoint_every: Some(200),
             bucket_window: None,
             stop_after_steps: None,
+            step_timing: false,
         }
     }
 }
