@@ -19,7 +19,9 @@ use progress::{Progress, Unit};
 
 use crate::checkpoint::{self, CheckpointDir, TrainState};
 use crate::eval::{BatchTensors, evaluate_classes};
-use crate::optim::{AdamW, AdamWConfig, Grads, LinearSchedule, accumulate, clip_scale, collect_grads};
+use crate::optim::{
+    AdamW, AdamWConfig, Grads, LinearSchedule, accumulate, clip_scale, collect_grads,
+};
 use crate::{TrainConfig, TrainError};
 
 /// Tokenised training and test sets.
@@ -257,7 +259,8 @@ where
         device: &'a AB::Device,
         progress: &'a dyn Progress,
     ) -> Result<Self, TrainError> {
-        let mut train_cfg = BatcherConfig::train(config.batch_size, config.seed);
+        let mut train_cfg = BatcherConfig::train(config.batch_size, config.seed)
+            .with_pad_multiple(config.pad_multiple);
         if let Some(window) = config.bucket_window {
             train_cfg = train_cfg.with_bucketing(window);
         }
@@ -266,7 +269,7 @@ where
             data.test.clone(),
             data.pad_id,
             data.max_len,
-            BatcherConfig::eval(config.eval_batch_size),
+            BatcherConfig::eval(config.eval_batch_size).with_pad_multiple(config.pad_multiple),
         )?;
         let num_batches = train.num_batches();
         let schedule = LinearSchedule::new(
