@@ -147,7 +147,11 @@ impl<B: Backend> GradScale<B> {
 /// The gradient scale of a step over the sum of `micro` batches' gradients: their mean,
 /// then clipped to `max_norm` as `clip_grad_norm_` clips it, `min(1, max / (norm + 1e-6))`
 /// with `norm` the mean gradient's norm, computed on the device without a read-back.
-pub fn clip_scale<B: Backend>(grads: &Grads<B>, micro: usize, max_norm: Option<f64>) -> GradScale<B> {
+pub fn clip_scale<B: Backend>(
+    grads: &Grads<B>,
+    micro: usize,
+    max_norm: Option<f64>,
+) -> GradScale<B> {
     let mean = 1.0 / micro.max(1) as f64;
     let Some((max, squared)) = max_norm.and_then(|max| Some((max, squared_norm(grads)?))) else {
         return GradScale::Host(mean);
@@ -400,7 +404,10 @@ mod tests {
                 }
                 GradScale::Device(t) => t.into_scalar().elem::<f64>(),
             };
-            assert!((got - expected).abs() < 1e-7, "{max:?}/{micro}: {got} vs {expected}");
+            assert!(
+                (got - expected).abs() < 1e-7,
+                "{max:?}/{micro}: {got} vs {expected}"
+            );
         }
     }
 

@@ -585,7 +585,11 @@ fn non_finite_loss_mid_epoch_names_its_step_and_the_last_checkpoint_resumes() {
         other => panic!("expected a non-finite loss, got {other}"),
     }
     let last = out.path().join("checkpoints/last.safetensors");
-    assert_eq!(checkpoint_step(&last), 2, "the checkpoint before the bad batch");
+    assert_eq!(
+        checkpoint_step(&last),
+        2,
+        "the checkpoint before the bad batch"
+    );
 
     let resumed = fine_tune_on(tiny(), out.path()).unwrap();
     assert!(resumed.finished);
