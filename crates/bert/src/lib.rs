@@ -32,7 +32,9 @@ pub use model::{
 };
 #[cfg(feature = "wgpu")]
 pub use ops::cube::wgpu_adapter;
-pub use ops::{AttentionMask, BertBackend, BertOps};
+pub use ops::{
+    AttentionMask, BertBackend, BertOps, DropoutKey, next_dropout_key, with_dropout_key,
+};
 pub use precision::{Precision, WeightDtype};
 pub use weights::{MappedFile, Weights};
 

@@ -44,6 +44,17 @@ pub type Backend = burn::backend::Flex;
 ))]
 pub type Backend = burn::backend::NdArray;
 
+/// The batches' default pad multiple (`--pad-multiple`): on a GPU backend every distinct
+/// shape compiles its own kernels, and sorted evaluation batches alone bring ≈ 18 lengths
+/// at max_len 256; multiples of 32 bring at most 8 (a multiple of the tensor cores' tiles,
+/// and at most 31 padded tokens per review). The CPU backends compile nothing and pay for
+/// every padded slot: exact padding.
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+pub const DEFAULT_PAD_MULTIPLE: Option<usize> = Some(32);
+/// The batches' default pad multiple (`--pad-multiple`): none on the CPU backends.
+#[cfg(not(any(feature = "cuda", feature = "wgpu")))]
+pub const DEFAULT_PAD_MULTIPLE: Option<usize> = None;
+
 /// The training backend: [`Backend`] with automatic differentiation.
 pub type TrainBackend = burn::backend::Autodiff<Backend>;
 
@@ -76,6 +87,8 @@ pub const BACKEND_NAME: &str = "ndarray (CPU)";
 /// `wgpu` only: no graphics adapter (no GPU driver, or no Vulkan loader and driver on Linux),
 /// said before Burn would panic on first use.
 pub fn device() -> anyhow::Result<burn::tensor::Device<Backend>> {
+    #[cfg(any(feature = "cuda", feature = "wgpu"))]
+    configure_cubecl();
     #[cfg(feature = "cuda")]
     {
         Ok(burn::backend::cuda::CudaDevice::default())
@@ -132,5 +145,195 @@ impl PrecisionArg {
             );
         }
         Ok(self.precision)
+    }
+}
+
+/// The kernel cache's settings: plain functions of paths and environment values, so the CPU
+/// builds test them too; only the GPU builds use them.
+#[cfg_attr(
+    not(any(feature = "cuda", feature = "wgpu")),
+    allow(dead_code, reason = "used by the GPU backends; tested in every build")
+)]
+mod kernel_cache {
+    /// `IMDB_LORA_KERNEL_CACHE`: the directory CubeCL keeps compiled kernels (and autotune
+    /// results) in between runs; empty, `0` or `off` turns the cache off.
+    pub const KERNEL_CACHE_ENV: &str = "IMDB_LORA_KERNEL_CACHE";
+
+    /// CubeCL's own configuration files, looked for in the current directory and its parents in
+    /// this order (`cubecl-common`'s `RuntimeConfig::from_current_dir`); the `burn.toml` ones
+    /// count only with a `[cubecl]` table.
+    const CUBECL_FILES: [&str; 2] = ["cubecl.toml", "CubeCL.toml"];
+    const CUBECL_SECTION_FILES: [&str; 2] = ["burn.toml", "Burn.toml"];
+
+    /// The user's CubeCL configuration file, if `dir` or a parent has one: it then configures
+    /// CubeCL entirely (the binary adds nothing), as it would without this binary.
+    pub fn user_cubecl_config(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+        dir.ancestors().find_map(|d| {
+            let own = CUBECL_FILES.iter().map(|n| d.join(n)).find(|p| p.is_file());
+            own.or_else(|| {
+                CUBECL_SECTION_FILES
+                    .iter()
+                    .map(|n| d.join(n))
+                    .find(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("[cubecl")))
+            })
+        })
+    }
+
+    /// Where compiled kernels are kept: `IMDB_LORA_KERNEL_CACHE` if set (`None` when it turns
+    /// the cache off), else `target/cubecl-cache` in the nearest directory from `cwd` up that
+    /// holds a `Cargo.toml` (the checkout: project-local, ignored by git, and where a carried
+    /// tree runs), else `.cubecl-cache` in `cwd`.
+    pub fn kernel_cache_dir(
+        env: Option<std::ffi::OsString>,
+        cwd: &std::path::Path,
+    ) -> Option<std::path::PathBuf> {
+        if let Some(value) = env {
+            let off = value.is_empty() || value == "0" || value == "off";
+            return (!off).then(|| cwd.join(value));
+        }
+        let dir = match cwd.ancestors().find(|d| d.join("Cargo.toml").is_file()) {
+            Some(root) => root.join("target").join("cubecl-cache"),
+            None => cwd.join(".cubecl-cache"),
+        };
+        Some(dir)
+    }
+
+    /// CubeCL's runtime configuration as the binary sets it, in `CubeClRuntimeConfig`'s serde
+    /// form (so it is built and tested without a GPU backend): compiled kernels and autotune
+    /// results cached in `cache` (`None`: nothing cached), everything else CubeCL's defaults.
+    ///
+    /// Autotune itself stays off: Burn's CUDA and wgpu backends are built without their
+    /// `autotune` feature (root Cargo.toml). With `--pad-multiple` there are a few shapes per
+    /// run, so tuning would now cost a few benchmarks per bucket, and its results would land in
+    /// the same cache; whether it pays needs a GPU to measure (issue #16).
+    pub fn cubecl_settings(cache: Option<&std::path::Path>) -> serde_json::Value {
+        let mut settings = serde_json::json!({ "compilation": {}, "autotune": {} });
+        if let Some(dir) = cache {
+            let file = serde_json::json!({ "file": dir });
+            settings["compilation"]["cache"] = file.clone();
+            settings["autotune"]["cache"] = file;
+        }
+        settings
+    }
+}
+
+/// Sets CubeCL's configuration before the first device use: the persistent kernel cache
+/// ([`kernel_cache::kernel_cache_dir`]), unless the user has a CubeCL configuration file of
+/// their own ([`kernel_cache::user_cubecl_config`]); CubeCL's environment variables (`CUBECL_DEBUG_LOG`,
+/// `CUBECL_DEBUG_OPTION`, `CUBECL_AUTOTUNE_LEVEL`) apply on top either way.
+///
+/// Without it, CUDA compiles every kernel with NVRTC in every process (CubeCL's cache is off
+/// by default). wgpu's default WGSL compiler has no compiled-kernel cache in CubeCL 0.10
+/// (only its SPIR-V compiler does), so there the setting only keeps autotune results.
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+fn configure_cubecl() {
+    use cubecl_runtime::config::{CubeClRuntimeConfig, RuntimeConfig};
+
+    let cwd = std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from("."));
+    if let Some(file) = kernel_cache::user_cubecl_config(&cwd) {
+        tracing::info!(file = %file.display(), "CubeCL configured by the user's file");
+        return;
+    }
+    if CubeClRuntimeConfig::storage().lock().is_some() {
+        tracing::debug!("CubeCL already configured");
+        return;
+    }
+    let cache =
+        kernel_cache::kernel_cache_dir(std::env::var_os(kernel_cache::KERNEL_CACHE_ENV), &cwd);
+    let settings = kernel_cache::cubecl_settings(cache.as_deref());
+    match serde_json::from_value::<CubeClRuntimeConfig>(settings) {
+        Ok(config) => {
+            CubeClRuntimeConfig::set(config.override_from_env());
+            match &cache {
+                Some(dir) => tracing::info!(dir = %dir.display(), "CubeCL kernel cache"),
+                None => tracing::info!("CubeCL kernel cache off"),
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "CubeCL configuration not set; kernels are not cached")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::path::Path;
+
+    use super::kernel_cache::*;
+
+    #[test]
+    fn kernel_cache_is_project_local_unless_the_environment_says() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("repo");
+        let sub = repo.join("crates/x");
+        std::fs::create_dir_all(&sub).unwrap();
+        assert_eq!(
+            kernel_cache_dir(None, &sub),
+            Some(sub.join(".cubecl-cache")),
+            "no Cargo.toml above"
+        );
+        std::fs::write(repo.join("Cargo.toml"), "").unwrap();
+        assert_eq!(
+            kernel_cache_dir(None, &sub),
+            Some(repo.join("target/cubecl-cache"))
+        );
+        assert_eq!(
+            kernel_cache_dir(Some("/abs/cache".into()), &sub),
+            Some("/abs/cache".into())
+        );
+        assert_eq!(
+            kernel_cache_dir(Some("rel".into()), &sub),
+            Some(sub.join("rel"))
+        );
+        for off in ["", "0", "off"] {
+            assert_eq!(kernel_cache_dir(Some(off.into()), &sub), None, "{off:?}");
+        }
+    }
+
+    #[test]
+    fn a_users_cubecl_file_wins() {
+        let tmp = tempfile::tempdir().unwrap();
+        let sub = tmp.path().join("a/b");
+        std::fs::create_dir_all(&sub).unwrap();
+        assert_eq!(user_cubecl_config(&sub), None);
+        // A burn.toml without a [cubecl] table is not CubeCL's.
+        std::fs::write(tmp.path().join("a/burn.toml"), "[other]\n").unwrap();
+        assert_eq!(user_cubecl_config(&sub), None);
+        std::fs::write(tmp.path().join("a/burn.toml"), "[cubecl.autotune]\n").unwrap();
+        assert_eq!(
+            user_cubecl_config(&sub),
+            Some(tmp.path().join("a/burn.toml"))
+        );
+        std::fs::write(sub.join("cubecl.toml"), "").unwrap();
+        assert_eq!(user_cubecl_config(&sub), Some(sub.join("cubecl.toml")));
+    }
+
+    #[test]
+    fn settings_name_the_cache_for_compilation_and_autotune() {
+        let on = cubecl_settings(Some(Path::new("/c")));
+        assert_eq!(on["compilation"]["cache"]["file"], "/c");
+        assert_eq!(on["autotune"]["cache"]["file"], "/c");
+        let off = cubecl_settings(None);
+        assert!(off["compilation"].get("cache").is_none());
+        assert!(off["autotune"].get("cache").is_none());
+    }
+
+    /// The settings are CubeCL's own configuration: they deserialise into it, the cache where
+    /// CUDA's PTX cache and the autotune cache look for it.
+    #[cfg(any(feature = "cuda", feature = "wgpu"))]
+    #[test]
+    fn settings_are_a_cubecl_configuration() {
+        use cubecl_runtime::config::CubeClRuntimeConfig;
+        use cubecl_runtime::config::cache::CacheConfig;
+
+        let config: CubeClRuntimeConfig =
+            serde_json::from_value(cubecl_settings(Some(Path::new("/c")))).unwrap();
+        let root = config.compilation.cache.as_ref().map(CacheConfig::root);
+        assert_eq!(root, Some("/c".into()));
+        assert_eq!(config.autotune.cache.root(), Path::new("/c"));
+        let off: CubeClRuntimeConfig = serde_json::from_value(cubecl_settings(None)).unwrap();
+        assert!(off.compilation.cache.is_none());
     }
 }

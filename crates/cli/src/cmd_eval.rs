@@ -9,7 +9,7 @@ use data::{Batcher, BatcherConfig, TextTokenizer};
 use train::{evaluate, evaluate_classes};
 
 use crate::backend::{self, Backend};
-use crate::common::DataArgs;
+use crate::common::{DataArgs, PadArgs};
 
 /// Evaluate a saved model (config.json + model.safetensors + tokenizer) on the test subset.
 #[derive(Debug, clap::Args)]
@@ -22,6 +22,8 @@ pub struct Args {
     /// Evaluation batch size.
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
+    #[command(flatten)]
+    pad: PadArgs,
     /// Where to write the metrics JSON.
     #[arg(long)]
     out: PathBuf,
@@ -67,7 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         test.examples,
         tokenizer.pad_id(),
         d.max_len,
-        BatcherConfig::eval(args.batch_size),
+        BatcherConfig::eval(args.batch_size).with_pad_multiple(args.pad.resolve()),
     )?;
     let (metrics, json) = match &classes {
         None => {

@@ -11,7 +11,7 @@ use metrics::RunConfig;
 use train::{Datasets, LrSchedule, TrainConfig, fine_tune};
 
 use crate::backend::{self, TrainBackend};
-use crate::common::{self, DataArgs, model_dir};
+use crate::common::{self, DataArgs, PadArgs, model_dir};
 
 /// `--lr-schedule` values (clap stays out of the library crates).
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -71,6 +71,8 @@ pub struct Args {
     /// keeps plain shuffled batches.
     #[arg(long, default_value_t = 0)]
     bucket_window: usize,
+    #[command(flatten)]
+    pad: PadArgs,
     /// Checkpoint every this many optimizer steps (besides every epoch end; 0: epochs only).
     #[arg(long, default_value_t = 200)]
     checkpoint_every: u64,
@@ -175,7 +177,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         seed: d.seed,
         checkpoint_every: (args.checkpoint_every > 0).then_some(args.checkpoint_every),
         bucket_window: (args.bucket_window > 0).then_some(args.bucket_window),
+        pad_multiple: args.pad.resolve(),
         stop_after_steps: args.stop_after_steps,
+        step_timing: step_timing_requested(),
     };
     let run_config = RunConfig {
         model: d.model.clone(),
@@ -254,6 +258,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// `IMDB_LORA_STEP_TIMING=1`: per optimizer step, the host time to enqueue it and the time
+/// to synchronise the device, logged as INFO `step_timing` events (docs/GPU.md).
+const STEP_TIMING_ENV: &str = "IMDB_LORA_STEP_TIMING";
+
+fn step_timing_requested() -> bool {
+    std::env::var(STEP_TIMING_ENV).is_ok_and(|v| v == "1")
 }
 
 /// Whether `a` exists and was written after `b` (both written atomically, so present = whole).

@@ -11,6 +11,27 @@ use infer::ModelFiles;
 
 use crate::fetch::{self, DatasetFiles};
 
+/// How batches are padded (train and eval).
+#[derive(Debug, Clone, clap::Args)]
+pub struct PadArgs {
+    /// Pad each batch's length up to a multiple of this many tokens (at most --max-len), so
+    /// a GPU backend compiles its kernels for a few shapes; 0 pads exactly to each batch's
+    /// longest text. Default: 32 on cuda and wgpu, 0 on the CPU backends.
+    #[arg(long, env = "IMDB_LORA_PAD_MULTIPLE", value_name = "TOKENS")]
+    pub pad_multiple: Option<usize>,
+}
+
+impl PadArgs {
+    /// The pad multiple to batch with (`None`: exact padding).
+    pub fn resolve(&self) -> Option<usize> {
+        match self.pad_multiple {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None => crate::backend::DEFAULT_PAD_MULTIPLE,
+        }
+    }
+}
+
 /// The full IMDb split size; asking for it means "no subset".
 const FULL_SPLIT: usize = 25_000;
 

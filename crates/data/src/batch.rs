@@ -1,6 +1,11 @@
 //! Batching: dynamic padding to the longest sequence of each batch (not to `max_len`), attention
 //! masks, a seeded per-epoch shuffle, optional length bucketing, and padding statistics.
 //!
+//! Optionally the padded length is rounded up to a multiple of `pad_multiple` (capped at
+//! `max_len`): a GPU backend compiles a kernel per distinct shape, and sorted or bucketed
+//! batches bring dozens of lengths; multiples of 32 or 64 bring a handful. CPU backends keep
+//! exact dynamic padding (they compile nothing, and every padded slot costs time).
+//!
 //! Batches are plain row-major `Vec<i64>`s (`[batch_size * seq_len]`) so that the model crate can
 //! turn them into tensors of any backend; this crate knows nothing about models.
 //!
@@ -30,7 +35,8 @@ pub struct Batch {
     pub rows: Vec<usize>,
     /// Number of examples.
     pub batch_size: usize,
-    /// Padded length = longest sequence in the batch.
+    /// Padded length: the longest sequence in the batch (rounded up to the batcher's
+    /// `pad_multiple`, if any).
     pub seq_len: usize,
 }
 
@@ -53,8 +59,14 @@ impl Batch {
 
 /// Pad `examples` to the longest of them.
 pub fn collate(examples: &[&Encoded], pad_id: u32) -> Batch {
+    collate_to(examples, pad_id, 0)
+}
+
+/// Pad `examples` to `seq_len` tokens, or to the longest of them if that is longer.
+pub fn collate_to(examples: &[&Encoded], pad_id: u32, seq_len: usize) -> Batch {
     let batch_size = examples.len();
-    let seq_len = examples.iter().map(|e| e.ids.len()).max().unwrap_or(0);
+    let longest = examples.iter().map(|e| e.ids.len()).max().unwrap_or(0);
+    let seq_len = seq_len.max(longest);
     let cells = batch_size * seq_len;
     let mut input_ids = Vec::with_capacity(cells);
     let mut attention_mask = Vec::with_capacity(cells);
@@ -102,6 +114,10 @@ pub struct BatcherConfig {
     pub bucket_window: Option<usize>,
     /// Drop a final incomplete batch.
     pub drop_last: bool,
+    /// Round each batch's padded length up to a multiple of this many tokens, at most
+    /// `max_len` (`None`: pad to the longest sequence exactly). For GPU backends: fewer
+    /// distinct shapes, fewer kernels compiled.
+    pub pad_multiple: Option<usize>,
 }
 
 impl BatcherConfig {
@@ -113,6 +129,7 @@ impl BatcherConfig {
             seed,
             bucket_window: None,
             drop_last: false,
+            pad_multiple: None,
         }
     }
 
@@ -127,6 +144,7 @@ impl BatcherConfig {
             seed: 0,
             bucket_window: Some(usize::MAX),
             drop_last: false,
+            pad_multiple: None,
         }
     }
 
@@ -134,6 +152,25 @@ impl BatcherConfig {
     pub fn with_bucketing(mut self, batches: usize) -> BatcherConfig {
         self.bucket_window = Some(batches);
         self
+    }
+
+    /// Pad every batch to a multiple of `tokens` (`None`: exactly to its longest sequence).
+    pub fn with_pad_multiple(mut self, tokens: Option<usize>) -> BatcherConfig {
+        self.pad_multiple = tokens;
+        self
+    }
+
+    /// The padded length of a batch whose longest sequence has `longest` tokens: `longest`
+    /// rounded up to the pad multiple, but never past `max_len` (nor below `longest`).
+    pub fn padded_len(&self, longest: usize, max_len: usize) -> usize {
+        match self.pad_multiple {
+            Some(m) if m > 1 && longest > 0 => longest
+                .div_ceil(m)
+                .saturating_mul(m)
+                .min(max_len)
+                .max(longest),
+            _ => longest,
+        }
     }
 }
 
@@ -195,7 +232,8 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    /// A batcher over `examples`, padding with `pad_id`; `max_len` is only used for statistics.
+    /// A batcher over `examples`, padding with `pad_id`; `max_len` caps the rounded length of
+    /// `pad_multiple` and is the comparison of the padding statistics.
     pub fn new(
         examples: impl Into<Arc<[Encoded]>>,
         pad_id: u32,
@@ -214,6 +252,13 @@ impl Batcher {
                 setting: "bucket_window",
                 found: 0,
                 expected: "at least 1 batch",
+            });
+        }
+        if config.pad_multiple == Some(0) {
+            return Err(Error::BatchConfig {
+                setting: "pad_multiple",
+                found: 0,
+                expected: "at least 1 token",
             });
         }
         Ok(Batcher {
@@ -282,6 +327,8 @@ impl Batcher {
         EpochBatches {
             examples: Arc::clone(&self.examples),
             pad_id: self.pad_id,
+            max_len: self.max_len,
+            config: self.config,
             plan: self.plan(epoch).into_iter(),
         }
     }
@@ -300,7 +347,7 @@ impl Batcher {
                 .iter()
                 .map(|&i| self.examples[i].ids.len() as u64)
                 .sum::<u64>();
-            s.slots += (b.len() * longest) as u64;
+            s.slots += (b.len() * self.config.padded_len(longest, self.max_len)) as u64;
             s.slots_at_max_len += (b.len() * self.max_len) as u64;
         }
         s
@@ -312,6 +359,8 @@ impl Batcher {
 pub struct EpochBatches {
     examples: Arc<[Encoded]>,
     pad_id: u32,
+    max_len: usize,
+    config: BatcherConfig,
     plan: std::vec::IntoIter<Vec<usize>>,
 }
 
@@ -321,7 +370,9 @@ impl Iterator for EpochBatches {
     fn next(&mut self) -> Option<Batch> {
         let idx = self.plan.next()?;
         let refs: Vec<&Encoded> = idx.iter().map(|&i| &self.examples[i]).collect();
-        Some(collate(&refs, self.pad_id))
+        let longest = refs.iter().map(|e| e.ids.len()).max().unwrap_or(0);
+        let seq_len = self.config.padded_len(longest, self.max_len);
+        Some(collate_to(&refs, self.pad_id, seq_len))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -511,6 +562,66 @@ mod tests {
             ),
             Err(Error::BatchConfig {
                 setting: "bucket_window",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn pad_multiple_rounds_lengths_up_to_max_len_and_keeps_the_data() {
+        // Lengths 2..=40, max_len 40.
+        let examples: Vec<Encoded> = (0..57).map(|i| ex(i, 2 + (i * 37) % 39)).collect();
+        let exact = Batcher::new(examples.clone(), 0, 40, BatcherConfig::train(8, 3)).unwrap();
+        let cfg = BatcherConfig::train(8, 3).with_pad_multiple(Some(16));
+        let padded = Batcher::new(examples, 0, 40, cfg).unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for (a, b) in exact.epoch(0).zip(padded.epoch(0)) {
+            assert_eq!(a.rows, b.rows, "same batches, same order");
+            // 16, 32, or the cap 40 (not 48) when the longest exceeds 32.
+            let want = if a.seq_len > 32 {
+                40
+            } else {
+                a.seq_len.div_ceil(16) * 16
+            };
+            assert_eq!(b.seq_len, want, "longest {}", a.seq_len);
+            seen.insert(b.seq_len);
+            assert_eq!(a.real_tokens(), b.real_tokens(), "only padding added");
+            for (row, (x, y)) in a
+                .input_ids
+                .chunks(a.seq_len)
+                .zip(b.input_ids.chunks(b.seq_len))
+                .enumerate()
+            {
+                assert_eq!(&y[..a.seq_len], x, "row {row}");
+                assert!(y[a.seq_len..].iter().all(|&t| t == 0), "row {row}");
+            }
+            assert_eq!(b.attention_mask.len(), b.batch_size * b.seq_len);
+        }
+        assert!(seen.len() <= 3, "{seen:?}");
+        let stats = padded.padding_stats(0);
+        let built: u64 = padded
+            .epoch(0)
+            .map(|b| (b.batch_size * b.seq_len) as u64)
+            .sum();
+        assert_eq!(stats.slots, built);
+        assert!(stats.slots > exact.padding_stats(0).slots);
+    }
+
+    #[test]
+    fn padded_len_never_shortens_and_defaults_to_exact() {
+        let exact = BatcherConfig::eval(4);
+        assert_eq!(exact.padded_len(37, 256), 37);
+        let by64 = exact.with_pad_multiple(Some(64));
+        assert_eq!(by64.padded_len(37, 256), 64);
+        assert_eq!(by64.padded_len(64, 256), 64);
+        assert_eq!(by64.padded_len(200, 256), 256);
+        assert_eq!(by64.padded_len(200, 220), 220, "capped at max_len");
+        assert_eq!(by64.padded_len(300, 256), 300, "never below the longest");
+        assert_eq!(by64.padded_len(0, 256), 0);
+        assert!(matches!(
+            Batcher::new(lengths(3), 0, 8, by64.with_pad_multiple(Some(0))),
+            Err(Error::BatchConfig {
+                setting: "pad_multiple",
                 ..
             })
         ));

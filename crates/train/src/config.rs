@@ -58,10 +58,22 @@ pub struct TrainConfig {
     /// epoch computes fewer padded positions (on IMDb at `max_len` 256, ≈ 17 % fewer) for
     /// the same examples, at the price of less random batches (see docs/BENCHMARKS.md).
     pub bucket_window: Option<usize>,
+    /// Round every batch's padded length up to a multiple of this many tokens (capped at
+    /// the data's `max_len`; `None`, the default: exact dynamic padding). For GPU backends,
+    /// which compile kernels per shape. Part of the run's identity (dropout masks follow the
+    /// padded shape), recorded only when set, so earlier checkpoints still resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pad_multiple: Option<usize>,
     /// End this invocation (resumably, with a checkpoint) after this many optimizer steps,
     /// e.g. to time-box a session; not part of the run's identity.
     #[serde(default)]
     pub stop_after_steps: Option<u64>,
+    /// Measure each optimizer step (`IMDB_LORA_STEP_TIMING=1` in the binary): host time to
+    /// enqueue it, then a device synchronisation and its time, logged as INFO `step_timing`
+    /// events and medians at each epoch end. Off by default: the synchronisation per step
+    /// is what the loop otherwise avoids. Neither part of the run's identity nor saved.
+    #[serde(skip)]
+    pub step_timing: bool,
 }
 
 impl Default for TrainConfig {
@@ -79,7 +91,9 @@ impl Default for TrainConfig {
             seed: 42,
             checkpoint_every: Some(200),
             bucket_window: None,
+            pad_multiple: None,
             stop_after_steps: None,
+            step_timing: false,
         }
     }
 }
@@ -117,6 +131,9 @@ impl TrainConfig {
         }
         if self.checkpoint_every == Some(0) {
             return bad("checkpoint_every must be at least 1".into());
+        }
+        if self.pad_multiple == Some(0) {
+            return bad("pad_multiple must be at least 1 token".into());
         }
         Ok(())
     }
@@ -165,6 +182,10 @@ mod tests {
             },
             TrainConfig {
                 grad_accum_steps: 0,
+                ..Default::default()
+            },
+            TrainConfig {
+                pad_multiple: Some(0),
                 ..Default::default()
             },
         ] {

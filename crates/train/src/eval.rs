@@ -5,7 +5,7 @@ use std::time::Instant;
 use bert::{BertBackend, BertForSequenceClassification};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::backend::Backend;
-use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use data::Batch;
 use metrics::{ClassMetrics, EvalAccumulator, EvalMetrics};
 use progress::{Progress, Silent, Unit};
@@ -108,18 +108,43 @@ pub fn evaluate_classes<B: BertBackend>(
         _ => None,
     };
     let task = progress.start(label, total, Unit::Items);
+    // Per batch, its predictions and mean loss stay on the device as one float vector
+    // `[predictions..., loss]` (class indices are small integers, exact in f32); the whole
+    // pass is read back once at the end, so the host never waits inside it.
+    let mut outputs = Vec::new();
+    let mut labels = Vec::new();
     for batch in batches {
-        let labels = batch.labels.clone();
+        let size = batch.batch_size;
+        labels.push(batch.labels.clone());
         let t = BatchTensors::<B>::new(batch, device);
         let logits = model.forward(t.input_ids, t.attention_mask, Some(t.token_type_ids))?;
-        let loss = loss_fn
-            .forward(logits.clone(), t.labels)
-            .into_scalar()
-            .elem::<f64>();
-        acc.update(&argmax(logits)?, &labels, loss)?;
+        let loss = loss_fn.forward(logits.clone(), t.labels);
+        let predictions = logits.argmax(1).reshape([size]).float();
+        outputs.push(Tensor::cat(vec![predictions, loss], 0));
         task.advance(1);
     }
     drop(task);
+    let values = match outputs.is_empty() {
+        true => Vec::new(),
+        false => Tensor::cat(outputs, 0)
+            .into_data()
+            .convert::<f64>()
+            .to_vec::<f64>()
+            .map_err(|e| TrainError::Tensor(format!("{e:?}")))?,
+    };
+    let mut rest = values.as_slice();
+    for labels in &labels {
+        let Some((batch, tail)) = rest.split_at_checked(labels.len() + 1) else {
+            return Err(TrainError::Tensor(format!(
+                "evaluation read back {} values, fewer than its batches hold",
+                values.len()
+            )));
+        };
+        let (predictions, loss) = batch.split_at(labels.len());
+        let predictions: Vec<i64> = predictions.iter().map(|&p| p as i64).collect();
+        acc.update(&predictions, labels, loss[0])?;
+        rest = tail;
+    }
     let metrics = acc.finish(start.elapsed().as_secs_f64());
     let per_class = classes.map(|names| acc.class_metrics(names)).transpose()?;
     // DEBUG: callers report the result in their own terms (the trainer's baseline and epoch

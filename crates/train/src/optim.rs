@@ -102,21 +102,63 @@ pub fn accumulate<B: Backend>(acc: &mut Grads<B>, more: Grads<B>) {
 /// The L2 norm of all gradients together (PyTorch's `clip_grad_norm_` total norm).
 ///
 /// Summed on the device and read back once: one synchronisation per step, not one per
-/// parameter (which on a GPU costs more than the arithmetic).
+/// parameter (which on a GPU costs more than the arithmetic). The trainer does not call
+/// this (see [`clip_scale`]); it is the host-side reference the tests check against.
 pub fn global_norm<B: Backend>(grads: &Grads<B>) -> f64 {
-    let total = grads
+    squared_norm(grads).map_or(0.0, |t| t.into_scalar().elem::<f64>().sqrt())
+}
+
+/// The sum of the squares of all gradients, `[1]`, left on the device.
+fn squared_norm<B: Backend>(grads: &Grads<B>) -> Option<Tensor<B, 1>> {
+    grads
         .values()
         .map(|g| g.clone().powi_scalar(2).sum())
-        .reduce(|a, b| a + b);
-    total.map_or(0.0, |t| t.into_scalar().elem::<f64>().sqrt())
+        .reduce(|a, b| a + b)
 }
 
 /// The factor PyTorch's `clip_grad_norm_` scales gradients by: `min(1, max / (norm + 1e-6))`.
 pub fn clip_factor(norm: f64, max_norm: Option<f64>) -> f64 {
     match max_norm {
-        Some(max) if norm > max => max / (norm + 1e-6),
-        _ => 1.0,
+        Some(max) => (max / (norm + 1e-6)).min(1.0),
+        None => 1.0,
     }
+}
+
+/// What the summed gradients are multiplied by before the AdamW update: a host number, or
+/// a `[1]` tensor computed on the device (clipping), so the step never waits for the norm.
+#[derive(Debug, Clone)]
+pub enum GradScale<B: Backend> {
+    /// A known factor (the mean over micro-batches, no clipping).
+    Host(f64),
+    /// A factor on the device.
+    Device(Tensor<B, 1>),
+}
+
+impl<B: Backend> GradScale<B> {
+    fn apply(&self, grad: Tensor<B, 1>) -> Tensor<B, 1> {
+        match self {
+            GradScale::Host(s) => grad.mul_scalar(*s),
+            // `[1]` broadcast over the parameter.
+            GradScale::Device(s) => grad * s.clone(),
+        }
+    }
+}
+
+/// The gradient scale of a step over the sum of `micro` batches' gradients: their mean,
+/// then clipped to `max_norm` as `clip_grad_norm_` clips it, `min(1, max / (norm + 1e-6))`
+/// with `norm` the mean gradient's norm, computed on the device without a read-back.
+pub fn clip_scale<B: Backend>(
+    grads: &Grads<B>,
+    micro: usize,
+    max_norm: Option<f64>,
+) -> GradScale<B> {
+    let mean = 1.0 / micro.max(1) as f64;
+    let Some((max, squared)) = max_norm.and_then(|max| Some((max, squared_norm(grads)?))) else {
+        return GradScale::Host(mean);
+    };
+    let norm = squared.sqrt().mul_scalar(mean);
+    let factor = norm.add_scalar(1e-6).recip().mul_scalar(max).clamp_max(1.0);
+    GradScale::Device(factor.mul_scalar(mean))
 }
 
 /// `transformers.get_{linear,constant}_schedule_with_warmup`: the multiplier for optimizer
@@ -211,7 +253,7 @@ struct Update<'a, B: AutodiffBackend> {
     grads: &'a mut Grads<B::InnerBackend>,
     path: Vec<String>,
     lr: f64,
-    grad_scale: f64,
+    grad_scale: &'a GradScale<B::InnerBackend>,
 }
 
 impl<B: AutodiffBackend> ModuleMapper<B> for Update<'_, B> {
@@ -231,7 +273,7 @@ impl<B: AutodiffBackend> ModuleMapper<B> for Update<'_, B> {
         let flat = tensor.inner().reshape([shape.num_elements()]);
         let updated = self
             .opt
-            .update(&key, flat, grad.mul_scalar(self.grad_scale), self.lr);
+            .update(&key, flat, self.grad_scale.apply(grad), self.lr);
         let value = Tensor::<B, D>::from_inner(updated.reshape(shape)).require_grad();
         Param::from_mapped_value(id, value, mapper)
     }
@@ -286,8 +328,14 @@ impl<B: Backend> AdamW<B> {
     }
 
     /// Applies one step to every parameter of `model` that has a gradient in `grads`
-    /// (already accumulated), scaling gradients by `grad_scale` (clipping) first.
-    pub fn step<AB, M>(&mut self, model: M, mut grads: Grads<B>, lr: f64, grad_scale: f64) -> M
+    /// (already accumulated), scaling gradients by `grad_scale` (mean and clipping) first.
+    pub fn step<AB, M>(
+        &mut self,
+        model: M,
+        mut grads: Grads<B>,
+        lr: f64,
+        grad_scale: &GradScale<B>,
+    ) -> M
     where
         AB: AutodiffBackend<InnerBackend = B>,
         M: AutodiffModule<AB>,
@@ -338,6 +386,31 @@ mod tests {
         assert_eq!(clip_factor(4.0, None), 1.0);
     }
 
+    /// The device-side scale is the host formula on the mean gradient's norm, times the mean.
+    #[test]
+    fn device_clip_scale_matches_the_host_formula() {
+        let device = Default::default();
+        let grads: Grads<Flex> = BTreeMap::from([
+            ("a".to_string(), Tensor::from_floats([3.0, 4.0], &device)),
+            ("b".to_string(), Tensor::from_floats([12.0], &device)),
+        ]);
+        // Summed over 2 micro-batches: the mean gradient's norm is 13 / 2.
+        for (max, micro) in [(Some(1.0), 2), (Some(100.0), 2), (None, 2), (Some(1.0), 1)] {
+            let expected = clip_factor(13.0 / micro as f64, max) / micro as f64;
+            let got = match clip_scale(&grads, micro, max) {
+                GradScale::Host(s) => {
+                    assert!(max.is_none(), "{max:?}: clipping must stay on the device");
+                    s
+                }
+                GradScale::Device(t) => t.into_scalar().elem::<f64>(),
+            };
+            assert!(
+                (got - expected).abs() < 1e-7,
+                "{max:?}/{micro}: {got} vs {expected}"
+            );
+        }
+    }
+
     /// Two AdamW steps on `y = w·x` computed by hand with PyTorch's formulas.
     #[test]
     fn adamw_matches_hand_computed_pytorch_steps() {
@@ -359,7 +432,7 @@ mod tests {
             let loss = layer.forward(input).powi_scalar(2).sum();
             let grads = collect_grads(&layer, loss.backward());
             assert_eq!(grads.len(), 1);
-            layer = opt.step(layer, grads, lr, 1.0);
+            layer = opt.step(layer, grads, lr, &GradScale::Host(1.0));
             // d(w·x)²/dw = 2·w·x²
             let g = 2.0 * w * f64::from(x * x);
             m = 0.9 * m + 0.1 * g;

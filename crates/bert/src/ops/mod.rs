@@ -37,6 +37,62 @@ use burn::tensor::ops::{AttentionModuleOptions, FloatTensor};
 use burn::tensor::{Bool, DType, Int, Tensor, TensorPrimitive};
 use lora::LoraOps;
 
+/// The dropout key of one forward pass: every dropout mask drawn inside
+/// [`with_dropout_key`] is a pure function of this value and of the mask's place in the
+/// pass (the n-th dropout call gets sub-key n), never of a backend's RNG state.
+///
+/// Why a value: reseeding the backend (`Backend::seed`) before each training step, the old
+/// way of making masks replayable, drains a CubeCL backend's fusion stream (a host
+/// synchronisation per step). A key is plain data handed to the kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DropoutKey(pub u64);
+
+impl DropoutKey {
+    /// The two 32-bit words of sub-key `index` (the `index`-th dropout of the pass):
+    /// SplitMix64 of `(key, index)`, so neighbouring passes and sites are decorrelated.
+    pub fn sub_key(self, index: u64) -> [u32; 2] {
+        let mut z = self
+            .0
+            .wrapping_add(index.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        [(z >> 32) as u32, z as u32]
+    }
+}
+
+thread_local! {
+    /// The key of the forward pass running on this thread and the dropouts drawn so far.
+    static DROPOUT_SCOPE: std::cell::Cell<Option<(DropoutKey, u64)>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` (a training forward pass) with every dropout mask taken from `key` by a
+/// [`BertBackend`] whose [`BertBackend::KEYED_DROPOUT`] is true: the masks are then the same
+/// whenever the pass is run with the same key, whatever ran before (exact resume without
+/// reseeding). Scopes nest; the outer one is restored afterwards, even on panic.
+pub fn with_dropout_key<R>(key: DropoutKey, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<(DropoutKey, u64)>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            DROPOUT_SCOPE.with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Restore(DROPOUT_SCOPE.with(|s| s.replace(Some((key, 0)))));
+    f()
+}
+
+/// The key of the next dropout mask of the current [`with_dropout_key`] scope (and advances
+/// it), or `None` outside one. For backend kernels: a mask is a function of these two
+/// words and the element index (Flex: `flex::mask`).
+pub fn next_dropout_key() -> Option<[u32; 2]> {
+    DROPOUT_SCOPE.with(|s| {
+        let (key, n) = s.get()?;
+        s.set(Some((key, n + 1)));
+        Some(key.sub_key(n))
+    })
+}
+
 /// The padding mask in the two forms the attention paths need, built once per forward.
 #[derive(Debug, Clone)]
 pub struct AttentionMask<B: Backend> {
@@ -62,6 +118,11 @@ impl<B: Backend> AttentionMask<B> {
 /// A backend the BERT encoder runs on: Burn's [`Backend`] plus three operations a backend
 /// may implement faster than their portable compositions.
 pub trait BertBackend: Backend {
+    /// Whether every dropout of this backend takes its mask from [`next_dropout_key`] inside
+    /// a [`with_dropout_key`] scope. When false (Burn's compositions draw from the backend's
+    /// RNG), a trainer that wants replayable masks must reseed the backend before each pass.
+    const KEYED_DROPOUT: bool = false;
+
     /// Multi-head scaled dot-product attention with the padding mask; in training (autodiff
     /// enabled), dropout with probability `dropout` on the attention probabilities, as
     /// transformers does. Heads are interleaved in the hidden dimension, as the projections

@@ -178,7 +178,13 @@ fn save_dtype_is_written_and_loads_back() {
     // Computed in bf16, a bf16 checkpoint keeps its weights exactly: widened on load and
     // rounded back, the identity for values that were bf16 to begin with.
     let query = |m: &BertForSequenceClassification<B>| {
-        let w = m.bert.encoder.layer[3].attention.self_attention.query.base_layer.weight.val();
+        let w = m.bert.encoder.layer[3]
+            .attention
+            .self_attention
+            .query
+            .base_layer
+            .weight
+            .val();
         w.cast(DType::F32).into_data().to_vec::<f32>().unwrap()
     };
     let kept = reloaded.clone().with_precision(Precision::Bf16);

@@ -336,14 +336,19 @@ fn fine_tune_reports_each_epochs_batches_and_evaluations() {
         total: Some(num_batches),
         unit: progress::Unit::Items,
     }));
-    assert!(
-        events.iter().any(|e| matches!(
-            e,
-            progress::Event::Message { label, message }
-                if label == "epoch 1/1" && message.starts_with("loss ")
-        )),
-        "{events:?}"
-    );
+    // The running loss is read back every 20 batches and at the epoch's end, not after each
+    // batch (each read waits for the device): one message for these 6 batches.
+    let loss_messages = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                progress::Event::Message { label, message }
+                    if label == "epoch 1/1" && message.starts_with("loss ")
+            )
+        })
+        .count();
+    assert_eq!(loss_messages, 1, "{events:?}");
 }
 
 /// A checkpoint's tensors by name.
@@ -498,4 +503,161 @@ fn four_classes_train_with_per_class_metrics_in_schema_2() {
     let file = metrics::MetricsFile::read(&out.path().join("metrics.json")).unwrap();
     assert_eq!(file.schema_version(), 2);
     assert_eq!(file.classes.as_ref(), Some(classes));
+}
+
+/// A token no toy example uses but the poisoned one: its embedding row is set to NaN.
+const POISON: u32 = 90;
+
+/// `tiny()` whose embedding of [`POISON`] is NaN: any batch holding that token has a NaN
+/// loss, every other batch computes exactly what it would with the clean model.
+fn poisoned() -> BertForSequenceClassification<AB> {
+    let mut model = tiny();
+    let emb = &mut model.bert.embeddings.word_embeddings;
+    let weight = emb.weight.clone();
+    let hidden = weight.dims()[1];
+    emb.weight = weight.map(|w| {
+        let nan = Tensor::<AB, 2>::full([1, hidden], f32::NAN, &Default::default());
+        w.slice_assign([POISON as usize..POISON as usize + 1, 0..hidden], nan)
+    });
+    model
+}
+
+/// The optimizer step a checkpoint was written at.
+fn checkpoint_step(path: &Path) -> u64 {
+    let bytes = std::fs::read(path).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let json = header.metadata().as_ref().unwrap()["train_state"].clone();
+    serde_json::from_str::<serde_json::Value>(&json).unwrap()["optimizer_step"]
+        .as_u64()
+        .unwrap()
+}
+
+/// The loss is read back only every few batches and before checkpoints, so a NaN loss is
+/// noticed steps after the batch that produced it. The error must still name that batch and
+/// step, and the checkpoint due in between must not be written from the model those NaN
+/// gradients updated: `last` stays the one before the bad batch, and resuming from it (with a
+/// clean model) replays the uninterrupted run exactly.
+#[test]
+fn non_finite_loss_mid_epoch_names_its_step_and_the_last_checkpoint_resumes() {
+    let config = train_config(2); // checkpoints every 2 steps, 6 batches per epoch
+    let mut data = data();
+    // Poison the first example of epoch 1's batch 3: steps 0-2 are clean, so the checkpoint at
+    // step 2 is good; batch 3 (step 3) is bad, and the one at step 4 would hold NaN.
+    let batcher = data::Batcher::new(
+        data.train.clone(),
+        data.pad_id,
+        data.max_len,
+        data::BatcherConfig::train(config.batch_size, config.seed),
+    )
+    .unwrap();
+    const BAD: usize = 3;
+    let victim = batcher.plan(0)[BAD][0];
+    // Its first noise token (the class marker sits in the middle).
+    data.train[victim].ids[1] = POISON;
+
+    let fine_tune_on = |base: BertForSequenceClassification<AB>, out: &Path| {
+        let _guard = crate::rng_lock();
+        fine_tune(
+            base,
+            &lora(),
+            &data,
+            &config,
+            run_config(&config),
+            out,
+            &Default::default(),
+            &progress::Silent,
+        )
+    };
+    let clean = tempfile::tempdir().unwrap();
+    let expected = fine_tune_on(tiny(), clean.path()).unwrap().metrics;
+
+    let out = tempfile::tempdir().unwrap();
+    let err = fine_tune_on(poisoned(), out.path()).unwrap_err();
+    match err {
+        TrainError::NonFiniteLoss {
+            epoch,
+            batch,
+            step,
+            value,
+        } => {
+            assert_eq!((epoch, batch, step), (1, BAD, BAD as u64), "{err}");
+            assert!(value.is_nan());
+        }
+        other => panic!("expected a non-finite loss, got {other}"),
+    }
+    let last = out.path().join("checkpoints/last.safetensors");
+    assert_eq!(
+        checkpoint_step(&last),
+        2,
+        "the checkpoint before the bad batch"
+    );
+
+    let resumed = fine_tune_on(tiny(), out.path()).unwrap();
+    assert!(resumed.finished);
+    assert_eq!(numbers(&resumed.metrics), numbers(&expected));
+}
+
+/// An in-memory log sink for `tracing_subscriber`'s JSON lines.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The JSON log events of one run of `config`.
+fn logged_events(config: &TrainConfig) -> Vec<serde_json::Value> {
+    let sink = Captured::default();
+    let writer = sink.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(move || writer.clone())
+        .finish();
+    let out = tempfile::tempdir().unwrap();
+    tracing::subscriber::with_default(subscriber, || run(out.path(), config).unwrap());
+    let bytes = sink.0.lock().unwrap().clone();
+    String::from_utf8(bytes)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn step_timing_logs_every_step_and_the_epochs_medians_only_when_asked() {
+    let message = |e: &serde_json::Value| e["fields"]["message"].as_str().unwrap_or("").to_owned();
+    let config = TrainConfig {
+        step_timing: true,
+        ..train_config(1)
+    };
+    let events = logged_events(&config);
+    let steps: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| message(e) == "step_timing")
+        .collect();
+    assert_eq!(steps.len(), 6, "one per optimizer step");
+    for (i, e) in steps.iter().enumerate() {
+        assert_eq!(e["level"], "INFO");
+        assert_eq!(e["fields"]["step"], i as u64 + 1);
+        for field in ["enqueue_ms", "sync_ms"] {
+            let ms: f64 = e["fields"][field].as_str().unwrap().parse().unwrap();
+            assert!(ms >= 0.0, "{field}: {ms}");
+        }
+    }
+    let summary: Vec<_> = events
+        .iter()
+        .filter(|e| message(e) == "step_timing_summary")
+        .collect();
+    assert_eq!(summary.len(), 1);
+    assert_eq!(summary[0]["fields"]["steps"], 6);
+    assert!(summary[0]["fields"]["median_sync_ms"].is_string());
+
+    let quiet = logged_events(&train_config(1));
+    assert!(!quiet.iter().any(|e| message(e).starts_with("step_timing")));
 }

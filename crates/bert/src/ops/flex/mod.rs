@@ -45,9 +45,14 @@ use self::mask::{MaskKey, MaskSpec, apply_mask};
 use self::tensor::{flex_tensor, float, is_f32, prim, values};
 use super::{AttentionMask, BertBackend, attention_heads};
 
-/// A fresh mask key from the backend's seeded RNG, so masks follow `Backend::seed` exactly
-/// as Burn's own dropout does (four 16-bit draws: f32 represents them exactly).
+/// The next mask key: the current forward pass's [`super::DropoutKey`] when one is set
+/// ([`super::with_dropout_key`]), else a fresh key from the backend's seeded RNG, so masks
+/// follow `Backend::seed` exactly as Burn's own dropout does (four 16-bit draws: f32
+/// represents them exactly).
 fn draw_key() -> MaskKey {
+    if let Some(words) = super::next_dropout_key() {
+        return MaskKey(words);
+    }
     let words: Vec<u32> = Tensor::<Flex, 1>::random(
         [4],
         Distribution::Uniform(0.0, 65_536.0),
@@ -164,6 +169,9 @@ impl Backward<Flex, 1> for DropoutBackward {
 }
 
 impl BertBackend for Flex {
+    // No autodiff, so no dropout at all.
+    const KEYED_DROPOUT: bool = true;
+
     fn bert_attention(
         q: Tensor<Self, 3>,
         k: Tensor<Self, 3>,
@@ -218,6 +226,11 @@ impl BertBackend for Flex {
 }
 
 impl<C: CheckpointStrategy> BertBackend for Autodiff<Flex, C> {
+    // Every f32 dropout (attention, `bert_dropout`) draws its key through `draw_key`. The
+    // non-f32 fallbacks (bf16 mixed precision) are Burn's compositions with RNG masks: the
+    // trainer reseeds for those (it asks the model's precision).
+    const KEYED_DROPOUT: bool = true;
+
     fn bert_attention(
         q: Tensor<Self, 3>,
         k: Tensor<Self, 3>,
@@ -366,5 +379,61 @@ impl<C: CheckpointStrategy> BertBackend for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => prep.finish(apply_mask(x.primitive, &spec, 0)),
         };
         Tensor::from_primitive(TensorPrimitive::Float(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::Autodiff;
+    use burn::tensor::backend::Backend;
+    use burn::tensor::{Int, TensorData};
+
+    use super::*;
+    use crate::ops::{DropoutKey, next_dropout_key, with_dropout_key};
+
+    type A = Autodiff<Flex>;
+
+    /// Hidden dropout then attention dropout of one "pass" under `key`, after seeding the
+    /// backend with `seed` (which a keyed pass must ignore).
+    fn pass(key: DropoutKey, seed: u64) -> (Vec<f32>, Vec<f32>) {
+        let device = Default::default();
+        A::seed(&device, seed);
+        let x = Tensor::<A, 3>::ones([2, 5, 8], &device);
+        let mask = AttentionMask::new(Tensor::<A, 2, Int>::from_data(
+            TensorData::new(vec![1i64; 10], [2, 5]),
+            &device,
+        ));
+        let (hidden, attended) = with_dropout_key(key, || {
+            let hidden = A::bert_dropout(x.clone(), 0.3);
+            let attended = A::bert_attention(x.clone(), x.clone(), x, 2, &mask, 0.3);
+            (hidden, attended)
+        });
+        let flat = |t: Tensor<A, 3>| t.into_data().to_vec::<f32>().unwrap_or_default();
+        (flat(hidden), flat(attended))
+    }
+
+    #[test]
+    fn keyed_masks_depend_on_the_key_only() {
+        let a = pass(DropoutKey(7), 1);
+        assert_eq!(
+            a,
+            pass(DropoutKey(7), 2),
+            "the backend's RNG must not matter"
+        );
+        let b = pass(DropoutKey(8), 1);
+        assert_ne!(a.0, b.0, "another key, another hidden mask");
+        assert_ne!(a.1, b.1, "another key, another attention mask");
+        assert!(a.0.contains(&0.0), "dropout active");
+    }
+
+    #[test]
+    fn each_dropout_of_a_pass_gets_its_own_sub_key() {
+        let key = DropoutKey(3);
+        let (first, second) = with_dropout_key(key, || (next_dropout_key(), next_dropout_key()));
+        assert_eq!(first, Some(key.sub_key(0)));
+        assert_eq!(second, Some(key.sub_key(1)));
+        assert_ne!(first, second);
+        assert_eq!(next_dropout_key(), None, "scope restored");
+        const { assert!(<A as BertBackend>::KEYED_DROPOUT) };
     }
 }
