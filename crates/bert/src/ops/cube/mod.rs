@@ -6,10 +6,13 @@
 //! nodes and their backward passes are here, the kernels below:
 //! - [`gelu`]: the exact GELU and its exact derivative;
 //! - [`norm`]: layer norm, forward and backward (`dx`, `dγ`, `dβ`);
+//! - [`attention`]: flash-style multi-head attention with the padding mask and dropout on
+//!   the probabilities, forward and backward (`dq`, `dk`, `dv`).
 //!
 //! What has no kernel yet takes the portable compositions of [`crate::ops`]. Every kernel runs
 //! on f32 tensors; another element type takes the composition.
 
+mod attention;
 mod gelu;
 mod norm;
 mod stream;
@@ -20,11 +23,11 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::tensor::ops::FloatTensorOps;
-use burn::tensor::{Shape, Tensor, TensorMetadata, TensorPrimitive};
+use burn::tensor::{Distribution, FloatDType, Shape, Tensor, TensorMetadata, TensorPrimitive};
 use burn_cubecl::CubeRuntime;
 
 use self::stream::{Fused, FusedTensor, all_f32};
-use super::{BertBackend, layer_norm_composed};
+use super::{AttentionMask, BertBackend, attention_heads, layer_norm_composed};
 
 fn wrap<B: burn::tensor::backend::Backend, const D: usize>(
     t: burn::tensor::ops::FloatTensor<B>,
@@ -33,6 +36,23 @@ fn wrap<B: burn::tensor::backend::Backend, const D: usize>(
 }
 
 impl<R: CubeRuntime> BertBackend for Fused<R> {
+    fn bert_attention(
+        q: Tensor<Self, 3>,
+        k: Tensor<Self, 3>,
+        v: Tensor<Self, 3>,
+        heads: usize,
+        mask: &AttentionMask<Self>,
+        dropout: f64,
+    ) -> Tensor<Self, 3> {
+        let key_mask = prim(mask.additive.clone());
+        let (q, k, v) = (prim(q), prim(k), prim(v));
+        let Some(dims) = attention_dims::<R>([&q, &k, &v], &key_mask, heads) else {
+            return attention_heads(wrap(q), wrap(k), wrap(v), heads, mask, dropout);
+        };
+        // No autodiff: inference, so no dropout (as `burn::nn::Dropout`).
+        wrap(attention::forward([q, k, v], key_mask, dims))
+    }
+
     fn bert_gelu<const D: usize>(x: Tensor<Self, D>) -> Tensor<Self, D> {
         let x = x.into_primitive().tensor();
         if !all_f32::<R>(&[&x]) {
@@ -60,6 +80,80 @@ fn prim<B: burn::tensor::backend::Backend, const D: usize>(
     t: Tensor<B, D>,
 ) -> burn::tensor::ops::FloatTensor<B> {
     t.into_primitive().tensor()
+}
+
+/// The sizes of an attention call on `[batch, seq, hidden]` tensors with `heads` heads and a
+/// `[batch, 1, 1, keys]` key mask, when the kernels take it (else the composition runs, and
+/// reports any shape error the portable way).
+fn attention_dims<R: CubeRuntime>(
+    [q, k, v]: [&FusedTensor<R>; 3],
+    key_mask: &FusedTensor<R>,
+    heads: usize,
+) -> Option<attention::Dims> {
+    let (qs, ks, vs) = (q.shape(), k.shape(), v.shape());
+    if !all_f32::<R>(&[q, k, v, key_mask]) || qs.num_dims() != 3 || ks.num_dims() != 3 {
+        return None;
+    }
+    let (batch, queries, hidden) = (qs[0], qs[1], qs[2]);
+    let keys = ks[1];
+    let head_dim = hidden.checked_div(heads)?;
+    let fits = ks == vs
+        && ks[0] == batch
+        && ks[2] == hidden
+        && queries > 0
+        && keys > 0
+        && head_dim > 0
+        && head_dim * heads == hidden
+        && head_dim <= attention::MAX_HEAD_DIM
+        && key_mask.shape().num_elements() == batch * keys;
+    fits.then_some(attention::Dims {
+        batch,
+        queries,
+        keys,
+        heads,
+        head_dim,
+    })
+}
+
+/// A fresh dropout key on the device from the backend's seeded generator (four 16-bit
+/// halves as floats, as the Flex kernels draw theirs), never read back by the host.
+fn draw_key<R: CubeRuntime>(like: &FusedTensor<R>) -> FusedTensor<R> {
+    Fused::<R>::float_random(
+        Shape::new([4]),
+        Distribution::Uniform(0.0, 65_536.0),
+        &like.client.device().clone(),
+        FloatDType::F32,
+    )
+}
+
+/// What the attention node keeps for its backward pass: the inputs (shared with the graph),
+/// the output, each row's log-sum-exp and the dropout key; not the probabilities.
+#[derive(Debug, Clone)]
+struct AttentionState<R: CubeRuntime> {
+    qkv: [FusedTensor<R>; 3],
+    key_mask: FusedTensor<R>,
+    out: FusedTensor<R>,
+    lse: FusedTensor<R>,
+    dropout: Option<(attention::Dropout, FusedTensor<R>)>,
+    dims: attention::Dims,
+}
+
+#[derive(Debug)]
+struct AttentionBackward;
+
+impl<R: CubeRuntime> Backward<Fused<R>, 3> for AttentionBackward {
+    type State = AttentionState<R>;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<Fused<R>>(&ops.node);
+        let s = ops.state;
+        let parts = attention::backward(s.qkv, s.key_mask, [s.out, grad, s.lse], s.dropout, s.dims);
+        for (node, part) in ops.parents.into_iter().zip(parts) {
+            if let Some(node) = node {
+                grads.register::<Fused<R>>(node.id, part);
+            }
+        }
+    }
 }
 
 /// Whether the layer-norm kernels take these tensors: f32, `γ` and `β` of `x`'s last size.
@@ -112,6 +206,51 @@ impl<R: CubeRuntime> Backward<Fused<R>, 1> for GeluBackward {
 }
 
 impl<R: CubeRuntime, C: CheckpointStrategy> BertBackend for Autodiff<Fused<R>, C> {
+    fn bert_attention(
+        q: Tensor<Self, 3>,
+        k: Tensor<Self, 3>,
+        v: Tensor<Self, 3>,
+        heads: usize,
+        mask: &AttentionMask<Self>,
+        dropout: f64,
+    ) -> Tensor<Self, 3> {
+        let key_mask = prim(mask.additive.clone().inner());
+        let (q, k, v) = (prim(q), prim(k), prim(v));
+        let dims =
+            attention_dims::<R>([&q.primitive, &k.primitive, &v.primitive], &key_mask, heads);
+        let Some(dims) = dims else {
+            return attention_heads(wrap(q), wrap(k), wrap(v), heads, mask, dropout);
+        };
+        let dropout =
+            (dropout > 0.0).then(|| (attention::Dropout::new(dropout), draw_key::<R>(&key_mask)));
+        let nodes = [q.node.clone(), k.node.clone(), v.node.clone()];
+        let qkv = [q.primitive, k.primitive, v.primitive];
+        let out = match AttentionBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let [out, lse] =
+                    attention::forward_train(qkv.clone(), key_mask.clone(), dropout.clone(), dims);
+                let state = AttentionState {
+                    qkv,
+                    key_mask,
+                    out: out.clone(),
+                    lse,
+                    dropout,
+                    dims,
+                };
+                prep.finish(state, out)
+            }
+            OpsKind::UnTracked(prep) => {
+                let [out, _] = attention::forward_train(qkv, key_mask, dropout, dims);
+                prep.finish(out)
+            }
+        };
+        wrap(out)
+    }
+
     fn bert_gelu<const D: usize>(x: Tensor<Self, D>) -> Tensor<Self, D> {
         let x = x.into_primitive().tensor();
         if !all_f32::<R>(&[&x.primitive]) {
