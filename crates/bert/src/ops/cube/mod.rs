@@ -26,6 +26,7 @@ use burn::tensor::ops::FloatTensorOps;
 use burn::tensor::{Distribution, FloatDType, Shape, Tensor, TensorMetadata, TensorPrimitive};
 use burn_cubecl::CubeRuntime;
 
+pub use self::stream::registered as kernel_ops_registered;
 use self::stream::{Fused, FusedTensor, all_f32};
 use super::{AttentionMask, BertBackend, attention_heads, layer_norm_composed};
 

@@ -8,6 +8,7 @@
 //! (`resolve_tensor_float`) would drain the stream and wait for the device at every call.
 
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use burn::tensor::{DType, Shape, TensorMetadata};
 use burn_cubecl::fusion::FusionCubeRuntime;
@@ -31,6 +32,15 @@ pub type FusedTensor<R> = FusionTensor<FusionCubeRuntime<R>>;
 pub trait CubeKernel<R: CubeRuntime>: Send + Sync + std::fmt::Debug + 'static {
     /// Launches the kernel(s); the inputs are contiguous f32 tensors.
     fn run(&self, inputs: Vec<CubeTensor<R>>) -> Vec<CubeTensor<R>>;
+}
+
+/// Custom operations recorded so far, for [`registered`].
+static REGISTERED: AtomicU64 = AtomicU64::new(0);
+
+/// How many of our kernels' operations this process has recorded: lets a test see that a
+/// kernel ran rather than a composition it silently fell back to.
+pub fn registered() -> u64 {
+    REGISTERED.load(Ordering::Relaxed)
 }
 
 /// A [`CubeKernel`] with the stream's description of its tensors.
@@ -84,6 +94,7 @@ pub fn register<R: CubeRuntime, K: CubeKernel<R>, const I: usize, const O: usize
         kernel,
         _runtime: PhantomData::<R>,
     };
+    REGISTERED.fetch_add(1, Ordering::Relaxed);
     let Ok(out) = client
         .register(streams, OperationIr::Custom(ir), op)
         .try_into()

@@ -16,6 +16,14 @@ use super::*;
 
 type A = Autodiff<W>;
 
+/// `f()` and how many of our kernels' operations it recorded (so a test sees the kernel ran,
+/// not the composition it falls back to: on the code before the kernels this was 0).
+fn kernel_ops<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    let before = bert::ops::cube::kernel_ops_registered();
+    let out = f();
+    (out, bert::ops::cube::kernel_ops_registered() - before)
+}
+
 /// Random `N(0, std²)` values of `shape`, seeded.
 fn random<B: Backend, const D: usize>(
     shape: [usize; D],
@@ -60,9 +68,12 @@ fn gelu_kernel_matches_the_exact_gelu_and_its_derivative() {
     let x0 = random::<A, 3>([3, 7, 37], 2.0, 5, &device);
     let weight = random::<A, 3>([3, 7, 37], 1.0, 6, &device);
     let x = x0.clone().require_grad();
-    let y = A::bert_gelu(x.clone());
-    let grads = (y.clone() * weight.clone()).sum().backward();
-    let dx = values(x.grad(&grads).unwrap());
+    let ((y, dx), ops) = kernel_ops(|| {
+        let y = A::bert_gelu(x.clone());
+        let grads = (y.clone() * weight.clone()).sum().backward();
+        (y, values(x.grad(&grads).unwrap()))
+    });
+    assert_eq!(ops, 2, "GELU forward and backward kernels");
     let (xs, ws, ys) = (values(x0), values(weight), values(y.inner()));
     let (want_y, want_dx): (Vec<f32>, Vec<f32>) = xs
         .iter()
@@ -76,10 +87,9 @@ fn gelu_kernel_matches_the_exact_gelu_and_its_derivative() {
     assert_close("GELU kernel forward vs f64", &ys, &want_y, 2e-6);
     assert_close("GELU kernel gradient vs f64", &dx, &want_dx, 2e-6);
     // Without autodiff (inference) the same kernel runs.
-    let y_inf = W::bert_gelu(Tensor::<W, 3>::from_data(
-        TensorData::new(xs.clone(), [3, 7, 37]),
-        &device,
-    ));
+    let x_inf = Tensor::<W, 3>::from_data(TensorData::new(xs.clone(), [3, 7, 37]), &device);
+    let (y_inf, ops) = kernel_ops(|| W::bert_gelu(x_inf));
+    assert_eq!(ops, 1, "GELU inference kernel");
     assert_close(
         "GELU kernel forward, inference",
         &values(y_inf),
@@ -124,12 +134,15 @@ fn layer_norm_kernel_matches_burns_composition() {
     // d = 300: a row is more than one workgroup (256) and not a multiple of it; d = 37: less
     // than one. 2·70 = 140 rows: three blocks of 64 rows for dγ, dβ, the last one partial.
     for (shape, transposed) in [([2, 70, 300], false), ([3, 5, 37], true)] {
-        let kernel = layer_norm_grads(
-            |x, g, b| A::bert_layer_norm(x, g, b, 1e-12),
-            shape,
-            transposed,
-            &device,
-        );
+        let (kernel, ops) = kernel_ops(|| {
+            layer_norm_grads(
+                |x, g, b| A::bert_layer_norm(x, g, b, 1e-12),
+                shape,
+                transposed,
+                &device,
+            )
+        });
+        assert_eq!(ops, 3, "layer norm forward, dx and dγ/dβ kernels");
         let composed = layer_norm_grads(
             |x, g, b| bert::ops::layer_norm_composed(x, g, b, 1e-12),
             shape,
@@ -150,7 +163,8 @@ fn layer_norm_kernel_matches_burns_composition() {
     // Inference (no autodiff) runs the same kernel; without a shift too.
     let x = random::<W, 2>([9, 300], 2.0, 21, &device);
     let gamma = random::<W, 1>([300], 1.0, 22, &device);
-    let got = W::bert_layer_norm(x.clone(), gamma.clone(), None, 1e-5);
+    let (got, ops) = kernel_ops(|| W::bert_layer_norm(x.clone(), gamma.clone(), None, 1e-5));
+    assert_eq!(ops, 1, "layer norm inference kernel");
     let want = bert::ops::layer_norm_composed(x, gamma, None, 1e-5);
     assert_close(
         "layer norm, inference, no shift",
@@ -223,7 +237,9 @@ fn attention_kernel_matches_burns_composition_in_inference() {
     let mask = padding_mask::<W>(&device);
     for queries in [SEQ, 1] {
         let [q, k, v] = qkv::<W>(queries, &device);
-        let got = W::bert_attention(q.clone(), k.clone(), v.clone(), HEADS, &mask, 0.1);
+        let (got, ops) =
+            kernel_ops(|| W::bert_attention(q.clone(), k.clone(), v.clone(), HEADS, &mask, 0.1));
+        assert_eq!(ops, 1, "attention inference kernel");
         let want = attention_heads(q, k, v, HEADS, &mask, 0.1);
         assert_close(
             &format!("attention inference, {queries} queries"),
@@ -239,11 +255,14 @@ fn attention_kernel_matches_burns_composition_in_training_without_dropout() {
     let _lock = device_lock();
     let Some(device) = device() else { return };
     for queries in [SEQ, 1] {
-        let got = attention_grads(
-            |[q, k, v], mask| A::bert_attention(q, k, v, HEADS, mask, 0.0),
-            queries,
-            &device,
-        );
+        let (got, ops) = kernel_ops(|| {
+            attention_grads(
+                |[q, k, v], mask| A::bert_attention(q, k, v, HEADS, mask, 0.0),
+                queries,
+                &device,
+            )
+        });
+        assert_eq!(ops, 2, "attention forward and backward kernels");
         let want = attention_grads(
             |[q, k, v], mask| attention_heads(q, k, v, HEADS, mask, 0.0),
             queries,
