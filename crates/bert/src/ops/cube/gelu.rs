@@ -1,8 +1,12 @@
-//! The exact (erf) GELU and its derivative as element-wise kernels.
+//! The exact (erf) GELU's derivative as one element-wise kernel.
 //!
-//! Burn's GELU forward is one fused kernel too; its backward pass (0.21) is the tanh
-//! approximation's derivative composed of ≈ 17 operations. Here the backward pass is one kernel
-//! computing the exact derivative `Φ(x) + x·φ(x)`, as PyTorch and the Flex kernels do.
+//! Burn's GELU forward is exact (erf) and made of element-wise operations that its fuser merges
+//! with their neighbours (the bias add before it, or a matmul's epilogue), so the forward pass
+//! stays Burn's: a custom operation would be a barrier to that fusion and cost a launch and a
+//! pass over memory of its own. Burn's backward pass (0.21) is the tanh approximation's
+//! derivative; the exact one composed of Burn operations (`gelu_exact_autodiff`) is ≈ 11 of
+//! them. Here it is one kernel computing `grad·(Φ(x) + x·φ(x))`, as PyTorch and the Flex
+//! kernels do.
 
 use std::f32::consts::{FRAC_1_SQRT_2, FRAC_2_SQRT_PI};
 
@@ -18,16 +22,6 @@ use super::stream::{CubeKernel, FusedTensor, empty, register};
 const PDF_SCALE: f32 = 0.5 * FRAC_2_SQRT_PI * FRAC_1_SQRT_2;
 
 #[cube(launch)]
-fn gelu_kernel(x: &Tensor<f32>, out: &mut Tensor<f32>) {
-    let i = ABSOLUTE_POS;
-    if i >= out.len() {
-        terminate!();
-    }
-    let v = x[i];
-    out[i] = f32::new(0.5) * v * (f32::new(1.0) + Erf::erf(v * FRAC_1_SQRT_2));
-}
-
-#[cube(launch)]
 fn gelu_backward_kernel(x: &Tensor<f32>, grad: &Tensor<f32>, out: &mut Tensor<f32>) {
     let i = ABSOLUTE_POS;
     if i >= out.len() {
@@ -39,66 +33,27 @@ fn gelu_backward_kernel(x: &Tensor<f32>, grad: &Tensor<f32>, out: &mut Tensor<f3
     out[i] = grad[i] * (cdf + v * pdf);
 }
 
-/// Launches an element-wise kernel over `inputs[0]`'s elements.
-fn elementwise<R: CubeRuntime>(
-    inputs: Vec<CubeTensor<R>>,
-    launch: impl FnOnce(&CubeTensor<R>, &[CubeTensor<R>], CubeCount, CubeDim),
-) -> Vec<CubeTensor<R>> {
-    let Some(first) = inputs.first() else {
-        return Vec::new();
-    };
-    let out = empty(first, first.shape());
-    let n = first.shape().num_elements();
-    let cube_dim = CubeDim::new_1d(256);
-    let count = calculate_cube_count_elemwise(&first.client, n, cube_dim);
-    launch(&out, &inputs, count, cube_dim);
-    vec![out]
-}
-
-#[derive(Debug)]
-struct Gelu;
-
-impl<R: CubeRuntime> CubeKernel<R> for Gelu {
-    fn run(&self, inputs: Vec<CubeTensor<R>>) -> Vec<CubeTensor<R>> {
-        elementwise(inputs, |out, inputs, count, dim| {
-            if let [x] = inputs {
-                gelu_kernel::launch::<R>(
-                    &out.client,
-                    count,
-                    dim,
-                    x.clone().into_tensor_arg(),
-                    out.clone().into_tensor_arg(),
-                );
-            }
-        })
-    }
-}
-
 #[derive(Debug)]
 struct GeluBackward;
 
 impl<R: CubeRuntime> CubeKernel<R> for GeluBackward {
     fn run(&self, inputs: Vec<CubeTensor<R>>) -> Vec<CubeTensor<R>> {
-        elementwise(inputs, |out, inputs, count, dim| {
-            if let [x, grad] = inputs {
-                gelu_backward_kernel::launch::<R>(
-                    &out.client,
-                    count,
-                    dim,
-                    x.clone().into_tensor_arg(),
-                    grad.clone().into_tensor_arg(),
-                    out.clone().into_tensor_arg(),
-                );
-            }
-        })
+        let [x, grad] = inputs.as_slice() else {
+            return Vec::new();
+        };
+        let out = empty(x, x.shape());
+        let cube_dim = CubeDim::new_1d(256);
+        let count = calculate_cube_count_elemwise(&x.client, x.shape().num_elements(), cube_dim);
+        gelu_backward_kernel::launch::<R>(
+            &x.client,
+            count,
+            cube_dim,
+            x.clone().into_tensor_arg(),
+            grad.clone().into_tensor_arg(),
+            out.clone().into_tensor_arg(),
+        );
+        vec![out]
     }
-}
-
-/// `x·Φ(x)` of an f32 tensor.
-pub fn gelu<R: CubeRuntime>(x: FusedTensor<R>) -> FusedTensor<R> {
-    let shape = x.shape();
-    let [out] = register("bert_gelu", [x], [shape], Gelu);
-    out
 }
 
 /// `grad·(Φ(x) + x·φ(x))` of f32 tensors of one shape.

@@ -4,7 +4,7 @@
 //! serves every CubeCL runtime. Our kernels are written once against CubeCL's runtime
 //! abstraction and enter Burn's fusion stream as custom operations ([`stream`]); the autodiff
 //! nodes and their backward passes are here, the kernels below:
-//! - [`gelu`]: the exact GELU and its exact derivative;
+//! - [`gelu`]: the exact GELU's exact derivative (the forward pass is Burn's, which fuses);
 //! - [`norm`]: layer norm, forward and backward (`dx`, `dγ`, `dβ`);
 //! - [`attention`]: flash-style multi-head attention with the padding mask and dropout on
 //!   the probabilities, forward and backward (`dq`, `dk`, `dv`).
@@ -22,7 +22,7 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
-use burn::tensor::ops::FloatTensorOps;
+use burn::tensor::ops::{ActivationOps, FloatTensorOps};
 use burn::tensor::{Distribution, FloatDType, Shape, Tensor, TensorMetadata, TensorPrimitive};
 use burn_cubecl::CubeRuntime;
 
@@ -52,14 +52,6 @@ impl<R: CubeRuntime> BertBackend for Fused<R> {
         };
         // No autodiff: inference, so no dropout (as `burn::nn::Dropout`).
         wrap(attention::forward([q, k, v], key_mask, dims))
-    }
-
-    fn bert_gelu<const D: usize>(x: Tensor<Self, D>) -> Tensor<Self, D> {
-        let x = x.into_primitive().tensor();
-        if !all_f32::<R>(&[&x]) {
-            return burn::tensor::activation::gelu(wrap(x));
-        }
-        wrap(gelu::gelu(x))
     }
 
     fn bert_layer_norm<const D: usize>(
@@ -191,7 +183,8 @@ impl<R: CubeRuntime> Backward<Fused<R>, 3> for LayerNormBackward {
     }
 }
 
-/// The GELU node: its state is the input.
+/// The GELU node: Burn's exact forward pass, our kernel for the exact derivative; its state
+/// is the input.
 #[derive(Debug)]
 struct GeluBackward;
 
@@ -263,10 +256,10 @@ impl<R: CubeRuntime, C: CheckpointStrategy> BertBackend for Autodiff<Fused<R>, C
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let y = gelu::gelu(x.primitive.clone());
+                let y = Fused::<R>::gelu(x.primitive.clone());
                 prep.finish(x.primitive, y)
             }
-            OpsKind::UnTracked(prep) => prep.finish(gelu::gelu(x.primitive)),
+            OpsKind::UnTracked(prep) => prep.finish(Fused::<R>::gelu(x.primitive)),
         };
         wrap(out)
     }
