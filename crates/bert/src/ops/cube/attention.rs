@@ -32,8 +32,10 @@ use super::stream::{CubeKernel, FusedTensor, empty, register};
 
 /// Queries per workgroup, keys per staged tile (and threads per workgroup).
 const TILE: usize = 32;
-/// The largest head size the kernels take (its registers are arrays of this many floats).
-pub const MAX_HEAD_DIM: usize = 128;
+/// The largest head size the kernels take: BERT's 64 (MiniLM's 32). The `dk`/`dv` kernel
+/// stages `2·TILE·head_dim + 2·TILE` floats in shared memory (16.3 KiB at 64; 128 would pass
+/// the 32 KiB that Metal and lavapipe allow), and each thread keeps four rows in registers.
+pub const MAX_HEAD_DIM: usize = 64;
 /// The most negative finite f32: the running maximum before the first key.
 const NEG_BIG: f32 = f32::MIN;
 

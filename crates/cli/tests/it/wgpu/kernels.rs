@@ -246,6 +246,20 @@ fn attention_kernel_matches_burns_composition_in_inference() {
 }
 
 #[test]
+fn attention_with_heads_larger_than_the_kernels_take_falls_back_to_the_composition() {
+    let _lock = device_lock();
+    let Some(device) = device() else { return };
+    // One head of 80 (> 64, the kernels' limit for shared memory).
+    let [q, k, v] = [41, 42, 43].map(|seed| random::<W, 3>([2, 5, 80], 1.0, seed, &device));
+    let mask = AttentionMask::new(Tensor::<W, 2, Int>::ones([2, 5], &device));
+    let (got, ops) =
+        kernel_ops(|| W::bert_attention(q.clone(), k.clone(), v.clone(), 1, &mask, 0.0));
+    assert_eq!(ops, 0, "no kernel for a head of 80");
+    let want = attention_heads(q, k, v, 1, &mask, 0.0);
+    assert_close("attention fallback", &values(got), &values(want), 1e-6);
+}
+
+#[test]
 fn attention_kernel_matches_burns_composition_in_training_without_dropout() {
     let _lock = device_lock();
     let Some(device) = device() else { return };
