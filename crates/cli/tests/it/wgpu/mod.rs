@@ -14,6 +14,7 @@
 #![allow(clippy::print_stderr)]
 
 mod binary;
+mod kernels;
 mod lora_grads;
 mod parity;
 mod training;
