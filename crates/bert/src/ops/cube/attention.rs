@@ -69,8 +69,8 @@ impl Dims {
 /// scale kept ones by `scale` (`flex/mask.rs`'s `MaskSpec`).
 #[derive(Debug, Clone, Copy)]
 pub struct Dropout {
-    threshold: u32,
-    scale: f32,
+    pub(super) threshold: u32,
+    pub(super) scale: f32,
 }
 
 impl Dropout {
@@ -97,16 +97,17 @@ fn fmix32(x: u32) -> u32 {
     h ^ (h >> 16u32)
 }
 
-/// The dropout factor of mask element `index` under key `(k0, k1)`: 0 or `scale`.
+/// The dropout factor of mask element `index` under key `(k0, k1)`: 0 or `scale` (also the
+/// hidden dropout's, [`super::dropout`]).
 #[cube]
-fn drop_factor(index: u32, k0: u32, k1: u32, threshold: u32, scale: f32) -> f32 {
+pub(super) fn drop_factor(index: u32, k0: u32, k1: u32, threshold: u32, scale: f32) -> f32 {
     let bits = fmix32(fmix32((index * 0x9e37_79b9u32) ^ k0) + k1);
     select(bits >= threshold, scale, f32::new(0.0))
 }
 
 /// Key word `w` (0 or 1) from its two 16-bit halves stored as floats in `key[2w..2w + 2]`.
 #[cube]
-fn key_word(key: &Tensor<f32>, #[comptime] w: usize) -> u32 {
+pub(super) fn key_word(key: &Tensor<f32>, #[comptime] w: usize) -> u32 {
     let hi = u32::cast_from(key[2 * w]) & 0xffffu32;
     let lo = u32::cast_from(key[2 * w + 1]) & 0xffffu32;
     (hi << 16u32) | lo

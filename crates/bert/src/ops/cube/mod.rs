@@ -7,12 +7,18 @@
 //! - [`gelu`]: the exact GELU's exact derivative (the forward pass is Burn's, which fuses);
 //! - [`norm`]: layer norm, forward and backward (`dx`, `dγ`, `dβ`);
 //! - [`attention`]: flash-style multi-head attention with the padding mask and dropout on
-//!   the probabilities, forward and backward (`dq`, `dk`, `dv`).
+//!   the probabilities, forward and backward (`dq`, `dk`, `dv`);
+//! - [`dropout`]: hidden, LoRA and classifier dropout, the attention kernel's masks on an
+//!   element-wise tensor, forward and backward.
+//!
+//! Every f32 dropout takes its mask key from the pass's [`super::DropoutKey`] when one is set
+//! ([`draw_key`]), so [`BertBackend::KEYED_DROPOUT`] holds for the autodiff backend.
 //!
 //! What has no kernel yet takes the portable compositions of [`crate::ops`]. Every kernel runs
 //! on f32 tensors; another element type takes the composition.
 
 mod attention;
+mod dropout;
 mod gelu;
 mod norm;
 mod stream;
@@ -28,7 +34,9 @@ use burn_cubecl::CubeRuntime;
 
 pub use self::stream::registered as kernel_ops_registered;
 use self::stream::{Fused, FusedTensor, all_f32};
-use super::{AttentionMask, BertBackend, attention_heads, layer_norm_composed};
+use super::{
+    AttentionMask, BertBackend, attention_heads, layer_norm_composed, merge_heads, split_heads,
+};
 
 fn wrap<B: burn::tensor::backend::Backend, const D: usize>(
     t: burn::tensor::ops::FloatTensor<B>,
@@ -37,6 +45,9 @@ fn wrap<B: burn::tensor::backend::Backend, const D: usize>(
 }
 
 impl<R: CubeRuntime> BertBackend for Fused<R> {
+    // No autodiff, so no dropout at all.
+    const KEYED_DROPOUT: bool = true;
+
     fn bert_attention(
         q: Tensor<Self, 3>,
         k: Tensor<Self, 3>,
@@ -208,7 +219,51 @@ impl<R: CubeRuntime> Backward<Fused<R>, 1> for GeluBackward {
     }
 }
 
+/// The dropout node; its state is the probability's parameters and the key, the mask being
+/// regenerated from them.
+#[derive(Debug)]
+struct DropoutBackward;
+
+impl<R: CubeRuntime> Backward<Fused<R>, 1> for DropoutBackward {
+    type State = (attention::Dropout, FusedTensor<R>);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (spec, key) = ops.state;
+        unary::<Fused<R>, _>(ops.parents, ops.node, grads, |grad| {
+            dropout::apply(grad, key, spec, "bert_dropout_backward")
+        });
+    }
+}
+
+/// Training attention as Burn operations, for f32 shapes the attention kernels do not take,
+/// with the probabilities' dropout through [`BertBackend::bert_dropout`] (the dropout
+/// kernel, keyed) rather than `burn::nn::Dropout` (the backend's RNG): mask element `i` is
+/// element `i` of `[batch, heads, queries, keys]`, as in the attention kernel.
+///
+/// # Shapes
+/// - q: `[batch, queries, hidden]`, k, v: `[batch, seq, hidden]`
+/// - output: `[batch, queries, hidden]`
+fn attention_keyed_composed<B: BertBackend>(
+    [q, k, v]: [Tensor<B, 3>; 3],
+    heads: usize,
+    mask: &AttentionMask<B>,
+    dropout: f64,
+) -> Tensor<B, 3> {
+    let [q, k, v] = [q, k, v].map(|t| split_heads(t, heads));
+    let head_dim = q.dims()[3];
+    let scores = q
+        .matmul(k.swap_dims(2, 3))
+        .div_scalar((head_dim as f64).sqrt())
+        + mask.additive.clone();
+    let probs = burn::tensor::activation::softmax(scores, 3);
+    merge_heads(B::bert_dropout(probs, dropout).matmul(v))
+}
+
 impl<R: CubeRuntime, C: CheckpointStrategy> BertBackend for Autodiff<Fused<R>, C> {
+    // Every f32 dropout (attention, `bert_dropout`) draws its key through `draw_key`. The
+    // trainer still reseeds bf16 runs, whose dropouts are Burn's.
+    const KEYED_DROPOUT: bool = true;
+
     fn bert_attention(
         q: Tensor<Self, 3>,
         k: Tensor<Self, 3>,
@@ -222,6 +277,10 @@ impl<R: CubeRuntime, C: CheckpointStrategy> BertBackend for Autodiff<Fused<R>, C
         let dims =
             attention_dims::<R>([&q.primitive, &k.primitive, &v.primitive], &key_mask, heads);
         let Some(dims) = dims else {
+            let all = [&q.primitive, &k.primitive, &v.primitive, &key_mask];
+            if dropout > 0.0 && all_f32::<R>(&all) {
+                return attention_keyed_composed([wrap(q), wrap(k), wrap(v)], heads, mask, dropout);
+            }
             return attention_heads(wrap(q), wrap(k), wrap(v), heads, mask, dropout);
         };
         let dropout =
@@ -249,6 +308,33 @@ impl<R: CubeRuntime, C: CheckpointStrategy> BertBackend for Autodiff<Fused<R>, C
             OpsKind::UnTracked(prep) => {
                 let [out, _] = attention::forward_train(qkv, key_mask, dropout, dims);
                 prep.finish(out)
+            }
+        };
+        wrap(out)
+    }
+
+    fn bert_dropout<const D: usize>(x: Tensor<Self, D>, prob: f64) -> Tensor<Self, D> {
+        if prob == 0.0 {
+            return x;
+        }
+        let x = prim(x);
+        if !all_f32::<R>(&[&x.primitive]) {
+            // bf16 activations: Burn's dropout (the backend's RNG; the trainer reseeds).
+            return burn::nn::Dropout { prob }.forward(wrap(x));
+        }
+        let spec = attention::Dropout::new(prob);
+        let key = draw_key::<R>(&x.primitive);
+        let out = match DropoutBackward
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let y = dropout::apply(x.primitive, key.clone(), spec, "bert_dropout");
+                prep.finish((spec, key), y)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(dropout::apply(x.primitive, key, spec, "bert_dropout"))
             }
         };
         wrap(out)

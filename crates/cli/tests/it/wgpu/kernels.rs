@@ -399,3 +399,154 @@ fn attention_kernel_dropout_follows_the_passs_key_not_the_backends_seed() {
     );
     assert_all_close("keyed dropout vs the CPU mask:", &a, &want, 1e-5);
 }
+
+/// The dropout tests' shape: 3·7·37 = 777 elements, three workgroups of 256, the last partial.
+const DROP_SHAPE: [usize; 3] = [3, 7, 37];
+
+/// Output and input gradient of `Σ dropout(x) ⊙ w`, with the kernel ops it recorded.
+fn dropout_grads(
+    drop: impl Fn(Tensor<A, 3>) -> Tensor<A, 3>,
+    device: &WgpuDevice,
+) -> ([Vec<f32>; 2], u64) {
+    let x = random::<A, 3>(DROP_SHAPE, 1.0, 51, device).require_grad();
+    let w = random::<A, 3>(DROP_SHAPE, 1.0, 52, device);
+    kernel_ops(|| {
+        let y = drop(x.clone());
+        let grads = (y.clone() * w).sum().backward();
+        [values(y.inner()), values(x.grad(&grads).unwrap())]
+    })
+}
+
+/// The four 16-bit halves (as floats) of sub-key `n` of `key`, as `draw_key` uploads them.
+fn key_halves(key: u64, n: u64) -> [f32; 4] {
+    let [high, low] = bert::DropoutKey(key).sub_key(n);
+    [high >> 16, high & 0xffff, low >> 16, low & 0xffff].map(|h| h as f32)
+}
+
+#[test]
+fn dropout_kernel_is_the_cpu_mask_and_its_gradient_is_the_compositions() {
+    let _lock = device_lock();
+    let Some(device) = device() else { return };
+    let prob = 0.3;
+    let n = DROP_SHAPE.iter().product();
+    let (got, ops) = dropout_grads(
+        |x| bert::with_dropout_key(bert::DropoutKey(5), || A::bert_dropout(x, prob)),
+        &device,
+    );
+    // On the code before the kernel this was Burn's `Dropout` (RNG mask): no kernel op.
+    assert_eq!(ops, 2, "dropout forward and backward kernels");
+    // The mask is the CPU kernels' function of the pass's first sub-key, element by element.
+    let drop = cpu_mask(&key_halves(5, 0), prob, [n, 1, 1, 1]);
+    let mask = Tensor::<A, 3>::from_data(TensorData::new(drop.clone(), DROP_SHAPE), &device);
+    let (want, _) = dropout_grads(|x| x * mask.clone(), &device);
+    // One f32 product per element on both sides: bit for bit.
+    assert_close(
+        "dropout kernel output vs x ⊙ CPU mask",
+        &got[0],
+        &want[0],
+        0.0,
+    );
+    assert_close(
+        "dropout kernel dx vs the composition's",
+        &got[1],
+        &want[1],
+        0.0,
+    );
+    let kept = got[0].iter().filter(|&&y| y != 0.0).count();
+    assert_eq!(kept, drop.iter().filter(|&&f| f != 0.0).count());
+    // And the CPU backend's dropout under the same key gives the same output.
+    let xs = values(random::<W, 3>(DROP_SHAPE, 1.0, 51, &device));
+    let x = Tensor::<F, 3>::from_data(TensorData::new(xs.clone(), DROP_SHAPE), &Default::default());
+    let x_w = Tensor::<A, 3>::from_data(TensorData::new(xs, DROP_SHAPE), &device);
+    let cpu = bert::with_dropout_key(bert::DropoutKey(5), || {
+        Autodiff::<F>::bert_dropout(Tensor::from_inner(x), prob)
+    });
+    let gpu = bert::with_dropout_key(bert::DropoutKey(5), || A::bert_dropout(x_w, prob));
+    assert_close(
+        "dropout, wgpu vs the CPU backend, same key",
+        &values(gpu.inner()),
+        &values(cpu.inner()),
+        0.0,
+    );
+}
+
+#[test]
+fn dropout_kernel_keeps_one_minus_p_and_follows_the_key_not_the_seed() {
+    let _lock = device_lock();
+    let Some(device) = device() else { return };
+    let prob = 0.25;
+    let shape = [64, 1000];
+    let x = random::<A, 2>(shape, 1.0, 61, &device).add_scalar(10.0);
+    let run = |key: u64, seed: u64| {
+        A::seed(&device, seed);
+        values(
+            bert::with_dropout_key(bert::DropoutKey(key), || A::bert_dropout(x.clone(), prob))
+                .inner(),
+        )
+    };
+    let a = run(7, 1);
+    let kept = a.iter().filter(|&&y| y != 0.0).count() as f64 / a.len() as f64;
+    // 64 000 draws: the share's standard deviation is 0.0017.
+    eprintln!("dropout {prob}: kept share {kept:.4}");
+    assert!((kept - (1.0 - prob)).abs() < 0.01, "kept share {kept}");
+    assert!(run(7, 2) == a, "same key, another backend seed");
+    assert!(run(8, 1) != a, "another key, another mask");
+    // Outside a keyed pass the key comes from the backend's seeded generator (drawn first
+    // after seeding, as the attention kernel's), so masks follow `Backend::seed`.
+    W::seed(&device, 77);
+    let halves = values(Tensor::<W, 1>::random(
+        [4],
+        Distribution::Uniform(0.0, 65_536.0),
+        &device,
+    ));
+    let n = shape.iter().product();
+    let drop = cpu_mask(&halves, prob, [n, 1, 1, 1]);
+    A::seed(&device, 77);
+    let seeded = values(A::bert_dropout(x.clone(), prob).inner());
+    let want: Vec<f32> = values(x.clone().inner())
+        .iter()
+        .zip(&drop)
+        .map(|(x, m)| x * m)
+        .collect();
+    assert_close(
+        "unkeyed dropout vs the seeded key's mask",
+        &seeded,
+        &want,
+        0.0,
+    );
+    A::seed(&device, 77);
+    assert!(
+        values(A::bert_dropout(x.clone(), prob).inner()) == seeded,
+        "reseeded"
+    );
+    // No dropout: the identity, no kernel; nor without autodiff (inference).
+    let (same, ops) = kernel_ops(|| values(A::bert_dropout(x.clone(), 0.0).inner()));
+    assert!(
+        ops == 0 && same == values(x.clone().inner()),
+        "probability 0"
+    );
+    let (same, ops) = kernel_ops(|| values(W::bert_dropout(x.clone().inner(), prob)));
+    assert!(ops == 0 && same == values(x.inner()), "inference");
+}
+
+#[test]
+fn attention_falling_back_to_the_composition_keeps_its_dropout_keyed() {
+    let _lock = device_lock();
+    let Some(device) = device() else { return };
+    // One head of 80 (> 64, the attention kernels' limit): Burn's operations, and the
+    // probabilities' dropout by the dropout kernel, under the pass's key.
+    let mask = AttentionMask::new(Tensor::<A, 2, Int>::ones([2, 5], &device));
+    let run = |key: u64, seed: u64| {
+        let [q, k, v] = [41, 42, 43].map(|s| random::<A, 3>([2, 5, 80], 1.0, s, &device));
+        A::seed(&device, seed);
+        kernel_ops(|| {
+            bert::with_dropout_key(bert::DropoutKey(key), || {
+                values(A::bert_attention(q, k, v, 1, &mask, 0.3).inner())
+            })
+        })
+    };
+    let (a, ops) = run(3, 1);
+    assert_eq!(ops, 1, "the dropout kernel on the probabilities");
+    assert!(run(3, 2).0 == a, "same key, another backend seed");
+    assert!(run(4, 1).0 != a, "another key, another mask");
+}
