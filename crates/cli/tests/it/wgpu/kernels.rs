@@ -310,6 +310,21 @@ fn cpu_mask(halves: &[f32], prob: f64, dims: [usize; 4]) -> Vec<f32> {
         .collect()
 }
 
+/// The composition with a given (inverted-dropout) mask on the probabilities: the reference
+/// for the kernel's dropout, whose mask the test builds on the host.
+fn masked_attention(
+    [q, k, v]: [Tensor<A, 3>; 3],
+    mask: &AttentionMask<A>,
+    drop: &Tensor<A, 4>,
+) -> Tensor<A, 3> {
+    let [q, k, v] = [q, k, v].map(|t| split_heads(t, HEADS));
+    let scores = q
+        .matmul(k.swap_dims(2, 3))
+        .div_scalar((HEAD_DIM as f64).sqrt())
+        + mask.additive.clone();
+    merge_heads((softmax(scores, 3) * drop.clone()).matmul(v))
+}
+
 #[test]
 fn attention_kernel_dropout_is_the_cpu_mask_and_its_gradients_match_the_composition() {
     let _lock = device_lock();
@@ -338,14 +353,7 @@ fn attention_kernel_dropout_is_the_cpu_mask_and_its_gradients_match_the_composit
         );
         let drop = Tensor::<A, 4>::from_data(TensorData::new(drop, dims), &device);
         let want = attention_grads(
-            |[q, k, v], mask| {
-                let [q, k, v] = [q, k, v].map(|t| split_heads(t, HEADS));
-                let scores = q
-                    .matmul(k.swap_dims(2, 3))
-                    .div_scalar((HEAD_DIM as f64).sqrt())
-                    + mask.additive.clone();
-                merge_heads((softmax(scores, 3) * drop.clone()).matmul(v))
-            },
+            |qkv, mask| masked_attention(qkv, mask, &drop),
             queries,
             &device,
         );
@@ -385,18 +393,7 @@ fn attention_kernel_dropout_follows_the_passs_key_not_the_backends_seed() {
     let halves = [high >> 16, high & 0xffff, low >> 16, low & 0xffff].map(|h| h as f32);
     let drop = cpu_mask(&halves, prob, dims);
     let drop = Tensor::<A, 4>::from_data(TensorData::new(drop, dims), &device);
-    let want = attention_grads(
-        |[q, k, v], mask| {
-            let [q, k, v] = [q, k, v].map(|t| split_heads(t, HEADS));
-            let scores = q
-                .matmul(k.swap_dims(2, 3))
-                .div_scalar((HEAD_DIM as f64).sqrt())
-                + mask.additive.clone();
-            merge_heads((softmax(scores, 3) * drop.clone()).matmul(v))
-        },
-        SEQ,
-        &device,
-    );
+    let want = attention_grads(|qkv, mask| masked_attention(qkv, mask, &drop), SEQ, &device);
     assert_all_close("keyed dropout vs the CPU mask:", &a, &want, 1e-5);
 }
 
