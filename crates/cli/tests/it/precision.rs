@@ -128,6 +128,17 @@ fn save_dtype_overrides_the_base_dtype() {
         safetensors::Dtype::F16
     );
     assert_eq!(config_dtype(&model), "float16");
+    // An f16 checkpoint loads (widened to f32) and predicts.
+    let predicted = ok(bin(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "Superb.",
+    ]));
+    let preds: serde_json::Value = serde_json::from_slice(&predicted.stdout).unwrap();
+    let p = &preds[0];
+    let sum = p["neg_prob"].as_f64().unwrap() + p["pos_prob"].as_f64().unwrap();
+    assert!((sum - 1.0).abs() < 1e-6, "{p}");
     // An f32 run records no precision: its metrics.json is what it always was.
     let m = RunMetrics::read(&out.join("metrics.json")).unwrap();
     assert_eq!(m.config.precision, None);
