@@ -117,7 +117,7 @@ pub struct PrecisionArg {
     /// Compute precision: `f32`, or `bf16` mixed precision (frozen projections and
     /// activations in bf16; LoRA factors, head, layer norms, softmax, logits, loss and
     /// optimizer in f32). bf16 runs on `cuda` and on the CPU (slower there than f32: see
-    /// docs/GPU.md); wgpu has none.
+    /// docs/PRECISION.md); wgpu has none.
     #[arg(long, default_value = "f32", value_name = "f32|bf16")]
     pub precision: bert::Precision,
 }
@@ -141,7 +141,7 @@ impl PrecisionArg {
         if self.precision == bert::Precision::Bf16 && cfg!(not(feature = "cuda")) {
             tracing::warn!(
                 "bf16 on the CPU is emulated (converted to f32 for every product) and slower \
-                 than f32 there; it is meant for GPUs (docs/GPU.md)"
+                 than f32 there; it is meant for GPUs (docs/PRECISION.md)"
             );
         }
         Ok(self.precision)
