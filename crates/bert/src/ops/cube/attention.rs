@@ -23,12 +23,11 @@
 //! no tensor cores, so lavapipe runs the same code as a GPU.
 
 use burn::tensor::{Shape, TensorMetadata};
-use burn_cubecl::CubeRuntime;
 use burn_cubecl::tensor::CubeTensor;
 use cubecl::CubeDim;
 use cubecl::prelude::*;
 
-use super::stream::{CubeKernel, FusedTensor, empty, register};
+use super::stream::{BertRuntime, CubeKernel, FusedTensor, empty, register};
 
 /// Queries per workgroup, keys per staged tile (and threads per workgroup).
 const TILE: usize = 32;
@@ -468,7 +467,7 @@ fn drop_params(dropout: Option<Dropout>) -> (u32, f32) {
     dropout.map_or((0, 1.0), |d| (d.threshold, d.scale))
 }
 
-impl<R: CubeRuntime> CubeKernel<R> for Forward {
+impl<R: BertRuntime> CubeKernel<R> for Forward {
     fn run(&self, inputs: Vec<CubeTensor<R>>) -> Vec<CubeTensor<R>> {
         let (q, k, v, mask, key) = match inputs.as_slice() {
             [q, k, v, mask] => (q, k, v, mask, mask),
@@ -516,7 +515,7 @@ struct Backward {
     dropout: Option<Dropout>,
 }
 
-impl<R: CubeRuntime> CubeKernel<R> for Backward {
+impl<R: BertRuntime> CubeKernel<R> for Backward {
     fn run(&self, inputs: Vec<CubeTensor<R>>) -> Vec<CubeTensor<R>> {
         let (q, k, v, mask, out, grad, lse, key) = match inputs.as_slice() {
             [q, k, v, mask, out, grad, lse] => (q, k, v, mask, out, grad, lse, mask),
@@ -583,7 +582,7 @@ impl<R: CubeRuntime> CubeKernel<R> for Backward {
 }
 
 /// Attention without dropout and without what a backward pass needs (inference).
-pub fn forward<R: CubeRuntime>(
+pub fn forward<R: BertRuntime>(
     [q, k, v]: [FusedTensor<R>; 3],
     mask: FusedTensor<R>,
     dims: Dims,
@@ -600,7 +599,7 @@ pub fn forward<R: CubeRuntime>(
 
 /// Attention for training: the output and each row's log-sum-exp `[batch, heads, queries]`;
 /// with `dropout`, its key `[4]` (16-bit halves of two words, as floats) among the inputs.
-pub fn forward_train<R: CubeRuntime>(
+pub fn forward_train<R: BertRuntime>(
     [q, k, v]: [FusedTensor<R>; 3],
     mask: FusedTensor<R>,
     dropout: Option<(Dropout, FusedTensor<R>)>,
@@ -636,7 +635,7 @@ pub fn forward_train<R: CubeRuntime>(
 
 /// `[dq, dk, dv]` for the output gradient `grad`, from the forward pass's inputs, output and
 /// log-sum-exp (and dropout key).
-pub fn backward<R: CubeRuntime>(
+pub fn backward<R: BertRuntime>(
     [q, k, v]: [FusedTensor<R>; 3],
     mask: FusedTensor<R>,
     [out, grad, lse]: [FusedTensor<R>; 3],

@@ -11,13 +11,12 @@
 //! drains the fusion stream).
 
 use burn::tensor::{Shape, TensorMetadata};
-use burn_cubecl::CubeRuntime;
 use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::*;
 use cubecl::{CubeDim, calculate_cube_count_elemwise};
 
 use super::attention::{Dropout, drop_factor, key_word};
-use super::stream::{CubeKernel, FusedTensor, empty, register};
+use super::stream::{BertRuntime, CubeKernel, FusedTensor, empty, register};
 
 #[cube(launch)]
 fn dropout_kernel(
@@ -42,7 +41,7 @@ struct Mask {
     spec: Dropout,
 }
 
-impl<R: CubeRuntime> CubeKernel<R> for Mask {
+impl<R: BertRuntime> CubeKernel<R> for Mask {
     fn run(&self, inputs: Vec<CubeTensor<R>>) -> Vec<CubeTensor<R>> {
         let [x, key] = inputs.as_slice() else {
             return Vec::new();
@@ -67,7 +66,7 @@ impl<R: CubeRuntime> CubeKernel<R> for Mask {
 /// `x ⊙ mask`: the mask of `spec`'s probability under `key` (`[4]`, the 16-bit halves of two
 /// words as floats), element `i` of the flattened tensor by mask element `i`. The forward
 /// pass and, on the output gradient, the backward pass.
-pub fn apply<R: CubeRuntime>(
+pub fn apply<R: BertRuntime>(
     x: FusedTensor<R>,
     key: FusedTensor<R>,
     spec: Dropout,

@@ -11,12 +11,11 @@
 use std::f32::consts::{FRAC_1_SQRT_2, FRAC_2_SQRT_PI};
 
 use burn::tensor::TensorMetadata;
-use burn_cubecl::CubeRuntime;
 use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::*;
 use cubecl::{CubeDim, calculate_cube_count_elemwise};
 
-use super::stream::{CubeKernel, FusedTensor, empty, register};
+use super::stream::{BertRuntime, CubeKernel, FusedTensor, empty, register};
 
 /// `1/√(2π)`, the standard normal density's factor.
 const PDF_SCALE: f32 = 0.5 * FRAC_2_SQRT_PI * FRAC_1_SQRT_2;
@@ -36,7 +35,7 @@ fn gelu_backward_kernel(x: &Tensor<f32>, grad: &Tensor<f32>, out: &mut Tensor<f3
 #[derive(Debug)]
 struct GeluBackward;
 
-impl<R: CubeRuntime> CubeKernel<R> for GeluBackward {
+impl<R: BertRuntime> CubeKernel<R> for GeluBackward {
     fn run(&self, inputs: Vec<CubeTensor<R>>) -> Vec<CubeTensor<R>> {
         let [x, grad] = inputs.as_slice() else {
             return Vec::new();
@@ -57,7 +56,7 @@ impl<R: CubeRuntime> CubeKernel<R> for GeluBackward {
 }
 
 /// `grad·(Φ(x) + x·φ(x))` of f32 tensors of one shape.
-pub fn gelu_backward<R: CubeRuntime>(x: FusedTensor<R>, grad: FusedTensor<R>) -> FusedTensor<R> {
+pub fn gelu_backward<R: BertRuntime>(x: FusedTensor<R>, grad: FusedTensor<R>) -> FusedTensor<R> {
     let shape = x.shape();
     let [out] = register("bert_gelu_backward", [x, grad], [shape], GeluBackward);
     out

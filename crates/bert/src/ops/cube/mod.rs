@@ -30,10 +30,9 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::tensor::ops::{ActivationOps, FloatTensorOps};
 use burn::tensor::{Distribution, FloatDType, Shape, Tensor, TensorMetadata, TensorPrimitive};
-use burn_cubecl::CubeRuntime;
 
 pub use self::stream::registered as kernel_ops_registered;
-use self::stream::{Fused, FusedTensor, all_f32};
+use self::stream::{BertRuntime, Fused, FusedTensor, all_f32};
 use super::{
     AttentionMask, BertBackend, attention_heads, layer_norm_composed, merge_heads, split_heads,
 };
@@ -44,7 +43,7 @@ fn wrap<B: burn::tensor::backend::Backend, const D: usize>(
     Tensor::from_primitive(TensorPrimitive::Float(t))
 }
 
-impl<R: CubeRuntime> BertBackend for Fused<R> {
+impl<R: BertRuntime> BertBackend for Fused<R> {
     // No autodiff, so no dropout at all.
     const KEYED_DROPOUT: bool = true;
 
@@ -89,7 +88,7 @@ fn prim<B: burn::tensor::backend::Backend, const D: usize>(
 /// The sizes of an attention call on `[batch, seq, hidden]` tensors with `heads` heads and a
 /// `[batch, 1, 1, keys]` key mask, when the kernels take it (else the composition runs, and
 /// reports any shape error the portable way).
-fn attention_dims<R: CubeRuntime>(
+fn attention_dims<R: BertRuntime>(
     [q, k, v]: [&FusedTensor<R>; 3],
     key_mask: &FusedTensor<R>,
     heads: usize,
@@ -123,7 +122,7 @@ fn attention_dims<R: CubeRuntime>(
 /// current pass's [`super::DropoutKey`] when one is set ([`super::with_dropout_key`]),
 /// uploaded; else a fresh key from the backend's seeded generator, on the device. Never read
 /// back by the host either way.
-fn draw_key<R: CubeRuntime>(like: &FusedTensor<R>) -> FusedTensor<R> {
+fn draw_key<R: BertRuntime>(like: &FusedTensor<R>) -> FusedTensor<R> {
     if let Some([high, low]) = super::next_dropout_key() {
         let halves = [high >> 16, high & 0xffff, low >> 16, low & 0xffff].map(|h| h as f32);
         return Fused::<R>::float_from_data(
@@ -142,7 +141,7 @@ fn draw_key<R: CubeRuntime>(like: &FusedTensor<R>) -> FusedTensor<R> {
 /// What the attention node keeps for its backward pass: the inputs (shared with the graph),
 /// the output, each row's log-sum-exp and the dropout key; not the probabilities.
 #[derive(Debug, Clone)]
-struct AttentionState<R: CubeRuntime> {
+struct AttentionState<R: BertRuntime> {
     qkv: [FusedTensor<R>; 3],
     key_mask: FusedTensor<R>,
     out: FusedTensor<R>,
@@ -154,7 +153,7 @@ struct AttentionState<R: CubeRuntime> {
 #[derive(Debug)]
 struct AttentionBackward;
 
-impl<R: CubeRuntime> Backward<Fused<R>, 3> for AttentionBackward {
+impl<R: BertRuntime> Backward<Fused<R>, 3> for AttentionBackward {
     type State = AttentionState<R>;
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
@@ -170,7 +169,7 @@ impl<R: CubeRuntime> Backward<Fused<R>, 3> for AttentionBackward {
 }
 
 /// Whether the layer-norm kernels take these tensors: f32, `γ` and `β` of `x`'s last size.
-fn norm_fits<R: CubeRuntime>(x: &FusedTensor<R>, g: &FusedTensor<R>, b: &FusedTensor<R>) -> bool {
+fn norm_fits<R: BertRuntime>(x: &FusedTensor<R>, g: &FusedTensor<R>, b: &FusedTensor<R>) -> bool {
     let d = x.shape().as_slice().last().copied().unwrap_or(0);
     all_f32::<R>(&[x, g, b]) && d > 0 && g.shape().as_slice() == [d] && b.shape().as_slice() == [d]
 }
@@ -179,7 +178,7 @@ fn norm_fits<R: CubeRuntime>(x: &FusedTensor<R>, g: &FusedTensor<R>, b: &FusedTe
 #[derive(Debug)]
 struct LayerNormBackward;
 
-impl<R: CubeRuntime> Backward<Fused<R>, 3> for LayerNormBackward {
+impl<R: BertRuntime> Backward<Fused<R>, 3> for LayerNormBackward {
     type State = (FusedTensor<R>, FusedTensor<R>, FusedTensor<R>);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
@@ -208,7 +207,7 @@ impl<R: CubeRuntime> Backward<Fused<R>, 3> for LayerNormBackward {
 #[derive(Debug)]
 struct GeluBackward;
 
-impl<R: CubeRuntime> Backward<Fused<R>, 1> for GeluBackward {
+impl<R: BertRuntime> Backward<Fused<R>, 1> for GeluBackward {
     type State = FusedTensor<R>;
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
@@ -224,7 +223,7 @@ impl<R: CubeRuntime> Backward<Fused<R>, 1> for GeluBackward {
 #[derive(Debug)]
 struct DropoutBackward;
 
-impl<R: CubeRuntime> Backward<Fused<R>, 1> for DropoutBackward {
+impl<R: BertRuntime> Backward<Fused<R>, 1> for DropoutBackward {
     type State = (attention::Dropout, FusedTensor<R>);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
@@ -259,7 +258,7 @@ fn attention_keyed_composed<B: BertBackend>(
     merge_heads(B::bert_dropout(probs, dropout).matmul(v))
 }
 
-impl<R: CubeRuntime, C: CheckpointStrategy> BertBackend for Autodiff<Fused<R>, C> {
+impl<R: BertRuntime, C: CheckpointStrategy> BertBackend for Autodiff<Fused<R>, C> {
     // Every f32 dropout (attention, `bert_dropout`) draws its key through `draw_key`. The
     // trainer still reseeds bf16 runs, whose dropouts are Burn's.
     const KEYED_DROPOUT: bool = true;

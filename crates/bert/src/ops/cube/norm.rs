@@ -10,13 +10,12 @@
 //! no subgroup operations, which lavapipe lacks.
 
 use burn::tensor::{Shape, TensorMetadata};
-use burn_cubecl::CubeRuntime;
 use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::*;
 use cubecl::server::CubeCountSelection;
 use cubecl::{CubeDim, calculate_cube_count_elemwise};
 
-use super::stream::{CubeKernel, FusedTensor, empty, register};
+use super::stream::{BertRuntime, CubeKernel, FusedTensor, empty, register};
 
 /// Threads per row: a power of two (the tree reduction halves it).
 const BLOCK: usize = 256;
@@ -169,7 +168,7 @@ fn layer_norm_dparams_kernel(
 }
 
 /// Threads per row for this device: [`BLOCK`], or the largest power of two it allows.
-fn block<R: CubeRuntime>(t: &CubeTensor<R>) -> usize {
+fn block<R: BertRuntime>(t: &CubeTensor<R>) -> usize {
     let max = t.client.properties().hardware.max_units_per_cube as usize;
     let mut block = BLOCK;
     while block > max.max(1) {
@@ -179,7 +178,7 @@ fn block<R: CubeRuntime>(t: &CubeTensor<R>) -> usize {
 }
 
 /// One cube per row, spread over the grid's dimensions when there are many rows.
-fn rows_count<R: CubeRuntime>(t: &CubeTensor<R>, rows: usize) -> CubeCount {
+fn rows_count<R: BertRuntime>(t: &CubeTensor<R>, rows: usize) -> CubeCount {
     CubeCountSelection::new(&t.client, rows as u32).cube_count()
 }
 
@@ -188,7 +187,7 @@ struct LayerNorm {
     epsilon: f32,
 }
 
-impl<R: CubeRuntime> CubeKernel<R> for LayerNorm {
+impl<R: BertRuntime> CubeKernel<R> for LayerNorm {
     fn run(&self, inputs: Vec<CubeTensor<R>>) -> Vec<CubeTensor<R>> {
         let [x, gamma, beta] = inputs.as_slice() else {
             return Vec::new();
@@ -217,7 +216,7 @@ impl<R: CubeRuntime> CubeKernel<R> for LayerNorm {
 #[derive(Debug)]
 struct LayerNormDx;
 
-impl<R: CubeRuntime> CubeKernel<R> for LayerNormDx {
+impl<R: BertRuntime> CubeKernel<R> for LayerNormDx {
     fn run(&self, inputs: Vec<CubeTensor<R>>) -> Vec<CubeTensor<R>> {
         let [x, gamma, stats, grad] = inputs.as_slice() else {
             return Vec::new();
@@ -245,7 +244,7 @@ struct LayerNormDParams {
     d: usize,
 }
 
-impl<R: CubeRuntime> CubeKernel<R> for LayerNormDParams {
+impl<R: BertRuntime> CubeKernel<R> for LayerNormDParams {
     fn run(&self, inputs: Vec<CubeTensor<R>>) -> Vec<CubeTensor<R>> {
         let [x, stats, grad] = inputs.as_slice() else {
             return Vec::new();
@@ -273,7 +272,7 @@ impl<R: CubeRuntime> CubeKernel<R> for LayerNormDParams {
 
 /// The normalised rows and their statistics `[rows, 2]` (mean, `1/σ`), for f32 `x` of
 /// `[..., d]` and `γ`, `β` of `[d]`.
-pub fn forward<R: CubeRuntime>(
+pub fn forward<R: BertRuntime>(
     x: FusedTensor<R>,
     gamma: FusedTensor<R>,
     beta: FusedTensor<R>,
@@ -295,7 +294,7 @@ pub fn forward<R: CubeRuntime>(
 }
 
 /// `dx` for the output gradient `grad`, from the forward pass's input, `γ` and statistics.
-pub fn backward_x<R: CubeRuntime>(
+pub fn backward_x<R: BertRuntime>(
     x: FusedTensor<R>,
     gamma: FusedTensor<R>,
     stats: FusedTensor<R>,
@@ -312,7 +311,7 @@ pub fn backward_x<R: CubeRuntime>(
 }
 
 /// Partial sums `[parts, d]` of `dγ` and of `dβ` over blocks of rows (summed by the caller).
-pub fn backward_params<R: CubeRuntime>(
+pub fn backward_params<R: BertRuntime>(
     x: FusedTensor<R>,
     stats: FusedTensor<R>,
     grad: FusedTensor<R>,

@@ -1,6 +1,6 @@
 //! Our kernels as custom operations of Burn's fusion stream.
 //!
-//! `burn::backend::Cuda` and `Wgpu` are `Fusion<CubeBackend<R, f32, i32, u32>>`: an operation
+//! `burn::backend::Cuda` and `Wgpu` are `Fusion<CubeBackend<R, f32, i32, u8 | u32>>`: an operation
 //! is not run when called but recorded in a stream that Burn fuses and executes later. A kernel
 //! of ours enters that stream as an `OperationIr::Custom` with its inputs and outputs declared,
 //! so the fuser orders it among Burn's operations (it never fuses it) and hands it the
@@ -15,13 +15,30 @@ use burn_cubecl::fusion::FusionCubeRuntime;
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
-use burn_cubecl::{CubeBackend, CubeRuntime};
+use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime};
 use burn_fusion::stream::{Operation, OperationStreams};
 use burn_fusion::{Fusion, FusionRuntime, FusionTensor};
 use burn_ir::{CustomOpIr, HandleContainer, OperationIr, TensorIr};
 
+/// A CubeCL runtime Burn builds a fused backend on, with that backend's bool element: `u8`
+/// for `burn::backend::Cuda`, `u32` for `Wgpu` (the one type parameter the two differ in).
+pub trait BertRuntime: CubeRuntime {
+    /// The bool element of Burn's backend on this runtime.
+    type Bool: BoolElement;
+}
+
+#[cfg(feature = "cuda")]
+impl BertRuntime for cubecl::cuda::CudaRuntime {
+    type Bool = u8;
+}
+
+#[cfg(feature = "wgpu")]
+impl BertRuntime for cubecl::wgpu::WgpuRuntime {
+    type Bool = u32;
+}
+
 /// The Cube backend under the fusion layer, with the element types of Burn's `Cuda` and `Wgpu`.
-pub type Cube<R> = CubeBackend<R, f32, i32, u32>;
+pub type Cube<R> = CubeBackend<R, f32, i32, <R as BertRuntime>::Bool>;
 /// Burn's fused Cube backend: `burn::backend::Cuda` / `Wgpu` for `R` = CUDA / wgpu.
 pub type Fused<R> = Fusion<Cube<R>>;
 /// A float tensor of [`Fused`].
@@ -29,7 +46,7 @@ pub type FusedTensor<R> = FusionTensor<FusionCubeRuntime<R>>;
 
 /// A kernel launch on the Cube tensors of its inputs, returning its outputs in the order
 /// and shapes declared to [`register`].
-pub trait CubeKernel<R: CubeRuntime>: Send + Sync + std::fmt::Debug + 'static {
+pub trait CubeKernel<R: BertRuntime>: Send + Sync + std::fmt::Debug + 'static {
     /// Launches the kernel(s); the inputs are contiguous f32 tensors.
     fn run(&self, inputs: Vec<CubeTensor<R>>) -> Vec<CubeTensor<R>>;
 }
@@ -45,13 +62,13 @@ pub fn registered() -> u64 {
 
 /// A [`CubeKernel`] with the stream's description of its tensors.
 #[derive(Debug)]
-struct CustomOp<R: CubeRuntime, K> {
+struct CustomOp<R: BertRuntime, K> {
     ir: CustomOpIr,
     kernel: K,
     _runtime: PhantomData<R>,
 }
 
-impl<R: CubeRuntime, K: CubeKernel<R>> Operation<FusionCubeRuntime<R>> for CustomOp<R, K> {
+impl<R: BertRuntime, K: CubeKernel<R>> Operation<FusionCubeRuntime<R>> for CustomOp<R, K> {
     fn execute(
         &self,
         handles: &mut HandleContainer<<FusionCubeRuntime<R> as FusionRuntime>::FusionHandle>,
@@ -71,7 +88,7 @@ impl<R: CubeRuntime, K: CubeKernel<R>> Operation<FusionCubeRuntime<R>> for Custo
 
 /// Records `kernel` in the stream of `inputs` (all f32 on one device) with f32 outputs of
 /// the given shapes, and returns those outputs.
-pub fn register<R: CubeRuntime, K: CubeKernel<R>, const I: usize, const O: usize>(
+pub fn register<R: BertRuntime, K: CubeKernel<R>, const I: usize, const O: usize>(
     name: &'static str,
     inputs: [FusedTensor<R>; I],
     outputs: [Shape; O],
@@ -105,11 +122,11 @@ pub fn register<R: CubeRuntime, K: CubeKernel<R>, const I: usize, const O: usize
 }
 
 /// Whether every tensor is f32 (the kernels' element type; anything else takes Burn's path).
-pub fn all_f32<R: CubeRuntime>(tensors: &[&FusedTensor<R>]) -> bool {
+pub fn all_f32<R: BertRuntime>(tensors: &[&FusedTensor<R>]) -> bool {
     tensors.iter().all(|t| t.dtype() == DType::F32)
 }
 
 /// A new contiguous f32 tensor on the device of `like`.
-pub fn empty<R: CubeRuntime>(like: &CubeTensor<R>, shape: Shape) -> CubeTensor<R> {
+pub fn empty<R: BertRuntime>(like: &CubeTensor<R>, shape: Shape) -> CubeTensor<R> {
     empty_device_contiguous_dtype(like.client.clone(), like.device.clone(), shape, DType::F32)
 }
