@@ -129,8 +129,10 @@ impl PrecisionArg {
     /// bf16 on `wgpu` (WGSL has no bf16 type; CubeCL's wgpu runtime refuses it) or `ndarray`
     /// (no bf16 arithmetic).
     pub fn checked(self) -> anyhow::Result<bert::Precision> {
-        let supported = cfg!(any(feature = "cuda", feature = "flex"))
-            && !cfg!(all(feature = "wgpu", not(feature = "cuda")));
+        // The backends `Backend` can be that compute in bf16: cuda, or flex when no GPU
+        // feature overrides it.
+        let supported =
+            cfg!(feature = "cuda") || (cfg!(feature = "flex") && !cfg!(feature = "wgpu"));
         if self.precision != bert::Precision::F32 && !supported {
             anyhow::bail!(
                 "--precision {} is not available on the {BACKEND_NAME} backend; use f32, \

@@ -91,12 +91,14 @@ pub fn evaluate_classes<B: BertBackend>(
     // same logits up to float rounding (the adapter tests check merged against PEFT too).
     // Not in bf16: rounding the merged weights to bf16 would swallow most of the small LoRA
     // update (2⁻⁸ relative), so a bf16 model evaluates with its adapters beside the weights.
+    let merged;
     let model = if model.bert.precision() == bert::Precision::F32 {
-        let mut merged = model.clone();
-        merged.bert = merged.bert.merge_lora();
-        merged
+        let mut copy = model.clone();
+        copy.bert = copy.bert.merge_lora();
+        merged = copy;
+        &merged
     } else {
-        model.clone()
+        model
     };
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let mut acc = match classes {
