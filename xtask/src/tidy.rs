@@ -36,7 +36,8 @@ const BURN_FREE: &[&str] = &[
 /// Packages that may depend on Burn.
 const BURN_USERS: &[&str] = &[
     "imdb-lora-lora",
-    "imdb-lora-bert",
+    "imdb-lora-kernels",
+    "imdb-lora-encoder",
     "imdb-lora-train",
     "imdb-lora-infer",
     "imdb-lora-perf",
@@ -65,11 +66,11 @@ const FSIO: &str = "imdb-lora-fsio";
 /// Files allowed to contain `unsafe`, relative to the workspace root, each with why.
 const UNSAFE_ALLOWED: &[(&str, &str)] = &[
     (
-        "crates/bert/src/ops/flex/gemm.rs",
+        "crates/kernels/src/flex/gemm.rs",
         "the call into the gemm crate, raw pointers and strides behind checked views",
     ),
     (
-        "crates/bert/src/weights.rs",
+        "crates/encoder/src/weights.rs",
         "memory-mapping safetensors files",
     ),
     ("crates/cli/src/main.rs", "setting a mimalloc option"),
@@ -97,6 +98,8 @@ struct Dependency {
     name: String,
     /// `None` for normal dependencies, else `"dev"` or `"build"`.
     kind: Option<String>,
+    /// The name it is used under when that differs from the package's.
+    rename: Option<String>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -563,16 +566,16 @@ fn packages_are_named_after_their_folder() {
         if p.name != expected {
             problems.push(format!(
                 "package `{}` ({}) should be named `{expected}` (packages are \
-                 `imdb-lora-<folder>`); rename it, set `[lib] name = \"{}\"` and add \
-                 `{folder} = {{ path = \"{}\", package = \"{expected}\" }}` to \
-                 [workspace.dependencies]",
+                 `imdb-lora-<folder>`); rename it and add \
+                 `{expected} = {{ path = \"{}\" }}` to [workspace.dependencies]",
                 p.name,
                 p.manifest(),
-                folder.replace('-', "_"),
                 relative(p.dir()),
             ));
         }
-        let lib = folder.replace('-', "_");
+        // The library is the package's own name (`-` as `_`): one name for one crate in
+        // `cargo -p`, `use` paths, docs and tools, and none that shadows a crates.io crate.
+        let lib = expected.replace('-', "_");
         for t in p
             .targets
             .iter()
@@ -580,8 +583,8 @@ fn packages_are_named_after_their_folder() {
         {
             if t.name != lib {
                 problems.push(format!(
-                    "package `{}` ({}) has library `{}`; it should be `{lib}` (the folder's \
-                     name): set `[lib] name = \"{lib}\"`",
+                    "package `{}` ({}) has library `{}`; it should be `{lib}` (the package's \
+                     name): remove its `[lib] name`",
                     p.name,
                     p.manifest(),
                     t.name
@@ -590,8 +593,31 @@ fn packages_are_named_after_their_folder() {
         }
     }
     report(
-        "every package is `imdb-lora-<folder>` with lib `<folder>` (`-` as `_`); \
+        "every package is `imdb-lora-<folder>` with library `imdb_lora_<folder>`; \
          exceptions: `imdb-lora` (crates/cli) and `xtask`",
+        &problems,
+    );
+}
+
+/// Dependencies are used under their package names: a key that renames a project crate
+/// (`metrics = { package = "imdb-lora-metrics" }`) would give one crate two names again.
+#[test]
+fn project_crates_are_used_under_their_own_names() {
+    let mut problems = Vec::new();
+    for p in &metadata().packages {
+        for d in &p.dependencies {
+            if d.name.starts_with("imdb-lora") && d.rename.is_some() {
+                problems.push(format!(
+                    "{} uses `{}` under the name `{}`: drop the rename",
+                    p.manifest(),
+                    d.name,
+                    d.rename.as_deref().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    report(
+        "project crates are used under their package names",
         &problems,
     );
 }

@@ -95,7 +95,7 @@ pub fn device() -> anyhow::Result<burn::tensor::Device<Backend>> {
     }
     #[cfg(all(feature = "wgpu", not(feature = "cuda")))]
     {
-        match bert::wgpu_adapter() {
+        match imdb_lora_encoder::wgpu_adapter() {
             Some(adapter) => tracing::info!("wgpu adapter: {adapter}"),
             None => anyhow::bail!(
                 "wgpu found no graphics adapter: install your GPU's Vulkan driver (Linux, \
@@ -119,7 +119,7 @@ pub struct PrecisionArg {
     /// optimizer in f32). bf16 runs on `cuda` and on the CPU (slower there than f32: see
     /// docs/PRECISION.md); wgpu has none.
     #[arg(long, default_value = "f32", value_name = "f32|bf16")]
-    pub precision: bert::Precision,
+    pub precision: imdb_lora_encoder::Precision,
 }
 
 impl PrecisionArg {
@@ -128,19 +128,19 @@ impl PrecisionArg {
     /// # Errors
     /// bf16 on `wgpu` (WGSL has no bf16 type; CubeCL's wgpu runtime refuses it) or `ndarray`
     /// (no bf16 arithmetic).
-    pub fn checked(self) -> anyhow::Result<bert::Precision> {
+    pub fn checked(self) -> anyhow::Result<imdb_lora_encoder::Precision> {
         // The backends `Backend` can be that compute in bf16: cuda, or flex when no GPU
         // feature overrides it.
         let supported =
             cfg!(feature = "cuda") || (cfg!(feature = "flex") && !cfg!(feature = "wgpu"));
-        if self.precision != bert::Precision::F32 && !supported {
+        if self.precision != imdb_lora_encoder::Precision::F32 && !supported {
             anyhow::bail!(
                 "--precision {} is not available on the {BACKEND_NAME} backend; use f32, \
                  or a build with the cuda feature (or the default CPU backend)",
                 self.precision
             );
         }
-        if self.precision == bert::Precision::Bf16 && cfg!(not(feature = "cuda")) {
+        if self.precision == imdb_lora_encoder::Precision::Bf16 && cfg!(not(feature = "cuda")) {
             tracing::warn!(
                 "bf16 on the CPU is emulated (converted to f32 for every product) and slower \
                  than f32 there; it is meant for GPUs (docs/PRECISION.md)"

@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use bert::load_classifier;
-use data::{Batcher, BatcherConfig, TextTokenizer};
-use train::{evaluate, evaluate_classes};
+use imdb_lora_encoder::load_classifier;
+use imdb_lora_data::{Batcher, BatcherConfig, TextTokenizer};
+use imdb_lora_train::{evaluate, evaluate_classes};
 
 use crate::backend::{self, Backend};
 use crate::common::{DataArgs, PadArgs};
@@ -34,8 +34,8 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let d = &args.data;
     let precision = args.precision.checked()?;
-    let config_path = args.saved.join(bert::files::CONFIG_FILE);
-    let config = bert::BertConfig::from_file(&config_path)?;
+    let config_path = args.saved.join(imdb_lora_encoder::files::CONFIG_FILE);
+    let config = imdb_lora_encoder::EncoderConfig::from_file(&config_path)?;
     let own = d.is_own_data();
     if !own {
         crate::common::require_two_labels(&config, &config_path)?;
@@ -81,7 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 &model,
                 batcher.epoch(0),
                 &device,
-                &progress::Silent,
+                &imdb_lora_progress::Silent,
                 "evaluation",
                 Some(names),
             )?;
@@ -93,7 +93,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             (metrics, serde_json::to_vec_pretty(&value)?)
         }
     };
-    fsio::write(&args.out, &json)?;
+    imdb_lora_fsio::write(&args.out, &json)?;
     tracing::info!(
         accuracy = metrics.accuracy,
         f1 = metrics.f1,

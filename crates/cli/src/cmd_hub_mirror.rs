@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use hub_mirror::HubMirror;
+use imdb_lora_hub_mirror::HubMirror;
 
 /// Serve a Hub-shaped tree (`<repo>/resolve/<rev>/<file>`, `datasets/<repo>/...`).
 #[derive(Debug, clap::Args)]

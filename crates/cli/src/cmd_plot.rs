@@ -14,7 +14,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let rendered = report::render_all(&args.metrics, &args.out)?;
+    let rendered = imdb_lora_report::render_all(&args.metrics, &args.out)?;
     tracing::info!(report = %rendered.report_md.display(), "report written");
     Ok(())
 }

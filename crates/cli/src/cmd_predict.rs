@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use hub::{HubClient, HubConfig, RepoType, Source};
-use infer::{PredictOptions, Prediction, Predictor};
+use imdb_lora_hub::{HubClient, HubConfig, RepoType, Source};
+use imdb_lora_infer::{PredictOptions, Prediction, Predictor};
 
 use crate::backend::{self, Backend};
 use crate::fetch::fetch_model;
@@ -31,10 +31,10 @@ pub struct Args {
     adapter: Option<String>,
     /// Longest token sequence fed to the model ([CLS] and [SEP] included); capped at the
     /// model's max_position_embeddings.
-    #[arg(long, default_value_t = infer::DEFAULT_MAX_LEN, value_name = "N")]
+    #[arg(long, default_value_t = imdb_lora_infer::DEFAULT_MAX_LEN, value_name = "N")]
     max_len: usize,
     /// Texts per forward pass.
-    #[arg(long, default_value_t = infer::DEFAULT_BATCH_SIZE, value_name = "N")]
+    #[arg(long, default_value_t = imdb_lora_infer::DEFAULT_BATCH_SIZE, value_name = "N")]
     batch_size: usize,
     /// Read the texts from this file, one per line.
     #[arg(long, value_name = "PATH", conflicts_with = "texts")]
@@ -120,8 +120,8 @@ fn load(args: &Args, options: PredictOptions) -> anyhow::Result<Predictor<Backen
                     .fetch(
                         &client,
                         [
-                            bert::adapter::ADAPTER_CONFIG,
-                            bert::adapter::ADAPTER_WEIGHTS,
+                            imdb_lora_encoder::adapter::ADAPTER_CONFIG,
+                            imdb_lora_encoder::adapter::ADAPTER_WEIGHTS,
                         ],
                         [],
                     )?

@@ -5,10 +5,10 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use bert::{BertConfig, load_classifier_with_config, save_adapter};
-use lora::LoraConfig;
-use metrics::RunConfig;
-use train::{Datasets, LrSchedule, TrainConfig, fine_tune};
+use imdb_lora_encoder::{EncoderConfig, load_classifier_with_config, save_adapter};
+use imdb_lora_lora::LoraConfig;
+use imdb_lora_metrics::RunConfig;
+use imdb_lora_train::{Datasets, LrSchedule, TrainConfig, fine_tune};
 
 use crate::backend::{self, TrainBackend};
 use crate::common::{self, DataArgs, PadArgs, model_dir};
@@ -63,9 +63,17 @@ pub struct Args {
     /// LoRA dropout.
     #[arg(long, default_value_t = 0.1)]
     lora_dropout: f64,
-    /// Modules to adapt (PEFT names: query, key, value, attention.output.dense, ...).
-    #[arg(long, value_delimiter = ',', default_value = "query,value")]
-    target_modules: Vec<String>,
+    /// Modules to adapt, by PEFT's names (suffixes of module paths: query, value,
+    /// attention.output.dense, ... for BERT, RoBERTa, ELECTRA; q_lin, v_lin, ffn.lin1, ... for
+    /// DistilBERT), or all-linear. Default: PEFT's for the model's family (query,value;
+    /// q_lin,v_lin for DistilBERT).
+    #[arg(long, value_delimiter = ',')]
+    target_modules: Option<Vec<String>>,
+    /// Head modules trained in full and saved with the adapter (PEFT's modules_to_save; the
+    /// suffix rule applies). Default: PEFT's, classifier,score (for DistilBERT that suffix
+    /// also takes pre_classifier, as in PEFT).
+    #[arg(long, value_delimiter = ',')]
+    modules_to_save: Option<Vec<String>>,
     /// Length bucketing: sort by length within windows of this many batches, then shuffle
     /// the batches (like transformers' `group_by_length`, which uses 50); 0, the default,
     /// keeps plain shuffled batches.
@@ -87,13 +95,13 @@ pub struct Args {
     /// The dtype of the saved model's weights: f32, bf16 or f16. Default: the base
     /// checkpoint's own (an f32 checkpoint stays f32, whatever --precision trained it).
     #[arg(long, value_name = "f32|bf16|f16")]
-    save_dtype: Option<bert::WeightDtype>,
+    save_dtype: Option<imdb_lora_encoder::WeightDtype>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     // One output directory, one run: a second `train` into the same --out stops here, before
     // anything is loaded or written. Held until the process ends (the OS releases it on a crash).
-    let lock = fsio::RunLock::acquire(&args.out)?;
+    let lock = imdb_lora_fsio::RunLock::acquire(&args.out)?;
     // What a killed run was writing is never complete; under the lock nothing else writes here.
     let swept = lock.sweep_temp_files()?;
     if !swept.is_empty() {
@@ -109,9 +117,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let files = d.model_files(&client)?;
     let save_dtype = match args.save_dtype {
         Some(dtype) => dtype,
-        None => bert::WeightDtype::of_checkpoint(&files.weights)?,
+        None => imdb_lora_encoder::WeightDtype::of_checkpoint(&files.weights)?,
     };
-    let mut config = BertConfig::from_file(&files.config)?;
+    let mut config = EncoderConfig::from_file(&files.config)?;
     let own = d.is_own_data();
     if !own {
         // Refused before any data is read: IMDb sentiment is a two-label task.
@@ -121,7 +129,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     tokenizer.check_ids_fit(config.vocab_size, config.type_vocab_size)?;
     let (train, test, classes) = if own {
         let data = d.load_own(&client, &tokenizer, true)?;
-        fsio::write(
+        imdb_lora_fsio::write(
             &args.out.join(common::SPLIT_FILE),
             &serde_json::to_vec_pretty(&data.record)?,
         )?;
@@ -157,9 +165,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         r: args.lora_r,
         lora_alpha: args.lora_alpha,
         lora_dropout: args.lora_dropout,
-        target_modules: args.target_modules.clone(),
+        target_modules: args
+            .target_modules
+            .clone()
+            .unwrap_or_else(|| config.family.default_lora_targets()),
         layers_to_transform: None,
         use_rslora: false,
+        modules_to_save: args.modules_to_save.clone(),
     };
     let train_config = TrainConfig {
         epochs: args.epochs,
@@ -201,7 +213,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         target_modules: lora.target_modules.clone(),
         backend: backend::BACKEND_NAME.into(),
         model_sha256: Some(sha256_file(&files.weights)?),
-        precision: (precision != bert::Precision::F32).then(|| precision.to_string()),
+        precision: (precision != imdb_lora_encoder::Precision::F32).then(|| precision.to_string()),
     };
     let datasets = Datasets {
         train: train.examples,
@@ -230,7 +242,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let model_out = args.out.join("model");
-    let last = train::checkpoint::CheckpointDir::new(&args.out).last();
+    let last = imdb_lora_train::checkpoint::CheckpointDir::new(&args.out).last();
     if is_newer(&model_out.join("adapter/adapter_model.safetensors"), &last) {
         tracing::info!(model = %model_out.display(), "saved model is up to date with the last checkpoint");
         return Ok(());
@@ -238,13 +250,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // A bf16 run's base weights are rounded: merge its adapters into the checkpoint's own
     // weights, loaded again, so the saved model is the f32 (or bf16) base plus the update.
     let full = match precision {
-        bert::Precision::F32 => outcome.model,
+        imdb_lora_encoder::Precision::F32 => outcome.model,
         _ => load_classifier_with_config::<backend::Backend>(&files.weights, &config, &device, d.seed)?
             .with_trained_from(&outcome.model)?,
     };
-    bert::export::save_pretrained(&full, &config, &model_out, save_dtype)
+    imdb_lora_encoder::export::save_pretrained(&full, &config, &model_out, save_dtype)
         .with_context(|| format!("saving {}", model_out.display()))?;
-    bert::export::copy_tokenizer_files(&model_dir(&files), &model_out)?;
+    imdb_lora_encoder::export::copy_tokenizer_files(&model_dir(&files), &model_out)?;
     save_adapter(&full, &lora, &d.model, &model_out.join("adapter"))?;
     if let Some(last) = m.final_epoch() {
         tracing::info!(

@@ -4,10 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use data::table::{Column, DatasetSpec, TableSpec, load_dataset, load_splits};
-use data::{SubsetSpec, TextTokenizer, TokenizedSplit, load_split, prepare_split};
-use hub::{HubClient, HubConfig, Repo, RepoType, Source};
-use infer::ModelFiles;
+use imdb_lora_data::table::{Column, DatasetSpec, TableSpec, load_dataset, load_splits};
+use imdb_lora_data::{SubsetSpec, TextTokenizer, TokenizedSplit, load_split, prepare_split};
+use imdb_lora_hub::{HubClient, HubConfig, Repo, RepoType, Source};
+use imdb_lora_infer::ModelFiles;
 
 use crate::fetch::{self, DatasetFiles};
 
@@ -47,7 +47,7 @@ pub struct DataArgs {
     /// its auto-converted parquet branch), a parquet, CSV, TSV or JSON Lines file, or a
     /// directory of split files (`train.csv`, `test.csv`, Hub-style
     /// `data/train-00000-of-00002.parquet`, ...).
-    #[arg(long, visible_alias = "train-file", default_value = data::imdb::DATASET,
+    #[arg(long, visible_alias = "train-file", default_value = imdb_lora_data::imdb::DATASET,
           value_name = "REPO|DIR|FILE")]
     pub data: String,
     /// The configuration (subset) to use when the data has several: a subdirectory of the
@@ -84,7 +84,7 @@ pub struct DataArgs {
     #[arg(long)]
     pub test_n: Option<usize>,
     /// Truncation length in tokens, [CLS] and [SEP] included (at most 512).
-    #[arg(long, default_value_t = data::DEFAULT_MAX_LEN)]
+    #[arg(long, default_value_t = imdb_lora_data::DEFAULT_MAX_LEN)]
     pub max_len: usize,
     /// Seed for subsets, data order, dropout and fresh weights.
     #[arg(long, default_value_t = 42)]
@@ -121,11 +121,11 @@ impl DataArgs {
         let path = Path::new(&self.data);
         let imdb_id = || {
             let id = self.data.split('@').next().unwrap_or_default();
-            id == data::imdb::DATASET || id == data::imdb::OLD_ID
+            id == imdb_lora_data::imdb::DATASET || id == imdb_lora_data::imdb::OLD_ID
         };
         options
             || path.is_file()
-            || (path.is_dir() && !path.join(data::imdb::TRAIN_FILE).is_file())
+            || (path.is_dir() && !path.join(imdb_lora_data::imdb::TRAIN_FILE).is_file())
             || (!path.exists() && !imdb_id())
     }
 
@@ -321,7 +321,10 @@ pub const SPLIT_FILE: &str = "split.json";
 
 /// Refuses a model whose head is not a two-label one: the IMDb task has exactly the labels
 /// negative (0) and positive (1), and a 3-way head would train, then fail at evaluation.
-pub fn require_two_labels(config: &bert::BertConfig, path: &Path) -> anyhow::Result<()> {
+pub fn require_two_labels(
+    config: &imdb_lora_encoder::EncoderConfig,
+    path: &Path,
+) -> anyhow::Result<()> {
     let found = config.num_labels();
     anyhow::ensure!(
         found == 2,

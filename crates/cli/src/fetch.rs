@@ -1,16 +1,18 @@
 //! Fetching what a run needs, composed here because this is where both halves are known: the
-//! file names come from the crates that define them (a BERT checkpoint's from `bert::files`, the
-//! IMDb splits' from `data::imdb`, another dataset's split layout from `data::table`), the
+//! file names come from the crates that define them (a BERT checkpoint's from `imdb_lora_encoder::files`, the
+//! IMDb splits' from `imdb_lora_data::imdb`, another dataset's split layout from `imdb_lora_data::table`), the
 //! fetching from the `hub` client, which knows none of them.
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use bert::files::{REQUIRED_FILES, TOKENIZER_FILES};
-use data::table::{CLASSES_FILE, CONVERTED_PARQUET, SplitFiles, TableError, find_splits_in_files};
-use hub::{HubClient, Repo, Source};
-use infer::ModelFiles;
+use imdb_lora_data::table::{
+    CLASSES_FILE, CONVERTED_PARQUET, SplitFiles, TableError, find_splits_in_files,
+};
+use imdb_lora_encoder::files::{REQUIRED_FILES, TOKENIZER_FILES};
+use imdb_lora_hub::{HubClient, Repo, Source};
+use imdb_lora_infer::ModelFiles;
 
 /// The model fine-tuned by default.
 pub const DEFAULT_MODEL: &str = "bert-base-uncased";
@@ -27,7 +29,14 @@ pub struct DatasetFiles {
 /// Resolve (download if needed) the IMDb train and test parquet files.
 pub fn fetch_imdb(client: &HubClient, source: &Source) -> anyhow::Result<DatasetFiles> {
     let [train, test] = source
-        .fetch(client, [data::imdb::TRAIN_FILE, data::imdb::TEST_FILE], [])?
+        .fetch(
+            client,
+            [
+                imdb_lora_data::imdb::TRAIN_FILE,
+                imdb_lora_data::imdb::TEST_FILE,
+            ],
+            [],
+        )?
         .required;
     Ok(DatasetFiles { train, test })
 }
@@ -47,7 +56,7 @@ pub struct FetchedDataset {
 /// Find a Hub dataset's split files the way `datasets` does and fetch the ones a run reads.
 ///
 /// The repository's file list at the revision (the Hub API) is read with
-/// [`data::table::find_splits_in_files`]: split files at the top, in `data/`
+/// [`imdb_lora_data::table::find_splits_in_files`]: split files at the top, in `data/`
 /// (`data/train-00000-of-00002.parquet`) or in a configuration's folder. When the default
 /// branch has none (a dataset with a loading script, or in a format not read here), the Hub's
 /// auto-converted parquet branch ([`CONVERTED_PARQUET`]) is used, as `datasets` does. The split
@@ -56,7 +65,7 @@ pub struct FetchedDataset {
 /// are not.
 ///
 /// # Errors
-/// The Hub client's ([`hub::HubError`]) and the layout's ([`data::table::TableError`]).
+/// The Hub client's ([`imdb_lora_hub::HubError`]) and the layout's ([`imdb_lora_data::table::TableError`]).
 pub fn fetch_dataset(
     client: &HubClient,
     repo: &Repo,
@@ -75,14 +84,17 @@ pub fn fetch_dataset(
     {
         Ok(splits) => (repo.clone(), listed, splits),
         Err(e @ (TableError::NoSplit { .. } | TableError::NoSuchConfig { .. }))
-            if repo.revision() == hub::DEFAULT_REVISION =>
+            if repo.revision() == imdb_lora_hub::DEFAULT_REVISION =>
         {
             let first = anyhow::Error::new(e).context(listing_of(repo, &listed.files));
             let converted = repo.clone().with_revision(CONVERTED_PARQUET)?;
             let conv = match client.list_files(&converted) {
                 Ok(l) => l,
                 // No converted branch either: the default branch's finding is the one to report.
-                Err(hub::HubError::RepoNotFound { .. } | hub::HubError::NotCached { .. }) => {
+                Err(
+                    imdb_lora_hub::HubError::RepoNotFound { .. }
+                    | imdb_lora_hub::HubError::NotCached { .. },
+                ) => {
                     return Err(first);
                 }
                 Err(other) => return Err(other.into()),
@@ -144,7 +156,7 @@ pub fn fetch_dataset(
 /// Resolve (download if needed) a model's config, weights and tokenizer files.
 ///
 /// # Errors
-/// The Hub client's, or [`data::Error::NoTokenizerFiles`] when the model has neither
+/// The Hub client's, or [`imdb_lora_data::Error::NoTokenizerFiles`] when the model has neither
 /// `tokenizer.json` nor `vocab.txt`.
 pub fn fetch_model(client: &HubClient, source: &Source) -> anyhow::Result<ModelFiles> {
     let fetched = source.fetch(client, REQUIRED_FILES, TOKENIZER_FILES)?;
@@ -153,7 +165,7 @@ pub fn fetch_model(client: &HubClient, source: &Source) -> anyhow::Result<ModelF
     // needed here.
     let [tokenizer_json, vocab, tokenizer_config, _special] = fetched.optional;
     if tokenizer_json.is_none() && vocab.is_none() {
-        return Err(data::Error::NoTokenizerFiles {
+        return Err(imdb_lora_data::Error::NoTokenizerFiles {
             source_desc: fetched.source,
         }
         .into());
@@ -172,14 +184,14 @@ pub fn fetch_model(client: &HubClient, source: &Source) -> anyhow::Result<ModelF
 mod tests {
     use std::fs;
 
-    use hub::HubConfig;
+    use imdb_lora_hub::HubConfig;
 
     use super::*;
 
     #[test]
     fn tokenizer_files_are_destructured_in_bert_order() {
         // fetch_model takes the optional files by position.
-        use data::tokenize::{TOKENIZER_CONFIG, TOKENIZER_JSON, VOCAB_FILE};
+        use imdb_lora_data::tokenize::{TOKENIZER_CONFIG, TOKENIZER_JSON, VOCAB_FILE};
         assert_eq!(
             TOKENIZER_FILES[..3],
             [TOKENIZER_JSON, VOCAB_FILE, TOKENIZER_CONFIG]
@@ -197,8 +209,8 @@ mod tests {
         let err = fetch_model(&client, &src).unwrap_err();
         assert!(
             matches!(
-                err.downcast_ref::<data::Error>(),
-                Some(data::Error::NoTokenizerFiles { .. })
+                err.downcast_ref::<imdb_lora_data::Error>(),
+                Some(imdb_lora_data::Error::NoTokenizerFiles { .. })
             ),
             "{err}"
         );

@@ -1,6 +1,6 @@
 //! What a person sees on the terminal: log lines and progress bars, both on stderr.
 //!
-//! Libraries log with `tracing` and report progress through [`progress::Progress`]; this module
+//! Libraries log with `tracing` and report progress through [`imdb_lora_progress::Progress`]; this module
 //! is where both are drawn. At the default level a log event is one short line (its message and
 //! its own fields; warnings and errors prefixed); `-v` (or `RUST_LOG`) switches to tracing's full
 //! format with timestamps, targets and every enclosing span's fields, and `--log-format json`
@@ -12,8 +12,8 @@ use std::fmt;
 use std::io::{self, IsTerminal, Write};
 use std::sync::{Arc, OnceLock};
 
+use imdb_lora_progress::{Progress, Silent, Task, Unit};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use progress::{Progress, Silent, Task, Unit};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::EnvFilter;

@@ -8,8 +8,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use data::{Split, TextTokenizer, read_and_tokenize, read_reviews};
-use testkit::shared::{imdb_file, minilm_dir};
+use imdb_lora_data::{Split, TextTokenizer, read_and_tokenize, read_reviews};
+use imdb_lora_testkit::shared::{imdb_file, minilm_dir};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -24,7 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let max_len = args
         .next()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(data::DEFAULT_MAX_LEN);
+        .unwrap_or(imdb_lora_data::DEFAULT_MAX_LEN);
 
     let t0 = Instant::now();
     let tok = TextTokenizer::from_tokenizer_json(&tokenizer, max_len)?;

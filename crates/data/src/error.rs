@@ -198,12 +198,12 @@ pub enum Error {
         /// That table's size.
         size: usize,
     },
-    /// The tokenizer lacks a special token BERT needs.
-    #[error("{path}: tokenizer has no {token} token, expected a BERT WordPiece vocabulary", path = path.display())]
+    /// The tokenizer lacks a special token the models need.
+    #[error("{path}: tokenizer has no {token} token", path = path.display())]
     MissingSpecialToken {
         /// The tokenizer file.
         path: PathBuf,
-        /// The token ("`[CLS]`", "`[SEP]`", "`[PAD]`").
+        /// The token (what was looked for).
         token: &'static str,
     },
     /// A `tokenizer_config.json` that is not valid JSON of the expected shape.

@@ -364,7 +364,7 @@ impl TargetRun<'_> {
                 self.opts.seed,
                 self.target.extension()
             ));
-            fsio::write(&path, &input)
+            imdb_lora_fsio::write(&path, &input)
                 .with_context(|| format!("cannot write {}", path.display()))?;
             Some(path)
         } else {

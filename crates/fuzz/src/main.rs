@@ -19,8 +19,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use cap::Cap;
 use clap::{Parser, Subcommand};
-use fuzz::engine::{self, RunOptions, WorkerOptions};
-use fuzz::{Harness, Outcome, Target};
+use imdb_lora_fuzz::engine::{self, RunOptions, WorkerOptions};
+use imdb_lora_fuzz::{Harness, Outcome, Target};
 
 /// Counts live heap bytes; the worker sets a limit, past which an allocation fails and the
 /// process aborts ("memory allocation of N bytes failed") — a crash the supervisor sees.
@@ -55,7 +55,7 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// The fuzz crate's directory (holding seeds/).
-        #[arg(long, default_value_os_t = fuzz::crate_dir())]
+        #[arg(long, default_value_os_t = imdb_lora_fuzz::crate_dir())]
         dir: PathBuf,
         /// Where crash files go (default: <dir>/regressions).
         #[arg(long)]
@@ -86,12 +86,12 @@ enum Cmd {
         index: u64,
         #[arg(long)]
         out: PathBuf,
-        #[arg(long, default_value_os_t = fuzz::crate_dir())]
+        #[arg(long, default_value_os_t = imdb_lora_fuzz::crate_dir())]
         dir: PathBuf,
     },
     /// Write the seed files under <dir>/seeds/.
     MakeSeeds {
-        #[arg(long, default_value_os_t = fuzz::crate_dir())]
+        #[arg(long, default_value_os_t = imdb_lora_fuzz::crate_dir())]
         dir: PathBuf,
     },
     /// Internal: run inputs start..end of one target and report each on stdout.
@@ -234,9 +234,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             dir,
         } => {
             let t = target(&t)?;
-            let seeds = fuzz::load_seeds(&dir, t)?;
-            let (bytes, mutations) = fuzz::mutate::generate_described(t, &seeds, seed, index);
-            fsio::write(&out, &bytes).with_context(|| format!("cannot write {}", out.display()))?;
+            let seeds = imdb_lora_fuzz::load_seeds(&dir, t)?;
+            let (bytes, mutations) =
+                imdb_lora_fuzz::mutate::generate_described(t, &seeds, seed, index);
+            imdb_lora_fsio::write(&out, &bytes)
+                .with_context(|| format!("cannot write {}", out.display()))?;
             eprintln!(
                 "{}: {} bytes ({})",
                 out.display(),
@@ -246,7 +248,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::MakeSeeds { dir } => {
-            for (path, bytes) in fuzz::seeds::make_seeds(&dir)? {
+            for (path, bytes) in imdb_lora_fuzz::seeds::make_seeds(&dir)? {
                 println!("{} ({bytes} bytes)", path.display());
             }
             Ok(ExitCode::SUCCESS)

@@ -15,11 +15,12 @@ use arrow_array::{
     UInt32Array,
 };
 use arrow_schema::{Field, Schema};
-use bert::PeftConfig;
 use burn::backend::{Autodiff, Flex};
-use data::{Encoded, TextTokenizer};
-use lora::LoraConfig;
-use metrics::RunConfig;
+use imdb_lora_data::{Encoded, TextTokenizer};
+use imdb_lora_encoder::PeftConfig;
+use imdb_lora_lora::LoraConfig;
+use imdb_lora_metrics::RunConfig;
+use imdb_lora_train::{Datasets, TrainConfig};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, GzipLevel, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -29,7 +30,6 @@ use tokenizers::normalizers::BertNormalizer;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::processors::bert::BertProcessing;
 use tokenizers::{AddedToken, Tokenizer};
-use train::{Datasets, TrainConfig};
 
 use crate::target::{self, Harness, Outcome, Target};
 
@@ -48,7 +48,8 @@ pub fn make_seeds(dir: &Path) -> Result<Vec<(PathBuf, usize)>> {
         let d = seeds.join(target.name());
         std::fs::create_dir_all(&d).with_context(|| format!("cannot create {}", d.display()))?;
         let path = d.join(name);
-        fsio::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        imdb_lora_fsio::write(&path, bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?;
         written.push((target, path));
         Ok(())
     };
@@ -304,9 +305,12 @@ fn toy(n: usize, offset: usize) -> Vec<Encoded> {
 fn training_runs(scratch: &Path) -> Result<Vec<(&'static str, Option<Vec<u8>>, Vec<u8>)>> {
     let fixture = scratch.join("tiny");
     std::fs::create_dir_all(&fixture)?;
-    std::fs::write(fixture.join(bert::files::CONFIG_FILE), target::TINY_CONFIG)?;
     std::fs::write(
-        fixture.join(bert::files::WEIGHTS_FILE),
+        fixture.join(imdb_lora_encoder::files::CONFIG_FILE),
+        target::TINY_CONFIG,
+    )?;
+    std::fs::write(
+        fixture.join(imdb_lora_encoder::files::WEIGHTS_FILE),
         target::TINY_WEIGHTS,
     )?;
     let data = Datasets {
@@ -362,8 +366,8 @@ fn training_runs(scratch: &Path) -> Result<Vec<(&'static str, Option<Vec<u8>>, V
         };
         let dir = scratch.join(name);
         let device = Default::default();
-        let (base, _) = bert::load_classifier::<AB>(&fixture, &device, 0)?;
-        train::fine_tune(
+        let (base, _) = imdb_lora_encoder::load_classifier::<AB>(&fixture, &device, 0)?;
+        imdb_lora_train::fine_tune(
             base,
             &lora,
             &data,
@@ -371,12 +375,12 @@ fn training_runs(scratch: &Path) -> Result<Vec<(&'static str, Option<Vec<u8>>, V
             run,
             &dir,
             &device,
-            &progress::Silent,
+            &imdb_lora_progress::Silent,
         )?;
         let checkpoint = (stop != Some(0))
             .then(|| std::fs::read(dir.join("checkpoints/last.safetensors")))
             .transpose()?;
-        let metrics = std::fs::read(dir.join(train::METRICS_FILE))?;
+        let metrics = std::fs::read(dir.join(imdb_lora_train::METRICS_FILE))?;
         out.push((name, checkpoint, metrics));
     }
     Ok(out)

@@ -6,11 +6,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use bert::{BertConfig, BertForSequenceClassification, PeftAdapter};
 use burn::backend::{Autodiff, Flex};
-use data::TextTokenizer;
-use metrics::RunMetrics;
-use train::optim::{AdamW, AdamWConfig};
+use imdb_lora_data::TextTokenizer;
+use imdb_lora_encoder::{EncoderConfig, PeftAdapter, SequenceClassifier};
+use imdb_lora_metrics::RunMetrics;
+use imdb_lora_train::optim::{AdamW, AdamWConfig};
 
 /// The backend the loaders build tensors on (the CLI's default CPU backend).
 type B = Flex;
@@ -57,10 +57,10 @@ pub enum Format {
 /// One loader under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Target {
-    /// `config.json`: `BertConfig::from_file` (parse + validate), then, when it is accepted,
-    /// the tiny weights loaded with it (`bert::load_classifier_with_config`, fresh head).
+    /// `config.json`: `EncoderConfig::from_file` (parse + validate), then, when it is accepted,
+    /// the tiny weights loaded with it (`imdb_lora_encoder::load_classifier_with_config`, fresh head).
     Config,
-    /// `model.safetensors`: `bert::load_classifier_with_config` with the tiny config.
+    /// `model.safetensors`: `imdb_lora_encoder::load_classifier_with_config` with the tiny config.
     Safetensors,
     /// `tokenizer.json`: `TextTokenizer::from_tokenizer_json`, `check_ids_fit` against the
     /// tiny model's tables, and two sentences encoded.
@@ -70,9 +70,9 @@ pub enum Target {
     AdapterConfig,
     /// PEFT `adapter_model.safetensors` (beside the tiny adapter's config): as above.
     AdapterModel,
-    /// An IMDb-shaped parquet split: `data::read_reviews`.
+    /// An IMDb-shaped parquet split: `imdb_lora_data::read_reviews`.
     Parquet,
-    /// A training checkpoint: `train::checkpoint::load` onto the tiny model.
+    /// A training checkpoint: `imdb_lora_train::checkpoint::load` onto the tiny model.
     Checkpoint,
     /// `metrics.json`: `RunMetrics::read` (parse + validate).
     Metrics,
@@ -181,11 +181,11 @@ pub enum Outcome {
 enum Context {
     None,
     /// The tiny model's config (the safetensors and tokenizer targets).
-    Config(Box<BertConfig>),
+    Config(Box<EncoderConfig>),
     /// The tiny classifier (the adapter targets).
-    Model(Box<BertForSequenceClassification<B>>),
+    Model(Box<SequenceClassifier<B>>),
     /// The tiny classifier on the training backend (the checkpoint target).
-    TrainModel(Box<BertForSequenceClassification<AB>>),
+    TrainModel(Box<SequenceClassifier<AB>>),
 }
 
 /// Runs inputs through one target: each input is written to the file name its loader reads,
@@ -262,60 +262,70 @@ impl Harness {
         std::fs::create_dir_all(&model_dir).context("cannot create the model directory")?;
         let adapter_dir = dir.join("adapter");
         std::fs::create_dir_all(&adapter_dir).context("cannot create the adapter directory")?;
-        let tiny_config = || -> anyhow::Result<BertConfig> {
-            let path = model_dir.join(bert::files::CONFIG_FILE);
+        let tiny_config = || -> anyhow::Result<EncoderConfig> {
+            let path = model_dir.join(imdb_lora_encoder::files::CONFIG_FILE);
             write(&path, TINY_CONFIG)?;
-            Ok(BertConfig::from_file(&path)?)
+            Ok(EncoderConfig::from_file(&path)?)
         };
         let tiny_files = || -> anyhow::Result<()> {
-            write(&model_dir.join(bert::files::CONFIG_FILE), TINY_CONFIG)?;
-            write(&model_dir.join(bert::files::WEIGHTS_FILE), TINY_WEIGHTS)
+            write(
+                &model_dir.join(imdb_lora_encoder::files::CONFIG_FILE),
+                TINY_CONFIG,
+            )?;
+            write(
+                &model_dir.join(imdb_lora_encoder::files::WEIGHTS_FILE),
+                TINY_WEIGHTS,
+            )
         };
-        let tiny_model = || -> anyhow::Result<BertForSequenceClassification<B>> {
+        let tiny_model = || -> anyhow::Result<SequenceClassifier<B>> {
             tiny_files()?;
-            Ok(bert::load_classifier::<B>(&model_dir, &Default::default(), 0)?.0)
+            Ok(imdb_lora_encoder::load_classifier::<B>(&model_dir, &Default::default(), 0)?.0)
         };
         let (input, context) = match target {
             Target::Config => {
                 // Accepted configs are loaded with the bare weights: no classifier in them, so
                 // the config's label count sizes a fresh head.
                 write(
-                    &model_dir.join(bert::files::WEIGHTS_FILE),
+                    &model_dir.join(imdb_lora_encoder::files::WEIGHTS_FILE),
                     TINY_BARE_WEIGHTS,
                 )?;
-                (dir.join(bert::files::CONFIG_FILE), Context::None)
+                (
+                    dir.join(imdb_lora_encoder::files::CONFIG_FILE),
+                    Context::None,
+                )
             }
             Target::Safetensors => (
-                dir.join(bert::files::WEIGHTS_FILE),
+                dir.join(imdb_lora_encoder::files::WEIGHTS_FILE),
                 Context::Config(Box::new(tiny_config()?)),
             ),
             Target::Tokenizer => (
-                dir.join(bert::files::TOKENIZER_JSON),
+                dir.join(imdb_lora_encoder::files::TOKENIZER_JSON),
                 Context::Config(Box::new(tiny_config()?)),
             ),
             Target::AdapterConfig => {
                 write(
-                    &adapter_dir.join(bert::adapter::ADAPTER_WEIGHTS),
+                    &adapter_dir.join(imdb_lora_encoder::adapter::ADAPTER_WEIGHTS),
                     TINY_ADAPTER_WEIGHTS,
                 )?;
                 (
-                    adapter_dir.join(bert::adapter::ADAPTER_CONFIG),
+                    adapter_dir.join(imdb_lora_encoder::adapter::ADAPTER_CONFIG),
                     Context::Model(Box::new(tiny_model()?)),
                 )
             }
             Target::AdapterModel => {
                 write(
-                    &adapter_dir.join(bert::adapter::ADAPTER_CONFIG),
+                    &adapter_dir.join(imdb_lora_encoder::adapter::ADAPTER_CONFIG),
                     TINY_ADAPTER_CONFIG,
                 )?;
                 (
-                    adapter_dir.join(bert::adapter::ADAPTER_WEIGHTS),
+                    adapter_dir.join(imdb_lora_encoder::adapter::ADAPTER_WEIGHTS),
                     Context::Model(Box::new(tiny_model()?)),
                 )
             }
             Target::Checkpoint => {
                 tiny_files()?;
-                let model = bert::load_classifier::<AB>(&model_dir, &Default::default(), 0)?.0;
+                let model =
+                    imdb_lora_encoder::load_classifier::<AB>(&model_dir, &Default::default(), 0)?.0;
                 (
                     dir.join("last.safetensors"),
                     Context::TrainModel(Box::new(model)),
@@ -359,12 +369,20 @@ impl Harness {
         let device = Default::default();
         match (self.target, &self.context) {
             (Target::Config, _) => {
-                let config = BertConfig::from_file(&self.input)?;
-                let weights = self.dir.join("model").join(bert::files::WEIGHTS_FILE);
-                bert::load_classifier_with_config::<B>(&weights, &config, &device, 0)?;
+                let config = EncoderConfig::from_file(&self.input)?;
+                let weights = self
+                    .dir
+                    .join("model")
+                    .join(imdb_lora_encoder::files::WEIGHTS_FILE);
+                imdb_lora_encoder::load_classifier_with_config::<B>(&weights, &config, &device, 0)?;
             }
             (Target::Safetensors, Context::Config(config)) => {
-                bert::load_classifier_with_config::<B>(&self.input, config, &device, 0)?;
+                imdb_lora_encoder::load_classifier_with_config::<B>(
+                    &self.input,
+                    config,
+                    &device,
+                    0,
+                )?;
             }
             (Target::Tokenizer, Context::Config(config)) => {
                 let tokenizer = TextTokenizer::from_tokenizer_json(&self.input, MAX_LEN)?;
@@ -378,10 +396,10 @@ impl Harness {
             }
             (Target::Checkpoint, Context::TrainModel(model)) => {
                 let optimizer = AdamW::<B>::new(AdamWConfig::default());
-                train::checkpoint::load::<AB>(&self.input, model, optimizer, &device)?;
+                imdb_lora_train::checkpoint::load::<AB>(&self.input, model, optimizer, &device)?;
             }
             (Target::Parquet, _) => {
-                data::read_reviews(&self.input)?;
+                imdb_lora_data::read_reviews(&self.input)?;
             }
             (Target::Metrics, _) => {
                 RunMetrics::read(&self.input)?;

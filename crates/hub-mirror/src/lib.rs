@@ -28,7 +28,7 @@
 //! requests, as a push would). Hashes are computed once per file and cached.
 //!
 //! The Hub API's repository info, `GET /api/{models|datasets}/<id>/revision/<rev>` (what Python's
-//! `model_info`/`dataset_info` ask, and [`hub::HubClient::list_files`]), is answered with the
+//! `model_info`/`dataset_info` ask, and [`imdb_lora_hub::HubClient::list_files`]), is answered with the
 //! revision's commit (`sha`) and files (`siblings`), listed from its directory.
 
 mod http;

@@ -7,7 +7,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use hub::urlpath;
+use imdb_lora_hub::urlpath;
 use sha1::Digest as _;
 
 use crate::http::{Body, Reply, Request, file_reply};
@@ -226,7 +226,7 @@ fn serve_listing(shared: &Shared, req: &Request, rest: &str) -> Result<Reply, Re
     if !rev_dir.is_dir() {
         return Err(not_found("RevisionNotFound", "Invalid rev id"));
     }
-    let files = hub::files_under(&rev_dir)
+    let files = imdb_lora_hub::files_under(&rev_dir)
         .map_err(|e| Reply::text(500, &format!("cannot list files: {e}")))?;
     let siblings: Vec<serde_json::Value> = files
         .into_iter()

@@ -123,14 +123,14 @@ pub(crate) struct Resolved {
 
 /// A Hub client writing into the Hugging Face cache.
 ///
-/// It reports the progress of large downloads to the [`progress::Progress`] it holds
-/// ([`HubClient::with_progress`]; [`progress::Silent`] by default): the binary that builds the
+/// It reports the progress of large downloads to the [`imdb_lora_progress::Progress`] it holds
+/// ([`HubClient::with_progress`]; [`imdb_lora_progress::Silent`] by default): the binary that builds the
 /// client owns the display, and every download path (a [`crate::Source`], a fetch, a single file)
 /// already goes through the client, so no call has to carry it.
 #[derive(Debug, Clone)]
 pub struct HubClient {
     config: HubConfig,
-    progress: Arc<dyn progress::Progress>,
+    progress: Arc<dyn imdb_lora_progress::Progress>,
     /// Never follows redirects: the metadata we need is on the redirect response itself.
     probe: Agent,
     /// Follows redirects (to the CDN) for the content.
@@ -214,13 +214,13 @@ impl HubClient {
             token_in_clear: config.token.is_some() && token_in_clear(&config.endpoint),
             token_warning: Arc::new(Once::new()),
             config,
-            progress: Arc::new(progress::Silent),
+            progress: Arc::new(imdb_lora_progress::Silent),
         }
     }
 
     /// Reports each download of at least 4 MiB to `progress` as a task labelled with the file
     /// name, counting bytes (unless [`HubConfig::progress`] is off).
-    pub fn with_progress(mut self, progress: Arc<dyn progress::Progress>) -> HubClient {
+    pub fn with_progress(mut self, progress: Arc<dyn imdb_lora_progress::Progress>) -> HubClient {
         self.progress = progress;
         self
     }
@@ -333,7 +333,7 @@ impl HubClient {
             let ref_path = self.repo_dir(repo).join("refs").join(repo.revision());
             let current = fs::read_to_string(&ref_path).ok();
             if current.as_deref().map(str::trim) != Some(commit) {
-                fsio::write(&ref_path, commit.as_bytes())?;
+                imdb_lora_fsio::write(&ref_path, commit.as_bytes())?;
             }
         }
         Ok(())
@@ -539,7 +539,7 @@ impl HubClient {
             let rel = PathBuf::from("../".repeat(ups))
                 .join("blobs")
                 .join(&meta.etag);
-            fsio::symlink(&rel, &blob, &snapshot)?;
+            imdb_lora_fsio::symlink(&rel, &blob, &snapshot)?;
         }
         self.write_ref(repo, &meta.commit)?;
         tracing::debug!(path = %snapshot.display(), size = meta.size, commit = %meta.commit, "file ready");
@@ -577,7 +577,7 @@ impl HubClient {
     fn fetch_blob(&self, file: &str, meta: &FileMetadata, blob: &Path) -> Result<()> {
         let url = meta.download_url.as_str();
         if let Some(blobs) = blob.parent() {
-            let swept = fsio::sweep_temp_files(blobs, STALE_DOWNLOAD_AGE)?;
+            let swept = imdb_lora_fsio::sweep_temp_files(blobs, STALE_DOWNLOAD_AGE)?;
             if !swept.is_empty() {
                 tracing::info!(
                     files = swept.len(),
@@ -586,7 +586,7 @@ impl HubClient {
                 tracing::debug!(?swept, "removed partial downloads");
             }
         }
-        let mut tmp = fsio::AtomicFile::create(blob)?;
+        let mut tmp = imdb_lora_fsio::AtomicFile::create(blob)?;
         let partial = tmp.temp_path().to_path_buf();
         // Every error below drops `tmp`, which deletes the partial file before the caller sees it.
         let at = || {
@@ -639,7 +639,7 @@ impl HubClient {
         // Dropping the task (on success or any error below) ends it.
         let task = (self.config.progress && meta.size >= PROGRESS_MIN_BYTES).then(|| {
             self.progress
-                .start(file, Some(meta.size), progress::Unit::Bytes)
+                .start(file, Some(meta.size), imdb_lora_progress::Unit::Bytes)
         });
         // One byte past the announced size is enough to know the body is too long.
         let mut reader = resp

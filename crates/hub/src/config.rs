@@ -68,7 +68,7 @@ pub struct HubConfig {
     pub offline: bool,
     /// Bearer token for private or gated repositories.
     pub token: Option<String>,
-    /// Report the progress of large downloads (to the client's [`progress::Progress`]; whether
+    /// Report the progress of large downloads (to the client's [`imdb_lora_progress::Progress`]; whether
     /// and how it is drawn is the binary's choice).
     pub progress: bool,
     /// Connection timeout.

@@ -24,7 +24,7 @@ pub enum HubError {
     },
     /// Creating a file in the cache (a blob, a snapshot link, a ref) failed.
     #[error(transparent)]
-    File(#[from] fsio::Error),
+    File(#[from] imdb_lora_fsio::Error),
 
     // ----- sources -----
     /// A repository id that the Hub would not accept.

@@ -15,7 +15,7 @@
 //!    (`X-Linked-Size`, else `Content-Length`); LFS files answer `302` to a CDN `Location`.
 //! 2. If `blobs/<etag>` is already in the cache with the announced size, nothing is downloaded.
 //!    Otherwise `GET` the file (following redirects) into a temp file beside the blob
-//!    (`blobs/.<etag>.<random>.incomplete`, written through [`fsio::AtomicFile`]). The transfer
+//!    (`blobs/.<etag>.<random>.incomplete`, written through [`imdb_lora_fsio::AtomicFile`]). The transfer
 //!    has an overall deadline scaled from the announced size ([`DownloadDeadline`]; a server that
 //!    trickles bytes fails too, not only one that stalls), and reading stops one byte past the
 //!    announced size (a longer body is an error, never written out). Partial downloads that a
@@ -46,7 +46,7 @@
 //! between two files cannot mix revisions.
 //!
 //! The library draws nothing: downloads of 4 MiB or more are reported to the
-//! [`progress::Progress`] given to [`HubClient::with_progress`], and it logs one INFO line per
+//! [`imdb_lora_progress::Progress`] given to [`HubClient::with_progress`], and it logs one INFO line per
 //! file a person cares about ("downloaded config.json (612 B)", "using cached model.safetensors"),
 //! URLs and cache paths at DEBUG.
 //!

@@ -54,7 +54,7 @@ pub enum InferError {
     /// Neither the checkpoint nor the adapter has a trained classifier head: predictions would
     /// come from a randomly initialised one.
     #[error(
-        "{}: no classifier head (`classifier.weight`){}; predictions would be random. \
+        "{}: no classification head (`classifier.*`){}; predictions would be random. \
          Give a fine-tuned model, or a base model with the adapter trained on it",
         weights.display(),
         adapter.as_ref().map(|a| format!(", and the adapter {} has none either", a.display())).unwrap_or_default()
@@ -95,10 +95,10 @@ pub enum InferError {
     },
     /// Loading or running the model failed.
     #[error(transparent)]
-    Bert(#[from] bert::BertError),
+    Bert(#[from] imdb_lora_encoder::EncoderError),
     /// Resolving files or tokenising failed.
     #[error(transparent)]
-    Data(#[from] data::Error),
+    Data(#[from] imdb_lora_data::Error),
     /// The model's output could not be read back.
     #[error("reading the model's output: {0}")]
     Output(String),

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use data::TokenizerFiles;
+use imdb_lora_data::TokenizerFiles;
 
 /// Local paths of a model's files.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,7 +23,7 @@ pub struct ModelFiles {
 }
 
 impl ModelFiles {
-    /// The tokenizer's files, for [`data::TextTokenizer::from_files`].
+    /// The tokenizer's files, for [`imdb_lora_data::TextTokenizer::from_files`].
     pub fn tokenizer_files(&self) -> TokenizerFiles {
         TokenizerFiles {
             source: self.source.clone(),

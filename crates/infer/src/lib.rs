@@ -1,8 +1,8 @@
 //! Text classification with a fine-tuned BERT classifier (IMDb sentiment, or any label set):
 //! load once, label batches of texts.
 //!
-//! A [`Predictor`] comes from a saved model directory (what `bert::save_pretrained` writes,
-//! plus tokenizer files, or any Hugging Face `BertForSequenceClassification` checkpoint with
+//! A [`Predictor`] comes from a saved model directory (what `imdb_lora_encoder::save_pretrained` writes,
+//! plus tokenizer files, or any Hugging Face `SequenceClassifier` checkpoint with
 //! two or more labels) or from a base model and a PEFT LoRA adapter directory, which is applied
 //! and merged. [`Predictor::predict`] tokenises (truncating to `max_len`, default 256, with a
 //! warning naming each truncated text), batches by length to limit padding, and returns one

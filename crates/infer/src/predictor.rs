@@ -3,15 +3,16 @@
 use std::cmp::Reverse;
 use std::path::{Path, PathBuf};
 
-use bert::adapter::{ADAPTER_CONFIG, ADAPTER_WEIGHTS};
-use bert::export::{CONFIG_FILE, WEIGHTS_FILE};
-use bert::{
-    BertBackend, BertConfig, BertForSequenceClassification, MappedFile, PeftAdapter, Precision,
-};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
-use data::tokenize::MAX_SUPPORTED_LEN;
-use data::{Encoded, Review, TextTokenizer, collate};
+use imdb_lora_data::tokenize::MAX_SUPPORTED_LEN;
+use imdb_lora_data::{Encoded, Review, TextTokenizer, collate};
+use imdb_lora_encoder::adapter::{ADAPTER_CONFIG, ADAPTER_WEIGHTS};
+use imdb_lora_encoder::export::{CONFIG_FILE, WEIGHTS_FILE};
+use imdb_lora_encoder::heads::output_key;
+use imdb_lora_encoder::{
+    EncoderConfig, KernelBackend, MappedFile, PeftAdapter, Precision, SequenceClassifier,
+};
 use serde::Serialize;
 
 use crate::{InferError, ModelFiles};
@@ -20,7 +21,7 @@ use crate::{InferError, ModelFiles};
 pub const DEFAULT_MAX_LEN: usize = 256;
 /// Default number of texts per forward pass.
 pub const DEFAULT_BATCH_SIZE: usize = 32;
-/// Seed for the classifier head that `bert::load_classifier` creates for a checkpoint without
+/// Seed for the classifier head that `imdb_lora_encoder::load_classifier` creates for a checkpoint without
 /// one; only used when an adapter then replaces that head (otherwise loading is refused).
 const HEAD_SEED: u64 = 0;
 
@@ -28,11 +29,12 @@ const HEAD_SEED: u64 = 0;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PredictOptions {
     /// Longest token sequence fed to the model; longer texts keep their head. Capped at the
-    /// model's `max_position_embeddings`.
+    /// model's longest input (`max_position_embeddings`; for RoBERTa that less the padding
+    /// offset).
     pub max_len: usize,
     /// Texts per forward pass.
     pub batch_size: usize,
-    /// The encoder's compute precision (bf16: mixed precision, see [`bert::Precision`]);
+    /// The encoder's compute precision (bf16: mixed precision, see [`imdb_lora_encoder::Precision`]);
     /// an adapter is merged in f32 first.
     pub precision: Precision,
 }
@@ -154,7 +156,7 @@ impl Labels {
     /// (`LABEL_0`/`LABEL_1`, shown as `neg`/`pos` with IMDb's convention: 0 is negative) or
     /// names starting with "neg"/"pos" (any case, either order, so `{"0": "POSITIVE",
     /// "1": "NEGATIVE"}` is read correctly) say so. Everything else is plain classes.
-    fn from_config(config: &BertConfig) -> Self {
+    fn from_config(config: &EncoderConfig) -> Self {
         let mut names: Vec<String> = (0..config.num_labels())
             .map(|i| config.label_name(i))
             .collect();
@@ -188,12 +190,12 @@ impl Labels {
 /// Built from a saved model directory (`config.json`, `model.safetensors`, and
 /// `tokenizer.json` or `vocab.txt`), or from a base model plus a PEFT LoRA adapter directory
 /// (`adapter_config.json`, `adapter_model.safetensors`, as written by PEFT or by
-/// `bert::save_adapter`). Adapters are merged into the weights on loading: one matmul per
+/// `imdb_lora_encoder::save_adapter`). Adapters are merged into the weights on loading: one matmul per
 /// projection, as fast as a plain model.
 #[derive(Debug)]
 pub struct Predictor<B: Backend> {
-    model: BertForSequenceClassification<B>,
-    config: BertConfig,
+    model: SequenceClassifier<B>,
+    config: EncoderConfig,
     /// Truncates at `probe_len`, one more than `max_len` where the tokenizer allows it, so
     /// that a text longer than `max_len` is recognised (and reported) as such.
     tokenizer: TextTokenizer,
@@ -245,7 +247,7 @@ fn check_adapter_dir(dir: &Path) -> Result<(), InferError> {
     Ok(())
 }
 
-impl<B: BertBackend> Predictor<B> {
+impl<B: KernelBackend> Predictor<B> {
     /// Loads a model directory, optionally with a PEFT adapter directory on top.
     ///
     /// The directory must hold `config.json`, `model.safetensors` and a tokenizer
@@ -315,16 +317,17 @@ impl<B: BertBackend> Predictor<B> {
                 expected: "at least 1",
             });
         }
-        let mut config = BertConfig::from_file(&files.config)?;
+        let mut config = EncoderConfig::from_file(&files.config)?;
         // A base model (e.g. MiniLM, 2 generic labels) under an adapter trained with another
         // number of labels: the adapter's head says how many (PEFT needs `num_labels=N` told;
         // here the file says it). Their names are not in a PEFT adapter: generic ones.
         // Each file's head, read once from its header (`None`: no head; a missing adapter file
         // is left to `check_adapter_dir` below, which names it).
-        let model_head = head_rows(&files.weights, "classifier.weight")?;
+        let head_key = format!("{}.weight", output_key(config.family));
+        let model_head = head_rows(&files.weights, &head_key)?;
         let adapter_head = match adapter_dir.map(|dir| dir.join(ADAPTER_WEIGHTS)) {
             Some(weights) if weights.is_file() => {
-                head_rows(&weights, "base_model.model.classifier.weight")?
+                head_rows(&weights, &format!("base_model.model.{head_key}"))?
             }
             _ => None,
         };
@@ -348,12 +351,12 @@ impl<B: BertBackend> Predictor<B> {
                 found: config.num_labels(),
             });
         }
-        let max_len = options.max_len.min(config.max_position_embeddings);
+        let max_len = options.max_len.min(config.max_sequence_length());
         if max_len < options.max_len {
             tracing::warn!(
                 requested = options.max_len,
                 max_len,
-                "max_len capped at the model's max_position_embeddings"
+                "max_len capped at the longest input the model's positions cover"
             );
         }
         if max_len < 2 {
@@ -396,15 +399,25 @@ impl<B: BertBackend> Predictor<B> {
         let mut model = if adapter_dir.is_some()
             && model_head.is_some_and(|rows| rows != config.num_labels())
         {
-            bert::load_classifier_without_head::<B>(&files.weights, &config, device, HEAD_SEED)?
+            imdb_lora_encoder::load_classifier_without_head::<B>(
+                &files.weights,
+                &config,
+                device,
+                HEAD_SEED,
+            )?
         } else {
-            bert::load_classifier_with_config::<B>(&files.weights, &config, device, HEAD_SEED)?
+            imdb_lora_encoder::load_classifier_with_config::<B>(
+                &files.weights,
+                &config,
+                device,
+                HEAD_SEED,
+            )?
         };
         if let Some(dir) = adapter_dir {
             let adapter = PeftAdapter::read(dir)?;
             model = adapter.apply(&model)?;
             // Folding B·A into the base weights makes inference cost what the plain model costs.
-            model.bert = model.bert.merge_lora();
+            model = model.merge_lora();
             tracing::info!(
                 adapter = %dir.display(),
                 r = adapter.lora.r,
@@ -434,7 +447,7 @@ impl<B: BertBackend> Predictor<B> {
         })
     }
 
-    /// The truncation length in use (after capping at `max_position_embeddings`).
+    /// The truncation length in use (after capping at the model's longest input).
     pub fn max_len(&self) -> usize {
         self.max_len
     }
@@ -450,12 +463,12 @@ impl<B: BertBackend> Predictor<B> {
     }
 
     /// The model configuration.
-    pub fn config(&self) -> &BertConfig {
+    pub fn config(&self) -> &EncoderConfig {
         &self.config
     }
 
     /// The classifier (adapters, if any, merged).
-    pub fn model(&self) -> &BertForSequenceClassification<B> {
+    pub fn model(&self) -> &SequenceClassifier<B> {
         &self.model
     }
 
@@ -600,18 +613,19 @@ mod tests {
 
     #[test]
     fn label_roles_follow_names() {
-        let generic = Labels::from_config(&BertConfig::default());
+        let generic = Labels::from_config(&EncoderConfig::default());
         assert_eq!(
             (generic.names.clone(), generic.sentiment),
             (vec!["neg".to_string(), "pos".to_string()], Some([0, 1]))
         );
-        let named = BertConfig::default().with_labels(&["NEGATIVE", "POSITIVE"]);
+        let named = EncoderConfig::default().with_labels(&["NEGATIVE", "POSITIVE"]);
         assert_eq!(Labels::from_config(&named).sentiment, Some([0, 1]));
-        let reversed = BertConfig::default().with_labels(&["pos", "neg"]);
+        let reversed = EncoderConfig::default().with_labels(&["pos", "neg"]);
         assert_eq!(Labels::from_config(&reversed).sentiment, Some([1, 0]));
-        let spam = BertConfig::default().with_labels(&["ham", "spam"]);
+        let spam = EncoderConfig::default().with_labels(&["ham", "spam"]);
         assert_eq!(Labels::from_config(&spam).sentiment, None);
-        let news = BertConfig::default().with_labels(&["World", "Sports", "Business", "Sci/Tech"]);
+        let news =
+            EncoderConfig::default().with_labels(&["World", "Sports", "Business", "Sci/Tech"]);
         let l = Labels::from_config(&news);
         assert_eq!((l.names.len(), l.sentiment), (4, None));
     }

@@ -26,6 +26,10 @@ pub struct LoraConfig {
     /// Rank-stabilised LoRA: scale by `lora_alpha / sqrt(r)` instead of `lora_alpha / r`.
     #[serde(default)]
     pub use_rslora: bool,
+    /// Modules trained and saved in full beside the adapters (PEFT's field); `None`: PEFT's
+    /// default for sequence classification. Only data here, as `target_modules` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modules_to_save: Option<Vec<String>>,
 }
 
 impl Default for LoraConfig {
@@ -37,6 +41,7 @@ impl Default for LoraConfig {
             target_modules: vec!["query".into(), "value".into()],
             layers_to_transform: None,
             use_rslora: false,
+            modules_to_save: None,
         }
     }
 }

@@ -246,8 +246,8 @@ impl EvalMetrics {
 /// [`Self::with_classes`] takes class indices `0..n`.
 ///
 /// ```
-/// # fn main() -> Result<(), metrics::MetricsError> {
-/// let mut acc = metrics::EvalAccumulator::new();
+/// # fn main() -> Result<(), imdb_lora_metrics::MetricsError> {
+/// let mut acc = imdb_lora_metrics::EvalAccumulator::new();
 /// acc.update(&[1u8, 0, 1], &[1u8, 0, 0], 0.40)?;
 /// acc.update(&[0u8], &[0u8], 0.20)?;
 /// let m = acc.finish(2.0);
@@ -260,8 +260,8 @@ impl EvalMetrics {
 /// Over four classes:
 ///
 /// ```
-/// # fn main() -> Result<(), metrics::MetricsError> {
-/// let mut acc = metrics::EvalAccumulator::with_classes(4);
+/// # fn main() -> Result<(), imdb_lora_metrics::MetricsError> {
+/// let mut acc = imdb_lora_metrics::EvalAccumulator::with_classes(4);
 /// acc.update(&[0u8, 1, 2, 3], &[0u8, 1, 2, 2], 0.9)?;
 /// let m = acc.finish(1.0);
 /// assert!((m.accuracy - 0.75).abs() < 1e-12);

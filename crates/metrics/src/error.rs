@@ -177,6 +177,6 @@ pub enum MetricsError {
         path: PathBuf,
         /// The failed step of the atomic write, naming the file it concerned.
         #[source]
-        source: fsio::Error,
+        source: imdb_lora_fsio::Error,
     },
 }

@@ -220,7 +220,7 @@ impl MetricsFile {
     }
 
     /// [Validates](Self::validate), then writes pretty-printed JSON to `path` atomically
-    /// (through [`fsio::write`]). Without classes the bytes are exactly
+    /// (through [`imdb_lora_fsio::write`]). Without classes the bytes are exactly
     /// [`RunMetrics::write_atomic`]'s.
     ///
     /// # Errors
@@ -237,7 +237,7 @@ impl MetricsFile {
             source,
         })?;
         json.push(b'\n');
-        fsio::write(path, &json).map_err(|source| MetricsError::Write {
+        imdb_lora_fsio::write(path, &json).map_err(|source| MetricsError::Write {
             path: path.to_path_buf(),
             source,
         })

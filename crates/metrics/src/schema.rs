@@ -140,7 +140,7 @@ impl RunMetrics {
     }
 
     /// [Validates](Self::validate), then writes pretty-printed JSON to
-    /// `path` atomically (through [`fsio::write`]: readers and a crash see the
+    /// `path` atomically (through [`imdb_lora_fsio::write`]: readers and a crash see the
     /// old file or the complete new one, never a torn mix). A file without per-class
     /// metrics, so `schema_version` must be [`SCHEMA_VERSION`]; a run with classes is
     /// written by [`MetricsFile::write_atomic`].

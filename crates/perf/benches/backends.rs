@@ -14,13 +14,13 @@ use burn::backend::{Autodiff, Flex, NdArray};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use perf::{
+use imdb_lora_perf::{
     BATCH, LAYERS, MATMUL_SIZES, SEQ, criterion_dir, encoder_layer, full_model, hidden_states,
     input_ids, layer_forward_flops, lora_encoder_layer, matmul_flops, median_ns, minilm_config,
     padding_mask,
 };
 
-use bert::{AttentionMask, BertBackend};
+use imdb_lora_encoder::{AttentionMask, KernelBackend};
 
 /// The two CPU backends, f32, as the rest of the workspace names them.
 const BACKENDS: [&str; 2] = ["flex", "ndarray"];
@@ -53,7 +53,7 @@ fn matmul<B: Backend>(c: &mut Criterion, name: &str) {
     group.finish();
 }
 
-fn layer_forward<B: BertBackend>(c: &mut Criterion, name: &str) {
+fn layer_forward<B: KernelBackend>(c: &mut Criterion, name: &str) {
     let device = B::Device::default();
     let layer = encoder_layer::<B>(&device);
     let hidden = hidden_states::<B>(BATCH, SEQ, &device);
@@ -77,7 +77,7 @@ fn layer_forward<B: BertBackend>(c: &mut Criterion, name: &str) {
 
 fn layer_lora_train<B: Backend>(c: &mut Criterion, name: &str)
 where
-    Autodiff<B>: BertBackend,
+    Autodiff<B>: KernelBackend,
 {
     // The autodiff backend's device (the same type as B's, which the where clause hides).
     let device = Default::default();
@@ -118,7 +118,7 @@ where
     group.finish();
 }
 
-fn model_forward<B: BertBackend>(c: &mut Criterion, name: &str) {
+fn model_forward<B: KernelBackend>(c: &mut Criterion, name: &str) {
     let device = B::Device::default();
     let model = full_model::<B>(&device);
     let ids = input_ids::<B>(BATCH, SEQ, minilm_config(LAYERS).vocab_size, &device);

@@ -54,7 +54,7 @@ pub struct ModelShape {
 
 impl ModelShape {
     /// The shape of `config` with LoRA rank `lora_r`.
-    pub fn of(config: &bert::BertConfig, lora_r: u64) -> ModelShape {
+    pub fn of(config: &imdb_lora_encoder::EncoderConfig, lora_r: u64) -> ModelShape {
         ModelShape {
             hidden: config.hidden_size as u64,
             intermediate: config.intermediate_size as u64,

@@ -16,10 +16,11 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use bert::{BertConfig, BertError, BertLayer, BertModel};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
-use lora::LoraConfig;
+use imdb_lora_encoder::bert::{BertLayer, BertModel};
+use imdb_lora_encoder::{Encoder, EncoderConfig, EncoderError, SequenceClassifier};
+use imdb_lora_lora::LoraConfig;
 
 pub mod flops;
 
@@ -39,13 +40,13 @@ pub const SEQ: usize = 256;
 pub const MATMUL_SIZES: [usize; 3] = [512, 1024, 2048];
 
 /// A BERT configuration of all-MiniLM-L6-v2's shape with `layers` encoder layers.
-pub fn minilm_config(layers: usize) -> BertConfig {
-    BertConfig {
+pub fn minilm_config(layers: usize) -> EncoderConfig {
+    EncoderConfig {
         hidden_size: HIDDEN,
         num_attention_heads: HEADS,
         intermediate_size: INTERMEDIATE,
         num_hidden_layers: layers,
-        ..BertConfig::default()
+        ..EncoderConfig::default()
     }
 }
 
@@ -62,11 +63,16 @@ pub fn encoder_layer<B: Backend>(device: &B::Device) -> BertLayer<B> {
 /// dropout 0.1 on query + value). Only the adapters require a gradient.
 pub fn lora_encoder_layer<B: AutodiffBackend>(
     device: &B::Device,
-) -> Result<BertLayer<B>, BertError> {
+) -> Result<BertLayer<B>, EncoderError> {
     B::seed(device, 0);
-    let model = BertModel::<B>::init(&minilm_config(1), device).with_lora(&LoraConfig::default())?;
-    let mut layers = model.encoder.layer;
-    Ok(layers.swap_remove(0))
+    let model = SequenceClassifier::<B>::init(&minilm_config(1), device, 0)
+        .with_lora(&LoraConfig::default())?;
+    match model.encoder {
+        Encoder::Bert(mut m) => Ok(m.encoder.layer.swap_remove(0)),
+        Encoder::DistilBert(_) => Err(EncoderError::Input(
+            "minilm_config is a BERT configuration".into(),
+        )),
+    }
 }
 
 /// The full randomly initialised encoder of all-MiniLM-L6-v2's shape.

@@ -1,10 +1,10 @@
 //! `imdb-lora-perf`: the measurements `cargo xtask bench` needs from inside our stack, each
 //! printed as one JSON object on stdout.
 //!
-//! * `tokenize`: time `TextTokenizer::encode_reviews` (what `data::load_split` uses) over
+//! * `tokenize`: time `TextTokenizer::encode_reviews` (what `imdb_lora_data::load_split` uses) over
 //!   the IMDb train split, in-process, `--repeats` times.
 //! * `flops`: rebuild the trainer's subsets and epoch-0 batch plans and count their FLOPs
-//!   (convention: [`perf::flops`]).
+//!   (convention: [`imdb_lora_perf::flops`]).
 //! * `matmul`: `[n, n] × [n, n]` f32 on `burn::backend::Flex`: the machine's matmul rate
 //!   for our stack.
 
@@ -15,13 +15,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
-use bert::BertConfig;
 use burn::backend::Flex;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
 use clap::{Parser, Subcommand};
-use data::{Batcher, BatcherConfig, SubsetSpec, TextTokenizer, load_split, read_reviews};
-use perf::flops::{LORA_R, ModelShape, reference_batch, tally};
+use imdb_lora_data::{Batcher, BatcherConfig, SubsetSpec, TextTokenizer, load_split, read_reviews};
+use imdb_lora_encoder::EncoderConfig;
+use imdb_lora_perf::flops::{LORA_R, ModelShape, reference_batch, tally};
 use serde_json::{Value, json};
 
 /// The full IMDb split size; asking for it (or more) means "no subset", as in the CLI.
@@ -188,7 +188,7 @@ struct FlopsArgs {
 
 fn flops(a: &FlopsArgs) -> Result<Value> {
     let config_path = a.model.join("config.json");
-    let config = BertConfig::from_file(&config_path)?;
+    let config = EncoderConfig::from_file(&config_path)?;
     let shape = ModelShape::of(&config, LORA_R);
     let tokenizer = TextTokenizer::from_dir(&a.model, a.max_len)
         .with_context(|| format!("tokenizer of {}", a.model.display()))?;
@@ -205,7 +205,7 @@ fn flops(a: &FlopsArgs) -> Result<Value> {
     let train_lens: Vec<usize> = train.examples.iter().map(|e| e.ids.len()).collect();
     let test_lens: Vec<usize> = test.examples.iter().map(|e| e.ids.len()).collect();
 
-    // As `train::fine_tune`: the first epoch's training plan and the (fixed) evaluation plan.
+    // As `imdb_lora_train::fine_tune`: the first epoch's training plan and the (fixed) evaluation plan.
     let mut train_cfg = BatcherConfig::train(a.batch_size, a.seed);
     if a.bucket_window > 0 {
         train_cfg = train_cfg.with_bucketing(a.bucket_window);

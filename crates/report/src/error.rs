@@ -12,7 +12,7 @@ pub enum ReportError {
     /// Reading or validating `metrics.json` failed; the inner error names
     /// the file (and the line or field).
     #[error(transparent)]
-    Metrics(#[from] metrics::MetricsError),
+    Metrics(#[from] imdb_lora_metrics::MetricsError),
 
     /// Writing an output file (atomically, via a temporary file) failed.
     #[error("cannot write {}", path.display())]
@@ -21,7 +21,7 @@ pub enum ReportError {
         path: PathBuf,
         /// The failed step of the atomic write, naming the file it concerned.
         #[source]
-        source: fsio::Error,
+        source: imdb_lora_fsio::Error,
     },
 
     /// The metrics contain no completed epoch, so there is no fine-tuned
@@ -73,9 +73,9 @@ pub enum ReportError {
     },
 }
 
-/// Writes `bytes` to `path` atomically ([`fsio::write`]), naming `path` on failure.
+/// Writes `bytes` to `path` atomically ([`imdb_lora_fsio::write`]), naming `path` on failure.
 pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    fsio::write(path, bytes).map_err(|source| ReportError::Write {
+    imdb_lora_fsio::write(path, bytes).map_err(|source| ReportError::Write {
         path: path.to_path_buf(),
         source,
     })

@@ -33,7 +33,7 @@ mod markdown;
 
 use std::path::{Path, PathBuf};
 
-use metrics::MetricsFile;
+use imdb_lora_metrics::MetricsFile;
 
 pub use chart::{
     BAR_TITLE, CLASS_BAR_TITLE, CLASS_F1_TITLE, HEATMAP_TITLE, HEIGHT, LINE_TITLE, WIDTH,

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use metrics::{
+use imdb_lora_metrics::{
     ClassMetrics, EpochRecord, EvalMetrics, MetricsFile, RunClasses, RunConfig, RunMetrics,
 };
 

@@ -2,7 +2,7 @@
 //! metrics) for the tests of the crates that write, read or render it: the metrics schema
 //! and the report.
 
-use ::metrics::{
+use imdb_lora_metrics::{
     ConfusionMatrix, EpochRecord, EvalMetrics, MetricsFile, RunConfig, RunMetrics, SCHEMA_VERSION,
 };
 
@@ -133,7 +133,7 @@ pub fn four_class_matrix(correct: [u64; 4]) -> Vec<Vec<u64>> {
 /// last (until every class has 396 of 400 right); Sci/Tech stays the hardest class. The baseline is an untrained head that calls most
 /// items World.
 pub fn four_class_run(epochs: usize) -> MetricsFile {
-    use ::metrics::{ClassConfusion, ClassMetrics, RunClasses};
+    use imdb_lora_metrics::{ClassConfusion, ClassMetrics, RunClasses};
     let eval = |rows: Vec<Vec<u64>>, loss: f64| {
         // The rows are square by construction.
         let matrix = ClassConfusion::from_rows(&rows).unwrap_or_else(|e| panic!("{e}"));

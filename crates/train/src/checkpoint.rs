@@ -5,14 +5,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use bert::{
-    BertForSequenceClassification, MappedFile, OwnedTensor, PeftAdapter, PeftConfig,
-    adapter_tensors, write_safetensors,
-};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
-use lora::LoraConfig;
-use metrics::{EpochRecord, EvalMetrics, RunClasses};
+use imdb_lora_encoder::{
+    MappedFile, OwnedTensor, PeftAdapter, PeftConfig, SequenceClassifier, adapter_tensors,
+    write_safetensors,
+};
+use imdb_lora_lora::LoraConfig;
+use imdb_lora_metrics::{EpochRecord, EvalMetrics, RunClasses};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
@@ -79,7 +79,7 @@ impl CheckpointDir {
 /// Writes a checkpoint atomically.
 pub fn save<B: Backend, IB: Backend>(
     path: &Path,
-    model: &BertForSequenceClassification<B>,
+    model: &SequenceClassifier<B>,
     optimizer: &AdamW<IB>,
     state: &TrainState,
 ) -> Result<(), TrainError> {
@@ -111,7 +111,7 @@ fn owned<B: Backend>(t: Tensor<B, 1>) -> Result<OwnedTensor, TrainError> {
 /// What a checkpoint restores.
 pub struct Restored<B: Backend, IB: Backend> {
     /// The model with the checkpoint's adapters and head.
-    pub model: BertForSequenceClassification<B>,
+    pub model: SequenceClassifier<B>,
     /// The optimizer with its moments and step count.
     pub optimizer: AdamW<IB>,
     /// The loop position and history.
@@ -127,7 +127,7 @@ pub struct Restored<B: Backend, IB: Backend> {
 /// backend panic at the next step, or be broadcast into silent nonsense.
 pub fn load<B: AutodiffBackend>(
     path: &Path,
-    base: &BertForSequenceClassification<B>,
+    base: &SequenceClassifier<B>,
     optimizer: AdamW<B::InnerBackend>,
     device: &B::Device,
 ) -> Result<Restored<B, B::InnerBackend>, TrainError> {

@@ -54,7 +54,7 @@ pub struct TrainConfig {
     /// Length bucketing window in batches (`None`, the default: plain shuffle, as the Python
     /// recipe). Each window of the shuffled epoch is sorted by length before it is cut into
     /// batches, and the batches are shuffled again, like transformers' `group_by_length`
-    /// (`data::SUGGESTED_BUCKET_WINDOW`): batches pad to about their own length, so an
+    /// (`imdb_lora_data::SUGGESTED_BUCKET_WINDOW`): batches pad to about their own length, so an
     /// epoch computes fewer padded positions (on IMDb at `max_len` 256, ≈ 17 % fewer) for
     /// the same examples, at the price of less random batches (see docs/BENCHMARKS.md).
     pub bucket_window: Option<usize>,

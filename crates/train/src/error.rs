@@ -7,13 +7,13 @@ use std::path::PathBuf;
 pub enum TrainError {
     /// The model rejected its input or failed to load/save.
     #[error(transparent)]
-    Model(#[from] bert::BertError),
+    Model(#[from] imdb_lora_encoder::EncoderError),
     /// Batching failed.
     #[error(transparent)]
-    Data(#[from] data::Error),
+    Data(#[from] imdb_lora_data::Error),
     /// Metrics could not be computed or written.
     #[error(transparent)]
-    Metrics(#[from] metrics::MetricsError),
+    Metrics(#[from] imdb_lora_metrics::MetricsError),
     /// The loss became NaN or infinite; the last checkpoint is left as it was.
     #[error(
         "non-finite loss {value} at epoch {epoch}, batch {batch} (optimizer step {step}); \

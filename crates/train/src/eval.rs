@@ -2,13 +2,13 @@
 
 use std::time::Instant;
 
-use bert::{BertBackend, BertForSequenceClassification};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
-use data::Batch;
-use metrics::{ClassMetrics, EvalAccumulator, EvalMetrics};
-use progress::{Progress, Silent, Unit};
+use imdb_lora_data::Batch;
+use imdb_lora_encoder::{KernelBackend, SequenceClassifier};
+use imdb_lora_metrics::{ClassMetrics, EvalAccumulator, EvalMetrics};
+use imdb_lora_progress::{Progress, Silent, Unit};
 
 use crate::TrainError;
 
@@ -52,8 +52,8 @@ pub fn argmax(logits: Tensor<impl Backend, 2>) -> Result<Vec<i64>, TrainError> {
 /// Runs `model` over `batches` and computes the metrics (mean cross-entropy included).
 ///
 /// Use an inference model (`model.valid()` of a training one): no dropout, fused attention.
-pub fn evaluate<B: BertBackend>(
-    model: &BertForSequenceClassification<B>,
+pub fn evaluate<B: KernelBackend>(
+    model: &SequenceClassifier<B>,
     batches: impl Iterator<Item = Batch>,
     device: &B::Device,
 ) -> Result<EvalMetrics, TrainError> {
@@ -62,8 +62,8 @@ pub fn evaluate<B: BertBackend>(
 
 /// [`evaluate`], reporting the pass to `progress` as a task labelled `label` that advances
 /// once per batch (its total is the iterator's length when the iterator knows it exactly).
-pub fn evaluate_with_progress<B: BertBackend>(
-    model: &BertForSequenceClassification<B>,
+pub fn evaluate_with_progress<B: KernelBackend>(
+    model: &SequenceClassifier<B>,
     batches: impl Iterator<Item = Batch>,
     device: &B::Device,
     progress: &dyn Progress,
@@ -76,8 +76,8 @@ pub fn evaluate_with_progress<B: BertBackend>(
 /// the headline metrics (for more than two classes, accuracy and macro averages) and the
 /// per-class ones. Without names the labels must be 0 or 1, as IMDb's are, and no per-class
 /// metrics are computed.
-pub fn evaluate_classes<B: BertBackend>(
-    model: &BertForSequenceClassification<B>,
+pub fn evaluate_classes<B: KernelBackend>(
+    model: &SequenceClassifier<B>,
     batches: impl Iterator<Item = Batch>,
     device: &B::Device,
     progress: &dyn Progress,
@@ -92,10 +92,8 @@ pub fn evaluate_classes<B: BertBackend>(
     // Not in bf16: rounding the merged weights to bf16 would swallow most of the small LoRA
     // update (2⁻⁸ relative), so a bf16 model evaluates with its adapters beside the weights.
     let merged;
-    let model = if model.bert.precision() == bert::Precision::F32 {
-        let mut copy = model.clone();
-        copy.bert = copy.bert.merge_lora();
-        merged = copy;
+    let model = if model.precision() == imdb_lora_encoder::Precision::F32 {
+        merged = model.clone().merge_lora();
         &merged
     } else {
         model

@@ -18,6 +18,26 @@ use crate::LrSchedule;
 /// Flattened gradients by module path.
 pub type Grads<B> = BTreeMap<String, Tensor<B, 1>>;
 
+/// A module's part of a parameter path: its field name, nothing for an enum's variant (the
+/// model family: `encoder.Bert.encoder.layer.0…` is keyed `encoder.encoder.layer.0…`, so a key
+/// names where a parameter sits, not which Rust type holds it).
+fn path_part(name: &str, container: &str) -> String {
+    if container.starts_with("Enum:") {
+        String::new()
+    } else {
+        name.to_string()
+    }
+}
+
+/// The dotted path of a parameter.
+fn join(path: &[String]) -> String {
+    path.iter()
+        .filter(|p| !p.is_empty())
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 struct Collect<'a, B: AutodiffBackend> {
     grads: &'a mut GradientsParams,
     path: Vec<String>,
@@ -25,8 +45,8 @@ struct Collect<'a, B: AutodiffBackend> {
 }
 
 impl<B: AutodiffBackend> ModuleVisitor<B> for Collect<'_, B> {
-    fn enter_module(&mut self, name: &str, _container: &str) {
-        self.path.push(name.to_string());
+    fn enter_module(&mut self, name: &str, container: &str) {
+        self.path.push(path_part(name, container));
     }
     fn exit_module(&mut self, _name: &str, _container: &str) {
         self.path.pop();
@@ -34,7 +54,7 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for Collect<'_, B> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         if let Some(grad) = self.grads.remove::<B::InnerBackend, D>(param.id) {
             let n = grad.shape().num_elements();
-            self.out.insert(self.path.join("."), grad.reshape([n]));
+            self.out.insert(join(&self.path), grad.reshape([n]));
         }
     }
 }
@@ -60,8 +80,8 @@ struct Trainable {
 }
 
 impl<B: AutodiffBackend> ModuleVisitor<B> for Trainable {
-    fn enter_module(&mut self, name: &str, _container: &str) {
-        self.path.push(name.to_string());
+    fn enter_module(&mut self, name: &str, container: &str) {
+        self.path.push(path_part(name, container));
     }
     fn exit_module(&mut self, _name: &str, _container: &str) {
         self.path.pop();
@@ -70,7 +90,7 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for Trainable {
         let value = param.val();
         if value.is_require_grad() {
             self.out
-                .insert(self.path.join("."), value.shape().num_elements());
+                .insert(join(&self.path), value.shape().num_elements());
         }
     }
 }
@@ -257,14 +277,14 @@ struct Update<'a, B: AutodiffBackend> {
 }
 
 impl<B: AutodiffBackend> ModuleMapper<B> for Update<'_, B> {
-    fn enter_module(&mut self, name: &str, _container: &str) {
-        self.path.push(name.to_string());
+    fn enter_module(&mut self, name: &str, container: &str) {
+        self.path.push(path_part(name, container));
     }
     fn exit_module(&mut self, _name: &str, _container: &str) {
         self.path.pop();
     }
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-        let key = self.path.join(".");
+        let key = join(&self.path);
         let Some(grad) = self.grads.remove(&key) else {
             return param;
         };

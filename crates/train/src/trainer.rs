@@ -4,18 +4,18 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use bert::{BertBackend, BertForSequenceClassification, DropoutKey, ParamCount};
 use burn::module::AutodiffModule;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use data::{Batcher, BatcherConfig, Encoded};
-use lora::LoraConfig;
-use metrics::{
+use imdb_lora_data::{Batcher, BatcherConfig, Encoded};
+use imdb_lora_encoder::{DropoutKey, KernelBackend, ParamCount, SequenceClassifier};
+use imdb_lora_lora::LoraConfig;
+use imdb_lora_metrics::{
     ClassMetrics, EpochRecord, EvalMetrics, MetricsFile, RunClasses, RunConfig, RunMetrics,
     SCHEMA_VERSION,
 };
-use progress::{Progress, Unit};
+use imdb_lora_progress::{Progress, Unit};
 
 use crate::checkpoint::{self, CheckpointDir, TrainState};
 use crate::eval::{BatchTensors, evaluate_classes};
@@ -45,7 +45,7 @@ pub struct Datasets {
 #[derive(Debug)]
 pub struct RunOutcome<B: AutodiffBackend> {
     /// The trained model, on the inference backend.
-    pub model: BertForSequenceClassification<B::InnerBackend>,
+    pub model: SequenceClassifier<B::InnerBackend>,
     /// Everything measured (also written to `metrics.json`).
     pub metrics: RunMetrics,
     /// The per-class metrics of every evaluation, for a run over named classes.
@@ -91,8 +91,8 @@ fn step_seed(seed: u64, micro_step: u64) -> u64 {
     clippy::too_many_arguments,
     reason = "independent inputs of one run; a struct of them would only move the list"
 )]
-pub fn fine_tune<AB: AutodiffBackend + BertBackend>(
-    base: BertForSequenceClassification<AB>,
+pub fn fine_tune<AB: AutodiffBackend + KernelBackend>(
+    base: SequenceClassifier<AB>,
     lora: &LoraConfig,
     data: &Datasets,
     config: &TrainConfig,
@@ -102,7 +102,7 @@ pub fn fine_tune<AB: AutodiffBackend + BertBackend>(
     progress: &dyn Progress,
 ) -> Result<RunOutcome<AB>, TrainError>
 where
-    AB::InnerBackend: BertBackend,
+    AB::InnerBackend: KernelBackend,
 {
     config.validate()?;
     // DEBUG: at INFO the output directory would repeat on every line of the run.
@@ -222,7 +222,7 @@ impl<B: Backend> LoopState<B> {
 
 /// The model and loop state the epochs start from, fresh or resumed.
 type Begin<AB> = (
-    BertForSequenceClassification<AB>,
+    SequenceClassifier<AB>,
     LoopState<<AB as AutodiffBackend>::InnerBackend>,
 );
 
@@ -247,8 +247,8 @@ struct Trainer<'a, AB: AutodiffBackend> {
 
 impl<'a, AB> Trainer<'a, AB>
 where
-    AB: AutodiffBackend + BertBackend,
-    AB::InnerBackend: BertBackend,
+    AB: AutodiffBackend + KernelBackend,
+    AB::InnerBackend: KernelBackend,
 {
     /// Batchers and learning-rate schedule of a run of `config` on `data` writing into `out`.
     fn new(
@@ -297,7 +297,7 @@ where
     /// a checkpoint whose fingerprint is not this run's.
     fn resume(
         &self,
-        base: &BertForSequenceClassification<AB>,
+        base: &SequenceClassifier<AB>,
         adam: AdamW<AB::InnerBackend>,
         fingerprint: &str,
     ) -> Result<Begin<AB>, TrainError> {
@@ -333,16 +333,13 @@ where
     /// backend RNG), evaluates the baseline and writes the first checkpoint.
     fn start(
         &self,
-        base: BertForSequenceClassification<AB>,
+        base: SequenceClassifier<AB>,
         lora: &LoraConfig,
         adam: AdamW<AB::InnerBackend>,
         fingerprint: String,
     ) -> Result<Begin<AB>, TrainError> {
         AB::seed(self.device, self.config.seed);
-        let model = BertForSequenceClassification {
-            bert: base.bert.with_lora(lora)?,
-            ..base
-        };
+        let model = base.with_lora(lora)?;
         tracing::info!("{}", ParamCount::of(&model));
         let (baseline, baseline_classes) = self.evaluate(&model, "baseline evaluation")?;
         tracing::info!(
@@ -376,9 +373,9 @@ where
     /// checkpointing where `checkpoint_every` or `stop_after_steps` asks.
     fn train_epoch(
         &self,
-        mut model: BertForSequenceClassification<AB>,
+        mut model: SequenceClassifier<AB>,
         ls: &mut LoopState<AB::InnerBackend>,
-    ) -> Result<(BertForSequenceClassification<AB>, EpochEnd), TrainError> {
+    ) -> Result<(SequenceClassifier<AB>, EpochEnd), TrainError> {
         let config = self.config;
         let epoch = ls.state.epoch;
         let task = self.progress.start(
@@ -406,13 +403,13 @@ where
             let seed = step_seed(config.seed, (epoch * self.num_batches + index) as u64);
             // Keyed masks need a backend whose every dropout takes the key; bf16 activations
             // take Burn's compositions (RNG masks) even there.
-            if !AB::KEYED_DROPOUT || model.bert.precision() != bert::Precision::F32 {
+            if !AB::KEYED_DROPOUT || model.precision() != imdb_lora_encoder::Precision::F32 {
                 // Replayable masks the old way; this drains a fusion stream.
                 AB::seed(self.device, seed);
             }
             let size = batch.batch_size;
             let t = BatchTensors::<AB>::new(batch, self.device);
-            let logits = bert::with_dropout_key(DropoutKey(seed), || {
+            let logits = imdb_lora_encoder::with_dropout_key(DropoutKey(seed), || {
                 model.forward(t.input_ids, t.attention_mask, Some(t.token_type_ids))
             })?;
             let loss = self.loss_fn.forward(logits, t.labels);
@@ -466,11 +463,11 @@ where
     /// to `max_grad_norm` (the factor computed on the device), at the scheduled learning rate.
     fn step(
         &self,
-        model: BertForSequenceClassification<AB>,
+        model: SequenceClassifier<AB>,
         grads: Grads<AB::InnerBackend>,
         micro: usize,
         ls: &mut LoopState<AB::InnerBackend>,
-    ) -> BertForSequenceClassification<AB> {
+    ) -> SequenceClassifier<AB> {
         let scale = clip_scale(&grads, micro, self.config.max_grad_norm);
         let lr = self.config.lr * self.schedule.factor(ls.optimizer.step);
         let model = ls.optimizer.step(model, grads, lr, &scale);
@@ -491,7 +488,7 @@ where
     /// epoch's) and `metrics.json`.
     fn end_epoch(
         &self,
-        model: &BertForSequenceClassification<AB>,
+        model: &SequenceClassifier<AB>,
         ls: &mut LoopState<AB::InnerBackend>,
         params: ParamCount,
     ) -> Result<(), TrainError> {
@@ -539,7 +536,7 @@ where
     /// as `label`; per-class metrics too for a run over named classes.
     fn evaluate(
         &self,
-        model: &BertForSequenceClassification<AB>,
+        model: &SequenceClassifier<AB>,
         label: &str,
     ) -> Result<(EvalMetrics, Option<ClassMetrics>), TrainError> {
         evaluate_classes(

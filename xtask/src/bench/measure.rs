@@ -62,7 +62,7 @@ pub fn child_main(args: ChildArgs) -> Result<i32> {
         code: status.code(),
         signal: status.signal(),
     };
-    fsio::write(&args.report, serde_json::to_string(&report)?.as_bytes())?;
+    imdb_lora_fsio::write(&args.report, serde_json::to_string(&report)?.as_bytes())?;
     Ok(status.code().unwrap_or(1))
 }
 

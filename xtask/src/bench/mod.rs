@@ -33,7 +33,7 @@ const PREDICT_TEXT: &str =
 const TARGET_TRAIN: f64 = 1.5;
 const TARGET_INFERENCE: f64 = 2.0;
 const TARGET_MEMORY: f64 = 0.5;
-/// `data::SUGGESTED_BUCKET_WINDOW` (xtask depends on no project crate but `fsio`): the
+/// `imdb_lora_data::SUGGESTED_BUCKET_WINDOW` (xtask depends on no project crate but `fsio`): the
 /// window of the bench's second variant of our training run.
 const SUGGESTED_BUCKET_WINDOW: usize = 50;
 /// Environment for every child: never touch the network.
@@ -1133,11 +1133,11 @@ pub fn run(args: BenchArgs, workspace: &Path) -> Result<()> {
             "predict": results.predict,
         },
     });
-    fsio::write(
+    imdb_lora_fsio::write(
         &paths.out.join("bench.json"),
         serde_json::to_string_pretty(&doc)?.as_bytes(),
     )?;
-    fsio::write(&paths.out.join("bench.md"), md.as_bytes())?;
+    imdb_lora_fsio::write(&paths.out.join("bench.md"), md.as_bytes())?;
     println!("{md}");
     eprintln!(
         "xtask bench: wrote {} and {}",

@@ -7,12 +7,12 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use hub_mirror::{HubMirror, MIRROR_COMMIT};
+use imdb_lora_hub_mirror::{HubMirror, MIRROR_COMMIT};
 
 const TOPICS: [&str; 4] = ["World", "Sports", "Business", "Sci/Tech"];
 
 fn minilm() -> PathBuf {
-    testkit::shared::minilm_dir().unwrap_or_else(|e| panic!("{e}"))
+    imdb_lora_testkit::shared::minilm_dir().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// `fixtures/table/hub_sharded`: 8 training and 4 test headlines in `data/` shards.
@@ -145,7 +145,7 @@ fn a_hub_dataset_is_listed_fetched_and_trained_on_offline() {
             out.to_str().unwrap(),
         ],
     ));
-    let metrics = metrics::MetricsFile::read(&out.join("metrics.json")).unwrap();
+    let metrics = imdb_lora_metrics::MetricsFile::read(&out.join("metrics.json")).unwrap();
     let classes = metrics.classes.as_ref().unwrap();
     assert_eq!(classes.names().collect::<Vec<_>>(), TOPICS);
     assert_eq!(

@@ -10,11 +10,11 @@ use std::process::{Command, Output, Stdio};
 const CLASSES: [&str; 4] = ["World", "Sports", "Business", "Sci/Tech"];
 
 fn minilm() -> PathBuf {
-    testkit::shared::minilm_dir().unwrap_or_else(|e| panic!("{e}"))
+    imdb_lora_testkit::shared::minilm_dir().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn ag_news() -> PathBuf {
-    testkit::shared::ag_news_dir()
+    imdb_lora_testkit::shared::ag_news_dir()
         .unwrap_or_else(|e| panic!("{e}"))
         .join("test.csv")
 }
@@ -91,7 +91,7 @@ fn ag_news_trains_evaluates_plots_saves_names_and_predicts() {
     ok(&imdb_lora(&os(&train)));
 
     // metrics.json: schema 2, the four named classes, every test example in each matrix.
-    let metrics = metrics::MetricsFile::read(&out.join("metrics.json")).unwrap();
+    let metrics = imdb_lora_metrics::MetricsFile::read(&out.join("metrics.json")).unwrap();
     assert_eq!(metrics.schema_version(), 2);
     let classes = metrics.classes.as_ref().unwrap();
     assert_eq!(classes.names().collect::<Vec<_>>(), CLASSES);

@@ -6,10 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use metrics::RunMetrics;
+use imdb_lora_metrics::RunMetrics;
 
 fn minilm() -> PathBuf {
-    testkit::shared::minilm_dir().unwrap_or_else(|e| panic!("{e}"))
+    imdb_lora_testkit::shared::minilm_dir().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn imdb() -> PathBuf {

@@ -6,14 +6,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use hub_mirror::HubMirror;
-use metrics::{EvalMetrics, RunMetrics};
+use imdb_lora_hub_mirror::HubMirror;
+use imdb_lora_metrics::{EvalMetrics, RunMetrics};
 
 const MODEL: &str = "sentence-transformers/all-MiniLM-L6-v2";
 
 /// `../shared/hub` (or `$IMDB_LORA_SHARED/hub`); fails loudly when absent.
 fn shared_hub() -> PathBuf {
-    testkit::shared::hub_root().unwrap_or_else(|e| panic!("{e}"))
+    imdb_lora_testkit::shared::hub_root().unwrap_or_else(|e| panic!("{e}"))
 }
 
 struct Env {

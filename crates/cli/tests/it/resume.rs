@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use metrics::RunMetrics;
+use imdb_lora_metrics::RunMetrics;
 
 /// all-MiniLM-L6-v2 in `../shared` (or `$IMDB_LORA_SHARED`); fails loudly when absent.
 fn minilm() -> PathBuf {
-    testkit::shared::minilm_dir().unwrap_or_else(|e| panic!("{e}"))
+    imdb_lora_testkit::shared::minilm_dir().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn train(out: &Path) -> Command {
@@ -106,7 +106,7 @@ fn a_second_run_into_the_same_directory_is_refused_at_once_naming_the_holder() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     // This test process plays the first run.
-    let _held = fsio::RunLock::acquire(&out).unwrap();
+    let _held = imdb_lora_fsio::RunLock::acquire(&out).unwrap();
     let result = train(&out).stderr(Stdio::piped()).output().unwrap();
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert_eq!(result.status.code(), Some(1), "{stderr}");
@@ -120,7 +120,10 @@ fn a_second_run_into_the_same_directory_is_refused_at_once_naming_the_holder() {
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(written, [std::ffi::OsString::from(fsio::LOCK_FILE)]);
+    assert_eq!(
+        written,
+        [std::ffi::OsString::from(imdb_lora_fsio::LOCK_FILE)]
+    );
 }
 
 #[test]

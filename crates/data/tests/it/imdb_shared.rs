@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use data::{
+use imdb_lora_data::{
     Batcher, BatcherConfig, LabelCounts, Split, SubsetSpec, TextTokenizer, load_split,
     read_reviews, subset,
 };
@@ -75,11 +75,11 @@ fn fixture() -> Vec<Sample> {
 
 /// Shared files, or a test failure that says where they were looked for and how to point at them.
 fn imdb_file(split: Split) -> PathBuf {
-    testkit::shared::imdb_file(split.file()).unwrap_or_else(|e| panic!("{e}"))
+    imdb_lora_testkit::shared::imdb_file(split.file()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn minilm_dir() -> PathBuf {
-    testkit::shared::minilm_dir().unwrap_or_else(|e| panic!("{e}"))
+    imdb_lora_testkit::shared::minilm_dir().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn minilm_file(name: &str) -> PathBuf {

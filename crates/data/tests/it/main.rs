@@ -6,5 +6,6 @@
 // Helper functions here are test code too; clippy's allow-unwrap-in-tests only covers #[test] fns.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod families;
 mod imdb_shared;
 mod table;

@@ -1,4 +1,4 @@
-//! The user-data reader (`data::table`) end to end: the real AG News file in `shared/data`, the
+//! The user-data reader (`imdb_lora_data::table`) end to end: the real AG News file in `shared/data`, the
 //! committed fixtures in `fixtures/table/` (JSON Lines with string labels, a TSV with a header, a
 //! Hub-sharded parquet dataset with `ClassLabel` names) and each kind of bad data.
 //!
@@ -11,11 +11,11 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{Field, Schema};
-use data::table::{
+use imdb_lora_data::table::{
     Column, DatasetSpec, Format, NameSource, RawLabel, TableError, TableSpec, load_dataset,
     read_table, stratified_split,
 };
-use data::{LabelCounts, Review};
+use imdb_lora_data::{LabelCounts, Review};
 use parquet::arrow::ArrowWriter;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
@@ -43,13 +43,19 @@ fn ag_news_spec(seed: u64) -> DatasetSpec {
             ..TableSpec::default()
         },
         seed,
-        ..DatasetSpec::new(testkit::shared::ag_news_dir().unwrap().join("test.csv"))
+        ..DatasetSpec::new(
+            imdb_lora_testkit::shared::ag_news_dir()
+                .unwrap()
+                .join("test.csv"),
+        )
     }
 }
 
 #[test]
 fn ag_news_reads_as_7600_rows_of_four_named_classes_shifted_to_zero() {
-    let path = testkit::shared::ag_news_dir().unwrap().join("test.csv");
+    let path = imdb_lora_testkit::shared::ag_news_dir()
+        .unwrap()
+        .join("test.csv");
     let spec = ag_news_spec(42).table;
     let t = read_table(&path, &spec).unwrap();
     assert_eq!(t.format, Format::Csv);
@@ -111,7 +117,7 @@ fn ag_news_hold_out_is_reproducible_and_seeded() {
     assert_eq!(&a[..8], PINNED_AG_NEWS_TEST_ROWS);
     // The directory holds one split (test.csv): with a fraction it is the data to split.
     let dir = DatasetSpec {
-        train: testkit::shared::ag_news_dir().unwrap(),
+        train: imdb_lora_testkit::shared::ag_news_dir().unwrap(),
         ..ag_news_spec(42)
     };
     let d = load_dataset(&dir).unwrap();

@@ -4,11 +4,11 @@
 
 use std::path::Path;
 
-use fuzz::engine::{install_panic_hook, run_caught};
-use fuzz::{Harness, Outcome, Target};
+use imdb_lora_fuzz::engine::{install_panic_hook, run_caught};
+use imdb_lora_fuzz::{Harness, Outcome, Target};
 
 fn replay_dir(target: Target, dir: &Path, must_load: bool) -> usize {
-    let files = fuzz::files_in(dir).unwrap();
+    let files = imdb_lora_fuzz::files_in(dir).unwrap();
     if files.is_empty() {
         return 0;
     }
@@ -33,7 +33,7 @@ fn replay_dir(target: Target, dir: &Path, must_load: bool) -> usize {
 #[test]
 fn every_seed_loads_and_every_regression_ends_without_a_panic() {
     install_panic_hook();
-    let dir = fuzz::crate_dir();
+    let dir = imdb_lora_fuzz::crate_dir();
     for target in Target::LOADERS {
         let seeds = replay_dir(target, &dir.join("seeds").join(target.name()), true);
         assert!(seeds > 0, "no seeds for {target}");
@@ -43,9 +43,9 @@ fn every_seed_loads_and_every_regression_ends_without_a_panic() {
 
 #[test]
 fn seeds_are_small() {
-    let dir = fuzz::crate_dir().join("seeds");
+    let dir = imdb_lora_fuzz::crate_dir().join("seeds");
     for target in Target::LOADERS {
-        for f in fuzz::files_in(&dir.join(target.name())).unwrap() {
+        for f in imdb_lora_fuzz::files_in(&dir.join(target.name())).unwrap() {
             let len = std::fs::metadata(&f).unwrap().len();
             assert!(len <= 100 * 1024, "{} is {len} bytes", f.display());
         }

@@ -67,7 +67,7 @@ fn panics_aborts_hangs_and_oversized_allocations_are_crashes_and_the_run_goes_on
             (6, 4, 0, 2),
             "{target}:\n{stdout}\n{stderr}"
         );
-        let files = fuzz::files_in(&tmp.path().join(target)).unwrap();
+        let files = imdb_lora_fuzz::files_in(&tmp.path().join(target)).unwrap();
         // Both crashes have one signature: one file, input 2, rebuilt from (target, seed, 2).
         assert_eq!(files.len(), 1, "{target}: {files:?}");
         assert_eq!(std::fs::read(&files[0]).unwrap(), [2u8], "{target}");
@@ -92,7 +92,7 @@ fn a_short_run_over_every_loader_finds_no_crash() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    for target in fuzz::Target::LOADERS {
+    for target in imdb_lora_fuzz::Target::LOADERS {
         let (inputs, ok, err, crashes) = row(&stdout, target.name());
         assert_eq!((inputs, crashes), (40, 0), "{target}:\n{stdout}");
         assert_eq!(ok + err, 40);
@@ -111,9 +111,11 @@ fn gen_writes_the_input_the_run_tried() {
         .status()
         .unwrap();
     assert!(status.success());
-    let seeds = fuzz::load_seeds(&fuzz::crate_dir(), fuzz::Target::Config).unwrap();
+    let seeds =
+        imdb_lora_fuzz::load_seeds(&imdb_lora_fuzz::crate_dir(), imdb_lora_fuzz::Target::Config)
+            .unwrap();
     assert_eq!(
         std::fs::read(&out).unwrap(),
-        fuzz::generate(fuzz::Target::Config, &seeds, 3, 99)
+        imdb_lora_fuzz::generate(imdb_lora_fuzz::Target::Config, &seeds, 3, 99)
     );
 }

@@ -7,17 +7,17 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 
-use hub_mirror::{HubMirror, MIRROR_COMMIT};
-use testkit::shared::MINILM_REPO;
+use imdb_lora_hub_mirror::{HubMirror, MIRROR_COMMIT};
+use imdb_lora_testkit::shared::MINILM_REPO;
 
 /// sha256 of every shared file, from the committed `SHA256SUMS` (independent of our hashing code).
 fn sums() -> HashMap<String, String> {
-    testkit::shared::sha256_sums().unwrap_or_else(|e| panic!("{e}"))
+    imdb_lora_testkit::shared::sha256_sums().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// `shared/hub`, or a test failure that says where it was looked for and how to point at it.
 fn hub_root() -> PathBuf {
-    testkit::shared::hub_root().unwrap_or_else(|e| panic!("{e}"))
+    imdb_lora_testkit::shared::hub_root().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Raw HTTP/1.1 exchange (ureq would normalise `..` away before sending).

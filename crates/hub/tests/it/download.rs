@@ -6,13 +6,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hub::{HubClient, HubConfig, HubError as Error, Repo, RepoType, Source};
-use hub_mirror::{Fault, HubMirror, MIRROR_COMMIT};
-use progress::{Event, Recorder, Unit};
-use testkit::shared::{IMDB_DATASET, MINILM_REPO};
+use imdb_lora_hub::{HubClient, HubConfig, HubError as Error, Repo, RepoType, Source};
+use imdb_lora_hub_mirror::{Fault, HubMirror, MIRROR_COMMIT};
+use imdb_lora_progress::{Event, Recorder, Unit};
+use imdb_lora_testkit::shared::{IMDB_DATASET, MINILM_REPO};
 
 // The client knows no model or dataset; these are the names the CLI passes it
-// (`data::imdb`, `bert::files`), spelled out so the tests pin the Hub layout.
+// (`imdb_lora_data::imdb`, `imdb_lora_encoder::files`), spelled out so the tests pin the Hub layout.
 /// Train split file inside [`IMDB_DATASET`].
 const IMDB_TRAIN_FILE: &str = "plain_text/train-00000-of-00001.parquet";
 /// Test split file inside [`IMDB_DATASET`].
@@ -37,7 +37,7 @@ struct DatasetFiles {
 }
 
 /// The IMDb splits, fetched as the CLI fetches them.
-fn fetch_imdb(client: &HubClient, source: &Source) -> hub::Result<DatasetFiles> {
+fn fetch_imdb(client: &HubClient, source: &Source) -> imdb_lora_hub::Result<DatasetFiles> {
     let [train, test] = source
         .fetch(client, [IMDB_TRAIN_FILE, IMDB_TEST_FILE], [])?
         .required;
@@ -54,7 +54,7 @@ struct ModelFiles {
 }
 
 /// A model's files, fetched as the CLI fetches them.
-fn fetch_model(client: &HubClient, source: &Source) -> hub::Result<ModelFiles> {
+fn fetch_model(client: &HubClient, source: &Source) -> imdb_lora_hub::Result<ModelFiles> {
     let fetched = source.fetch(client, MODEL_REQUIRED_FILES, MODEL_OPTIONAL_FILES)?;
     let [config, weights] = fetched.required;
     let [tokenizer_json, vocab, tokenizer_config, _special] = fetched.optional;
@@ -69,12 +69,12 @@ fn fetch_model(client: &HubClient, source: &Source) -> hub::Result<ModelFiles> {
 
 /// sha256 of every shared file, from the committed `SHA256SUMS` (independent of our hashing code).
 fn sums() -> HashMap<String, String> {
-    testkit::shared::sha256_sums().unwrap_or_else(|e| panic!("{e}"))
+    imdb_lora_testkit::shared::sha256_sums().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// `shared/hub`, or a test failure that says where it was looked for and how to point at it.
 pub(crate) fn hub_root() -> PathBuf {
-    testkit::shared::hub_root().unwrap_or_else(|e| panic!("{e}"))
+    imdb_lora_testkit::shared::hub_root().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn client(endpoint: &str, cache: &Path) -> HubClient {

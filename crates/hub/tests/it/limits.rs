@@ -7,9 +7,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use hub::{HubClient, HubConfig, Repo, RepoType, Source};
-use hub_mirror::{Fault, HubMirror};
-use testkit::shared::MINILM_REPO;
+use imdb_lora_hub::{HubClient, HubConfig, Repo, RepoType, Source};
+use imdb_lora_hub_mirror::{Fault, HubMirror};
+use imdb_lora_testkit::shared::MINILM_REPO;
 
 use crate::download::{assert_cache_clean, hub_root};
 
@@ -54,7 +54,7 @@ fn a_trickling_server_is_cut_off_at_the_download_deadline() {
         .unwrap_err();
     let msg = err.to_string();
     assert!(
-        matches!(err, hub::HubError::DeadlineExceeded { .. }),
+        matches!(err, imdb_lora_hub::HubError::DeadlineExceeded { .. }),
         "{msg}"
     );
     assert!(
@@ -81,7 +81,10 @@ fn a_server_sending_more_than_it_announced_is_cut_off_at_the_announced_size() {
         .unwrap_err();
     let msg = err.to_string();
     assert!(
-        matches!(err, hub::HubError::Oversized { expected: 612, .. }),
+        matches!(
+            err,
+            imdb_lora_hub::HubError::Oversized { expected: 612, .. }
+        ),
         "{msg}"
     );
     assert!(
@@ -279,7 +282,7 @@ fn partial_downloads_a_killed_process_left_are_swept_once_stale() {
         .path()
         .join("models--sentence-transformers--all-MiniLM-L6-v2/blobs");
     fs::create_dir_all(&blobs).unwrap();
-    // As the temp files of fsio::AtomicFile look: one a killed process left long ago, one
+    // As the temp files of imdb_lora_fsio::AtomicFile look: one a killed process left long ago, one
     // that may be another process's download in progress.
     let (stale, live) = (
         blobs.join(".abc123.Xy7Qz1.incomplete"),
@@ -288,7 +291,8 @@ fn partial_downloads_a_killed_process_left_are_swept_once_stale() {
     for f in [&stale, &live] {
         fs::write(f, b"partial").unwrap();
     }
-    let old = std::time::SystemTime::now() - hub::STALE_DOWNLOAD_AGE - Duration::from_secs(60);
+    let old =
+        std::time::SystemTime::now() - imdb_lora_hub::STALE_DOWNLOAD_AGE - Duration::from_secs(60);
     fs::File::options()
         .write(true)
         .open(&stale)

@@ -5,9 +5,9 @@
 use std::fs;
 use std::path::Path;
 
-use hub::{HubClient, HubConfig, HubError, Repo};
-use hub_mirror::{HubMirror, MIRROR_COMMIT};
-use testkit::shared::{IMDB_DATASET, MINILM_REPO};
+use imdb_lora_hub::{HubClient, HubConfig, HubError, Repo};
+use imdb_lora_hub_mirror::{HubMirror, MIRROR_COMMIT};
+use imdb_lora_testkit::shared::{IMDB_DATASET, MINILM_REPO};
 
 use crate::download::hub_root;
 

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use infer::{InferError, PredictOptions, Prediction, Predictor};
+use imdb_lora_infer::{InferError, PredictOptions, Prediction, Predictor};
 use safetensors::SafeTensors;
 
 type B = burn::backend::Flex;
@@ -19,7 +19,7 @@ fn fixture(rel: &str) -> PathBuf {
 
 /// all-MiniLM-L6-v2 in `../shared` (or `$IMDB_LORA_SHARED`); fails loudly when absent.
 fn minilm() -> PathBuf {
-    testkit::shared::minilm_dir().unwrap_or_else(|e| panic!("{e}"))
+    imdb_lora_testkit::shared::minilm_dir().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn peft_adapter() -> PathBuf {
@@ -153,7 +153,7 @@ fn truncation_equals_encoding_at_max_len_directly() {
             Some(&peft_adapter()),
             PredictOptions::default().with_max_len(max_len),
         );
-        let direct = data::TextTokenizer::from_dir(&minilm(), max_len).unwrap();
+        let direct = imdb_lora_data::TextTokenizer::from_dir(&minilm(), max_len).unwrap();
         let got = p.encode(&inputs).unwrap();
         for (text, ids) in inputs.iter().zip(&got) {
             assert_eq!(ids, &direct.encode(text).unwrap(), "max_len {max_len}");
@@ -189,14 +189,14 @@ fn batch_size_and_order_do_not_change_predictions() {
 fn saved_merged_model_directory_predicts_like_base_plus_adapter() {
     let adapted = load(&minilm(), Some(&peft_adapter()), PredictOptions::default());
     let dir = tempfile::tempdir().unwrap();
-    bert::save_pretrained(
+    imdb_lora_encoder::save_pretrained(
         adapted.model(),
         adapted.config(),
         dir.path(),
-        bert::WeightDtype::F32,
+        imdb_lora_encoder::WeightDtype::F32,
     )
     .unwrap();
-    bert::copy_tokenizer_files(&minilm(), dir.path()).unwrap();
+    imdb_lora_encoder::copy_tokenizer_files(&minilm(), dir.path()).unwrap();
     let saved = load(dir.path(), None, PredictOptions::default());
     let (texts, _) = sentences();
     assert_same_predictions(

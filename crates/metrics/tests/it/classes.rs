@@ -4,12 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use metrics::{
+use imdb_lora_metrics::{
     EpochRecord, EvalAccumulator, MetricsError, MetricsFile, RunClasses, RunMetrics,
     SCHEMA_VERSION, SCHEMA_VERSION_CLASSES,
 };
+use imdb_lora_testkit::metrics::{AG_NEWS_CLASSES, four_class_run, rising_run, run_config};
 use serde_json::Value;
-use testkit::metrics::{AG_NEWS_CLASSES, four_class_run, rising_run, run_config};
 
 fn sorted_keys(v: &Value) -> Vec<String> {
     let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
@@ -304,13 +304,13 @@ fn a_binary_matrix_over_four_classes_is_refused() {
     // A binary matrix with the right accuracy (1,378 of 1,600 right) and ratios derived from
     // it: only the class check can object.
     assert!((eval.accuracy - 0.86125).abs() < 1e-12);
-    let binary = metrics::ConfusionMatrix {
+    let binary = imdb_lora_metrics::ConfusionMatrix {
         tp: 1000,
         fp: 111,
         tn: 378,
         fn_: 111,
     };
-    *eval = metrics::EvalMetrics::from_confusion(binary, eval.loss, eval.seconds);
+    *eval = imdb_lora_metrics::EvalMetrics::from_confusion(binary, eval.loss, eval.seconds);
     let err = file.validate().unwrap_err();
     assert_eq!(err.field, "epochs[0].eval.confusion", "{err}");
     assert!(

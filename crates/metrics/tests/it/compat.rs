@@ -7,8 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use metrics::RunMetrics;
-use testkit::metrics::{balanced_run, rising_run};
+use imdb_lora_metrics::RunMetrics;
+use imdb_lora_testkit::metrics::{balanced_run, rising_run};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use metrics::{MetricsError, RunMetrics};
-use testkit::metrics::rising_run as sample;
+use imdb_lora_metrics::{MetricsError, RunMetrics};
+use imdb_lora_testkit::metrics::rising_run as sample;
 
 fn write_text(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     let path = dir.join(name);
@@ -273,7 +273,7 @@ fn confusion_counts_whose_sum_overflows_are_refused_naming_the_field() {
     m.epochs[0].eval.confusion.fp = 3;
     assert_eq!(field_of(&m), "epochs[0].eval.confusion");
     // The ratios of such a matrix are computed without overflow too.
-    let c = metrics::ConfusionMatrix {
+    let c = imdb_lora_metrics::ConfusionMatrix {
         tp: u64::MAX,
         fp: u64::MAX,
         tn: u64::MAX,

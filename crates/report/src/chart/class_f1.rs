@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use metrics::{RunClasses, RunMetrics};
+use imdb_lora_metrics::{RunClasses, RunMetrics};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use metrics::RunMetrics;
+use imdb_lora_metrics::RunMetrics;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};

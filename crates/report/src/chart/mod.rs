@@ -10,7 +10,7 @@ mod line;
 
 use std::path::Path;
 
-use metrics::RunMetrics;
+use imdb_lora_metrics::RunMetrics;
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::coord::types::RangedCoordf64;

@@ -4,11 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use metrics::{ClassConfusion, ClassMetrics, EvalMetrics, MetricsFile, RunClasses};
-use report::{
+use imdb_lora_metrics::{ClassConfusion, ClassMetrics, EvalMetrics, MetricsFile, RunClasses};
+use imdb_lora_report::{
     CLASS_BAR_TITLE, CLASS_F1_TITLE, HEATMAP_TITLE, MAX_CHART_CLASSES, ReportError, render_all,
 };
-use testkit::metrics::{AG_NEWS_CLASSES, balanced_run, four_class_run};
+use imdb_lora_testkit::metrics::{AG_NEWS_CLASSES, balanced_run, four_class_run};
 
 use crate::render::{assert_chart_png, read, svg_has_text};
 
@@ -34,7 +34,7 @@ fn a_binary_report_is_byte_for_byte_what_it_was() {
     // The same through the file-level entry points.
     let file = MetricsFile::read(&input).unwrap();
     assert_eq!(
-        report::render_file_markdown(&file, true).unwrap(),
+        imdb_lora_report::render_file_markdown(&file, true).unwrap(),
         read(&golden)
     );
 }
@@ -137,7 +137,10 @@ fn class_charts_render_deterministically() {
     let dir = tempfile::tempdir().unwrap();
     let file = four_class_run(2);
     let classes = file.classes.as_ref().unwrap();
-    for draw in [report::class_f1_chart, report::confusion_heatmap] {
+    for draw in [
+        imdb_lora_report::class_f1_chart,
+        imdb_lora_report::confusion_heatmap,
+    ] {
         let (a_png, a_svg) = (dir.path().join("a.png"), dir.path().join("a.svg"));
         let (b_png, b_svg) = (dir.path().join("b.png"), dir.path().join("b.svg"));
         draw(&file.run, classes, &a_png, &a_svg).unwrap();

@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use metrics::RunMetrics;
-use report::{BAR_TITLE, HEIGHT, LINE_TITLE, ReportError, WIDTH, render_all};
-use testkit::metrics::balanced_run as sample;
+use imdb_lora_metrics::RunMetrics;
+use imdb_lora_report::{BAR_TITLE, HEIGHT, LINE_TITLE, ReportError, WIDTH, render_all};
+use imdb_lora_testkit::metrics::balanced_run as sample;
 
 fn one_epoch() -> RunMetrics {
     sample(&[(437, 416)])
@@ -218,7 +218,7 @@ fn bar_chart_compares_the_final_epoch_not_the_best() {
     let m = sample(&[(437, 416), (451, 428), (430, 420)]);
     let png = dir.path().join("bar.png");
     let svg = dir.path().join("bar.svg");
-    report::bar_chart(&m, &png, &svg).unwrap();
+    imdb_lora_report::bar_chart(&m, &png, &svg).unwrap();
     let text = read(&svg);
     assert!(svg_has_text(&text, "0.850"), "final accuracy missing");
     assert!(!svg_has_text(&text, "0.879"), "best epoch's accuracy drawn");
@@ -231,8 +231,8 @@ fn rendering_is_deterministic() {
     let m = three_epochs();
     let (a_png, a_svg) = (dir.path().join("a.png"), dir.path().join("a.svg"));
     let (b_png, b_svg) = (dir.path().join("b.png"), dir.path().join("b.svg"));
-    report::line_chart(&m, &a_png, &a_svg).unwrap();
-    report::line_chart(&m, &b_png, &b_svg).unwrap();
+    imdb_lora_report::line_chart(&m, &a_png, &a_svg).unwrap();
+    imdb_lora_report::line_chart(&m, &b_png, &b_svg).unwrap();
     assert_eq!(
         std::fs::read(&a_png).unwrap(),
         std::fs::read(&b_png).unwrap()
@@ -246,7 +246,7 @@ fn many_epochs_render_without_value_labels() {
     let per_epoch: Vec<(u64, u64)> = (0..20).map(|i| (420 + i, 410 + i)).collect();
     let m = sample(&per_epoch);
     let (png, svg) = (dir.path().join("l.png"), dir.path().join("l.svg"));
-    report::line_chart(&m, &png, &svg).unwrap();
+    imdb_lora_report::line_chart(&m, &png, &svg).unwrap();
     assert_chart_png(&png);
     let text = read(&svg);
     let last = m.epochs[19].eval.accuracy;
@@ -329,7 +329,7 @@ fn metrics_without_epochs_are_an_error_naming_the_file() {
     assert!(matches!(err, ReportError::NoEpochs { .. }), "{err:?}");
     assert!(err.to_string().contains("metrics.json"), "{err}");
 
-    let err = report::write_report(&sample(&[]), dir.path()).unwrap_err();
+    let err = imdb_lora_report::write_report(&sample(&[]), dir.path()).unwrap_err();
     assert!(err.to_string().contains("report.md"), "{err}");
     assert!(!dir.path().join("report.md").exists());
 }
@@ -351,7 +351,7 @@ fn markdown_escapes_table_breaking_text() {
     let mut m = one_epoch();
     m.config.data = "data/imdb|v2".into();
     m.config.backend = "nd|array".into();
-    let md = report::render_markdown(&m).unwrap();
+    let md = imdb_lora_report::render_markdown(&m).unwrap();
     assert!(md.contains("| Data | `data/imdb\\|v2` |"), "{md}");
     assert!(md.contains("| Backend | nd\\|array |"), "{md}");
 }

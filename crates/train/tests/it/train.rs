@@ -3,14 +3,17 @@
 
 use std::path::{Path, PathBuf};
 
-use bert::{BertForSequenceClassification, load_classifier};
 use burn::backend::{Autodiff, Flex};
 use burn::module::AutodiffModule;
 use burn::tensor::Tensor;
-use data::Encoded;
-use lora::LoraConfig;
-use metrics::{RunConfig, RunMetrics};
-use train::{Datasets, RunOutcome, TrainConfig, TrainError, fine_tune};
+use burn::tensor::backend::Backend;
+use imdb_lora_data::Encoded;
+use imdb_lora_encoder::bert::{BertModel, BertPooler};
+use imdb_lora_encoder::layers::TransformerLayer as _;
+use imdb_lora_encoder::{Encoder, SequenceClassifier, load_classifier};
+use imdb_lora_lora::LoraConfig;
+use imdb_lora_metrics::{RunConfig, RunMetrics};
+use imdb_lora_train::{Datasets, RunOutcome, TrainConfig, TrainError, fine_tune};
 
 type AB = Autodiff<Flex>;
 
@@ -18,7 +21,7 @@ fn tiny_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/tiny_bert/seqcls")
 }
 
-fn tiny() -> BertForSequenceClassification<AB> {
+fn tiny() -> SequenceClassifier<AB> {
     load_classifier::<AB>(&tiny_dir(), &Default::default(), 0)
         .unwrap()
         .0
@@ -112,13 +115,13 @@ fn lora() -> LoraConfig {
 }
 
 fn run(out: &Path, config: &TrainConfig) -> Result<RunOutcome<AB>, TrainError> {
-    run_reporting(out, config, &progress::Silent)
+    run_reporting(out, config, &imdb_lora_progress::Silent)
 }
 
 fn run_reporting(
     out: &Path,
     config: &TrainConfig,
-    progress: &dyn progress::Progress,
+    progress: &dyn imdb_lora_progress::Progress,
 ) -> Result<RunOutcome<AB>, TrainError> {
     let _guard = crate::rng_lock();
     fine_tune(
@@ -178,12 +181,11 @@ fn learns_a_separable_task_and_changes_only_adapters_and_head() {
 
     // Frozen weights are bit-identical; adapters and head moved.
     let after = &outcome.model;
-    for (a, b) in before
-        .bert
+    for (a, b) in bert(&before)
         .encoder
         .layer
         .iter()
-        .zip(&after.bert.encoder.layer)
+        .zip(&bert(after).encoder.layer)
     {
         for ((name, pa), (_, pb)) in a.projections().iter().zip(b.projections()) {
             assert_eq!(
@@ -209,16 +211,16 @@ fn learns_a_separable_task_and_changes_only_adapters_and_head() {
         );
     }
     assert_eq!(
-        flat(before.bert.embeddings.word_embeddings.weight.val()),
-        flat(after.bert.embeddings.word_embeddings.weight.val())
+        flat(bert(&before).embeddings.word_embeddings.weight.val()),
+        flat(bert(after).embeddings.word_embeddings.weight.val())
     );
     assert_eq!(
-        flat(before.bert.pooler.dense.weight.val()),
-        flat(after.bert.pooler.dense.weight.val())
+        flat(pooler(&before).dense.weight.val()),
+        flat(pooler(after).dense.weight.val())
     );
     assert_ne!(
-        flat(before.classifier.weight.val()),
-        flat(after.classifier.weight.val())
+        flat(before.head.output().weight.val()),
+        flat(after.head.output().weight.val())
     );
     assert!(out.path().join("checkpoints/last.safetensors").exists());
     assert!(out.path().join("checkpoints/best.safetensors").exists());
@@ -321,7 +323,7 @@ fn zero_steps_means_baseline_only_and_then_resumes() {
 #[test]
 fn fine_tune_reports_each_epochs_batches_and_evaluations() {
     let out = tempfile::tempdir().unwrap();
-    let recorder = progress::Recorder::new();
+    let recorder = imdb_lora_progress::Recorder::new();
     let config = train_config(1);
     run_reporting(out.path(), &config, &recorder).unwrap();
     let d = data();
@@ -331,10 +333,10 @@ fn fine_tune_reports_each_epochs_batches_and_evaluations() {
     assert_eq!(recorder.advanced("baseline evaluation"), eval_batches);
     assert_eq!(recorder.advanced("epoch 1/1 evaluation"), eval_batches);
     let events = recorder.events();
-    assert!(events.contains(&progress::Event::Start {
+    assert!(events.contains(&imdb_lora_progress::Event::Start {
         label: "epoch 1/1".into(),
         total: Some(num_batches),
-        unit: progress::Unit::Items,
+        unit: imdb_lora_progress::Unit::Items,
     }));
     // The running loss is read back every 20 batches and at the epoch's end, not after each
     // batch (each read waits for the device): one message for these 6 batches.
@@ -343,7 +345,7 @@ fn fine_tune_reports_each_epochs_batches_and_evaluations() {
         .filter(|e| {
             matches!(
                 e,
-                progress::Event::Message { label, message }
+                imdb_lora_progress::Event::Message { label, message }
                     if label == "epoch 1/1" && message.starts_with("loss ")
             )
         })
@@ -352,7 +354,7 @@ fn fine_tune_reports_each_epochs_batches_and_evaluations() {
 }
 
 /// A checkpoint's tensors by name.
-type Tensors = std::collections::BTreeMap<String, bert::OwnedTensor>;
+type Tensors = std::collections::BTreeMap<String, imdb_lora_encoder::OwnedTensor>;
 
 /// A named way to spoil a checkpoint.
 type Edit<'a> = (&'a str, &'a dyn Fn(&mut Tensors));
@@ -367,7 +369,7 @@ fn tamper(path: &Path, edit: impl FnOnce(&mut Tensors)) {
         .tensors()
         .into_iter()
         .map(|(name, t)| {
-            let tensor = bert::OwnedTensor {
+            let tensor = imdb_lora_encoder::OwnedTensor {
                 dtype: t.dtype(),
                 shape: t.shape().to_vec(),
                 data: t.data().to_vec(),
@@ -376,7 +378,7 @@ fn tamper(path: &Path, edit: impl FnOnce(&mut Tensors)) {
         })
         .collect();
     edit(&mut tensors);
-    bert::write_safetensors(path, &tensors, metadata).unwrap();
+    imdb_lora_encoder::write_safetensors(path, &tensors, metadata).unwrap();
 }
 
 /// Resuming checks the optimizer's moments against the parameters they belong to: each one
@@ -442,7 +444,7 @@ fn four_classes_train_with_per_class_metrics_in_schema_2() {
     let names: Vec<String> = NAMES.map(String::from).to_vec();
     // The bare encoder with a fresh four-way head, as a user's N-class run starts.
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/tiny_bert/bare");
-    let config = bert::BertConfig::from_file(&dir.join("config.json"))
+    let config = imdb_lora_encoder::EncoderConfig::from_file(&dir.join("config.json"))
         .unwrap()
         .with_labels(&NAMES);
     let data = Datasets {
@@ -459,7 +461,7 @@ fn four_classes_train_with_per_class_metrics_in_schema_2() {
     let out = tempfile::tempdir().unwrap();
     let outcome = {
         let _guard = crate::rng_lock();
-        let base = bert::load_classifier_with_config::<AB>(
+        let base = imdb_lora_encoder::load_classifier_with_config::<AB>(
             &dir.join("model.safetensors"),
             &config,
             &Default::default(),
@@ -477,7 +479,7 @@ fn four_classes_train_with_per_class_metrics_in_schema_2() {
             run,
             out.path(),
             &Default::default(),
-            &progress::Silent,
+            &imdb_lora_progress::Silent,
         )
         .unwrap()
     };
@@ -500,7 +502,7 @@ fn four_classes_train_with_per_class_metrics_in_schema_2() {
         48,
         "every test example in the matrix"
     );
-    let file = metrics::MetricsFile::read(&out.path().join("metrics.json")).unwrap();
+    let file = imdb_lora_metrics::MetricsFile::read(&out.path().join("metrics.json")).unwrap();
     assert_eq!(file.schema_version(), 2);
     assert_eq!(file.classes.as_ref(), Some(classes));
 }
@@ -510,9 +512,12 @@ const POISON: u32 = 90;
 
 /// `tiny()` whose embedding of [`POISON`] is NaN: any batch holding that token has a NaN
 /// loss, every other batch computes exactly what it would with the clean model.
-fn poisoned() -> BertForSequenceClassification<AB> {
+fn poisoned() -> SequenceClassifier<AB> {
     let mut model = tiny();
-    let emb = &mut model.bert.embeddings.word_embeddings;
+    let Encoder::Bert(bert) = &mut model.encoder else {
+        panic!("tiny() is a BERT")
+    };
+    let emb = &mut bert.embeddings.word_embeddings;
     let weight = emb.weight.clone();
     let hidden = weight.dims()[1];
     emb.weight = weight.map(|w| {
@@ -543,11 +548,11 @@ fn non_finite_loss_mid_epoch_names_its_step_and_the_last_checkpoint_resumes() {
     let mut data = data();
     // Poison the first example of epoch 1's batch 3: steps 0-2 are clean, so the checkpoint at
     // step 2 is good; batch 3 (step 3) is bad, and the one at step 4 would hold NaN.
-    let batcher = data::Batcher::new(
+    let batcher = imdb_lora_data::Batcher::new(
         data.train.clone(),
         data.pad_id,
         data.max_len,
-        data::BatcherConfig::train(config.batch_size, config.seed),
+        imdb_lora_data::BatcherConfig::train(config.batch_size, config.seed),
     )
     .unwrap();
     const BAD: usize = 3;
@@ -555,7 +560,7 @@ fn non_finite_loss_mid_epoch_names_its_step_and_the_last_checkpoint_resumes() {
     // Its first noise token (the class marker sits in the middle).
     data.train[victim].ids[1] = POISON;
 
-    let fine_tune_on = |base: BertForSequenceClassification<AB>, out: &Path| {
+    let fine_tune_on = |base: SequenceClassifier<AB>, out: &Path| {
         let _guard = crate::rng_lock();
         fine_tune(
             base,
@@ -565,7 +570,7 @@ fn non_finite_loss_mid_epoch_names_its_step_and_the_last_checkpoint_resumes() {
             run_config(&config),
             out,
             &Default::default(),
-            &progress::Silent,
+            &imdb_lora_progress::Silent,
         )
     };
     let clean = tempfile::tempdir().unwrap();
@@ -660,4 +665,17 @@ fn step_timing_logs_every_step_and_the_epochs_medians_only_when_asked() {
 
     let quiet = logged_events(&train_config(1));
     assert!(!quiet.iter().any(|e| message(e).starts_with("step_timing")));
+}
+
+/// The BERT encoder of a BERT-family classifier.
+fn bert<Bk: Backend>(model: &SequenceClassifier<Bk>) -> &BertModel<Bk> {
+    match &model.encoder {
+        Encoder::Bert(m) => m,
+        Encoder::DistilBert(_) => panic!("not a BERT-family model"),
+    }
+}
+
+/// BERT's pooler.
+fn pooler<Bk: Backend>(model: &SequenceClassifier<Bk>) -> &BertPooler<Bk> {
+    bert(model).pooler.as_ref().expect("BERT has a pooler")
 }

@@ -10,7 +10,7 @@ use super::*;
 fn the_binary_trains_and_predicts_on_wgpu() {
     let Some(_device) = device() else { return };
     let _lock = device_lock();
-    let imdb = testkit::shared::imdb_file("").unwrap_or_else(|e| panic!("{e}"));
+    let imdb = imdb_lora_testkit::shared::imdb_file("").unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let run = |args: &[&str]| {
@@ -51,7 +51,7 @@ fn the_binary_trains_and_predicts_on_wgpu() {
     let train = run(&train_args);
     let log = String::from_utf8_lossy(&train.stderr);
     assert!(log.contains("wgpu adapter:"), "{log}");
-    let metrics = metrics::RunMetrics::read(&out.join("metrics.json")).unwrap();
+    let metrics = imdb_lora_metrics::RunMetrics::read(&out.join("metrics.json")).unwrap();
     assert_eq!(metrics.config.backend, "wgpu");
     let last = metrics.final_epoch().unwrap();
     assert!(last.train_loss.is_finite() && last.eval.loss.is_finite());

@@ -1,16 +1,16 @@
-//! Our CubeCL kernels (`bert::ops::cube`) against references, on random inputs of awkward
+//! Our CubeCL kernels (`imdb_lora_kernels::cube`) against references, on random inputs of awkward
 //! sizes (rows not a multiple of the workgroup, sequences not a multiple of the tile, padded
 //! rows): outputs and every gradient.
 //!
 //! References: the exact GELU in f64 on the host; Burn's compositions (`layer_norm_composed`,
 //! `attention_heads`) on the same backend, which the parity tests tie to transformers.
 
-use bert::ops::{attention_heads, merge_heads, split_heads};
-use bert::{AttentionMask, BertBackend};
 use burn::backend::Autodiff;
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use imdb_lora_encoder::{AttentionMask, KernelBackend};
+use imdb_lora_kernels::{attention_heads, merge_heads, split_heads};
 
 use super::*;
 
@@ -19,9 +19,12 @@ type A = Autodiff<W>;
 /// `f()` and how many of our kernels' operations it recorded (so a test sees the kernel ran,
 /// not the composition it falls back to: on the code before the kernels this was 0).
 fn kernel_ops<T>(f: impl FnOnce() -> T) -> (T, u64) {
-    let before = bert::ops::cube::kernel_ops_registered();
+    let before = imdb_lora_kernels::cube::kernel_ops_registered();
     let out = f();
-    (out, bert::ops::cube::kernel_ops_registered() - before)
+    (
+        out,
+        imdb_lora_kernels::cube::kernel_ops_registered() - before,
+    )
 }
 
 /// Random `N(0, std²)` values of `shape`, seeded.
@@ -69,7 +72,7 @@ fn gelu_matches_the_exact_gelu_and_its_derivative_with_the_backward_kernel() {
     let weight = random::<A, 3>([3, 7, 37], 1.0, 6, &device);
     let x = x0.clone().require_grad();
     let ((y, dx), ops) = kernel_ops(|| {
-        let y = A::bert_gelu(x.clone());
+        let y = A::kernel_gelu(x.clone());
         let grads = (y.clone() * weight.clone()).sum().backward();
         (y, values(x.grad(&grads).unwrap()))
     });
@@ -89,7 +92,7 @@ fn gelu_matches_the_exact_gelu_and_its_derivative_with_the_backward_kernel() {
     assert_close("GELU kernel gradient vs f64", &dx, &want_dx, 2e-6);
     // Inference: Burn's GELU, exact too.
     let x_inf = Tensor::<W, 3>::from_data(TensorData::new(xs.clone(), [3, 7, 37]), &device);
-    let y_inf = values(W::bert_gelu(x_inf));
+    let y_inf = values(W::kernel_gelu(x_inf));
     assert_close("GELU forward, inference", &y_inf, &want_y, 2e-6);
 }
 
@@ -131,7 +134,7 @@ fn layer_norm_kernel_matches_burns_composition() {
     for (shape, transposed) in [([2, 70, 300], false), ([3, 5, 37], true)] {
         let (kernel, ops) = kernel_ops(|| {
             layer_norm_grads(
-                |x, g, b| A::bert_layer_norm(x, g, b, 1e-12),
+                |x, g, b| A::kernel_layer_norm(x, g, b, 1e-12),
                 shape,
                 transposed,
                 &device,
@@ -139,7 +142,7 @@ fn layer_norm_kernel_matches_burns_composition() {
         });
         assert_eq!(ops, 3, "layer norm forward, dx and dγ/dβ kernels");
         let composed = layer_norm_grads(
-            |x, g, b| bert::ops::layer_norm_composed(x, g, b, 1e-12),
+            |x, g, b| imdb_lora_kernels::layer_norm_composed(x, g, b, 1e-12),
             shape,
             transposed,
             &device,
@@ -158,9 +161,9 @@ fn layer_norm_kernel_matches_burns_composition() {
     // Inference (no autodiff) runs the same kernel; without a shift too.
     let x = random::<W, 2>([9, 300], 2.0, 21, &device);
     let gamma = random::<W, 1>([300], 1.0, 22, &device);
-    let (got, ops) = kernel_ops(|| W::bert_layer_norm(x.clone(), gamma.clone(), None, 1e-5));
+    let (got, ops) = kernel_ops(|| W::kernel_layer_norm(x.clone(), gamma.clone(), None, 1e-5));
     assert_eq!(ops, 1, "layer norm inference kernel");
-    let want = bert::ops::layer_norm_composed(x, gamma, None, 1e-5);
+    let want = imdb_lora_kernels::layer_norm_composed(x, gamma, None, 1e-5);
     assert_close(
         "layer norm, inference, no shift",
         &values(got),
@@ -233,7 +236,7 @@ fn attention_kernel_matches_burns_composition_in_inference() {
     for queries in [SEQ, 1] {
         let [q, k, v] = qkv::<W>(queries, &device);
         let (got, ops) =
-            kernel_ops(|| W::bert_attention(q.clone(), k.clone(), v.clone(), HEADS, &mask, 0.1));
+            kernel_ops(|| W::kernel_attention(q.clone(), k.clone(), v.clone(), HEADS, &mask, 0.1));
         assert_eq!(ops, 1, "attention inference kernel");
         let want = attention_heads(q, k, v, HEADS, &mask, 0.1);
         assert_close(
@@ -253,7 +256,7 @@ fn attention_with_heads_larger_than_the_kernels_take_falls_back_to_the_compositi
     let [q, k, v] = [41, 42, 43].map(|seed| random::<W, 3>([2, 5, 80], 1.0, seed, &device));
     let mask = AttentionMask::new(Tensor::<W, 2, Int>::ones([2, 5], &device));
     let (got, ops) =
-        kernel_ops(|| W::bert_attention(q.clone(), k.clone(), v.clone(), 1, &mask, 0.0));
+        kernel_ops(|| W::kernel_attention(q.clone(), k.clone(), v.clone(), 1, &mask, 0.0));
     assert_eq!(ops, 0, "no kernel for a head of 80");
     let want = attention_heads(q, k, v, 1, &mask, 0.0);
     assert_close("attention fallback", &values(got), &values(want), 1e-6);
@@ -266,7 +269,7 @@ fn attention_kernel_matches_burns_composition_in_training_without_dropout() {
     for queries in [SEQ, 1] {
         let (got, ops) = kernel_ops(|| {
             attention_grads(
-                |[q, k, v], mask| A::bert_attention(q, k, v, HEADS, mask, 0.0),
+                |[q, k, v], mask| A::kernel_attention(q, k, v, HEADS, mask, 0.0),
                 queries,
                 &device,
             )
@@ -286,7 +289,7 @@ fn attention_kernel_matches_burns_composition_in_training_without_dropout() {
     }
 }
 
-/// murmur3's finaliser, as `bert::ops::flex::mask` (the CPU kernels' dropout masks).
+/// murmur3's finaliser, as `imdb_lora_kernels::flex::mask` (the CPU kernels' dropout masks).
 fn fmix32(mut h: u32) -> u32 {
     h ^= h >> 16;
     h = h.wrapping_mul(0x85eb_ca6b);
@@ -346,7 +349,7 @@ fn attention_kernel_dropout_is_the_cpu_mask_and_its_gradients_match_the_composit
         let got = attention_grads(
             |[q, k, v], mask| {
                 A::seed(&device, 77);
-                A::bert_attention(q, k, v, HEADS, mask, prob)
+                A::kernel_attention(q, k, v, HEADS, mask, prob)
             },
             queries,
             &device,
@@ -376,8 +379,8 @@ fn attention_kernel_dropout_follows_the_passs_key_not_the_backends_seed() {
         attention_grads(
             |[q, k, v], mask| {
                 A::seed(&device, seed);
-                bert::with_dropout_key(bert::DropoutKey(key), || {
-                    A::bert_attention(q, k, v, HEADS, mask, prob)
+                imdb_lora_encoder::with_dropout_key(imdb_lora_encoder::DropoutKey(key), || {
+                    A::kernel_attention(q, k, v, HEADS, mask, prob)
                 })
             },
             SEQ,
@@ -389,7 +392,7 @@ fn attention_kernel_dropout_follows_the_passs_key_not_the_backends_seed() {
     let b = run(6, 1);
     assert!(a[0] != b[0], "another key, another mask");
     // The mask is the CPU kernels' function of the key's sub-key 0 (the pass's first dropout).
-    let [high, low] = bert::DropoutKey(5).sub_key(0);
+    let [high, low] = imdb_lora_encoder::DropoutKey(5).sub_key(0);
     let halves = [high >> 16, high & 0xffff, low >> 16, low & 0xffff].map(|h| h as f32);
     let drop = cpu_mask(&halves, prob, dims);
     let drop = Tensor::<A, 4>::from_data(TensorData::new(drop, dims), &device);
@@ -416,7 +419,7 @@ fn dropout_grads(
 
 /// The four 16-bit halves (as floats) of sub-key `n` of `key`, as `draw_key` uploads them.
 fn key_halves(key: u64, n: u64) -> [f32; 4] {
-    let [high, low] = bert::DropoutKey(key).sub_key(n);
+    let [high, low] = imdb_lora_encoder::DropoutKey(key).sub_key(n);
     [high >> 16, high & 0xffff, low >> 16, low & 0xffff].map(|h| h as f32)
 }
 
@@ -427,7 +430,11 @@ fn dropout_kernel_is_the_cpu_mask_and_its_gradient_is_the_compositions() {
     let prob = 0.3;
     let n = DROP_SHAPE.iter().product();
     let (got, ops) = dropout_grads(
-        |x| bert::with_dropout_key(bert::DropoutKey(5), || A::bert_dropout(x, prob)),
+        |x| {
+            imdb_lora_encoder::with_dropout_key(imdb_lora_encoder::DropoutKey(5), || {
+                A::kernel_dropout(x, prob)
+            })
+        },
         &device,
     );
     // On the code before the kernel this was Burn's `Dropout` (RNG mask): no kernel op.
@@ -455,10 +462,12 @@ fn dropout_kernel_is_the_cpu_mask_and_its_gradient_is_the_compositions() {
     let xs = values(random::<W, 3>(DROP_SHAPE, 1.0, 51, &device));
     let x = Tensor::<F, 3>::from_data(TensorData::new(xs.clone(), DROP_SHAPE), &Default::default());
     let x_w = Tensor::<A, 3>::from_data(TensorData::new(xs, DROP_SHAPE), &device);
-    let cpu = bert::with_dropout_key(bert::DropoutKey(5), || {
-        Autodiff::<F>::bert_dropout(Tensor::from_inner(x), prob)
+    let cpu = imdb_lora_encoder::with_dropout_key(imdb_lora_encoder::DropoutKey(5), || {
+        Autodiff::<F>::kernel_dropout(Tensor::from_inner(x), prob)
     });
-    let gpu = bert::with_dropout_key(bert::DropoutKey(5), || A::bert_dropout(x_w, prob));
+    let gpu = imdb_lora_encoder::with_dropout_key(imdb_lora_encoder::DropoutKey(5), || {
+        A::kernel_dropout(x_w, prob)
+    });
     assert_close(
         "dropout, wgpu vs the CPU backend, same key",
         &values(gpu.inner()),
@@ -477,8 +486,10 @@ fn dropout_kernel_keeps_one_minus_p_and_follows_the_key_not_the_seed() {
     let run = |key: u64, seed: u64| {
         A::seed(&device, seed);
         values(
-            bert::with_dropout_key(bert::DropoutKey(key), || A::bert_dropout(x.clone(), prob))
-                .inner(),
+            imdb_lora_encoder::with_dropout_key(imdb_lora_encoder::DropoutKey(key), || {
+                A::kernel_dropout(x.clone(), prob)
+            })
+            .inner(),
         )
     };
     let a = run(7, 1);
@@ -499,7 +510,7 @@ fn dropout_kernel_keeps_one_minus_p_and_follows_the_key_not_the_seed() {
     let n = shape.iter().product();
     let drop = cpu_mask(&halves, prob, [n, 1, 1, 1]);
     A::seed(&device, 77);
-    let seeded = values(A::bert_dropout(x.clone(), prob).inner());
+    let seeded = values(A::kernel_dropout(x.clone(), prob).inner());
     let want: Vec<f32> = values(x.clone().inner())
         .iter()
         .zip(&drop)
@@ -513,16 +524,16 @@ fn dropout_kernel_keeps_one_minus_p_and_follows_the_key_not_the_seed() {
     );
     A::seed(&device, 77);
     assert!(
-        values(A::bert_dropout(x.clone(), prob).inner()) == seeded,
+        values(A::kernel_dropout(x.clone(), prob).inner()) == seeded,
         "reseeded"
     );
     // No dropout: the identity, no kernel; nor without autodiff (inference).
-    let (same, ops) = kernel_ops(|| values(A::bert_dropout(x.clone(), 0.0).inner()));
+    let (same, ops) = kernel_ops(|| values(A::kernel_dropout(x.clone(), 0.0).inner()));
     assert!(
         ops == 0 && same == values(x.clone().inner()),
         "probability 0"
     );
-    let (same, ops) = kernel_ops(|| values(W::bert_dropout(x.clone().inner(), prob)));
+    let (same, ops) = kernel_ops(|| values(W::kernel_dropout(x.clone().inner(), prob)));
     assert!(ops == 0 && same == values(x.inner()), "inference");
 }
 
@@ -537,8 +548,8 @@ fn attention_falling_back_to_the_composition_keeps_its_dropout_keyed() {
         let [q, k, v] = [41, 42, 43].map(|s| random::<A, 3>([2, 5, 80], 1.0, s, &device));
         A::seed(&device, seed);
         kernel_ops(|| {
-            bert::with_dropout_key(bert::DropoutKey(key), || {
-                values(A::bert_attention(q, k, v, 1, &mask, 0.3).inner())
+            imdb_lora_encoder::with_dropout_key(imdb_lora_encoder::DropoutKey(key), || {
+                values(A::kernel_attention(q, k, v, 1, &mask, 0.3).inner())
             })
         })
     };

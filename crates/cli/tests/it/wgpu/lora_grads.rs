@@ -3,15 +3,14 @@
 //! loaded on both, dropout off, the same loss; logits and the gradient of every adapter factor
 //! and of the head agree to rounding.
 
-use bert::{
-    BertConfig, BertForSequenceClassification, PeftAdapter, load_classifier_with_config,
-    save_adapter,
-};
 use burn::backend::Autodiff;
 use burn::module::Param;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, Tensor, TensorData};
-use lora::{LoraAdapter, LoraConfig};
+use imdb_lora_encoder::{
+    EncoderConfig, PeftAdapter, SequenceClassifier, load_classifier_with_config, save_adapter,
+};
+use imdb_lora_lora::{LoraAdapter, LoraConfig};
 
 use super::*;
 
@@ -29,9 +28,9 @@ fn lora_config() -> LoraConfig {
 }
 
 /// The tiny model, dropout off, on backend `B`.
-fn base<B: bert::BertBackend>(device: &B::Device) -> BertForSequenceClassification<B> {
+fn base<B: imdb_lora_encoder::KernelBackend>(device: &B::Device) -> SequenceClassifier<B> {
     let dir = fixture("tiny_bert/seqcls");
-    let mut config = BertConfig::from_file(&dir.join("config.json")).unwrap();
+    let mut config = EncoderConfig::from_file(&dir.join("config.json")).unwrap();
     config.hidden_dropout_prob = 0.0;
     config.attention_probs_dropout_prob = 0.0;
     load_classifier_with_config::<B>(&dir.join("model.safetensors"), &config, device, 0).unwrap()
@@ -62,7 +61,7 @@ fn write_adapter(dir: &std::path::Path) {
 }
 
 /// Logits and the gradients of `Σ logits ⊙ w`: every adapter factor's, by path, then the head's.
-fn forward_backward<A: AutodiffBackend + bert::BertBackend>(
+fn forward_backward<A: AutodiffBackend + imdb_lora_encoder::KernelBackend>(
     adapter: &std::path::Path,
     device: &A::Device,
 ) -> (Vec<f32>, Vec<(String, Vec<f32>)>) {

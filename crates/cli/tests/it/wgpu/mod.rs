@@ -38,7 +38,7 @@ const REQUIRE_VAR: &str = "IMDB_LORA_REQUIRE_WGPU";
 pub fn device() -> Option<WgpuDevice> {
     static ADAPTER: OnceLock<Option<String>> = OnceLock::new();
     let adapter = ADAPTER.get_or_init(|| {
-        let found = bert::wgpu_adapter();
+        let found = imdb_lora_encoder::wgpu_adapter();
         match &found {
             Some(a) => eprintln!("wgpu adapter: {a}"),
             None if std::env::var_os(REQUIRE_VAR).is_some_and(|v| v != "0") => panic!(
@@ -70,7 +70,7 @@ pub fn fixture(rel: &str) -> PathBuf {
 }
 
 pub fn minilm_dir() -> PathBuf {
-    testkit::shared::minilm_dir().unwrap_or_else(|e| panic!("{e}"))
+    imdb_lora_testkit::shared::minilm_dir().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Tensors of a reference file (made by transformers), by name.

@@ -3,7 +3,7 @@
 //! in another order than the CPU, but in f32 as they do, so the differences stay at the
 //! rounding level (measured values are printed).
 
-use bert::load_classifier;
+use imdb_lora_encoder::load_classifier;
 
 use super::*;
 

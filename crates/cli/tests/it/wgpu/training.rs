@@ -3,12 +3,12 @@
 //! a tiny batch of sentences whose label is a sentiment word ("great" / "awful") amid other
 //! words, which a few steps learn.
 
-use bert::load_classifier;
 use burn::backend::Autodiff;
-use data::Encoded;
-use lora::LoraConfig;
-use metrics::RunConfig;
-use train::{Datasets, TrainConfig, fine_tune};
+use imdb_lora_data::Encoded;
+use imdb_lora_encoder::load_classifier;
+use imdb_lora_lora::LoraConfig;
+use imdb_lora_metrics::RunConfig;
+use imdb_lora_train::{Datasets, TrainConfig, fine_tune};
 
 use super::*;
 
@@ -98,7 +98,7 @@ fn minilm_learns_in_a_few_steps_on_wgpu() {
         run,
         out.path(),
         &device,
-        &progress::Silent,
+        &imdb_lora_progress::Silent,
     )
     .unwrap();
     let m = &outcome.metrics;

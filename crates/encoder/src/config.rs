@@ -1,0 +1,694 @@
+//! `EncoderConfig`: a Hub `config.json` of any supported encoder family, defaulted as
+//! `transformers` defaults that family's configuration class.
+//!
+//! The struct uses BERT's field names, which RoBERTa, XLM-RoBERTa, CamemBERT and ELECTRA share
+//! (ELECTRA adds `embedding_size`); DistilBERT's own names (`dim`, `n_layers`, …) are mapped
+//! onto them on reading and back on writing by [`crate::distilbert`]. Fields this crate does
+//! not use are kept as read (`extra`), so a saved `config.json` carries them on.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::EncoderError;
+
+/// An encoder architecture this crate implements, chosen by `config.json`'s `model_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Family {
+    /// `bert` (and BERT-shaped checkpoints such as all-MiniLM-L6-v2).
+    #[default]
+    Bert,
+    /// `roberta`, `xlm-roberta`, `camembert`: BERT's encoder, positions counted from
+    /// `pad_token_id + 1`, one token type, a dense → tanh → out_proj head.
+    Roberta,
+    /// `electra` (discriminators): embeddings of their own width, projected to the hidden
+    /// size; a dense → GELU → out_proj head.
+    Electra,
+    /// `distilbert`: no token types, its own module names, a pre_classifier → ReLU head.
+    DistilBert,
+}
+
+/// Every supported `model_type`, with its family and transformers' sequence-classification
+/// class.
+pub const MODEL_TYPES: [(&str, Family, &str); 6] = [
+    ("bert", Family::Bert, "BertForSequenceClassification"),
+    (
+        "roberta",
+        Family::Roberta,
+        "RobertaForSequenceClassification",
+    ),
+    (
+        "xlm-roberta",
+        Family::Roberta,
+        "XLMRobertaForSequenceClassification",
+    ),
+    (
+        "camembert",
+        Family::Roberta,
+        "CamembertForSequenceClassification",
+    ),
+    (
+        "electra",
+        Family::Electra,
+        "ElectraForSequenceClassification",
+    ),
+    (
+        "distilbert",
+        Family::DistilBert,
+        "DistilBertForSequenceClassification",
+    ),
+];
+
+impl Family {
+    /// The family of a `model_type`, if supported.
+    pub fn of_model_type(model_type: &str) -> Option<Self> {
+        MODEL_TYPES
+            .iter()
+            .find(|(t, _, _)| *t == model_type)
+            .map(|(_, f, _)| *f)
+    }
+
+    /// The attribute holding the encoder in transformers' `*ForSequenceClassification`
+    /// (`bert`, `roberta`, `electra`, `distilbert`): the prefix of its checkpoint keys and
+    /// of PEFT's adapter keys.
+    pub fn base_model_prefix(self) -> &'static str {
+        match self {
+            Self::Bert => "bert",
+            Self::Roberta => "roberta",
+            Self::Electra => "electra",
+            Self::DistilBert => "distilbert",
+        }
+    }
+
+    /// PEFT's default LoRA targets for the family
+    /// (`TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING`).
+    pub fn default_lora_targets(self) -> Vec<String> {
+        let names: [&str; 2] = match self {
+            Self::DistilBert => ["q_lin", "v_lin"],
+            _ => ["query", "value"],
+        };
+        names.iter().map(|n| (*n).to_string()).collect()
+    }
+
+    /// The names `model_type` takes, for messages.
+    pub fn supported_model_types() -> String {
+        MODEL_TYPES
+            .iter()
+            .map(|(t, _, _)| *t)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The activation used in the feed-forward block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HiddenAct {
+    /// Exact GELU, `x·Φ(x)` with the error function (transformers' `"gelu"`).
+    #[serde(rename = "gelu")]
+    Gelu,
+    /// Tanh approximation of GELU (`"gelu_new"`, `"gelu_pytorch_tanh"`).
+    #[serde(alias = "gelu_new", rename = "gelu_pytorch_tanh")]
+    GeluTanh,
+    /// `max(0, x)`.
+    #[serde(rename = "relu")]
+    Relu,
+}
+
+/// An encoder configuration as found in a Hub `config.json`.
+///
+/// Missing fields take the defaults of the family's transformers configuration class; label
+/// maps follow transformers: `id2label` wins, else `num_labels` generic labels `LABEL_i`,
+/// else two labels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EncoderConfig {
+    /// The architecture, from `model_type` (not a field of the file itself).
+    #[serde(skip)]
+    pub family: Family,
+    /// `"bert"`, `"roberta"`, `"xlm-roberta"`, `"camembert"`, `"electra"` or `"distilbert"`.
+    pub model_type: Option<String>,
+    /// Class names the checkpoint was saved from, e.g. `["BertModel"]`.
+    pub architectures: Option<Vec<String>>,
+    /// Size of the vocabulary.
+    pub vocab_size: usize,
+    /// Width of the embedding tables (ELECTRA's `embedding_size`; `None`: `hidden_size`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embedding_size: Option<usize>,
+    /// Width of every hidden state.
+    pub hidden_size: usize,
+    /// Number of encoder layers.
+    pub num_hidden_layers: usize,
+    /// Attention heads per layer; must divide `hidden_size`.
+    pub num_attention_heads: usize,
+    /// Width of the feed-forward block.
+    pub intermediate_size: usize,
+    /// Feed-forward activation.
+    pub hidden_act: HiddenAct,
+    /// Dropout on embeddings and sub-layer outputs.
+    pub hidden_dropout_prob: f64,
+    /// Dropout on attention probabilities.
+    pub attention_probs_dropout_prob: f64,
+    /// Rows of the position table.
+    pub max_position_embeddings: usize,
+    /// Number of segment (token type) ids (DistilBERT: none, 0).
+    pub type_vocab_size: usize,
+    /// Std of the normal initialiser for freshly created weights.
+    pub initializer_range: f64,
+    /// LayerNorm epsilon.
+    pub layer_norm_eps: f64,
+    /// Id of the padding token.
+    pub pad_token_id: usize,
+    /// Only `"absolute"` is supported.
+    pub position_embedding_type: String,
+    /// Dropout before the classifier; `None` means `hidden_dropout_prob`.
+    pub classifier_dropout: Option<f64>,
+    /// DistilBERT's fixed sinusoidal position table (computed when the checkpoint lacks it).
+    #[serde(skip)]
+    pub sinusoidal_pos_embds: bool,
+    /// Class index → name, keys are decimal strings as in the JSON.
+    pub id2label: Option<BTreeMap<String, String>>,
+    /// Class name → index.
+    pub label2id: Option<BTreeMap<String, usize>>,
+    /// Number of classes when no `id2label` is given.
+    pub num_labels: Option<usize>,
+    /// Every other field of the file, kept as read and written back.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+impl Default for EncoderConfig {
+    /// `transformers.BertConfig()`'s defaults (bert-base-uncased's shapes).
+    fn default() -> Self {
+        Self {
+            family: Family::Bert,
+            model_type: Some("bert".into()),
+            architectures: None,
+            vocab_size: 30522,
+            embedding_size: None,
+            hidden_size: 768,
+            num_hidden_layers: 12,
+            num_attention_heads: 12,
+            intermediate_size: 3072,
+            hidden_act: HiddenAct::Gelu,
+            hidden_dropout_prob: 0.1,
+            attention_probs_dropout_prob: 0.1,
+            max_position_embeddings: 512,
+            type_vocab_size: 2,
+            initializer_range: 0.02,
+            layer_norm_eps: 1e-12,
+            pad_token_id: 0,
+            position_embedding_type: "absolute".into(),
+            classifier_dropout: None,
+            sinusoidal_pos_embds: false,
+            id2label: None,
+            label2id: None,
+            num_labels: None,
+            extra: BTreeMap::new(),
+        }
+    }
+}
+
+/// Upper bounds on a `config.json`'s sizes: far above any encoder published (bert-large:
+/// hidden 1,024, 24 layers; XLM-R's vocabulary 250,002), low enough that nothing sized from
+/// them can ask for an impossible allocation.
+pub const MAX_VOCAB: usize = 1 << 21;
+/// Bound on `hidden_size` and `num_attention_heads` (`intermediate_size`: 8× this).
+pub const MAX_WIDTH: usize = 1 << 14;
+/// Bound on `num_hidden_layers`.
+pub const MAX_LAYERS: usize = 1 << 10;
+/// Bound on `max_position_embeddings`.
+pub const MAX_POSITIONS: usize = 1 << 16;
+/// Bound on `type_vocab_size`.
+pub const MAX_TYPES: usize = 1 << 10;
+/// Bound on the number of labels.
+pub const MAX_LABELS: usize = 1 << 16;
+/// Bound on the elements of any one weight tensor a config implies (8 GiB of f32).
+pub const MAX_TENSOR_ELEMENTS: usize = 1 << 31;
+
+/// Fields a saved `config.json` must not carry over from the file it was read from: the
+/// writer sets them anew (or transformers would read a stale dtype).
+const NOT_CARRIED: [&str; 4] = [
+    "torch_dtype",
+    "dtype",
+    "_name_or_path",
+    "transformers_version",
+];
+
+impl EncoderConfig {
+    /// Reads and validates a `config.json` of any supported family.
+    pub fn from_file(path: &Path) -> Result<Self, EncoderError> {
+        let text = std::fs::read_to_string(path).map_err(|source| EncoderError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let value: Value = serde_json::from_str(&text).map_err(|source| EncoderError::Config {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_value(value, path)
+    }
+
+    /// Parses and validates a configuration; `path` names it in errors.
+    pub fn from_value(value: Value, path: &Path) -> Result<Self, EncoderError> {
+        let family = family_of(&value, path)?;
+        let config_error = |source| EncoderError::Config {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut config = match family {
+            Family::DistilBert => {
+                crate::distilbert::config_from_value(value).map_err(config_error)?
+            }
+            _ => {
+                let defaults = match family {
+                    Family::Roberta => crate::roberta::default_config(),
+                    Family::Electra => crate::electra::default_config(),
+                    _ => Self::default(),
+                };
+                let mut merged = serde_json::to_value(&defaults).map_err(config_error)?;
+                if let (Value::Object(base), Value::Object(file)) = (&mut merged, value) {
+                    base.extend(file);
+                }
+                serde_json::from_value::<Self>(merged).map_err(config_error)?
+            }
+        };
+        config.family = family;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// Checks that the configuration describes an encoder this crate can build.
+    pub fn validate(&self, path: &Path) -> Result<(), EncoderError> {
+        let invalid = |reason: String| EncoderError::InvalidConfig {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if let Some(t) = self.model_type.as_deref()
+            && Family::of_model_type(t) != Some(self.family)
+        {
+            return Err(EncoderError::UnsupportedModelType {
+                path: path.to_path_buf(),
+                found: t.to_string(),
+                supported: Family::supported_model_types(),
+            });
+        }
+        if self.num_attention_heads == 0
+            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
+        {
+            return Err(invalid(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            )));
+        }
+        let min_types = usize::from(self.family != Family::DistilBert);
+        // Sizes size allocations: each is bounded before anything is built from it, so an
+        // absurd config.json is an error naming the key, not an aborted allocation.
+        for (name, value, low, limit) in [
+            ("vocab_size", self.vocab_size, 1, MAX_VOCAB),
+            ("hidden_size", self.hidden_size, 1, MAX_WIDTH),
+            ("embedding_size", self.embedding_width(), 1, MAX_WIDTH),
+            ("num_hidden_layers", self.num_hidden_layers, 1, MAX_LAYERS),
+            (
+                "num_attention_heads",
+                self.num_attention_heads,
+                1,
+                MAX_WIDTH,
+            ),
+            (
+                "intermediate_size",
+                self.intermediate_size,
+                1,
+                MAX_WIDTH * 8,
+            ),
+            (
+                "max_position_embeddings",
+                self.max_position_embeddings,
+                1,
+                MAX_POSITIONS,
+            ),
+            (
+                "type_vocab_size",
+                self.type_vocab_size,
+                min_types,
+                MAX_TYPES,
+            ),
+            ("num_labels", self.num_labels(), 1, MAX_LABELS),
+        ] {
+            if !(low..=limit).contains(&value) {
+                return Err(invalid(format!(
+                    "{name} = {value} is outside {low}..={limit}"
+                )));
+            }
+        }
+        for (name, rows, cols) in [
+            (
+                "vocab_size × embedding_size",
+                self.vocab_size,
+                self.embedding_width(),
+            ),
+            (
+                "intermediate_size × hidden_size",
+                self.intermediate_size,
+                self.hidden_size,
+            ),
+            (
+                "num_labels × hidden_size",
+                self.num_labels(),
+                self.hidden_size,
+            ),
+        ] {
+            if rows
+                .checked_mul(cols)
+                .is_none_or(|n| n > MAX_TENSOR_ELEMENTS)
+            {
+                return Err(invalid(format!(
+                    "{name} = {rows} × {cols} exceeds {MAX_TENSOR_ELEMENTS} elements in one tensor"
+                )));
+            }
+        }
+        if self.pad_token_id >= self.vocab_size {
+            return Err(invalid(format!(
+                "pad_token_id {} is not below vocab_size {}",
+                self.pad_token_id, self.vocab_size
+            )));
+        }
+        if self.family == Family::Roberta && self.max_position_embeddings <= self.pad_token_id + 1 {
+            return Err(invalid(format!(
+                "max_position_embeddings {} leaves no position after pad_token_id {} + 1 \
+                 (RoBERTa counts positions from there)",
+                self.max_position_embeddings, self.pad_token_id
+            )));
+        }
+        if self.position_embedding_type != "absolute" {
+            return Err(invalid(format!(
+                "position_embedding_type {:?} is not supported (expected \"absolute\")",
+                self.position_embedding_type
+            )));
+        }
+        for (name, p) in [
+            ("hidden_dropout_prob", self.hidden_dropout_prob),
+            (
+                "attention_probs_dropout_prob",
+                self.attention_probs_dropout_prob,
+            ),
+            ("classifier_dropout", self.classifier_dropout.unwrap_or(0.0)),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(invalid(format!(
+                    "{name} = {p} is not a probability in [0, 1)"
+                )));
+            }
+        }
+        for key in self.id2label.iter().flat_map(|m| m.keys()) {
+            if key
+                .parse::<usize>()
+                .map_or(true, |i| i >= self.num_labels())
+            {
+                return Err(invalid(format!(
+                    "id2label key {key:?} is not an index below {}",
+                    self.num_labels()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Width of one attention head.
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_attention_heads
+    }
+
+    /// Width of the embedding tables (ELECTRA's `embedding_size`, else `hidden_size`).
+    pub fn embedding_width(&self) -> usize {
+        self.embedding_size.unwrap_or(self.hidden_size)
+    }
+
+    /// The longest input, special tokens included, the position table covers: RoBERTa's
+    /// positions start after `pad_token_id` (514 rows → 512 tokens).
+    pub fn max_sequence_length(&self) -> usize {
+        match self.family {
+            Family::Roberta => self.max_position_embeddings - self.pad_token_id - 1,
+            _ => self.max_position_embeddings,
+        }
+    }
+
+    /// transformers' sequence-classification class for this configuration.
+    pub fn classification_architecture(&self) -> &'static str {
+        let model_type = self.model_type.as_deref();
+        MODEL_TYPES
+            .iter()
+            .find(|(t, f, _)| Some(*t) == model_type && *f == self.family)
+            .or_else(|| MODEL_TYPES.iter().find(|(_, f, _)| *f == self.family))
+            .map_or("BertForSequenceClassification", |(_, _, a)| *a)
+    }
+
+    /// Number of classes of the classification head.
+    pub fn num_labels(&self) -> usize {
+        match (&self.id2label, self.num_labels) {
+            (Some(map), _) if !map.is_empty() => map.len(),
+            (_, Some(n)) => n,
+            _ => 2,
+        }
+    }
+
+    /// Name of class `index` (`LABEL_i` when the config names none).
+    pub fn label_name(&self, index: usize) -> String {
+        self.id2label
+            .as_ref()
+            .and_then(|m| m.get(&index.to_string()).cloned())
+            .unwrap_or_else(|| format!("LABEL_{index}"))
+    }
+
+    /// Sets the classification labels, keeping `id2label`, `label2id` and `num_labels` in step.
+    pub fn with_labels(mut self, names: &[&str]) -> Self {
+        self.id2label = Some(
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (i.to_string(), (*n).to_string()))
+                .collect(),
+        );
+        self.label2id = Some(
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| ((*n).to_string(), i))
+                .collect(),
+        );
+        self.num_labels = None;
+        self
+    }
+
+    /// Dropout before the classifier.
+    pub fn classifier_dropout_prob(&self) -> f64 {
+        self.classifier_dropout.unwrap_or(self.hidden_dropout_prob)
+    }
+
+    /// The configuration as a `config.json` object in the family's own field names; fields
+    /// read from a file and not used here are carried over, except [`NOT_CARRIED`].
+    pub fn to_json(&self) -> Result<Value, serde_json::Error> {
+        let mut value = match self.family {
+            Family::DistilBert => crate::distilbert::config_to_value(self)?,
+            _ => serde_json::to_value(self)?,
+        };
+        if let Value::Object(map) = &mut value {
+            map.retain(|k, v| {
+                !NOT_CARRIED.contains(&k.as_str()) && !(k == "num_labels" && v.is_null())
+            });
+        }
+        Ok(value)
+    }
+}
+
+/// The family of a parsed `config.json`: its `model_type`, else (older BERT exports) a
+/// `Bert*` architecture.
+fn family_of(value: &Value, path: &Path) -> Result<Family, EncoderError> {
+    let model_type = value.get("model_type").and_then(Value::as_str);
+    let bert_architecture = value
+        .get("architectures")
+        .and_then(Value::as_array)
+        .is_some_and(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .any(|n| n.starts_with("Bert"))
+        });
+    match model_type {
+        Some(t) => Family::of_model_type(t),
+        None if bert_architecture => Some(Family::Bert),
+        None => None,
+    }
+    .ok_or_else(|| EncoderError::UnsupportedModelType {
+        path: path.to_path_buf(),
+        found: model_type.unwrap_or("<no model_type>").to_string(),
+        supported: Family::supported_model_types(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<EncoderConfig, EncoderError> {
+        let value: Value = serde_json::from_str(json).map_err(|source| EncoderError::Config {
+            path: "config.json".into(),
+            source,
+        })?;
+        EncoderConfig::from_value(value, Path::new("config.json"))
+    }
+
+    #[test]
+    fn minilm_config_parses_with_unknown_fields() {
+        let c = parse(
+            r#"{"_name_or_path": "x", "architectures": ["BertModel"], "gradient_checkpointing": false,
+            "hidden_act": "gelu", "hidden_size": 384, "intermediate_size": 1536, "model_type": "bert",
+            "num_attention_heads": 12, "num_hidden_layers": 6, "use_cache": true}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (c.hidden_size, c.head_dim(), c.num_hidden_layers),
+            (384, 32, 6)
+        );
+        assert_eq!((c.vocab_size, c.layer_norm_eps), (30522, 1e-12));
+        assert_eq!(c.num_labels(), 2);
+        assert_eq!(c.label_name(1), "LABEL_1");
+        assert_eq!(c.family, Family::Bert);
+        // Unused fields travel on; the ones the writer sets anew do not.
+        let json = c.to_json().unwrap();
+        assert_eq!(json["use_cache"], true);
+        assert!(json.get("_name_or_path").is_none());
+    }
+
+    #[test]
+    fn labels_follow_transformers_precedence() {
+        let c = parse(r#"{"model_type": "bert", "id2label": {"0": "neg", "1": "pos"}}"#).unwrap();
+        assert_eq!((c.num_labels(), c.label_name(1)), (2, "pos".to_string()));
+        let c = parse(r#"{"model_type": "bert", "num_labels": 3}"#).unwrap();
+        assert_eq!(c.num_labels(), 3);
+        let c = EncoderConfig::default().with_labels(&["neg", "pos"]);
+        assert_eq!(c.label2id.as_ref().unwrap()["pos"], 1);
+    }
+
+    #[test]
+    fn each_family_takes_its_own_defaults() {
+        let r = parse(r#"{"model_type": "xlm-roberta"}"#).unwrap();
+        assert_eq!(
+            (r.family, r.vocab_size, r.pad_token_id),
+            (Family::Roberta, 50265, 1)
+        );
+        assert_eq!(
+            r.classification_architecture(),
+            "XLMRobertaForSequenceClassification"
+        );
+        let r = parse(r#"{"model_type": "roberta", "max_position_embeddings": 514}"#).unwrap();
+        assert_eq!(r.max_sequence_length(), 512);
+        let e = parse(r#"{"model_type": "electra"}"#).unwrap();
+        assert_eq!((e.embedding_width(), e.hidden_size), (128, 256));
+        let d = parse(r#"{"model_type": "distilbert", "dim": 36, "n_heads": 3, "n_layers": 2, "hidden_dim": 52}"#)
+            .unwrap();
+        assert_eq!(
+            (
+                d.family,
+                d.hidden_size,
+                d.num_attention_heads,
+                d.intermediate_size,
+                d.type_vocab_size
+            ),
+            (Family::DistilBert, 36, 3, 52, 0)
+        );
+        let back = d.to_json().unwrap();
+        assert_eq!(
+            (back["dim"].as_u64(), back["n_layers"].as_u64()),
+            (Some(36), Some(2))
+        );
+        assert!(back.get("hidden_size").is_none());
+    }
+
+    #[test]
+    fn unsupported_and_inconsistent_configs_are_refused() {
+        let err = parse(r#"{"model_type": "gpt2"}"#).unwrap_err();
+        assert!(
+            matches!(err, EncoderError::UnsupportedModelType { .. }),
+            "{err}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains("gpt2") && msg.contains("xlm-roberta") && msg.contains("distilbert"),
+            "{msg}"
+        );
+        let err = parse(r#"{"model_type": "bert", "hidden_size": 100}"#).unwrap_err();
+        assert!(err.to_string().contains("num_attention_heads"), "{err}");
+        let err = parse(r#"{"model_type": "bert", "hidden_act": "swish"}"#).unwrap_err();
+        assert!(err.to_string().contains("config.json"), "{err}");
+        let err = parse(r#"{"model_type": "bert", "position_embedding_type": "relative_key"}"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("relative_key"), "{err}");
+        let err = parse(r#"{"model_type": "bert", "id2label": {"0": "a", "7": "b"}}"#).unwrap_err();
+        assert!(err.to_string().contains("\"7\""), "{err}");
+        let err = parse(r#"{"model_type": "roberta", "max_position_embeddings": 2}"#).unwrap_err();
+        assert!(err.to_string().contains("pad_token_id"), "{err}");
+    }
+
+    #[test]
+    fn absurd_sizes_are_refused_naming_the_key_before_anything_is_built() {
+        for (json, key) in [
+            (
+                r#"{"model_type": "bert", "num_labels": 1000000000}"#,
+                "num_labels",
+            ),
+            (
+                r#"{"model_type": "bert", "hidden_size": 1200000000, "num_attention_heads": 1}"#,
+                "hidden_size",
+            ),
+            (
+                r#"{"model_type": "bert", "num_hidden_layers": 0}"#,
+                "num_hidden_layers",
+            ),
+            (
+                r#"{"model_type": "bert", "max_position_embeddings": 4294967296}"#,
+                "max_position_embeddings",
+            ),
+            (r#"{"model_type": "bert", "vocab_size": 0}"#, "vocab_size"),
+            (
+                r#"{"model_type": "bert", "type_vocab_size": 0}"#,
+                "type_vocab_size",
+            ),
+            (
+                r#"{"model_type": "bert", "vocab_size": 2000000, "hidden_size": 12288}"#,
+                "vocab_size × embedding_size",
+            ),
+            (
+                r#"{"model_type": "bert", "pad_token_id": 30522}"#,
+                "pad_token_id",
+            ),
+            (
+                r#"{"model_type": "electra", "embedding_size": 100000}"#,
+                "embedding_size",
+            ),
+            (
+                r#"{"model_type": "distilbert", "n_layers": 0}"#,
+                "num_hidden_layers",
+            ),
+        ] {
+            let err = parse(json).unwrap_err().to_string();
+            assert!(
+                err.contains(key) && err.contains("config.json"),
+                "{json}: {err}"
+            );
+        }
+        // bert-large's sizes pass.
+        parse(r#"{"model_type": "bert", "hidden_size": 1024, "num_attention_heads": 16, "num_hidden_layers": 24, "intermediate_size": 4096}"#).unwrap();
+    }
+
+    #[test]
+    fn approximate_gelu_names_are_accepted() {
+        for name in ["gelu_new", "gelu_pytorch_tanh"] {
+            let c = parse(&format!(
+                r#"{{"model_type": "bert", "hidden_act": "{name}"}}"#
+            ))
+            .unwrap();
+            assert_eq!(c.hidden_act, HiddenAct::GeluTanh);
+        }
+    }
+}

@@ -1,0 +1,413 @@
+//! Saving a fine-tuned classifier as a plain Hugging Face model directory (`config.json` +
+//! `model.safetensors`), with LoRA adapters merged into the weights, so that
+//! `transformers.AutoModelForSequenceClassification.from_pretrained(dir)` loads it without PEFT
+//! and without missing or unexpected keys (see `scripts/hf_logits.py`), and
+//! [`crate::load_classifier`] loads it back.
+//!
+//! Keys follow the family's `*ForSequenceClassification`: `bert.embeddings.*`,
+//! `bert.encoder.layer.N.*`, `bert.pooler.dense.*`, `classifier.*` for BERT; `roberta.*` /
+//! `electra.*` (with `embeddings_project`) and `classifier.dense.*`, `classifier.out_proj.*`;
+//! `distilbert.embeddings.*`, `distilbert.transformer.layer.N.*`, `pre_classifier.*`,
+//! `classifier.*`. Linear weights in PyTorch's `[out, in]` orientation; LayerNorm parameters
+//! as `.weight`/`.bias` (never the legacy `gamma`/`beta`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use burn::nn::{Embedding, LayerNorm, Linear};
+use burn::tensor::backend::Backend;
+use serde_json::Value;
+
+use crate::classifier::{Encoder, SequenceClassifier};
+use crate::config::EncoderConfig;
+use crate::error::EncoderError;
+use crate::io::{self, OwnedTensor, write_json, write_safetensors};
+use crate::layers::TransformerLayer;
+use crate::precision::WeightDtype;
+use crate::targets::layer_path;
+
+// The names live in `files` (the model's, not the exporter's); re-exported where they were.
+pub use crate::files::{CONFIG_FILE, TOKENIZER_FILES, WEIGHTS_FILE};
+use crate::files::{TOKENIZER_JSON, VOCAB_FILE};
+
+/// Writes `model` into `dir` as a Hugging Face `*ForSequenceClassification` checkpoint of its
+/// family,
+/// every tensor stored as `dtype` (callers pass the base checkpoint's own, so an f32 model
+/// stays f32 on disk, unless asked otherwise) and `config.json`'s `dtype` saying so.
+///
+/// LoRA adapters are merged into the projections they adapt (on a copy: `model` is not
+/// changed; merging is idempotent, so an already merged model is saved as it is). `config` is
+/// written with the family's class in `architectures` (`BertForSequenceClassification`, …)
+/// and its label maps (`LABEL_i` when it names none, as transformers does); it must describe
+/// `model`'s shapes, which is checked first so a mismatched directory is never written.
+///
+/// Both files are written atomically, weights first: a directory whose `config.json` exists
+/// always has complete weights beside it.
+pub fn save_pretrained<B: Backend>(
+    model: &SequenceClassifier<B>,
+    config: &EncoderConfig,
+    dir: &Path,
+    dtype: WeightDtype,
+) -> Result<(), EncoderError> {
+    let config_path = dir.join(CONFIG_FILE);
+    check_config(model, config, &config_path)?;
+    let tensors = pretrained_tensors(model, dtype)?;
+    let mut metadata = HashMap::new();
+    // transformers refuses safetensors files without `format` metadata (or with another value).
+    metadata.insert("format".to_string(), "pt".to_string());
+    write_safetensors(&dir.join(WEIGHTS_FILE), &tensors, Some(metadata))?;
+    write_json(&config_path, &pretrained_config(config, dtype)?)?;
+    tracing::info!(
+        dir = %dir.display(),
+        tensors = tensors.len(),
+        %dtype,
+        "saved merged model in Hugging Face format"
+    );
+    Ok(())
+}
+
+/// The `config.json` that [`save_pretrained`] writes for `config` and weights of `dtype`.
+pub fn pretrained_config(
+    config: &EncoderConfig,
+    dtype: WeightDtype,
+) -> Result<Value, EncoderError> {
+    let labels: Vec<String> = (0..config.num_labels())
+        .map(|i| config.label_name(i))
+        .collect();
+    let mut out = config.clone();
+    if out.model_type.is_none() {
+        out.model_type = Some(config.family.base_model_prefix().into());
+    }
+    out.architectures = Some(vec![config.classification_architecture().into()]);
+    out.id2label = Some(
+        labels
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (i.to_string(), n.clone()))
+            .collect(),
+    );
+    out.label2id = Some(
+        labels
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i))
+            .collect(),
+    );
+    // `num_labels` is implied by `id2label`; transformers writes only the maps.
+    out.num_labels = None;
+    let mut value = out
+        .to_json()
+        .map_err(|e| EncoderError::Input(format!("serialising the configuration: {e}")))?;
+    if let Value::Object(map) = &mut value {
+        // transformers 5 records the dtype to load the weights in.
+        map.insert("dtype".into(), Value::String(dtype.torch_name().into()));
+    }
+    Ok(value)
+}
+
+/// The checkpoint tensors of `model` under transformers' key names, adapters merged, stored
+/// as `dtype`.
+///
+/// The adapters are merged in the model's own precision: merge an f32 copy of the base
+/// (what `imdb-lora train` does after a bf16 run), not bf16 weights, whose rounding
+/// (2⁻⁸ relative) would swallow most of a LoRA update.
+pub fn pretrained_tensors<B: Backend>(
+    model: &SequenceClassifier<B>,
+    dtype: WeightDtype,
+) -> Result<BTreeMap<String, OwnedTensor>, EncoderError> {
+    let merged = model.clone().merge_lora();
+    let mut out = Tensors {
+        map: BTreeMap::new(),
+        dtype,
+    };
+    let family = model.family;
+    let p = family.base_model_prefix();
+    match &merged.encoder {
+        Encoder::Bert(m) => {
+            let e = &m.embeddings;
+            embedding(
+                &mut out,
+                &format!("{p}.embeddings.word_embeddings"),
+                &e.word_embeddings,
+            )?;
+            embedding(
+                &mut out,
+                &format!("{p}.embeddings.position_embeddings"),
+                &e.position_embeddings,
+            )?;
+            embedding(
+                &mut out,
+                &format!("{p}.embeddings.token_type_embeddings"),
+                &e.token_type_embeddings,
+            )?;
+            layer_norm(
+                &mut out,
+                &format!("{p}.embeddings.LayerNorm"),
+                &e.layer_norm,
+            )?;
+            if let Some(project) = &m.embeddings_project {
+                linear(&mut out, &format!("{p}.embeddings_project"), project)?;
+            }
+            for (i, layer) in m.layers().iter().enumerate() {
+                let lp = layer_path(family, i);
+                layer_linears(&mut out, &lp, layer)?;
+                layer_norm(
+                    &mut out,
+                    &format!("{lp}.attention.output.LayerNorm"),
+                    &layer.attention.output.layer_norm,
+                )?;
+                layer_norm(
+                    &mut out,
+                    &format!("{lp}.output.LayerNorm"),
+                    &layer.output.layer_norm,
+                )?;
+            }
+            if let Some(pooler) = &m.pooler {
+                linear(&mut out, &format!("{p}.pooler.dense"), &pooler.dense)?;
+            }
+        }
+        Encoder::DistilBert(m) => {
+            let e = &m.embeddings;
+            embedding(
+                &mut out,
+                &format!("{p}.embeddings.word_embeddings"),
+                &e.word_embeddings,
+            )?;
+            embedding(
+                &mut out,
+                &format!("{p}.embeddings.position_embeddings"),
+                &e.position_embeddings,
+            )?;
+            layer_norm(
+                &mut out,
+                &format!("{p}.embeddings.LayerNorm"),
+                &e.layer_norm,
+            )?;
+            for (i, layer) in m.layers().iter().enumerate() {
+                let lp = layer_path(family, i);
+                layer_linears(&mut out, &lp, layer)?;
+                layer_norm(
+                    &mut out,
+                    &format!("{lp}.sa_layer_norm"),
+                    &layer.sa_layer_norm,
+                )?;
+                layer_norm(
+                    &mut out,
+                    &format!("{lp}.output_layer_norm"),
+                    &layer.output_layer_norm,
+                )?;
+            }
+        }
+    }
+    for (_, key, l) in merged.head.linears() {
+        linear(&mut out, key, l)?;
+    }
+    Ok(out.map)
+}
+
+/// A layer's projections under `{layer_path}.{name}`. Merged before: the base layer carries
+/// the adapted weight, the adapter is inert.
+fn layer_linears<B: Backend, L: TransformerLayer<B>>(
+    out: &mut Tensors,
+    layer_path: &str,
+    layer: &L,
+) -> Result<(), EncoderError> {
+    for (name, projection) in layer.projections() {
+        linear(out, &format!("{layer_path}.{name}"), &projection.base_layer)?;
+    }
+    Ok(())
+}
+
+/// The tensors collected so far and the dtype they are stored in.
+struct Tensors {
+    map: BTreeMap<String, OwnedTensor>,
+    dtype: WeightDtype,
+}
+
+/// Copies the tokenizer files present in `from` ([`TOKENIZER_FILES`]) into `to`, atomically,
+/// so a saved model directory is self-contained for inference. Returns the files written;
+/// an error if `from` has neither `tokenizer.json` nor `vocab.txt`.
+pub fn copy_tokenizer_files(from: &Path, to: &Path) -> Result<Vec<PathBuf>, EncoderError> {
+    let mut written = Vec::new();
+    for name in TOKENIZER_FILES {
+        let src = from.join(name);
+        if !src.is_file() {
+            continue;
+        }
+        let bytes = std::fs::read(&src).map_err(|source| EncoderError::Io {
+            path: src.clone(),
+            source,
+        })?;
+        let dst = to.join(name);
+        io::write(&dst, &bytes)?;
+        written.push(dst);
+    }
+    let has_vocab = written
+        .iter()
+        .any(|p| p.ends_with(TOKENIZER_JSON) || p.ends_with(VOCAB_FILE));
+    if !has_vocab {
+        return Err(EncoderError::Io {
+            path: from.join(TOKENIZER_JSON),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "neither tokenizer.json nor vocab.txt in this directory",
+            ),
+        });
+    }
+    Ok(written)
+}
+
+/// Refuses a configuration that does not describe the model: the saved directory would load
+/// in neither transformers nor here.
+fn check_config<B: Backend>(
+    model: &SequenceClassifier<B>,
+    config: &EncoderConfig,
+    path: &Path,
+) -> Result<(), EncoderError> {
+    config.validate(path)?;
+    if config.family != model.family {
+        return Err(EncoderError::InvalidConfig {
+            path: path.to_path_buf(),
+            reason: format!(
+                "the configuration is {:?}'s but the model {:?}'s",
+                config.family, model.family
+            ),
+        });
+    }
+    let (word, positions, types) = match &model.encoder {
+        Encoder::Bert(m) => (
+            &m.embeddings.word_embeddings,
+            &m.embeddings.position_embeddings,
+            Some(m.embeddings.token_type_embeddings.weight.dims()[0]),
+        ),
+        Encoder::DistilBert(m) => (
+            &m.embeddings.word_embeddings,
+            &m.embeddings.position_embeddings,
+            None,
+        ),
+    };
+    let [vocab, _] = word.weight.dims();
+    let [positions, _] = positions.weight.dims();
+    let projections = model.encoder.projections();
+    let hidden = projections
+        .first()
+        .map_or(config.hidden_size, |(_, _, p)| p.dims()[0]);
+    // The first projection out of the hidden width is the feed-forward expansion.
+    let intermediate = projections
+        .iter()
+        .map(|(_, _, p)| p.dims()[1])
+        .find(|d| *d != hidden)
+        .unwrap_or(config.intermediate_size);
+    let checks = [
+        ("vocab_size", config.vocab_size, vocab),
+        ("hidden_size", config.hidden_size, hidden),
+        (
+            "max_position_embeddings",
+            config.max_position_embeddings,
+            positions,
+        ),
+        (
+            "type_vocab_size",
+            config.type_vocab_size,
+            types.unwrap_or(config.type_vocab_size),
+        ),
+        (
+            "num_hidden_layers",
+            config.num_hidden_layers,
+            model.encoder.num_layers(),
+        ),
+        ("intermediate_size", config.intermediate_size, intermediate),
+        ("num_labels", config.num_labels(), model.num_labels()),
+    ];
+    for (name, configured, actual) in checks {
+        if configured != actual {
+            return Err(EncoderError::InvalidConfig {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "{name} is {configured} in the configuration but {actual} in the model"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn embedding<B: Backend>(
+    out: &mut Tensors,
+    name: &str,
+    e: &Embedding<B>,
+) -> Result<(), EncoderError> {
+    // `[n, d]` in both frameworks: no transpose.
+    out.map.insert(
+        format!("{name}.weight"),
+        OwnedTensor::from_tensor_as(e.weight.val(), out.dtype)?,
+    );
+    Ok(())
+}
+
+fn linear<B: Backend>(out: &mut Tensors, name: &str, l: &Linear<B>) -> Result<(), EncoderError> {
+    out.map.insert(
+        format!("{name}.weight"),
+        OwnedTensor::from_linear_weight_as(l.weight.val(), out.dtype)?,
+    );
+    let bias = l.bias.as_ref().ok_or_else(|| {
+        // transformers' linears in these families all have biases: a file without one would
+        // load with a freshly initialised bias, silently changing the model.
+        EncoderError::Input(format!(
+            "{name} has no bias; cannot save it as a checkpoint"
+        ))
+    })?;
+    out.map.insert(
+        format!("{name}.bias"),
+        OwnedTensor::from_tensor_as(bias.val(), out.dtype)?,
+    );
+    Ok(())
+}
+
+fn layer_norm<B: Backend>(
+    out: &mut Tensors,
+    name: &str,
+    norm: &LayerNorm<B>,
+) -> Result<(), EncoderError> {
+    out.map.insert(
+        format!("{name}.weight"),
+        OwnedTensor::from_tensor_as(norm.gamma.val(), out.dtype)?,
+    );
+    let beta = norm
+        .beta
+        .as_ref()
+        .ok_or_else(|| EncoderError::Input(format!("{name} has no beta (bias); cannot save it")))?;
+    out.map.insert(
+        format!("{name}.bias"),
+        OwnedTensor::from_tensor_as(beta.val(), out.dtype)?,
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_gets_architecture_and_label_maps() {
+        let c = EncoderConfig {
+            architectures: Some(vec!["BertModel".into()]),
+            ..EncoderConfig::default()
+        };
+        let v = pretrained_config(&c, WeightDtype::F32).unwrap();
+        assert_eq!(v["architectures"][0], "BertForSequenceClassification");
+        assert_eq!(v["model_type"], "bert");
+        assert_eq!(v["id2label"]["1"], "LABEL_1");
+        assert_eq!(v["label2id"]["LABEL_0"], 0);
+        assert!(v.get("num_labels").is_none());
+        let named = pretrained_config(
+            &EncoderConfig::default().with_labels(&["neg", "pos"]),
+            WeightDtype::F32,
+        )
+        .unwrap();
+        assert_eq!(named["id2label"]["0"], "neg");
+        // And it parses back into the same labels.
+        let back: EncoderConfig = serde_json::from_value(named).unwrap();
+        assert_eq!((back.num_labels(), back.label_name(1)), (2, "pos".into()));
+    }
+}

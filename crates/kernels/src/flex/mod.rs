@@ -1,0 +1,439 @@
+//! Fused, multi-threaded CPU kernels for Flex, and their backward passes for `Autodiff<Flex>`.
+//!
+//! What they replace, and why it was slow (see docs/BENCHMARKS.md for the profile):
+//! - attention: `q·kᵀ`, `/√d`, `+ mask`, softmax, dropout, `·v` were six ops and four full
+//!   passes over a `[batch, heads, seq, seq]` tensor, each single-threaded, with the dropout
+//!   mask drawn element by element from ChaCha and kept (with the probabilities before and
+//!   after dropout) for the backward pass. Here scale, mask, softmax and dropout are one
+//!   pass over each head's scores while they are in cache, batch elements in parallel
+//!   ([`attention`]), and the backward pass keeps only the probabilities: the
+//!   dropout mask is regenerated from its key ([`mask`]).
+//! - linear layers: one gemm call per product, straight into the output ([`gemm`]).
+//! - GELU: libm's scalar `erff` on one thread; here a vectorisable erf (Abramowitz & Stegun
+//!   7.1.26, |error| ≤ 1.5e-7; within 3e-7 of a series erf in f32, tested) across threads.
+//! - dropout: the same counter-based masks, never stored.
+//!
+//! Kernels work on contiguous f32 data and fall back to the portable compositions for any
+//! other dtype.
+//!
+//! # Layout
+//! This module wires the kernels into [`KernelBackend`] for `Flex` and `Autodiff<Flex>` (the
+//! autodiff nodes and their backward passes). The kernels ([`attention`], [`gemm`], [`norm`],
+//! [`gelu`], and dropout in [`mask`]) use only the shared helpers ([`simd`]: SIMD dispatch and
+//! vectorisable primitives; [`tensor`]: Flex tensors as f32 slices) and, for attention, the
+//! matrix views of [`gemm`]; none of them imports this module.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::ops::ModuleOps;
+use burn::tensor::{Distribution, Tensor, TensorMetadata, TensorPrimitive};
+use burn_flex::FlexTensor;
+
+mod attention;
+mod gelu;
+mod gemm;
+mod mask;
+mod norm;
+mod simd;
+mod tensor;
+
+use self::gelu::{gelu_backward_tensor, gelu_tensor};
+use self::mask::{MaskKey, MaskSpec, apply_mask};
+use self::tensor::{flex_tensor, float, is_f32, prim, values};
+use super::{AttentionMask, KernelBackend, attention_heads};
+
+/// The next mask key: the current forward pass's [`super::DropoutKey`] when one is set
+/// ([`super::with_dropout_key`]), else a fresh key from the backend's seeded RNG, so masks
+/// follow `Backend::seed` exactly as Burn's own dropout does (four 16-bit draws: f32
+/// represents them exactly).
+fn draw_key() -> MaskKey {
+    if let Some(words) = super::next_dropout_key() {
+        return MaskKey(words);
+    }
+    let words: Vec<u32> = Tensor::<Flex, 1>::random(
+        [4],
+        Distribution::Uniform(0.0, 65_536.0),
+        &Default::default(),
+    )
+    .into_data()
+    .iter::<f32>()
+    .map(|w| (w as u32) & 0xffff)
+    .collect();
+    let word = |i: usize| words.get(i).copied().unwrap_or(0);
+    MaskKey([word(0) << 16 | word(1), word(2) << 16 | word(3)])
+}
+
+/// What the attention forward keeps for its backward pass (q, k and v share their buffers
+/// with the graph; only the probabilities are new).
+#[derive(Debug, Clone)]
+struct AttentionState {
+    q: FlexTensor,
+    k: FlexTensor,
+    v: FlexTensor,
+    /// Probabilities before dropout, `[batch, heads, queries, keys]`.
+    probs: Vec<f32>,
+    dims: attention::Dims,
+    dropout: Option<MaskSpec>,
+}
+
+#[derive(Debug)]
+struct AttentionBackward;
+
+impl Backward<Flex, 3> for AttentionBackward {
+    type State = AttentionState;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_q, node_k, node_v] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let s = ops.state;
+        let (q, k, v) = (values(&s.q), values(&s.k), values(&s.v));
+        let need = [node_q.is_some(), node_k.is_some(), node_v.is_some()];
+        let parts = attention::backward(
+            &values(&grad),
+            [&q, &k, &v],
+            &s.probs,
+            s.dims,
+            s.dropout.as_ref(),
+            need,
+        );
+        let shapes = [s.q.shape(), s.k.shape(), s.v.shape()];
+        for ((node, part), shape) in [node_q, node_k, node_v].into_iter().zip(parts).zip(shapes) {
+            if let (Some(node), Some(part)) = (node, part) {
+                grads.register::<Flex>(node.id, flex_tensor(part, shape));
+            }
+        }
+    }
+}
+
+/// The sizes of an attention call on `[batch, seq, hidden]` tensors with `heads` heads and a
+/// `[batch, 1, 1, keys]` key mask, when the kernels can take it (else the composition runs,
+/// and reports any shape error the portable way).
+fn attention_dims(
+    [q, k, v]: [&FlexTensor; 3],
+    key_mask: &FlexTensor,
+    heads: usize,
+) -> Option<attention::Dims> {
+    let all_f32 = [q, k, v, key_mask].iter().all(|t| is_f32(t));
+    let (qs, ks, vs) = (q.shape(), k.shape(), v.shape());
+    if !all_f32 || qs.num_dims() != 3 || ks.num_dims() != 3 || heads == 0 {
+        return None;
+    }
+    let (batch, queries, hidden) = (qs[0], qs[1], qs[2]);
+    let keys = ks[1];
+    let fits = ks == vs
+        && ks[0] == batch
+        && ks[2] == hidden
+        && queries > 0
+        && keys > 0
+        && hidden > 0
+        && hidden % heads == 0
+        && key_mask.shape().num_elements() == batch * keys;
+    fits.then_some(attention::Dims {
+        batch,
+        queries,
+        keys,
+        heads,
+        head_dim: hidden / heads,
+    })
+}
+
+#[derive(Debug)]
+struct GeluBackward;
+
+impl Backward<Flex, 1> for GeluBackward {
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let x = ops.state;
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
+            gelu_backward_tensor(&x, grad)
+        });
+    }
+}
+
+#[derive(Debug)]
+struct DropoutBackward;
+
+impl Backward<Flex, 1> for DropoutBackward {
+    type State = MaskSpec;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let spec = ops.state;
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
+            apply_mask(grad, &spec, 0)
+        });
+    }
+}
+
+impl KernelBackend for Flex {
+    // No autodiff, so no dropout at all.
+    const KEYED_DROPOUT: bool = true;
+
+    fn kernel_attention(
+        q: Tensor<Self, 3>,
+        k: Tensor<Self, 3>,
+        v: Tensor<Self, 3>,
+        heads: usize,
+        mask: &AttentionMask<Self>,
+        dropout: f64,
+    ) -> Tensor<Self, 3> {
+        let key_mask = prim(mask.additive.clone());
+        let (q, k, v) = (prim(q), prim(k), prim(v));
+        let Some(dims) = attention_dims([&q, &k, &v], &key_mask, heads) else {
+            return attention_heads(float(q), float(k), float(v), heads, mask, dropout);
+        };
+        // Inference: no autodiff on plain Flex, so no dropout and nothing kept.
+        let (qv, kv, vv) = (values(&q), values(&k), values(&v));
+        let (out, _) = attention::forward([&qv, &kv, &vv], &values(&key_mask), dims, None, false);
+        float(flex_tensor(out, q.shape()))
+    }
+
+    fn kernel_gelu<const D: usize>(x: Tensor<Self, D>) -> Tensor<Self, D> {
+        let x = prim(x);
+        if !is_f32(&x) {
+            return burn::tensor::activation::gelu(float(x));
+        }
+        float(gelu_tensor(x))
+    }
+
+    fn kernel_linear<const D: usize>(
+        x: Tensor<Self, D>,
+        weight: Tensor<Self, 2>,
+        bias: Option<Tensor<Self, 1>>,
+    ) -> Tensor<Self, D> {
+        let (x, w, b) = (prim(x), prim(weight), bias.map(prim));
+        if !(is_f32(&x) && is_f32(&w) && b.as_ref().is_none_or(is_f32)) {
+            return burn::tensor::module::linear(float(x), float(w), b.map(float));
+        }
+        float(gemm::linear(&x, &w, b.as_ref()))
+    }
+
+    fn kernel_layer_norm<const D: usize>(
+        x: Tensor<Self, D>,
+        gamma: Tensor<Self, 1>,
+        beta: Option<Tensor<Self, 1>>,
+        epsilon: f64,
+    ) -> Tensor<Self, D> {
+        let (x, g, b) = (prim(x), prim(gamma), beta.map(prim));
+        let Some((gamma, beta)) = norm::norm_params(&x, &g, b.as_ref()) else {
+            return float(Flex::layer_norm(x, g, b, epsilon));
+        };
+        float(norm::layer_norm(x, &gamma, beta.as_deref(), epsilon, false).0)
+    }
+}
+
+impl<C: CheckpointStrategy> KernelBackend for Autodiff<Flex, C> {
+    // Every f32 dropout (attention, `kernel_dropout`) draws its key through `draw_key`. The
+    // non-f32 fallbacks (bf16 mixed precision) are Burn's compositions with RNG masks: the
+    // trainer reseeds for those (it asks the model's precision).
+    const KEYED_DROPOUT: bool = true;
+
+    fn kernel_attention(
+        q: Tensor<Self, 3>,
+        k: Tensor<Self, 3>,
+        v: Tensor<Self, 3>,
+        heads: usize,
+        mask: &AttentionMask<Self>,
+        dropout: f64,
+    ) -> Tensor<Self, 3> {
+        let key_mask = prim(mask.additive.clone().inner());
+        let (q, k, v) = (
+            q.into_primitive().tensor(),
+            k.into_primitive().tensor(),
+            v.into_primitive().tensor(),
+        );
+        let dims = attention_dims([&q.primitive, &k.primitive, &v.primitive], &key_mask, heads);
+        let Some(dims) = dims else {
+            let wrap = |t| Tensor::from_primitive(TensorPrimitive::Float(t));
+            return attention_heads(wrap(q), wrap(k), wrap(v), heads, mask, dropout);
+        };
+        let spec = (dropout > 0.0).then(|| MaskSpec::new(draw_key(), dropout));
+        let (nodes, q, k, v) = (
+            [q.node, k.node, v.node],
+            q.primitive,
+            k.primitive,
+            v.primitive,
+        );
+        let key_mask = values(&key_mask);
+        let run = |keep: bool| {
+            let (qv, kv, vv) = (values(&q), values(&k), values(&v));
+            let (out, probs) =
+                attention::forward([&qv, &kv, &vv], &key_mask, dims, spec.as_ref(), keep);
+            (flex_tensor(out, q.shape()), probs)
+        };
+        let out = match AttentionBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (out, probs) = run(true);
+                let state = AttentionState {
+                    q,
+                    k,
+                    v,
+                    probs: probs.unwrap_or_default(),
+                    dims,
+                    dropout: spec,
+                };
+                prep.finish(state, out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(run(false).0),
+        };
+        Tensor::from_primitive(TensorPrimitive::Float(out))
+    }
+
+    fn kernel_gelu<const D: usize>(x: Tensor<Self, D>) -> Tensor<Self, D> {
+        let x = x.into_primitive().tensor();
+        if !is_f32(&x.primitive) {
+            // bf16 activations: the portable exact GELU (Burn's own differentiates tanh's).
+            return super::gelu_exact_autodiff(Tensor::from_primitive(TensorPrimitive::Float(x)));
+        }
+        let out = match GeluBackward
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                // Kept for the backward pass, so GELU writes a copy.
+                let y = gelu_tensor(x.primitive.clone());
+                prep.finish(x.primitive, y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(gelu_tensor(x.primitive)),
+        };
+        Tensor::from_primitive(TensorPrimitive::Float(out))
+    }
+
+    fn kernel_linear<const D: usize>(
+        x: Tensor<Self, D>,
+        weight: Tensor<Self, 2>,
+        bias: Option<Tensor<Self, 1>>,
+    ) -> Tensor<Self, D> {
+        let (x, w, b) = (
+            x.into_primitive().tensor(),
+            weight.into_primitive().tensor(),
+            bias.map(|b| b.into_primitive().tensor()),
+        );
+        let all_f32 = is_f32(&x.primitive)
+            && is_f32(&w.primitive)
+            && b.as_ref().is_none_or(|b| is_f32(&b.primitive));
+        if !all_f32 {
+            return burn::tensor::module::linear(
+                Tensor::from_primitive(TensorPrimitive::Float(x)),
+                Tensor::from_primitive(TensorPrimitive::Float(w)),
+                b.map(|b| Tensor::from_primitive(TensorPrimitive::Float(b))),
+            );
+        }
+        Tensor::from_primitive(TensorPrimitive::Float(gemm::autodiff_linear::<C>(x, w, b)))
+    }
+
+    fn kernel_layer_norm<const D: usize>(
+        x: Tensor<Self, D>,
+        gamma: Tensor<Self, 1>,
+        beta: Option<Tensor<Self, 1>>,
+        epsilon: f64,
+    ) -> Tensor<Self, D> {
+        let wrap = |t| Tensor::from_primitive(TensorPrimitive::Float(t));
+        let (x, g, b) = (
+            x.into_primitive().tensor(),
+            gamma.into_primitive().tensor(),
+            beta.map(|b| b.into_primitive().tensor()),
+        );
+        // The kernels assume a frozen scale and shift; a trained one takes Burn's path.
+        let frozen = !g.is_tracked() && b.as_ref().is_none_or(|b| !b.is_tracked());
+        let params = frozen
+            .then(|| {
+                norm::norm_params(&x.primitive, &g.primitive, b.as_ref().map(|b| &b.primitive))
+            })
+            .flatten();
+        let Some((gamma, beta)) = params else {
+            return wrap(Self::layer_norm(x, g, b, epsilon));
+        };
+        wrap(norm::autodiff_layer_norm::<C>(
+            x,
+            gamma,
+            beta.as_deref(),
+            epsilon,
+        ))
+    }
+
+    fn kernel_dropout<const D: usize>(x: Tensor<Self, D>, prob: f64) -> Tensor<Self, D> {
+        if prob == 0.0 {
+            return x;
+        }
+        let x = x.into_primitive().tensor();
+        if !is_f32(&x.primitive) {
+            return burn::nn::Dropout { prob }
+                .forward(Tensor::from_primitive(TensorPrimitive::Float(x)));
+        }
+        let spec = MaskSpec::new(draw_key(), prob);
+        let out = match DropoutBackward
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(spec, apply_mask(x.primitive, &spec, 0)),
+            OpsKind::UnTracked(prep) => prep.finish(apply_mask(x.primitive, &spec, 0)),
+        };
+        Tensor::from_primitive(TensorPrimitive::Float(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::Autodiff;
+    use burn::tensor::backend::Backend;
+    use burn::tensor::{Int, TensorData};
+
+    use super::*;
+    use crate::{DropoutKey, next_dropout_key, with_dropout_key};
+
+    type A = Autodiff<Flex>;
+
+    /// Hidden dropout then attention dropout of one "pass" under `key`, after seeding the
+    /// backend with `seed` (which a keyed pass must ignore).
+    fn pass(key: DropoutKey, seed: u64) -> (Vec<f32>, Vec<f32>) {
+        let device = Default::default();
+        A::seed(&device, seed);
+        let x = Tensor::<A, 3>::ones([2, 5, 8], &device);
+        let mask = AttentionMask::new(Tensor::<A, 2, Int>::from_data(
+            TensorData::new(vec![1i64; 10], [2, 5]),
+            &device,
+        ));
+        let (hidden, attended) = with_dropout_key(key, || {
+            let hidden = A::kernel_dropout(x.clone(), 0.3);
+            let attended = A::kernel_attention(x.clone(), x.clone(), x, 2, &mask, 0.3);
+            (hidden, attended)
+        });
+        let flat = |t: Tensor<A, 3>| t.into_data().to_vec::<f32>().unwrap_or_default();
+        (flat(hidden), flat(attended))
+    }
+
+    #[test]
+    fn keyed_masks_depend_on_the_key_only() {
+        let a = pass(DropoutKey(7), 1);
+        assert_eq!(
+            a,
+            pass(DropoutKey(7), 2),
+            "the backend's RNG must not matter"
+        );
+        let b = pass(DropoutKey(8), 1);
+        assert_ne!(a.0, b.0, "another key, another hidden mask");
+        assert_ne!(a.1, b.1, "another key, another attention mask");
+        assert!(a.0.contains(&0.0), "dropout active");
+    }
+
+    #[test]
+    fn each_dropout_of_a_pass_gets_its_own_sub_key() {
+        let key = DropoutKey(3);
+        let (first, second) = with_dropout_key(key, || (next_dropout_key(), next_dropout_key()));
+        assert_eq!(first, Some(key.sub_key(0)));
+        assert_eq!(second, Some(key.sub_key(1)));
+        assert_ne!(first, second);
+        assert_eq!(next_dropout_key(), None, "scope restored");
+        const { assert!(<A as KernelBackend>::KEYED_DROPOUT) };
+    }
+}
