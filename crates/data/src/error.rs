@@ -262,3 +262,13 @@ impl Error {
         }
     }
 }
+
+/// The text a panic carried (`panic!` with a literal or a formatted message), for the error
+/// that reports a panic caught in a library (the parquet readers, the tokenizer file's parse).
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
+}

@@ -18,7 +18,7 @@ use arrow_schema::DataType;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, panic_message};
 
 /// Name of the review text column.
 pub const TEXT_COLUMN: &str = "text";
@@ -71,7 +71,7 @@ fn guard_parquet<T>(path: &Path, row: usize, call: impl FnOnce() -> T) -> Result
 /// parquet readers ([`ReviewReader`] and `table`'s) catch the library's panics.
 pub(crate) fn catch_parquet<T>(call: impl FnOnce() -> T) -> std::result::Result<T, String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(call))
-        .map_err(|panic| crate::tokenize::panic_message(panic.as_ref()))
+        .map_err(|panic| panic_message(panic.as_ref()))
 }
 
 /// A column chunk whose byte range (from the footer) is not inside the file.

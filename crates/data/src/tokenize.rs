@@ -22,7 +22,7 @@ use tokenizers::{
     AddedToken, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy,
 };
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, panic_message};
 use crate::reader::Review;
 
 /// The padding tokens of the supported families' vocabularies, in the order looked for:
@@ -158,15 +158,6 @@ fn read_tokenizer_json(path: &Path) -> Result<Tokenizer> {
             .into(),
         )),
     }
-}
-
-/// The text a panic carried (`panic!` with a literal or a formatted message).
-pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "no message".into())
 }
 
 fn check_max_len(max_len: usize) -> Result<()> {

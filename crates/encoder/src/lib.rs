@@ -15,6 +15,7 @@ pub mod adapter;
 pub mod bert;
 pub mod classifier;
 mod config;
+mod config_file;
 pub mod distilbert;
 pub mod electra;
 mod error;

@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::classification::{ConfusionMatrix, ratio};
+use crate::classification::{ConfusionMatrix, EvalMetrics, ratio};
 use crate::error::MetricsError;
 
 /// An N×N confusion matrix: `count(actual, predicted)` samples of true class `actual` were
@@ -334,6 +334,35 @@ impl From<ConfusionMatrix> for ClassConfusion {
     }
 }
 
+impl EvalMetrics {
+    /// The headline metrics of an N-class matrix: for N = 2 exactly
+    /// [`Self::from_confusion`] of its binary view (positive class = 1); otherwise the
+    /// accuracy over all samples, macro-averaged F1, precision and recall, and an empty
+    /// binary `confusion`.
+    pub fn from_class_confusion(confusion: &ClassConfusion, loss: f64, seconds: f64) -> Self {
+        if let Some(binary) = confusion.to_binary() {
+            return Self::from_confusion(binary, loss, seconds);
+        }
+        let samples = confusion.total();
+        let samples_per_s = if seconds > 0.0 {
+            samples as f64 / seconds
+        } else {
+            0.0
+        };
+        Self {
+            accuracy: confusion.accuracy(),
+            f1: confusion.macro_f1(),
+            precision: confusion.macro_precision(),
+            recall: confusion.macro_recall(),
+            loss,
+            confusion: ConfusionMatrix::default(),
+            samples,
+            seconds,
+            samples_per_s,
+        }
+    }
+}
+
 /// One class's row of the classification report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -613,5 +642,31 @@ mod tests {
             err.to_string(),
             "expected 4 class names (one per class), got 3"
         );
+    }
+
+    #[test]
+    fn an_evaluation_without_binary_matrix_leaves_the_key_out() {
+        let m = ClassConfusion::from_predictions(3, &[0u8, 1, 2], &[0u8, 1, 1]).unwrap();
+        let e = EvalMetrics::from_class_confusion(&m, 0.5, 1.0);
+        let json = serde_json::to_string(&e).unwrap();
+        assert!(!json.contains("confusion"), "{json}");
+        let back: EvalMetrics = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, e);
+        // A binary evaluation keeps it (its matrix counts the whole, non-empty test set).
+        let b = EvalMetrics::from_confusion(one_each(), 0.5, 1.0);
+        assert!(
+            serde_json::to_string(&b)
+                .unwrap()
+                .contains("\"confusion\":{\"tp\":1")
+        );
+    }
+
+    fn one_each() -> ConfusionMatrix {
+        ConfusionMatrix {
+            tp: 1,
+            fp: 1,
+            tn: 1,
+            fn_: 1,
+        }
     }
 }

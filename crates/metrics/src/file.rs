@@ -308,6 +308,41 @@ impl MetricsFile {
     }
 }
 
+// Reading and writing a binary (schema-1) `metrics.json`: here, beside `MetricsFile`, which
+// does both for either schema, so that `schema.rs` (the structs and their check) needs nothing
+// of this file.
+impl RunMetrics {
+    /// Reads, parses and validates a `metrics.json` of schema 1 or 2 (as
+    /// [`MetricsFile::read`], per-class metrics included) and returns its run-level part.
+    ///
+    /// # Errors
+    /// Every error names `path`: [`MetricsError::Read`],
+    /// [`MetricsError::Parse`] (with serde's line, column and message naming
+    /// the key), [`MetricsError::SchemaVersion`],
+    /// [`MetricsError::InvalidFile`] (naming the inconsistent field).
+    pub fn read(path: &Path) -> Result<Self, MetricsError> {
+        MetricsFile::read(path).map(|file| file.run)
+    }
+
+    /// [Validates](Self::validate), then writes pretty-printed JSON to
+    /// `path` atomically (through [`imdb_lora_fsio::write`]: readers and a crash see the
+    /// old file or the complete new one, never a torn mix). A file without per-class
+    /// metrics, so `schema_version` must be [`SCHEMA_VERSION`]; a run with classes is
+    /// written by [`MetricsFile::write_atomic`].
+    ///
+    /// # Errors
+    /// [`MetricsError::Invalid`] if validation fails (nothing is written),
+    /// [`MetricsError::Serialize`] or [`MetricsError::Write`] naming `path`.
+    pub fn write_atomic(&self, path: &Path) -> Result<(), MetricsError> {
+        // Copies the run (a few hundred bytes per epoch) rather than splitting the writer.
+        MetricsFile {
+            run: self.clone(),
+            classes: None,
+        }
+        .write_atomic(path)
+    }
+}
+
 /// `value` in [0, 1] and within tolerance of `expected`.
 fn derived(field: String, value: f64, expected: f64, from: &str) -> Result<(), ValidationError> {
     in_range(&field, value, 0.0, 1.0, true)?;

@@ -13,14 +13,16 @@
 //!   [`RunMetrics::validate`]; [`MetricsFile`] is any `metrics.json`, schema 2 adding the
 //!   per-class metrics of every evaluation ([`RunClasses`]).
 
+mod accumulator;
 mod classes;
 mod classification;
 mod error;
 mod file;
 mod schema;
 
+pub use accumulator::EvalAccumulator;
 pub use classes::{ClassConfusion, ClassMetrics, ClassScores};
-pub use classification::{ConfusionMatrix, EvalAccumulator, EvalMetrics};
+pub use classification::{ConfusionMatrix, EvalMetrics};
 pub use error::{MetricsError, ValidationError};
 pub use file::{MetricsFile, RunClasses};
 pub use schema::{EpochRecord, RunConfig, RunMetrics, SCHEMA_VERSION, SCHEMA_VERSION_CLASSES};

@@ -1,5 +1,7 @@
 //! The `metrics.json` schema written by training and read by the report:
-//! plain serde structs, plus reading, atomic writing and a consistency check.
+//! plain serde structs and a consistency check (reading and atomic writing, also
+//! [`RunMetrics::read`] and [`RunMetrics::write_atomic`], are in `file.rs`, beside
+//! [`crate::MetricsFile`]).
 //!
 //! All structs use `deny_unknown_fields` so that a misspelt key in a
 //! hand-edited or out-of-date file is reported instead of silently ignored;
@@ -7,13 +9,10 @@
 //! binary layout; version 2 ([`SCHEMA_VERSION_CLASSES`]) adds the per-class metrics under
 //! `classes` (see `file.rs`, [`crate::MetricsFile`]).
 
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 
 use crate::classification::EvalMetrics;
-use crate::error::{MetricsError, ValidationError};
-use crate::file::MetricsFile;
+use crate::error::ValidationError;
 
 /// Version of the binary `metrics.json` layout (no per-class metrics): what binary runs
 /// write, byte for byte as before version 2 existed.
@@ -127,36 +126,6 @@ pub struct RunMetrics {
 }
 
 impl RunMetrics {
-    /// Reads, parses and validates a `metrics.json` of schema 1 or 2 (as
-    /// [`MetricsFile::read`], per-class metrics included) and returns its run-level part.
-    ///
-    /// # Errors
-    /// Every error names `path`: [`MetricsError::Read`],
-    /// [`MetricsError::Parse`] (with serde's line, column and message naming
-    /// the key), [`MetricsError::SchemaVersion`],
-    /// [`MetricsError::InvalidFile`] (naming the inconsistent field).
-    pub fn read(path: &Path) -> Result<Self, MetricsError> {
-        MetricsFile::read(path).map(|file| file.run)
-    }
-
-    /// [Validates](Self::validate), then writes pretty-printed JSON to
-    /// `path` atomically (through [`imdb_lora_fsio::write`]: readers and a crash see the
-    /// old file or the complete new one, never a torn mix). A file without per-class
-    /// metrics, so `schema_version` must be [`SCHEMA_VERSION`]; a run with classes is
-    /// written by [`MetricsFile::write_atomic`].
-    ///
-    /// # Errors
-    /// [`MetricsError::Invalid`] if validation fails (nothing is written),
-    /// [`MetricsError::Serialize`] or [`MetricsError::Write`] naming `path`.
-    pub fn write_atomic(&self, path: &Path) -> Result<(), MetricsError> {
-        // Copies the run (a few hundred bytes per epoch) rather than splitting the writer.
-        MetricsFile {
-            run: self.clone(),
-            classes: None,
-        }
-        .write_atomic(path)
-    }
-
     /// The last completed epoch (what the report calls "fine-tuned").
     pub fn final_epoch(&self) -> Option<&EpochRecord> {
         self.epochs.last()
@@ -190,7 +159,7 @@ impl RunMetrics {
     ///   derived from its confusion matrix, confusion sums equal `samples`,
     ///   `samples` equals `config.test_n`, loss and timings finite and ≥ 0 (in a schema-2
     ///   run, an evaluation without a binary matrix — N > 2 classes — has its ratios only
-    ///   range-checked here: [`MetricsFile::validate`] derives them from its classes);
+    ///   range-checked here: [`crate::MetricsFile::validate`] derives them from its classes);
     /// * epochs are numbered 1..=n in order, with n ≤ `config.epochs` (a
     ///   run still in progress may have written fewer);
     /// * top-level throughputs and `total_seconds` finite and ≥ 0.
@@ -358,7 +327,7 @@ pub(crate) fn in_range(
 
 /// Checks one evaluation. Its ratios are derived from its binary matrix unless
 /// `may_lack_binary` and it has none (N > 2 classes: their matrix is checked by
-/// [`MetricsFile::validate`]), in which case they are only range-checked.
+/// [`crate::MetricsFile::validate`]), in which case they are only range-checked.
 fn validate_eval(
     at: &str,
     m: &EvalMetrics,

@@ -2,6 +2,7 @@
 //! each module runs the built binary as a user would.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod families;
 mod hub_data;
 mod own_data;
 mod precision;
