@@ -28,40 +28,40 @@ pub struct Args {
     #[command(flatten)]
     data: DataArgs,
     /// Passes over the training set.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = TrainConfig::default().epochs)]
     epochs: usize,
     /// Training batch size.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = TrainConfig::default().batch_size)]
     batch_size: usize,
     /// Evaluation batch size.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = TrainConfig::default().eval_batch_size)]
     eval_batch_size: usize,
     /// Peak learning rate (AdamW).
-    #[arg(long, default_value_t = 2e-4)]
+    #[arg(long, default_value_t = TrainConfig::default().lr)]
     lr: f64,
     /// Decoupled weight decay.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = TrainConfig::default().weight_decay)]
     weight_decay: f64,
     /// Fraction of steps for linear warm-up.
-    #[arg(long, default_value_t = 0.06)]
+    #[arg(long, default_value_t = TrainConfig::default().warmup_ratio)]
     warmup_ratio: f64,
     /// After warm-up: decay linearly to 0, or hold the peak rate.
     #[arg(long, value_enum, default_value = "linear")]
     lr_schedule: Schedule,
     /// Global gradient-norm clip (0 disables clipping).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = TrainConfig::default().max_grad_norm.unwrap_or(0.0))]
     max_grad_norm: f64,
     /// Batches per optimizer step.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = TrainConfig::default().grad_accum_steps)]
     grad_accum: usize,
     /// LoRA rank.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = LoraConfig::default().r)]
     lora_r: usize,
     /// LoRA alpha (scaling = alpha / r).
-    #[arg(long, default_value_t = 16.0)]
+    #[arg(long, default_value_t = LoraConfig::default().lora_alpha)]
     lora_alpha: f64,
     /// LoRA dropout.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = LoraConfig::default().lora_dropout)]
     lora_dropout: f64,
     /// Modules to adapt, by PEFT's names (suffixes of module paths: query, value,
     /// attention.output.dense, ... for BERT, RoBERTa, ELECTRA; q_lin, v_lin, ffn.lin1, ... for
@@ -82,7 +82,7 @@ pub struct Args {
     #[command(flatten)]
     pad: PadArgs,
     /// Checkpoint every this many optimizer steps (besides every epoch end; 0: epochs only).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = TrainConfig::default().checkpoint_every.unwrap_or(0))]
     checkpoint_every: u64,
     /// Stop (resumably) after this many optimizer steps; 0 runs the baseline only.
     #[arg(long)]

@@ -87,7 +87,7 @@ pub struct DataArgs {
     #[arg(long, default_value_t = imdb_lora_data::DEFAULT_MAX_LEN)]
     pub max_len: usize,
     /// Seed for subsets, data order, dropout and fresh weights.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = imdb_lora_train::TrainConfig::default().seed)]
     pub seed: u64,
     /// Use only the Hugging Face cache and local directories; never the network.
     #[arg(long)]

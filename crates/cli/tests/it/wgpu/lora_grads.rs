@@ -42,8 +42,7 @@ fn write_adapter(dir: &std::path::Path) {
     let lora = lora_config();
     let mut model = base::<F>(&device);
     F::seed(&device, 21);
-    model.bert = model
-        .bert
+    model = model
         .map_targets(&lora, |linear| {
             let [d_in, d_out] = linear.dims();
             let a = Tensor::random([d_in, lora.r], Distribution::Normal(0.0, 0.3), &device);
@@ -51,12 +50,18 @@ fn write_adapter(dir: &std::path::Path) {
             linear.with_loaded_adapter(LoraAdapter::from_factors(&lora, a, b, d_in, d_out)?)
         })
         .unwrap();
-    let [d, n] = model.classifier.weight.dims();
-    model.classifier.weight = Param::from_tensor(Tensor::random(
-        [d, n],
-        Distribution::Normal(0.0, 0.5),
-        &device,
-    ));
+    model.head = model
+        .head
+        .map_linear("classifier", |mut classifier| {
+            let [d, n] = classifier.weight.dims();
+            classifier.weight = Param::from_tensor(Tensor::random(
+                [d, n],
+                Distribution::Normal(0.0, 0.5),
+                &device,
+            ));
+            Ok(classifier)
+        })
+        .unwrap();
     save_adapter(&model, &lora, "fixtures/tiny_bert/seqcls", dir).unwrap();
 }
 
@@ -83,8 +88,8 @@ fn forward_backward<A: AutodiffBackend + imdb_lora_encoder::KernelBackend>(
     let w = Tensor::<A, 2>::from_data(TensorData::new(w, [rows, cols]), device);
     let grads = (logits.clone() * w).sum().backward();
     let mut found = Vec::new();
-    for (i, layer) in model.bert.encoder.layer.iter().enumerate() {
-        for (name, linear) in layer.projections() {
+    for (i, name, linear) in model.encoder.projections() {
+        {
             let adapter = linear.lora.as_ref().expect("every projection is adapted");
             for (factor, param) in [("A", &adapter.lora_a), ("B", &adapter.lora_b)] {
                 let grad = param
@@ -96,7 +101,8 @@ fn forward_backward<A: AutodiffBackend + imdb_lora_encoder::KernelBackend>(
         }
     }
     let head = model
-        .classifier
+        .head
+        .output()
         .weight
         .val()
         .grad(&grads)

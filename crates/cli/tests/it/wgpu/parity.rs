@@ -3,7 +3,8 @@
 //! in another order than the CPU, but in f32 as they do, so the differences stay at the
 //! rounding level (measured values are printed).
 
-use imdb_lora_encoder::load_classifier;
+use imdb_lora_encoder::bert::BertModel;
+use imdb_lora_encoder::{Encoder, SequenceClassifier, load_classifier};
 
 use super::*;
 
@@ -18,8 +19,7 @@ fn tiny_bert_matches_transformers_hidden_pooled_and_logits() {
         e.ids::<W>("attention_mask", &device),
         e.ids::<W>("token_type_ids", &device),
     );
-    let out = model
-        .bert
+    let out = bert(&model)
         .forward(ids.clone(), mask.clone(), Some(types.clone()))
         .unwrap();
     assert_close(
@@ -30,7 +30,7 @@ fn tiny_bert_matches_transformers_hidden_pooled_and_logits() {
     );
     assert_close(
         "tiny pooler_output",
-        &values(out.pooler_output),
+        &values(out.pooler_output.unwrap()),
         &e.f32("pooler_output"),
         1e-5,
     );
@@ -44,8 +44,7 @@ fn minilm_matches_transformers_on_real_sentences() {
     let _lock = device_lock();
     let (model, _) = load_classifier::<W>(&minilm_dir(), &device, 0).unwrap();
     let e = Expected::open(&fixture("minilm/expected.safetensors"));
-    let out = model
-        .bert
+    let out = bert(&model)
         .forward(
             e.ids::<W>("input_ids", &device),
             e.ids::<W>("attention_mask", &device),
@@ -60,8 +59,55 @@ fn minilm_matches_transformers_on_real_sentences() {
     );
     assert_close(
         "MiniLM pooler_output",
-        &values(out.pooler_output),
+        &values(out.pooler_output.unwrap()),
         &e.f32("pooler_output"),
         1e-4,
     );
+}
+
+fn bert<B: burn::tensor::backend::Backend>(model: &SequenceClassifier<B>) -> &BertModel<B> {
+    match &model.encoder {
+        Encoder::Bert(m) => m,
+        Encoder::DistilBert(_) => panic!("not a BERT-family model"),
+    }
+}
+
+/// Every other family once, through the kernels the GPU backends run (the CPU tests'
+/// fixtures and tolerance): RoBERTa's positions, ELECTRA's projected embeddings and GELU
+/// head, DistilBERT's layers and head, and a PEFT adapter on each.
+#[test]
+fn every_family_matches_transformers_logits() {
+    let Some(device) = device() else { return };
+    let _lock = device_lock();
+    for name in ["roberta", "electra", "distilbert"] {
+        let dir = fixture(&format!("families/{name}"));
+        let (model, _) = load_classifier::<W>(&dir.join("seqcls"), &device, 0).unwrap();
+        let e = Expected::open(&dir.join("expected.safetensors"));
+        let types = name == "electra";
+        let run = |m: &SequenceClassifier<W>, e: &Expected| {
+            m.forward(
+                e.ids::<W>("input_ids", &device),
+                e.ids::<W>("attention_mask", &device),
+                types.then(|| e.ids::<W>("token_type_ids", &device)),
+            )
+            .unwrap()
+        };
+        assert_close(
+            &format!("{name} logits"),
+            &values(run(&model, &e)),
+            &e.f32("logits"),
+            1e-5,
+        );
+        let peft = Expected::open(&dir.join("peft/expected.safetensors"));
+        let adapted = imdb_lora_encoder::PeftAdapter::read(&dir.join("peft/adapter"))
+            .unwrap()
+            .apply(&model)
+            .unwrap();
+        assert_close(
+            &format!("{name} PEFT logits"),
+            &values(run(&adapted, &peft)),
+            &peft.f32("logits"),
+            1e-5,
+        );
+    }
 }
