@@ -120,8 +120,10 @@ def cmd_flops(a):
 
     with open(os.path.join(a.model, "config.json")) as f:
         cfg = json.load(f)
-    shape = {"hidden": cfg["hidden_size"], "intermediate": cfg["intermediate_size"],
-             "layers": cfg["num_hidden_layers"], "lora_r": LORA_R}
+    # DistilBERT's config.json names them dim / hidden_dim / n_layers.
+    key = lambda *names: next(cfg[n] for n in names if n in cfg)
+    shape = {"hidden": key("hidden_size", "dim"), "intermediate": key("intermediate_size", "hidden_dim"),
+             "layers": key("num_hidden_layers", "n_layers"), "lora_r": LORA_R}
 
     def load(path, n, seed):  # peft_imdb.py's load()
         t = pq.read_table(path).to_pydict()

@@ -27,6 +27,9 @@ use crate::targets::{DEFAULT_MODULES_TO_SAVE, check_targets, layer_path, selects
 use crate::weights::{MappedFile, Weights};
 
 /// The encoder of a family.
+// One encoder per model, built once and moved rarely: the size difference between the
+// variants (BERT's pooler and embedding options) costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Encoder<B: Backend> {
     /// BERT, RoBERTa, XLM-R, CamemBERT, ELECTRA.

@@ -61,7 +61,9 @@ impl EncoderConfig {
         };
         if let Value::Object(map) = &mut value {
             map.retain(|k, v| {
-                !NOT_CARRIED.contains(&k.as_str()) && !(k == "num_labels" && v.is_null())
+                let written_anew = NOT_CARRIED.contains(&k.as_str());
+                let implied = k == "num_labels" && v.is_null();
+                !(written_anew || implied)
             });
         }
         Ok(value)

@@ -122,100 +122,91 @@ pub fn pretrained_tensors<B: Backend>(
     };
     let family = model.family;
     let p = family.base_model_prefix();
+    // Every tensor by its checkpoint key; the families differ only in what they hold.
+    let mut tables: Vec<(String, &Embedding<B>)> = Vec::new();
+    let mut norms: Vec<(String, &LayerNorm<B>)> = Vec::new();
+    let mut linears: Vec<(String, &Linear<B>)> = Vec::new();
     match &merged.encoder {
         Encoder::Bert(m) => {
             let e = &m.embeddings;
-            embedding(
-                &mut out,
-                &format!("{p}.embeddings.word_embeddings"),
+            tables.push((
+                format!("{p}.embeddings.word_embeddings"),
                 &e.word_embeddings,
-            )?;
-            embedding(
-                &mut out,
-                &format!("{p}.embeddings.position_embeddings"),
+            ));
+            tables.push((
+                format!("{p}.embeddings.position_embeddings"),
                 &e.position_embeddings,
-            )?;
-            embedding(
-                &mut out,
-                &format!("{p}.embeddings.token_type_embeddings"),
+            ));
+            tables.push((
+                format!("{p}.embeddings.token_type_embeddings"),
                 &e.token_type_embeddings,
-            )?;
-            layer_norm(
-                &mut out,
-                &format!("{p}.embeddings.LayerNorm"),
-                &e.layer_norm,
-            )?;
+            ));
+            norms.push((format!("{p}.embeddings.LayerNorm"), &e.layer_norm));
             if let Some(project) = &m.embeddings_project {
-                linear(&mut out, &format!("{p}.embeddings_project"), project)?;
+                linears.push((format!("{p}.embeddings_project"), project));
             }
             for (i, layer) in m.layers().iter().enumerate() {
                 let lp = layer_path(family, i);
-                layer_linears(&mut out, &lp, layer)?;
-                layer_norm(
-                    &mut out,
-                    &format!("{lp}.attention.output.LayerNorm"),
+                linears.extend(layer_linears(&lp, layer));
+                norms.push((
+                    format!("{lp}.attention.output.LayerNorm"),
                     &layer.attention.output.layer_norm,
-                )?;
-                layer_norm(
-                    &mut out,
-                    &format!("{lp}.output.LayerNorm"),
-                    &layer.output.layer_norm,
-                )?;
+                ));
+                norms.push((format!("{lp}.output.LayerNorm"), &layer.output.layer_norm));
             }
             if let Some(pooler) = &m.pooler {
-                linear(&mut out, &format!("{p}.pooler.dense"), &pooler.dense)?;
+                linears.push((format!("{p}.pooler.dense"), &pooler.dense));
             }
         }
         Encoder::DistilBert(m) => {
             let e = &m.embeddings;
-            embedding(
-                &mut out,
-                &format!("{p}.embeddings.word_embeddings"),
+            tables.push((
+                format!("{p}.embeddings.word_embeddings"),
                 &e.word_embeddings,
-            )?;
-            embedding(
-                &mut out,
-                &format!("{p}.embeddings.position_embeddings"),
+            ));
+            tables.push((
+                format!("{p}.embeddings.position_embeddings"),
                 &e.position_embeddings,
-            )?;
-            layer_norm(
-                &mut out,
-                &format!("{p}.embeddings.LayerNorm"),
-                &e.layer_norm,
-            )?;
+            ));
+            norms.push((format!("{p}.embeddings.LayerNorm"), &e.layer_norm));
             for (i, layer) in m.layers().iter().enumerate() {
                 let lp = layer_path(family, i);
-                layer_linears(&mut out, &lp, layer)?;
-                layer_norm(
-                    &mut out,
-                    &format!("{lp}.sa_layer_norm"),
-                    &layer.sa_layer_norm,
-                )?;
-                layer_norm(
-                    &mut out,
-                    &format!("{lp}.output_layer_norm"),
-                    &layer.output_layer_norm,
-                )?;
+                linears.extend(layer_linears(&lp, layer));
+                norms.push((format!("{lp}.sa_layer_norm"), &layer.sa_layer_norm));
+                norms.push((format!("{lp}.output_layer_norm"), &layer.output_layer_norm));
             }
         }
     }
-    for (_, key, l) in merged.head.linears() {
-        linear(&mut out, key, l)?;
+    linears.extend(
+        merged
+            .head
+            .linears()
+            .into_iter()
+            .map(|(_, key, l)| (key.to_string(), l)),
+    );
+    for (name, table) in tables {
+        embedding(&mut out, &name, table)?;
+    }
+    for (name, norm) in norms {
+        layer_norm(&mut out, &name, norm)?;
+    }
+    for (name, l) in linears {
+        linear(&mut out, &name, l)?;
     }
     Ok(out.map)
 }
 
 /// A layer's projections under `{layer_path}.{name}`. Merged before: the base layer carries
 /// the adapted weight, the adapter is inert.
-fn layer_linears<B: Backend, L: TransformerLayer<B>>(
-    out: &mut Tensors,
+fn layer_linears<'a, B: Backend, L: TransformerLayer<B>>(
     layer_path: &str,
-    layer: &L,
-) -> Result<(), EncoderError> {
-    for (name, projection) in layer.projections() {
-        linear(out, &format!("{layer_path}.{name}"), &projection.base_layer)?;
-    }
-    Ok(())
+    layer: &'a L,
+) -> Vec<(String, &'a Linear<B>)> {
+    layer
+        .projections()
+        .into_iter()
+        .map(|(name, projection)| (format!("{layer_path}.{name}"), &projection.base_layer))
+        .collect()
 }
 
 /// The tensors collected so far and the dtype they are stored in.

@@ -145,7 +145,7 @@ fn tiny_tokenizer(scratch: &Path) -> Result<String> {
         }
     }
     let vocab_file = scratch.join("vocab.txt");
-    std::fs::write(&vocab_file, vocab.join("\n") + "\n")?;
+    imdb_lora_fsio::write(&vocab_file, (vocab.join("\n") + "\n").as_bytes())?;
     let path = vocab_file.to_str().context("scratch path is not UTF-8")?;
     let ids = WordPiece::read_file(path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let model = WordPiece::builder()
@@ -173,7 +173,7 @@ fn tiny_tokenizer(scratch: &Path) -> Result<String> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     // The seed must be what the pipeline accepts: check it as the tokenizer target does.
     let check = scratch.join("tokenizer.json");
-    std::fs::write(&check, &json)?;
+    imdb_lora_fsio::write(&check, json.as_bytes())?;
     let t = TextTokenizer::from_tokenizer_json(&check, 32)?;
     ensure!(
         t.vocab_size() <= 99,
@@ -305,12 +305,12 @@ fn toy(n: usize, offset: usize) -> Vec<Encoded> {
 fn training_runs(scratch: &Path) -> Result<Vec<(&'static str, Option<Vec<u8>>, Vec<u8>)>> {
     let fixture = scratch.join("tiny");
     std::fs::create_dir_all(&fixture)?;
-    std::fs::write(
-        fixture.join(imdb_lora_encoder::files::CONFIG_FILE),
+    imdb_lora_fsio::write(
+        &fixture.join(imdb_lora_encoder::files::CONFIG_FILE),
         target::TINY_CONFIG,
     )?;
-    std::fs::write(
-        fixture.join(imdb_lora_encoder::files::WEIGHTS_FILE),
+    imdb_lora_fsio::write(
+        &fixture.join(imdb_lora_encoder::files::WEIGHTS_FILE),
         target::TINY_WEIGHTS,
     )?;
     let data = Datasets {

@@ -5,9 +5,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::labels::{Classes, read_classes_file};
+use super::error::{Result, TableError};
+use super::labels::Classes;
+use super::names::read_classes_file;
+use super::raw::{Format, RawTable, TableSpec};
+use super::read::read_table;
 use super::split::stratified_split;
-use super::{Format, RawTable, Result, TableError, TableSpec, read_table};
 use crate::reader::Review;
 use crate::subset::DEFAULT_SEED;
 

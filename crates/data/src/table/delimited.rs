@@ -6,9 +6,9 @@
 use std::fs::File;
 use std::path::Path;
 
-use super::{
-    KindCheck, Location, RawLabel, RawRow, RawTable, Result, TableError, TableSpec, join_text,
-    looks_like_header, resolve,
+use super::error::{Location, Result, TableError};
+use super::raw::{
+    Format, KindCheck, RawLabel, RawRow, RawTable, TableSpec, join_text, looks_like_header, resolve,
 };
 
 /// The field delimiter.
@@ -28,10 +28,10 @@ impl Delimiter {
         }
     }
 
-    fn format(self) -> super::Format {
+    fn format(self) -> Format {
         match self {
-            Delimiter::Comma => super::Format::Csv,
-            Delimiter::Tab => super::Format::Tsv,
+            Delimiter::Comma => Format::Csv,
+            Delimiter::Tab => Format::Tsv,
         }
     }
 
@@ -190,7 +190,7 @@ pub(crate) fn read(path: &Path, spec: &TableSpec, delimiter: Delimiter) -> Resul
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Column, Format};
+    use super::super::raw::Column;
     use super::*;
 
     fn write(dir: &tempfile::TempDir, name: &str, body: &str) -> std::path::PathBuf {

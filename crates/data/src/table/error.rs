@@ -59,6 +59,9 @@ impl fmt::Display for LineRow {
     }
 }
 
+/// Shorthand for results of this module.
+pub type Result<T, E = TableError> = std::result::Result<T, E>;
+
 /// Everything that can go wrong in [`crate::table`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -11,10 +11,8 @@ use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use super::{
-    Format, KindCheck, Location, RawLabel, RawRow, RawTable, Result, TableError, TableSpec,
-    join_text, resolve,
-};
+use super::error::{Location, Result, TableError};
+use super::raw::{Format, KindCheck, RawLabel, RawRow, RawTable, TableSpec, join_text, resolve};
 
 /// One line: an object with its keys in file order, or the kind of the non-object it was.
 enum Line {
@@ -228,7 +226,7 @@ pub(crate) fn read(path: &Path, spec: &TableSpec) -> Result<RawTable> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Column;
+    use super::super::raw::Column;
     use super::*;
 
     fn write(dir: &tempfile::TempDir, name: &str, body: &str) -> std::path::PathBuf {

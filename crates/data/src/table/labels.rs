@@ -1,105 +1,14 @@
 //! Labels to classes: [`Classes`] decides the class list from the training table(s) and maps any
-//! table's raw labels to class indices `0..n`; [`ClassNames`] are names found or given.
+//! table's raw labels to class indices `0..n` (the names found or given, [`ClassNames`], are in
+//! `names.rs`).
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::{CLASSES_FILE, Location, RawLabel, RawTable, Result, TableError};
+use super::error::{Location, Result, TableError};
+use super::names::{ClassNames, MAX_CLASSES, NameSource};
+use super::raw::{RawLabel, RawTable};
 use crate::reader::Review;
-
-/// The most classes a label column may make (a guard against a column of ids taken for labels).
-pub const MAX_CLASSES: usize = 10_000;
-
-/// Where class names came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NameSource {
-    /// Given by the caller ([`super::TableSpec::label_names`]).
-    Given,
-    /// The Hub's `ClassLabel` feature in a parquet file's `huggingface` metadata.
-    ClassLabel(PathBuf),
-    /// A [`CLASSES_FILE`], one name per line.
-    ClassesFile(PathBuf),
-    /// The distinct string labels of the training data, sorted.
-    DistinctStrings,
-    /// The integer labels of the training data, written as numbers.
-    Integers,
-}
-
-impl fmt::Display for NameSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NameSource::Given => f.write_str("the label names given"),
-            NameSource::ClassLabel(p) => write!(f, "the ClassLabel metadata of {}", p.display()),
-            NameSource::ClassesFile(p) => write!(f, "{}", p.display()),
-            NameSource::DistinctStrings => f.write_str("the distinct labels, sorted"),
-            NameSource::Integers => f.write_str("the integer labels"),
-        }
-    }
-}
-
-/// Class names in class order, with where they came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClassNames {
-    /// The names; index = class.
-    pub names: Vec<String>,
-    /// Where they came from.
-    pub source: NameSource,
-}
-
-impl ClassNames {
-    /// Checked names: none empty, none twice, at most [`MAX_CLASSES`].
-    ///
-    /// # Errors
-    /// [`TableError::BadClassNames`].
-    pub fn new(names: Vec<String>, source: NameSource) -> Result<ClassNames> {
-        let bad = |reason: String| TableError::BadClassNames {
-            source_name: source.to_string(),
-            reason,
-        };
-        if names.is_empty() {
-            return Err(bad("no names".into()));
-        }
-        if names.len() > MAX_CLASSES {
-            return Err(bad(format!(
-                "{} names, more than the {MAX_CLASSES} supported",
-                names.len()
-            )));
-        }
-        let mut seen = HashMap::new();
-        for (i, name) in names.iter().enumerate() {
-            if name.trim().is_empty() {
-                return Err(bad(format!("name {} (0-based) is empty", i)));
-            }
-            if let Some(first) = seen.insert(name.as_str(), i) {
-                return Err(bad(format!(
-                    "{name:?} is given twice (classes {first} and {i})"
-                )));
-            }
-        }
-        Ok(ClassNames { names, source })
-    }
-}
-
-/// `dir/classes.txt` if there is one: one name per line, trailing blank lines ignored.
-pub(crate) fn read_classes_file(dir: &Path) -> Result<Option<ClassNames>> {
-    let path = dir.join(CLASSES_FILE);
-    if !path.is_file() {
-        return Ok(None);
-    }
-    let text = std::fs::read_to_string(&path).map_err(|e| TableError::io("read", &path, e))?;
-    let mut names: Vec<String> = text.lines().map(|l| l.trim().to_owned()).collect();
-    while names.last().is_some_and(String::is_empty) {
-        names.pop();
-    }
-    if let Some(i) = names.iter().position(String::is_empty) {
-        return Err(TableError::BadClassNames {
-            source_name: path.display().to_string(),
-            reason: format!("line {} is empty", i + 1),
-        });
-    }
-    ClassNames::new(names, NameSource::ClassesFile(path)).map(Some)
-}
 
 /// How raw labels become class indices.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -475,7 +384,7 @@ impl Classes {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Format, RawRow};
+    use super::super::raw::{Format, RawRow};
     use super::*;
 
     fn table(name: &str, labels: Vec<RawLabel>) -> RawTable {
@@ -635,19 +544,5 @@ mod tests {
         let err = Classes::from_training(&[a, b], None).unwrap_err();
         assert!(matches!(err, TableError::MixedLabels { .. }), "{err}");
         assert!(err.to_string().starts_with("b.jsonl, row 0"), "{err}");
-    }
-
-    #[test]
-    fn class_name_lists_are_checked() {
-        assert!(ClassNames::new(names(&["a", "a"]), NameSource::Given).is_err());
-        assert!(ClassNames::new(names(&["a", " "]), NameSource::Given).is_err());
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(read_classes_file(dir.path()).unwrap(), None);
-        std::fs::write(dir.path().join(CLASSES_FILE), "World\r\nSports\n\n").unwrap();
-        let n = read_classes_file(dir.path()).unwrap().unwrap();
-        assert_eq!(n.names, ["World", "Sports"]);
-        std::fs::write(dir.path().join(CLASSES_FILE), "World\n\nSports\n").unwrap();
-        let err = read_classes_file(dir.path()).unwrap_err();
-        assert!(err.to_string().contains("line 2 is empty"), "{err}");
     }
 }

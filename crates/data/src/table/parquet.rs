@@ -14,11 +14,9 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::metadata::ParquetMetaData;
 
-use super::labels::{ClassNames, NameSource};
-use super::{
-    Format, KindCheck, Location, RawLabel, RawRow, RawTable, Result, TableError, TableSpec,
-    join_text, resolve,
-};
+use super::error::{Location, Result, TableError};
+use super::names::{ClassNames, NameSource};
+use super::raw::{Format, KindCheck, RawLabel, RawRow, RawTable, TableSpec, join_text, resolve};
 use crate::reader::{catch_parquet, chunk_outside_file, labels_of, text_accessor};
 
 /// Rows per decoded batch.
@@ -341,7 +339,7 @@ mod tests {
         ArrayRef, Float64Array, Int32Array, Int64Array, LargeStringArray, StringArray, UInt64Array,
     };
 
-    use super::super::Column;
+    use super::super::raw::Column;
     use super::test_files::write;
     use super::*;
 

@@ -1,6 +1,6 @@
 //! The seeded, stratified hold-out: the same fraction of every class goes to the test split.
 
-use super::{Result, TableError};
+use super::error::{Result, TableError};
 use crate::reader::Review;
 use crate::subset;
 

@@ -118,7 +118,7 @@ fn bf16_gradients_reach_the_f32_adapters_and_head() {
     };
     let grad_of = |m: &SequenceClassifier<AB>| {
         let grads = forward(m).sum().backward();
-        let adapter = bert(&m).encoder.layer[2]
+        let adapter = bert(m).encoder.layer[2]
             .attention
             .self_attention
             .value
@@ -176,7 +176,7 @@ fn save_dtype_is_written_and_loads_back() {
     // Computed in bf16, a bf16 checkpoint keeps its weights exactly: widened on load and
     // rounded back, the identity for values that were bf16 to begin with.
     let query = |m: &SequenceClassifier<B>| {
-        let w = bert(&m).encoder.layer[3]
+        let w = bert(m).encoder.layer[3]
             .attention
             .self_attention
             .query

@@ -77,7 +77,7 @@ fn adapter_grads(
 ) -> Vec<(String, Tensor<B, 2>)> {
     let grads = (out * Tensor::from_inner(w.clone())).sum().backward();
     let mut found = Vec::new();
-    for (i, layer) in bert(&model).encoder.layer.iter().enumerate() {
+    for (i, layer) in bert(model).encoder.layer.iter().enumerate() {
         for (name, linear) in layer.projections() {
             let adapter = linear.lora.as_ref().expect("every projection is adapted");
             let factors: [(&str, &Param<Tensor<A, 2>>); 2] =

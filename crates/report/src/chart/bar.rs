@@ -7,7 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{
+use super::draw::{
     BAR_VALUE_SIZE, BASELINE_BAR, BLUE, CATEGORY_SIZE, Chart, DrawResult, PlotSpec, Scale, TEXT,
     TickedAxis, Wording, before_after_legend, draw_header, plot_area, render, subtitle,
 };

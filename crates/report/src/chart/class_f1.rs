@@ -8,7 +8,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{
+use super::draw::{
     BAR_VALUE_SIZE, BASELINE_BAR, BLUE, CATEGORY_SIZE, Chart, DrawResult, POINT_VALUE_SIZE,
     PlotSpec, Scale, TEXT, TickedAxis, WIDTH, Wording, before_after_legend, draw_header,
     fit_labels, plot_area, render, subtitle,

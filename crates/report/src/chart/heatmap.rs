@@ -9,7 +9,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{
+use super::draw::{
     AXIS_DESC_SIZE, Chart, DrawResult, HEADER_HEIGHT, HEIGHT, LEGEND_SIZE, MUTED, POINT_VALUE_SIZE,
     Scale, TEXT, TICK_SIZE, WIDTH, Wording, draw_header, fit_labels, render, subtitle,
 };

@@ -7,7 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{
+use super::draw::{
     BASELINE_LINE, BLUE, BLUE_TEXT, CIRCLE_RADIUS, Chart, DrawResult, LegendItem, Marker, ORANGE,
     ORANGE_TEXT, POINT_VALUE_SIZE, PlotSpec, SQUARE_HALF, Scale, Swatch, TICK_SIZE, TickedAxis,
     Wording, draw_header, plot_area, render, subtitle,

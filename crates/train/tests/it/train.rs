@@ -386,7 +386,7 @@ fn tamper(path: &Path, edit: impl FnOnce(&mut Tensors)) {
 /// trainable parameter lacks them. Otherwise the checkpoint is refused, naming the key.
 #[test]
 fn checkpoint_with_moments_that_do_not_fit_the_parameters_is_refused() {
-    const KEY: &str = "optimizer.exp_avg.classifier.weight";
+    const KEY: &str = "optimizer.exp_avg.head.classifier.weight";
     let stopped = TrainConfig {
         stop_after_steps: Some(2),
         ..train_config(1)
@@ -398,13 +398,14 @@ fn checkpoint_with_moments_that_do_not_fit_the_parameters_is_refused() {
     };
     let rename = |t: &mut Tensors| {
         for p in ["optimizer.exp_avg.", "optimizer.exp_avg_sq."] {
-            let m = t.remove(&format!("{p}classifier.weight")).unwrap();
-            t.insert(format!("{p}classifier.weights"), m);
+            let m = t.remove(&format!("{p}head.classifier.weight")).unwrap();
+            t.insert(format!("{p}head.classifier.weights"), m);
         }
     };
     let drop_both = |t: &mut Tensors| {
         t.remove(KEY).unwrap();
-        t.remove("optimizer.exp_avg_sq.classifier.weight").unwrap();
+        t.remove("optimizer.exp_avg_sq.head.classifier.weight")
+            .unwrap();
     };
     let nan = |t: &mut Tensors| {
         let m = t.get_mut(KEY).unwrap();
