@@ -83,8 +83,9 @@ impl Family {
         }
     }
 
-    /// PEFT's default LoRA targets for the family
-    /// (`TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING`).
+    /// The default LoRA targets: PEFT's (`TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING`)
+    /// for bert, roberta, xlm-roberta and electra; PEFT 0.21 has none for camembert and
+    /// distilbert, which get the same attention query and value (`q_lin`, `v_lin`).
     pub fn default_lora_targets(self) -> Vec<String> {
         let names: [&str; 2] = match self {
             Self::DistilBert => ["q_lin", "v_lin"],
