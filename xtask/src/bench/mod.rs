@@ -26,7 +26,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 pub use measure::{ChildArgs, child_main};
-use measure::{Measured, Runner, tail};
+use measure::{IdleWait, Measured, Runner, tail, wait_idle};
 use report::{Better, Machine, Row, median};
 
 /// The review every "time to first prediction" run classifies.
@@ -95,6 +95,11 @@ pub struct BenchArgs {
     /// (all batches then pad to max_len either way).
     #[arg(long)]
     no_other_batching: bool,
+    /// On a shared machine: before the matmul runs and each train + eval process, wait up to
+    /// SECONDS for a 5-second window in which other processes used under 10 % of the CPU
+    /// (then start anyway); each run records its wait and the others' share during it.
+    #[arg(long, value_name = "SECONDS")]
+    wait_idle: Option<f64>,
     /// Cargo profile both binaries are built with (`dev` builds land in target/debug).
     #[arg(long, default_value = "release")]
     profile: String,
@@ -130,6 +135,8 @@ struct Sizes {
     other_window: usize,
     /// Whether that second variant runs (`--no-other-batching` turns it off).
     other_batching: bool,
+    /// `--wait-idle`: the longest wait for a quiet machine before a measured run, seconds.
+    wait_idle_s: Option<f64>,
     /// In-process passes per tokenisation process.
     tokenize_passes: usize,
     repeats: usize,
@@ -158,6 +165,7 @@ impl Sizes {
                 0
             },
             other_batching: !a.no_other_batching,
+            wait_idle_s: a.wait_idle,
             tokenize_passes: if q { 1 } else { 3 },
             repeats: a.repeats.unwrap_or(if q { 1 } else { 3 }),
             predict_repeats: a.predict_repeats.unwrap_or(if q { 1 } else { 5 }),
@@ -308,6 +316,12 @@ fn req(v: &Value, pointer: &str, what: &str) -> Result<f64> {
 struct TrainRun {
     wall_s: f64,
     peak_rss_mib: f64,
+    /// CPU seconds of the process.
+    cpu_s: f64,
+    /// Share of the machine's CPU that other processes took during the run (0: none).
+    others_cpu_share: Option<f64>,
+    /// The wait for a quiet machine before the run (`--wait-idle`).
+    idle_wait: Option<IdleWait>,
     train_samples: f64,
     train_seconds: f64,
     train_samples_per_s: f64,
@@ -329,6 +343,9 @@ impl TrainRun {
         Ok(TrainRun {
             wall_s: m.wall_s,
             peak_rss_mib: m.peak_rss_mib,
+            cpu_s: m.cpu_s,
+            others_cpu_share: m.others_cpu_share,
+            idle_wait: None,
             train_samples: (train_samples_per_s * train_seconds).round(),
             train_seconds,
             train_samples_per_s,
@@ -386,6 +403,26 @@ struct Bench {
 }
 
 impl Bench {
+    /// `--wait-idle`: waits for a quiet machine (or the limit) before a measured run.
+    fn settle(&self) -> Option<IdleWait> {
+        let limit = self.sizes.wait_idle_s?;
+        let w = wait_idle(limit);
+        eprintln!(
+            "xtask bench: waited {:.0} s for a quiet machine ({})",
+            w.waited_s,
+            if w.reached {
+                "reached".to_string()
+            } else {
+                format!(
+                    "not reached: busy {}",
+                    w.last_busy_share
+                        .map_or("?".into(), |s| format!("{:.0} %", s * 100.0))
+                )
+            }
+        );
+        Some(w)
+    }
+
     fn ours(&mut self, args: &[String]) -> Result<Measured> {
         let bin = self.ours_bin.clone();
         self.runner.run(&bin, args, &OFFLINE_ENV)
@@ -427,8 +464,10 @@ impl Bench {
             &self.sizes.matmul_repeats.to_string(),
         ]);
         let mut pair = Pair::default();
+        self.settle();
         pair.ours
             .push(self.helper(&args)?.json("imdb-lora-perf matmul")?);
+        self.settle();
         if let Some(m) = self.micro(&args)? {
             pair.reference.push(m.last_json("peer_micro.py matmul")?);
         }
@@ -525,6 +564,7 @@ impl Bench {
     ) -> Result<TrainRun> {
         remove_dir(run_dir)?;
         let args = self.ours_train_args(run_dir, bucket_window, test_n);
+        let idle_wait = self.settle();
         let m = self.ours(&args)?;
         let metrics_path = run_dir.join("metrics.json");
         let metrics: Value = serde_json::from_slice(
@@ -532,7 +572,9 @@ impl Bench {
                 .with_context(|| format!("reading {}", metrics_path.display()))?,
         )
         .with_context(|| format!("parsing {}", metrics_path.display()))?;
-        TrainRun::of(&m, metrics, &metrics_path.display().to_string())
+        let mut run = TrainRun::of(&m, metrics, &metrics_path.display().to_string())?;
+        run.idle_wait = idle_wait;
+        Ok(run)
     }
 
     /// The workload, alternating: ours, the reference, and ours again with the other
@@ -557,9 +599,16 @@ impl Bench {
 
             let wrapper = self.paths.peft_family.clone();
             let peer_args = reference_train_args(&self.paths, &s);
+            let idle_wait = if self.peer.is_some() {
+                self.settle()
+            } else {
+                None
+            };
             if let Some(m) = self.peer(&wrapper, &peer_args)? {
                 let out = m.last_json("peft_imdb.py")?;
-                pair.reference.push(TrainRun::of(&m, out, "peft_imdb.py")?);
+                let mut run = TrainRun::of(&m, out, "peft_imdb.py")?;
+                run.idle_wait = idle_wait;
+                pair.reference.push(run);
             }
             if s.other_batching {
                 let run_dir = scratch.join(format!("ours-other-{i}"));
@@ -663,6 +712,43 @@ fn remove_dir(p: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e).with_context(|| format!("removing {}", p.display())),
     }
+}
+
+/// How much of the machine other processes took during each train + eval run, in run order,
+/// with the per-pair training ratio beside it (the machine may be shared).
+fn contention_note(train: &Pair<TrainRun>) -> Option<String> {
+    let pct = |t: &TrainRun| {
+        let share = t
+            .others_cpu_share
+            .map_or("?".to_string(), |s| format!("{:.0} %", s * 100.0));
+        match t.idle_wait {
+            Some(w) if !w.reached => format!("{share} (no quiet window in {:.0} s)", w.waited_s),
+            _ => share,
+        }
+    };
+    let pairs: Vec<String> = train
+        .ours
+        .iter()
+        .zip(&train.reference)
+        .enumerate()
+        .map(|(i, (o, r))| {
+            format!(
+                "run {}: ours {}, reference {} (train ratio {:.2}×, eval {:.2}×)",
+                i + 1,
+                pct(o),
+                pct(r),
+                o.train_samples_per_s / r.train_samples_per_s,
+                o.eval_samples_per_s / r.eval_samples_per_s
+            )
+        })
+        .collect();
+    (!pairs.is_empty()).then(|| {
+        format!(
+            "Other processes' share of the machine's CPU during the train + eval processes \
+             (0 % on an otherwise idle machine): {}.",
+            pairs.join("; ")
+        )
+    })
 }
 
 /// Median over runs of `f`.
@@ -969,6 +1055,9 @@ fn checks(r: &Results, rows: &[Row]) -> Vec<String> {
             ));
         }
     }
+    if let Some(line) = contention_note(&r.train) {
+        notes.push(line);
+    }
     let probs = |runs: &[Sample]| runs.first().and_then(|s| pos_prob(&s.output));
     if let (Some(o), Some(p)) = (probs(&r.predict.ours), probs(&r.predict.reference)) {
         notes.push(format!(
@@ -1232,6 +1321,9 @@ mod tests {
                 .unwrap()
                 .other_batching
         );
+        assert_eq!(s.wait_idle_s, None);
+        let s = Sizes::of(&parse(&["--wait-idle", "600"])).unwrap();
+        assert_eq!(s.wait_idle_s, Some(600.0));
         let s = Sizes::of(&parse(&["--repeats", "4"])).unwrap();
         assert_eq!((s.train_n, s.test_n, s.max_len), (512, 1024, 256));
         assert_eq!(
