@@ -1,10 +1,11 @@
-//! `imdb-lora download`: fetch the model and the data (IMDb's parquet files, or another Hub
-//! dataset's split files) into the Hugging Face cache (verified by size and checksum), so later
-//! steps can run offline. Local data is left where it is.
+//! `imdb-lora download`: fetch the model and the data (a Hub dataset's split files, IMDb's by
+//! default) into the Hugging Face cache (verified by size and checksum), so later steps can run
+//! offline. Local data is left where it is.
 
 use crate::common::DataArgs;
 
-/// Download the model files and the data's split files (IMDb's train/test parquet files).
+/// Download the model files and the data's split files (IMDb's train/test parquet files by
+/// default).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -14,26 +15,18 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let client = args.data.client();
     let model = args.data.model_files(&client)?;
-    if args.data.is_own_data() {
-        let Some(repo) = args.data.hub_dataset()? else {
-            // Local files: nothing to download for the data.
-            tracing::info!(data = %args.data.data, "model ready in the Hugging Face cache; the data is local");
-            return Ok(());
-        };
-        let fetched =
-            crate::fetch::fetch_dataset(&client, &repo, args.data.data_config.as_deref())?;
-        tracing::info!("model and data ready in the Hugging Face cache");
-        tracing::debug!(root = %fetched.root.display(), commit = %fetched.commit, "cached dataset");
-        return Ok(());
-    }
-    let data = args.data.data_files(&client)?;
-    tracing::info!("model and data ready in the Hugging Face cache");
     tracing::debug!(
         config = %model.config.display(),
         weights = %model.weights.display(),
-        train = %data.train.display(),
-        test = %data.test.display(),
-        "cached files"
+        "cached model files"
     );
+    let Some(repo) = args.data.hub_dataset()? else {
+        // Local files: nothing to download for the data.
+        tracing::info!(data = %args.data.data, "model ready in the Hugging Face cache; the data is local");
+        return Ok(());
+    };
+    let fetched = crate::fetch::fetch_dataset(&client, &repo, args.data.data_config.as_deref())?;
+    tracing::info!("model and data ready in the Hugging Face cache");
+    tracing::debug!(root = %fetched.root.display(), commit = %fetched.commit, "cached dataset");
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use imdb_lora_encoder::load_classifier;
 use imdb_lora_data::{Batcher, BatcherConfig, TextTokenizer};
-use imdb_lora_train::{evaluate, evaluate_classes};
+use imdb_lora_train::evaluate;
 
 use crate::backend::{self, Backend};
 use crate::common::{DataArgs, PadArgs};
@@ -36,32 +36,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let precision = args.precision.checked()?;
     let config_path = args.saved.join(imdb_lora_encoder::files::CONFIG_FILE);
     let config = imdb_lora_encoder::EncoderConfig::from_file(&config_path)?;
-    let own = d.is_own_data();
-    if !own {
-        crate::common::require_two_labels(&config, &config_path)?;
-    }
     let tokenizer = TextTokenizer::from_dir(&args.saved, d.max_len)
         .with_context(|| format!("tokenizer of {}", args.saved.display()))?;
     tokenizer.check_ids_fit(config.vocab_size, config.type_vocab_size)?;
-    let (test, classes) = if own {
-        let data = d.load_own(&d.client(), &tokenizer, false)?;
-        // The model must have been trained on these classes, in this order.
-        let model_names: Vec<String> = (0..config.num_labels())
-            .map(|i| config.label_name(i))
-            .collect();
-        anyhow::ensure!(
-            model_names == data.classes,
-            "{}: the model's labels {model_names:?} are not the data's classes {:?}",
-            config_path.display(),
-            data.classes
-        );
-        (data.test, Some(data.classes))
-    } else {
-        let client = d.client();
-        let data = d.data_files(&client)?;
-        let (_, test_spec) = d.subsets();
-        (d.load(&data.test, &tokenizer, &test_spec)?, None)
-    };
+    let data = d.load(&d.client(), &tokenizer, false)?;
+    // The model must have been trained on these classes, in this order.
+    let model_names: Vec<String> = (0..config.num_labels())
+        .map(|i| config.label_name(i))
+        .collect();
+    anyhow::ensure!(
+        model_names == data.classes,
+        "{}: the model's labels {model_names:?} are not the data's classes {:?}",
+        config_path.display(),
+        data.classes
+    );
+    let (test, classes) = (data.test, data.classes);
     let device = backend::device()?;
     let (model, _) = load_classifier::<Backend>(&args.saved, &device, d.seed)?;
     let model = model.with_precision(precision);
@@ -71,28 +60,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         d.max_len,
         BatcherConfig::eval(args.batch_size).with_pad_multiple(args.pad.resolve()),
     )?;
-    let (metrics, json) = match &classes {
-        None => {
-            let metrics = evaluate(&model, batcher.epoch(0), &device)?;
-            (metrics, serde_json::to_vec_pretty(&metrics)?)
-        }
-        Some(names) => {
-            let (metrics, per_class) = evaluate_classes(
-                &model,
-                batcher.epoch(0),
-                &device,
-                &imdb_lora_progress::Silent,
-                "evaluation",
-                Some(names),
-            )?;
-            // The headline numbers, then the per-class ones under `classes`.
-            let mut value = serde_json::to_value(metrics)?;
-            if let (Some(object), Some(per_class)) = (value.as_object_mut(), per_class) {
-                object.insert("classes".into(), serde_json::to_value(per_class)?);
-            }
-            (metrics, serde_json::to_vec_pretty(&value)?)
-        }
-    };
+    let (metrics, per_class) = evaluate(
+        &model,
+        batcher.epoch(0),
+        &device,
+        &imdb_lora_progress::Silent,
+        "evaluation",
+        &classes,
+    )?;
+    // The headline numbers, then the per-class ones under `classes`.
+    let mut value = serde_json::to_value(metrics)?;
+    if let Some(object) = value.as_object_mut() {
+        object.insert("classes".into(), serde_json::to_value(per_class)?);
+    }
+    let json = serde_json::to_vec_pretty(&value)?;
     imdb_lora_fsio::write(&args.out, &json)?;
     tracing::info!(
         accuracy = metrics.accuracy,

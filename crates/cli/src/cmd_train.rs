@@ -7,8 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use imdb_lora_encoder::{EncoderConfig, load_classifier_with_config, save_adapter};
 use imdb_lora_lora::LoraConfig;
-use imdb_lora_metrics::RunConfig;
-use imdb_lora_train::{Datasets, LrSchedule, TrainConfig, fine_tune};
+use imdb_lora_train::{Datasets, LrSchedule, RunSpec, TrainConfig, fine_tune};
 
 use crate::backend::{self, TrainBackend};
 use crate::common::{self, DataArgs, PadArgs, model_dir};
@@ -119,115 +118,77 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(dtype) => dtype,
         None => imdb_lora_encoder::WeightDtype::of_checkpoint(&files.weights)?,
     };
-    let mut config = EncoderConfig::from_file(&files.config)?;
-    let own = d.is_own_data();
-    if !own {
-        // Refused before any data is read: IMDb sentiment is a two-label task.
-        common::require_two_labels(&config, &files.config)?;
-    }
+    let base_config = EncoderConfig::from_file(&files.config)?;
     let tokenizer = d.tokenizer(&files)?;
-    tokenizer.check_ids_fit(config.vocab_size, config.type_vocab_size)?;
-    let (train, test, classes) = if own {
-        let data = d.load_own(&client, &tokenizer, true)?;
-        imdb_lora_fsio::write(
-            &args.out.join(common::SPLIT_FILE),
-            &serde_json::to_vec_pretty(&data.record)?,
-        )?;
-        let train = data
-            .train
-            .context("the training part of the data was not loaded")?;
-        (train, data.test, Some(data.classes))
-    } else {
-        let data = d.data_files(&client)?;
-        let (train_spec, test_spec) = d.subsets();
-        let train = d.load(&data.train, &tokenizer, &train_spec)?;
-        let test = d.load(&data.test, &tokenizer, &test_spec)?;
-        (train, test, None)
-    };
-
-    match &classes {
-        // The head gets one output per class, named as the data names them, so the saved
-        // model's config.json carries them (transformers' pipeline prints them).
-        Some(names) => {
-            let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            config = config.with_labels(&names);
-        }
-        None if config.id2label.is_none() && config.num_labels() == 2 => {
-            config = config.with_labels(&["neg", "pos"]);
-        }
-        None => {}
-    }
+    tokenizer.check_ids_fit(base_config.vocab_size, base_config.type_vocab_size)?;
+    let data = d.load(&client, &tokenizer, true)?;
+    imdb_lora_fsio::write(
+        &args.out.join(common::SPLIT_FILE),
+        &serde_json::to_vec_pretty(&data.record)?,
+    )?;
+    let train = data
+        .train
+        .context("the training part of the data was not loaded")?;
+    let (test, classes) = (data.test, data.classes);
+    // The head gets one output per class, named as the data names them, so the saved
+    // model's config.json carries them (transformers' pipeline prints them).
+    let names: Vec<&str> = classes.iter().map(String::as_str).collect();
+    let config = base_config.with_labels(&names);
     let device = backend::device()?;
     let base =
         load_classifier_with_config::<TrainBackend>(&files.weights, &config, &device, d.seed)?
             .with_precision(precision);
-    let lora = LoraConfig {
-        r: args.lora_r,
-        lora_alpha: args.lora_alpha,
-        lora_dropout: args.lora_dropout,
-        target_modules: args
-            .target_modules
-            .clone()
-            .unwrap_or_else(|| config.family.default_lora_targets()),
-        layers_to_transform: None,
-        use_rslora: false,
-        modules_to_save: args.modules_to_save.clone(),
-    };
-    let train_config = TrainConfig {
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        eval_batch_size: args.eval_batch_size,
-        lr: args.lr,
-        weight_decay: args.weight_decay,
-        warmup_ratio: args.warmup_ratio,
-        lr_schedule: match args.lr_schedule {
-            Schedule::Linear => LrSchedule::Linear,
-            Schedule::Constant => LrSchedule::Constant,
-        },
-        max_grad_norm: (args.max_grad_norm > 0.0).then_some(args.max_grad_norm),
-        grad_accum_steps: args.grad_accum,
-        seed: d.seed,
-        checkpoint_every: (args.checkpoint_every > 0).then_some(args.checkpoint_every),
-        bucket_window: (args.bucket_window > 0).then_some(args.bucket_window),
-        pad_multiple: args.pad.resolve(),
-        stop_after_steps: args.stop_after_steps,
-        step_timing: step_timing_requested(),
-    };
-    let run_config = RunConfig {
+    // The run, filled once: metrics.json's record and the resume fingerprint come from it.
+    let run = RunSpec {
         model: d.model.clone(),
-        data: d.data.clone(),
-        train_n: train.examples.len(),
-        test_n: test.examples.len(),
-        max_len: d.max_len,
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        lr: args.lr,
-        weight_decay: args.weight_decay,
-        warmup_ratio: args.warmup_ratio,
-        lr_schedule: train_config.lr_schedule.name().into(),
-        max_grad_norm: train_config.max_grad_norm,
-        seed: d.seed,
-        lora_r: lora.r,
-        lora_alpha: lora.lora_alpha,
-        lora_dropout: lora.lora_dropout,
-        target_modules: lora.target_modules.clone(),
-        backend: backend::BACKEND_NAME.into(),
         model_sha256: Some(sha256_file(&files.weights)?),
-        precision: (precision != imdb_lora_encoder::Precision::F32).then(|| precision.to_string()),
+        data: d.data.clone(),
+        max_len: d.max_len,
+        backend: backend::BACKEND_NAME.into(),
+        precision,
+        lora: LoraConfig {
+            r: args.lora_r,
+            lora_alpha: args.lora_alpha,
+            lora_dropout: args.lora_dropout,
+            target_modules: args
+                .target_modules
+                .clone()
+                .unwrap_or_else(|| config.family.default_lora_targets()),
+            modules_to_save: args.modules_to_save.clone(),
+            ..LoraConfig::default()
+        },
+        train: TrainConfig {
+            epochs: args.epochs,
+            batch_size: args.batch_size,
+            eval_batch_size: args.eval_batch_size,
+            lr: args.lr,
+            weight_decay: args.weight_decay,
+            warmup_ratio: args.warmup_ratio,
+            lr_schedule: match args.lr_schedule {
+                Schedule::Linear => LrSchedule::Linear,
+                Schedule::Constant => LrSchedule::Constant,
+            },
+            // 0 is the command line's "off" for each of these.
+            max_grad_norm: (args.max_grad_norm > 0.0).then_some(args.max_grad_norm),
+            grad_accum_steps: args.grad_accum,
+            seed: d.seed,
+            checkpoint_every: (args.checkpoint_every > 0).then_some(args.checkpoint_every),
+            bucket_window: (args.bucket_window > 0).then_some(args.bucket_window),
+            pad_multiple: args.pad.resolve(),
+            stop_after_steps: args.stop_after_steps,
+            step_timing: step_timing_requested(),
+        },
     };
     let datasets = Datasets {
         train: train.examples,
         test: test.examples,
         pad_id: tokenizer.pad_id(),
-        max_len: d.max_len,
         classes,
     };
     let outcome = fine_tune(
         base,
-        &lora,
+        &run,
         &datasets,
-        &train_config,
-        run_config,
         &args.out,
         &device,
         crate::ui::progress().as_ref(),
@@ -257,7 +218,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     imdb_lora_encoder::export::save_pretrained(&full, &config, &model_out, save_dtype)
         .with_context(|| format!("saving {}", model_out.display()))?;
     imdb_lora_encoder::export::copy_tokenizer_files(&model_dir(&files), &model_out)?;
-    save_adapter(&full, &lora, &d.model, &model_out.join("adapter"))?;
+    save_adapter(&full, &run.lora, &d.model, &model_out.join("adapter"))?;
     if let Some(last) = m.final_epoch() {
         tracing::info!(
             baseline_accuracy = %format_args!("{:.4}", m.baseline.accuracy),

@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use imdb_lora_data::table::{Column, DatasetSpec, TableSpec, load_dataset, load_splits};
-use imdb_lora_data::{SubsetSpec, TextTokenizer, TokenizedSplit, load_split, prepare_split};
+use imdb_lora_data::{SubsetSpec, TextTokenizer, TokenizedSplit, prepare_split};
 use imdb_lora_hub::{HubClient, HubConfig, Repo, RepoType, Source};
 use imdb_lora_infer::ModelFiles;
 
-use crate::fetch::{self, DatasetFiles};
+use crate::fetch;
 
 /// How batches are padded (train and eval).
 #[derive(Debug, Clone, clap::Args)]
@@ -32,21 +32,17 @@ impl PadArgs {
     }
 }
 
-/// The full IMDb split size; asking for it means "no subset".
-const FULL_SPLIT: usize = 25_000;
-
 /// Model, data and subset options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DataArgs {
     /// Base model: a Hub repository id (`owner/name[@revision]`) or a local directory.
     #[arg(long, default_value = fetch::DEFAULT_MODEL, value_name = "REPO|DIR")]
     pub model: String,
-    /// The data: IMDb (its Hub dataset id, or a local directory holding
-    /// `plain_text/{train,test}-00000-of-00001.parquet`), or your own labelled texts: another
-    /// Hub dataset (`owner/name[@revision]`: its parquet, CSV or JSON Lines split files, else
-    /// its auto-converted parquet branch), a parquet, CSV, TSV or JSON Lines file, or a
-    /// directory of split files (`train.csv`, `test.csv`, Hub-style
-    /// `data/train-00000-of-00002.parquet`, ...).
+    /// The labelled texts: a Hub dataset (`owner/name[@revision]`: its parquet, CSV or JSON
+    /// Lines split files, else its auto-converted parquet branch; IMDb by default), a parquet,
+    /// CSV, TSV or JSON Lines file, or a directory of split files (`train.csv`, `test.csv`,
+    /// Hub-style `data/train-00000-of-00002.parquet`, IMDb's
+    /// `plain_text/{train,test}-00000-of-00001.parquet`, ...).
     #[arg(long, visible_alias = "train-file", default_value = imdb_lora_data::imdb::DATASET,
           value_name = "REPO|DIR|FILE")]
     pub data: String,
@@ -77,10 +73,10 @@ pub struct DataArgs {
     #[arg(long, env = "SMALL_RUN", value_parser = clap::builder::BoolishValueParser::new(),
           default_value = "false", conflicts_with_all = ["train_n", "test_n"])]
     pub small: bool,
-    /// Training examples (balanced over the classes, seeded subset; default all: IMDb's 25,000).
+    /// Training examples (balanced over the classes, seeded subset; default all of them).
     #[arg(long)]
     pub train_n: Option<usize>,
-    /// Test examples (balanced over the classes, seeded subset; default all: IMDb's 25,000).
+    /// Test examples (balanced over the classes, seeded subset; default all of them).
     #[arg(long)]
     pub test_n: Option<usize>,
     /// Truncation length in tokens, [CLS] and [SEP] included (at most 512).
@@ -108,35 +104,15 @@ impl DataArgs {
         fetch::fetch_model(client, &source).with_context(|| format!("model {}", self.model))
     }
 
-    /// Whether `--data` is the user's own data rather than IMDb (its Hub repository or a
-    /// directory shaped like it): a file, a directory without IMDb's layout, another Hub
-    /// dataset, or any of the options that only own data takes.
-    pub fn is_own_data(&self) -> bool {
-        let options = self.test_file.is_some()
-            || self.test_fraction.is_some()
-            || self.text_column.is_some()
-            || self.label_column.is_some()
-            || self.label_names.is_some()
-            || self.data_config.is_some();
-        let path = Path::new(&self.data);
-        let imdb_id = || {
-            let id = self.data.split('@').next().unwrap_or_default();
-            id == imdb_lora_data::imdb::DATASET || id == imdb_lora_data::imdb::OLD_ID
-        };
-        options
-            || path.is_file()
-            || (path.is_dir() && !path.join(imdb_lora_data::imdb::TRAIN_FILE).is_file())
-            || (!path.exists() && !imdb_id())
-    }
-
-    /// The user's own data, read, its classes decided, split, subset and tokenised (the
-    /// training part only when `with_train`; the split is the same either way).
-    pub fn load_own(
+    /// The data, read, its classes decided, split, subset and tokenised (the training part only
+    /// when `with_train`; the split is the same either way). Every dataset, IMDb included,
+    /// comes this one way.
+    pub fn load(
         &self,
         client: &HubClient,
         tokenizer: &TextTokenizer,
         with_train: bool,
-    ) -> anyhow::Result<OwnData> {
+    ) -> anyhow::Result<LoadedData> {
         let parse = |what: &str, s: &str| -> anyhow::Result<Vec<Column>> {
             Column::parse_list(s).with_context(|| format!("--{what} {s}"))
         };
@@ -211,7 +187,7 @@ impl DataArgs {
             train_rows: train.as_ref().map(rows).unwrap_or_default(),
             test_rows: rows(&test),
         };
-        Ok(OwnData {
+        Ok(LoadedData {
             train,
             test,
             classes,
@@ -232,11 +208,6 @@ impl DataArgs {
         }
     }
 
-    pub fn data_files(&self, client: &HubClient) -> anyhow::Result<DatasetFiles> {
-        let source = Source::parse(&self.data, RepoType::Dataset)?;
-        fetch::fetch_imdb(client, &source).with_context(|| format!("dataset {}", self.data))
-    }
-
     /// `(train, test)` subset specifications.
     pub fn subsets(&self) -> (SubsetSpec, SubsetSpec) {
         if self.small {
@@ -245,10 +216,11 @@ impl DataArgs {
                 SubsetSpec::small_run_test(self.seed),
             );
         }
+        // Every row of a balanced split, taken balanced, is the whole split in `full`'s order:
+        // IMDb's `--train-n 25000` is its whole split, as it always was.
         let spec = |n: Option<usize>| match n {
-            // IMDb's full split is "no subset"; own data of any size is subset when asked.
-            Some(n) if n < FULL_SPLIT || self.is_own_data() => SubsetSpec::balanced(n, self.seed),
-            _ => SubsetSpec::full(self.seed),
+            Some(n) => SubsetSpec::balanced(n, self.seed),
+            None => SubsetSpec::full(self.seed),
         };
         (spec(self.train_n), spec(self.test_n))
     }
@@ -260,16 +232,7 @@ impl DataArgs {
         )?)
     }
 
-    pub fn load(
-        &self,
-        path: &Path,
-        tokenizer: &TextTokenizer,
-        spec: &SubsetSpec,
-    ) -> anyhow::Result<TokenizedSplit> {
-        Ok(self.report(load_split(path, tokenizer, spec)?))
-    }
-
-    /// Logs a loaded split (per-class counts: IMDb's negative, positive; any number of classes).
+    /// Logs a loaded split (per-class counts, in class order).
     fn report(&self, split: TokenizedSplit) -> TokenizedSplit {
         let path = &split.path;
         tracing::info!(
@@ -285,9 +248,9 @@ impl DataArgs {
     }
 }
 
-/// The user's own data, ready for training and evaluation.
+/// The data, ready for training and evaluation.
 #[derive(Debug)]
-pub struct OwnData {
+pub struct LoadedData {
     /// The training part (absent when only the test part was asked for).
     pub train: Option<TokenizedSplit>,
     /// The test part.
@@ -318,21 +281,6 @@ pub struct SplitRecord {
 
 /// The name of [`SplitRecord`]'s file in a run directory.
 pub const SPLIT_FILE: &str = "split.json";
-
-/// Refuses a model whose head is not a two-label one: the IMDb task has exactly the labels
-/// negative (0) and positive (1), and a 3-way head would train, then fail at evaluation.
-pub fn require_two_labels(
-    config: &imdb_lora_encoder::EncoderConfig,
-    path: &Path,
-) -> anyhow::Result<()> {
-    let found = config.num_labels();
-    anyhow::ensure!(
-        found == 2,
-        "{}: the model has {found} labels; IMDb sentiment needs 2 (negative, positive)",
-        path.display()
-    );
-    Ok(())
-}
 
 /// The directory holding a model's files (for copying its tokenizer next to a saved model).
 pub fn model_dir(files: &ModelFiles) -> PathBuf {

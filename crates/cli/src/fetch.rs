@@ -1,7 +1,7 @@
 //! Fetching what a run needs, composed here because this is where both halves are known: the
-//! file names come from the crates that define them (a BERT checkpoint's from `imdb_lora_encoder::files`, the
-//! IMDb splits' from `imdb_lora_data::imdb`, another dataset's split layout from `imdb_lora_data::table`), the
-//! fetching from the `hub` client, which knows none of them.
+//! file names come from the crates that define them (a checkpoint's from `imdb_lora_encoder::files`,
+//! a dataset's split layout, IMDb's included, from `imdb_lora_data::table`), the fetching from the
+//! `hub` client, which knows none of them.
 
 use std::path::PathBuf;
 
@@ -16,30 +16,6 @@ use imdb_lora_infer::ModelFiles;
 
 /// The model fine-tuned by default.
 pub const DEFAULT_MODEL: &str = "bert-base-uncased";
-
-/// Local paths of the IMDb splits.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DatasetFiles {
-    /// Train split parquet.
-    pub train: PathBuf,
-    /// Test split parquet.
-    pub test: PathBuf,
-}
-
-/// Resolve (download if needed) the IMDb train and test parquet files.
-pub fn fetch_imdb(client: &HubClient, source: &Source) -> anyhow::Result<DatasetFiles> {
-    let [train, test] = source
-        .fetch(
-            client,
-            [
-                imdb_lora_data::imdb::TRAIN_FILE,
-                imdb_lora_data::imdb::TEST_FILE,
-            ],
-            [],
-        )?
-        .required;
-    Ok(DatasetFiles { train, test })
-}
 
 /// A Hub dataset's split files, fetched ([`fetch_dataset`]).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,14 +8,15 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use imdb_lora_data::{Split, TextTokenizer, read_and_tokenize, read_reviews};
+use imdb_lora_data::table::{TableSpec, read_file};
+use imdb_lora_data::{LabelCounts, TextTokenizer};
 use imdb_lora_testkit::shared::{imdb_file, minilm_dir};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let parquet = match args.next() {
         Some(p) => PathBuf::from(p),
-        None => imdb_file(Split::Train.file())?,
+        None => imdb_file("plain_text/train-00000-of-00001.parquet")?,
     };
     let tokenizer = match args.next() {
         Some(p) => PathBuf::from(p),
@@ -31,13 +32,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let load = t0.elapsed();
 
     let t1 = Instant::now();
-    let reviews = read_reviews(&parquet)?;
+    let (reviews, _classes) = read_file(&parquet, &TableSpec::default())?;
     let read = t1.elapsed();
     drop(reviews);
 
     let t2 = Instant::now();
-    let split = read_and_tokenize(&parquet, &tok)?;
+    let (reviews, _classes) = read_file(&parquet, &TableSpec::default())?;
+    let (examples, stats) = tok.encode_reviews(&reviews, "the split")?;
     let total = t2.elapsed();
+    let counts = LabelCounts::of(reviews.iter().map(|r| &r.label));
 
     println!("file:            {}", parquet.display());
     println!(
@@ -49,12 +52,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "read+tokenise:   {:.3} s  ({} reviews, {} tokens, mean {:.1}, {} truncated at {max_len}; tokenising {:.3} s)",
         total.as_secs_f64(),
-        split.examples.len(),
-        split.stats.tokens,
-        split.stats.mean_len(),
-        split.stats.truncated,
-        split.stats.seconds
+        examples.len(),
+        stats.tokens,
+        stats.mean_len(),
+        stats.truncated,
+        stats.seconds
     );
-    println!("labels:          {}", split.counts);
+    println!("labels:          {}", counts);
     Ok(())
 }

@@ -10,7 +10,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Error, Result};
-use crate::reader::Review;
+use crate::example::Review;
 
 /// SMALL_RUN train subset size.
 pub const SMALL_RUN_TRAIN: usize = 4_000;

@@ -23,7 +23,7 @@ use tokenizers::{
 };
 
 use crate::error::{Error, Result, panic_message};
-use crate::reader::Review;
+use crate::example::Review;
 
 /// The padding tokens of the supported families' vocabularies, in the order looked for:
 /// WordPiece's (BERT, ELECTRA, DistilBERT), then SentencePiece's and byte-level BPE's

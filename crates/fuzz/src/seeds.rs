@@ -19,8 +19,7 @@ use burn::backend::{Autodiff, Flex};
 use imdb_lora_data::{Encoded, TextTokenizer};
 use imdb_lora_encoder::PeftConfig;
 use imdb_lora_lora::LoraConfig;
-use imdb_lora_metrics::RunConfig;
-use imdb_lora_train::{Datasets, TrainConfig};
+use imdb_lora_train::{Datasets, RunSpec, TrainConfig};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, GzipLevel, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -190,7 +189,7 @@ const REVIEWS: [&str; 8] = [
     "awful. just awful.",
     "it was not good",
     "the movie is bad?",
-    "",
+    "meh.",
     "Ünïcödé — \u{1F600} and\ttabs\nnewlines",
 ];
 
@@ -317,8 +316,7 @@ fn training_runs(scratch: &Path) -> Result<Vec<(&'static str, Option<Vec<u8>>, V
         train: toy(32, 0),
         test: toy(16, 1000),
         pad_id: 0,
-        max_len: 16,
-        classes: None,
+        classes: vec!["neg".into(), "pos".into()],
     };
     let lora = LoraConfig {
         r: 4,
@@ -342,37 +340,23 @@ fn training_runs(scratch: &Path) -> Result<Vec<(&'static str, Option<Vec<u8>>, V
             stop_after_steps: stop,
             ..TrainConfig::default()
         };
-        let run = RunConfig {
+        let run = RunSpec {
             model: "fixtures/tiny_bert/seqcls".into(),
-            data: "toy".into(),
-            train_n: data.train.len(),
-            test_n: data.test.len(),
-            max_len: data.max_len,
-            epochs: config.epochs,
-            batch_size: config.batch_size,
-            lr: config.lr,
-            weight_decay: config.weight_decay,
-            warmup_ratio: config.warmup_ratio,
-            lr_schedule: config.lr_schedule.name().into(),
-            max_grad_norm: config.max_grad_norm,
-            seed: config.seed,
-            lora_r: lora.r,
-            lora_alpha: lora.lora_alpha,
-            lora_dropout: lora.lora_dropout,
-            target_modules: lora.target_modules.clone(),
-            backend: "flex".into(),
             model_sha256: None,
-            precision: None,
+            data: "toy".into(),
+            max_len: 16,
+            backend: "flex".into(),
+            precision: imdb_lora_encoder::Precision::F32,
+            lora: lora.clone(),
+            train: config,
         };
         let dir = scratch.join(name);
         let device = Default::default();
         let (base, _) = imdb_lora_encoder::load_classifier::<AB>(&fixture, &device, 0)?;
         imdb_lora_train::fine_tune(
             base,
-            &lora,
+            &run,
             &data,
-            &config,
-            run,
             &dir,
             &device,
             &imdb_lora_progress::Silent,

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use burn::backend::{Autodiff, Flex};
 use imdb_lora_data::TextTokenizer;
 use imdb_lora_encoder::{EncoderConfig, PeftAdapter, SequenceClassifier};
-use imdb_lora_metrics::RunMetrics;
+use imdb_lora_metrics::MetricsFile;
 use imdb_lora_train::optim::{AdamW, AdamWConfig};
 
 /// The backend the loaders build tensors on (the CLI's default CPU backend).
@@ -70,11 +70,12 @@ pub enum Target {
     AdapterConfig,
     /// PEFT `adapter_model.safetensors` (beside the tiny adapter's config): as above.
     AdapterModel,
-    /// An IMDb-shaped parquet split: `imdb_lora_data::read_reviews`.
+    /// A parquet split (IMDb-shaped seeds): `imdb_lora_data::table::read_file`, as every
+    /// dataset's files are read (columns, labels to classes, rows).
     Parquet,
     /// A training checkpoint: `imdb_lora_train::checkpoint::load` onto the tiny model.
     Checkpoint,
-    /// `metrics.json`: `RunMetrics::read` (parse + validate).
+    /// `metrics.json`: `MetricsFile::read` (parse + validate).
     Metrics,
     /// Self-test: every third input panics.
     SelftestPanic,
@@ -409,10 +410,13 @@ impl Harness {
                 imdb_lora_train::checkpoint::load::<AB>(&self.input, model, optimizer, &device)?;
             }
             (Target::Parquet, _) => {
-                imdb_lora_data::read_reviews(&self.input)?;
+                imdb_lora_data::table::read_file(
+                    &self.input,
+                    &imdb_lora_data::table::TableSpec::default(),
+                )?;
             }
             (Target::Metrics, _) => {
-                RunMetrics::read(&self.input)?;
+                MetricsFile::read(&self.input)?;
             }
             (target, _) => return Err(format!("no loader context for target {target}").into()),
         }

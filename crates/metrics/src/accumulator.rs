@@ -1,22 +1,18 @@
-//! The batch-by-batch accumulator of an evaluation loop, [`EvalAccumulator`]: binary or over
-//! N classes, it counts into a [`ClassConfusion`] and finishes with the headline
-//! [`EvalMetrics`] (and, over named classes, the [`ClassMetrics`]). The one file that uses
-//! both `classification.rs` (binary) and `classes.rs` (N classes), which know nothing of it.
+//! The batch-by-batch accumulator of an evaluation loop, [`EvalAccumulator`]: over N classes
+//! (two for IMDb), it counts into a [`ClassConfusion`] and finishes with the headline
+//! [`EvalMetrics`] and the [`ClassMetrics`]. The one file that uses both `classification.rs`
+//! (the headline) and `classes.rs` (N classes), which know nothing of it.
 
 use crate::classes::{ClassConfusion, ClassMetrics, class_index};
-use crate::classification::{ConfusionMatrix, EvalMetrics, to_class};
+use crate::classification::{ConfusionMatrix, EvalMetrics};
 use crate::error::MetricsError;
 
-/// Accumulates predictions, labels and losses batch by batch during an
-/// evaluation loop, then produces [`EvalMetrics`] (and, over named classes,
-/// [`ClassMetrics`]).
-///
-/// [`Self::new`] is binary (values 0 or 1, [`MetricsError::NotBinary`] otherwise);
-/// [`Self::with_classes`] takes class indices `0..n`.
+/// Accumulates predictions, labels and losses (class indices `0..n`) batch by batch during an
+/// evaluation loop, then produces [`EvalMetrics`] and [`ClassMetrics`].
 ///
 /// ```
 /// # fn main() -> Result<(), imdb_lora_metrics::MetricsError> {
-/// let mut acc = imdb_lora_metrics::EvalAccumulator::new();
+/// let mut acc = imdb_lora_metrics::EvalAccumulator::with_classes(2);
 /// acc.update(&[1u8, 0, 1], &[1u8, 0, 0], 0.40)?;
 /// acc.update(&[0u8], &[0u8], 0.20)?;
 /// let m = acc.finish(2.0);
@@ -42,36 +38,16 @@ use crate::error::MetricsError;
 #[derive(Debug, Clone)]
 pub struct EvalAccumulator {
     counts: ClassConfusion,
-    /// Made by [`Self::new`]: values outside {0, 1} get the binary error, as they always did.
-    binary: bool,
     loss_sum: f64,
     batches: usize,
 }
 
-impl Default for EvalAccumulator {
-    /// The binary accumulator, [`EvalAccumulator::new`].
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl EvalAccumulator {
-    /// An empty binary accumulator (labels and predictions 0 or 1).
-    pub fn new() -> Self {
-        Self {
-            counts: ClassConfusion::new(2),
-            binary: true,
-            loss_sum: 0.0,
-            batches: 0,
-        }
-    }
-
     /// An empty accumulator over `num_classes` classes (labels and predictions in
-    /// `0..num_classes`). With 2 classes its [`Self::finish`] equals the binary one's.
+    /// `0..num_classes`). With 2 classes its [`Self::finish`] is the binary metrics of class 1.
     pub fn with_classes(num_classes: usize) -> Self {
         Self {
             counts: ClassConfusion::new(num_classes),
-            binary: false,
             loss_sum: 0.0,
             batches: 0,
         }
@@ -84,8 +60,7 @@ impl EvalAccumulator {
     /// On error nothing is recorded, so the accumulator stays consistent.
     ///
     /// # Errors
-    /// As [`ConfusionMatrix::from_predictions`] (binary) or
-    /// [`ClassConfusion::from_predictions`] (N classes), plus
+    /// As [`ClassConfusion::from_predictions`], plus
     /// [`MetricsError::NonFiniteLoss`] if `mean_loss` is NaN or infinite.
     pub fn update<P, L>(
         &mut self,
@@ -103,15 +78,9 @@ impl EvalAccumulator {
                 value: mean_loss,
             });
         }
-        let batch = if self.binary {
-            self.counts
-                .checked_batch(predictions, labels, |what, index, value, _| {
-                    to_class(what, index, value).map(usize::from)
-                })?
-        } else {
-            self.counts
-                .checked_batch(predictions, labels, class_index)?
-        };
+        let batch = self
+            .counts
+            .checked_batch(predictions, labels, class_index)?;
         self.loss_sum += mean_loss * batch.len() as f64;
         self.counts.record_all(&batch);
         self.batches += 1;
@@ -123,12 +92,12 @@ impl EvalAccumulator {
         self.counts.to_binary().unwrap_or_default()
     }
 
-    /// The N×N counts so far (2×2 for a binary accumulator).
+    /// The N×N counts so far.
     pub fn class_confusion(&self) -> &ClassConfusion {
         &self.counts
     }
 
-    /// Number of classes: 2 for [`Self::new`], `n` for [`Self::with_classes`].
+    /// Number of classes.
     pub fn num_classes(&self) -> usize {
         self.counts.num_classes()
     }
@@ -156,8 +125,8 @@ impl EvalAccumulator {
     /// The metrics over everything accumulated, given the wall-clock time
     /// the evaluation took.
     ///
-    /// Binary, or 2 classes: as [`EvalMetrics::from_confusion`]; N > 2 classes: as
-    /// [`EvalMetrics::from_class_confusion`] (macro averages, no binary matrix).
+    /// As [`EvalMetrics::from_class_confusion`]: for 2 classes [`EvalMetrics::from_confusion`]
+    /// of the binary view (class 1 positive); over N > 2 macro averages, no binary matrix.
     pub fn finish(&self, seconds: f64) -> EvalMetrics {
         EvalMetrics::from_class_confusion(&self.counts, self.mean_loss(), seconds)
     }
@@ -185,7 +154,7 @@ mod tests {
     fn accumulator_matches_one_shot_and_weights_loss_by_batch_size() {
         let labels = [1u8, 1, 1, 1, 1, 0, 0, 0, 0, 0];
         let preds = [1u8, 1, 1, 1, 0, 1, 1, 1, 0, 0];
-        let mut acc = EvalAccumulator::new();
+        let mut acc = EvalAccumulator::with_classes(2);
         // Batches of 4, 4 and 2 with different mean losses.
         acc.update(&preds[..4], &labels[..4], 1.0).unwrap();
         acc.update(&preds[4..8], &labels[4..8], 2.0).unwrap();
@@ -202,10 +171,17 @@ mod tests {
 
     #[test]
     fn accumulator_rejects_bad_batch_without_recording_it() {
-        let mut acc = EvalAccumulator::new();
+        let mut acc = EvalAccumulator::with_classes(2);
         acc.update(&[1u8], &[1u8], 0.1).unwrap();
         let err = acc.update(&[1u8, 0], &[1u8, 7], 0.1).unwrap_err();
-        assert!(matches!(err, MetricsError::NotBinary { index: 1, .. }));
+        assert!(matches!(
+            err,
+            MetricsError::ClassOutOfRange {
+                what: "labels",
+                index: 1,
+                ..
+            }
+        ));
         let err = acc.update(&[1u8], &[1u8], f64::NAN).unwrap_err();
         assert!(matches!(err, MetricsError::NonFiniteLoss { batch: 1, .. }));
         assert_eq!(acc.samples(), 1);
@@ -215,7 +191,7 @@ mod tests {
 
     #[test]
     fn empty_accumulator_finishes_with_zeros() {
-        let e = EvalAccumulator::new().finish(1.0);
+        let e = EvalAccumulator::with_classes(2).finish(1.0);
         assert_eq!(e.samples, 0);
         assert_eq!(e.loss, 0.0);
         assert_eq!(e.accuracy, 0.0);
@@ -266,26 +242,17 @@ mod tests {
     }
 
     #[test]
-    fn two_class_accumulator_finishes_exactly_like_the_binary_one() {
+    fn two_class_accumulator_finishes_with_the_binary_metrics_of_class_1() {
         let labels = [1u8, 1, 1, 1, 1, 0, 0, 0, 0, 0];
         let preds = [1u8, 1, 1, 1, 0, 1, 1, 1, 0, 0];
-        let mut binary = EvalAccumulator::new();
         let mut two = EvalAccumulator::with_classes(2);
-        for acc in [&mut binary, &mut two] {
-            acc.update(&preds[..6], &labels[..6], 0.7).unwrap();
-            acc.update(&preds[6..], &labels[6..], 0.3).unwrap();
-        }
-        assert_eq!(binary.finish(2.0), two.finish(2.0));
-        assert_eq!(binary.confusion(), two.confusion());
+        two.update(&preds[..6], &labels[..6], 0.7).unwrap();
+        two.update(&preds[6..], &labels[6..], 0.3).unwrap();
         let one_shot = ConfusionMatrix::from_predictions(&preds, &labels).unwrap();
+        assert_eq!(two.confusion(), one_shot);
         assert_eq!(
-            binary.finish(2.0),
-            EvalMetrics::from_confusion(one_shot, binary.mean_loss(), 2.0)
+            two.finish(2.0),
+            EvalMetrics::from_confusion(one_shot, two.mean_loss(), 2.0)
         );
-        // Only the binary accumulator speaks of negative and positive.
-        let err = two.update(&[2u8], &[0u8], 0.1).unwrap_err();
-        assert!(matches!(err, MetricsError::ClassOutOfRange { .. }));
-        let err = binary.update(&[2u8], &[0u8], 0.1).unwrap_err();
-        assert!(matches!(err, MetricsError::NotBinary { .. }));
     }
 }

@@ -379,7 +379,7 @@ pub struct ClassScores {
     pub support: u64,
 }
 
-/// One evaluation's metrics for each of N named classes, as `metrics.json` (schema 2) stores
+/// One evaluation's metrics for each of N named classes, as `metrics.json` stores
 /// them under `classes`: what scikit-learn's `classification_report` prints, plus the matrix.
 ///
 /// The run's headline numbers stay in [`crate::EvalMetrics`] (accuracy over all samples;

@@ -113,10 +113,10 @@ pub enum MetricsError {
 
     /// `metrics.json` is not valid JSON or does not match the schema.
     #[error(
-        "cannot parse metrics file {} at line {line}, column {column} (expected the metrics.json schema of its schema_version, {} to {})",
+        "cannot parse metrics file {} at line {line}, column {column} (expected the metrics.json schema of its schema_version, {} or {})",
         path.display(),
         crate::SCHEMA_VERSION,
-        crate::SCHEMA_VERSION_CLASSES
+        crate::LEGACY_SCHEMA_VERSION
     )]
     Parse {
         /// The file.
@@ -132,17 +132,17 @@ pub enum MetricsError {
 
     /// The file was written by an incompatible version of the schema.
     #[error(
-        "metrics file {} has schema_version {found}, expected {} to {expected}",
+        "metrics file {} has schema_version {found}, expected {expected} (or {}, the binary layout of older versions)",
         path.display(),
-        crate::SCHEMA_VERSION
+        crate::LEGACY_SCHEMA_VERSION
     )]
     SchemaVersion {
         /// The file.
         path: PathBuf,
         /// Version found in the file.
         found: u32,
-        /// The newest version this crate understands (it reads every version from
-        /// [`crate::SCHEMA_VERSION`] up to this one).
+        /// The version written, [`crate::SCHEMA_VERSION`] (the legacy one,
+        /// [`crate::LEGACY_SCHEMA_VERSION`], is read too).
         expected: u32,
     },
 

@@ -1,9 +1,11 @@
-//! A whole `metrics.json` of either schema version: [`MetricsFile`] is the run
-//! ([`RunMetrics`], the whole of a schema-1 file) plus, in a schema-2 file, the per-class
-//! metrics of every evaluation ([`RunClasses`], the top-level key `classes`).
+//! A whole `metrics.json`: [`MetricsFile`] is the run ([`RunMetrics`]) plus the per-class
+//! metrics of every evaluation ([`RunClasses`], the top-level key `classes`), for every run
+//! whatever its number of classes: one schema, [`SCHEMA_VERSION`].
 //!
-//! The version is the lowest that describes the file: 1 without `classes` (every binary
-//! IMDb run, byte for byte as before `classes` existed), 2 with them. Reading accepts both.
+//! Files of the binary layout older versions wrote for IMDb runs ([`LEGACY_SCHEMA_VERSION`],
+//! no `classes`) still read: their per-class metrics are derived from each evaluation's binary
+//! confusion matrix, the classes named as IMDb's ([`LEGACY_CLASS_NAMES`]), the only data that
+//! layout was written for.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -14,13 +16,17 @@ use crate::classes::{ClassConfusion, ClassMetrics};
 use crate::classification::EvalMetrics;
 use crate::error::{MetricsError, ValidationError};
 use crate::schema::{
-    EpochRecord, RATIO_TOLERANCE, RunConfig, RunMetrics, SCHEMA_VERSION, SCHEMA_VERSION_CLASSES,
+    EpochRecord, LEGACY_SCHEMA_VERSION, RATIO_TOLERANCE, RunConfig, RunMetrics, SCHEMA_VERSION,
     in_range,
 };
 
+/// The class names of a [`LEGACY_SCHEMA_VERSION`] file: that layout was only written for
+/// IMDb runs, whose label 0 is `neg` and 1 `pos`.
+pub const LEGACY_CLASS_NAMES: [&str; 2] = ["neg", "pos"];
+
 /// The per-class metrics of a run: one [`ClassMetrics`] per evaluation of its
 /// [`RunMetrics`] (`baseline`, then `epochs` in order), every one over the same named
-/// classes. Stored in `metrics.json` (schema 2) under `classes`.
+/// classes. Stored in `metrics.json` under `classes`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunClasses {
@@ -46,25 +52,44 @@ impl RunClasses {
     pub fn final_epoch(&self) -> Option<&ClassMetrics> {
         self.epochs.last()
     }
+
+    /// The per-class metrics of a two-class run, derived from the binary confusion matrix of
+    /// each evaluation (class 0 is `names[0]`, class 1 `names[1]`): how a
+    /// [`LEGACY_SCHEMA_VERSION`] file's are had ([`LEGACY_CLASS_NAMES`]).
+    ///
+    /// # Errors
+    /// None for a valid run (two names for 2×2 matrices); the `Result` is
+    /// [`ClassMetrics::from_confusion`]'s.
+    pub fn of_binary_run(run: &RunMetrics, names: [&str; 2]) -> Result<Self, MetricsError> {
+        let of = |eval: &EvalMetrics| {
+            ClassMetrics::from_confusion(&names, &ClassConfusion::from(eval.confusion))
+        };
+        Ok(Self {
+            baseline: of(&run.baseline)?,
+            epochs: run
+                .epochs
+                .iter()
+                .map(|e| of(&e.eval))
+                .collect::<Result<_, _>>()?,
+        })
+    }
 }
 
-/// Everything a `metrics.json` holds, in any schema version.
+/// Everything a `metrics.json` holds.
 ///
-/// Binary runs have `classes: None` and are written exactly as [`RunMetrics::write_atomic`]
-/// writes them (schema 1). Runs over named classes — any N ≥ 2, and every run with N > 2 —
-/// carry `classes` and are schema 2; their headline [`EvalMetrics`] then mean: accuracy over
-/// all samples, F1/precision/recall of the positive class for N = 2 and macro averages for
-/// N > 2 (where the binary `confusion` is absent).
+/// The headline [`EvalMetrics`] mean: accuracy over all samples, F1/precision/recall of the
+/// positive class (class 1) for N = 2 and macro averages for N > 2 (where the binary
+/// `confusion` is absent); `classes` has every class's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricsFile {
     /// The run: configuration, parameter counts, headline metrics of every evaluation.
     pub run: RunMetrics,
-    /// The per-class metrics of every evaluation, when the run recorded them.
-    pub classes: Option<RunClasses>,
+    /// The per-class metrics of every evaluation.
+    pub classes: RunClasses,
 }
 
-/// Serialised form of a file with classes: the run's keys in their schema-1 order, then
-/// `classes`. Borrowed, so writing copies nothing.
+/// Serialised form of a file: the run's keys in their order, then `classes`. Borrowed, so
+/// writing copies nothing.
 #[derive(Serialize)]
 struct FileOut<'a> {
     schema_version: u32,
@@ -109,7 +134,7 @@ impl<'a> FileOut<'a> {
     }
 }
 
-/// A schema-2 file as parsed: the run's keys and `classes`, which schema 2 requires.
+/// A file as parsed: the run's keys and `classes`, which the schema requires.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileIn {
@@ -139,7 +164,7 @@ impl From<FileIn> for MetricsFile {
                 eval_samples_per_s: f.eval_samples_per_s,
                 total_seconds: f.total_seconds,
             },
-            classes: Some(f.classes),
+            classes: f.classes,
         }
     }
 }
@@ -161,28 +186,14 @@ fn parse_err(path: &Path, source: serde_json::Error) -> MetricsError {
 }
 
 impl MetricsFile {
-    /// The run and its classes, with `run.schema_version` set to the version that
-    /// describes them ([`SCHEMA_VERSION`] without classes, [`SCHEMA_VERSION_CLASSES`] with):
-    /// a writer may build its [`RunMetrics`] with [`SCHEMA_VERSION`] either way.
-    pub fn new(mut run: RunMetrics, classes: Option<RunClasses>) -> Self {
-        run.schema_version = Self::version_for(classes.is_some());
+    /// The run and its classes, with `run.schema_version` set to [`SCHEMA_VERSION`].
+    pub fn new(mut run: RunMetrics, classes: RunClasses) -> Self {
+        run.schema_version = SCHEMA_VERSION;
         Self { run, classes }
     }
 
-    fn version_for(has_classes: bool) -> u32 {
-        if has_classes {
-            SCHEMA_VERSION_CLASSES
-        } else {
-            SCHEMA_VERSION
-        }
-    }
-
-    /// The schema version this content must be written with: the lowest that describes it.
-    pub fn schema_version(&self) -> u32 {
-        Self::version_for(self.classes.is_some())
-    }
-
-    /// Reads, parses and [validates](Self::validate) a `metrics.json` of schema 1 or 2.
+    /// Reads, parses and [validates](Self::validate) a `metrics.json` ([`SCHEMA_VERSION`], or
+    /// the [`LEGACY_SCHEMA_VERSION`] binary layout, read as described in the module doc).
     ///
     /// # Errors
     /// Every error names `path`: [`MetricsError::Read`],
@@ -195,43 +206,44 @@ impl MetricsFile {
             source,
         })?;
         let probe: VersionProbe = serde_json::from_str(&text).map_err(|e| parse_err(path, e))?;
+        let invalid = |source| MetricsError::InvalidFile {
+            path: path.to_path_buf(),
+            source,
+        };
         let file = match probe.schema_version {
-            SCHEMA_VERSION => Self {
-                run: serde_json::from_str(&text).map_err(|e| parse_err(path, e))?,
-                classes: None,
-            },
-            SCHEMA_VERSION_CLASSES => serde_json::from_str::<FileIn>(&text)
+            LEGACY_SCHEMA_VERSION => {
+                let run: RunMetrics =
+                    serde_json::from_str(&text).map_err(|e| parse_err(path, e))?;
+                // Checked as written first: the per-class metrics derive from its matrices.
+                run.validate_legacy().map_err(invalid)?;
+                let classes = RunClasses::of_binary_run(&run, LEGACY_CLASS_NAMES)?;
+                Self::new(run, classes)
+            }
+            SCHEMA_VERSION => serde_json::from_str::<FileIn>(&text)
                 .map_err(|e| parse_err(path, e))?
                 .into(),
             found => {
                 return Err(MetricsError::SchemaVersion {
                     path: path.to_path_buf(),
                     found,
-                    expected: SCHEMA_VERSION_CLASSES,
+                    expected: SCHEMA_VERSION,
                 });
             }
         };
-        file.validate()
-            .map_err(|source| MetricsError::InvalidFile {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        file.validate().map_err(invalid)?;
         Ok(file)
     }
 
     /// [Validates](Self::validate), then writes pretty-printed JSON to `path` atomically
-    /// (through [`imdb_lora_fsio::write`]). Without classes the bytes are exactly
-    /// [`RunMetrics::write_atomic`]'s.
+    /// (through [`imdb_lora_fsio::write`]: readers and a crash see the old file or the
+    /// complete new one, never a torn mix).
     ///
     /// # Errors
     /// [`MetricsError::Invalid`] if validation fails (nothing is written),
     /// [`MetricsError::Serialize`] or [`MetricsError::Write`] naming `path`.
     pub fn write_atomic(&self, path: &Path) -> Result<(), MetricsError> {
         self.validate()?;
-        let json = match &self.classes {
-            None => serde_json::to_vec_pretty(&self.run),
-            Some(classes) => serde_json::to_vec_pretty(&FileOut::new(&self.run, classes)),
-        };
+        let json = serde_json::to_vec_pretty(&FileOut::new(&self.run, &self.classes));
         let mut json = json.map_err(|source| MetricsError::Serialize {
             path: path.to_path_buf(),
             source,
@@ -243,8 +255,7 @@ impl MetricsFile {
         })
     }
 
-    /// Checks everything [`RunMetrics::validate`] checks, that `schema_version` is the
-    /// one the content needs ([`Self::schema_version`]), and, with classes:
+    /// Checks everything [`RunMetrics::validate`] checks, and the classes:
     ///
     /// * one [`ClassMetrics`] per evaluation (`classes.epochs` as long as `epochs`);
     /// * at least 2 classes, names non-empty, distinct, the same in every evaluation;
@@ -259,25 +270,8 @@ impl MetricsFile {
     /// The first [`ValidationError`] found, naming the field (e.g.
     /// `classes.epochs[1].per_class[2].support`).
     pub fn validate(&self) -> Result<(), ValidationError> {
-        let expected = self.schema_version();
-        if self.run.schema_version != expected {
-            let why = if self.classes.is_some() {
-                "the file has per-class metrics, `classes`"
-            } else {
-                "the file has no per-class metrics, `classes`"
-            };
-            return Err(ValidationError::new(
-                "schema_version",
-                format!(
-                    "expected {expected} ({why}), got {}",
-                    self.run.schema_version
-                ),
-            ));
-        }
         self.run.validate()?;
-        let Some(classes) = &self.classes else {
-            return Ok(());
-        };
+        let classes = &self.classes;
         validate_classes(
             "classes.baseline",
             &classes.baseline,
@@ -305,41 +299,6 @@ impl MetricsFile {
             )?;
         }
         Ok(())
-    }
-}
-
-// Reading and writing a binary (schema-1) `metrics.json`: here, beside `MetricsFile`, which
-// does both for either schema, so that `schema.rs` (the structs and their check) needs nothing
-// of this file.
-impl RunMetrics {
-    /// Reads, parses and validates a `metrics.json` of schema 1 or 2 (as
-    /// [`MetricsFile::read`], per-class metrics included) and returns its run-level part.
-    ///
-    /// # Errors
-    /// Every error names `path`: [`MetricsError::Read`],
-    /// [`MetricsError::Parse`] (with serde's line, column and message naming
-    /// the key), [`MetricsError::SchemaVersion`],
-    /// [`MetricsError::InvalidFile`] (naming the inconsistent field).
-    pub fn read(path: &Path) -> Result<Self, MetricsError> {
-        MetricsFile::read(path).map(|file| file.run)
-    }
-
-    /// [Validates](Self::validate), then writes pretty-printed JSON to
-    /// `path` atomically (through [`imdb_lora_fsio::write`]: readers and a crash see the
-    /// old file or the complete new one, never a torn mix). A file without per-class
-    /// metrics, so `schema_version` must be [`SCHEMA_VERSION`]; a run with classes is
-    /// written by [`MetricsFile::write_atomic`].
-    ///
-    /// # Errors
-    /// [`MetricsError::Invalid`] if validation fails (nothing is written),
-    /// [`MetricsError::Serialize`] or [`MetricsError::Write`] naming `path`.
-    pub fn write_atomic(&self, path: &Path) -> Result<(), MetricsError> {
-        // Copies the run (a few hundred bytes per epoch) rather than splitting the writer.
-        MetricsFile {
-            run: self.clone(),
-            classes: None,
-        }
-        .write_atomic(path)
     }
 }
 

@@ -8,10 +8,9 @@
 //! * Over N classes: [`ClassConfusion`] (rows = true labels, columns = predictions),
 //!   [`ClassMetrics`] (per-class precision/recall/F1/support, macro and weighted averages,
 //!   as scikit-learn's `classification_report`), [`EvalAccumulator::with_classes`].
-//! * [`RunMetrics`] is the whole binary `metrics.json` (schema 1), with
-//!   [`RunMetrics::read`], [`RunMetrics::write_atomic`] and
-//!   [`RunMetrics::validate`]; [`MetricsFile`] is any `metrics.json`, schema 2 adding the
-//!   per-class metrics of every evaluation ([`RunClasses`]).
+//! * [`MetricsFile`] is a whole `metrics.json` ([`MetricsFile::read`],
+//!   [`MetricsFile::write_atomic`], [`MetricsFile::validate`]): the run ([`RunMetrics`]) and the
+//!   per-class metrics of every evaluation ([`RunClasses`]), one schema for every run.
 
 mod accumulator;
 mod classes;
@@ -24,5 +23,5 @@ pub use accumulator::EvalAccumulator;
 pub use classes::{ClassConfusion, ClassMetrics, ClassScores};
 pub use classification::{ConfusionMatrix, EvalMetrics};
 pub use error::{MetricsError, ValidationError};
-pub use file::{MetricsFile, RunClasses};
-pub use schema::{EpochRecord, RunConfig, RunMetrics, SCHEMA_VERSION, SCHEMA_VERSION_CLASSES};
+pub use file::{LEGACY_CLASS_NAMES, MetricsFile, RunClasses};
+pub use schema::{EpochRecord, LEGACY_SCHEMA_VERSION, RunConfig, RunMetrics, SCHEMA_VERSION};

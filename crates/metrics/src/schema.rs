@@ -1,26 +1,26 @@
 //! The `metrics.json` schema written by training and read by the report:
-//! plain serde structs and a consistency check (reading and atomic writing, also
-//! [`RunMetrics::read`] and [`RunMetrics::write_atomic`], are in `file.rs`, beside
-//! [`crate::MetricsFile`]).
+//! plain serde structs and a consistency check (reading and atomic writing are
+//! [`crate::MetricsFile`]'s, in `file.rs`).
 //!
 //! All structs use `deny_unknown_fields` so that a misspelt key in a
 //! hand-edited or out-of-date file is reported instead of silently ignored;
-//! any change to the shape must bump the version. Version 1 ([`SCHEMA_VERSION`]) is the
-//! binary layout; version 2 ([`SCHEMA_VERSION_CLASSES`]) adds the per-class metrics under
-//! `classes` (see `file.rs`, [`crate::MetricsFile`]).
+//! any change to the shape must bump the version. Every run is written as
+//! [`SCHEMA_VERSION`] (the run here, its per-class metrics under `classes`: `file.rs`,
+//! [`crate::MetricsFile`]); [`LEGACY_SCHEMA_VERSION`] files (IMDb runs of older versions,
+//! without `classes`) are read.
 
 use serde::{Deserialize, Serialize};
 
 use crate::classification::EvalMetrics;
 use crate::error::ValidationError;
 
-/// Version of the binary `metrics.json` layout (no per-class metrics): what binary runs
-/// write, byte for byte as before version 2 existed.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the `metrics.json` every run writes: the run and, under `classes`, the
+/// per-class metrics of every evaluation.
+pub const SCHEMA_VERSION: u32 = 2;
 
-/// Version of a `metrics.json` with per-class metrics (`classes`; any run over named
-/// classes, every run over more than two). The newest version this crate reads.
-pub const SCHEMA_VERSION_CLASSES: u32 = 2;
+/// Version of the binary layout older versions wrote for IMDb runs (no per-class metrics):
+/// read, never written ([`crate::MetricsFile::read`]).
+pub const LEGACY_SCHEMA_VERSION: u32 = 1;
 
 /// Tolerance when checking stored ratios against the confusion matrix. JSON
 /// round-trips f64 exactly, so this only absorbs a writer that computed the
@@ -99,13 +99,13 @@ pub struct EpochRecord {
     pub eval: EvalMetrics,
 }
 
-/// The whole content of a schema-1 (binary) `metrics.json`, and the run-level part of a
-/// schema-2 one (whose per-class metrics [`crate::MetricsFile`] holds beside it).
+/// The run-level part of a `metrics.json` (whose per-class metrics [`crate::MetricsFile`]
+/// holds beside it); the whole of a [`LEGACY_SCHEMA_VERSION`] file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunMetrics {
-    /// [`SCHEMA_VERSION`] (binary), or [`SCHEMA_VERSION_CLASSES`] when read from or
-    /// written with per-class metrics (see [`crate::MetricsFile`]).
+    /// [`SCHEMA_VERSION`] ([`LEGACY_SCHEMA_VERSION`] as parsed from an old file, until
+    /// [`crate::MetricsFile::read`] upgrades it).
     pub schema_version: u32,
     /// Hyper-parameters of the run.
     pub config: RunConfig,
@@ -151,15 +151,15 @@ impl RunMetrics {
     /// Checks internal consistency and returns the first problem found,
     /// naming the field:
     ///
-    /// * `schema_version` is [`SCHEMA_VERSION`] or [`SCHEMA_VERSION_CLASSES`];
+    /// * `schema_version` is [`SCHEMA_VERSION`];
     /// * config values are in range (positive sizes, `warmup_ratio` in
     ///   [0, 1], `lora_dropout` in [0, 1), finite rates, non-empty names);
     /// * `0 < total_params` and `trainable_params <= total_params`;
     /// * every evaluation: ratios finite and in [0, 1] and equal to those
     ///   derived from its confusion matrix, confusion sums equal `samples`,
-    ///   `samples` equals `config.test_n`, loss and timings finite and ≥ 0 (in a schema-2
-    ///   run, an evaluation without a binary matrix — N > 2 classes — has its ratios only
-    ///   range-checked here: [`crate::MetricsFile::validate`] derives them from its classes);
+    ///   `samples` equals `config.test_n`, loss and timings finite and ≥ 0 (an evaluation
+    ///   without a binary matrix — N > 2 classes — has its ratios only range-checked here:
+    ///   [`crate::MetricsFile::validate`] derives them from its classes);
     /// * epochs are numbered 1..=n in order, with n ≤ `config.epochs` (a
     ///   run still in progress may have written fewer);
     /// * top-level throughputs and `total_seconds` finite and ≥ 0.
@@ -167,17 +167,24 @@ impl RunMetrics {
     /// # Errors
     /// The first [`ValidationError`] found.
     pub fn validate(&self) -> Result<(), ValidationError> {
-        if !(SCHEMA_VERSION..=SCHEMA_VERSION_CLASSES).contains(&self.schema_version) {
+        self.validate_as(SCHEMA_VERSION)
+    }
+
+    /// [`Self::validate`] of a run as parsed from a [`LEGACY_SCHEMA_VERSION`] file, where every
+    /// evaluation has its binary matrix (the per-class metrics are derived from them).
+    pub(crate) fn validate_legacy(&self) -> Result<(), ValidationError> {
+        self.validate_as(LEGACY_SCHEMA_VERSION)
+    }
+
+    fn validate_as(&self, version: u32) -> Result<(), ValidationError> {
+        if self.schema_version != version {
             return Err(ValidationError::new(
                 "schema_version",
-                format!(
-                    "expected {SCHEMA_VERSION} to {SCHEMA_VERSION_CLASSES}, got {}",
-                    self.schema_version
-                ),
+                format!("expected {version}, got {}", self.schema_version),
             ));
         }
-        // Only schema 2 has evaluations over N > 2 classes, without a binary matrix.
-        let may_lack_binary = self.schema_version == SCHEMA_VERSION_CLASSES;
+        // Only the current schema has evaluations over N > 2 classes, without a binary matrix.
+        let may_lack_binary = version == SCHEMA_VERSION;
         self.validate_config()?;
         if self.total_params == 0 {
             return Err(ValidationError::new("total_params", "expected > 0, got 0"));

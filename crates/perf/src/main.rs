@@ -1,7 +1,7 @@
 //! `imdb-lora-perf`: the measurements `cargo xtask bench` needs from inside our stack, each
 //! printed as one JSON object on stdout.
 //!
-//! * `tokenize`: time `TextTokenizer::encode_reviews` (what `imdb_lora_data::load_split` uses) over
+//! * `tokenize`: time `TextTokenizer::encode_reviews` (what `imdb_lora_data::prepare_split` uses) over
 //!   the IMDb train split, in-process, `--repeats` times.
 //! * `flops`: rebuild the trainer's subsets and epoch-0 batch plans and count their FLOPs
 //!   (convention: [`imdb_lora_perf::flops`]).
@@ -19,13 +19,11 @@ use burn::backend::Flex;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
 use clap::{Parser, Subcommand};
-use imdb_lora_data::{Batcher, BatcherConfig, SubsetSpec, TextTokenizer, load_split, read_reviews};
+use imdb_lora_data::table::{Dataset, DatasetSpec, load_dataset};
+use imdb_lora_data::{Batcher, BatcherConfig, SubsetSpec, TextTokenizer, prepare_split};
 use imdb_lora_encoder::EncoderConfig;
 use imdb_lora_perf::flops::{LORA_R, ModelShape, reference_batch, tally};
 use serde_json::{Value, json};
-
-/// The full IMDb split size; asking for it (or more) means "no subset", as in the CLI.
-const FULL_SPLIT: usize = 25_000;
 
 #[derive(Parser)]
 #[command(
@@ -87,21 +85,9 @@ fn main() -> Result<()> {
 }
 
 /// The parquet file of `split` under `data`: `data/plain_text/<split>-…` or `data/<split>-…`.
-fn split_file(data: &Path, split: &str) -> Result<PathBuf> {
-    let name = format!("{split}-00000-of-00001.parquet");
-    let candidates = [data.join("plain_text").join(&name), data.join(&name)];
-    candidates
-        .iter()
-        .find(|p| p.is_file())
-        .cloned()
-        .ok_or_else(|| {
-            anyhow!(
-                "no {name} under {} (looked for {} and {})",
-                data.display(),
-                candidates[0].display(),
-                candidates[1].display()
-            )
-        })
+/// The dataset under `data` (IMDb's tree or any split files), read as the CLI reads it.
+fn dataset(data: &Path) -> Result<Dataset> {
+    load_dataset(&DatasetSpec::new(data)).with_context(|| format!("reading {}", data.display()))
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -124,14 +110,13 @@ fn tokenize(
     if repeats == 0 {
         bail!("--repeats must be at least 1");
     }
-    let path = split_file(data, "train")?;
-    let mut reviews = read_reviews(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut reviews = dataset(data)?.train;
     if let Some(n) = limit {
         reviews.truncate(n);
     }
     let tokenizer = TextTokenizer::from_dir(model, max_len)
         .with_context(|| format!("tokenizer of {}", model.display()))?;
-    let what = path.display().to_string();
+    let what = data.display().to_string();
     let mut seconds = Vec::with_capacity(repeats);
     let mut tokens = 0;
     for _ in 0..repeats {
@@ -163,7 +148,7 @@ struct FlopsArgs {
     /// Data directory holding plain_text/{train,test}-00000-of-00001.parquet.
     #[arg(long)]
     data: PathBuf,
-    /// Training reviews (balanced seeded subset below 25,000, as the CLI takes them).
+    /// Training reviews (a balanced seeded subset, as the CLI takes them).
     #[arg(long, default_value_t = 512)]
     train_n: usize,
     /// Test reviews.
@@ -193,15 +178,19 @@ fn flops(a: &FlopsArgs) -> Result<Value> {
     let tokenizer = TextTokenizer::from_dir(&a.model, a.max_len)
         .with_context(|| format!("tokenizer of {}", a.model.display()))?;
     // As `DataArgs::subsets` in the CLI.
-    let spec = |n: usize| {
-        if n < FULL_SPLIT {
-            SubsetSpec::balanced(n, a.seed)
-        } else {
-            SubsetSpec::full(a.seed)
-        }
-    };
-    let train = load_split(&split_file(&a.data, "train")?, &tokenizer, &spec(a.train_n))?;
-    let test = load_split(&split_file(&a.data, "test")?, &tokenizer, &spec(a.test_n))?;
+    let data = dataset(&a.data)?;
+    let train = prepare_split(
+        &a.data,
+        data.train,
+        &tokenizer,
+        &SubsetSpec::balanced(a.train_n, a.seed),
+    )?;
+    let test = prepare_split(
+        &a.data,
+        data.test,
+        &tokenizer,
+        &SubsetSpec::balanced(a.test_n, a.seed),
+    )?;
     let train_lens: Vec<usize> = train.examples.iter().map(|e| e.ids.len()).collect();
     let test_lens: Vec<usize> = test.examples.iter().map(|e| e.ids.len()).collect();
 

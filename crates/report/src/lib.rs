@@ -12,15 +12,14 @@
 //!     └── line_chart.png  line_chart.svg
 //! ```
 //!
-//! and, for a run with per-class metrics (`metrics.json` schema 2: any run over more than
-//! two classes), a report naming the classes and two more charts:
+//! and, up to [`MAX_CHART_CLASSES`] classes, two charts of the classes:
 //!
 //! ```text
 //!     ├── class_f1_chart.png     class_f1_chart.svg      (F1 per class, baseline vs final)
 //!     └── confusion_heatmap.png  confusion_heatmap.svg   (final N×N confusion matrix)
 //! ```
 //!
-//! A binary run's files are exactly what they were before classes existed.
+//! Every run is reported the same way, its classes named throughout (IMDb's are neg, pos).
 //!
 //! Text is drawn with an embedded DejaVu Sans, so the PNGs are identical on
 //! every machine whatever fonts it has. Every file is written atomically.
@@ -36,13 +35,13 @@ use std::path::{Path, PathBuf};
 use imdb_lora_metrics::MetricsFile;
 
 pub use chart::{
-    BAR_TITLE, CLASS_BAR_TITLE, CLASS_F1_TITLE, HEATMAP_TITLE, HEIGHT, LINE_TITLE, WIDTH,
-    bar_chart, class_f1_chart, confusion_heatmap, line_chart,
+    BAR_TITLE, CLASS_F1_TITLE, HEATMAP_TITLE, HEIGHT, LINE_TITLE, WIDTH, bar_chart, class_f1_chart,
+    confusion_heatmap, line_chart,
 };
 pub use error::{DrawSource, ReportError};
 pub use markdown::{
     BAR_CHART_STEM, CLASS_F1_CHART_STEM, HEATMAP_STEM, IMAGES_DIR, LINE_CHART_STEM, REPORT_FILE,
-    render_file_markdown, render_markdown, write_file_report, write_report,
+    render_markdown, write_report,
 };
 
 /// Runs with more classes than this get no per-class chart or heat map (their bars and
@@ -62,8 +61,7 @@ pub struct RenderedReport {
     pub line_png: PathBuf,
     /// `out_dir/images/line_chart.svg`.
     pub line_svg: PathBuf,
-    /// The per-class charts of a run with per-class metrics (`None` for a binary run, or
-    /// over [`MAX_CHART_CLASSES`] classes).
+    /// The per-class charts (`None` over [`MAX_CHART_CLASSES`] classes).
     pub class_charts: Option<ClassCharts>,
 }
 
@@ -80,7 +78,7 @@ pub struct ClassCharts {
     pub heatmap_svg: PathBuf,
 }
 
-/// Reads and validates `metrics_json` (schema 1 or 2), then writes the charts (PNG and
+/// Reads and validates `metrics_json`, then writes the charts (PNG and
 /// SVG) under `out_dir/images/` and `out_dir/report.md`, creating the
 /// directories as needed: see [`render_file`].
 ///
@@ -99,11 +97,10 @@ pub fn render_all(metrics_json: &Path, out_dir: &Path) -> Result<RenderedReport,
     render_file(&file, out_dir)
 }
 
-/// Writes the bar and line charts and `report.md` of `file` under `out_dir` (as
-/// [`bar_chart`], [`line_chart`] and [`write_report`] for a binary run), and for a run
-/// with per-class metrics, the charts in its words ("Macro-F1" over more than two
-/// classes), the per-class F1 chart and the confusion heat map, and the report of
-/// [`write_file_report`].
+/// Writes the bar and line charts of `file` under `out_dir` ([`bar_chart`], [`line_chart`]:
+/// "Macro-F1" over more than two classes), the per-class F1 chart and the confusion heat map
+/// ([`class_f1_chart`], [`confusion_heatmap`]; up to [`MAX_CHART_CLASSES`] classes) and
+/// `report.md` ([`write_report`]).
 ///
 /// # Errors
 /// [`ReportError::NoEpochs`] naming `out_dir/report.md` if the run has no completed
@@ -127,16 +124,9 @@ pub fn render_file(file: &MetricsFile, out_dir: &Path) -> Result<RenderedReport,
         line_svg: images.join(format!("{LINE_CHART_STEM}.svg")),
         class_charts: None,
     };
-    let metrics = &file.run;
-    let Some(classes) = &file.classes else {
-        bar_chart(metrics, &out.bar_png, &out.bar_svg)?;
-        line_chart(metrics, &out.line_png, &out.line_svg)?;
-        write_report(metrics, out_dir)?;
-        return Ok(out);
-    };
-    let wording = chart::Wording::classes(classes.num_classes());
-    chart::bar_chart_worded(metrics, wording, &out.bar_png, &out.bar_svg)?;
-    chart::line_chart_worded(metrics, wording, &out.line_png, &out.line_svg)?;
+    let classes = &file.classes;
+    bar_chart(file, &out.bar_png, &out.bar_svg)?;
+    line_chart(file, &out.line_png, &out.line_svg)?;
     let class_charts = if classes.num_classes() <= MAX_CHART_CLASSES {
         let paths = ClassCharts {
             f1_png: images.join(format!("{CLASS_F1_CHART_STEM}.png")),
@@ -144,8 +134,8 @@ pub fn render_file(file: &MetricsFile, out_dir: &Path) -> Result<RenderedReport,
             heatmap_png: images.join(format!("{HEATMAP_STEM}.png")),
             heatmap_svg: images.join(format!("{HEATMAP_STEM}.svg")),
         };
-        class_f1_chart(metrics, classes, &paths.f1_png, &paths.f1_svg)?;
-        confusion_heatmap(metrics, classes, &paths.heatmap_png, &paths.heatmap_svg)?;
+        class_f1_chart(file, &paths.f1_png, &paths.f1_svg)?;
+        confusion_heatmap(file, &paths.heatmap_png, &paths.heatmap_svg)?;
         Some(paths)
     } else {
         tracing::warn!(
@@ -155,7 +145,7 @@ pub fn render_file(file: &MetricsFile, out_dir: &Path) -> Result<RenderedReport,
         );
         None
     };
-    write_file_report(file, out_dir, class_charts.is_some())?;
+    write_report(file, out_dir, class_charts.is_some())?;
     Ok(RenderedReport {
         class_charts,
         ..out

@@ -1,7 +1,6 @@
-//! The Markdown report (`report.md`): summary, configuration, parameter
-//! counts, per-epoch metrics, charts, confusion matrix and timings. A run with per-class
-//! metrics (`metrics.json` schema 2) also gets a per-class table, two more charts, and its
-//! N×N confusion matrix with the class names; a binary run's report is unchanged.
+//! The Markdown report (`report.md`): summary, configuration, parameter counts, per-epoch
+//! metrics, per-class metrics, charts, the N×N confusion matrix with the class names, and
+//! timings; one report for every run, whatever its number of classes.
 
 use std::path::{Path, PathBuf};
 
@@ -30,14 +29,6 @@ fn delta(after: f64, before: f64) -> String {
     format!("{:+.4}", after - before)
 }
 
-fn metrics_row(name: &str, m: &EvalMetrics, train_loss: Option<f64>) -> String {
-    let train = train_loss.map_or_else(|| "–".to_string(), |l| format!("{l:.4}"));
-    format!(
-        "| {name} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {train} |",
-        m.accuracy, m.f1, m.precision, m.recall, m.loss
-    )
-}
-
 /// Share of `part` in `total` as `"43.3 %"`.
 fn share(part: u64, total: u64) -> String {
     if total == 0 {
@@ -51,41 +42,18 @@ fn throughput(samples_per_s: f64) -> String {
     format!("{samples_per_s:.1} samples/s")
 }
 
-/// The report as Markdown text, with charts referenced as
-/// `images/bar_chart.png` and `images/line_chart.png` (relative to the
-/// report, so the output directory can be moved or published as a whole).
-///
-/// # Errors
-/// [`ReportError::NoEpochs`] (naming `report.md`) if `metrics.epochs` is empty.
-pub fn render_markdown(metrics: &RunMetrics) -> Result<String, ReportError> {
-    let last = metrics.final_epoch().ok_or_else(|| ReportError::NoEpochs {
-        path: PathBuf::from(REPORT_FILE),
-    })?;
-    let sections = [
-        summary(metrics, last),
-        configuration(&metrics.config),
-        parameters(metrics),
-        test_metrics(metrics, last),
-        charts(last),
-        confusion_matrix(last),
-        timings(metrics),
-    ];
-    Ok(sections.concat().join("\n"))
-}
-
-/// The report of any `metrics.json`: [`render_markdown`]'s exactly when `file` has no
-/// per-class metrics; with them, the classes named throughout — headline F1 as macro-F1
-/// (N > 2), weighted F1 beside it, a per-class table (baseline vs final), the per-class F1
-/// chart and confusion heat map (`images/class_f1_chart.png`,
-/// `images/confusion_heatmap.png`; `charts_drawn` false when there were too many classes
-/// to draw them), and the final N×N confusion matrix.
+/// The report of a `metrics.json` as Markdown text, the classes named throughout: headline F1
+/// (of class 1 for two classes, macro-F1 over more), weighted F1 beside it, a per-class table
+/// (baseline vs final), the charts (`images/bar_chart.png`, `images/line_chart.png`, and the
+/// per-class F1 chart and confusion heat map, `images/class_f1_chart.png`,
+/// `images/confusion_heatmap.png`, unless `charts_drawn` is false: too many classes to draw
+/// them), and the final N×N confusion matrix. Paths are relative to the report, so the output
+/// directory can be moved or published as a whole.
 ///
 /// # Errors
 /// [`ReportError::NoEpochs`] (naming `report.md`) if the run has no completed epoch.
-pub fn render_file_markdown(file: &MetricsFile, charts_drawn: bool) -> Result<String, ReportError> {
-    let Some(classes) = &file.classes else {
-        return render_markdown(&file.run);
-    };
+pub fn render_markdown(file: &MetricsFile, charts_drawn: bool) -> Result<String, ReportError> {
+    let classes = &file.classes;
     let metrics = &file.run;
     let no_epochs = || ReportError::NoEpochs {
         path: PathBuf::from(REPORT_FILE),
@@ -113,38 +81,6 @@ pub fn render_file_markdown(file: &MetricsFile, charts_drawn: bool) -> Result<St
 
 // Each section below is its lines, ending with the blank line that separates it from the
 // next.
-
-/// Title, what was trained on what, and the headline result.
-fn summary(metrics: &RunMetrics, last: &EpochRecord) -> Vec<String> {
-    let c = &metrics.config;
-    let base = &metrics.baseline;
-    let fin = &last.eval;
-    vec![
-        "# IMDb sentiment: LoRA fine-tuning report".into(),
-        String::new(),
-        format!(
-            "{} fine-tuned with LoRA on {} ({} training / {} test reviews, {} of {} epochs completed).",
-            md_code(&c.model),
-            md_code(&c.data),
-            fmt_count(c.train_n as u64),
-            fmt_count(c.test_n as u64),
-            metrics.epochs.len(),
-            c.epochs
-        ),
-        String::new(),
-        format!(
-            "After epoch {}: test accuracy **{:.4}** (baseline {:.4}, {}), F1 **{:.4}** (baseline {:.4}, {}).",
-            last.epoch,
-            fin.accuracy,
-            base.accuracy,
-            delta(fin.accuracy, base.accuracy),
-            fin.f1,
-            base.f1,
-            delta(fin.f1, base.f1)
-        ),
-        String::new(),
-    ]
-}
 
 /// Every hyper-parameter of the run, one table row each.
 fn configuration(c: &RunConfig) -> Vec<String> {
@@ -210,90 +146,6 @@ fn parameters(metrics: &RunMetrics) -> Vec<String> {
     ]
 }
 
-/// Baseline and per-epoch test metrics, and the final epoch's change from the baseline.
-fn test_metrics(metrics: &RunMetrics, last: &EpochRecord) -> Vec<String> {
-    let base = &metrics.baseline;
-    let fin = &last.eval;
-    let mut md: Vec<String> = vec![
-        "## Test-set metrics".into(),
-        String::new(),
-        "Positive class: `pos` (label 1). Loss is the mean cross-entropy per review; \
-         precision, recall and F1 are 0 when undefined (scikit-learn's `zero_division=0`)."
-            .into(),
-        String::new(),
-        "| Evaluation | Accuracy | F1 | Precision | Recall | Test loss | Train loss |".into(),
-        "|---|---:|---:|---:|---:|---:|---:|".into(),
-        metrics_row("Baseline (before fine-tuning)", base, None),
-    ];
-    for e in &metrics.epochs {
-        md.push(metrics_row(
-            &format!("Epoch {}", e.epoch),
-            &e.eval,
-            Some(e.train_loss),
-        ));
-    }
-    md.push(format!(
-        "| Change, epoch {} vs baseline | {} | {} | {} | {} | {} | – |",
-        last.epoch,
-        delta(fin.accuracy, base.accuracy),
-        delta(fin.f1, base.f1),
-        delta(fin.precision, base.precision),
-        delta(fin.recall, base.recall),
-        delta(fin.loss, base.loss)
-    ));
-    md.push(String::new());
-    md
-}
-
-/// The two charts, embedded as PNG, with links to their SVG versions.
-fn charts(last: &EpochRecord) -> Vec<String> {
-    vec![
-        "## Charts".into(),
-        String::new(),
-        format!(
-            "![Accuracy and F1: baseline vs fine-tuned after epoch {}]({IMAGES_DIR}/{BAR_CHART_STEM}.png)",
-            last.epoch
-        ),
-        String::new(),
-        format!(
-            "![Accuracy and F1 by epoch, with the baseline accuracy]({IMAGES_DIR}/{LINE_CHART_STEM}.png)"
-        ),
-        String::new(),
-        format!(
-            "Vector versions: [{IMAGES_DIR}/{BAR_CHART_STEM}.svg]({IMAGES_DIR}/{BAR_CHART_STEM}.svg), \
-             [{IMAGES_DIR}/{LINE_CHART_STEM}.svg]({IMAGES_DIR}/{LINE_CHART_STEM}.svg)."
-        ),
-        String::new(),
-    ]
-}
-
-/// The final epoch's confusion matrix, counts and shares of the test set.
-fn confusion_matrix(last: &EpochRecord) -> Vec<String> {
-    let cm = &last.eval.confusion;
-    let n = cm.total();
-    vec![
-        format!("## Confusion matrix (epoch {}, final)", last.epoch),
-        String::new(),
-        "| Actual \\ Predicted | negative | positive |".into(),
-        "|---|---:|---:|".into(),
-        format!(
-            "| **negative** | {} TN ({}) | {} FP ({}) |",
-            fmt_count(cm.tn),
-            share(cm.tn, n),
-            fmt_count(cm.fp),
-            share(cm.fp, n)
-        ),
-        format!(
-            "| **positive** | {} FN ({}) | {} TP ({}) |",
-            fmt_count(cm.fn_),
-            share(cm.fn_, n),
-            fmt_count(cm.tp),
-            share(cm.tp, n)
-        ),
-        String::new(),
-    ]
-}
-
 /// Time and throughput of every evaluation and training pass, and of the whole run.
 fn timings(metrics: &RunMetrics) -> Vec<String> {
     let c = &metrics.config;
@@ -349,28 +201,19 @@ fn timings(metrics: &RunMetrics) -> Vec<String> {
     md
 }
 
-/// Writes `out_dir/report.md` atomically and returns its path. The charts
-/// it embeds are expected at `out_dir/images/{bar_chart,line_chart}.png`
-/// (see [`crate::render_all`], which writes both).
+/// Writes `out_dir/report.md` ([`render_markdown`]) atomically and returns its path. The
+/// charts it embeds are expected under `out_dir/images/` (see [`crate::render_file`], which
+/// writes them).
 ///
 /// # Errors
-/// [`ReportError::NoEpochs`] naming `out_dir/report.md` if `metrics.epochs`
-/// is empty; [`ReportError::Write`] naming the file if writing fails.
-pub fn write_report(metrics: &RunMetrics, out_dir: &Path) -> Result<PathBuf, ReportError> {
-    write_text(out_dir, || render_markdown(metrics))
-}
-
-/// [`write_report`] for any `metrics.json` ([`render_file_markdown`]); the per-class
-/// charts, when `charts_drawn`, are expected beside the others (see [`crate::render_file`]).
-///
-/// # Errors
-/// As [`write_report`].
-pub fn write_file_report(
+/// [`ReportError::NoEpochs`] naming `out_dir/report.md` if the run has no completed epoch;
+/// [`ReportError::Write`] naming the file if writing fails.
+pub fn write_report(
     file: &MetricsFile,
     out_dir: &Path,
     charts_drawn: bool,
 ) -> Result<PathBuf, ReportError> {
-    write_text(out_dir, || render_file_markdown(file, charts_drawn))
+    write_text(out_dir, || render_markdown(file, charts_drawn))
 }
 
 fn write_text(
@@ -387,7 +230,7 @@ fn write_text(
     Ok(path)
 }
 
-/// A run with per-class metrics, and its final epoch in both views.
+/// A run with its per-class metrics, and its final epoch in both views.
 struct ClassRun<'a> {
     metrics: &'a RunMetrics,
     classes: &'a RunClasses,
@@ -458,7 +301,7 @@ impl ClassRun<'_> {
         ]
     }
 
-    /// The binary report's table plus the classes.
+    /// The run's settings plus the classes.
     fn configuration(&self) -> Vec<String> {
         let mut md = configuration(&self.metrics.config);
         // Before the blank line that ends the section.

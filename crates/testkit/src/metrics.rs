@@ -1,5 +1,5 @@
-//! Sample `metrics.json` contents ([`RunMetrics`], and [`MetricsFile`] with per-class
-//! metrics) for the tests of the crates that write, read or render it: the metrics schema
+//! Sample `metrics.json` contents ([`RunMetrics`] of two-class runs, made whole files by
+//! [`binary_file`], and [`MetricsFile`]s over four classes) for the tests of the crates that write, read or render it: the metrics schema
 //! and the report.
 
 use imdb_lora_metrics::{
@@ -128,7 +128,7 @@ pub fn four_class_matrix(correct: [u64; 4]) -> Vec<Vec<u64>> {
         .collect()
 }
 
-/// A schema-2 run over AG News's four topics ([`AG_NEWS_CLASSES`]; all-MiniLM-L6-v2 on
+/// A run over AG News's four topics ([`AG_NEWS_CLASSES`]; all-MiniLM-L6-v2 on
 /// 6,000 training and 1,600 test items) of `epochs` completed epochs, each better than the
 /// last (until every class has 396 of 400 right); Sci/Tech stays the hardest class. The baseline is an untrained head that calls most
 /// items World.
@@ -191,9 +191,17 @@ pub fn four_class_run(epochs: usize) -> MetricsFile {
     };
     MetricsFile::new(
         run,
-        Some(RunClasses {
+        RunClasses {
             baseline: baseline_classes,
             epochs: class_epochs,
-        }),
+        },
     )
+}
+
+/// A two-class run ([`rising_run`], [`balanced_run`]) as a whole `metrics.json`: its
+/// per-class metrics derived from its binary matrices, the classes named as IMDb's (neg, pos).
+pub fn binary_file(run: RunMetrics) -> MetricsFile {
+    let classes = imdb_lora_metrics::RunClasses::of_binary_run(&run, ["neg", "pos"])
+        .unwrap_or_else(|e| panic!("two names for 2×2 matrices: {e}"));
+    MetricsFile::new(run, classes)
 }

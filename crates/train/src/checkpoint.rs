@@ -45,10 +45,8 @@ pub struct TrainState {
     pub history: Vec<EpochRecord>,
     /// The LoRA configuration of the adapters.
     pub lora: LoraConfig,
-    /// Per-class metrics of the baseline and finished epochs, for a run over named classes
-    /// (absent from checkpoints of binary runs, which therefore read as before).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub classes: Option<RunClasses>,
+    /// Per-class metrics of the baseline and finished epochs.
+    pub classes: RunClasses,
 }
 
 /// `checkpoints/last.safetensors` and `checkpoints/best.safetensors` under a run directory.

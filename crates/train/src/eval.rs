@@ -8,7 +8,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use imdb_lora_data::Batch;
 use imdb_lora_encoder::{KernelBackend, SequenceClassifier};
 use imdb_lora_metrics::{ClassMetrics, EvalAccumulator, EvalMetrics};
-use imdb_lora_progress::{Progress, Silent, Unit};
+use imdb_lora_progress::{Progress, Unit};
 
 use crate::TrainError;
 
@@ -49,41 +49,21 @@ pub fn argmax(logits: Tensor<impl Backend, 2>) -> Result<Vec<i64>, TrainError> {
         .map_err(|e| TrainError::Tensor(format!("{e:?}")))
 }
 
-/// Runs `model` over `batches` and computes the metrics (mean cross-entropy included).
+/// Runs `model` over `batches` and computes the metrics over the named classes (any number,
+/// one name per model output, in class order): the headline metrics (for more than two
+/// classes, accuracy and macro averages; mean cross-entropy included) and the per-class ones.
+/// The pass is reported to `progress` as a task labelled `label` that advances once per batch
+/// (its total is the iterator's length when the iterator knows it exactly).
 ///
 /// Use an inference model (`model.valid()` of a training one): no dropout, fused attention.
 pub fn evaluate<B: KernelBackend>(
     model: &SequenceClassifier<B>,
     batches: impl Iterator<Item = Batch>,
     device: &B::Device,
-) -> Result<EvalMetrics, TrainError> {
-    evaluate_with_progress(model, batches, device, &Silent, "evaluation")
-}
-
-/// [`evaluate`], reporting the pass to `progress` as a task labelled `label` that advances
-/// once per batch (its total is the iterator's length when the iterator knows it exactly).
-pub fn evaluate_with_progress<B: KernelBackend>(
-    model: &SequenceClassifier<B>,
-    batches: impl Iterator<Item = Batch>,
-    device: &B::Device,
     progress: &dyn Progress,
     label: &str,
-) -> Result<EvalMetrics, TrainError> {
-    evaluate_classes(model, batches, device, progress, label, None).map(|(m, _)| m)
-}
-
-/// [`evaluate_with_progress`] over named classes (any number, one name per model output):
-/// the headline metrics (for more than two classes, accuracy and macro averages) and the
-/// per-class ones. Without names the labels must be 0 or 1, as IMDb's are, and no per-class
-/// metrics are computed.
-pub fn evaluate_classes<B: KernelBackend>(
-    model: &SequenceClassifier<B>,
-    batches: impl Iterator<Item = Batch>,
-    device: &B::Device,
-    progress: &dyn Progress,
-    label: &str,
-    classes: Option<&[String]>,
-) -> Result<(EvalMetrics, Option<ClassMetrics>), TrainError> {
+    classes: &[String],
+) -> Result<(EvalMetrics, ClassMetrics), TrainError> {
     let _span = tracing::debug_span!("evaluate").entered();
     let start = Instant::now();
     // Adapters folded into their base weights for the pass, on a copy (the caller's model
@@ -99,10 +79,7 @@ pub fn evaluate_classes<B: KernelBackend>(
         model
     };
     let loss_fn = CrossEntropyLossConfig::new().init(device);
-    let mut acc = match classes {
-        Some(names) => EvalAccumulator::with_classes(names.len()),
-        None => EvalAccumulator::new(),
-    };
+    let mut acc = EvalAccumulator::with_classes(classes.len());
     let total = match batches.size_hint() {
         (low, Some(high)) if low == high => Some(high as u64),
         _ => None,
@@ -146,7 +123,7 @@ pub fn evaluate_classes<B: KernelBackend>(
         rest = tail;
     }
     let metrics = acc.finish(start.elapsed().as_secs_f64());
-    let per_class = classes.map(|names| acc.class_metrics(names)).transpose()?;
+    let per_class = acc.class_metrics(classes)?;
     // DEBUG: callers report the result in their own terms (the trainer's baseline and epoch
     // lines, the CLI's eval line); at INFO it would be said twice.
     tracing::debug!(

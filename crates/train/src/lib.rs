@@ -1,5 +1,5 @@
-//! LoRA fine-tuning and evaluation of a BERT sequence classifier, generic over any Burn
-//! autodiff backend: AdamW over adapters and head only, linear warm-up/decay, gradient
+//! LoRA fine-tuning and evaluation of an encoder's sequence classifier, generic over any Burn
+//! autodiff backend, a run defined by one [`RunSpec`]: AdamW over adapters and head only, linear warm-up/decay, gradient
 //! clipping and accumulation, per-epoch evaluation, atomic checkpoints with exact resume,
 //! and `metrics.json`.
 
@@ -8,9 +8,11 @@ mod config;
 mod error;
 pub mod eval;
 pub mod optim;
+mod run;
 mod trainer;
 
 pub use config::{LrSchedule, TrainConfig};
 pub use error::TrainError;
-pub use eval::{BatchTensors, evaluate, evaluate_classes, evaluate_with_progress};
+pub use eval::{BatchTensors, evaluate};
+pub use run::RunSpec;
 pub use trainer::{Datasets, METRICS_FILE, RunOutcome, fine_tune};

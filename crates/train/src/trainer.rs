@@ -18,11 +18,11 @@ use imdb_lora_metrics::{
 use imdb_lora_progress::{Progress, Unit};
 
 use crate::checkpoint::{self, CheckpointDir, TrainState};
-use crate::eval::{BatchTensors, evaluate_classes};
+use crate::eval::{BatchTensors, evaluate};
 use crate::optim::{
     AdamW, AdamWConfig, Grads, LinearSchedule, accumulate, clip_scale, collect_grads,
 };
-use crate::{TrainConfig, TrainError};
+use crate::{RunSpec, TrainConfig, TrainError};
 
 /// Tokenised training and test sets.
 #[derive(Debug, Clone)]
@@ -33,12 +33,9 @@ pub struct Datasets {
     pub test: Vec<Encoded>,
     /// The tokenizer's `[PAD]` id.
     pub pad_id: u32,
-    /// Truncation length the examples were encoded with.
-    pub max_len: usize,
-    /// The class names, one per model output, when evaluations should also report
-    /// per-class metrics (`metrics.json` schema 2); required for more than two classes.
-    /// `None`: labels 0 and 1 and the recipe's binary metrics alone (IMDb).
-    pub classes: Option<Vec<String>>,
+    /// The class names, one per model output, in class order (the data decided them: at
+    /// least two). Every evaluation reports per-class metrics under these names.
+    pub classes: Vec<String>,
 }
 
 /// What a finished (or resumably stopped) run returns.
@@ -48,8 +45,8 @@ pub struct RunOutcome<B: AutodiffBackend> {
     pub model: SequenceClassifier<B::InnerBackend>,
     /// Everything measured (also written to `metrics.json`).
     pub metrics: RunMetrics,
-    /// The per-class metrics of every evaluation, for a run over named classes.
-    pub classes: Option<RunClasses>,
+    /// The per-class metrics of every evaluation.
+    pub classes: RunClasses,
     /// False when `stop_after_steps` ended the run early; run again to resume.
     pub finished: bool,
 }
@@ -80,23 +77,17 @@ fn step_seed(seed: u64, micro_step: u64) -> u64 {
 /// checkpoints into `out/checkpoints/` and `out/metrics.json`.
 ///
 /// `base` is the frozen backbone with its classifier head (fresh or from the checkpoint);
-/// adapters are added here from `lora`. If `out` holds a checkpoint of the same
-/// configuration, the run resumes from it; one of another configuration is an error.
-/// `stop_after_steps` in `config` ends this invocation early (resumably).
+/// adapters are added here from `run.lora`. If `out` holds a checkpoint of the same run
+/// ([`RunSpec`]'s fingerprint), the run resumes from it; one of another run is an error.
+/// `stop_after_steps` in `run.train` ends this invocation early (resumably).
 ///
 /// Each epoch is reported to `progress` as a task "epoch i/n" counting its batches, with the
 /// running training loss as its message; each evaluation pass as a task counting its batches
 /// ("baseline evaluation", "epoch i/n evaluation").
-#[allow(
-    clippy::too_many_arguments,
-    reason = "independent inputs of one run; a struct of them would only move the list"
-)]
 pub fn fine_tune<AB: AutodiffBackend + KernelBackend>(
     base: SequenceClassifier<AB>,
-    lora: &LoraConfig,
+    run: &RunSpec,
     data: &Datasets,
-    config: &TrainConfig,
-    run: RunConfig,
     out: &Path,
     device: &AB::Device,
     progress: &dyn Progress,
@@ -104,6 +95,7 @@ pub fn fine_tune<AB: AutodiffBackend + KernelBackend>(
 where
     AB::InnerBackend: KernelBackend,
 {
+    let (config, lora) = (&run.train, &run.lora);
     config.validate()?;
     // DEBUG: at INFO the output directory would repeat on every line of the run.
     let _span = tracing::debug_span!("fine_tune", out = %out.display()).entered();
@@ -111,16 +103,16 @@ where
         path: out.to_path_buf(),
         reason: format!("cannot create output directory: {e}"),
     })?;
-    if let Some(names) = &data.classes
-        && names.len() < 2
-    {
+    if data.classes.len() != base.num_labels() {
         return Err(TrainError::Config(format!(
-            "{} class names given; classification needs at least 2",
-            names.len()
+            "{} class names given for a head of {} outputs; give one name per output",
+            data.classes.len(),
+            base.num_labels()
         )));
     }
-    let trainer = Trainer::new(data, config, &run, out, device, progress)?;
-    let fingerprint = fingerprint(&run, config, lora, data.classes.as_deref())?;
+    let record = run.record(data.train.len(), data.test.len());
+    let trainer = Trainer::new(data, run, &record, out, device, progress)?;
+    let fingerprint = run.fingerprint(data)?;
     let adam = AdamW::new(AdamWConfig {
         weight_decay: config.weight_decay,
         ..AdamWConfig::default()
@@ -148,7 +140,7 @@ where
             break;
         }
     }
-    let metrics = build_metrics(&run, params, &ls.state);
+    let metrics = build_metrics(&record, params, &ls.state);
     // Rewriting identical metrics would only make later steps (plots) look stale.
     if MetricsFile::read(&trainer.metrics_path).ok().as_ref() != Some(&metrics) {
         metrics.write_atomic(&trainer.metrics_path)?;
@@ -159,28 +151,6 @@ where
         classes: metrics.classes,
         finished,
     })
-}
-
-/// Identifies what determines the run's numbers (when and whether to pause does not), so that
-/// a checkpoint of another configuration is refused.
-fn fingerprint(
-    run: &RunConfig,
-    config: &TrainConfig,
-    lora: &LoraConfig,
-    classes: Option<&[String]>,
-) -> Result<String, TrainError> {
-    let identity = TrainConfig {
-        stop_after_steps: None,
-        checkpoint_every: None,
-        ..config.clone()
-    };
-    // Without class names the identity is what it always was, so earlier IMDb checkpoints
-    // still resume.
-    match classes {
-        None => serde_json::to_string(&(run, &identity, lora)),
-        Some(names) => serde_json::to_string(&(run, &identity, lora, names)),
-    }
-    .map_err(|e| TrainError::Config(e.to_string()))
 }
 
 /// "epoch 3/5" for the 0-based `epoch` of `epochs`: the progress task's label.
@@ -242,7 +212,7 @@ struct Trainer<'a, AB: AutodiffBackend> {
     loss_fn: CrossEntropyLoss<AB>,
     ckpt: CheckpointDir,
     metrics_path: PathBuf,
-    classes: Option<Vec<String>>,
+    classes: Vec<String>,
 }
 
 impl<'a, AB> Trainer<'a, AB>
@@ -250,25 +220,27 @@ where
     AB: AutodiffBackend + KernelBackend,
     AB::InnerBackend: KernelBackend,
 {
-    /// Batchers and learning-rate schedule of a run of `config` on `data` writing into `out`.
+    /// Batchers and learning-rate schedule of `spec` on `data` writing into `out`; `run` is
+    /// what `metrics.json` records of it.
     fn new(
         data: &Datasets,
-        config: &'a TrainConfig,
+        spec: &'a RunSpec,
         run: &'a RunConfig,
         out: &Path,
         device: &'a AB::Device,
         progress: &'a dyn Progress,
     ) -> Result<Self, TrainError> {
+        let config = &spec.train;
         let mut train_cfg = BatcherConfig::train(config.batch_size, config.seed)
             .with_pad_multiple(config.pad_multiple);
         if let Some(window) = config.bucket_window {
             train_cfg = train_cfg.with_bucketing(window);
         }
-        let train = Batcher::new(data.train.clone(), data.pad_id, data.max_len, train_cfg)?;
+        let train = Batcher::new(data.train.clone(), data.pad_id, spec.max_len, train_cfg)?;
         let test = Batcher::new(
             data.test.clone(),
             data.pad_id,
-            data.max_len,
+            spec.max_len,
             BatcherConfig::eval(config.eval_batch_size).with_pad_multiple(config.pad_multiple),
         )?;
         let num_batches = train.num_batches();
@@ -359,10 +331,10 @@ where
             baseline,
             history: Vec::new(),
             lora: lora.clone(),
-            classes: baseline_classes.map(|baseline| RunClasses {
-                baseline,
+            classes: RunClasses {
+                baseline: baseline_classes,
                 epochs: Vec::new(),
-            }),
+            },
         };
         checkpoint::save(&self.ckpt.last(), &model, &adam, &state)?;
         Ok((model, LoopState::new(adam, state)))
@@ -516,9 +488,7 @@ where
             .iter()
             .all(|r| record.eval.accuracy > r.eval.accuracy);
         state.history.push(record);
-        if let (Some(run), Some(epoch)) = (state.classes.as_mut(), eval_classes) {
-            run.epochs.push(epoch);
-        }
+        state.classes.epochs.push(eval_classes);
         state.epoch += 1;
         state.batches_done = 0;
         state.epoch_loss_sum = 0.0;
@@ -533,19 +503,19 @@ where
     }
 
     /// Evaluates `model` (its inference copy) on the test set, reported to the progress sink
-    /// as `label`; per-class metrics too for a run over named classes.
+    /// as `label`: the headline and the per-class metrics.
     fn evaluate(
         &self,
         model: &SequenceClassifier<AB>,
         label: &str,
-    ) -> Result<(EvalMetrics, Option<ClassMetrics>), TrainError> {
-        evaluate_classes(
+    ) -> Result<(EvalMetrics, ClassMetrics), TrainError> {
+        evaluate(
             &model.valid(),
             self.test.epoch(0),
             self.device,
             self.progress,
             label,
-            self.classes.as_deref(),
+            &self.classes,
         )
     }
 }

@@ -146,7 +146,7 @@ fn a_hub_dataset_is_listed_fetched_and_trained_on_offline() {
         ],
     ));
     let metrics = imdb_lora_metrics::MetricsFile::read(&out.join("metrics.json")).unwrap();
-    let classes = metrics.classes.as_ref().unwrap();
+    let classes = &metrics.classes;
     assert_eq!(classes.names().collect::<Vec<_>>(), TOPICS);
     assert_eq!(
         (metrics.run.config.train_n, metrics.run.config.test_n),

@@ -92,8 +92,11 @@ fn ag_news_trains_evaluates_plots_saves_names_and_predicts() {
 
     // metrics.json: schema 2, the four named classes, every test example in each matrix.
     let metrics = imdb_lora_metrics::MetricsFile::read(&out.join("metrics.json")).unwrap();
-    assert_eq!(metrics.schema_version(), 2);
-    let classes = metrics.classes.as_ref().unwrap();
+    assert_eq!(
+        metrics.run.schema_version,
+        imdb_lora_metrics::SCHEMA_VERSION
+    );
+    let classes = &metrics.classes;
     assert_eq!(classes.names().collect::<Vec<_>>(), CLASSES);
     assert_eq!(
         (metrics.run.config.train_n, metrics.run.config.test_n),

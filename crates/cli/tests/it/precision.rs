@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use imdb_lora_metrics::RunMetrics;
+use imdb_lora_metrics::MetricsFile;
 
 fn minilm() -> PathBuf {
     imdb_lora_testkit::shared::minilm_dir().unwrap_or_else(|e| panic!("{e}"))
@@ -70,7 +70,7 @@ fn bf16_run_trains_evaluates_predicts_and_saves_the_base_dtype() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
     ok(train(&out, &["--train-n", "48", "--precision", "bf16"]));
-    let m = RunMetrics::read(&out.join("metrics.json")).unwrap();
+    let m = MetricsFile::read(&out.join("metrics.json")).unwrap().run;
     assert_eq!(m.config.precision.as_deref(), Some("bf16"));
     assert_eq!(m.epochs.len(), 1);
     assert!(m.epochs[0].train_loss.is_finite());
@@ -140,7 +140,7 @@ fn save_dtype_overrides_the_base_dtype() {
     let sum = p["neg_prob"].as_f64().unwrap() + p["pos_prob"].as_f64().unwrap();
     assert!((sum - 1.0).abs() < 1e-6, "{p}");
     // An f32 run records no precision: its metrics.json is what it always was.
-    let m = RunMetrics::read(&out.join("metrics.json")).unwrap();
+    let m = MetricsFile::read(&out.join("metrics.json")).unwrap().run;
     assert_eq!(m.config.precision, None);
     // The adapter stays f32: its factors were trained in f32.
     let adapter = model.join("adapter/adapter_model.safetensors");

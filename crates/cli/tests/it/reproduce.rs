@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use imdb_lora_hub_mirror::HubMirror;
-use imdb_lora_metrics::{EvalMetrics, RunMetrics};
+use imdb_lora_metrics::{EvalMetrics, MetricsFile};
 
 const MODEL: &str = "sentence-transformers/all-MiniLM-L6-v2";
 
@@ -103,11 +103,11 @@ fn reproduce_on_a_tiny_slice_through_the_hub_mirror() {
     let mut baseline = train.clone();
     baseline.extend(["--stop-after-steps", "0"]);
     env.run(&baseline);
-    let partial = RunMetrics::read(&out.join("metrics.json")).unwrap();
+    let partial = MetricsFile::read(&out.join("metrics.json")).unwrap().run;
     assert!(partial.epochs.is_empty());
     env.run(&train);
 
-    let m = RunMetrics::read(&out.join("metrics.json")).unwrap();
+    let m = MetricsFile::read(&out.join("metrics.json")).unwrap().run;
     assert_eq!(
         (m.config.train_n, m.config.test_n, m.epochs.len()),
         (64, 64, 1)
@@ -133,7 +133,13 @@ fn reproduce_on_a_tiny_slice_through_the_hub_mirror() {
         "7",
     ]);
     env.run(&eval);
-    let e: EvalMetrics = serde_json::from_slice(&std::fs::read(&eval_json).unwrap()).unwrap();
+    // The headline numbers, then IMDb's classes as any run's: neg and pos.
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&eval_json).unwrap()).unwrap();
+    let classes = v.as_object_mut().unwrap().remove("classes").unwrap();
+    assert_eq!(classes["per_class"][0]["name"], "neg");
+    assert_eq!(classes["per_class"][1]["name"], "pos");
+    let e: EvalMetrics = serde_json::from_value(v).unwrap();
     let last = m.final_epoch().unwrap();
     assert_eq!(e.samples, 64);
     assert!(
@@ -216,7 +222,10 @@ fn reproduce_on_a_tiny_slice_through_the_hub_mirror() {
     // Running the fine-tune again finds the finished checkpoint and changes nothing.
     env.run(&train);
     assert_eq!(
-        RunMetrics::read(&out.join("metrics.json")).unwrap().epochs,
+        MetricsFile::read(&out.join("metrics.json"))
+            .unwrap()
+            .run
+            .epochs,
         m.epochs
     );
 }

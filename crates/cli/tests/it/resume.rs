@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use imdb_lora_metrics::RunMetrics;
+use imdb_lora_metrics::{MetricsFile, RunMetrics};
 
 /// all-MiniLM-L6-v2 in `../shared` (or `$IMDB_LORA_SHARED`); fails loudly when absent.
 fn minilm() -> PathBuf {
@@ -67,7 +67,7 @@ fn sigkill_mid_run_then_resume_equals_uninterrupted_run() {
     let tmp = tempfile::tempdir().unwrap();
     let (whole, killed) = (tmp.path().join("whole"), tmp.path().join("killed"));
     assert!(train(&whole).status().unwrap().success());
-    let expected = RunMetrics::read(&whole.join("metrics.json")).unwrap();
+    let expected = MetricsFile::read(&whole.join("metrics.json")).unwrap().run;
 
     // Kill once a few step checkpoints have replaced the baseline one: mid-training.
     let mut child = train(&killed).spawn().unwrap();
@@ -97,7 +97,7 @@ fn sigkill_mid_run_then_resume_equals_uninterrupted_run() {
     );
 
     assert!(train(&killed).status().unwrap().success());
-    let resumed = RunMetrics::read(&killed.join("metrics.json")).unwrap();
+    let resumed = MetricsFile::read(&killed.join("metrics.json")).unwrap().run;
     assert_eq!(numbers(&resumed), numbers(&expected));
 }
 
@@ -127,20 +127,20 @@ fn a_second_run_into_the_same_directory_is_refused_at_once_naming_the_holder() {
 }
 
 #[test]
-fn a_model_with_three_labels_is_refused_before_any_work() {
+fn a_tokenizer_beyond_the_models_vocabulary_is_refused_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
     let model = minilm_with(dir.path(), "config.json", |c| {
-        c["num_labels"] = 3.into();
+        c["vocab_size"] = 1000.into();
     });
 
     let out = dir.path().join("run");
     let stderr = refused(&mut train_model(&model, &out));
     assert!(
-        stderr.contains("3 labels") && stderr.contains("config.json"),
+        stderr.contains("vocab_size") && stderr.contains("1000"),
         "{stderr}"
     );
     assert!(
-        !stderr.contains("read train"),
+        !stderr.contains("dataset loaded"),
         "data was read first: {stderr}"
     );
     assert!(!out.join("metrics.json").exists());
@@ -162,7 +162,7 @@ fn temp_files_a_killed_run_left_are_swept_by_the_next_run() {
     }
     // A model the run refuses: the sweep happens first, under the lock.
     let model = minilm_with(dir.path(), "config.json", |c| {
-        c["num_labels"] = 3.into();
+        c["vocab_size"] = 1000.into();
     });
     refused(&mut train_model(&model, &out));
     for f in &stale {

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 
 use super::error::{Result, TableError};
 use super::labels::Classes;
-use super::names::read_classes_file;
+use super::names::{ClassNames, NameSource, read_classes_file};
 use super::raw::{Format, RawTable, TableSpec};
 use super::read::read_table;
 use super::split::stratified_split;
-use crate::reader::Review;
+use crate::example::Review;
 use crate::subset::DEFAULT_SEED;
 
 /// The Hub's auto-converted parquet branch of a dataset repository: `<config>/<split>/NNNN.parquet`
@@ -527,13 +527,15 @@ fn finish_with_test(
     finish(spec, train_files, test, names_dir)
 }
 
-fn finish(
-    spec: &DatasetSpec,
-    train_files: Vec<PathBuf>,
-    test: TestSource,
+/// The classes of a training split: names given, else found beside the data (`ClassLabel`
+/// metadata, a `classes.txt` beside a file or in `names_dir`, the dataset's root), else known
+/// for the dataset ([`crate::imdb::class_names_for`]), else from the labels themselves.
+fn decide_classes(
+    train_tables: &mut [RawTable],
+    train_files: &[PathBuf],
     names_dir: Option<PathBuf>,
-) -> Result<Dataset> {
-    let mut train_tables = read_split(&train_files, &spec.table)?;
+    spec: &TableSpec,
+) -> Result<Classes> {
     // A directory's classes.txt names the classes of split files in its subdirectories too.
     if train_tables.iter().all(|t| t.class_names.is_none())
         && let Some(dir) = names_dir
@@ -542,7 +544,42 @@ fn finish(
     {
         first.class_names = Some(names);
     }
-    let classes = Classes::from_training(&train_tables, spec.table.label_names.as_deref())?;
+    // IMDb's files rebuilt from the original release carry no names: its own are known.
+    if train_tables.iter().all(|t| t.class_names.is_none())
+        && let Some(names) = train_files
+            .first()
+            .and_then(|f| crate::imdb::class_names_for(f))
+        && let Some(first) = train_tables.first_mut()
+    {
+        first.class_names = Some(ClassNames::new(
+            names,
+            NameSource::KnownDataset(crate::imdb::DATASET),
+        )?);
+    }
+    Classes::from_training(train_tables, spec.label_names.as_deref())
+}
+
+/// One data file read as a training split: its examples in row order and the classes they
+/// make, decided as [`load_dataset`] decides them (for tools that time or check one file, like
+/// the tokenisation benchmark).
+///
+/// # Errors
+/// As [`read_table`] and [`Classes::from_training`].
+pub fn read_file(path: &Path, spec: &TableSpec) -> Result<(Vec<Review>, Classes)> {
+    let files = [path.to_path_buf()];
+    let mut tables = read_split(&files, spec)?;
+    let classes = decide_classes(&mut tables, &files, None, spec)?;
+    Ok((map_split(&classes, tables)?, classes))
+}
+
+fn finish(
+    spec: &DatasetSpec,
+    train_files: Vec<PathBuf>,
+    test: TestSource,
+    names_dir: Option<PathBuf>,
+) -> Result<Dataset> {
+    let mut train_tables = read_split(&train_files, &spec.table)?;
+    let classes = decide_classes(&mut train_tables, &train_files, names_dir, &spec.table)?;
     let text_columns = train_tables
         .first()
         .map(|t| t.text_columns.clone())

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::error::{Location, Result, TableError};
 use super::names::{ClassNames, MAX_CLASSES, NameSource};
 use super::raw::{RawLabel, RawTable};
-use crate::reader::Review;
+use crate::example::Review;
 
 /// How raw labels become class indices.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,4 +1,5 @@
-//! The user's own labelled text files: parquet, CSV/TSV and JSON Lines, any number of classes.
+//! Labelled text files — IMDb's, the user's own — in parquet, CSV/TSV and JSON Lines, any number
+//! of classes (at least two, checked once, here, where the classes are decided).
 //!
 //! Four steps, each usable alone:
 //! 1. [`read_table`] reads one file into a [`RawTable`]: per data row the joined text and the raw
@@ -25,7 +26,7 @@
 //!
 //! # Labels ([`Classes`])
 //! Class names come from, in order: [`TableSpec::label_names`], the training file's `ClassLabel`
-//! metadata or `classes.txt`, the distinct string labels sorted, or for integer labels their
+//! metadata or `classes.txt`, IMDb's own (neg, pos: [`crate::imdb::class_names_for`]), the distinct string labels sorted, or for integer labels their
 //! numbers `0..=max` (`1..=max` when the smallest is 1). Integer labels are class indices, except
 //! that labels starting at 1 (`1..=n` with `n` names, or any labels without names whose smallest
 //! is 1) are shifted to start at 0, which is logged (`tracing::info`). At least two classes, at most [`MAX_CLASSES`]. A label that no
@@ -43,6 +44,7 @@
 //! * The hold-out uses [`crate::subset`]'s ChaCha8 + Fisher–Yates, one stream per class, so a
 //!   seed gives the same split on every machine.
 
+mod arrow;
 mod dataset;
 mod delimited;
 mod error;
@@ -56,7 +58,7 @@ mod split;
 
 pub use self::dataset::{
     CONVERTED_PARQUET, Dataset, DatasetSpec, SplitFiles, find_splits, find_splits_in_files,
-    load_dataset, load_splits,
+    load_dataset, load_splits, read_file,
 };
 pub use self::error::{Location, Result, TableError};
 pub use self::labels::Classes;

@@ -27,6 +27,9 @@ pub enum NameSource {
     DistinctStrings,
     /// The integer labels of the training data, written as numbers.
     Integers,
+    /// What is known about a dataset whose files do not say (IMDb's neg/pos:
+    /// [`crate::imdb::class_names_for`]); the dataset named.
+    KnownDataset(&'static str),
 }
 
 impl fmt::Display for NameSource {
@@ -37,6 +40,7 @@ impl fmt::Display for NameSource {
             NameSource::ClassesFile(p) => write!(f, "{}", p.display()),
             NameSource::DistinctStrings => f.write_str("the distinct labels, sorted"),
             NameSource::Integers => f.write_str("the integer labels"),
+            NameSource::KnownDataset(name) => write!(f, "{name}'s class names"),
         }
     }
 }

@@ -14,10 +14,10 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::metadata::ParquetMetaData;
 
+use super::arrow::{catch_parquet, chunk_outside_file, labels_of, text_accessor};
 use super::error::{Location, Result, TableError};
 use super::names::{ClassNames, NameSource};
 use super::raw::{Format, KindCheck, RawLabel, RawRow, RawTable, TableSpec, join_text, resolve};
-use crate::reader::{catch_parquet, chunk_outside_file, labels_of, text_accessor};
 
 /// Rows per decoded batch.
 const BATCH_ROWS: usize = 4096;
@@ -329,6 +329,24 @@ pub(crate) mod test_files {
         w.write(&batch).unwrap();
         w.close().unwrap();
     }
+
+    /// A file with `texts` and `labels` (utf8 + int64, IMDb's schema on the Hub).
+    pub(crate) fn write_reviews(path: &std::path::Path, texts: &[&str], labels: &[i64]) {
+        write(
+            path,
+            vec![
+                (
+                    "text",
+                    Arc::new(arrow_array::StringArray::from(texts.to_vec())) as ArrayRef,
+                ),
+                (
+                    "label",
+                    Arc::new(arrow_array::Int64Array::from(labels.to_vec())) as ArrayRef,
+                ),
+            ],
+            None,
+        );
+    }
 }
 
 #[cfg(test)]
@@ -516,5 +534,85 @@ mod tests {
             read(&p, &TableSpec::default()),
             Err(TableError::EmptyTable { .. })
         ));
+    }
+
+    /// Rewrites the footer of `path` (a file of exactly 2 rows) so that it declares `rows` rows,
+    /// leaving the row groups alone. parquet's own metadata writer recomputes the count, so this
+    /// edits the Thrift compact encoding: `FileMetaData.num_rows` is field 3 (i64) right after
+    /// the schema list, header byte `0x16`, value zigzag(2) = `0x04`; the schema has no i64
+    /// fields, so the first `16 04` in the footer is it (row groups, which repeat the pair, come
+    /// after).
+    fn forge_row_count(path: &Path, rows: i64) {
+        let bytes = std::fs::read(path).unwrap();
+        let n = bytes.len();
+        let footer_len = u32::from_le_bytes(bytes[n - 8..n - 4].try_into().unwrap()) as usize;
+        let start = n - 8 - footer_len;
+        let footer = &bytes[start..n - 8];
+        let at = footer.windows(2).position(|w| w == [0x16, 0x04]).unwrap();
+        let mut zigzag = ((rows << 1) ^ (rows >> 63)) as u64;
+        let mut varint = Vec::new();
+        loop {
+            let byte = (zigzag & 0x7f) as u8;
+            zigzag >>= 7;
+            if zigzag == 0 {
+                varint.push(byte);
+                break;
+            }
+            varint.push(byte | 0x80);
+        }
+        let mut forged = footer[..=at].to_vec();
+        forged.extend_from_slice(&varint);
+        forged.extend_from_slice(&footer[at + 2..]);
+        let mut out = bytes[..start].to_vec();
+        out.extend_from_slice(&forged);
+        out.extend_from_slice(&u32::try_from(forged.len()).unwrap().to_le_bytes());
+        out.extend_from_slice(b"PAR1");
+        std::fs::write(path, out).unwrap();
+    }
+
+    #[test]
+    fn a_footer_claiming_more_rows_than_its_row_groups_is_refused_without_allocating() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("forged.parquet");
+        super::test_files::write_reviews(&p, &["good", "bad"], &[1, 0]);
+        // Forged to the truth, it reads: the forging itself keeps the file valid.
+        let original = std::fs::read(&p).unwrap();
+        forge_row_count(&p, 2);
+        assert_eq!(std::fs::read(&p).unwrap(), original);
+        assert_eq!(read(&p, &TableSpec::default()).unwrap().rows.len(), 2);
+        forge_row_count(&p, 1 << 40);
+        let msg = read(&p, &TableSpec::default()).unwrap_err().to_string();
+        assert!(
+            msg.contains("forged.parquet")
+                && msg.contains("1099511627776")
+                && msg.contains("row groups 2"),
+            "{msg}"
+        );
+    }
+
+    /// Files the fuzz harness found the parquet library panicking on (its regression files,
+    /// crates/fuzz/regressions/parquet/): a division by zero decoding a byte-array page, a
+    /// validity bitmap shorter than its length, a negative column chunk size in the footer.
+    /// Each is an error naming the file.
+    #[test]
+    fn damaged_files_the_parquet_library_panics_on_are_errors_naming_the_file() {
+        let found = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions/parquet");
+        for (name, says) in [
+            ("panic-s1-i1641.parquet", "divide by zero"),
+            ("panic-s1-i1939.parquet", "out of bounds"),
+            ("panic-s1-i5640.parquet", "-251"),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join(name);
+            std::fs::copy(found.join(name), &p).unwrap();
+            let err = read(&p, &TableSpec::default()).unwrap_err();
+            let msg = err.to_string();
+            assert!(
+                matches!(err, TableError::DamagedParquet { .. })
+                    && msg.contains(name)
+                    && msg.contains(says),
+                "{name}: {msg}"
+            );
+        }
     }
 }

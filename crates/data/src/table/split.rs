@@ -1,7 +1,7 @@
 //! The seeded, stratified hold-out: the same fraction of every class goes to the test split.
 
 use super::error::{Result, TableError};
-use crate::reader::Review;
+use crate::example::Review;
 use crate::subset;
 
 /// Hold-out shuffles use ChaCha8 streams from here on, one per class (`2^32 + class`), apart from

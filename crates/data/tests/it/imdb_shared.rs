@@ -3,10 +3,12 @@
 //! the `vocab.txt` fallback, the SMALL_RUN subset and padding on real lengths.
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
+use imdb_lora_data::table::{Dataset, DatasetSpec, NameSource, load_dataset};
 use imdb_lora_data::{
-    Batcher, BatcherConfig, LabelCounts, Split, SubsetSpec, TextTokenizer, load_split,
-    read_reviews, subset,
+    Batcher, BatcherConfig, LabelCounts, Review, SubsetSpec, TextTokenizer, TokenizedSplit,
+    prepare_split, subset,
 };
 
 const FIXTURE: &str = concat!(
@@ -14,18 +16,38 @@ const FIXTURE: &str = concat!(
     "/../../fixtures/imdb_tokens.json"
 );
 
+/// The shared IMDb tree read as any dataset is (its `plain_text` configuration found, both
+/// splits read through the table pipeline), once for all tests here.
+fn imdb() -> &'static Dataset {
+    static IMDB: OnceLock<Dataset> = OnceLock::new();
+    IMDB.get_or_init(|| {
+        let dir = imdb_lora_testkit::shared::imdb_file("").unwrap_or_else(|e| panic!("{e}"));
+        load_dataset(&DatasetSpec::new(dir)).unwrap()
+    })
+}
+
+/// A split subset and tokenised, as the CLI prepares it.
+fn prepare(reviews: &[Review], tok: &TextTokenizer, spec: &SubsetSpec) -> TokenizedSplit {
+    prepare_split(&PathBuf::from("imdb"), reviews.to_vec(), tok, spec).unwrap()
+}
+
 #[test]
 fn both_splits_have_25000_rows_12500_per_label_neg_then_pos() {
-    for split in [Split::Train, Split::Test] {
-        let reviews = read_reviews(&imdb_file(split)).unwrap();
-        assert_eq!(reviews.len(), 25_000, "{}", split.name());
+    let imdb = imdb();
+    // The shared files carry no ClassLabel metadata: IMDb's names are known.
+    assert_eq!(imdb.classes.names(), ["neg", "pos"]);
+    assert_eq!(
+        imdb.classes.source(),
+        &NameSource::KnownDataset("stanfordnlp/imdb")
+    );
+    assert_eq!(
+        (imdb.text_columns.as_slice(), imdb.label_column.as_str()),
+        (["text".to_owned()].as_slice(), "label")
+    );
+    for (name, reviews) in [("train", &imdb.train), ("test", &imdb.test)] {
+        assert_eq!(reviews.len(), 25_000, "{name}");
         let counts = LabelCounts::of(reviews.iter().map(|r| &r.label));
-        assert_eq!(
-            counts,
-            LabelCounts::binary(12_500, 12_500),
-            "{}",
-            split.name()
-        );
+        assert_eq!(counts, LabelCounts::binary(12_500, 12_500), "{name}");
         // As on the Hub: ordered negative then positive, which is why we always shuffle.
         assert!(reviews[..12_500].iter().all(|r| r.label == 0));
         assert!(reviews.iter().enumerate().all(|(i, r)| r.row == i));
@@ -73,11 +95,6 @@ fn fixture() -> Vec<Sample> {
         .collect()
 }
 
-/// Shared files, or a test failure that says where they were looked for and how to point at them.
-fn imdb_file(split: Split) -> PathBuf {
-    imdb_lora_testkit::shared::imdb_file(split.file()).unwrap_or_else(|e| panic!("{e}"))
-}
-
 fn minilm_dir() -> PathBuf {
     imdb_lora_testkit::shared::minilm_dir().unwrap_or_else(|e| panic!("{e}"))
 }
@@ -90,7 +107,7 @@ fn minilm_file(name: &str) -> PathBuf {
 fn token_ids_match_the_python_tokenizer() {
     let samples = fixture();
     assert_eq!(samples.len(), 20);
-    let reviews = read_reviews(&imdb_file(Split::Test)).unwrap();
+    let reviews = &imdb().test;
     let from_json =
         TextTokenizer::from_tokenizer_json(&minilm_file("tokenizer.json"), 256).unwrap();
     let from_vocab = TextTokenizer::from_vocab(&minilm_file("vocab.txt"), true, 256).unwrap();
@@ -127,7 +144,7 @@ fn token_ids_match_the_python_tokenizer() {
 
 #[test]
 fn vocab_fallback_matches_tokenizer_json_on_a_thousand_reviews() {
-    let reviews = read_reviews(&imdb_file(Split::Train)).unwrap();
+    let reviews = &imdb().train;
     let idx = subset::shuffled_indices(reviews.len(), 7);
     let texts: Vec<&str> = idx[..1000]
         .iter()
@@ -158,22 +175,16 @@ fn tempdir_with_vocab_only() -> tempfile::TempDir {
 #[test]
 fn small_run_subset_is_balanced_and_reproducible() {
     let tok = TextTokenizer::from_tokenizer_json(&minilm_file("tokenizer.json"), 256).unwrap();
-    let path = imdb_file(Split::Train);
-    let a = load_split(&path, &tok, &SubsetSpec::small_run_train(42)).unwrap();
+    let a = prepare(&imdb().train, &tok, &SubsetSpec::small_run_train(42));
     assert_eq!(a.examples.len(), 4_000);
     assert_eq!(a.counts, LabelCounts::binary(2_000, 2_000));
-    let b = load_split(&path, &tok, &SubsetSpec::small_run_train(42)).unwrap();
+    let b = prepare(&imdb().train, &tok, &SubsetSpec::small_run_train(42));
     assert_eq!(a.examples, b.examples);
     // Pinned: the SMALL_RUN train subset for seed 42 starts with these file rows. A change means
     // results are no longer comparable with earlier runs.
     let first: Vec<usize> = a.examples[..5].iter().map(|e| e.row).collect();
     assert_eq!(first, PINNED_FIRST_ROWS);
-    let test = load_split(
-        &imdb_file(Split::Test),
-        &tok,
-        &SubsetSpec::small_run_test(42),
-    )
-    .unwrap();
+    let test = prepare(&imdb().test, &tok, &SubsetSpec::small_run_test(42));
     assert_eq!(test.counts, LabelCounts::binary(1_000, 1_000));
 }
 
@@ -183,12 +194,7 @@ const PINNED_FIRST_ROWS: [usize; 5] = [12436, 17311, 9273, 10446, 18777];
 #[test]
 fn dynamic_padding_and_bucketing_cut_padding_on_real_reviews() {
     let tok = TextTokenizer::from_tokenizer_json(&minilm_file("tokenizer.json"), 256).unwrap();
-    let split = load_split(
-        &imdb_file(Split::Test),
-        &tok,
-        &SubsetSpec::balanced(2_000, 1),
-    )
-    .unwrap();
+    let split = prepare(&imdb().test, &tok, &SubsetSpec::balanced(2_000, 1));
     let plain = Batcher::new(
         split.examples.clone(),
         tok.pad_id(),

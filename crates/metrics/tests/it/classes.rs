@@ -1,14 +1,16 @@
-//! Schema 2: `metrics.json` with per-class metrics. A 4-class run round-trips with version
-//! 2 and the documented layout; binary content stays schema 1 byte for byte; inconsistent
-//! class metrics are refused naming the field.
+//! `metrics.json` with per-class metrics, as every run writes it. A 4-class run round-trips
+//! with the documented layout; a file of the old binary layout reads with its classes derived;
+//! inconsistent class metrics are refused naming the field.
 
 use std::path::{Path, PathBuf};
 
 use imdb_lora_metrics::{
-    EpochRecord, EvalAccumulator, MetricsError, MetricsFile, RunClasses, RunMetrics,
-    SCHEMA_VERSION, SCHEMA_VERSION_CLASSES,
+    EpochRecord, EvalAccumulator, LEGACY_SCHEMA_VERSION, MetricsError, MetricsFile, RunClasses,
+    RunMetrics, SCHEMA_VERSION,
 };
-use imdb_lora_testkit::metrics::{AG_NEWS_CLASSES, four_class_run, rising_run, run_config};
+use imdb_lora_testkit::metrics::{
+    AG_NEWS_CLASSES, binary_file, four_class_run, rising_run, run_config,
+};
 use serde_json::Value;
 
 fn sorted_keys(v: &Value) -> Vec<String> {
@@ -48,17 +50,15 @@ fn on_disk(file: &MetricsFile) -> (tempfile::TempDir, PathBuf, Value) {
 }
 
 #[test]
-fn a_four_class_run_round_trips_as_schema_2() {
+fn a_four_class_run_round_trips() {
     let file = four_class_run(3);
-    assert_eq!(file.schema_version(), SCHEMA_VERSION_CLASSES);
+    assert_eq!(file.run.schema_version, SCHEMA_VERSION);
     assert_eq!(file.run.schema_version, 2);
     let (_dir, path, v) = on_disk(&file);
 
     let back = MetricsFile::read(&path).unwrap();
     assert_eq!(back, file);
-    // The run-level reader accepts it too and returns the same run.
-    assert_eq!(RunMetrics::read(&path).unwrap(), file.run);
-    let classes = back.classes.unwrap();
+    let classes = back.classes;
     assert_eq!(classes.names().collect::<Vec<_>>(), AG_NEWS_CLASSES);
     assert_eq!(classes.num_classes(), 4);
     assert_eq!(
@@ -66,7 +66,7 @@ fn a_four_class_run_round_trips_as_schema_2() {
         classes.epochs.last().unwrap()
     );
 
-    // The layout: schema 1's keys in their order, then `classes`.
+    // The layout: the run's keys in their order, then `classes`.
     let text = std::fs::read_to_string(&path).unwrap();
     assert_eq!(v["schema_version"], 2);
     assert_key_order(
@@ -86,7 +86,7 @@ fn a_four_class_run_round_trips_as_schema_2() {
             "classes",
         ],
     );
-    // No binary matrix over four classes; the headline is otherwise schema 1's.
+    // No binary matrix over four classes; the headline keys are otherwise a two-class run's.
     assert_eq!(
         sorted_keys(&v["epochs"][0]["eval"]),
         [
@@ -130,26 +130,41 @@ fn a_four_class_run_round_trips_as_schema_2() {
 }
 
 #[test]
-fn binary_content_is_schema_1_byte_for_byte() {
-    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fixtures/v1_rising_run.json");
-    let file = MetricsFile::new(rising_run(2), None);
-    assert_eq!(file.run.schema_version, SCHEMA_VERSION);
-    let (_dir, path, _) = on_disk(&file);
-    assert_eq!(
-        std::fs::read_to_string(&path).unwrap(),
-        std::fs::read_to_string(&golden).unwrap()
-    );
-    let read = MetricsFile::read(&golden).unwrap();
-    assert_eq!(read.classes, None);
-    assert_eq!(read.run, rising_run(2));
+fn a_two_class_run_is_written_like_any_other() {
+    let file = binary_file(rising_run(2));
+    let (_dir, path, v) = on_disk(&file);
+    assert_eq!(v["schema_version"], 2);
+    assert_eq!(v["classes"]["baseline"]["per_class"][1]["name"], "pos");
+    assert_eq!(MetricsFile::read(&path).unwrap(), file);
 }
 
 #[test]
-fn the_version_must_be_the_lowest_that_describes_the_file() {
+fn a_legacy_binary_file_reads_with_its_classes_derived() {
+    // Written by an older version: schema 1, no `classes`.
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fixtures/v1_rising_run.json");
+    let text = std::fs::read_to_string(&golden).unwrap();
+    assert!(text.contains("\"schema_version\": 1") && !text.contains("\"classes\""));
+    let read = MetricsFile::read(&golden).unwrap();
+    // Upgraded: the same run, its per-class metrics those of its binary matrices.
+    assert_eq!(read, binary_file(rising_run(2)));
+    let last = read.classes.final_epoch().unwrap();
+    let binary = read.run.final_epoch().unwrap().eval.confusion;
+    assert_eq!(
+        last.confusion,
+        [[binary.tn, binary.fp], [binary.fn_, binary.tp]]
+    );
+    assert_eq!(
+        last.per_class[1].f1,
+        read.run.final_epoch().unwrap().eval.f1
+    );
+}
+
+#[test]
+fn each_version_has_its_own_layout() {
     let dir = tempfile::tempdir().unwrap();
     let (_d, _, v) = on_disk(&four_class_run(1));
 
-    // Schema 2 without classes: the key is missing.
+    // The current version without classes: the key is missing.
     let mut no_classes = v.clone();
     no_classes.as_object_mut().unwrap().remove("classes");
     let err = MetricsFile::read(&write_value(dir.path(), "a.json", &no_classes)).unwrap_err();
@@ -157,31 +172,19 @@ fn the_version_must_be_the_lowest_that_describes_the_file() {
     let source = std::error::Error::source(&err).unwrap().to_string();
     assert!(source.contains("missing field `classes`"), "{source}");
 
-    // Schema 1 with classes: an unknown key there.
+    // The legacy version with classes: an unknown key there.
     let mut v1 = v.clone();
-    v1["schema_version"] = 1.into();
+    v1["schema_version"] = LEGACY_SCHEMA_VERSION.into();
     let err = MetricsFile::read(&write_value(dir.path(), "b.json", &v1)).unwrap_err();
     let source = std::error::Error::source(&err).unwrap().to_string();
     assert!(source.contains("unknown field `classes`"), "{source}");
 
-    // In memory, both ways round.
+    // In memory, only the version written.
     let mut file = four_class_run(1);
-    file.run.schema_version = SCHEMA_VERSION;
+    file.run.schema_version = LEGACY_SCHEMA_VERSION;
     let err = file.validate().unwrap_err();
     assert_eq!(err.field, "schema_version");
     assert!(err.reason.contains("expected 2"), "{err}");
-    let mut run = rising_run(1);
-    run.schema_version = SCHEMA_VERSION_CLASSES;
-    let err = MetricsFile {
-        run: run.clone(),
-        classes: None,
-    }
-    .validate()
-    .unwrap_err();
-    assert_eq!(err.field, "schema_version");
-    // RunMetrics::write_atomic writes schema 1 only.
-    let err = run.write_atomic(&dir.path().join("c.json")).unwrap_err();
-    assert!(matches!(err, MetricsError::Invalid(_)), "{err:?}");
 }
 
 /// Reads `v` after `edit` and returns the field the refusal names.
@@ -361,10 +364,10 @@ fn an_accumulated_evaluation_makes_a_valid_file() {
     };
     let file = MetricsFile::new(
         run,
-        Some(RunClasses {
+        RunClasses {
             baseline: baseline_classes,
             epochs: vec![classes],
-        }),
+        },
     );
     let (_d, path, _) = on_disk(&file);
     let back = MetricsFile::read(&path).unwrap();
@@ -403,10 +406,10 @@ fn two_named_classes_keep_the_binary_headline() {
     };
     let file = MetricsFile::new(
         run,
-        Some(RunClasses {
+        RunClasses {
             baseline: classes.clone(),
             epochs: vec![classes],
-        }),
+        },
     );
     let (_d, path, v) = on_disk(&file);
     assert_eq!(v["schema_version"], 2);

@@ -3,8 +3,16 @@
 
 use std::path::Path;
 
-use imdb_lora_metrics::{MetricsError, RunMetrics};
-use imdb_lora_testkit::metrics::rising_run as sample;
+use imdb_lora_metrics::{MetricsError, MetricsFile, RunMetrics};
+use imdb_lora_testkit::metrics::{binary_file, rising_run as sample};
+
+/// `m` as written to `metrics.json` (with its per-class metrics, named neg and pos), as JSON.
+fn json_of(m: RunMetrics) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metrics.json");
+    binary_file(m).write_atomic(&path).unwrap();
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
 
 fn write_text(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     let path = dir.join(name);
@@ -16,9 +24,9 @@ fn write_text(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
 fn round_trips_through_write_atomic_and_read() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("metrics.json");
-    let m = sample(3);
+    let m = binary_file(sample(3));
     m.write_atomic(&path).unwrap();
-    let back = RunMetrics::read(&path).unwrap();
+    let back = MetricsFile::read(&path).unwrap();
     assert_eq!(back, m);
     assert!(std::fs::read_to_string(&path).unwrap().ends_with("}\n"));
 }
@@ -27,7 +35,7 @@ fn round_trips_through_write_atomic_and_read() {
 fn json_layout_is_the_documented_schema() {
     // Guards the file format against accidental renames: changing any key
     // here must come with a SCHEMA_VERSION bump.
-    let v = serde_json::to_value(sample(1)).unwrap();
+    let v = json_of(sample(1));
     let keys = |v: &serde_json::Value| {
         let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
         k.sort();
@@ -37,6 +45,7 @@ fn json_layout_is_the_documented_schema() {
         keys(&v),
         [
             "baseline",
+            "classes",
             "config",
             "epochs",
             "eval_samples_per_s",
@@ -95,14 +104,14 @@ fn json_layout_is_the_documented_schema() {
             "train_seconds"
         ]
     );
-    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["schema_version"], 2);
 }
 
 #[test]
 fn missing_file_error_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nope.json");
-    let err = RunMetrics::read(&path).unwrap_err();
+    let err = MetricsFile::read(&path).unwrap_err();
     assert!(matches!(err, MetricsError::Read { .. }), "{err:?}");
     assert!(err.to_string().contains("nope.json"), "{err}");
 }
@@ -115,7 +124,7 @@ fn malformed_json_error_names_file_line_and_column() {
         "bad.json",
         "{\n  \"schema_version\": 1,\n  oops\n}",
     );
-    let err = RunMetrics::read(&path).unwrap_err();
+    let err = MetricsFile::read(&path).unwrap_err();
     match &err {
         MetricsError::Parse { line, column, .. } => {
             assert_eq!(*line, 3);
@@ -130,17 +139,17 @@ fn malformed_json_error_names_file_line_and_column() {
 #[test]
 fn unknown_or_missing_keys_are_named() {
     let dir = tempfile::tempdir().unwrap();
-    let mut v = serde_json::to_value(sample(1)).unwrap();
+    let mut v = json_of(sample(1));
     v["config"]["lora_rank"] = 8.into();
     let path = write_text(dir.path(), "extra.json", &v.to_string());
-    let err = RunMetrics::read(&path).unwrap_err();
+    let err = MetricsFile::read(&path).unwrap_err();
     let source = std::error::Error::source(&err).unwrap().to_string();
     assert!(source.contains("lora_rank"), "{source}");
 
-    let mut v = serde_json::to_value(sample(1)).unwrap();
+    let mut v = json_of(sample(1));
     v.as_object_mut().unwrap().remove("baseline");
     let path = write_text(dir.path(), "missing.json", &v.to_string());
-    let err = RunMetrics::read(&path).unwrap_err();
+    let err = MetricsFile::read(&path).unwrap_err();
     let source = std::error::Error::source(&err).unwrap().to_string();
     assert!(source.contains("missing field `baseline`"), "{source}");
 }
@@ -149,7 +158,7 @@ fn unknown_or_missing_keys_are_named() {
 fn other_schema_version_is_reported_as_such() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_text(dir.path(), "v9.json", r#"{"schema_version": 9, "x": 1}"#);
-    let err = RunMetrics::read(&path).unwrap_err();
+    let err = MetricsFile::read(&path).unwrap_err();
     assert!(
         matches!(
             err,
@@ -162,16 +171,16 @@ fn other_schema_version_is_reported_as_such() {
         "{err:?}"
     );
     assert!(err.to_string().contains("v9.json"));
-    assert!(err.to_string().contains("expected 1 to 2"), "{err}");
+    assert!(err.to_string().contains("expected 2 (or 1"), "{err}");
 }
 
 #[test]
 fn inconsistent_file_error_names_file_and_field() {
     let dir = tempfile::tempdir().unwrap();
-    let mut v = serde_json::to_value(sample(2)).unwrap();
+    let mut v = json_of(sample(2));
     v["epochs"][1]["epoch"] = 3.into();
     let path = write_text(dir.path(), "gap.json", &v.to_string());
-    let err = RunMetrics::read(&path).unwrap_err();
+    let err = MetricsFile::read(&path).unwrap_err();
     match &err {
         MetricsError::InvalidFile { source, .. } => assert_eq!(source.field, "epochs[1].epoch"),
         other => panic!("expected InvalidFile, got {other:?}"),
@@ -250,8 +259,10 @@ fn validate_names_the_offending_field() {
     m.config.batch_size = 0;
     assert_eq!(field_of(&m), "config.batch_size");
 
-    // 2 is the version with per-class metrics, which a RunMetrics may carry the version of
-    // (the file's classes are checked by MetricsFile); 3 is unknown.
+    // Only the version written is valid in memory (a legacy file's 1 is upgraded on reading).
+    let mut m = sample(1);
+    m.schema_version = 1;
+    assert_eq!(field_of(&m), "schema_version");
     let mut m = sample(1);
     m.schema_version = 3;
     assert_eq!(field_of(&m), "schema_version");
@@ -287,10 +298,10 @@ fn confusion_counts_whose_sum_overflows_are_refused_naming_the_field() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("metrics.json");
-    let mut v = serde_json::to_value(sample(1)).unwrap();
+    let mut v = json_of(sample(1));
     v["baseline"]["confusion"]["tp"] = u64::MAX.into();
     std::fs::write(&path, v.to_string()).unwrap();
-    let err = RunMetrics::read(&path).unwrap_err();
+    let err = MetricsFile::read(&path).unwrap_err();
     assert!(err.to_string().contains("metrics.json"), "{err}");
     match &err {
         MetricsError::InvalidFile { source, .. } => assert_eq!(source.field, "baseline.confusion"),
@@ -302,8 +313,8 @@ fn confusion_counts_whose_sum_overflows_are_refused_naming_the_field() {
 fn write_atomic_refuses_invalid_metrics_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("metrics.json");
-    let mut m = sample(1);
-    m.epochs[0].eval.recall = 2.0;
+    let mut m = binary_file(sample(1));
+    m.run.epochs[0].eval.recall = 2.0;
     let err = m.write_atomic(&path).unwrap_err();
     assert!(matches!(err, MetricsError::Invalid(_)), "{err:?}");
     assert!(!path.exists());

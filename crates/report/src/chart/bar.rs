@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use imdb_lora_metrics::RunMetrics;
+use imdb_lora_metrics::MetricsFile;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -14,9 +14,7 @@ use super::draw::{
 use crate::error::ReportError;
 
 /// Title of the bar chart.
-pub const BAR_TITLE: &str = "IMDb sentiment: baseline vs LoRA fine-tuned";
-/// Title of the bar chart of a run over named classes.
-pub const CLASS_BAR_TITLE: &str = "Text classification: baseline vs LoRA fine-tuned";
+pub const BAR_TITLE: &str = "Text classification: baseline vs LoRA fine-tuned";
 
 /// Bar width and the gap between the two bars of a group, in x units
 /// (groups are 1.0 apart).
@@ -95,30 +93,13 @@ impl Chart for BarChart {
 /// # Errors
 /// [`ReportError::NoEpochs`] if `metrics.epochs` is empty; drawing,
 /// encoding or write errors naming the file.
-pub fn bar_chart(
-    metrics: &RunMetrics,
-    path_png: &Path,
-    path_svg: &Path,
-) -> Result<(), ReportError> {
-    bar_chart_worded(metrics, Wording::BINARY, path_png, path_svg)
-}
-
-/// [`bar_chart`] in `w`'s words (title, F1's label, subtitle).
-pub(crate) fn bar_chart_worded(
-    metrics: &RunMetrics,
-    w: Wording,
-    path_png: &Path,
-    path_svg: &Path,
-) -> Result<(), ReportError> {
+pub fn bar_chart(file: &MetricsFile, path_png: &Path, path_svg: &Path) -> Result<(), ReportError> {
+    let (metrics, w) = (&file.run, Wording::of(file));
     let last = metrics.final_epoch().ok_or_else(|| ReportError::NoEpochs {
         path: path_png.to_path_buf(),
     })?;
     let chart = BarChart {
-        title: if w.classes.is_some() {
-            CLASS_BAR_TITLE
-        } else {
-            BAR_TITLE
-        },
+        title: BAR_TITLE,
         subtitle: subtitle(metrics, w),
         fine_tuned_label: format!(
             "LoRA fine-tuned (after epoch {} of {})",

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use imdb_lora_metrics::{RunClasses, RunMetrics};
+use imdb_lora_metrics::MetricsFile;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -121,18 +121,18 @@ impl Chart for ClassF1Chart {
 /// [`ReportError::NoEpochs`] if there is no completed epoch; drawing, encoding or write
 /// errors naming the file.
 pub fn class_f1_chart(
-    metrics: &RunMetrics,
-    classes: &RunClasses,
+    file: &MetricsFile,
     path_png: &Path,
     path_svg: &Path,
 ) -> Result<(), ReportError> {
+    let (metrics, classes) = (&file.run, &file.classes);
     let no_epochs = || ReportError::NoEpochs {
         path: path_png.to_path_buf(),
     };
     let last = metrics.final_epoch().ok_or_else(no_epochs)?;
     let last_classes = classes.final_epoch().ok_or_else(no_epochs)?;
     let chart = ClassF1Chart {
-        subtitle: subtitle(metrics, Wording::classes(classes.num_classes())),
+        subtitle: subtitle(metrics, Wording::of(file)),
         fine_tuned_label: format!(
             "LoRA fine-tuned (after epoch {} of {})",
             last.epoch, metrics.config.epochs

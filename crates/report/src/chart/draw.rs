@@ -3,7 +3,7 @@
 //! the space it has. The charts (`bar.rs`, `line.rs`, `class_f1.rs`, `heatmap.rs`) draw with
 //! these and `mod.rs` only names them.
 
-use imdb_lora_metrics::RunMetrics;
+use imdb_lora_metrics::{MetricsFile, RunMetrics};
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::coord::types::RangedCoordf64;
@@ -449,39 +449,35 @@ pub(super) fn plot_area<'a, DB: DrawingBackend>(
     Ok(chart)
 }
 
-/// What the bar and line charts call things: IMDb's words for a binary run, generic ones
-/// (and the class count) for a run over named classes.
+/// What the bar and line charts call things, which depends on the number of classes.
 #[derive(Clone, Copy)]
-pub(crate) struct Wording {
-    /// `None` for a binary run without class names.
-    pub(super) classes: Option<usize>,
+pub(super) struct Wording {
+    /// The run's number of classes.
+    pub(super) classes: usize,
 }
 
 impl Wording {
-    /// A binary IMDb run: the charts exactly as they always were.
-    pub(crate) const BINARY: Self = Self { classes: None };
-
-    /// A run over `n` named classes.
-    pub(crate) fn classes(n: usize) -> Self {
-        Self { classes: Some(n) }
+    /// The wording of a run over `file`'s classes.
+    pub(super) fn of(file: &MetricsFile) -> Self {
+        Self {
+            classes: file.classes.num_classes(),
+        }
     }
 
     /// The headline F1's label: the macro average over more than two classes.
     pub(super) fn f1(self) -> &'static str {
-        match self.classes {
-            Some(n) if n > 2 => "Macro-F1",
-            _ => "F1",
-        }
+        if self.classes > 2 { "Macro-F1" } else { "F1" }
     }
 }
 
 /// One line under the title identifying the run.
 pub(super) fn subtitle(m: &RunMetrics, w: Wording) -> String {
     let c = &m.config;
-    let test = match w.classes {
-        None => format!("{} test reviews", fmt_count(c.test_n as u64)),
-        Some(n) => format!("{} test examples, {n} classes", fmt_count(c.test_n as u64)),
-    };
+    let test = format!(
+        "{} test examples, {} classes",
+        fmt_count(c.test_n as u64),
+        w.classes
+    );
     format!(
         "{} + LoRA (r = {}, α = {}, {}) · {test} · {} backend",
         c.model,

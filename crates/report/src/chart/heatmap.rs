@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use imdb_lora_metrics::{RunClasses, RunMetrics};
+use imdb_lora_metrics::MetricsFile;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -328,18 +328,18 @@ impl Heatmap {
 /// [`ReportError::NoEpochs`] if there is no completed epoch; drawing, encoding or write
 /// errors naming the file.
 pub fn confusion_heatmap(
-    metrics: &RunMetrics,
-    classes: &RunClasses,
+    file: &MetricsFile,
     path_png: &Path,
     path_svg: &Path,
 ) -> Result<(), ReportError> {
+    let (metrics, classes) = (&file.run, &file.classes);
     let no_epochs = || ReportError::NoEpochs {
         path: path_png.to_path_buf(),
     };
     let last = metrics.final_epoch().ok_or_else(no_epochs)?;
     let last_classes = classes.final_epoch().ok_or_else(no_epochs)?;
     let chart = Heatmap {
-        subtitle: subtitle(metrics, Wording::classes(classes.num_classes())),
+        subtitle: subtitle(metrics, Wording::of(file)),
         caption: format!(
             "After epoch {} of {} · colour: share of the true class · numbers: test examples",
             last.epoch, metrics.config.epochs

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use imdb_lora_metrics::RunMetrics;
+use imdb_lora_metrics::MetricsFile;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -14,8 +14,8 @@ use super::draw::{
 };
 use crate::error::ReportError;
 
-/// Title of the line chart.
-pub const LINE_TITLE: &str = "IMDb sentiment: test accuracy and F1 by epoch";
+/// Title of the line chart (of a run over more than two classes, `F1` is `Macro-F1`).
+pub const LINE_TITLE: &str = "Text classification: test accuracy and F1 by epoch";
 
 /// Beyond this many epochs the per-point value labels would collide
 /// horizontally (a label is ~45 px, the plot ~850 px wide), so only the
@@ -175,32 +175,15 @@ impl Chart for LineChart {
 /// # Errors
 /// [`ReportError::NoEpochs`] if `metrics.epochs` is empty; drawing,
 /// encoding or write errors naming the file.
-pub fn line_chart(
-    metrics: &RunMetrics,
-    path_png: &Path,
-    path_svg: &Path,
-) -> Result<(), ReportError> {
-    line_chart_worded(metrics, Wording::BINARY, path_png, path_svg)
-}
-
-/// [`line_chart`] in `w`'s words (title, F1's label, subtitle).
-pub(crate) fn line_chart_worded(
-    metrics: &RunMetrics,
-    w: Wording,
-    path_png: &Path,
-    path_svg: &Path,
-) -> Result<(), ReportError> {
+pub fn line_chart(file: &MetricsFile, path_png: &Path, path_svg: &Path) -> Result<(), ReportError> {
+    let (metrics, w) = (&file.run, Wording::of(file));
     if metrics.epochs.is_empty() {
         return Err(ReportError::NoEpochs {
             path: path_png.to_path_buf(),
         });
     }
     let chart = LineChart {
-        title: if w.classes.is_some() {
-            format!("Text classification: test accuracy and {} by epoch", w.f1())
-        } else {
-            LINE_TITLE.to_string()
-        },
+        title: LINE_TITLE.replace("F1", w.f1()),
         f1: w.f1(),
         subtitle: subtitle(metrics, w),
         points: metrics

@@ -10,11 +10,8 @@ mod draw;
 mod heatmap;
 mod line;
 
-pub(crate) use bar::bar_chart_worded;
-pub use bar::{BAR_TITLE, CLASS_BAR_TITLE, bar_chart};
+pub use bar::{BAR_TITLE, bar_chart};
 pub use class_f1::{CLASS_F1_TITLE, class_f1_chart};
-pub(crate) use draw::Wording;
 pub use draw::{HEIGHT, WIDTH};
 pub use heatmap::{HEATMAP_TITLE, confusion_heatmap};
-pub(crate) use line::line_chart_worded;
 pub use line::{LINE_TITLE, line_chart};

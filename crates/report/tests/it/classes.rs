@@ -1,14 +1,14 @@
-//! Reports of runs with per-class metrics (`metrics.json` schema 2): the classes named in
-//! report.md and in every chart, the per-class F1 chart and the confusion heat map; and the
-//! binary report pinned to what it was before classes existed.
+//! Reports of runs over named classes (every run): the classes named in report.md and in
+//! every chart, the per-class F1 chart and the confusion heat map; two classes (IMDb's neg and
+//! pos) the same way as four; files of the old binary layout still render.
 
 use std::path::{Path, PathBuf};
 
 use imdb_lora_metrics::{ClassConfusion, ClassMetrics, EvalMetrics, MetricsFile, RunClasses};
 use imdb_lora_report::{
-    CLASS_BAR_TITLE, CLASS_F1_TITLE, HEATMAP_TITLE, MAX_CHART_CLASSES, ReportError, render_all,
+    BAR_TITLE, CLASS_F1_TITLE, HEATMAP_TITLE, MAX_CHART_CLASSES, ReportError, render_all,
 };
-use imdb_lora_testkit::metrics::{AG_NEWS_CLASSES, balanced_run, four_class_run};
+use imdb_lora_testkit::metrics::{AG_NEWS_CLASSES, balanced_run, binary_file, four_class_run};
 
 use crate::render::{assert_chart_png, read, svg_has_text};
 
@@ -19,28 +19,38 @@ fn write_file(dir: &Path, file: &MetricsFile) -> PathBuf {
 }
 
 #[test]
-fn a_binary_report_is_byte_for_byte_what_it_was() {
-    // The fixture is report.md as rendered before per-class metrics existed.
-    let golden = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/it/fixtures/binary_three_epochs_report.md");
+fn a_two_class_run_is_reported_as_any_other_with_its_class_names() {
     let dir = tempfile::tempdir().unwrap();
-    let m = balanced_run(&[(437, 416), (451, 428), (440, 447)]);
-    let input = dir.path().join("metrics.json");
-    m.write_atomic(&input).unwrap();
+    let file = binary_file(balanced_run(&[(437, 416), (451, 428), (440, 447)]));
+    let input = write_file(dir.path(), &file);
     let out = render_all(&input, dir.path()).unwrap();
-    assert_eq!(out.class_charts, None);
-    assert_eq!(read(&out.report_md), read(&golden));
-    assert!(!dir.path().join("images/confusion_heatmap.png").exists());
-    // The same through the file-level entry points.
-    let file = MetricsFile::read(&input).unwrap();
-    assert_eq!(
-        imdb_lora_report::render_file_markdown(&file, true).unwrap(),
-        read(&golden)
-    );
+    let charts = out
+        .class_charts
+        .expect("two classes get the class charts too");
+    assert_chart_png(&charts.f1_png);
+    assert_chart_png(&charts.heatmap_png);
+    assert!(svg_has_text(&read(&out.bar_svg), BAR_TITLE));
+    assert!(read(&out.bar_svg).contains("1,000 test examples, 2 classes"));
+    let md = read(&out.report_md);
+    for row in [
+        "# Text classification: LoRA fine-tuning report",
+        "(2 classes: `neg`, `pos`;",
+        "| Evaluation | Accuracy | F1 | Weighted F1 | Precision | Recall | Test loss | Train loss |",
+        "Positive class: `pos` (label 1)",
+        "| True \\ Predicted | neg | pos | Support |",
+        "| **neg** | **447 (89.4 %)** | 53 (10.6 %) | 500 |",
+        "| **pos** | 60 (12.0 %) | **440 (88.0 %)** | 500 |",
+    ] {
+        assert!(md.contains(row), "report.md lacks `{row}`:\n{md}");
+    }
+    // The file-level entry point renders the same text.
+    let again = MetricsFile::read(&input).unwrap();
+    assert_eq!(imdb_lora_report::render_markdown(&again, true).unwrap(), md);
 }
 
 #[test]
 fn a_real_schema_1_file_still_renders() {
+    // Written by an older version (binary layout, no `classes`): read as IMDb's neg and pos.
     let input = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../docs/results/gpu_h200_minilm_rust_metrics.json");
     let dir = tempfile::tempdir().unwrap();
@@ -48,10 +58,13 @@ fn a_real_schema_1_file_still_renders() {
     assert_chart_png(&out.bar_png);
     let md = read(&out.report_md);
     assert!(
-        md.starts_with("# IMDb sentiment: LoRA fine-tuning report"),
+        md.starts_with("# Text classification: LoRA fine-tuning report"),
         "{md}"
     );
-    assert!(md.contains("| **negative** |"), "{md}");
+    assert!(
+        md.contains("| **neg** |") && md.contains("| **pos** |"),
+        "{md}"
+    );
 }
 
 #[test]
@@ -75,7 +88,7 @@ fn a_four_class_run_renders_with_the_class_names() {
     }
 
     let bar = read(&out.bar_svg);
-    assert!(svg_has_text(&bar, CLASS_BAR_TITLE));
+    assert!(svg_has_text(&bar, BAR_TITLE));
     assert!(svg_has_text(&bar, "Macro-F1"));
     assert!(bar.contains("1,600 test examples, 4 classes"));
     let line = read(&out.line_svg);
@@ -84,7 +97,7 @@ fn a_four_class_run_renders_with_the_class_names() {
         "Text classification: test accuracy and Macro-F1 by epoch"
     ));
 
-    let classes = file.classes.as_ref().unwrap();
+    let classes = &file.classes;
     let last = classes.final_epoch().unwrap();
     let f1 = read(&charts.f1_svg);
     assert!(svg_has_text(&f1, CLASS_F1_TITLE));
@@ -136,15 +149,14 @@ fn a_four_class_run_renders_with_the_class_names() {
 fn class_charts_render_deterministically() {
     let dir = tempfile::tempdir().unwrap();
     let file = four_class_run(2);
-    let classes = file.classes.as_ref().unwrap();
     for draw in [
         imdb_lora_report::class_f1_chart,
         imdb_lora_report::confusion_heatmap,
     ] {
         let (a_png, a_svg) = (dir.path().join("a.png"), dir.path().join("a.svg"));
         let (b_png, b_svg) = (dir.path().join("b.png"), dir.path().join("b.svg"));
-        draw(&file.run, classes, &a_png, &a_svg).unwrap();
-        draw(&file.run, classes, &b_png, &b_svg).unwrap();
+        draw(&file, &a_png, &a_svg).unwrap();
+        draw(&file, &b_png, &b_svg).unwrap();
         assert_eq!(
             std::fs::read(&a_png).unwrap(),
             std::fs::read(&b_png).unwrap()
@@ -181,10 +193,10 @@ fn many_class_run(names: &[String], right: impl Fn(usize) -> u64) -> MetricsFile
     run.epochs[0].eval = EvalMetrics::from_class_confusion(&matrix, 0.5, 1.0);
     MetricsFile::new(
         run,
-        Some(RunClasses {
+        RunClasses {
             baseline: ClassMetrics::from_confusion(names, &baseline_matrix).unwrap(),
             epochs: vec![ClassMetrics::from_confusion(names, &matrix).unwrap()],
-        }),
+        },
     )
 }
 

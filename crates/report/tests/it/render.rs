@@ -4,19 +4,24 @@
 
 use std::path::{Path, PathBuf};
 
-use imdb_lora_metrics::RunMetrics;
+use imdb_lora_metrics::MetricsFile;
 use imdb_lora_report::{BAR_TITLE, HEIGHT, LINE_TITLE, ReportError, WIDTH, render_all};
-use imdb_lora_testkit::metrics::balanced_run as sample;
+use imdb_lora_testkit::metrics::{balanced_run, binary_file};
 
-fn one_epoch() -> RunMetrics {
+/// A two-class (neg, pos) run of `per_epoch` (tp, tn) results.
+fn sample(per_epoch: &[(u64, u64)]) -> MetricsFile {
+    binary_file(balanced_run(per_epoch))
+}
+
+fn one_epoch() -> MetricsFile {
     sample(&[(437, 416)])
 }
 
-fn three_epochs() -> RunMetrics {
+fn three_epochs() -> MetricsFile {
     sample(&[(437, 416), (451, 428), (440, 447)])
 }
 
-fn write_metrics(dir: &Path, m: &RunMetrics) -> PathBuf {
+fn write_metrics(dir: &Path, m: &MetricsFile) -> PathBuf {
     let path = dir.join("metrics.json");
     m.write_atomic(&path).unwrap();
     path
@@ -168,8 +173,9 @@ fn renders_everything_for_one_epoch() {
         "| Epoch 1 | 0.8530 | 0.8560 |",
         "| Trainable share | 0.270 % |",
         "| Total | 109,779,460 |",
-        "| **negative** | 416 TN (41.6 %) | 84 FP (8.4 %) |",
-        "| **positive** | 63 FN (6.3 %) | 437 TP (43.7 %) |",
+        "| **neg** | **416 (83.2 %)** | 84 (16.8 %) | 500 |",
+        "| **pos** | 63 (12.6 %) | **437 (87.4 %)** | 500 |",
+        "| neg | 500 |",
         "| LoRA target modules | `query`, `value` |",
         "![Accuracy and F1: baseline vs fine-tuned after epoch 1](images/bar_chart.png)",
         "(images/line_chart.png)",
@@ -189,7 +195,7 @@ fn renders_everything_for_three_epochs() {
     assert_chart_png(&out.line_png);
 
     let line = read(&out.line_svg);
-    for e in &m.epochs {
+    for e in &m.run.epochs {
         for v in [e.eval.accuracy, e.eval.f1] {
             let label = format!("{v:.3}");
             assert!(svg_has_text(&line, &label), "line SVG lacks {label}");
@@ -249,7 +255,7 @@ fn many_epochs_render_without_value_labels() {
     imdb_lora_report::line_chart(&m, &png, &svg).unwrap();
     assert_chart_png(&png);
     let text = read(&svg);
-    let last = m.epochs[19].eval.accuracy;
+    let last = m.run.epochs[19].eval.accuracy;
     assert!(svg_has_text(&text, LINE_TITLE));
     assert!(
         !svg_has_text(&text, &format!("{last:.3}")),
@@ -261,10 +267,10 @@ fn many_epochs_render_without_value_labels() {
 fn long_run_descriptions_stay_inside_the_canvas() {
     let dir = tempfile::tempdir().unwrap();
     let mut m = three_epochs();
-    m.config.model =
+    m.run.config.model =
         "/home/someone/checkpoints/google-bert/bert-large-uncased-whole-word-masking-finetuned"
             .into();
-    m.config.target_modules = [
+    m.run.config.target_modules = [
         "query",
         "key",
         "value",
@@ -310,9 +316,9 @@ fn malformed_metrics_file_is_an_error_naming_it() {
 #[test]
 fn inconsistent_metrics_file_is_an_error_naming_file_and_field() {
     let dir = tempfile::tempdir().unwrap();
-    let mut v = serde_json::to_value(one_epoch()).unwrap();
+    let input = write_metrics(dir.path(), &one_epoch());
+    let mut v: serde_json::Value = serde_json::from_str(&read(&input)).unwrap();
     v["epochs"][0]["eval"]["accuracy"] = 1.2.into();
-    let input = dir.path().join("metrics.json");
     std::fs::write(&input, v.to_string()).unwrap();
     let err = render_all(&input, dir.path()).unwrap_err();
     let chain = format!("{err} / {}", std::error::Error::source(&err).unwrap());
@@ -329,7 +335,7 @@ fn metrics_without_epochs_are_an_error_naming_the_file() {
     assert!(matches!(err, ReportError::NoEpochs { .. }), "{err:?}");
     assert!(err.to_string().contains("metrics.json"), "{err}");
 
-    let err = imdb_lora_report::write_report(&sample(&[]), dir.path()).unwrap_err();
+    let err = imdb_lora_report::write_report(&sample(&[]), dir.path(), true).unwrap_err();
     assert!(err.to_string().contains("report.md"), "{err}");
     assert!(!dir.path().join("report.md").exists());
 }
@@ -349,9 +355,9 @@ fn unwritable_output_is_an_error_naming_the_path() {
 #[test]
 fn markdown_escapes_table_breaking_text() {
     let mut m = one_epoch();
-    m.config.data = "data/imdb|v2".into();
-    m.config.backend = "nd|array".into();
-    let md = imdb_lora_report::render_markdown(&m).unwrap();
+    m.run.config.data = "data/imdb|v2".into();
+    m.run.config.backend = "nd|array".into();
+    let md = imdb_lora_report::render_markdown(&m, true).unwrap();
     assert!(md.contains("| Data | `data/imdb\\|v2` |"), "{md}");
     assert!(md.contains("| Backend | nd\\|array |"), "{md}");
 }

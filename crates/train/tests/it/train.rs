@@ -12,8 +12,8 @@ use imdb_lora_encoder::bert::{BertModel, BertPooler};
 use imdb_lora_encoder::layers::TransformerLayer as _;
 use imdb_lora_encoder::{Encoder, SequenceClassifier, load_classifier};
 use imdb_lora_lora::LoraConfig;
-use imdb_lora_metrics::{RunConfig, RunMetrics};
-use imdb_lora_train::{Datasets, RunOutcome, TrainConfig, TrainError, fine_tune};
+use imdb_lora_metrics::{MetricsFile, RunMetrics};
+use imdb_lora_train::{Datasets, RunOutcome, RunSpec, TrainConfig, TrainError, fine_tune};
 
 type AB = Autodiff<Flex>;
 
@@ -63,33 +63,20 @@ fn data() -> Datasets {
         train: toy(48, 0),
         test: toy(24, 1000),
         pad_id: 0,
-        max_len: 16,
-        classes: None,
+        classes: vec!["neg".into(), "pos".into()],
     }
 }
 
-fn run_config(config: &TrainConfig) -> RunConfig {
-    RunConfig {
+fn spec(config: &TrainConfig) -> RunSpec {
+    RunSpec {
         model: "fixtures/tiny_bert/seqcls".into(),
-        data: "toy".into(),
-        train_n: 48,
-        test_n: 24,
-        max_len: 16,
-        epochs: config.epochs,
-        batch_size: config.batch_size,
-        lr: config.lr,
-        weight_decay: config.weight_decay,
-        warmup_ratio: config.warmup_ratio,
-        lr_schedule: config.lr_schedule.name().into(),
-        max_grad_norm: config.max_grad_norm,
-        seed: config.seed,
-        lora_r: 4,
-        lora_alpha: 8.0,
-        lora_dropout: 0.1,
-        target_modules: vec!["query".into(), "value".into()],
-        backend: "flex".into(),
         model_sha256: None,
-        precision: None,
+        data: "toy".into(),
+        max_len: 16,
+        backend: "flex".into(),
+        precision: imdb_lora_encoder::Precision::F32,
+        lora: lora(),
+        train: config.clone(),
     }
 }
 
@@ -126,10 +113,8 @@ fn run_reporting(
     let _guard = crate::rng_lock();
     fine_tune(
         tiny(),
-        &lora(),
+        &spec(config),
         &data(),
-        config,
-        run_config(config),
         out,
         &Default::default(),
         progress,
@@ -175,7 +160,9 @@ fn learns_a_separable_task_and_changes_only_adapters_and_head() {
     assert!(last.eval.accuracy > m.baseline.accuracy);
     assert_eq!(m.trainable_params, 2 * 2 * 4 * (32 + 32) + 2 * 32 + 2);
     assert_eq!(
-        RunMetrics::read(&out.path().join("metrics.json")).unwrap(),
+        MetricsFile::read(&out.path().join("metrics.json"))
+            .unwrap()
+            .run,
         *m
     );
 
@@ -452,8 +439,7 @@ fn four_classes_train_with_per_class_metrics_in_schema_2() {
         train: toy4(96, 0),
         test: toy4(48, 1000),
         pad_id: 0,
-        max_len: 16,
-        classes: Some(names.clone()),
+        classes: names.clone(),
     };
     let config_train = TrainConfig {
         lr: 1e-2,
@@ -469,15 +455,10 @@ fn four_classes_train_with_per_class_metrics_in_schema_2() {
             0,
         )
         .unwrap();
-        let mut run = run_config(&config_train);
-        run.train_n = 96;
-        run.test_n = 48;
         fine_tune(
             base,
-            &lora(),
+            &spec(&config_train),
             &data,
-            &config_train,
-            run,
             out.path(),
             &Default::default(),
             &imdb_lora_progress::Silent,
@@ -485,7 +466,7 @@ fn four_classes_train_with_per_class_metrics_in_schema_2() {
         .unwrap()
     };
     assert!(outcome.finished);
-    let classes = outcome.classes.as_ref().expect("per-class metrics");
+    let classes = &outcome.classes;
     assert_eq!(classes.names().collect::<Vec<_>>(), names);
     assert_eq!(classes.epochs.len(), 10);
     let last = outcome.metrics.final_epoch().unwrap();
@@ -504,8 +485,8 @@ fn four_classes_train_with_per_class_metrics_in_schema_2() {
         "every test example in the matrix"
     );
     let file = imdb_lora_metrics::MetricsFile::read(&out.path().join("metrics.json")).unwrap();
-    assert_eq!(file.schema_version(), 2);
-    assert_eq!(file.classes.as_ref(), Some(classes));
+    assert_eq!(file.run.schema_version, imdb_lora_metrics::SCHEMA_VERSION);
+    assert_eq!(&file.classes, classes);
 }
 
 /// A token no toy example uses but the poisoned one: its embedding row is set to NaN.
@@ -552,7 +533,7 @@ fn non_finite_loss_mid_epoch_names_its_step_and_the_last_checkpoint_resumes() {
     let batcher = imdb_lora_data::Batcher::new(
         data.train.clone(),
         data.pad_id,
-        data.max_len,
+        spec(&config).max_len,
         imdb_lora_data::BatcherConfig::train(config.batch_size, config.seed),
     )
     .unwrap();
@@ -565,10 +546,8 @@ fn non_finite_loss_mid_epoch_names_its_step_and_the_last_checkpoint_resumes() {
         let _guard = crate::rng_lock();
         fine_tune(
             base,
-            &lora(),
+            &spec(&config),
             &data,
-            &config,
-            run_config(&config),
             out,
             &Default::default(),
             &imdb_lora_progress::Silent,

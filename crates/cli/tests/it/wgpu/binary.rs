@@ -51,7 +51,9 @@ fn the_binary_trains_and_predicts_on_wgpu() {
     let train = run(&train_args);
     let log = String::from_utf8_lossy(&train.stderr);
     assert!(log.contains("wgpu adapter:"), "{log}");
-    let metrics = imdb_lora_metrics::RunMetrics::read(&out.join("metrics.json")).unwrap();
+    let metrics = imdb_lora_metrics::MetricsFile::read(&out.join("metrics.json"))
+        .unwrap()
+        .run;
     assert_eq!(metrics.config.backend, "wgpu");
     let last = metrics.final_epoch().unwrap();
     assert!(last.train_loss.is_finite() && last.eval.loss.is_finite());

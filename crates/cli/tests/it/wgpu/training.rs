@@ -7,8 +7,7 @@ use burn::backend::Autodiff;
 use imdb_lora_data::Encoded;
 use imdb_lora_encoder::load_classifier;
 use imdb_lora_lora::LoraConfig;
-use imdb_lora_metrics::RunConfig;
-use imdb_lora_train::{Datasets, TrainConfig, fine_tune};
+use imdb_lora_train::{Datasets, RunSpec, TrainConfig, fine_tune};
 
 use super::*;
 
@@ -53,8 +52,7 @@ fn minilm_learns_in_a_few_steps_on_wgpu() {
         train: sentences(32, 0),
         test: sentences(16, 500),
         pad_id: 0,
-        max_len: 16,
-        classes: None,
+        classes: vec!["neg".into(), "pos".into()],
     };
     let config = TrainConfig {
         epochs: 2,
@@ -66,36 +64,21 @@ fn minilm_learns_in_a_few_steps_on_wgpu() {
         checkpoint_every: None,
         ..TrainConfig::default()
     };
-    let lora = LoraConfig::default();
-    let run = RunConfig {
+    let run = RunSpec {
         model: "sentence-transformers/all-MiniLM-L6-v2".into(),
-        data: "sentiment words".into(),
-        train_n: 32,
-        test_n: 16,
-        max_len: 16,
-        epochs: config.epochs,
-        batch_size: config.batch_size,
-        lr: config.lr,
-        weight_decay: config.weight_decay,
-        warmup_ratio: config.warmup_ratio,
-        lr_schedule: config.lr_schedule.name().into(),
-        max_grad_norm: config.max_grad_norm,
-        seed: config.seed,
-        lora_r: lora.r,
-        lora_alpha: lora.lora_alpha,
-        lora_dropout: lora.lora_dropout,
-        target_modules: lora.target_modules.clone(),
-        backend: "wgpu".into(),
         model_sha256: None,
-        precision: None,
+        data: "sentiment words".into(),
+        max_len: 16,
+        backend: "wgpu".into(),
+        precision: imdb_lora_encoder::Precision::F32,
+        lora: LoraConfig::default(),
+        train: config,
     };
     let out = tempfile::tempdir().unwrap();
     let outcome = fine_tune(
         base,
-        &lora,
+        &run,
         &data,
-        &config,
-        run,
         out.path(),
         &device,
         &imdb_lora_progress::Silent,
