@@ -1,13 +1,14 @@
 //! `imdb-lora train`: baseline → LoRA fine-tuning with per-epoch evaluation → the saved
 //! model. Writes `metrics.json`, `checkpoints/`, `model/` (merged, Hugging Face format) and
-//! `model/adapter/` (PEFT format) into `--out`; an interrupted run resumes from its checkpoint.
+//! `model/adapter/` (PEFT format) into `--out`; an interrupted run (killed, or stopped by
+//! Ctrl-C after a checkpoint: exit status 130) resumes from its checkpoint.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use imdb_lora_encoder::{EncoderConfig, load_classifier_with_config, save_adapter};
 use imdb_lora_lora::LoraConfig;
-use imdb_lora_train::{Datasets, LrSchedule, RunSpec, TrainConfig, fine_tune};
+use imdb_lora_train::{Datasets, Interrupt, LrSchedule, RunSpec, TrainConfig, fine_tune};
 
 use crate::backend::{self, TrainBackend};
 use crate::common::{self, DataArgs, PadArgs, model_dir};
@@ -185,6 +186,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         pad_id: tokenizer.pad_id(),
         classes,
     };
+    let interrupt = Interrupt::new();
+    crate::interrupt::install(&interrupt)?;
     let outcome = fine_tune(
         base,
         &run,
@@ -192,8 +195,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         &args.out,
         &device,
         crate::ui::progress().as_ref(),
+        &interrupt,
     )?;
     let m = &outcome.metrics;
+    if outcome.interrupted {
+        return Err(crate::interrupt::Interrupted {
+            step: outcome.step,
+            total: outcome.total_steps,
+            checkpoint: imdb_lora_train::checkpoint::CheckpointDir::new(&args.out).last(),
+        }
+        .into());
+    }
     if !outcome.finished {
         tracing::info!(
             epochs_done = m.epochs.len(),

@@ -8,6 +8,7 @@
 mod backend;
 mod common;
 mod fetch;
+mod interrupt;
 mod ui;
 
 use std::io::Write;
@@ -91,6 +92,11 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Not a failure: the run stopped where it was asked to and says how to go on.
+        Err(err) if err.downcast_ref::<interrupt::Interrupted>().is_some() => {
+            let _ = writeln!(std::io::stderr(), "{err}");
+            ExitCode::from(interrupt::EXIT_STATUS)
+        }
         Err(err) => {
             // `{:#}` prints the whole cause chain on one line; stderr, like every log.
             let _ = writeln!(std::io::stderr(), "error: {err:#}");

@@ -360,6 +360,7 @@ fn training_runs(scratch: &Path) -> Result<Vec<(&'static str, Option<Vec<u8>>, V
             &dir,
             &device,
             &imdb_lora_progress::Silent,
+            &imdb_lora_train::Interrupt::new(),
         )?;
         let checkpoint = (stop != Some(0))
             .then(|| std::fs::read(dir.join("checkpoints/last.safetensors")))

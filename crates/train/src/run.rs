@@ -3,10 +3,13 @@
 //! configuration `metrics.json` records ([`RunConfig`]) and the resume fingerprint are both
 //! derived from it here, so no setting is copied by hand between structs.
 
+use std::collections::BTreeSet;
+
 use imdb_lora_encoder::Precision;
 use imdb_lora_lora::LoraConfig;
 use imdb_lora_metrics::RunConfig;
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::{Datasets, TrainConfig, TrainError};
 
@@ -84,6 +87,62 @@ impl RunSpec {
     }
 }
 
+/// Names of the parts of a [`RunSpec::fingerprint`] after the spec itself.
+const FINGERPRINT_PARTS: [&str; 3] = ["training examples", "test examples", "classes"];
+
+/// A value as a difference shows it: its JSON, cut to 60 characters.
+fn shown(value: Option<&Value>) -> String {
+    let text = value.map_or_else(|| "(absent)".to_owned(), Value::to_string);
+    match text.char_indices().nth(60) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
+    }
+}
+
+fn differences(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
+    let join = |key: &str| match path {
+        "" => key.to_owned(),
+        p => format!("{p}.{key}"),
+    };
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for key in keys {
+                match (a.get(key), b.get(key)) {
+                    (Some(x), Some(y)) => differences(&join(key), x, y, out),
+                    (x, y) => out.push(format!("{} {} → {}", join(key), shown(x), shown(y))),
+                }
+            }
+        }
+        _ if old != new => out.push(format!(
+            "{path} {} → {}",
+            shown(Some(old)),
+            shown(Some(new))
+        )),
+        _ => {}
+    }
+}
+
+/// What differs between two [`RunSpec::fingerprint`]s, one `setting old → new` per leaf
+/// (`train.lr 0.0002 → 0.0001`, `model_sha256 "ab…" → "cd…"`, `classes [...] → [...]`);
+/// empty when they are equal or not comparable (a checkpoint of an older version, whose
+/// fingerprint has another shape).
+pub(crate) fn fingerprint_differences(old: &str, new: &str) -> Vec<String> {
+    let parse = |s: &str| serde_json::from_str::<Value>(s).ok();
+    let (Some(Value::Array(old)), Some(Value::Array(new))) = (parse(old), parse(new)) else {
+        return Vec::new();
+    };
+    if old.len() != new.len() || old.len() != FINGERPRINT_PARTS.len() + 1 {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (i, (a, b)) in old.iter().zip(&new).enumerate() {
+        let path = i.checked_sub(1).map_or("", |p| FINGERPRINT_PARTS[p]);
+        differences(path, a, b, &mut out);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +193,36 @@ mod tests {
             assert_ne!(s.fingerprint(&data(&["neg", "pos"])).unwrap(), base);
         }
         assert_ne!(spec().fingerprint(&data(&["pos", "neg"])).unwrap(), base);
+    }
+
+    #[test]
+    fn a_refused_resume_can_name_each_setting_that_differs() {
+        let old = spec().fingerprint(&data(&["neg", "pos"])).unwrap();
+        let mut changed = spec();
+        changed.train.lr = 1e-4;
+        changed.lora.target_modules = vec!["query".into()];
+        changed.model_sha256 = Some("cd".into());
+        let mut other = data(&["neg", "pos", "mixed"]);
+        other.test = vec![imdb_lora_data::Encoded {
+            row: 0,
+            ids: vec![1],
+            type_ids: vec![0],
+            label: 0,
+        }];
+        let new = changed.fingerprint(&other).unwrap();
+        assert_eq!(
+            fingerprint_differences(&old, &new),
+            [
+                r#"lora.target_modules ["query","value"] → ["query"]"#,
+                r#"model_sha256 "ab" → "cd""#,
+                "train.lr 0.0002 → 0.0001",
+                "test examples 0 → 1",
+                r#"classes ["neg","pos"] → ["neg","pos","mixed"]"#,
+            ]
+        );
+        assert!(fingerprint_differences(&old, &old).is_empty());
+        // An older checkpoint's fingerprint has another shape: nothing to name.
+        assert!(fingerprint_differences("[{}, 1]", &new).is_empty());
     }
 
     #[test]

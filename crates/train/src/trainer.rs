@@ -22,7 +22,7 @@ use crate::eval::{BatchTensors, evaluate};
 use crate::optim::{
     AdamW, AdamWConfig, Grads, LinearSchedule, accumulate, clip_scale, collect_grads,
 };
-use crate::{RunSpec, TrainConfig, TrainError};
+use crate::{Interrupt, RunSpec, TrainConfig, TrainError};
 
 /// Tokenised training and test sets.
 #[derive(Debug, Clone)]
@@ -47,8 +47,15 @@ pub struct RunOutcome<B: AutodiffBackend> {
     pub metrics: RunMetrics,
     /// The per-class metrics of every evaluation.
     pub classes: RunClasses,
-    /// False when `stop_after_steps` ended the run early; run again to resume.
+    /// False when `stop_after_steps` or an [`Interrupt`] ended the run early; run again to
+    /// resume.
     pub finished: bool,
+    /// Whether an [`Interrupt`] ended it early.
+    pub interrupted: bool,
+    /// Optimizer steps taken so far (of this run, across resumes).
+    pub step: u64,
+    /// Optimizer steps of the whole run.
+    pub total_steps: u64,
 }
 
 /// File name of the metrics written into the output directory.
@@ -79,7 +86,8 @@ fn step_seed(seed: u64, micro_step: u64) -> u64 {
 /// `base` is the frozen backbone with its classifier head (fresh or from the checkpoint);
 /// adapters are added here from `run.lora`. If `out` holds a checkpoint of the same run
 /// ([`RunSpec`]'s fingerprint), the run resumes from it; one of another run is an error.
-/// `stop_after_steps` in `run.train` ends this invocation early (resumably).
+/// `stop_after_steps` in `run.train`, or `interrupt` once requested (checked after every
+/// optimizer step and before every epoch), ends this invocation early, resumably.
 ///
 /// Each epoch is reported to `progress` as a task "epoch i/n" counting its batches, with the
 /// running training loss as its message; each evaluation pass as a task counting its batches
@@ -91,6 +99,7 @@ pub fn fine_tune<AB: AutodiffBackend + KernelBackend>(
     out: &Path,
     device: &AB::Device,
     progress: &dyn Progress,
+    interrupt: &Interrupt,
 ) -> Result<RunOutcome<AB>, TrainError>
 where
     AB::InnerBackend: KernelBackend,
@@ -111,7 +120,7 @@ where
         )));
     }
     let record = run.record(data.train.len(), data.test.len());
-    let trainer = Trainer::new(data, run, &record, out, device, progress)?;
+    let trainer = Trainer::new(data, run, &record, out, device, progress, interrupt)?;
     let fingerprint = run.fingerprint(data)?;
     let adam = AdamW::new(AdamWConfig {
         weight_decay: config.weight_decay,
@@ -128,6 +137,10 @@ where
     let mut finished = !baseline_only || ls.state.epoch >= config.epochs;
 
     while !baseline_only && ls.state.epoch < config.epochs {
+        if interrupt.is_requested() {
+            finished = false;
+            break;
+        }
         let (trained, end) = trainer.train_epoch(model, &mut ls)?;
         model = trained;
         if end == EpochEnd::Stopped {
@@ -150,6 +163,9 @@ where
         metrics: metrics.run,
         classes: metrics.classes,
         finished,
+        interrupted: !finished && interrupt.is_requested(),
+        step: ls.state.optimizer_step,
+        total_steps: config.steps_per_epoch(trainer.num_batches) * config.epochs as u64,
     })
 }
 
@@ -205,6 +221,7 @@ struct Trainer<'a, AB: AutodiffBackend> {
     run: &'a RunConfig,
     device: &'a AB::Device,
     progress: &'a dyn Progress,
+    interrupt: &'a Interrupt,
     train: Batcher,
     test: Batcher,
     num_batches: usize,
@@ -229,6 +246,7 @@ where
         out: &Path,
         device: &'a AB::Device,
         progress: &'a dyn Progress,
+        interrupt: &'a Interrupt,
     ) -> Result<Self, TrainError> {
         let config = &spec.train;
         let mut train_cfg = BatcherConfig::train(config.batch_size, config.seed)
@@ -254,6 +272,7 @@ where
             run,
             device,
             progress,
+            interrupt,
             train,
             test,
             num_batches,
@@ -275,11 +294,18 @@ where
     ) -> Result<Begin<AB>, TrainError> {
         let restored = checkpoint::load(&self.ckpt.last(), base, adam, self.device)?;
         if restored.state.fingerprint != fingerprint {
+            let changed =
+                crate::run::fingerprint_differences(&restored.state.fingerprint, fingerprint);
+            let what = match changed.is_empty() {
+                true => "another configuration or other base weights".to_owned(),
+                false => format!("other settings ({})", changed.join("; ")),
+            };
             return Err(TrainError::Checkpoint {
                 path: self.ckpt.last(),
-                reason: "belongs to a run with another configuration or other base weights; \
-                         use another output directory or delete it"
-                    .into(),
+                reason: format!(
+                    "belongs to a run with {what}; use another output directory, or delete \
+                     this one to start over"
+                ),
             });
         }
         if restored.state.epoch >= self.config.epochs {
@@ -448,11 +474,14 @@ where
         model
     }
 
-    /// Whether this invocation has taken the `stop_after_steps` it was allowed.
+    /// Whether this invocation has taken the `stop_after_steps` it was allowed, or was
+    /// interrupted.
     fn stop_reached(&self, ls: &LoopState<AB::InnerBackend>) -> bool {
-        self.config
-            .stop_after_steps
-            .is_some_and(|n| ls.steps_this_run >= n)
+        self.interrupt.is_requested()
+            || self
+                .config
+                .stop_after_steps
+                .is_some_and(|n| ls.steps_this_run >= n)
     }
 
     /// Closes the epoch just trained: evaluates it, records it, moves the position to the

@@ -1,6 +1,7 @@
-//! A training process killed with SIGKILL at an arbitrary point resumes from its last
-//! checkpoint and ends with exactly the metrics of an uninterrupted run (same seed, CPU); a
-//! second run into a directory another run holds is refused.
+//! A training process killed with SIGKILL at an arbitrary point, or stopped by Ctrl-C,
+//! resumes from its last checkpoint and ends with exactly the metrics of an uninterrupted run
+//! (same seed, CPU); a second run into a directory another run holds is refused, and so is a
+//! checkpoint of another run, naming what differs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -98,6 +99,69 @@ fn sigkill_mid_run_then_resume_equals_uninterrupted_run() {
 
     assert!(train(&killed).status().unwrap().success());
     let resumed = MetricsFile::read(&killed.join("metrics.json")).unwrap().run;
+    assert_eq!(numbers(&resumed), numbers(&expected));
+}
+
+/// Ctrl-C (SIGINT) mid-training: the run finishes its step, writes a checkpoint, says how to
+/// resume and exits with 130; the same command then ends exactly as an uninterrupted run.
+#[test]
+fn ctrl_c_checkpoints_says_how_to_resume_and_the_rerun_equals_an_uninterrupted_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (whole, stopped) = (tmp.path().join("whole"), tmp.path().join("stopped"));
+    assert!(train(&whole).status().unwrap().success());
+    let expected = MetricsFile::read(&whole.join("metrics.json")).unwrap().run;
+
+    let child = train(&stopped).stderr(Stdio::piped()).spawn().unwrap();
+    // Once training has checkpointed past the baseline (checkpoints every step here).
+    let last = stopped.join("checkpoints/last.safetensors");
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    while seen.len() < 2 && started.elapsed() < Duration::from_secs(300) {
+        if let Ok(t) = std::fs::metadata(&last).and_then(|m| m.modified())
+            && !seen.contains(&t)
+        {
+            seen.push(t);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let result = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted: stopping after the current step"),
+        "{stderr}"
+    );
+    let said = stderr
+        .lines()
+        .find(|l| l.starts_with("interrupted at step "))
+        .unwrap_or_else(|| panic!("no resume line: {stderr}"));
+    // 48 examples in batches of 8 for 2 epochs: 12 steps; stopped before the end.
+    let step: u64 = said["interrupted at step ".len()..]
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..12).contains(&step), "{said}");
+    assert!(
+        said.contains("/12 — run the same command again to resume")
+            && said.contains("last.safetensors"),
+        "{said}"
+    );
+    assert!(
+        !stopped.join("model").exists(),
+        "an interrupted run saved a model"
+    );
+
+    assert!(train(&stopped).status().unwrap().success());
+    let resumed = MetricsFile::read(&stopped.join("metrics.json"))
+        .unwrap()
+        .run;
     assert_eq!(numbers(&resumed), numbers(&expected));
 }
 
@@ -263,7 +327,7 @@ fn a_checkpoint_made_on_other_base_weights_is_refused() {
     std::fs::write(&weights, bytes).unwrap();
     let checkpoint = std::fs::read(out.join("checkpoints/last.safetensors")).unwrap();
     let stderr = refused(&mut train_model(&model, &out));
-    assert!(stderr.contains("other base weights"), "{stderr}");
+    assert!(stderr.contains("model_sha256 \""), "{stderr}");
     // Nothing already written is lost.
     assert_eq!(
         std::fs::read(out.join("checkpoints/last.safetensors")).unwrap(),

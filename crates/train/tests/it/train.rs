@@ -13,7 +13,9 @@ use imdb_lora_encoder::layers::TransformerLayer as _;
 use imdb_lora_encoder::{Encoder, SequenceClassifier, load_classifier};
 use imdb_lora_lora::LoraConfig;
 use imdb_lora_metrics::{MetricsFile, RunMetrics};
-use imdb_lora_train::{Datasets, RunOutcome, RunSpec, TrainConfig, TrainError, fine_tune};
+use imdb_lora_train::{
+    Datasets, Interrupt, RunOutcome, RunSpec, TrainConfig, TrainError, fine_tune,
+};
 
 type AB = Autodiff<Flex>;
 
@@ -118,6 +120,7 @@ fn run_reporting(
         out,
         &Default::default(),
         progress,
+        &Interrupt::new(),
     )
 }
 
@@ -462,6 +465,7 @@ fn four_classes_train_with_per_class_metrics_in_schema_2() {
             out.path(),
             &Default::default(),
             &imdb_lora_progress::Silent,
+            &Interrupt::new(),
         )
         .unwrap()
     };
@@ -551,6 +555,7 @@ fn non_finite_loss_mid_epoch_names_its_step_and_the_last_checkpoint_resumes() {
             out,
             &Default::default(),
             &imdb_lora_progress::Silent,
+            &Interrupt::new(),
         )
     };
     let clean = tempfile::tempdir().unwrap();

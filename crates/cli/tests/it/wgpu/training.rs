@@ -82,6 +82,7 @@ fn minilm_learns_in_a_few_steps_on_wgpu() {
         out.path(),
         &device,
         &imdb_lora_progress::Silent,
+        &imdb_lora_train::Interrupt::new(),
     )
     .unwrap();
     let m = &outcome.metrics;
