@@ -205,6 +205,8 @@ impl Experiment {
             self.out.display().to_string(),
             "--precision".into(),
             self.precision.clone(),
+            // The `plot` step renders the report.
+            "--no-report".into(),
         ]);
         Ok(args)
     }

@@ -1,14 +1,19 @@
 //! `imdb-lora train`: baseline → LoRA fine-tuning with per-epoch evaluation → the saved
-//! model. Writes `metrics.json`, `checkpoints/`, `model/` (merged, Hugging Face format) and
-//! `model/adapter/` (PEFT format) into `--out`; an interrupted run (killed, or stopped by
+//! model. Writes `metrics.json`, `split.json`, `checkpoints/`, `model/` (merged, Hugging Face
+//! format), `model/adapter/` (PEFT format), `report.md` and `images/` into `--out`, and a
+//! summary on stdout; an interrupted run (killed, or stopped by
 //! Ctrl-C after a checkpoint: exit status 130) resumes from its checkpoint.
 
-use std::path::PathBuf;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use imdb_lora_encoder::{EncoderConfig, load_classifier_with_config, save_adapter};
 use imdb_lora_lora::LoraConfig;
-use imdb_lora_train::{Datasets, Interrupt, LrSchedule, RunSpec, TrainConfig, fine_tune};
+use imdb_lora_metrics::MetricsFile;
+use imdb_lora_train::{
+    Datasets, Interrupt, LrSchedule, METRICS_FILE, RunSpec, TrainConfig, fine_tune,
+};
 
 use crate::backend::{self, TrainBackend};
 use crate::common::{self, DataArgs, PadArgs, model_dir};
@@ -90,6 +95,10 @@ pub struct Args {
     /// Output directory.
     #[arg(long, default_value = "outputs/imdb_lora")]
     out: PathBuf,
+    /// Do not render report.md and the charts into --out at the end (`imdb-lora plot` does
+    /// it later).
+    #[arg(long)]
+    no_report: bool,
     #[command(flatten)]
     precision: backend::PrecisionArg,
     /// The dtype of the saved model's weights: f32, bf16 or f16. Default: the base
@@ -197,7 +206,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         crate::ui::progress().as_ref(),
         &interrupt,
     )?;
-    let m = &outcome.metrics;
     if outcome.interrupted {
         return Err(crate::interrupt::Interrupted {
             step: outcome.step,
@@ -208,7 +216,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if !outcome.finished {
         tracing::info!(
-            epochs_done = m.epochs.len(),
+            epochs_done = outcome.metrics.epochs.len(),
             out = %args.out.display(),
             "stopped early; run the same command again to resume"
         );
@@ -218,30 +226,56 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let last = imdb_lora_train::checkpoint::CheckpointDir::new(&args.out).last();
     if is_newer(&model_out.join("adapter/adapter_model.safetensors"), &last) {
         tracing::info!(model = %model_out.display(), "saved model is up to date with the last checkpoint");
-        return Ok(());
-    }
-    // A bf16 run's base weights are rounded: merge its adapters into the checkpoint's own
-    // weights, loaded again, so the saved model is the f32 (or bf16) base plus the update.
-    let full = match precision {
-        imdb_lora_encoder::Precision::F32 => outcome.model,
-        _ => load_classifier_with_config::<backend::Backend>(&files.weights, &config, &device, d.seed)?
+    } else {
+        // A bf16 run's base weights are rounded: merge its adapters into the checkpoint's own
+        // weights, loaded again, so the saved model is the f32 (or bf16) base plus the update.
+        let full = match precision {
+            imdb_lora_encoder::Precision::F32 => outcome.model,
+            _ => load_classifier_with_config::<backend::Backend>(
+                &files.weights,
+                &config,
+                &device,
+                d.seed,
+            )?
             .with_trained_from(&outcome.model)?,
-    };
-    imdb_lora_encoder::export::save_pretrained(&full, &config, &model_out, save_dtype)
-        .with_context(|| format!("saving {}", model_out.display()))?;
-    imdb_lora_encoder::export::copy_tokenizer_files(&model_dir(&files), &model_out)?;
-    save_adapter(&full, &run.lora, &d.model, &model_out.join("adapter"))?;
-    if let Some(last) = m.final_epoch() {
-        tracing::info!(
-            baseline_accuracy = %format_args!("{:.4}", m.baseline.accuracy),
-            accuracy = %format_args!("{:.4}", last.eval.accuracy),
-            baseline_f1 = %format_args!("{:.4}", m.baseline.f1),
-            f1 = %format_args!("{:.4}", last.eval.f1),
-            train_samples_per_s = %format_args!("{:.1}", m.train_samples_per_s),
-            model = %model_out.display(),
-            "fine-tuning finished"
-        );
+        };
+        imdb_lora_encoder::export::save_pretrained(&full, &config, &model_out, save_dtype)
+            .with_context(|| format!("saving {}", model_out.display()))?;
+        imdb_lora_encoder::export::copy_tokenizer_files(&model_dir(&files), &model_out)?;
+        save_adapter(&full, &run.lora, &d.model, &model_out.join("adapter"))?;
     }
+    let file = MetricsFile::new(outcome.metrics, outcome.classes);
+    let report = match args.no_report {
+        true => None,
+        false => Some(imdb_lora_report::render_file(&file, &args.out)?),
+    };
+    print_summary(&file, &args.out, report.as_ref())
+}
+
+/// What the run did and where its files are, on stdout (the run's result; the log is on
+/// stderr).
+fn print_summary(
+    file: &MetricsFile,
+    out: &Path,
+    report: Option<&imdb_lora_report::RenderedReport>,
+) -> anyhow::Result<()> {
+    let Some(summary) = imdb_lora_report::render_summary(file) else {
+        return Ok(());
+    };
+    let mut lines = vec![
+        summary,
+        format!("  metrics   {}", out.join(METRICS_FILE).display()),
+        format!(
+            "  model     {} (PEFT adapter: {})",
+            out.join("model").display(),
+            out.join("model/adapter").display()
+        ),
+    ];
+    if let Some(report) = report {
+        lines.push(format!("  report    {}", report.report_md.display()));
+    }
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{}", lines.join("\n"))?;
     Ok(())
 }
 

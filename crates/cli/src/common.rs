@@ -143,14 +143,8 @@ impl DataArgs {
             }
         }
         .with_context(|| format!("data {}", self.data))?;
+        // The data crate has logged the classes and the splits' sizes.
         let classes = dataset.classes.names().to_vec();
-        tracing::info!(
-            classes = ?classes,
-            names_from = %dataset.classes.source(),
-            train = dataset.train.len(),
-            test = dataset.test.len(),
-            "read data"
-        );
         let (train_spec, test_spec) = self.subsets();
         let first = |files: &[PathBuf]| {
             files
@@ -160,20 +154,18 @@ impl DataArgs {
         };
         let (train_path, test_path) = (first(&dataset.train_files), first(&dataset.test_files));
         let train = match with_train {
-            true => Some(self.report(prepare_split(
-                &train_path,
-                dataset.train,
-                tokenizer,
-                &train_spec,
-            )?)),
+            true => Some(self.report(
+                "train",
+                prepare_split(&train_path, dataset.train, tokenizer, &train_spec)?,
+                &classes,
+            )),
             false => None,
         };
-        let test = self.report(prepare_split(
-            &test_path,
-            dataset.test,
-            tokenizer,
-            &test_spec,
-        )?);
+        let test = self.report(
+            "test",
+            prepare_split(&test_path, dataset.test, tokenizer, &test_spec)?,
+            &classes,
+        );
         let rows = |split: &TokenizedSplit| split.examples.iter().map(|e| e.row).collect();
         let record = SplitRecord {
             train_files: dataset.train_files.clone(),
@@ -232,18 +224,35 @@ impl DataArgs {
         )?)
     }
 
-    /// Logs a loaded split (per-class counts, in class order).
-    fn report(&self, split: TokenizedSplit) -> TokenizedSplit {
-        let path = &split.path;
+    /// Logs a split as it will be used, on one line: its examples per class (by name, the
+    /// first few of many classes) and their lengths; a warning when most texts are cut.
+    fn report(&self, what: &str, split: TokenizedSplit, classes: &[String]) -> TokenizedSplit {
+        let counts: Vec<String> = classes
+            .iter()
+            .zip(split.counts.as_slice())
+            .take(8)
+            .map(|(name, n)| format!("{name} {n}"))
+            .collect();
+        let more = match classes.len() {
+            n if n > 8 => format!(", … ({} more classes)", n - 8),
+            _ => String::new(),
+        };
+        let (n, truncated) = (split.examples.len(), split.stats.truncated);
         tracing::info!(
-            file = %path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
-            path = %path.display(),
-            examples = split.examples.len(),
-            per_class = ?split.counts.as_slice(),
-            truncated = split.stats.truncated,
-            mean_tokens = split.stats.mean_len(),
-            "loaded split"
+            path = %split.path.display(),
+            "{what}: {n} examples ({}{more}), mean {:.1} tokens, {truncated} cut at {}",
+            counts.join(", "),
+            split.stats.mean_len(),
+            self.max_len
         );
+        if 2 * truncated > n {
+            tracing::warn!(
+                "{what}: {truncated} of {n} texts ({:.0} %) are longer than --max-len {} \
+                 tokens and were cut; a larger --max-len sees more of them (at a cost in speed)",
+                100.0 * truncated as f64 / n.max(1) as f64,
+                self.max_len
+            );
+        }
         split
     }
 }

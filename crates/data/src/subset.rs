@@ -106,10 +106,8 @@ impl LabelCounts {
 }
 
 impl std::fmt::Display for LabelCounts {
+    /// `label 0: 3, label 1: 3, ...` (the caller that knows the class names writes them).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.counts.len() <= 2 {
-            return write!(f, "{} negative / {} positive", self.get(0), self.get(1));
-        }
         for (label, n) in self.counts.iter().enumerate() {
             let sep = if label == 0 { "" } else { ", " };
             write!(f, "{sep}label {label}: {n}")?;
@@ -223,7 +221,8 @@ pub fn select(
         }
     };
     let counts = LabelCounts::of(picked.iter().map(|r| &r.label));
-    tracing::info!(what, rows = picked.len(), %counts, seed = spec.seed, balanced = spec.balanced, "subset selected");
+    // DEBUG: the caller reports the split it made of it, with the class names.
+    tracing::debug!(what, rows = picked.len(), %counts, seed = spec.seed, balanced = spec.balanced, "subset selected");
     Ok((picked, counts))
 }
 

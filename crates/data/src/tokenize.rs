@@ -438,7 +438,8 @@ impl TextTokenizer {
             }
         }
         stats.seconds = start.elapsed().as_secs_f64();
-        tracing::info!(
+        // DEBUG: the caller reports the split, these statistics included.
+        tracing::debug!(
             examples = stats.examples,
             tokens = stats.tokens,
             mean_len = format!("{:.1}", stats.mean_len()),

@@ -29,6 +29,7 @@ mod error;
 mod font;
 mod format;
 mod markdown;
+mod summary;
 
 use std::path::{Path, PathBuf};
 
@@ -43,6 +44,7 @@ pub use markdown::{
     BAR_CHART_STEM, CLASS_F1_CHART_STEM, HEATMAP_STEM, IMAGES_DIR, LINE_CHART_STEM, REPORT_FILE,
     render_markdown, write_report,
 };
+pub use summary::render_summary;
 
 /// Runs with more classes than this get no per-class chart or heat map (their bars and
 /// cells would be a few pixels wide); report.md's tables still list every class.

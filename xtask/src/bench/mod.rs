@@ -547,6 +547,8 @@ impl Bench {
             "--bucket-window",
             &bucket_window.to_string(),
             "--offline",
+            // The reference draws no charts: neither may the process measured here.
+            "--no-report",
             "--out",
             &run_dir.display().to_string(),
             "--log-level",

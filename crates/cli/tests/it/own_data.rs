@@ -88,7 +88,37 @@ fn ag_news_trains_evaluates_plots_saves_names_and_predicts() {
         train.push(a.into());
     }
     train.push(out.clone().into());
-    ok(&imdb_lora(&os(&train)));
+    let trained = imdb_lora(&os(&train));
+    ok(&trained);
+    // The summary on stdout: before → after, and where every file is.
+    let summary = String::from_utf8_lossy(&trained.stdout);
+    let lines: Vec<&str> = summary.lines().collect();
+    assert_eq!(lines.len(), 6, "{summary}");
+    assert!(
+        lines[0].contains("(4 classes: World, Sports, Business, Sci/Tech): 1 of 1 epochs, 64 training / 32 test examples"),
+        "{summary}"
+    );
+    assert!(
+        lines[1].starts_with("  accuracy  ") && lines[1].contains(" → "),
+        "{summary}"
+    );
+    assert!(lines[2].starts_with("  macro-F1  "), "{summary}");
+    for (line, path) in lines[3..]
+        .iter()
+        .zip(["metrics.json", "model", "report.md"])
+    {
+        assert!(
+            line.contains(&out.join(path).display().to_string()),
+            "{summary}"
+        );
+    }
+    // The report is rendered by train itself; the stderr log names classes, not indices.
+    assert!(out.join("report.md").is_file() && out.join("images/bar_chart.png").is_file());
+    let log = String::from_utf8_lossy(&trained.stderr);
+    assert!(
+        log.contains("train: 64 examples (World 16, Sports 16, Business 16, Sci/Tech 16)"),
+        "{log}"
+    );
 
     // metrics.json: schema 2, the four named classes, every test example in each matrix.
     let metrics = imdb_lora_metrics::MetricsFile::read(&out.join("metrics.json")).unwrap();

@@ -19,6 +19,18 @@ enum Mapping {
     Str(HashMap<String, u32>),
 }
 
+/// Class names listed in full in the log up to this many; beyond, the first few and a count.
+const LISTED_CLASSES: usize = 8;
+
+/// `names` for one log line: all of them up to [`LISTED_CLASSES`], else the first four and
+/// `… (N more)`.
+fn shorten_list(names: &[String]) -> String {
+    if names.len() <= LISTED_CLASSES {
+        return names.join(", ");
+    }
+    format!("{}, … ({} more)", names[..4].join(", "), names.len() - 4)
+}
+
 /// The classes of a dataset, decided from its training data (see the module doc for the rules).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Classes {
@@ -193,11 +205,10 @@ impl Classes {
             tracing::warn!(class = %name, "class {name:?} has no training rows");
         }
         tracing::info!(
-            classes = classes.names.len(),
             source = %classes.source,
             "{} classes: {}",
             classes.names.len(),
-            classes.names.join(", ")
+            shorten_list(&classes.names)
         );
         Ok(classes)
     }
@@ -386,6 +397,17 @@ impl Classes {
 mod tests {
     use super::super::raw::{Format, RawRow};
     use super::*;
+
+    #[test]
+    fn long_class_lists_are_shortened_in_the_log() {
+        let few: Vec<String> = ["neg", "pos"].map(String::from).to_vec();
+        assert_eq!(shorten_list(&few), "neg, pos");
+        let many: Vec<String> = (0..300).map(|i| format!("class{i}")).collect();
+        assert_eq!(
+            shorten_list(&many),
+            "class0, class1, class2, class3, … (296 more)"
+        );
+    }
 
     fn table(name: &str, labels: Vec<RawLabel>) -> RawTable {
         RawTable {

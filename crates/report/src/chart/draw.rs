@@ -176,7 +176,7 @@ pub(super) fn render(
         source,
     })?;
     write_file(png_path, &png_bytes)?;
-    tracing::info!(path = %png_path.display(), "wrote chart");
+    tracing::debug!(path = %png_path.display(), "wrote chart");
 
     let mut svg = String::new();
     {
@@ -187,7 +187,7 @@ pub(super) fn render(
         root.present().map_err(|e| draw_err(svg_path, e))?;
     }
     write_file(svg_path, svg.as_bytes())?;
-    tracing::info!(path = %svg_path.display(), "wrote chart");
+    tracing::debug!(path = %svg_path.display(), "wrote chart");
     Ok(())
 }
 

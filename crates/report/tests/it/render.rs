@@ -361,3 +361,17 @@ fn markdown_escapes_table_breaking_text() {
     assert!(md.contains("| Data | `data/imdb\\|v2` |"), "{md}");
     assert!(md.contains("| Backend | nd\\|array |"), "{md}");
 }
+
+#[test]
+fn the_end_of_run_summary_says_what_changed_and_how_long_it_took() {
+    let summary = imdb_lora_report::render_summary(&one_epoch()).unwrap();
+    assert_eq!(
+        summary,
+        "Fine-tuned bert-base-uncased on stanfordnlp/imdb (2 classes: neg, pos): 1 of 1 epochs, \
+         2,000 training / 1,000 test examples, 115.5 s (1 min 56 s) of training and evaluation.\n  \
+         accuracy  0.5100 → 0.8530  (+0.3430)\n  \
+         F1        0.6621 → 0.8560  (+0.1940)"
+    );
+    // Nothing to compare before an epoch has completed.
+    assert_eq!(imdb_lora_report::render_summary(&sample(&[])), None);
+}
