@@ -1,7 +1,8 @@
 //! `imdb-lora predict`: label texts with a fine-tuned model, or with a base model plus a PEFT
-//! LoRA adapter; prints a JSON array on stdout, one object per text in input order:
-//! `{"text", "neg_prob", "pos_prob", "label"}` for a sentiment model (IMDb's), otherwise
-//! `{"text", "label", "probs": {class: probability, ...}}`.
+//! LoRA adapter; prints a JSON array on stdout (or, with `--jsonl`, one object per line as
+//! each batch finishes), one object per text in input order, the same shape for every model:
+//! `{"text", "label", "score", "probs": {class: probability, ...}}`, with the recipe's
+//! `neg_prob` and `pos_prob` after `text` for a sentiment model (IMDb's).
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -14,7 +15,7 @@ use imdb_lora_infer::{PredictOptions, Prediction, Predictor};
 use crate::backend::{self, Backend};
 use crate::fetch::fetch_model;
 
-/// Classify texts as negative or positive; prints a JSON array on stdout.
+/// Classify texts with a fine-tuned model; prints JSON on stdout.
 ///
 /// Texts come from the arguments, else from --file, else one per line from stdin (every line
 /// is a text, an empty line included: the model then sees just [CLS] [SEP]). Texts longer
@@ -42,6 +43,10 @@ pub struct Args {
     /// Resolve Hub repositories from the local Hugging Face cache only (as HF_HUB_OFFLINE=1).
     #[arg(long)]
     offline: bool,
+    /// One compact JSON object per line, written as each batch of --batch-size texts is
+    /// classified (stdin is read a batch at a time), instead of one array at the end.
+    #[arg(long)]
+    jsonl: bool,
     #[command(flatten)]
     precision: backend::PrecisionArg,
     /// Texts to classify. Without any (and without --file), one text per line is read from
@@ -52,16 +57,15 @@ pub struct Args {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.jsonl {
+        return run_jsonl(&args);
+    }
     let texts = read_texts(&args)?;
     if texts.is_empty() {
         tracing::warn!("no texts to classify");
     }
-    let options = PredictOptions::default()
-        .with_max_len(args.max_len)
-        .with_batch_size(args.batch_size)
-        .with_precision(args.precision.checked()?);
     let start = Instant::now();
-    let predictor = load(&args, options)?;
+    let predictor = load(&args, options(&args)?)?;
     let loaded = start.elapsed().as_secs_f64();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let predictions = predictor.predict(&refs)?;
@@ -73,6 +77,57 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "predicted"
     );
     write_json(&predictions).context("writing the predictions to stdout")
+}
+
+fn options(args: &Args) -> anyhow::Result<PredictOptions> {
+    Ok(PredictOptions::default()
+        .with_max_len(args.max_len)
+        .with_batch_size(args.batch_size)
+        .with_precision(args.precision.checked()?))
+}
+
+/// `--jsonl`: texts classified and written a batch at a time, stdin read as it comes.
+fn run_jsonl(args: &Args) -> anyhow::Result<()> {
+    let predictor = load(args, options(args)?)?;
+    let batch = predictor.batch_size().max(1);
+    let mut out = std::io::stdout().lock();
+    let mut written = 0usize;
+    let mut classify = |texts: &[String]| -> anyhow::Result<()> {
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        for p in predictor.predict(&refs)? {
+            writeln!(out, "{}", serde_json::to_string(&p)?)?;
+        }
+        out.flush().context("writing the predictions to stdout")?;
+        written += texts.len();
+        Ok(())
+    };
+    if !args.texts.is_empty() || args.file.is_some() {
+        for chunk in read_texts(args)?.chunks(batch) {
+            classify(chunk)?;
+        }
+    } else {
+        let stdin = std::io::stdin();
+        if stdin.is_terminal() {
+            bail!(
+                "no texts given: pass them as arguments, with --file PATH, or one per line on stdin"
+            );
+        }
+        let mut chunk = Vec::with_capacity(batch);
+        for line in stdin.lock().lines() {
+            chunk.push(line.context("reading texts from stdin")?);
+            if chunk.len() == batch {
+                classify(&chunk)?;
+                chunk.clear();
+            }
+        }
+        if !chunk.is_empty() {
+            classify(&chunk)?;
+        }
+    }
+    if written == 0 {
+        tracing::warn!("no texts to classify");
+    }
+    Ok(())
 }
 
 fn read_texts(args: &Args) -> anyhow::Result<Vec<String>> {

@@ -71,11 +71,11 @@ impl PredictOptions {
 
 /// The predicted class of one text, with every class's probability.
 ///
-/// Serialised in one of two shapes, fields in this order:
-/// * a two-label sentiment model (labels named negative/positive, or transformers' generic
-///   `LABEL_0`/`LABEL_1`): `{"text", "neg_prob", "pos_prob", "label"}`, the recipe's shape;
-/// * any other model: `{"text", "label", "probs": {name: probability, ...}}`, classes in the
-///   model's label order.
+/// Serialised in one shape for every model, as transformers' `pipeline` names things:
+/// `{"text", "label", "score", "probs": {name: probability, ...}}` (`score`: the probability
+/// of `label`; classes in the model's label order). A two-label sentiment model (labels named
+/// negative/positive, or transformers' generic `LABEL_0`/`LABEL_1`) also has the recipe's
+/// fields, right after `text`: `{"text", "neg_prob", "pos_prob", "label", "score", "probs"}`.
 ///
 /// Probabilities are the softmax of the model's logits, computed in f64 (they sum to 1 up to
 /// f64 rounding); `label` names the most probable class (the lower index on a tie).
@@ -107,6 +107,11 @@ impl Prediction {
     pub fn prob(&self, name: &str) -> Option<f64> {
         self.probs.iter().find(|(n, _)| n == name).map(|(_, p)| *p)
     }
+
+    /// Probability of the predicted class, [`Self::label`].
+    pub fn score(&self) -> f64 {
+        self.prob(&self.label).unwrap_or(0.0)
+    }
 }
 
 impl Serialize for Prediction {
@@ -127,17 +132,14 @@ impl Serialize for Prediction {
 
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("text", &self.text)?;
-        match self.sentiment {
-            Some([neg, pos]) => {
-                map.serialize_entry("neg_prob", &self.probs[neg].1)?;
-                map.serialize_entry("pos_prob", &self.probs[pos].1)?;
-                map.serialize_entry("label", &self.label)?;
-            }
-            None => {
-                map.serialize_entry("label", &self.label)?;
-                map.serialize_entry("probs", &Probs(&self.probs))?;
-            }
+        // The recipe's fields of a sentiment model: formatting, not another shape.
+        if let Some([neg, pos]) = self.sentiment {
+            map.serialize_entry("neg_prob", &self.probs[neg].1)?;
+            map.serialize_entry("pos_prob", &self.probs[pos].1)?;
         }
+        map.serialize_entry("label", &self.label)?;
+        map.serialize_entry("score", &self.score())?;
+        map.serialize_entry("probs", &Probs(&self.probs))?;
         map.end()
     }
 }
@@ -649,18 +651,18 @@ mod tests {
         p.label = "pos".into();
         assert_eq!(
             serde_json::to_string(&p).unwrap(),
-            r#"{"text":"a","neg_prob":0.25,"pos_prob":0.75,"label":"pos"}"#
+            r#"{"text":"a","neg_prob":0.25,"pos_prob":0.75,"label":"pos","score":0.75,"probs":{"neg":0.25,"pos":0.75}}"#
         );
         assert_eq!((p.neg_prob(), p.pos_prob()), (Some(0.25), Some(0.75)));
         let reversed = prediction(&["POSITIVE", "NEGATIVE"], &[0.75, 0.25], Some([1, 0]));
         assert_eq!(
             serde_json::to_string(&reversed).unwrap(),
-            r#"{"text":"a","neg_prob":0.25,"pos_prob":0.75,"label":"POSITIVE"}"#
+            r#"{"text":"a","neg_prob":0.25,"pos_prob":0.75,"label":"POSITIVE","score":0.75,"probs":{"POSITIVE":0.75,"NEGATIVE":0.25}}"#
         );
         let news = prediction(&["World", "Sports", "Sci/Tech"], &[0.5, 0.25, 0.25], None);
         assert_eq!(
             serde_json::to_string(&news).unwrap(),
-            r#"{"text":"a","label":"World","probs":{"World":0.5,"Sports":0.25,"Sci/Tech":0.25}}"#
+            r#"{"text":"a","label":"World","score":0.5,"probs":{"World":0.5,"Sports":0.25,"Sci/Tech":0.25}}"#
         );
         assert_eq!((news.neg_prob(), news.prob("Sports")), (None, Some(0.25)));
     }

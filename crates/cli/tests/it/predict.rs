@@ -93,7 +93,10 @@ fn check(preds: &[serde_json::Value], order: &[usize]) {
         let obj = p.as_object().unwrap();
         let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
         keys.sort();
-        assert_eq!(keys, ["label", "neg_prob", "pos_prob", "text"]);
+        assert_eq!(
+            keys,
+            ["label", "neg_prob", "pos_prob", "probs", "score", "text"]
+        );
         assert_eq!(p["text"], text, "input order");
         let (neg, pos) = (
             p["neg_prob"].as_f64().unwrap(),
@@ -101,6 +104,12 @@ fn check(preds: &[serde_json::Value], order: &[usize]) {
         );
         assert!((neg + pos - 1.0).abs() < 1e-9, "{p}");
         assert_eq!(p["label"], if pos > neg { "pos" } else { "neg" });
+        // The shape every model shares: the predicted class's score, every class's probability.
+        assert_eq!(p["score"].as_f64().unwrap(), neg.max(pos));
+        assert_eq!(
+            (p["probs"]["neg"].as_f64(), p["probs"]["pos"].as_f64()),
+            (Some(neg), Some(pos))
+        );
         assert!(
             (neg - want[i].0).abs() < 1e-4 && (pos - want[i].1).abs() < 1e-4,
             "{p} vs PEFT {:?}",
@@ -128,6 +137,24 @@ fn reads_one_text_per_line_from_stdin() {
         Some(&format!("{}\r\n{}\n", TEXTS[1], TEXTS[0])),
     );
     check(&parse(&out), &[1, 0]);
+}
+
+/// `--jsonl`: one compact object per line, written as each batch finishes (batches of one
+/// here), the same predictions as the array.
+#[test]
+fn jsonl_writes_one_prediction_per_line() {
+    let out = predict(
+        &["--jsonl", "--batch-size", "1"],
+        Some(&format!("{}\n{}\n", TEXTS[0], TEXTS[1])),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    check(&lines, &[0, 1]);
 }
 
 #[test]
