@@ -58,26 +58,50 @@ pub const DEFAULT_PAD_MULTIPLE: Option<usize> = None;
 /// The training backend: [`Backend`] with automatic differentiation.
 pub type TrainBackend = burn::backend::Autodiff<Backend>;
 
-/// Human-readable name of [`Backend`], for logs and reports.
+// The backend's name as a literal (so `concat!` can use it): one definition per feature set.
 #[cfg(feature = "cuda")]
-pub const BACKEND_NAME: &str = "cuda";
-/// Human-readable name of [`Backend`], for logs and reports.
+macro_rules! backend_name {
+    () => {
+        "cuda"
+    };
+}
 #[cfg(all(feature = "wgpu", not(feature = "cuda")))]
-pub const BACKEND_NAME: &str = "wgpu";
-/// Human-readable name of [`Backend`], for logs and reports.
+macro_rules! backend_name {
+    () => {
+        "wgpu"
+    };
+}
 #[cfg(all(
     not(any(feature = "cuda", feature = "wgpu")),
     feature = "flex",
     not(feature = "ndarray")
 ))]
-pub const BACKEND_NAME: &str = "flex (CPU)";
-/// Human-readable name of [`Backend`], for logs and reports.
+macro_rules! backend_name {
+    () => {
+        "flex (CPU)"
+    };
+}
 #[cfg(all(
     not(any(feature = "cuda", feature = "wgpu")),
     feature = "ndarray",
     not(feature = "flex")
 ))]
-pub const BACKEND_NAME: &str = "ndarray (CPU)";
+macro_rules! backend_name {
+    () => {
+        "ndarray (CPU)"
+    };
+}
+
+/// Human-readable name of [`Backend`], for logs and reports.
+pub const BACKEND_NAME: &str = backend_name!();
+
+/// What `--version` prints: the version and the backend this binary was built for.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    backend_name!(),
+    " backend; build others with --features cuda|wgpu|ndarray)"
+);
 
 /// The device models and tensors live on: the first GPU for `cuda`; for `wgpu` the adapter
 /// wgpu picks (the high-performance one; `CUBECL_WGPU_DEFAULT_DEVICE=DiscreteGpu(1)`,
@@ -113,6 +137,7 @@ pub fn device() -> anyhow::Result<burn::tensor::Device<Backend>> {
 
 /// `--precision`, shared by `train`, `eval` and `predict`.
 #[derive(Debug, Clone, Copy, clap::Args)]
+#[command(next_help_heading = "Model")]
 pub struct PrecisionArg {
     /// Compute precision: `f32`, or `bf16` mixed precision (frozen projections and
     /// activations in bf16; LoRA factors, head, layer norms, softmax, logits, loss and

@@ -7,6 +7,11 @@ use crate::common::DataArgs;
 /// Download the model files and the data's split files (IMDb's train/test parquet files by
 /// default).
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  # bert-base-uncased and IMDb into the Hugging Face cache; later steps can run --offline
+  imdb-lora download
+  imdb-lora download --model roberta-base --data someone/dataset")]
 pub struct Args {
     #[command(flatten)]
     data: DataArgs,

@@ -13,6 +13,10 @@ use crate::common::{DataArgs, PadArgs};
 
 /// Evaluate a saved model (config.json + model.safetensors + tokenizer) on the test subset.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  # The same data options as the run that trained it: the same seeded test subset
+  imdb-lora eval --saved runs/imdb/model --small --out runs/imdb/eval.json")]
 pub struct Args {
     #[command(flatten)]
     data: DataArgs,

@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 /// Render images/{bar_chart,line_chart}.{png,svg} and report.md.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  imdb-lora plot --metrics runs/imdb/metrics.json --out runs/imdb")]
 pub struct Args {
     /// The run's metrics.json.
     #[arg(long, default_value = "outputs/imdb_lora/metrics.json")]

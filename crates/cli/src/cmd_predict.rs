@@ -21,6 +21,13 @@ use crate::fetch::fetch_model;
 /// is a text, an empty line included: the model then sees just [CLS] [SEP]). Texts longer
 /// than --max-len tokens are truncated, with a warning naming their index.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  imdb-lora predict --model runs/imdb/model \"A triumph from start to finish.\"
+  # The base model plus a PEFT adapter (from this tool or from PEFT), merged on loading
+  imdb-lora predict --model bert-base-uncased --adapter runs/imdb/model/adapter \"Dull.\"
+  # One JSON object per line, as each batch is classified
+  cat reviews.txt | imdb-lora predict --model runs/imdb/model --jsonl > predictions.jsonl")]
 pub struct Args {
     /// Model: a local directory (config.json, model.safetensors, tokenizer.json or vocab.txt)
     /// or a Hugging Face Hub repository id, `owner/name[@revision]`.

@@ -18,6 +18,21 @@ use imdb_lora_train::{
 use crate::backend::{self, TrainBackend};
 use crate::common::{self, DataArgs, PadArgs, model_dir};
 
+const EXAMPLES: &str = "\
+Examples:
+  # IMDb sentiment, SMALL_RUN (4,000 / 2,000 reviews), bert-base-uncased from the Hub
+  imdb-lora train --small --out runs/imdb
+  # Your own CSV (text and label columns found by name), any encoder, 3 epochs
+  imdb-lora train --model roberta-base --data reviews.csv --test-fraction 0.2 --out runs/mine
+  # AG News's headline and description columns, labels in column 1, names from classes.txt
+  imdb-lora train --model ./minilm --data ag_news/test.csv --text-column 2,3 \\
+      --label-column 1 --test-fraction 0.2 --out runs/ag
+  # Interrupted (Ctrl-C) or killed: the same command resumes from the last checkpoint
+
+Trainer's option names work too: --num-train-epochs, --per-device-train-batch-size,
+--per-device-eval-batch-size, --learning-rate, --lr-scheduler-type,
+--gradient-accumulation-steps, --output-dir.";
+
 /// `--lr-schedule` values (clap stays out of the library crates).
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum Schedule {
@@ -29,81 +44,82 @@ enum Schedule {
 
 /// Fine-tune with LoRA: baseline, epochs with evaluation, saved model and adapter.
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXAMPLES)]
 pub struct Args {
     #[command(flatten)]
     data: DataArgs,
     /// Passes over the training set.
-    #[arg(long, default_value_t = TrainConfig::default().epochs)]
+    #[arg(long, help_heading = "Training", alias = "num-train-epochs", default_value_t = TrainConfig::default().epochs)]
     epochs: usize,
     /// Training batch size.
-    #[arg(long, default_value_t = TrainConfig::default().batch_size)]
+    #[arg(long, help_heading = "Training", alias = "per-device-train-batch-size", default_value_t = TrainConfig::default().batch_size)]
     batch_size: usize,
     /// Evaluation batch size.
-    #[arg(long, default_value_t = TrainConfig::default().eval_batch_size)]
+    #[arg(long, help_heading = "Training", alias = "per-device-eval-batch-size", default_value_t = TrainConfig::default().eval_batch_size)]
     eval_batch_size: usize,
     /// Peak learning rate (AdamW).
-    #[arg(long, default_value_t = TrainConfig::default().lr)]
+    #[arg(long, help_heading = "Training", alias = "learning-rate", default_value_t = TrainConfig::default().lr)]
     lr: f64,
     /// Decoupled weight decay.
-    #[arg(long, default_value_t = TrainConfig::default().weight_decay)]
+    #[arg(long, help_heading = "Training", default_value_t = TrainConfig::default().weight_decay)]
     weight_decay: f64,
     /// Fraction of steps for linear warm-up.
-    #[arg(long, default_value_t = TrainConfig::default().warmup_ratio)]
+    #[arg(long, help_heading = "Training", default_value_t = TrainConfig::default().warmup_ratio)]
     warmup_ratio: f64,
     /// After warm-up: decay linearly to 0, or hold the peak rate.
-    #[arg(long, value_enum, default_value = "linear")]
+    #[arg(long, help_heading = "Training", alias = "lr-scheduler-type", value_enum, default_value = "linear")]
     lr_schedule: Schedule,
     /// Global gradient-norm clip (0 disables clipping).
-    #[arg(long, default_value_t = TrainConfig::default().max_grad_norm.unwrap_or(0.0))]
+    #[arg(long, help_heading = "Training", default_value_t = TrainConfig::default().max_grad_norm.unwrap_or(0.0))]
     max_grad_norm: f64,
     /// Batches per optimizer step.
-    #[arg(long, default_value_t = TrainConfig::default().grad_accum_steps)]
+    #[arg(long, help_heading = "Training", alias = "gradient-accumulation-steps", default_value_t = TrainConfig::default().grad_accum_steps)]
     grad_accum: usize,
     /// LoRA rank.
-    #[arg(long, default_value_t = LoraConfig::default().r)]
+    #[arg(long, help_heading = "LoRA", alias = "lora-rank", default_value_t = LoraConfig::default().r)]
     lora_r: usize,
     /// LoRA alpha (scaling = alpha / r).
-    #[arg(long, default_value_t = LoraConfig::default().lora_alpha)]
+    #[arg(long, help_heading = "LoRA", default_value_t = LoraConfig::default().lora_alpha)]
     lora_alpha: f64,
     /// LoRA dropout.
-    #[arg(long, default_value_t = LoraConfig::default().lora_dropout)]
+    #[arg(long, help_heading = "LoRA", default_value_t = LoraConfig::default().lora_dropout)]
     lora_dropout: f64,
     /// Modules to adapt, by PEFT's names (suffixes of module paths: query, value,
     /// attention.output.dense, ... for BERT, RoBERTa, ELECTRA; q_lin, v_lin, ffn.lin1, ... for
     /// DistilBERT), or all-linear. Default: PEFT's for the model's family (query,value;
     /// q_lin,v_lin for DistilBERT).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, help_heading = "LoRA", value_delimiter = ',')]
     target_modules: Option<Vec<String>>,
     /// Head modules trained in full and saved with the adapter (PEFT's modules_to_save; the
     /// suffix rule applies). Default: PEFT's, classifier,score (for DistilBERT that suffix
     /// also takes pre_classifier, as in PEFT).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, help_heading = "LoRA", value_delimiter = ',')]
     modules_to_save: Option<Vec<String>>,
     /// Length bucketing: sort by length within windows of this many batches, then shuffle
     /// the batches (like transformers' `group_by_length`, which uses 50); 0, the default,
     /// keeps plain shuffled batches.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, help_heading = "Training", default_value_t = 0)]
     bucket_window: usize,
     #[command(flatten)]
     pad: PadArgs,
     /// Checkpoint every this many optimizer steps (besides every epoch end; 0: epochs only).
-    #[arg(long, default_value_t = TrainConfig::default().checkpoint_every.unwrap_or(0))]
+    #[arg(long, help_heading = "Output", default_value_t = TrainConfig::default().checkpoint_every.unwrap_or(0))]
     checkpoint_every: u64,
     /// Stop (resumably) after this many optimizer steps; 0 runs the baseline only.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     stop_after_steps: Option<u64>,
     /// Output directory.
-    #[arg(long, default_value = "outputs/imdb_lora")]
+    #[arg(long, help_heading = "Output", alias = "output-dir", default_value = "outputs/imdb_lora")]
     out: PathBuf,
     /// Do not render report.md and the charts into --out at the end (`imdb-lora plot` does
     /// it later).
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     no_report: bool,
     #[command(flatten)]
     precision: backend::PrecisionArg,
     /// The dtype of the saved model's weights: f32, bf16 or f16. Default: the base
     /// checkpoint's own (an f32 checkpoint stays f32, whatever --precision trained it).
-    #[arg(long, value_name = "f32|bf16|f16")]
+    #[arg(long, help_heading = "Output", value_name = "f32|bf16|f16")]
     save_dtype: Option<imdb_lora_encoder::WeightDtype>,
 }
 

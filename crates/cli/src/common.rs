@@ -13,6 +13,7 @@ use crate::fetch;
 
 /// How batches are padded (train and eval).
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Training")]
 pub struct PadArgs {
     /// Pad each batch's length up to a multiple of this many tokens (at most --max-len), so
     /// a GPU backend compiles its kernels for a few shapes; 0 pads exactly to each batch's
@@ -34,9 +35,10 @@ impl PadArgs {
 
 /// Model, data and subset options.
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Data")]
 pub struct DataArgs {
     /// Base model: a Hub repository id (`owner/name[@revision]`) or a local directory.
-    #[arg(long, default_value = fetch::DEFAULT_MODEL, value_name = "REPO|DIR")]
+    #[arg(long, help_heading = "Model", default_value = fetch::DEFAULT_MODEL, value_name = "REPO|DIR")]
     pub model: String,
     /// The labelled texts: a Hub dataset (`owner/name[@revision]`: its parquet, CSV or JSON
     /// Lines split files, else its auto-converted parquet branch; IMDb by default), a parquet,

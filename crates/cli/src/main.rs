@@ -64,17 +64,20 @@ commands! {
     Eval => cmd_eval,
     /// Charts and report.md from metrics.json.
     Plot => cmd_plot,
-    /// Classify texts as negative or positive (JSON on stdout).
+    /// Classify texts with a fine-tuned model (JSON on stdout).
     Predict => cmd_predict,
     /// Serve a Hub-shaped directory on a local address (set HF_ENDPOINT to it).
     HubMirror => cmd_hub_mirror,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions => cmd_completions,
 }
 
 #[derive(Debug, Parser)]
 #[command(
     name = "imdb-lora",
-    version,
-    about = "LoRA fine-tuning of BERT for IMDb sentiment"
+    version = backend::VERSION,
+    about = "LoRA fine-tuning of encoders (BERT, RoBERTa, XLM-R, ELECTRA, DistilBERT) for text \
+             classification, IMDb sentiment by default"
 )]
 struct Cli {
     #[command(flatten)]
@@ -101,6 +104,54 @@ fn main() -> ExitCode {
             // `{:#}` prints the whole cause chain on one line; stderr, like every log.
             let _ = writeln!(std::io::stderr(), "error: {err:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        // Duplicate names, bad defaults, conflicting aliases: what clap checks in debug builds.
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn trainers_option_names_are_accepted() {
+        let cli = Cli::try_parse_from([
+            "imdb-lora",
+            "train",
+            "--num-train-epochs",
+            "2",
+            "--per-device-train-batch-size",
+            "8",
+            "--learning-rate",
+            "1e-4",
+            "--lr-scheduler-type",
+            "constant",
+            "--gradient-accumulation-steps",
+            "4",
+            "--output-dir",
+            "runs/x",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let Command::Train(args) = cli.command else {
+            panic!("not train");
+        };
+        let text = format!("{args:?}");
+        for field in [
+            "epochs: 2",
+            "batch_size: 8",
+            "lr: 0.0001",
+            "lr_schedule: Constant",
+            "grad_accum: 4",
+            "out: \"runs/x\"",
+        ] {
+            assert!(text.contains(field), "{field} in {text}");
         }
     }
 }

@@ -33,6 +33,7 @@ pub enum LogFormat {
 
 /// The options that shape the terminal, shared by every subcommand.
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Logging")]
 pub struct UiArgs {
     /// More detail: `-v` adds debug events, timestamps, targets and the enclosing spans' fields
     /// (full paths among them); `-vv` adds trace events.
