@@ -103,7 +103,12 @@ impl DataArgs {
 
     pub fn model_files(&self, client: &HubClient) -> anyhow::Result<ModelFiles> {
         let source = Source::parse(&self.model, RepoType::Model)?;
-        fetch::fetch_model(client, &source).with_context(|| format!("model {}", self.model))
+        // A local directory's errors name its files; a Hub id's say where the id came from.
+        let hub = matches!(source, Source::Hub(_));
+        fetch::fetch_model(client, &source).map_err(|e| match hub {
+            true => e.context(taken_as_hub_id("--model", &self.model, "model")),
+            false => e,
+        })
     }
 
     /// The data, read, its classes decided, split, subset and tokenised (the training part only
@@ -136,15 +141,13 @@ impl DataArgs {
         spec.table = table;
         spec.seed = self.seed;
         spec.config = self.data_config.clone();
+        // Local files' errors name the file, row and column; a Hub id's say where it came from.
         let dataset = match self.hub_dataset()? {
-            None => load_dataset(&spec),
-            Some(repo) => {
-                let fetched = fetch::fetch_dataset(client, &repo, spec.config.as_deref())
-                    .with_context(|| format!("dataset {}", self.data))?;
-                load_splits(&spec, &fetched.splits, &fetched.root)
-            }
-        }
-        .with_context(|| format!("data {}", self.data))?;
+            None => load_dataset(&spec)?,
+            Some(repo) => fetch::fetch_dataset(client, &repo, spec.config.as_deref())
+                .and_then(|fetched| Ok(load_splits(&spec, &fetched.splits, &fetched.root)?))
+                .with_context(|| taken_as_hub_id("--data", &self.data, "dataset"))?,
+        };
         // The data crate has logged the classes and the splits' sizes.
         let classes = dataset.classes.names().to_vec();
         let (train_spec, test_spec) = self.subsets();
@@ -194,9 +197,7 @@ impl DataArgs {
         if Path::new(&self.data).exists() {
             return Ok(None);
         }
-        match Source::parse(&self.data, RepoType::Dataset)
-            .with_context(|| format!("--data {}", self.data))?
-        {
+        match Source::parse(&self.data, RepoType::Dataset)? {
             Source::Hub(repo) => Ok(Some(repo)),
             Source::Local(_) => Ok(None),
         }
@@ -257,6 +258,12 @@ impl DataArgs {
         }
         split
     }
+}
+
+/// The context of an error about `spec`, given with `flag` and not found locally: it was taken
+/// as the id of a Hub repository of `kind`, which the user may not have meant.
+fn taken_as_hub_id(flag: &str, spec: &str, kind: &str) -> String {
+    format!("{flag} {spec}: not a file or directory here, so it was taken as a Hub {kind} id")
 }
 
 /// The data, ready for training and evaluation.

@@ -101,11 +101,29 @@ fn main() -> ExitCode {
             ExitCode::from(interrupt::EXIT_STATUS)
         }
         Err(err) => {
-            // `{:#}` prints the whole cause chain on one line; stderr, like every log.
-            let _ = writeln!(std::io::stderr(), "error: {err:#}");
+            // The cause chain on one line; stderr, like every log.
+            let _ = writeln!(std::io::stderr(), "error: {}", one_line(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// `err` and its causes joined by `: `, each said once: a cause whose text its outer message
+/// already contains (a library error that prints its source as well as returning it, as
+/// `thiserror`'s `{source}` does) is left out.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -113,6 +131,21 @@ mod tests {
     use clap::CommandFactory as _;
 
     use super::*;
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let io = std::io::Error::from_raw_os_error(17);
+        let inner = anyhow::Error::from(io).context(format!(
+            "could not create directory /tmp/a: {}",
+            std::io::Error::from_raw_os_error(17)
+        ));
+        assert_eq!(
+            one_line(&inner),
+            "could not create directory /tmp/a: File exists (os error 17)"
+        );
+        let plain = anyhow::anyhow!("no column \"x\"").context("--data d.csv");
+        assert_eq!(one_line(&plain), "--data d.csv: no column \"x\"");
+    }
 
     #[test]
     fn the_command_line_is_consistent() {

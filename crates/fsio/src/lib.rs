@@ -194,6 +194,12 @@ pub enum LockError {
         /// The holder's process id, as it wrote it into the lock file.
         pid: Option<u32>,
     },
+    /// The run directory's path is taken by something that is not a directory.
+    #[error("{}: not a directory (a file is there); choose another output directory", dir.display())]
+    NotADirectory {
+        /// The run directory asked for.
+        dir: PathBuf,
+    },
     /// The directory or the lock file could not be created, read or written.
     #[error(transparent)]
     Io(#[from] Error),
@@ -218,6 +224,11 @@ impl RunLock {
     /// [`LockError::Held`] naming the directory and the holder's pid; [`LockError::Io`] when
     /// the directory or the lock file cannot be created or written.
     pub fn acquire(dir: &Path) -> Result<Self, LockError> {
+        if dir.exists() && !dir.is_dir() {
+            return Err(LockError::NotADirectory {
+                dir: dir.to_path_buf(),
+            });
+        }
         fs::create_dir_all(dir).map_err(|e| Error::new("create directory", dir, e))?;
         let path = dir.join(LOCK_FILE);
         let mut options = fs::OpenOptions::new();
@@ -478,6 +489,22 @@ mod tests {
         // A regular file where a directory is needed.
         let err = write(&file.join("child"), b"x").unwrap_err();
         assert!(err.to_string().contains("plain"), "{err}");
+    }
+
+    #[test]
+    fn a_file_where_the_run_directory_should_be_is_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("run");
+        fs::write(&file, "x").unwrap();
+        let err = RunLock::acquire(&file).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: not a directory (a file is there); choose another output directory",
+                file.display()
+            )
+        );
+        assert_eq!(fs::read(&file).unwrap(), b"x");
     }
 
     #[test]

@@ -11,6 +11,19 @@ pub type Result<T, E = HubError> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum HubError {
     // ----- local files -----
+    /// A source that looks like a path (it starts with `/`, `.` or `~`, or has more than one
+    /// `/`) is not a directory here; it is not taken as a repository id.
+    #[error(
+        "{path}: {}; it looks like a local path, so it was not taken as a Hub repository id",
+        if *is_file { "a file, not a directory" } else { "no such file or directory" },
+        path = path.display()
+    )]
+    NotADirectory {
+        /// The path given.
+        path: PathBuf,
+        /// Whether it is a file (else nothing is there).
+        is_file: bool,
+    },
     /// An I/O operation on a local file or directory failed.
     #[error("cannot {action} {path}: {source}", path = path.display())]
     Io {

@@ -32,11 +32,10 @@ impl Source {
                 .next()
                 .is_some_and(|s| s.matches('/').count() > 1);
         if looks_like_path {
-            return Err(HubError::io(
-                "open local directory",
-                path,
-                std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
-            ));
+            return Err(HubError::NotADirectory {
+                path: path.to_path_buf(),
+                is_file: path.is_file(),
+            });
         }
         match spec.split_once('@') {
             Some((id, rev)) => Ok(Source::Hub(Repo::new(id, kind)?.with_revision(rev)?)),
@@ -196,7 +195,22 @@ mod tests {
         );
         let missing = dir.path().join("nope");
         let err = Source::parse(missing.to_str().unwrap(), RepoType::Model).unwrap_err();
-        assert!(err.to_string().contains("nope"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: no such file or directory; it looks like a local path, so it was not \
+                 taken as a Hub repository id",
+                missing.display()
+            )
+        );
+        let file = dir.path().join("config.json");
+        fs::write(&file, "{}").unwrap();
+        let err = Source::parse(file.to_str().unwrap(), RepoType::Model).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{}: a file, not a directory;", file.display())),
+            "{err}"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod families;
 mod hub_data;
+mod mistakes;
 mod own_data;
 mod precision;
 mod predict;
