@@ -1,74 +1,108 @@
-//! `imdb-lora eval`: evaluate a saved model directory on the (same seeded) test subset and
-//! write the metrics as JSON — the check that what was saved is what was measured.
+//! `imdb-lora eval`: evaluate a saved model — the check that what was saved is what was
+//! measured. `eval RUN_DIR` takes everything from the run (its model, and its test examples
+//! exactly, as `split.json` recorded them: files, columns, classes, rows; `--max-len` from
+//! `metrics.json`); `eval --saved MODEL` with data options evaluates on any labelled data. The
+//! metrics are printed on stdout as JSON, and written to `--out` when given.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use imdb_lora_data::table::{Column, TableSpec, read_recorded};
+use imdb_lora_data::{Batcher, BatcherConfig, SubsetSpec, TextTokenizer, TokenizedSplit};
 use imdb_lora_encoder::load_classifier;
-use imdb_lora_data::{Batcher, BatcherConfig, TextTokenizer};
-use imdb_lora_train::evaluate;
+use imdb_lora_metrics::MetricsFile;
+use imdb_lora_train::{METRICS_FILE, evaluate};
 
 use crate::backend::{self, Backend};
-use crate::common::{DataArgs, PadArgs};
+use crate::common::{DataArgs, PadArgs, SPLIT_FILE, SplitRecord};
 
-/// Evaluate a saved model (config.json + model.safetensors + tokenizer) on the test subset.
+/// Evaluate a saved model (config.json + model.safetensors + tokenizer) on test data.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
-  # The same data options as the run that trained it: the same seeded test subset
-  imdb-lora eval --saved runs/imdb/model --small --out runs/imdb/eval.json")]
+  # The run's own model and test examples, exactly (from its split.json and metrics.json)
+  imdb-lora eval runs/imdb
+  # A saved model on other labelled data (its classes must be the model's)
+  imdb-lora eval --saved runs/imdb/model --data other.csv --test-fraction 1 --out other.json")]
 pub struct Args {
+    /// A run directory `train` wrote: its `model/` is evaluated on exactly its test examples.
+    /// The data options do not apply to it.
+    #[arg(value_name = "RUN_DIR", conflicts_with_all = [
+        "model", "data", "data_config", "test_file", "test_fraction", "text_column",
+        "label_column", "label_names", "train_n", "test_n", "max_len", "seed",
+    ])]
+    run_dir: Option<PathBuf>,
     #[command(flatten)]
     data: DataArgs,
-    /// The saved model directory (e.g. outputs/imdb_lora/model).
-    #[arg(long)]
-    saved: PathBuf,
+    /// The saved model directory (e.g. outputs/imdb_lora/model); with RUN_DIR, default
+    /// RUN_DIR/model.
+    #[arg(long, required_unless_present = "run_dir")]
+    saved: Option<PathBuf>,
     /// Evaluation batch size.
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
     #[command(flatten)]
     pad: PadArgs,
-    /// Where to write the metrics JSON.
+    /// Also write the metrics JSON to this file (checked before any work).
     #[arg(long)]
-    out: PathBuf,
+    out: Option<PathBuf>,
     #[command(flatten)]
     precision: backend::PrecisionArg,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(out) = &args.out {
+        anyhow::ensure!(
+            !out.is_dir(),
+            "--out {}: a directory; give the path of the JSON file to write",
+            out.display()
+        );
+    }
     let d = &args.data;
     let precision = args.precision.checked()?;
-    let config_path = args.saved.join(imdb_lora_encoder::files::CONFIG_FILE);
+    let (saved, max_len) = match (&args.run_dir, &args.saved) {
+        (Some(run), saved) => (
+            saved.clone().unwrap_or_else(|| run.join("model")),
+            MetricsFile::read(&run.join(METRICS_FILE))?.run.config.max_len,
+        ),
+        (None, Some(saved)) => (saved.clone(), d.max_len),
+        (None, None) => anyhow::bail!("give a run directory or --saved MODEL_DIR"),
+    };
+    let config_path = saved.join(imdb_lora_encoder::files::CONFIG_FILE);
     let config = imdb_lora_encoder::EncoderConfig::from_file(&config_path)?;
-    let tokenizer = TextTokenizer::from_dir(&args.saved, d.max_len)
-        .with_context(|| format!("tokenizer of {}", args.saved.display()))?;
+    let tokenizer = TextTokenizer::from_dir(&saved, max_len)
+        .with_context(|| format!("tokenizer of {}", saved.display()))?;
     tokenizer.check_ids_fit(config.vocab_size, config.type_vocab_size)?;
-    let data = d.load(&d.client(), &tokenizer, false)?;
+    let (test, classes) = match &args.run_dir {
+        Some(run) => recorded_test(run, &tokenizer)?,
+        None => {
+            let data = d.load(&d.client(), &tokenizer, false)?;
+            (data.test, data.classes)
+        }
+    };
     // The model must have been trained on these classes, in this order.
     let model_names: Vec<String> = (0..config.num_labels())
         .map(|i| config.label_name(i))
         .collect();
     anyhow::ensure!(
-        model_names == data.classes,
-        "{}: the model's labels {model_names:?} are not the data's classes {:?}",
+        model_names == classes,
+        "{}: the model's labels {model_names:?} are not the data's classes {classes:?}",
         config_path.display(),
-        data.classes
     );
-    let (test, classes) = (data.test, data.classes);
     let device = backend::device()?;
-    let (model, _) = load_classifier::<Backend>(&args.saved, &device, d.seed)?;
+    let (model, _) = load_classifier::<Backend>(&saved, &device, d.seed)?;
     let model = model.with_precision(precision);
     let batcher = Batcher::new(
         test.examples,
         tokenizer.pad_id(),
-        d.max_len,
+        max_len,
         BatcherConfig::eval(args.batch_size).with_pad_multiple(args.pad.resolve()),
     )?;
     let (metrics, per_class) = evaluate(
         &model,
         batcher.epoch(0),
         &device,
-        &imdb_lora_progress::Silent,
+        crate::ui::progress().as_ref(),
         "evaluation",
         &classes,
     )?;
@@ -78,12 +112,62 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         object.insert("classes".into(), serde_json::to_value(per_class)?);
     }
     let json = serde_json::to_vec_pretty(&value)?;
-    imdb_lora_fsio::write(&args.out, &json)?;
+    if let Some(out) = &args.out {
+        imdb_lora_fsio::write(out, &json)?;
+    }
     tracing::info!(
         accuracy = metrics.accuracy,
         f1 = metrics.f1,
-        out = %args.out.display(),
-        "evaluated saved model"
+        samples = metrics.samples,
+        "evaluated {}",
+        saved.display()
     );
+    let mut stdout = std::io::stdout().lock();
+    std::io::Write::write_all(&mut stdout, &json)?;
+    std::io::Write::write_all(&mut stdout, b"\n")?;
     Ok(())
+}
+
+/// The test examples `run` recorded in its `split.json`, read again and tokenised, and its
+/// classes.
+fn recorded_test(
+    run: &Path,
+    tokenizer: &TextTokenizer,
+) -> anyhow::Result<(TokenizedSplit, Vec<String>)> {
+    let path = run.join(SPLIT_FILE);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {} (written by train)", path.display()))?;
+    let record: SplitRecord = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a split.json train wrote", path.display()))?;
+    // The recorded column names as the user would give them (a headerless file's are
+    // positions: "2").
+    let column = |name: &str| -> anyhow::Result<Column> { Ok(name.parse()?) };
+    let spec = TableSpec {
+        text: record
+            .text_columns
+            .iter()
+            .map(|c| column(c))
+            .collect::<anyhow::Result<_>>()?,
+        label: Some(column(&record.label_column)?),
+        ..TableSpec::default()
+    };
+    let reviews = read_recorded(
+        &record.test_files,
+        &spec,
+        &record.raw_labels,
+        &record.test_rows,
+    )?;
+    let first = record.test_files.first().cloned().unwrap_or(path);
+    // Every recorded row, none left out (the order is the batcher's business).
+    let split = imdb_lora_data::prepare_split(
+        &first,
+        reviews,
+        tokenizer,
+        &SubsetSpec::full(record.seed),
+    )?;
+    tracing::info!(
+        examples = split.examples.len(),
+        "the run's test examples, as split.json recorded them"
+    );
+    Ok((split, record.classes))
 }

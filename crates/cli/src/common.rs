@@ -283,7 +283,7 @@ pub struct LoadedData {
 /// files, continuing across shards), its classes and the raw label of each, so another tool
 /// (the PyTorch + PEFT reference, `scripts/bench/peft_classify.py`) can use exactly the same
 /// examples.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SplitRecord {
     pub train_files: Vec<PathBuf>,
     pub test_files: Vec<PathBuf>,

@@ -177,6 +177,27 @@ fn ag_news_trains_evaluates_plots_saves_names_and_predicts() {
     assert!((e["accuracy"].as_f64().unwrap() - final_run.eval.accuracy).abs() < 1e-9);
     assert_eq!(e["classes"]["per_class"][3]["name"], "Sci/Tech");
 
+    // `eval RUN_DIR` needs none of those options: the run's split.json has the test rows of
+    // the headerless CSV (columns 2,3 and 1, a held-out fraction), metrics.json its max_len.
+    let by_run = imdb_lora(&os(&["eval".into(), out.clone().into()]));
+    ok(&by_run);
+    let r: serde_json::Value = serde_json::from_slice(&by_run.stdout).unwrap();
+    assert_eq!(r["samples"], e["samples"]);
+    assert_eq!(r["accuracy"], e["accuracy"]);
+    assert_eq!(r["classes"]["confusion"], e["classes"]["confusion"]);
+    // Data options do not apply to a run directory: an error, not silently ignored.
+    let refused = imdb_lora(&os(&[
+        "eval".into(),
+        out.clone().into(),
+        "--train-n".into(),
+        "5".into(),
+    ]));
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("the argument '[RUN_DIR]' cannot be used with '--train-n <TRAIN_N>'")
+    );
+
     // plot draws the per-class charts and names the classes in the report.
     let report_dir = dir.path().join("report");
     ok(&imdb_lora(&os(&[

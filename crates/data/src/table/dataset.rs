@@ -559,6 +559,61 @@ fn decide_classes(
     Classes::from_training(train_tables, spec.label_names.as_deref())
 }
 
+/// The examples a run recorded (its `split.json`): the data rows `rows` (0-based, counted on
+/// across `files`, in the order given) of `files`, read with `spec` (the recorded columns),
+/// each label mapped to its class by `raw_labels` (each class's raw label in class order, as
+/// [`Classes::raw_labels`] wrote them). What `imdb-lora eval RUN_DIR` evaluates on: exactly the
+/// run's test examples, whatever options the run was given to choose them.
+///
+/// # Errors
+/// As [`read_table`]; [`TableError::RecordedRowMissing`] for a row the files no longer have,
+/// [`TableError::LabelNotInNames`] for a label that is no class's.
+pub fn read_recorded(
+    files: &[PathBuf],
+    spec: &TableSpec,
+    raw_labels: &[String],
+    rows: &[usize],
+) -> Result<Vec<Review>> {
+    let tables = read_split(files, spec)?;
+    let all: Vec<(&RawTable, &super::raw::RawRow)> = tables
+        .iter()
+        .flat_map(|t| t.rows.iter().map(move |r| (t, r)))
+        .collect();
+    let class_of: std::collections::HashMap<&str, u32> = raw_labels
+        .iter()
+        .zip(0u32..)
+        .map(|(raw, class)| (raw.as_str(), class))
+        .collect();
+    rows.iter()
+        .map(|&row| {
+            let (table, raw) = all.get(row).ok_or_else(|| TableError::RecordedRowMissing {
+                first: files.first().cloned().unwrap_or_default(),
+                files: files.len(),
+                row,
+                rows: all.len(),
+            })?;
+            let label = match &raw.label {
+                super::raw::RawLabel::Int(i) => i.to_string(),
+                super::raw::RawLabel::Str(s) => s.clone(),
+            };
+            let class = class_of.get(label.as_str()).copied().ok_or_else(|| {
+                TableError::LabelNotInNames {
+                    at: Box::new(table.location(raw)),
+                    column: table.label_column.clone(),
+                    label: label.clone(),
+                    source_name: "the run's recorded classes".into(),
+                    names: raw_labels.to_vec(),
+                }
+            })?;
+            Ok(Review {
+                row,
+                text: raw.text.clone(),
+                label: class,
+            })
+        })
+        .collect()
+}
+
 /// One data file read as a training split: its examples in row order and the classes they
 /// make, decided as [`load_dataset`] decides them (for tools that time or check one file, like
 /// the tokenisation benchmark).
@@ -643,6 +698,35 @@ mod tests {
             .iter()
             .map(|p| p.strip_prefix(&s.dir).unwrap().display().to_string())
             .collect()
+    }
+
+    #[test]
+    fn recorded_rows_are_read_back_across_shards_with_their_classes() {
+        let d = tempfile::tempdir().unwrap();
+        let a = d.path().join("train-00000-of-00002.csv");
+        let b = d.path().join("train-00001-of-00002.csv");
+        std::fs::write(&a, "text,label\nx0,pos\nx1,neg\n").unwrap();
+        std::fs::write(&b, "text,label\nx2,neg\nx3,mixed\n").unwrap();
+        let files = [a.clone(), b];
+        let raw = ["neg".to_owned(), "pos".to_owned()];
+        let got = read_recorded(&files, &TableSpec::default(), &raw, &[2, 0]).unwrap();
+        let rows: Vec<(usize, &str, u32)> = got
+            .iter()
+            .map(|r| (r.row, r.text.as_str(), r.label))
+            .collect();
+        assert_eq!(rows, [(2, "x2", 0), (0, "x0", 1)]);
+        let err = read_recorded(&files, &TableSpec::default(), &raw, &[4]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} (and 1 more files): row 4 was recorded, but the files have 4 data rows; \
+                 were they changed since?",
+                a.display()
+            )
+        );
+        let err = read_recorded(&files, &TableSpec::default(), &raw, &[3]).unwrap_err();
+        assert!(matches!(err, TableError::LabelNotInNames { .. }), "{err}");
+        assert!(err.to_string().contains("\"mixed\""), "{err}");
     }
 
     #[test]

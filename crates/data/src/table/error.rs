@@ -445,6 +445,22 @@ pub enum TableError {
         /// What was looked for.
         looked: &'static str,
     },
+    /// A row a run recorded (its `split.json`) that its files no longer have.
+    #[error(
+        "{first}{more}: row {row} was recorded, but the files have {rows} data rows; were they changed since?",
+        first = first.display(),
+        more = if *files > 1 { format!(" (and {} more files)", files - 1) } else { String::new() }
+    )]
+    RecordedRowMissing {
+        /// The first of the files.
+        first: PathBuf,
+        /// How many files.
+        files: usize,
+        /// The row recorded (0-based, counted on across the files).
+        row: usize,
+        /// Data rows the files have.
+        rows: usize,
+    },
     /// A test split and a hold-out fraction both given.
     #[error(
         "{path}: there is a test split ({test}) and a test fraction was given; a fraction is held out only from data without a test split",

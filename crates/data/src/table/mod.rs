@@ -58,7 +58,7 @@ mod split;
 
 pub use self::dataset::{
     CONVERTED_PARQUET, Dataset, DatasetSpec, SplitFiles, find_splits, find_splits_in_files,
-    load_dataset, load_splits, read_file,
+    load_dataset, load_splits, read_file, read_recorded,
 };
 pub use self::error::{Location, Result, TableError};
 pub use self::labels::Classes;
