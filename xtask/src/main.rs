@@ -244,13 +244,24 @@ fn cargo() -> Command {
     cmd
 }
 
+/// `cmd` as a user would type it: the program and its arguments, not the environment
+/// changes (`Command`'s `Debug` prints every removed variable).
+fn shown(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn run(mut cmd: Command) -> Result<()> {
-    eprintln!("xtask: {cmd:?}");
+    let line = shown(&cmd);
+    eprintln!("xtask: {line}");
     let status = cmd
         .status()
-        .with_context(|| format!("cannot start {cmd:?}"))?;
+        .with_context(|| format!("cannot start {line}"))?;
     if !status.success() {
-        bail!("{cmd:?} failed with {status}");
+        bail!("{line} failed with {status}");
     }
     Ok(())
 }
