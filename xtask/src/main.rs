@@ -330,11 +330,9 @@ fn eval(bin: &Path, e: &Experiment) -> Result<()> {
         eprintln!("xtask: {} is up to date; skipping eval", out.display());
         return Ok(());
     }
-    let mut args = vec!["eval".to_string()];
-    args.extend(e.common()?);
+    // The run's own test rows, as its split.json recorded them.
+    let mut args = vec!["eval".to_string(), e.out.display().to_string()];
     args.extend([
-        "--saved".into(),
-        e.out.join("model").display().to_string(),
         "--out".into(),
         e.out.join("eval.json").display().to_string(),
         "--precision".into(),

@@ -2,7 +2,7 @@
 //! default) into the Hugging Face cache (verified by size and checksum), so later steps can run
 //! offline. Local data is left where it is.
 
-use crate::common::DataArgs;
+use crate::common::{DataArgs, ModelArgs};
 
 /// Download the model files and the data's split files (IMDb's train/test parquet files by
 /// default).
@@ -14,12 +14,14 @@ Examples:
   imdb-lora download --model roberta-base --data someone/dataset")]
 pub struct Args {
     #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
     data: DataArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let client = args.data.client();
-    let model = args.data.model_files(&client)?;
+    let model = args.model.files(&client)?;
     tracing::debug!(
         config = %model.config.display(),
         weights = %model.weights.display(),

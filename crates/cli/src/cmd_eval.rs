@@ -1,8 +1,9 @@
 //! `imdb-lora eval`: evaluate a saved model — the check that what was saved is what was
 //! measured. `eval RUN_DIR` takes everything from the run (its model, and its test examples
 //! exactly, as `split.json` recorded them: files, columns, classes, rows; `--max-len` from
-//! `metrics.json`); `eval --saved MODEL` with data options evaluates on any labelled data. The
-//! metrics are printed on stdout as JSON, and written to `--out` when given.
+//! `metrics.json`); `eval --saved MODEL` with data options evaluates on any labelled data (a
+//! lone file in whole, its labels read as the model's class names). The metrics are printed on
+//! stdout as JSON, and written to `--out` when given.
 
 use std::path::{Path, PathBuf};
 
@@ -22,13 +23,13 @@ use crate::common::{DataArgs, PadArgs, SPLIT_FILE, SplitRecord};
 Examples:
   # The run's own model and test examples, exactly (from its split.json and metrics.json)
   imdb-lora eval runs/imdb
-  # A saved model on other labelled data (its classes must be the model's)
-  imdb-lora eval --saved runs/imdb/model --data other.csv --test-fraction 1 --out other.json")]
+  # A saved model on any labelled file, all of it (labels read as the model's class names)
+  imdb-lora eval --saved runs/imdb/model --data other.csv --out other.json")]
 pub struct Args {
     /// A run directory `train` wrote: its `model/` is evaluated on exactly its test examples.
     /// The data options do not apply to it.
     #[arg(value_name = "RUN_DIR", conflicts_with_all = [
-        "model", "data", "data_config", "test_file", "test_fraction", "text_column",
+        "data", "data_config", "test_file", "test_fraction", "text_column",
         "label_column", "label_names", "train_n", "test_n", "max_len", "seed",
     ])]
     run_dir: Option<PathBuf>,
@@ -73,17 +74,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let tokenizer = TextTokenizer::from_dir(&saved, max_len)
         .with_context(|| format!("tokenizer of {}", saved.display()))?;
     tokenizer.check_ids_fit(config.vocab_size, config.type_vocab_size)?;
+    let model_names: Vec<String> = (0..config.num_labels())
+        .map(|i| config.label_name(i))
+        .collect();
     let (test, classes) = match &args.run_dir {
         Some(run) => recorded_test(run, &tokenizer)?,
         None => {
-            let data = d.load(&d.client(), &tokenizer, false)?;
+            let data = on_its_own(d, &model_names).load(&d.client(), &tokenizer, false)?;
             (data.test, data.classes)
         }
     };
     // The model must have been trained on these classes, in this order.
-    let model_names: Vec<String> = (0..config.num_labels())
-        .map(|i| config.label_name(i))
-        .collect();
     anyhow::ensure!(
         model_names == classes,
         "{}: the model's labels {model_names:?} are not the data's classes {classes:?}",
@@ -126,6 +127,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     std::io::Write::write_all(&mut stdout, &json)?;
     std::io::Write::write_all(&mut stdout, b"\n")?;
     Ok(())
+}
+
+/// The data options as `eval` reads them: labels named as the model names its classes
+/// (unless names are given), and a lone labelled file, without a test file or fraction, is
+/// the test data in whole.
+fn on_its_own(d: &DataArgs, model_names: &[String]) -> DataArgs {
+    let mut d = d.clone();
+    if d.label_names.is_none() {
+        d.label_names = Some(model_names.to_vec());
+    }
+    if Path::new(&d.data).is_file() && d.test_file.is_none() && d.test_fraction.is_none() {
+        d.test_file = Some(PathBuf::from(&d.data));
+    }
+    d
 }
 
 /// The test examples `run` recorded in its `split.json`, read again and tokenised, and its

@@ -16,7 +16,7 @@ use imdb_lora_train::{
 };
 
 use crate::backend::{self, TrainBackend};
-use crate::common::{self, DataArgs, PadArgs, model_dir};
+use crate::common::{self, DataArgs, ModelArgs, PadArgs, model_dir};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -46,6 +46,8 @@ enum Schedule {
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXAMPLES)]
 pub struct Args {
+    #[command(flatten)]
+    model: ModelArgs,
     #[command(flatten)]
     data: DataArgs,
     /// Passes over the training set.
@@ -139,7 +141,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let d = &args.data;
     let precision = args.precision.checked()?;
     let client = d.client();
-    let files = d.model_files(&client)?;
+    let files = args.model.files(&client)?;
     let save_dtype = match args.save_dtype {
         Some(dtype) => dtype,
         None => imdb_lora_encoder::WeightDtype::of_checkpoint(&files.weights)?,
@@ -166,7 +168,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .with_precision(precision);
     // The run, filled once: metrics.json's record and the resume fingerprint come from it.
     let run = RunSpec {
-        model: d.model.clone(),
+        model: args.model.model.clone(),
         model_sha256: Some(sha256_file(&files.weights)?),
         data: d.data.clone(),
         max_len: d.max_len,
@@ -258,7 +260,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         imdb_lora_encoder::export::save_pretrained(&full, &config, &model_out, save_dtype)
             .with_context(|| format!("saving {}", model_out.display()))?;
         imdb_lora_encoder::export::copy_tokenizer_files(&model_dir(&files), &model_out)?;
-        save_adapter(&full, &run.lora, &d.model, &model_out.join("adapter"))?;
+        save_adapter(&full, &run.lora, &args.model.model, &model_out.join("adapter"))?;
     }
     let file = MetricsFile::new(outcome.metrics, outcome.classes);
     let report = match args.no_report {

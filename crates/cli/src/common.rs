@@ -33,13 +33,32 @@ impl PadArgs {
     }
 }
 
-/// Model, data and subset options.
+/// The base model (train, download; eval and predict name theirs otherwise).
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Model")]
+pub struct ModelArgs {
+    /// Base model: a Hub repository id (`owner/name[@revision]`) or a local directory.
+    #[arg(long, default_value = fetch::DEFAULT_MODEL, value_name = "REPO|DIR")]
+    pub model: String,
+}
+
+impl ModelArgs {
+    /// The model's files, fetched through `client` when `--model` is a Hub id.
+    pub fn files(&self, client: &HubClient) -> anyhow::Result<ModelFiles> {
+        let source = Source::parse(&self.model, RepoType::Model)?;
+        // A local directory's errors name its files; a Hub id's say where the id came from.
+        let hub = matches!(source, Source::Hub(_));
+        fetch::fetch_model(client, &source).map_err(|e| match hub {
+            true => e.context(taken_as_hub_id("--model", &self.model, "model")),
+            false => e,
+        })
+    }
+}
+
+/// Data and subset options.
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Data")]
 pub struct DataArgs {
-    /// Base model: a Hub repository id (`owner/name[@revision]`) or a local directory.
-    #[arg(long, help_heading = "Model", default_value = fetch::DEFAULT_MODEL, value_name = "REPO|DIR")]
-    pub model: String,
     /// The labelled texts: a Hub dataset (`owner/name[@revision]`: its parquet, CSV or JSON
     /// Lines split files, else its auto-converted parquet branch; IMDb by default), a parquet,
     /// CSV, TSV or JSON Lines file, or a directory of split files (`train.csv`, `test.csv`,
@@ -99,16 +118,6 @@ impl DataArgs {
         let config = HubConfig::from_env();
         let offline = config.offline || self.offline;
         HubClient::new(config.with_offline(offline)).with_progress(crate::ui::progress())
-    }
-
-    pub fn model_files(&self, client: &HubClient) -> anyhow::Result<ModelFiles> {
-        let source = Source::parse(&self.model, RepoType::Model)?;
-        // A local directory's errors name its files; a Hub id's say where the id came from.
-        let hub = matches!(source, Source::Hub(_));
-        fetch::fetch_model(client, &source).map_err(|e| match hub {
-            true => e.context(taken_as_hub_id("--model", &self.model, "model")),
-            false => e,
-        })
     }
 
     /// The data, read, its classes decided, split, subset and tokenised (the training part only

@@ -38,8 +38,7 @@ fn ok(out: &Output) -> &Output {
 
 /// The data options of every command below: a small stratified slice of AG News.
 fn data_args(data: &Path) -> Vec<std::ffi::OsString> {
-    let mut args: Vec<std::ffi::OsString> = vec!["--model".into(), minilm().into()];
-    args.extend(["--data".into(), data.as_os_str().to_owned()]);
+    let mut args: Vec<std::ffi::OsString> = vec!["--data".into(), data.as_os_str().to_owned()];
     for a in [
         "--text-column",
         "2,3",
@@ -74,7 +73,8 @@ fn json(path: &Path) -> serde_json::Value {
 fn ag_news_trains_evaluates_plots_saves_names_and_predicts() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let mut train: Vec<std::ffi::OsString> = vec!["train".into()];
+    let mut train: Vec<std::ffi::OsString> =
+        vec!["train".into(), "--model".into(), minilm().into()];
     train.extend(data_args(&ag_news()));
     for a in [
         "--epochs",
@@ -185,6 +185,32 @@ fn ag_news_trains_evaluates_plots_saves_names_and_predicts() {
     assert_eq!(r["samples"], e["samples"]);
     assert_eq!(r["accuracy"], e["accuracy"]);
     assert_eq!(r["classes"]["confusion"], e["classes"]["confusion"]);
+    // Any labelled file on its own, in whole: its string labels read as the model's classes
+    // (in the model's order, whatever order the file has them in).
+    let lone = dir.path().join("lone.csv");
+    std::fs::write(
+        &lone,
+        "text,label\nStocks fall,Business\nNew chip,Sci/Tech\nCup final,Sports\nSummit ends,World\nRates up,Business\n",
+    )
+    .unwrap();
+    let on_file = imdb_lora(&os(&[
+        "eval".into(),
+        "--saved".into(),
+        out.join("model").into(),
+        "--data".into(),
+        lone.clone().into(),
+        "--max-len".into(),
+        "48".into(),
+    ]));
+    ok(&on_file);
+    let f: serde_json::Value = serde_json::from_slice(&on_file.stdout).unwrap();
+    assert_eq!(f["samples"], 5);
+    let supports: Vec<u64> = (0..4)
+        .map(|i| f["classes"]["per_class"][i]["support"].as_u64().unwrap())
+        .collect();
+    // World, Sports, Business, Sci/Tech.
+    assert_eq!(supports, [1, 1, 2, 1]);
+
     // Data options do not apply to a run directory: an error, not silently ignored.
     let refused = imdb_lora(&os(&[
         "eval".into(),

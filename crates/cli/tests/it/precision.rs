@@ -86,7 +86,7 @@ fn bf16_run_trains_evaluates_predicts_and_saves_the_base_dtype() {
     let eval_json = tmp.path().join("eval.json");
     let saved = model.to_str().unwrap();
     let mut eval = bin(&["eval", "--saved", saved, "--precision", "bf16"]);
-    eval.arg("--model").arg(minilm()).arg("--data").arg(imdb());
+    eval.arg("--data").arg(imdb());
     eval.args(["--test-n", "32", "--max-len", "48", "--seed", "3", "--out"])
         .arg(&eval_json);
     ok(eval);

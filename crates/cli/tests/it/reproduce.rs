@@ -122,16 +122,7 @@ fn reproduce_on_a_tiny_slice_through_the_hub_mirror() {
     let saved = out.join("model");
     let saved_s = saved.display().to_string();
     let mut eval: Vec<&str> = vec!["eval", "--saved", &saved_s, "--out", &eval_s];
-    eval.extend([
-        "--model",
-        MODEL,
-        "--test-n",
-        "64",
-        "--max-len",
-        "64",
-        "--seed",
-        "7",
-    ]);
+    eval.extend(["--test-n", "64", "--max-len", "64", "--seed", "7"]);
     env.run(&eval);
     // The headline numbers, then IMDb's classes as any run's: neg and pos.
     let mut v: serde_json::Value =

@@ -64,16 +64,13 @@ fn the_binary_trains_and_predicts_on_wgpu() {
     let eval_out = dir.path().join("eval.json");
     let saved = out.join("model");
     let eval_args = [
-        &["eval"][..],
-        &slice,
-        &[
-            "--saved",
-            saved.to_str().unwrap(),
-            "--out",
-            eval_out.to_str().unwrap(),
-        ],
-    ]
-    .concat();
+        "eval",
+        out_dir,
+        "--saved",
+        saved.to_str().unwrap(),
+        "--out",
+        eval_out.to_str().unwrap(),
+    ];
     run(&eval_args);
     let eval: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&eval_out).unwrap()).unwrap();
