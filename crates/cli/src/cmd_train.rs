@@ -11,6 +11,9 @@ use anyhow::Context;
 use imdb_lora_encoder::{EncoderConfig, load_classifier_with_config, save_adapter};
 use imdb_lora_lora::LoraConfig;
 use imdb_lora_metrics::MetricsFile;
+use imdb_lora_data::TextTokenizer;
+use imdb_lora_data::table::read_recorded;
+use imdb_lora_infer::ModelFiles;
 use imdb_lora_train::{
     Datasets, Interrupt, LrSchedule, METRICS_FILE, RunSpec, TrainConfig, fine_tune,
 };
@@ -50,9 +53,9 @@ pub struct Args {
     model: ModelArgs,
     #[command(flatten)]
     data: DataArgs,
-    /// Passes over the training set.
-    #[arg(long, help_heading = "Training", alias = "num-train-epochs", default_value_t = TrainConfig::default().epochs)]
-    epochs: usize,
+    /// Passes over the training set. Default: 3 (with --resume-from, the run's own).
+    #[arg(long, help_heading = "Training", alias = "num-train-epochs")]
+    epochs: Option<usize>,
     /// Training batch size.
     #[arg(long, help_heading = "Training", alias = "per-device-train-batch-size", default_value_t = TrainConfig::default().batch_size)]
     batch_size: usize,
@@ -113,6 +116,18 @@ pub struct Args {
     /// Output directory.
     #[arg(long, help_heading = "Output", alias = "output-dir", default_value = "outputs/imdb_lora")]
     out: PathBuf,
+    /// Continue the run in this directory (interrupted or finished) with its own settings and
+    /// examples (its run.json and split.json), to --epochs when given: the steps taken keep
+    /// their learning rates, the rest follow the schedule of the longer run.
+    #[arg(long, help_heading = "Output", value_name = "RUN_DIR", conflicts_with_all = [
+        "model", "data", "data_config", "test_file", "test_fraction", "text_column",
+        "label_column", "label_names", "train_n", "test_n", "max_len", "seed", "out",
+        "batch_size", "eval_batch_size", "lr", "weight_decay", "warmup_ratio", "lr_schedule",
+        "max_grad_norm", "grad_accum", "lora_r", "lora_alpha", "lora_dropout",
+        "target_modules", "modules_to_save", "bucket_window", "pad_multiple",
+        "checkpoint_every", "precision",
+    ])]
+    resume_from: Option<PathBuf>,
     /// Do not render report.md and the charts into --out at the end (`imdb-lora plot` does
     /// it later).
     #[arg(long, help_heading = "Output")]
@@ -126,9 +141,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let out = args.resume_from.clone().unwrap_or_else(|| args.out.clone());
     // One output directory, one run: a second `train` into the same --out stops here, before
     // anything is loaded or written. Held until the process ends (the OS releases it on a crash).
-    let lock = imdb_lora_fsio::RunLock::acquire(&args.out)?;
+    let lock = imdb_lora_fsio::RunLock::acquire(&out)?;
     // What a killed run was writing is never complete; under the lock nothing else writes here.
     let swept = lock.sweep_temp_files()?;
     if !swept.is_empty() {
@@ -138,34 +154,151 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
         tracing::debug!(?swept, "removed temp files");
     }
-    let d = &args.data;
-    let precision = args.precision.checked()?;
-    let client = d.client();
-    let files = args.model.files(&client)?;
+    let client = args.data.client();
+    let prepared = match &args.resume_from {
+        None => prepare(&args, &client)?,
+        Some(run_dir) => prepare_continued(&args, run_dir, &client)?,
+    };
+    let Prepared {
+        files,
+        config,
+        pad_id,
+        train,
+        test,
+        classes,
+        run,
+        split,
+    } = prepared;
+    // A directory with a checkpoint holds a run already: its files stay as they are unless
+    // the loop accepts this run as that one (then run.json is rewritten below).
+    let fresh = !imdb_lora_train::checkpoint::CheckpointDir::new(&out)
+        .last()
+        .exists();
+    let write_run = || -> anyhow::Result<()> {
+        imdb_lora_fsio::write(&out.join(RUN_FILE), &serde_json::to_vec_pretty(&run)?)?;
+        Ok(())
+    };
+    if fresh {
+        if let Some(split) = &split {
+            imdb_lora_fsio::write(
+                &out.join(common::SPLIT_FILE),
+                &serde_json::to_vec_pretty(split)?,
+            )?;
+        }
+        write_run()?;
+    }
     let save_dtype = match args.save_dtype {
         Some(dtype) => dtype,
         None => imdb_lora_encoder::WeightDtype::of_checkpoint(&files.weights)?,
     };
+    let precision = run.precision;
+    let device = backend::device()?;
+    let base = load_classifier_with_config::<TrainBackend>(
+        &files.weights,
+        &config,
+        &device,
+        run.train.seed,
+    )?
+    .with_precision(precision);
+    let datasets = Datasets {
+        train,
+        test,
+        pad_id,
+        classes,
+    };
+    let interrupt = Interrupt::new();
+    crate::interrupt::install(&interrupt)?;
+    let outcome = fine_tune(
+        base,
+        &run,
+        &datasets,
+        &out,
+        &device,
+        crate::ui::progress().as_ref(),
+        &interrupt,
+    )?;
+    // Accepted: this is the directory's run (continued to more epochs, perhaps).
+    write_run()?;
+    if outcome.interrupted {
+        return Err(crate::interrupt::Interrupted {
+            step: outcome.step,
+            total: outcome.total_steps,
+            checkpoint: imdb_lora_train::checkpoint::CheckpointDir::new(&out).last(),
+        }
+        .into());
+    }
+    if !outcome.finished {
+        tracing::info!(
+            epochs_done = outcome.metrics.epochs.len(),
+            out = %out.display(),
+            "stopped early; run the same command again to resume"
+        );
+        return Ok(());
+    }
+    let model_out = args.out.join("model");
+    let last = imdb_lora_train::checkpoint::CheckpointDir::new(&out).last();
+    if is_newer(&model_out.join("adapter/adapter_model.safetensors"), &last) {
+        tracing::info!(model = %model_out.display(), "saved model is up to date with the last checkpoint");
+    } else {
+        // A bf16 run's base weights are rounded: merge its adapters into the checkpoint's own
+        // weights, loaded again, so the saved model is the f32 (or bf16) base plus the update.
+        let full = match precision {
+            imdb_lora_encoder::Precision::F32 => outcome.model,
+            _ => load_classifier_with_config::<backend::Backend>(
+                &files.weights,
+                &config,
+                &device,
+                run.train.seed,
+            )?
+            .with_trained_from(&outcome.model)?,
+        };
+        imdb_lora_encoder::export::save_pretrained(&full, &config, &model_out, save_dtype)
+            .with_context(|| format!("saving {}", model_out.display()))?;
+        imdb_lora_encoder::export::copy_tokenizer_files(&model_dir(&files), &model_out)?;
+        save_adapter(&full, &run.lora, &run.model, &model_out.join("adapter"))?;
+    }
+    let file = MetricsFile::new(outcome.metrics, outcome.classes);
+    let report = match args.no_report {
+        true => None,
+        false => Some(imdb_lora_report::render_file(&file, &out)?),
+    };
+    print_summary(&file, &out, report.as_ref())
+}
+
+/// File name of the run's settings ([`RunSpec`]) in its directory: what `--resume-from`
+/// continues.
+const RUN_FILE: &str = "run.json";
+
+/// What a run needs before its loop starts.
+struct Prepared {
+    files: ModelFiles,
+    /// The base model's configuration, its labels the data's classes.
+    config: EncoderConfig,
+    pad_id: u32,
+    train: Vec<imdb_lora_data::Encoded>,
+    test: Vec<imdb_lora_data::Encoded>,
+    classes: Vec<String>,
+    run: RunSpec,
+    /// `split.json` to write (a new run's; a continued run keeps its own).
+    split: Option<common::SplitRecord>,
+}
+
+/// A new run from the command line's options.
+fn prepare(args: &Args, client: &imdb_lora_hub::HubClient) -> anyhow::Result<Prepared> {
+    let d = &args.data;
+    let precision = args.precision.checked()?;
+    let files = args.model.files(client)?;
     let base_config = EncoderConfig::from_file(&files.config)?;
     let tokenizer = d.tokenizer(&files)?;
     tokenizer.check_ids_fit(base_config.vocab_size, base_config.type_vocab_size)?;
-    let data = d.load(&client, &tokenizer, true)?;
-    imdb_lora_fsio::write(
-        &args.out.join(common::SPLIT_FILE),
-        &serde_json::to_vec_pretty(&data.record)?,
-    )?;
+    let data = d.load(client, &tokenizer, true)?;
     let train = data
         .train
         .context("the training part of the data was not loaded")?;
-    let (test, classes) = (data.test, data.classes);
     // The head gets one output per class, named as the data names them, so the saved
     // model's config.json carries them (transformers' pipeline prints them).
-    let names: Vec<&str> = classes.iter().map(String::as_str).collect();
+    let names: Vec<&str> = data.classes.iter().map(String::as_str).collect();
     let config = base_config.with_labels(&names);
-    let device = backend::device()?;
-    let base =
-        load_classifier_with_config::<TrainBackend>(&files.weights, &config, &device, d.seed)?
-            .with_precision(precision);
     // The run, filled once: metrics.json's record and the resume fingerprint come from it.
     let run = RunSpec {
         model: args.model.model.clone(),
@@ -186,7 +319,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ..LoraConfig::default()
         },
         train: TrainConfig {
-            epochs: args.epochs,
+            epochs: args.epochs.unwrap_or(TrainConfig::default().epochs),
             batch_size: args.batch_size,
             eval_batch_size: args.eval_batch_size,
             lr: args.lr,
@@ -205,69 +338,88 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             pad_multiple: args.pad.resolve(),
             stop_after_steps: args.stop_after_steps,
             step_timing: step_timing_requested(),
+            more_epochs: false,
         },
     };
-    let datasets = Datasets {
-        train: train.examples,
-        test: test.examples,
+    Ok(Prepared {
+        files,
+        config,
         pad_id: tokenizer.pad_id(),
-        classes,
+        train: train.examples,
+        test: data.test.examples,
+        classes: data.classes,
+        run,
+        split: Some(data.record),
+    })
+}
+
+/// `--resume-from RUN_DIR`: the run as it recorded itself (`run.json`: its settings;
+/// `split.json`: its examples, in their order), to `--epochs` when given.
+fn prepare_continued(
+    args: &Args,
+    dir: &Path,
+    client: &imdb_lora_hub::HubClient,
+) -> anyhow::Result<Prepared> {
+    let read = |name: &str| -> anyhow::Result<String> {
+        let path = dir.join(name);
+        std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "{}: --resume-from needs the run directory `train` wrote",
+                path.display()
+            )
+        })
     };
-    let interrupt = Interrupt::new();
-    crate::interrupt::install(&interrupt)?;
-    let outcome = fine_tune(
-        base,
-        &run,
-        &datasets,
-        &args.out,
-        &device,
-        crate::ui::progress().as_ref(),
-        &interrupt,
-    )?;
-    if outcome.interrupted {
-        return Err(crate::interrupt::Interrupted {
-            step: outcome.step,
-            total: outcome.total_steps,
-            checkpoint: imdb_lora_train::checkpoint::CheckpointDir::new(&args.out).last(),
-        }
-        .into());
+    let mut run: RunSpec = serde_json::from_str(&read(RUN_FILE)?)
+        .with_context(|| format!("{}", dir.join(RUN_FILE).display()))?;
+    let split: common::SplitRecord = serde_json::from_str(&read(common::SPLIT_FILE)?)
+        .with_context(|| format!("{}", dir.join(common::SPLIT_FILE).display()))?;
+    if let Some(epochs) = args.epochs {
+        run.train.epochs = epochs;
     }
-    if !outcome.finished {
-        tracing::info!(
-            epochs_done = outcome.metrics.epochs.len(),
-            out = %args.out.display(),
-            "stopped early; run the same command again to resume"
-        );
-        return Ok(());
-    }
-    let model_out = args.out.join("model");
-    let last = imdb_lora_train::checkpoint::CheckpointDir::new(&args.out).last();
-    if is_newer(&model_out.join("adapter/adapter_model.safetensors"), &last) {
-        tracing::info!(model = %model_out.display(), "saved model is up to date with the last checkpoint");
-    } else {
-        // A bf16 run's base weights are rounded: merge its adapters into the checkpoint's own
-        // weights, loaded again, so the saved model is the f32 (or bf16) base plus the update.
-        let full = match precision {
-            imdb_lora_encoder::Precision::F32 => outcome.model,
-            _ => load_classifier_with_config::<backend::Backend>(
-                &files.weights,
-                &config,
-                &device,
-                d.seed,
-            )?
-            .with_trained_from(&outcome.model)?,
-        };
-        imdb_lora_encoder::export::save_pretrained(&full, &config, &model_out, save_dtype)
-            .with_context(|| format!("saving {}", model_out.display()))?;
-        imdb_lora_encoder::export::copy_tokenizer_files(&model_dir(&files), &model_out)?;
-        save_adapter(&full, &run.lora, &args.model.model, &model_out.join("adapter"))?;
-    }
-    let file = MetricsFile::new(outcome.metrics, outcome.classes);
-    let report = match args.no_report {
-        true => None,
-        false => Some(imdb_lora_report::render_file(&file, &args.out)?),
+    run.train.more_epochs = true;
+    run.train.stop_after_steps = args.stop_after_steps;
+    run.train.step_timing = step_timing_requested();
+    let model = ModelArgs {
+        model: run.model.clone(),
     };
-    print_summary(&file, &args.out, report.as_ref())
+    let files = model.files(client)?;
+    let base_config = EncoderConfig::from_file(&files.config)?;
+    let tokenizer = TextTokenizer::from_files(&files.tokenizer_files(), run.max_len)?;
+    tokenizer.check_ids_fit(base_config.vocab_size, base_config.type_vocab_size)?;
+    let spec = imdb_lora_data::table::TableSpec {
+        text: split
+            .text_columns
+            .iter()
+            .map(|c| c.parse())
+            .collect::<Result<_, _>>()?,
+        label: Some(split.label_column.parse()?),
+        ..Default::default()
+    };
+    // In the order the run trained on them: the batches depend on it.
+    let encode = |files: &[PathBuf], rows: &[usize], what: &str| -> anyhow::Result<_> {
+        let reviews = read_recorded(files, &spec, &split.raw_labels, rows)?;
+        Ok(tokenizer.encode_reviews(&reviews, what)?.0)
+    };
+    let train = encode(&split.train_files, &split.train_rows, "the run's training rows")?;
+    let test = encode(&split.test_files, &split.test_rows, "the run's test rows")?;
+    tracing::info!(
+        train = train.len(),
+        test = test.len(),
+        epochs = run.train.epochs,
+        "continuing {} with its own settings and examples",
+        dir.display()
+    );
+    let names: Vec<&str> = split.classes.iter().map(String::as_str).collect();
+    Ok(Prepared {
+        files,
+        config: base_config.with_labels(&names),
+        pad_id: tokenizer.pad_id(),
+        train,
+        test,
+        classes: split.classes,
+        run,
+        split: None,
+    })
 }
 
 /// What the run did and where its files are, on stdout (the run's result; the log is on

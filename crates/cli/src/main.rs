@@ -177,7 +177,7 @@ mod tests {
         };
         let text = format!("{args:?}");
         for field in [
-            "epochs: 2",
+            "epochs: Some(2)",
             "batch_size: 8",
             "lr: 0.0001",
             "lr_schedule: Constant",

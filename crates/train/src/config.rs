@@ -74,6 +74,12 @@ pub struct TrainConfig {
     /// is what the loop otherwise avoids. Neither part of the run's identity nor saved.
     #[serde(skip)]
     pub step_timing: bool,
+    /// Accept the checkpoint of this run made with fewer `epochs` and continue it to `epochs`
+    /// (`train --resume-from`): the steps taken keep the learning rates they had, the rest
+    /// follow the schedule of the longer run. Off by default: another epoch count is another
+    /// run. Neither part of the run's identity nor saved.
+    #[serde(skip)]
+    pub more_epochs: bool,
 }
 
 impl Default for TrainConfig {
@@ -94,6 +100,7 @@ impl Default for TrainConfig {
             pad_multiple: None,
             stop_after_steps: None,
             step_timing: false,
+            more_epochs: false,
         }
     }
 }

@@ -8,13 +8,14 @@ use std::collections::BTreeSet;
 use imdb_lora_encoder::Precision;
 use imdb_lora_lora::LoraConfig;
 use imdb_lora_metrics::RunConfig;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{Datasets, TrainConfig, TrainError};
 
-/// Everything that defines a run; the examples themselves are [`Datasets`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Everything that defines a run; the examples themselves are [`Datasets`]. Written as
+/// `run.json` into the run directory by the binary, which continues a run from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSpec {
     /// The base model as the user named it (a Hub id or a directory).
     pub model: String,
@@ -28,7 +29,7 @@ pub struct RunSpec {
     /// The Burn backend that runs it, e.g. `flex`, `cuda`.
     pub backend: String,
     /// The encoder's precision (`bf16`: mixed precision).
-    #[serde(serialize_with = "by_name")]
+    #[serde(serialize_with = "by_name", deserialize_with = "from_name")]
     pub precision: Precision,
     /// The adapters.
     pub lora: LoraConfig,
@@ -38,6 +39,11 @@ pub struct RunSpec {
 
 fn by_name<S: serde::Serializer>(precision: &Precision, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(precision)
+}
+
+fn from_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Precision, D::Error> {
+    let name = String::deserialize(d)?;
+    name.parse().map_err(serde::de::Error::custom)
 }
 
 impl RunSpec {
@@ -78,6 +84,7 @@ impl RunSpec {
                 stop_after_steps: None,
                 checkpoint_every: None,
                 step_timing: false,
+                more_epochs: false,
                 ..self.train.clone()
             },
             ..self.clone()
@@ -223,6 +230,15 @@ mod tests {
         assert!(fingerprint_differences(&old, &old).is_empty());
         // An older checkpoint's fingerprint has another shape: nothing to name.
         assert!(fingerprint_differences("[{}, 1]", &new).is_empty());
+    }
+
+    #[test]
+    fn a_spec_reads_back_as_written() {
+        let mut s = spec();
+        s.precision = Precision::Bf16;
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(json.contains(r#""precision":"bf16""#), "{json}");
+        assert_eq!(serde_json::from_str::<RunSpec>(&json).unwrap(), s);
     }
 
     #[test]

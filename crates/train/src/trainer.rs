@@ -293,20 +293,36 @@ where
         fingerprint: &str,
     ) -> Result<Begin<AB>, TrainError> {
         let restored = checkpoint::load(&self.ckpt.last(), base, adam, self.device)?;
+        let mut restored = restored;
         if restored.state.fingerprint != fingerprint {
             let changed =
                 crate::run::fingerprint_differences(&restored.state.fingerprint, fingerprint);
-            let what = match changed.is_empty() {
-                true => "another configuration or other base weights".to_owned(),
-                false => format!("other settings ({})", changed.join("; ")),
-            };
-            return Err(TrainError::Checkpoint {
-                path: self.ckpt.last(),
-                reason: format!(
-                    "belongs to a run with {what}; use another output directory, or delete \
-                     this one to start over"
-                ),
-            });
+            let only_epochs = changed.len() == 1 && changed[0].starts_with("train.epochs ");
+            if only_epochs && self.config.more_epochs && restored.state.epoch <= self.config.epochs
+            {
+                tracing::info!(
+                    "continuing the run ({}) to {} epochs",
+                    changed[0],
+                    self.config.epochs
+                );
+                restored.state.fingerprint = fingerprint.to_owned();
+            } else {
+                let what = match changed.is_empty() {
+                    true => "another configuration or other base weights".to_owned(),
+                    false => format!("other settings ({})", changed.join("; ")),
+                };
+                let hint = match only_epochs {
+                    true => "; to train it for more epochs: train --resume-from DIR --epochs N",
+                    false => "",
+                };
+                return Err(TrainError::Checkpoint {
+                    path: self.ckpt.last(),
+                    reason: format!(
+                        "belongs to a run with {what}; use another output directory, or \
+                         delete this one to start over{hint}"
+                    ),
+                });
+            }
         }
         if restored.state.epoch >= self.config.epochs {
             tracing::info!(

@@ -20,6 +20,10 @@ fn train(out: &Path) -> Command {
 }
 
 fn train_model(model: &Path, out: &Path) -> Command {
+    train_epochs(model, out, "2")
+}
+
+fn train_epochs(model: &Path, out: &Path, epochs: &str) -> Command {
     let data = minilm().join("../../../../datasets/stanfordnlp/imdb/resolve/main");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_imdb-lora"));
     cmd.args(["train", "--model"])
@@ -34,7 +38,7 @@ fn train_model(model: &Path, out: &Path) -> Command {
             "--max-len",
             "48",
             "--epochs",
-            "2",
+            epochs,
         ])
         .args([
             "--batch-size",
@@ -163,6 +167,55 @@ fn ctrl_c_checkpoints_says_how_to_resume_and_the_rerun_equals_an_uninterrupted_r
         .unwrap()
         .run;
     assert_eq!(numbers(&resumed), numbers(&expected));
+}
+
+/// A finished run of one epoch goes on to two with `--resume-from`, its settings and
+/// examples its own; a plain rerun with another epoch count is refused and says how.
+#[test]
+fn resume_from_continues_a_finished_run_to_more_epochs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    assert!(
+        train_epochs(&minilm(), &run, "1")
+            .status()
+            .unwrap()
+            .success()
+    );
+    let one = MetricsFile::read(&run.join("metrics.json")).unwrap().run;
+    let run_json = std::fs::read(run.join("run.json")).unwrap();
+
+    let stderr = refused(&mut train(&run));
+    assert!(
+        stderr.contains("(train.epochs 1 → 2)") && stderr.contains("train --resume-from DIR"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(run.join("run.json")).unwrap(), run_json);
+
+    let more = Command::new(env!("CARGO_BIN_EXE_imdb-lora"))
+        .args(["train", "--resume-from"])
+        .arg(&run)
+        .args(["--epochs", "2"])
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&more.stderr);
+    assert!(more.status.success(), "{stderr}");
+    let two = MetricsFile::read(&run.join("metrics.json")).unwrap().run;
+    assert_eq!((two.config.epochs, two.epochs.len()), (2, 2));
+    // The first epoch is the one run before, untouched; the second was trained on.
+    assert_eq!(numbers(&two)[..2], numbers(&one)[..]);
+    let spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("run.json")).unwrap()).unwrap();
+    assert_eq!(spec["train"]["epochs"], 2);
+    assert!(String::from_utf8_lossy(&more.stdout).contains("2 of 2 epochs"));
+    // Options that would change the run do not go with it.
+    let clash = Command::new(env!("CARGO_BIN_EXE_imdb-lora"))
+        .args(["train", "--resume-from"])
+        .arg(&run)
+        .args(["--lr", "1e-3"])
+        .output()
+        .unwrap();
+    assert_eq!(clash.status.code(), Some(2));
 }
 
 #[test]
