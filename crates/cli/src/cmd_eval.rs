@@ -30,7 +30,7 @@ pub struct Args {
     /// The data options do not apply to it.
     #[arg(value_name = "RUN_DIR", conflicts_with_all = [
         "data", "data_config", "test_file", "test_fraction", "text_column",
-        "label_column", "label_names", "train_n", "test_n", "max_len", "seed",
+        "label_column", "label_names", "header", "train_n", "test_n", "max_len", "seed",
     ])]
     run_dir: Option<PathBuf>,
     #[command(flatten)]
@@ -164,6 +164,7 @@ fn recorded_test(
             .map(|c| column(c))
             .collect::<anyhow::Result<_>>()?,
         label: Some(column(&record.label_column)?),
+        header: record.header,
         ..TableSpec::default()
     };
     let reviews = read_recorded(

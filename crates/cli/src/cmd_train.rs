@@ -121,7 +121,7 @@ pub struct Args {
     /// their learning rates, the rest follow the schedule of the longer run.
     #[arg(long, help_heading = "Output", value_name = "RUN_DIR", conflicts_with_all = [
         "model", "data", "data_config", "test_file", "test_fraction", "text_column",
-        "label_column", "label_names", "train_n", "test_n", "max_len", "seed", "out",
+        "label_column", "label_names", "header", "train_n", "test_n", "max_len", "seed", "out",
         "batch_size", "eval_batch_size", "lr", "weight_decay", "warmup_ratio", "lr_schedule",
         "max_grad_norm", "grad_accum", "lora_r", "lora_alpha", "lora_dropout",
         "target_modules", "modules_to_save", "bucket_window", "pad_multiple",
@@ -393,6 +393,7 @@ fn prepare_continued(
             .map(|c| c.parse())
             .collect::<Result<_, _>>()?,
         label: Some(split.label_column.parse()?),
+        header: split.header,
         ..Default::default()
     };
     // In the order the run trained on them: the batches depend on it.

@@ -86,6 +86,10 @@ pub struct DataArgs {
     /// Your data's label column: a name or a 1-based position. Default: label, labels or class.
     #[arg(long, value_name = "COL")]
     pub label_column: Option<String>,
+    /// CSV/TSV: whether the first row is a header (true) or data (false). Default: detected
+    /// (a header when one of its cells names a column asked for, or text, label, ...).
+    #[arg(long, value_name = "true|false")]
+    pub header: Option<bool>,
     /// Class names in class order, comma-separated. Default: from the data (the Hub's
     /// ClassLabel names, a classes.txt beside the file, or the distinct labels sorted).
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
@@ -142,6 +146,7 @@ impl DataArgs {
                 None => None,
             },
             label_names: self.label_names.clone(),
+            header: self.header,
             ..TableSpec::default()
         };
         let mut spec = DatasetSpec::new(&self.data);
@@ -188,6 +193,7 @@ impl DataArgs {
             seed: self.seed,
             text_columns: dataset.text_columns.clone(),
             label_column: dataset.label_column.clone(),
+            header: self.header,
             classes: classes.clone(),
             raw_labels: dataset.classes.raw_labels(),
             train_rows: train.as_ref().map(rows).unwrap_or_default(),
@@ -300,6 +306,9 @@ pub struct SplitRecord {
     pub seed: u64,
     pub text_columns: Vec<String>,
     pub label_column: String,
+    /// `--header` as given (CSV/TSV), so the files are read again the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<bool>,
     pub classes: Vec<String>,
     pub raw_labels: Vec<String>,
     pub train_rows: Vec<usize>,

@@ -288,7 +288,9 @@ impl TextTokenizer {
         }
         let max_token_id = inner.get_vocab(true).values().copied().max().unwrap_or(0);
         let max_type_id = probe.get_type_ids().iter().copied().max().unwrap_or(0);
-        tracing::info!(
+        // DEBUG: a caller may ask for one token more than it keeps (the predictor's probe for
+        // truncation); the lines that matter say the length texts are cut at.
+        tracing::debug!(
             max_len,
             vocab = inner.get_vocab_size(true),
             "tokenizer ready"

@@ -55,6 +55,7 @@ mod parquet;
 mod raw;
 mod read;
 mod split;
+mod thrift;
 
 pub use self::dataset::{
     CONVERTED_PARQUET, Dataset, DatasetSpec, SplitFiles, find_splits, find_splits_in_files,

@@ -18,6 +18,7 @@ use super::arrow::{catch_parquet, chunk_outside_file, labels_of, text_accessor};
 use super::error::{Location, Result, TableError};
 use super::names::{ClassNames, NameSource};
 use super::raw::{Format, KindCheck, RawLabel, RawRow, RawTable, TableSpec, join_text, resolve};
+use super::thrift::{check_pages, check_struct};
 
 /// Rows per decoded batch.
 const BATCH_ROWS: usize = 4096;
@@ -32,6 +33,17 @@ fn guard<T>(path: &Path, call: impl FnOnce() -> T) -> Result<T> {
         path: path.to_path_buf(),
         reason: format!("the parquet library failed: {message}"),
     })
+}
+
+/// The footer's Thrift bytes: `<footer> <length: u32 LE> PAR1` at the end of a plain
+/// (unencrypted) parquet file; `None` when the file does not end that way (parquet says why).
+fn footer_bytes(bytes: &[u8]) -> Option<&[u8]> {
+    let n = bytes.len();
+    if n < 12 || &bytes[n - 4..] != b"PAR1" {
+        return None;
+    }
+    let len = u32::from_le_bytes(bytes[n - 8..n - 4].try_into().ok()?) as usize;
+    bytes.get(n.checked_sub(8 + len)?..n - 8)
 }
 
 /// The footer's claims that could size allocations or seeks must hold.
@@ -122,8 +134,38 @@ pub(crate) fn read(path: &Path, spec: &TableSpec) -> Result<RawTable> {
             .map_err(|e| TableError::io("read", path, e))?;
         bytes::Bytes::from(buf)
     };
-    let builder = guard(path, || ParquetRecordBatchReaderBuilder::try_new(bytes))?.map_err(pq)?;
+    let damaged = |reason: String| TableError::DamagedParquet {
+        path: path.to_path_buf(),
+        reason,
+    };
+    // The footer's Thrift first: parquet would spin on some damage (see `thrift.rs`).
+    if let Some(footer) = footer_bytes(&bytes) {
+        check_struct(footer).map_err(|why| damaged(format!("footer: {why}")))?;
+    }
+    let builder = guard(path, || {
+        ParquetRecordBatchReaderBuilder::try_new(bytes.clone())
+    })?
+    .map_err(pq)?;
     check_footer(path, len, builder.metadata())?;
+    // Then every page header, before the reader decodes one.
+    for (g, group) in builder.metadata().row_groups().iter().enumerate() {
+        for column in group.columns() {
+            let start = column
+                .dictionary_page_offset()
+                .unwrap_or_else(|| column.data_page_offset());
+            // In the file: check_footer said so.
+            let (start, size) = (
+                usize::try_from(start).unwrap_or(0),
+                usize::try_from(column.compressed_size()).unwrap_or(0),
+            );
+            check_pages(&bytes, start, start.saturating_add(size)).map_err(|why| {
+                damaged(format!(
+                    "row group {g}, column {:?}: {why}",
+                    column.column_path().string()
+                ))
+            })?;
+        }
+    }
     let schema = builder.schema().clone();
     let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     let resolved = resolve(path, &columns, spec, None)?;

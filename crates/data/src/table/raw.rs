@@ -282,7 +282,7 @@ pub(crate) fn no_header_hint(spec: &TableSpec, first_row: &[String]) -> String {
         " (the file has no header row: give columns by position, 1 = first)".into()
     } else {
         format!(
-            " (no header row detected: the first row, {}, names no column asked for and no recognised one; give columns by position, 1 = first, or say that the file has a header)",
+            " (no header row detected: the first row, {}, names no column asked for and no recognised one; give columns by position, 1 = first, or say that the file has a header, --header true)",
             error::List(first_row)
         )
     }
@@ -434,7 +434,7 @@ impl KindCheck {
             Some((first_int, first)) => {
                 // A header row read as data gives exactly this: one string, then integers.
                 let hint = if header_guessed && first.row == 0 && !first_int {
-                    "; if the first line is a header row, say that the file has a header"
+                    "; if the first line is a header row, say that the file has one (--header true)"
                 } else {
                     ""
                 };
