@@ -60,6 +60,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let d = &args.data;
+    // Evaluation reads the test part only: a training size would be silently ignored.
+    anyhow::ensure!(
+        d.train_n.is_none(),
+        "--train-n does not apply to eval, which evaluates the test part (--test-n sizes it)"
+    );
     let precision = args.precision.checked()?;
     let (saved, max_len) = match (&args.run_dir, &args.saved) {
         (Some(run), saved) => (

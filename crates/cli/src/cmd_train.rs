@@ -396,20 +396,26 @@ fn prepare_continued(
         header: split.header,
         ..Default::default()
     };
-    // In the order the run trained on them: the batches depend on it.
-    let encode = |files: &[PathBuf], rows: &[usize], what: &str| -> anyhow::Result<_> {
-        let reviews = read_recorded(files, &spec, &split.raw_labels, rows)?;
-        Ok(tokenizer.encode_reviews(&reviews, what)?.0)
-    };
-    let train = encode(&split.train_files, &split.train_rows, "the run's training rows")?;
-    let test = encode(&split.test_files, &split.test_rows, "the run's test rows")?;
     tracing::info!(
-        train = train.len(),
-        test = test.len(),
         epochs = run.train.epochs,
         "continuing {} with its own settings and examples",
         dir.display()
     );
+    // In the order the run trained on them: the batches depend on it.
+    let encode = |files: &[PathBuf], rows: &[usize], what: &str| -> anyhow::Result<_> {
+        let reviews = read_recorded(files, &spec, &split.raw_labels, rows)?;
+        let (examples, stats) = tokenizer.encode_reviews(&reviews, what)?;
+        let tokenized = imdb_lora_data::TokenizedSplit {
+            path: files.first().cloned().unwrap_or_default(),
+            counts: imdb_lora_data::LabelCounts::of(examples.iter().map(|e| &e.label)),
+            examples,
+            stats,
+        };
+        common::log_split(what, &tokenized, &split.classes, run.max_len);
+        Ok(tokenized.examples)
+    };
+    let train = encode(&split.train_files, &split.train_rows, "train")?;
+    let test = encode(&split.test_files, &split.test_rows, "test")?;
     let names: Vec<&str> = split.classes.iter().map(String::as_str).collect();
     Ok(Prepared {
         files,

@@ -242,36 +242,39 @@ impl DataArgs {
         )?)
     }
 
-    /// Logs a split as it will be used, on one line: its examples per class (by name, the
-    /// first few of many classes) and their lengths; a warning when most texts are cut.
+    /// Logs a split as it will be used ([`log_split`]).
     fn report(&self, what: &str, split: TokenizedSplit, classes: &[String]) -> TokenizedSplit {
-        let counts: Vec<String> = classes
-            .iter()
-            .zip(split.counts.as_slice())
-            .take(8)
-            .map(|(name, n)| format!("{name} {n}"))
-            .collect();
-        let more = match classes.len() {
-            n if n > 8 => format!(", … ({} more classes)", n - 8),
-            _ => String::new(),
-        };
-        let (n, truncated) = (split.examples.len(), split.stats.truncated);
-        tracing::info!(
-            path = %split.path.display(),
-            "{what}: {n} examples ({}{more}), mean {:.1} tokens, {truncated} cut at {}",
-            counts.join(", "),
-            split.stats.mean_len(),
-            self.max_len
-        );
-        if 2 * truncated > n {
-            tracing::warn!(
-                "{what}: {truncated} of {n} texts ({:.0} %) are longer than --max-len {} \
-                 tokens and were cut; a larger --max-len sees more of them (at a cost in speed)",
-                100.0 * truncated as f64 / n.max(1) as f64,
-                self.max_len
-            );
-        }
+        log_split(what, &split, classes, self.max_len);
         split
+    }
+}
+
+/// Logs a split as it will be used, on one line: its examples per class (by name, the first
+/// few of many classes) and their lengths; a warning when most texts are cut at `max_len`.
+pub fn log_split(what: &str, split: &TokenizedSplit, classes: &[String], max_len: usize) {
+    let counts: Vec<String> = classes
+        .iter()
+        .zip(split.counts.as_slice())
+        .take(8)
+        .map(|(name, n)| format!("{name} {n}"))
+        .collect();
+    let more = match classes.len() {
+        n if n > 8 => format!(", … ({} more classes)", n - 8),
+        _ => String::new(),
+    };
+    let (n, truncated) = (split.examples.len(), split.stats.truncated);
+    tracing::info!(
+        path = %split.path.display(),
+        "{what}: {n} examples ({}{more}), mean {:.1} tokens, {truncated} cut at {max_len}",
+        counts.join(", "),
+        split.stats.mean_len(),
+    );
+    if 2 * truncated > n {
+        tracing::warn!(
+            "{what}: {truncated} of {n} texts ({:.0} %) are longer than --max-len {max_len} \
+             tokens and were cut; a larger --max-len sees more of them (at a cost in speed)",
+            100.0 * truncated as f64 / n.max(1) as f64,
+        );
     }
 }
 

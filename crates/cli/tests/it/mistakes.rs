@@ -27,6 +27,24 @@ fn error_line(hf_home: &Path, args: &[&str]) -> String {
 }
 
 #[test]
+fn completions_are_printed_for_each_shell() {
+    for (shell, marker) in [
+        ("bash", "_imdb__lora()"),
+        ("zsh", "#compdef imdb-lora"),
+        ("fish", "complete -c imdb-lora"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_imdb-lora"))
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{shell}");
+        assert!(script.contains(marker), "{shell}: {script}");
+        assert!(script.contains("resume-from"), "{shell}: train's options");
+    }
+}
+
+#[test]
 fn common_mistakes_get_one_clear_line_each() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -105,6 +123,15 @@ fn common_mistakes_get_one_clear_line_each() {
         )
     );
     assert_eq!(std::fs::read_to_string(notes).unwrap(), "notes");
+    // A training size given to eval, which reads the test part only.
+    assert_eq!(
+        error_line(
+            &hf,
+            &["eval", "--saved", model, "--data", csv, "--train-n", "5"]
+        ),
+        "error: --train-n does not apply to eval, which evaluates the test part (--test-n \
+         sizes it)"
+    );
     // plot without a metrics.json.
     let metrics = d.join("nope/metrics.json");
     assert_eq!(

@@ -168,7 +168,17 @@ fn ag_news_trains_evaluates_plots_saves_names_and_predicts() {
     // eval of the saved model on the same test part gives the run's last numbers.
     let eval_out = dir.path().join("eval.json");
     let mut eval: Vec<std::ffi::OsString> = vec!["eval".into()];
-    eval.extend(data_args(&ag_news()));
+    // The same options as train's but the training size, which eval refuses (it reads the
+    // test part only).
+    let mut same = data_args(&ag_news()).into_iter();
+    while let Some(arg) = same.next() {
+        match arg.to_str() {
+            Some("--train-n") => {
+                same.next();
+            }
+            _ => eval.push(arg),
+        }
+    }
     eval.extend(["--saved".into(), out.join("model").into()]);
     eval.extend(["--out".into(), eval_out.clone().into()]);
     ok(&imdb_lora(&os(&eval)));

@@ -56,6 +56,26 @@ fn train_epochs(model: &Path, out: &Path, epochs: &str) -> Command {
     cmd
 }
 
+/// Waits (at most 5 minutes) until the run in `out` has written its last checkpoint `n`
+/// times, or `child` has exited; returns how many writes were seen.
+fn checkpoints_seen(out: &Path, n: usize, child: &mut std::process::Child) -> usize {
+    let last = out.join("checkpoints/last.safetensors");
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    while started.elapsed() < Duration::from_secs(300) {
+        if let Ok(t) = std::fs::metadata(&last).and_then(|m| m.modified())
+            && !seen.contains(&t)
+        {
+            seen.push(t);
+        }
+        if seen.len() >= n || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    seen.len()
+}
+
 /// Everything but wall-clock timings.
 fn numbers(m: &RunMetrics) -> Vec<(f64, f64, f64)> {
     std::iter::once((0.0, m.baseline.accuracy, m.baseline.loss))
@@ -76,26 +96,10 @@ fn sigkill_mid_run_then_resume_equals_uninterrupted_run() {
 
     // Kill once a few step checkpoints have replaced the baseline one: mid-training.
     let mut child = train(&killed).spawn().unwrap();
-    let last = killed.join("checkpoints/last.safetensors");
-    let started = Instant::now();
-    let mut seen = Vec::new();
-    while started.elapsed() < Duration::from_secs(300) {
-        if let Ok(t) = std::fs::metadata(&last).and_then(|m| m.modified())
-            && !seen.contains(&t)
-        {
-            seen.push(t);
-        }
-        if seen.len() >= 3 || child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let seen = checkpoints_seen(&killed, 3, &mut child);
     child.kill().ok(); // SIGKILL on Unix
     let status = child.wait().unwrap();
-    assert!(
-        seen.len() >= 2,
-        "the run never checkpointed past the baseline"
-    );
+    assert!(seen >= 2, "the run never checkpointed past the baseline");
     assert!(
         !status.success(),
         "the run finished before it could be killed"
@@ -115,19 +119,9 @@ fn ctrl_c_checkpoints_says_how_to_resume_and_the_rerun_equals_an_uninterrupted_r
     assert!(train(&whole).status().unwrap().success());
     let expected = MetricsFile::read(&whole.join("metrics.json")).unwrap().run;
 
-    let child = train(&stopped).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = train(&stopped).stderr(Stdio::piped()).spawn().unwrap();
     // Once training has checkpointed past the baseline (checkpoints every step here).
-    let last = stopped.join("checkpoints/last.safetensors");
-    let started = Instant::now();
-    let mut seen = Vec::new();
-    while seen.len() < 2 && started.elapsed() < Duration::from_secs(300) {
-        if let Ok(t) = std::fs::metadata(&last).and_then(|m| m.modified())
-            && !seen.contains(&t)
-        {
-            seen.push(t);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    checkpoints_seen(&stopped, 2, &mut child);
     let sent = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -200,6 +194,14 @@ fn resume_from_continues_a_finished_run_to_more_epochs() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&more.stderr);
     assert!(more.status.success(), "{stderr}");
+    // IMDb reviews are longer than 48 tokens: the log says so, once per split, as a warning.
+    assert_eq!(
+        stderr
+            .matches("texts (100 %) are longer than --max-len 48 tokens and were cut")
+            .count(),
+        2,
+        "{stderr}"
+    );
     let two = MetricsFile::read(&run.join("metrics.json")).unwrap().run;
     assert_eq!((two.config.epochs, two.epochs.len()), (2, 2));
     // The first epoch is the one run before, untouched; the second was trained on.
