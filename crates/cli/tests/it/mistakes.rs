@@ -151,3 +151,24 @@ fn common_mistakes_get_one_clear_line_each() {
         )
     );
 }
+
+/// Nothing on stdin: a warning saying so, an empty array (valid JSON), success.
+#[test]
+fn predict_with_nothing_on_stdin_says_so() {
+    let model =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/families/roberta/seqcls");
+    let out = Command::new(env!("CARGO_BIN_EXE_imdb-lora"))
+        .args(["predict", "--model"])
+        .arg(&model)
+        .env("HF_HUB_OFFLINE", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "[]\n");
+    assert!(
+        stderr.lines().next() == Some("warning: no texts to classify"),
+        "{stderr}"
+    );
+}
