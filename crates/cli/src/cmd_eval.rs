@@ -8,14 +8,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use imdb_lora_data::table::{Column, TableSpec, read_recorded};
-use imdb_lora_data::{Batcher, BatcherConfig, SubsetSpec, TextTokenizer, TokenizedSplit};
+use imdb_lora_data::{Batcher, BatcherConfig, TextTokenizer, TokenizedSplit};
 use imdb_lora_encoder::load_classifier;
 use imdb_lora_metrics::MetricsFile;
 use imdb_lora_train::{METRICS_FILE, evaluate};
 
 use crate::backend::{self, Backend};
-use crate::common::{DataArgs, PadArgs, SPLIT_FILE, SplitRecord};
+use crate::common::{DataArgs, PadArgs, SplitRecord};
 
 /// Evaluate a saved model (config.json + model.safetensors + tokenizer) on test data.
 #[derive(Debug, clap::Args)]
@@ -154,41 +153,7 @@ fn recorded_test(
     run: &Path,
     tokenizer: &TextTokenizer,
 ) -> anyhow::Result<(TokenizedSplit, Vec<String>)> {
-    let path = run.join(SPLIT_FILE);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading {} (written by train)", path.display()))?;
-    let record: SplitRecord = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not a split.json train wrote", path.display()))?;
-    // The recorded column names as the user would give them (a headerless file's are
-    // positions: "2").
-    let column = |name: &str| -> anyhow::Result<Column> { Ok(name.parse()?) };
-    let spec = TableSpec {
-        text: record
-            .text_columns
-            .iter()
-            .map(|c| column(c))
-            .collect::<anyhow::Result<_>>()?,
-        label: Some(column(&record.label_column)?),
-        header: record.header,
-        ..TableSpec::default()
-    };
-    let reviews = read_recorded(
-        &record.test_files,
-        &spec,
-        &record.raw_labels,
-        &record.test_rows,
-    )?;
-    let first = record.test_files.first().cloned().unwrap_or(path);
-    // Every recorded row, none left out (the order is the batcher's business).
-    let split = imdb_lora_data::prepare_split(
-        &first,
-        reviews,
-        tokenizer,
-        &SubsetSpec::full(record.seed),
-    )?;
-    tracing::info!(
-        examples = split.examples.len(),
-        "the run's test examples, as split.json recorded them"
-    );
+    let record = SplitRecord::read(run)?;
+    let split = record.tokenized(&record.test_files, &record.test_rows, tokenizer, "test")?;
     Ok((split, record.classes))
 }

@@ -12,7 +12,6 @@ use imdb_lora_encoder::{EncoderConfig, load_classifier_with_config, save_adapter
 use imdb_lora_lora::LoraConfig;
 use imdb_lora_metrics::MetricsFile;
 use imdb_lora_data::TextTokenizer;
-use imdb_lora_data::table::read_recorded;
 use imdb_lora_infer::ModelFiles;
 use imdb_lora_train::{
     Datasets, Interrupt, LrSchedule, METRICS_FILE, RunSpec, TrainConfig, fine_tune,
@@ -371,8 +370,7 @@ fn prepare_continued(
     };
     let mut run: RunSpec = serde_json::from_str(&read(RUN_FILE)?)
         .with_context(|| format!("{}", dir.join(RUN_FILE).display()))?;
-    let split: common::SplitRecord = serde_json::from_str(&read(common::SPLIT_FILE)?)
-        .with_context(|| format!("{}", dir.join(common::SPLIT_FILE).display()))?;
+    let split = common::SplitRecord::read(dir)?;
     if let Some(epochs) = args.epochs {
         run.train.epochs = epochs;
     }
@@ -386,43 +384,21 @@ fn prepare_continued(
     let base_config = EncoderConfig::from_file(&files.config)?;
     let tokenizer = TextTokenizer::from_files(&files.tokenizer_files(), run.max_len)?;
     tokenizer.check_ids_fit(base_config.vocab_size, base_config.type_vocab_size)?;
-    let spec = imdb_lora_data::table::TableSpec {
-        text: split
-            .text_columns
-            .iter()
-            .map(|c| c.parse())
-            .collect::<Result<_, _>>()?,
-        label: Some(split.label_column.parse()?),
-        header: split.header,
-        ..Default::default()
-    };
     tracing::info!(
         epochs = run.train.epochs,
         "continuing {} with its own settings and examples",
         dir.display()
     );
     // In the order the run trained on them: the batches depend on it.
-    let encode = |files: &[PathBuf], rows: &[usize], what: &str| -> anyhow::Result<_> {
-        let reviews = read_recorded(files, &spec, &split.raw_labels, rows)?;
-        let (examples, stats) = tokenizer.encode_reviews(&reviews, what)?;
-        let tokenized = imdb_lora_data::TokenizedSplit {
-            path: files.first().cloned().unwrap_or_default(),
-            counts: imdb_lora_data::LabelCounts::of(examples.iter().map(|e| &e.label)),
-            examples,
-            stats,
-        };
-        common::log_split(what, &tokenized, &split.classes, run.max_len);
-        Ok(tokenized.examples)
-    };
-    let train = encode(&split.train_files, &split.train_rows, "train")?;
-    let test = encode(&split.test_files, &split.test_rows, "test")?;
+    let train = split.tokenized(&split.train_files, &split.train_rows, &tokenizer, "train")?;
+    let test = split.tokenized(&split.test_files, &split.test_rows, &tokenizer, "test")?;
     let names: Vec<&str> = split.classes.iter().map(String::as_str).collect();
     Ok(Prepared {
         files,
         config: base_config.with_labels(&names),
         pad_id: tokenizer.pad_id(),
-        train,
-        test,
+        train: train.examples,
+        test: test.examples,
         classes: split.classes,
         run,
         split: None,

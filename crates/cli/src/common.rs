@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use imdb_lora_data::table::{Column, DatasetSpec, TableSpec, load_dataset, load_splits};
+use imdb_lora_data::table::{
+    Column, DatasetSpec, TableSpec, load_dataset, load_splits, read_recorded,
+};
 use imdb_lora_data::{SubsetSpec, TextTokenizer, TokenizedSplit, prepare_split};
 use imdb_lora_hub::{HubClient, HubConfig, Repo, RepoType, Source};
 use imdb_lora_infer::ModelFiles;
@@ -320,6 +322,51 @@ pub struct SplitRecord {
 
 /// The name of [`SplitRecord`]'s file in a run directory.
 pub const SPLIT_FILE: &str = "split.json";
+
+impl SplitRecord {
+    /// `dir/split.json`, as `train` wrote it.
+    pub fn read(dir: &Path) -> anyhow::Result<Self> {
+        let path = dir.join(SPLIT_FILE);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {} (written by train)", path.display()))?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a split.json train wrote", path.display()))
+    }
+
+    /// The recorded `rows` of `files` (the training or the test part), read again with the
+    /// recorded columns, in the recorded order (the order the run trained on), tokenised
+    /// and logged as `what` ([`log_split`]).
+    pub fn tokenized(
+        &self,
+        files: &[PathBuf],
+        rows: &[usize],
+        tokenizer: &TextTokenizer,
+        what: &str,
+    ) -> anyhow::Result<TokenizedSplit> {
+        // The recorded column names as the user would give them (a headerless file's are
+        // positions: "2").
+        let spec = TableSpec {
+            text: self
+                .text_columns
+                .iter()
+                .map(|c| c.parse())
+                .collect::<Result<_, _>>()?,
+            label: Some(self.label_column.parse()?),
+            header: self.header,
+            ..TableSpec::default()
+        };
+        let reviews = read_recorded(files, &spec, &self.raw_labels, rows)?;
+        let (examples, stats) = tokenizer.encode_reviews(&reviews, what)?;
+        let split = TokenizedSplit {
+            path: files.first().cloned().unwrap_or_default(),
+            counts: imdb_lora_data::LabelCounts::of(examples.iter().map(|e| &e.label)),
+            examples,
+            stats,
+        };
+        log_split(what, &split, &self.classes, tokenizer.max_len());
+        Ok(split)
+    }
+}
 
 /// The directory holding a model's files (for copying its tokenizer next to a saved model).
 pub fn model_dir(files: &ModelFiles) -> PathBuf {
