@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use imdb_lora_hub::{HubClient, HubConfig, RepoType, Source};
-use imdb_lora_infer::{PredictOptions, Prediction, Predictor};
+use imdb_lora_infer::{Adapter, PredictOptions, Prediction, Predictor};
 
 use crate::backend::{self, Backend};
 use crate::fetch::fetch_model;
@@ -195,11 +195,12 @@ fn load(args: &Args, options: PredictOptions) -> anyhow::Result<Predictor<Backen
             }
         }),
     };
+    let adapters: Vec<Adapter> = adapter.as_deref().map(Adapter::from_dir).into_iter().collect();
     let predictor = match Source::parse(&args.model, RepoType::Model)? {
-        Source::Local(dir) => Predictor::from_dir(&dir, adapter.as_deref(), options, &device)?,
+        Source::Local(dir) => Predictor::from_dir(&dir, &adapters, options, &device)?,
         source @ Source::Hub(_) => {
             let files = fetch_model(&client, &source)?;
-            Predictor::from_model_files(&files, adapter.as_deref(), options, &device)?
+            Predictor::from_model_files(&files, &adapters, options, &device)?
         }
     };
     Ok(predictor)

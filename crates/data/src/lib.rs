@@ -41,7 +41,9 @@ pub use crate::batch::{
 pub use crate::error::{BoxError, Error, Result};
 pub use crate::example::Review;
 pub use crate::subset::{LabelCounts, SubsetSpec};
-pub use crate::tokenize::{DEFAULT_MAX_LEN, Encoded, TextTokenizer, TokenizeStats, TokenizerFiles};
+pub use crate::tokenize::{
+    DEFAULT_MAX_LEN, Encoded, Side, TextTokenizer, TokenizeStats, TokenizerFiles, Tokens,
+};
 
 /// A split read, subset and tokenised: what training and evaluation consume.
 #[derive(Clone, Debug)]

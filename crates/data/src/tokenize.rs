@@ -50,6 +50,25 @@ pub const TOKENIZER_CONFIG: &str = "tokenizer_config.json";
 /// BERT's special tokens, in the order BERT's vocab lists them.
 const SPECIAL_TOKENS: [&str; 5] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
 
+/// Which end of a long text is cut off.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Side {
+    /// Keep the head (transformers' default `truncation_side="right"`).
+    #[default]
+    Right,
+    /// Keep the tail.
+    Left,
+}
+
+/// One text's token ids, and whether the text was longer than `max_len` and cut.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tokens {
+    /// `[CLS] ... [SEP]`, at most `max_len`.
+    pub ids: Vec<u32>,
+    /// The text had more tokens than `max_len`.
+    pub truncated: bool,
+}
+
 /// A review as token ids.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Encoded {
@@ -391,6 +410,64 @@ impl TextTokenizer {
         Ok(encs.iter().map(|e| e.get_ids().to_vec()).collect())
     }
 
+    /// A copy that cuts long texts from `side`: [`Side::Right`] keeps a text's head (the
+    /// default, as transformers' tokenizers), [`Side::Left`] its tail. The special tokens stay
+    /// either way.
+    ///
+    /// # Errors
+    /// [`Error::TokenizerLoad`] if the tokenizer refuses the setting.
+    pub fn truncating_from(&self, side: Side) -> Result<TextTokenizer> {
+        let mut out = self.clone();
+        out.inner
+            .with_truncation(Some(TruncationParams {
+                max_length: self.max_len,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+                direction: match side {
+                    Side::Right => TruncationDirection::Right,
+                    Side::Left => TruncationDirection::Left,
+                },
+            }))
+            .map_err(|source| Error::TokenizerLoad {
+                path: self.source.clone(),
+                source,
+            })?;
+        Ok(out)
+    }
+
+    /// Encode texts in parallel, saying of each whether it was cut to `max_len`.
+    pub fn encode_batch_marked(&self, texts: &[&str]) -> Result<Vec<Tokens>> {
+        let encs = self
+            .inner
+            .encode_batch_fast(texts.to_vec(), true)
+            .map_err(|source| Error::Encode {
+                what: format!("{} texts", texts.len()),
+                source,
+            })?;
+        Ok(encs
+            .iter()
+            .map(|e| Tokens {
+                ids: e.get_ids().to_vec(),
+                truncated: !e.get_overflowing().is_empty(),
+            })
+            .collect())
+    }
+
+    /// Encode one text (on the calling thread), saying whether it was cut to `max_len`.
+    pub fn encode_marked(&self, text: &str) -> Result<Tokens> {
+        let e = self
+            .inner
+            .encode_fast(text, true)
+            .map_err(|source| Error::Encode {
+                what: "one text".into(),
+                source,
+            })?;
+        Ok(Tokens {
+            ids: e.get_ids().to_vec(),
+            truncated: !e.get_overflowing().is_empty(),
+        })
+    }
+
     /// Encode reviews in parallel, keeping row and label; `what` names them in errors and logs.
     pub fn encode_reviews(
         &self,
@@ -524,6 +601,36 @@ mod tests {
             vec![2, 1, 3],
             "no lowercasing when cased"
         );
+    }
+
+    #[test]
+    fn marked_encodings_say_what_was_cut_and_from_which_side() {
+        let dir = tempfile::tempdir().unwrap();
+        let right = TextTokenizer::from_vocab(&vocab_file(dir.path()), true, 5).unwrap();
+        let left = right.truncating_from(Side::Left).unwrap();
+        // "the movie was great !" is 5 word tokens: 7 with [CLS]/[SEP], cut to 5.
+        let text = "the movie was great !";
+        let head = right.encode_marked(text).unwrap();
+        assert_eq!(
+            head,
+            Tokens {
+                ids: vec![2, 5, 6, 7, 3],
+                truncated: true
+            }
+        );
+        let tail = left.encode_marked(text).unwrap();
+        assert_eq!(
+            tail,
+            Tokens {
+                ids: vec![2, 7, 8, 9, 3],
+                truncated: true
+            }
+        );
+        // Exactly max_len tokens is not a cut.
+        let fits = right.encode_batch_marked(&["the movie was", "a"]).unwrap();
+        assert_eq!(fits[0].ids.len(), 5);
+        assert!(!fits[0].truncated && !fits[1].truncated);
+        assert!(right.encode_batch_marked(&[text]).unwrap()[0].truncated);
     }
 
     #[test]

@@ -83,6 +83,12 @@ pub enum InferError {
         /// `vocab_size` from it.
         model_vocab: usize,
     },
+    /// Two adapters were given the same name.
+    #[error("two adapters are named {name:?}; each needs its own name")]
+    DuplicateAdapter {
+        /// The name.
+        name: String,
+    },
     /// An option out of range.
     #[error("invalid {name} = {value}: expected {expected}")]
     InvalidOption {

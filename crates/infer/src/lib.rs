@@ -3,8 +3,9 @@
 //!
 //! A [`Predictor`] comes from a saved model directory (what `imdb_lora_encoder::save_pretrained` writes,
 //! plus tokenizer files, or any Hugging Face `SequenceClassifier` checkpoint with
-//! two or more labels) or from a base model and a PEFT LoRA adapter directory, which is applied
-//! and merged. [`Predictor::predict`] tokenises (truncating to `max_len`, default 256, with a
+//! two or more labels) or from a base model and PEFT LoRA adapter directories ([`Adapter`]):
+//! one is merged, several share the base unmerged and are picked by index
+//! ([`Predictor::logits`]). [`TextInput`] is its tokenizer, shareable across threads. [`Predictor::predict`] tokenises (truncating to `max_len`, default 256, with a
 //! warning naming each truncated text), batches by length to limit padding, and returns one
 //! [`Prediction`] per text, in input order, with softmax probabilities: for a sentiment model
 //! the recipe's `{"text", "neg_prob", "pos_prob", "label"}`, otherwise
@@ -14,8 +15,15 @@
 
 mod error;
 mod files;
+mod input;
+mod prediction;
 mod predictor;
 
 pub use error::InferError;
 pub use files::ModelFiles;
-pub use predictor::{DEFAULT_BATCH_SIZE, DEFAULT_MAX_LEN, PredictOptions, Prediction, Predictor};
+pub use imdb_lora_data::{Side, Tokens};
+pub use input::TextInput;
+pub use prediction::{Prediction, softmax};
+pub use predictor::{
+    Adapter, ClassifierInfo, DEFAULT_BATCH_SIZE, DEFAULT_MAX_LEN, PredictOptions, Predictor,
+};

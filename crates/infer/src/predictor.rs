@@ -1,28 +1,30 @@
-//! [`Predictor`]: model + tokenizer + label names, loaded once, predicting batches of texts.
+//! [`Predictor`]: a model, its tokenizer and label names, loaded once — with any number of
+//! PEFT adapters over one shared base — predicting batches of texts.
 
 use std::cmp::Reverse;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
+use imdb_lora_data::batch::collate_to;
 use imdb_lora_data::tokenize::MAX_SUPPORTED_LEN;
-use imdb_lora_data::{Encoded, Review, TextTokenizer, collate};
+use imdb_lora_data::{BatcherConfig, Encoded, Side, TextTokenizer};
 use imdb_lora_encoder::adapter::{ADAPTER_CONFIG, ADAPTER_WEIGHTS};
 use imdb_lora_encoder::export::{CONFIG_FILE, WEIGHTS_FILE};
-use imdb_lora_encoder::heads::output_key;
+use imdb_lora_encoder::heads::{Head, output_key};
 use imdb_lora_encoder::{
     EncoderConfig, KernelBackend, MappedFile, PeftAdapter, Precision, SequenceClassifier,
 };
-use serde::Serialize;
 
-use crate::{InferError, ModelFiles};
+use crate::prediction::{Labels, Prediction, softmax};
+use crate::{InferError, ModelFiles, TextInput};
 
 /// Default truncation length, in tokens (`[CLS]` and `[SEP]` included).
 pub const DEFAULT_MAX_LEN: usize = 256;
 /// Default number of texts per forward pass.
 pub const DEFAULT_BATCH_SIZE: usize = 32;
-/// Seed for the classifier head that `imdb_lora_encoder::load_classifier` creates for a checkpoint without
-/// one; only used when an adapter then replaces that head (otherwise loading is refused).
+/// Seed for a classifier head the checkpoint lacks; only used when an adapter then replaces
+/// that head (otherwise loading is refused).
 const HEAD_SEED: u64 = 0;
 
 /// How texts are cut and grouped.
@@ -37,6 +39,9 @@ pub struct PredictOptions {
     /// The encoder's compute precision (bf16: mixed precision, see [`imdb_lora_encoder::Precision`]);
     /// an adapter is merged in f32 first.
     pub precision: Precision,
+    /// Pad each batch to a multiple of this many tokens (capped at `max_len`): fewer distinct
+    /// shapes, so the GPU backends compile fewer kernels. `None`: pad to the longest text.
+    pub pad_multiple: Option<usize>,
 }
 
 impl Default for PredictOptions {
@@ -45,6 +50,7 @@ impl Default for PredictOptions {
             max_len: DEFAULT_MAX_LEN,
             batch_size: DEFAULT_BATCH_SIZE,
             precision: Precision::F32,
+            pad_multiple: None,
         }
     }
 }
@@ -67,144 +73,83 @@ impl PredictOptions {
         self.precision = precision;
         self
     }
-}
 
-/// The predicted class of one text, with every class's probability.
-///
-/// Serialised in one shape for every model, as transformers' `pipeline` names things:
-/// `{"text", "label", "score", "probs": {name: probability, ...}}` (`score`: the probability
-/// of `label`; classes in the model's label order). A two-label sentiment model (labels named
-/// negative/positive, or transformers' generic `LABEL_0`/`LABEL_1`) also has the recipe's
-/// fields, right after `text`: `{"text", "neg_prob", "pos_prob", "label", "score", "probs"}`.
-///
-/// Probabilities are the softmax of the model's logits, computed in f64 (they sum to 1 up to
-/// f64 rounding); `label` names the most probable class (the lower index on a tie).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Prediction {
-    /// The input text, unchanged (also when the model saw only its truncated head).
-    pub text: String,
-    /// Name of the most probable class, from the model's `id2label` (`neg`/`pos` for a
-    /// sentiment model with transformers' generic names).
-    pub label: String,
-    /// Every class's name and probability, in the model's label order.
-    pub probs: Vec<(String, f64)>,
-    /// For a sentiment model: the output indices of the negative and positive classes.
-    sentiment: Option<[usize; 2]>,
-}
-
-impl Prediction {
-    /// Probability of the negative class, for a sentiment model.
-    pub fn neg_prob(&self) -> Option<f64> {
-        self.sentiment.map(|[neg, _]| self.probs[neg].1)
-    }
-
-    /// Probability of the positive class, for a sentiment model.
-    pub fn pos_prob(&self) -> Option<f64> {
-        self.sentiment.map(|[_, pos]| self.probs[pos].1)
-    }
-
-    /// Probability of the class named `name`.
-    pub fn prob(&self, name: &str) -> Option<f64> {
-        self.probs.iter().find(|(n, _)| n == name).map(|(_, p)| *p)
-    }
-
-    /// Probability of the predicted class, [`Self::label`].
-    pub fn score(&self) -> f64 {
-        self.prob(&self.label).unwrap_or(0.0)
+    /// With batches padded to a multiple of `tokens`.
+    pub fn with_pad_multiple(mut self, tokens: Option<usize>) -> Self {
+        self.pad_multiple = tokens;
+        self
     }
 }
 
-impl Serialize for Prediction {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap as _;
-
-        /// The class probabilities as a JSON object, in label order.
-        struct Probs<'a>(&'a [(String, f64)]);
-        impl Serialize for Probs<'_> {
-            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                let mut map = serializer.serialize_map(Some(self.0.len()))?;
-                for (name, p) in self.0 {
-                    map.serialize_entry(name, p)?;
-                }
-                map.end()
-            }
-        }
-
-        let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("text", &self.text)?;
-        // The recipe's fields of a sentiment model: formatting, not another shape.
-        if let Some([neg, pos]) = self.sentiment {
-            map.serialize_entry("neg_prob", &self.probs[neg].1)?;
-            map.serialize_entry("pos_prob", &self.probs[pos].1)?;
-        }
-        map.serialize_entry("label", &self.label)?;
-        map.serialize_entry("score", &self.score())?;
-        map.serialize_entry("probs", &Probs(&self.probs))?;
-        map.end()
-    }
-}
-
-/// What the classes are called, and which are negative and positive for a sentiment model.
+/// A PEFT LoRA adapter to load over the model, and the name requests pick it by.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Labels {
-    /// Display names by output index.
-    names: Vec<String>,
-    /// For a sentiment model: the output indices of the negative and positive classes.
-    sentiment: Option<[usize; 2]>,
+pub struct Adapter {
+    /// The name it is served under.
+    pub name: String,
+    /// `adapter_config.json` + `adapter_model.safetensors`.
+    pub dir: PathBuf,
 }
 
-impl Labels {
-    /// From `id2label`. Two labels are a sentiment model when transformers' generic names
-    /// (`LABEL_0`/`LABEL_1`, shown as `neg`/`pos` with IMDb's convention: 0 is negative) or
-    /// names starting with "neg"/"pos" (any case, either order, so `{"0": "POSITIVE",
-    /// "1": "NEGATIVE"}` is read correctly) say so. Everything else is plain classes.
-    fn from_config(config: &EncoderConfig) -> Self {
-        let mut names: Vec<String> = (0..config.num_labels())
-            .map(|i| config.label_name(i))
-            .collect();
-        if names.len() != 2 {
-            return Self {
-                names,
-                sentiment: None,
-            };
+impl Adapter {
+    /// An adapter directory, named after its last path component (`adapter` when it has
+    /// none).
+    pub fn from_dir(dir: &Path) -> Self {
+        let name = dir.file_name().map_or_else(
+            || "adapter".to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        Self {
+            name,
+            dir: dir.to_path_buf(),
         }
-        if names[0] == "LABEL_0" && names[1] == "LABEL_1" {
-            names = vec!["neg".into(), "pos".into()];
-            return Self {
-                names,
-                sentiment: Some([0, 1]),
-            };
-        }
-        let starts = |n: &str, p: &str| n.to_ascii_lowercase().starts_with(p);
-        let sentiment = if starts(&names[0], "neg") && starts(&names[1], "pos") {
-            Some([0, 1])
-        } else if starts(&names[0], "pos") && starts(&names[1], "neg") {
-            Some([1, 0])
-        } else {
-            None
-        };
-        Self { names, sentiment }
     }
+}
+
+/// One classifier a [`Predictor`] can run: the model itself, or an adapter over it.
+#[derive(Debug)]
+struct Classifier<B: Backend> {
+    /// The adapter's name; `None` for the model itself.
+    name: Option<String>,
+    model: SequenceClassifier<B>,
+    labels: Labels,
+    /// The adapter's directory and rank.
+    adapter: Option<(PathBuf, usize)>,
+    merged: bool,
+}
+
+/// What one of a predictor's classifiers is, for listing (a server's `/info`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassifierInfo {
+    /// The adapter's name; `None` for the model itself.
+    pub name: Option<String>,
+    /// Class names by output index.
+    pub labels: Vec<String>,
+    /// The adapter directory.
+    pub adapter_dir: Option<PathBuf>,
+    /// The adapter's LoRA rank.
+    pub rank: Option<usize>,
+    /// Whether the adapter is folded into the weights (the only classifier loaded) rather
+    /// than applied beside a shared base.
+    pub merged: bool,
 }
 
 /// A loaded classifier ready to label texts.
 ///
-/// Built from a saved model directory (`config.json`, `model.safetensors`, and
-/// `tokenizer.json` or `vocab.txt`), or from a base model plus a PEFT LoRA adapter directory
-/// (`adapter_config.json`, `adapter_model.safetensors`, as written by PEFT or by
-/// `imdb_lora_encoder::save_adapter`). Adapters are merged into the weights on loading: one matmul per
-/// projection, as fast as a plain model.
+/// Built from a model directory (`config.json`, `model.safetensors`, and `tokenizer.json` or
+/// `vocab.txt`) or files already resolved ([`ModelFiles`]), with zero or more PEFT LoRA
+/// adapters (`adapter_config.json`, `adapter_model.safetensors`, as PEFT or
+/// `imdb_lora_encoder::save_adapter` write them). Without adapters the model itself is the
+/// classifier (it needs a trained head). With adapters, each adapter is one classifier and
+/// the first is the default: one adapter is merged into the weights (one matmul per
+/// projection, as fast as a plain model); several are applied unmerged over one copy of the
+/// base weights, so memory is the base plus the adapters' own size.
 #[derive(Debug)]
 pub struct Predictor<B: Backend> {
-    model: SequenceClassifier<B>,
+    classifiers: Vec<Classifier<B>>,
     config: EncoderConfig,
-    /// Truncates at `probe_len`, one more than `max_len` where the tokenizer allows it, so
-    /// that a text longer than `max_len` is recognised (and reported) as such.
-    tokenizer: TextTokenizer,
-    probe_len: usize,
-    max_len: usize,
+    input: TextInput,
     batch_size: usize,
-    labels: Labels,
+    pad_multiple: Option<usize>,
     device: B::Device,
 }
 
@@ -249,8 +194,35 @@ fn check_adapter_dir(dir: &Path) -> Result<(), InferError> {
     Ok(())
 }
 
+/// The label names for an adapter whose head has `rows` outputs over a model configured with
+/// `config`: the model's own when the counts agree; else those of a `config.json` beside the
+/// adapter (this tool's run layout, `model/adapter/` inside `model/`) when its count agrees;
+/// else generic `LABEL_i` (a PEFT adapter does not carry them).
+fn adapter_labels(config: &EncoderConfig, dir: &Path, rows: usize) -> EncoderConfig {
+    if rows == config.num_labels() {
+        return config.clone();
+    }
+    if let Some(parent) = dir.parent().map(|p| p.join(CONFIG_FILE))
+        && let Ok(beside) = EncoderConfig::from_file(&parent)
+        && beside.num_labels() == rows
+    {
+        let names: Vec<String> = (0..rows).map(|i| beside.label_name(i)).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        tracing::info!(adapter = %dir.display(), from = %parent.display(), "label names");
+        return config.clone().with_labels(&names);
+    }
+    tracing::info!(
+        rows,
+        adapter = %dir.display(),
+        "the adapter's head has {rows} labels; using generic names LABEL_0.."
+    );
+    let names: Vec<String> = (0..rows).map(|i| format!("LABEL_{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    config.clone().with_labels(&names)
+}
+
 impl<B: KernelBackend> Predictor<B> {
-    /// Loads a model directory, optionally with a PEFT adapter directory on top.
+    /// Loads a model directory, with the given PEFT adapters over it.
     ///
     /// The directory must hold `config.json`, `model.safetensors` and a tokenizer
     /// (`tokenizer.json`, or `vocab.txt` with an optional `tokenizer_config.json`). Errors name
@@ -258,7 +230,7 @@ impl<B: KernelBackend> Predictor<B> {
     /// reverse).
     pub fn from_dir(
         model_dir: &Path,
-        adapter_dir: Option<&Path>,
+        adapters: &[Adapter],
         options: PredictOptions,
         device: &B::Device,
     ) -> Result<Self, InferError> {
@@ -300,14 +272,14 @@ impl<B: KernelBackend> Predictor<B> {
                 "tokenizer (neither tokenizer.json nor vocab.txt is in the model directory)",
             ));
         }
-        Self::from_model_files(&files, adapter_dir, options, device)
+        Self::from_model_files(&files, adapters, options, device)
     }
 
     /// As [`Predictor::from_dir`], from files already resolved (e.g. by
     /// the CLI's `fetch_model` from the Hub cache).
     pub fn from_model_files(
         files: &ModelFiles,
-        adapter_dir: Option<&Path>,
+        adapters: &[Adapter],
         options: PredictOptions,
         device: &B::Device,
     ) -> Result<Self, InferError> {
@@ -319,40 +291,62 @@ impl<B: KernelBackend> Predictor<B> {
                 expected: "at least 1",
             });
         }
-        let mut config = EncoderConfig::from_file(&files.config)?;
-        // A base model (e.g. MiniLM, 2 generic labels) under an adapter trained with another
-        // number of labels: the adapter's head says how many (PEFT needs `num_labels=N` told;
-        // here the file says it). Their names are not in a PEFT adapter: generic ones.
+        for (i, a) in adapters.iter().enumerate() {
+            if adapters[..i].iter().any(|b| b.name == a.name) {
+                return Err(InferError::DuplicateAdapter {
+                    name: a.name.clone(),
+                });
+            }
+        }
+        let config = EncoderConfig::from_file(&files.config)?;
         // Each file's head, read once from its header (`None`: no head; a missing adapter file
         // is left to `check_adapter_dir` below, which names it).
         let head_key = format!("{}.weight", output_key(config.family));
         let model_head = head_rows(&files.weights, &head_key)?;
-        let adapter_head = match adapter_dir.map(|dir| dir.join(ADAPTER_WEIGHTS)) {
-            Some(weights) if weights.is_file() => {
-                head_rows(&weights, &format!("base_model.model.{head_key}"))?
+        let mut adapter_heads = Vec::with_capacity(adapters.len());
+        for adapter in adapters {
+            check_adapter_dir(&adapter.dir)?;
+            let rows = head_rows(
+                &adapter.dir.join(ADAPTER_WEIGHTS),
+                &format!("base_model.model.{head_key}"),
+            )?;
+            // A base model (e.g. MiniLM, 2 generic labels) under an adapter trained with
+            // another number of labels: the adapter's head says how many (PEFT needs
+            // `num_labels=N` told; here the file says it).
+            let rows = match (rows, model_head) {
+                (Some(rows), _) => rows,
+                (None, Some(_)) => config.num_labels(),
+                (None, None) => {
+                    return Err(InferError::NoClassifierHead {
+                        weights: files.weights.clone(),
+                        adapter: Some(adapter.dir.join(ADAPTER_WEIGHTS)),
+                    });
+                }
+            };
+            let labels = adapter_labels(&config, &adapter.dir, rows);
+            if labels.num_labels() < 2 {
+                return Err(InferError::TooFewLabels {
+                    path: adapter.dir.join(ADAPTER_WEIGHTS),
+                    found: labels.num_labels(),
+                });
             }
-            _ => None,
-        };
-        if let Some(dir) = adapter_dir
-            && let Some(labels) = adapter_head
-            && labels != config.num_labels()
-            && labels >= 2
-        {
-            tracing::info!(
-                labels,
-                adapter = %dir.display(),
-                "the adapter's head has {labels} labels; using generic names LABEL_0.."
-            );
-            let names: Vec<String> = (0..labels).map(|i| format!("LABEL_{i}")).collect();
-            let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            config = config.with_labels(&names);
+            adapter_heads.push(labels);
         }
-        if config.num_labels() < 2 {
-            return Err(InferError::TooFewLabels {
-                path: files.config.clone(),
-                found: config.num_labels(),
-            });
+        if adapters.is_empty() {
+            if model_head.is_none() {
+                return Err(InferError::NoClassifierHead {
+                    weights: files.weights.clone(),
+                    adapter: None,
+                });
+            }
+            if config.num_labels() < 2 {
+                return Err(InferError::TooFewLabels {
+                    path: files.config.clone(),
+                    found: config.num_labels(),
+                });
+            }
         }
+
         let max_len = options.max_len.min(config.max_sequence_length());
         if max_len < options.max_len {
             tracing::warn!(
@@ -361,16 +355,14 @@ impl<B: KernelBackend> Predictor<B> {
                 "max_len capped at the longest input the model's positions cover"
             );
         }
-        if max_len < 2 {
+        if !(2..=MAX_SUPPORTED_LEN).contains(&max_len) {
             return Err(InferError::InvalidOption {
                 name: "max_len",
                 value: max_len,
-                expected: "at least 2 ([CLS] and [SEP])",
+                expected: "at least 2 ([CLS] and [SEP]) and at most 512",
             });
         }
-        // One token more than we keep, so that "longer than max_len" is observable.
-        let probe_len = (max_len + 1).min(MAX_SUPPORTED_LEN);
-        let tokenizer = TextTokenizer::from_files(&files.tokenizer_files(), probe_len)?;
+        let tokenizer = TextTokenizer::from_files(&files.tokenizer_files(), max_len)?;
         if tokenizer.vocab_size() > config.vocab_size {
             return Err(InferError::VocabMismatch {
                 tokenizer: tokenizer.source().to_path_buf(),
@@ -381,77 +373,102 @@ impl<B: KernelBackend> Predictor<B> {
         }
         // A count that fits can still hold an id that does not (ids need not be contiguous).
         tokenizer.check_ids_fit(config.vocab_size, config.type_vocab_size)?;
+        let input = TextInput::new(tokenizer)?;
 
-        if let Some(dir) = adapter_dir {
-            check_adapter_dir(dir)?;
-            if model_head.is_none() && adapter_head.is_none() {
-                return Err(InferError::NoClassifierHead {
-                    weights: files.weights.clone(),
-                    adapter: Some(dir.join(ADAPTER_WEIGHTS)),
-                });
-            }
-        } else if model_head.is_none() {
-            return Err(InferError::NoClassifierHead {
-                weights: files.weights.clone(),
-                adapter: None,
-            });
-        }
-
-        // The checkpoint's own head is of no use when the adapter brings one of another size.
-        let mut model = if adapter_dir.is_some()
-            && model_head.is_some_and(|rows| rows != config.num_labels())
-        {
-            imdb_lora_encoder::load_classifier_without_head::<B>(
-                &files.weights,
-                &config,
-                device,
-                HEAD_SEED,
-            )?
-        } else {
+        // A model with a head of another size than its config's label count fails here, with
+        // the shapes named.
+        let base = if model_head.is_some() {
             imdb_lora_encoder::load_classifier_with_config::<B>(
                 &files.weights,
                 &config,
                 device,
                 HEAD_SEED,
             )?
+        } else {
+            imdb_lora_encoder::load_classifier_without_head::<B>(
+                &files.weights,
+                &config,
+                device,
+                HEAD_SEED,
+            )?
         };
-        if let Some(dir) = adapter_dir {
-            let adapter = PeftAdapter::read(dir)?;
-            model = adapter.apply(&model)?;
-            // Folding B·A into the base weights makes inference cost what the plain model costs.
-            model = model.merge_lora();
-            tracing::info!(
-                adapter = %dir.display(),
-                r = adapter.lora.r,
-                targets = ?adapter.lora.target_modules,
-                "applied and merged LoRA adapter"
-            );
-        }
-        // After the merge: the adapter's update is added to the f32 weights, then rounded.
-        let model = model.with_precision(options.precision);
-        let labels = Labels::from_config(&config);
+        let classifiers = if adapters.is_empty() {
+            vec![Classifier {
+                name: None,
+                labels: Labels::from_config(&config),
+                model: base.with_precision(options.precision),
+                adapter: None,
+                merged: false,
+            }]
+        } else {
+            let merge = adapters.len() == 1;
+            // Merged: the adapter's update is added to the f32 weights, then rounded. Shared:
+            // the base is converted once, and every adapter runs beside it.
+            let base = if merge {
+                base
+            } else {
+                base.with_precision(options.precision)
+            };
+            let mut out = Vec::with_capacity(adapters.len());
+            for (adapter, labels) in adapters.iter().zip(adapter_heads) {
+                let peft = PeftAdapter::read(&adapter.dir)?;
+                // The checkpoint's own head is of no use when the adapter brings one of
+                // another size; the encoder's weights are shared either way (cloning a
+                // tensor shares its storage).
+                let start = if labels.num_labels() == base.num_labels() {
+                    base.clone()
+                } else {
+                    SequenceClassifier::new(
+                        base.encoder.clone(),
+                        Head::fresh(&labels, device, HEAD_SEED),
+                        &labels,
+                    )
+                };
+                let mut model = peft.apply(&start)?;
+                if merge {
+                    // Folding B·A into the base weights makes inference cost what the plain
+                    // model costs.
+                    model = model.merge_lora().with_precision(options.precision);
+                }
+                tracing::info!(
+                    name = %adapter.name,
+                    adapter = %adapter.dir.display(),
+                    r = peft.lora.r,
+                    targets = ?peft.lora.target_modules,
+                    merged = merge,
+                    "applied LoRA adapter"
+                );
+                out.push(Classifier {
+                    name: Some(adapter.name.clone()),
+                    labels: Labels::from_config(&labels),
+                    model,
+                    adapter: Some((adapter.dir.clone(), peft.lora.r)),
+                    merged: merge,
+                });
+            }
+            out
+        };
         tracing::info!(
             max_len,
             precision = %options.precision,
             batch_size = options.batch_size,
-            labels = ?labels.names,
+            labels = ?classifiers[0].labels.names,
+            classifiers = classifiers.len(),
             "predictor ready"
         );
         Ok(Self {
-            model,
+            classifiers,
             config,
-            tokenizer,
-            probe_len,
-            max_len,
+            input,
             batch_size: options.batch_size,
-            labels,
+            pad_multiple: options.pad_multiple,
             device: device.clone(),
         })
     }
 
     /// The truncation length in use (after capping at the model's longest input).
     pub fn max_len(&self) -> usize {
-        self.max_len
+        self.input.max_len()
     }
 
     /// Texts per forward pass.
@@ -459,9 +476,28 @@ impl<B: KernelBackend> Predictor<B> {
         self.batch_size
     }
 
-    /// The names `label` takes, by model output index.
+    /// The names the default classifier's `label` takes, by model output index.
     pub fn label_names(&self) -> Vec<&str> {
-        self.labels.names.iter().map(String::as_str).collect()
+        self.classifiers[0]
+            .labels
+            .names
+            .iter()
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// Every classifier loaded, the default first.
+    pub fn classifiers(&self) -> Vec<ClassifierInfo> {
+        self.classifiers
+            .iter()
+            .map(|c| ClassifierInfo {
+                name: c.name.clone(),
+                labels: c.labels.names.clone(),
+                adapter_dir: c.adapter.as_ref().map(|(dir, _)| dir.clone()),
+                rank: c.adapter.as_ref().map(|(_, r)| *r),
+                merged: c.merged,
+            })
+            .collect()
     }
 
     /// The model configuration.
@@ -469,9 +505,14 @@ impl<B: KernelBackend> Predictor<B> {
         &self.config
     }
 
-    /// The classifier (adapters, if any, merged).
+    /// The default classifier (its adapter merged, if it has one and is the only one).
     pub fn model(&self) -> &SequenceClassifier<B> {
-        &self.model
+        &self.classifiers[0].model
+    }
+
+    /// The tokenizer side of the predictor, to encode texts on another thread.
+    pub fn input(&self) -> &TextInput {
+        &self.input
     }
 
     /// Token ids as the model sees them: `[CLS] ... [SEP]`, at most `max_len`, no padding.
@@ -479,45 +520,25 @@ impl<B: KernelBackend> Predictor<B> {
     /// A text longer than `max_len` keeps its head (`[CLS]`, the first `max_len - 2` tokens,
     /// `[SEP]`), and a warning with its index is logged. An empty text is `[CLS] [SEP]`.
     pub fn encode(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>, InferError> {
-        let mut all = self.tokenizer.encode_batch(texts)?;
-        for (index, ids) in all.iter_mut().enumerate() {
-            if ids.len() > self.max_len {
-                // Single-sequence truncation drops tokens from the right, then adds [CLS]/[SEP]:
-                // cutting the one-longer encoding is exactly the encoding at `max_len`.
-                let sep = ids.last().copied().unwrap_or_default();
-                ids.truncate(self.max_len - 1);
-                ids.push(sep);
-                tracing::warn!(
-                    index,
-                    max_len = self.max_len,
-                    "text {index} is longer than max_len; truncated to its first {} tokens",
-                    self.max_len
-                );
-            } else if ids.len() == self.max_len && self.probe_len == self.max_len {
-                // At the tokenizer's own limit there is no longer encoding to compare with:
-                // ask it whether it cut anything.
-                let review = Review {
-                    row: index,
-                    text: texts[index].to_string(),
-                    label: 0,
-                };
-                let (_, stats) = self
-                    .tokenizer
-                    .encode_reviews(&[review], &format!("text {index}"))?;
-                if stats.truncated > 0 {
+        let all = self.input.encode_batch(texts, Side::Right)?;
+        Ok(all
+            .into_iter()
+            .enumerate()
+            .map(|(index, tokens)| {
+                if tokens.truncated {
                     tracing::warn!(
                         index,
-                        max_len = self.max_len,
+                        max_len = self.max_len(),
                         "text {index} is longer than max_len; truncated to its first {} tokens",
-                        self.max_len
+                        self.max_len()
                     );
                 }
-            }
-        }
-        Ok(all)
+                tokens.ids
+            })
+            .collect())
     }
 
-    /// Labels every text, in input order.
+    /// Labels every text with the default classifier, in input order.
     ///
     /// Texts are tokenised (see [`Predictor::encode`]), sorted by length so that each batch of
     /// `batch_size` pads little, run through the model, and returned in the order given.
@@ -530,33 +551,60 @@ impl<B: KernelBackend> Predictor<B> {
         order.sort_by_key(|&i| Reverse(ids[i].len()));
         let mut out: Vec<(usize, Prediction)> = Vec::with_capacity(texts.len());
         for chunk in order.chunks(self.batch_size) {
-            let examples: Vec<Encoded> = chunk
-                .iter()
-                .map(|&i| Encoded {
-                    row: i,
-                    label: 0,
-                    type_ids: vec![0; ids[i].len()],
-                    ids: ids[i].clone(),
-                })
-                .collect();
-            let probs = self.probabilities(&examples)?;
-            for (&i, p) in chunk.iter().zip(probs) {
-                out.push((i, self.prediction(texts[i], p)));
+            let batch: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
+            let logits = self.logits(0, &batch)?;
+            for (&i, l) in chunk.iter().zip(logits) {
+                out.push((i, self.prediction(0, texts[i], &l)));
             }
         }
         out.sort_by_key(|(i, _)| *i);
         Ok(out.into_iter().map(|(_, p)| p).collect())
     }
 
-    /// Softmax over the logits of each example, in f64.
-    fn probabilities(&self, examples: &[Encoded]) -> Result<Vec<Vec<f64>>, InferError> {
+    /// The prediction of classifier `classifier` for `text` from its logits.
+    pub fn prediction(&self, classifier: usize, text: &str, logits: &[f32]) -> Prediction {
+        self.classifiers[classifier]
+            .labels
+            .prediction(text, softmax(logits))
+    }
+
+    /// One forward pass of classifier `classifier` (an index into
+    /// [`Predictor::classifiers`]) over `inputs` (token ids as [`TextInput`] gives them):
+    /// each input's logits, in order. The batch is padded to its longest input, rounded up to
+    /// the pad multiple.
+    pub fn logits(
+        &self,
+        classifier: usize,
+        inputs: &[&[u32]],
+    ) -> Result<Vec<Vec<f32>>, InferError> {
+        let c = self
+            .classifiers
+            .get(classifier)
+            .ok_or_else(|| InferError::Output(format!("no classifier {classifier}")))?;
+        if inputs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let examples: Vec<Encoded> = inputs
+            .iter()
+            .enumerate()
+            .map(|(row, ids)| Encoded {
+                row,
+                label: 0,
+                type_ids: vec![0; ids.len()],
+                ids: ids.to_vec(),
+            })
+            .collect();
         let refs: Vec<&Encoded> = examples.iter().collect();
-        let batch = collate(&refs, self.tokenizer.pad_id());
+        let longest = inputs.iter().map(|ids| ids.len()).max().unwrap_or(0);
+        let seq_len = BatcherConfig::eval(self.batch_size)
+            .with_pad_multiple(self.pad_multiple)
+            .padded_len(longest, self.max_len());
+        let batch = collate_to(&refs, self.input.pad_id(), seq_len);
         let shape = [batch.batch_size, batch.seq_len];
         let tensor = |values: Vec<i64>| {
             Tensor::<B, 2, Int>::from_data(TensorData::new(values, shape), &self.device)
         };
-        let logits = self.model.forward(
+        let logits = c.model.forward(
             tensor(batch.input_ids),
             tensor(batch.attention_mask),
             Some(tensor(batch.token_type_ids)),
@@ -566,104 +614,14 @@ impl<B: KernelBackend> Predictor<B> {
             .convert::<f32>()
             .to_vec()
             .map_err(|e| InferError::Output(format!("{e:?}")))?;
-        let n = self.labels.names.len();
-        if values.len() != n * examples.len() {
+        let n = c.labels.names.len();
+        if values.len() != n * inputs.len() {
             return Err(InferError::Output(format!(
                 "expected {} logits, got {}",
-                n * examples.len(),
+                n * inputs.len(),
                 values.len()
             )));
         }
-        Ok(values.chunks_exact(n).map(softmax).collect())
-    }
-
-    fn prediction(&self, text: &str, probs: Vec<f64>) -> Prediction {
-        // The first of equal maxima, as `argmax` in PyTorch.
-        let best = (0..probs.len()).fold(0, |b, i| if probs[i] > probs[b] { i } else { b });
-        Prediction {
-            text: text.to_string(),
-            label: self.labels.names[best].clone(),
-            probs: self.labels.names.iter().cloned().zip(probs).collect(),
-            sentiment: self.labels.sentiment,
-        }
-    }
-}
-
-/// Numerically stable softmax, in f64.
-fn softmax(logits: &[f32]) -> Vec<f64> {
-    let m = logits
-        .iter()
-        .fold(f64::NEG_INFINITY, |m, &l| m.max(f64::from(l)));
-    let exps: Vec<f64> = logits.iter().map(|&l| (f64::from(l) - m).exp()).collect();
-    let sum: f64 = exps.iter().sum();
-    exps.into_iter().map(|e| e / sum).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn softmax_is_stable_and_normalised() {
-        let p = softmax(&[1000.0, 999.0]);
-        assert!((p[0] + p[1] - 1.0).abs() < 1e-15 && p[0] > p[1]);
-        assert_eq!(softmax(&[0.0, 0.0]), [0.5, 0.5]);
-        let four = softmax(&[1.0, 2.0, 3.0, 4.0]);
-        assert!((four.iter().sum::<f64>() - 1.0).abs() < 1e-15);
-        assert!(four.windows(2).all(|w| w[0] < w[1]));
-    }
-
-    #[test]
-    fn label_roles_follow_names() {
-        let generic = Labels::from_config(&EncoderConfig::default());
-        assert_eq!(
-            (generic.names.clone(), generic.sentiment),
-            (vec!["neg".to_string(), "pos".to_string()], Some([0, 1]))
-        );
-        let named = EncoderConfig::default().with_labels(&["NEGATIVE", "POSITIVE"]);
-        assert_eq!(Labels::from_config(&named).sentiment, Some([0, 1]));
-        let reversed = EncoderConfig::default().with_labels(&["pos", "neg"]);
-        assert_eq!(Labels::from_config(&reversed).sentiment, Some([1, 0]));
-        let spam = EncoderConfig::default().with_labels(&["ham", "spam"]);
-        assert_eq!(Labels::from_config(&spam).sentiment, None);
-        let news =
-            EncoderConfig::default().with_labels(&["World", "Sports", "Business", "Sci/Tech"]);
-        let l = Labels::from_config(&news);
-        assert_eq!((l.names.len(), l.sentiment), (4, None));
-    }
-
-    fn prediction(names: &[&str], probs: &[f64], sentiment: Option<[usize; 2]>) -> Prediction {
-        Prediction {
-            text: "a".into(),
-            label: names[0].into(),
-            probs: names
-                .iter()
-                .map(|n| n.to_string())
-                .zip(probs.iter().copied())
-                .collect(),
-            sentiment,
-        }
-    }
-
-    #[test]
-    fn prediction_serialises_with_the_documented_fields_in_order() {
-        let mut p = prediction(&["neg", "pos"], &[0.25, 0.75], Some([0, 1]));
-        p.label = "pos".into();
-        assert_eq!(
-            serde_json::to_string(&p).unwrap(),
-            r#"{"text":"a","neg_prob":0.25,"pos_prob":0.75,"label":"pos","score":0.75,"probs":{"neg":0.25,"pos":0.75}}"#
-        );
-        assert_eq!((p.neg_prob(), p.pos_prob()), (Some(0.25), Some(0.75)));
-        let reversed = prediction(&["POSITIVE", "NEGATIVE"], &[0.75, 0.25], Some([1, 0]));
-        assert_eq!(
-            serde_json::to_string(&reversed).unwrap(),
-            r#"{"text":"a","neg_prob":0.25,"pos_prob":0.75,"label":"POSITIVE","score":0.75,"probs":{"POSITIVE":0.75,"NEGATIVE":0.25}}"#
-        );
-        let news = prediction(&["World", "Sports", "Sci/Tech"], &[0.5, 0.25, 0.25], None);
-        assert_eq!(
-            serde_json::to_string(&news).unwrap(),
-            r#"{"text":"a","label":"World","score":0.5,"probs":{"World":0.5,"Sports":0.25,"Sci/Tech":0.25}}"#
-        );
-        assert_eq!((news.neg_prob(), news.prob("Sports")), (None, Some(0.25)));
+        Ok(values.chunks_exact(n).map(<[f32]>::to_vec).collect())
     }
 }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use imdb_lora_infer::{InferError, PredictOptions, Prediction, Predictor};
+use imdb_lora_infer::{Adapter, InferError, PredictOptions, Prediction, Predictor};
 use safetensors::SafeTensors;
 
 type B = burn::backend::Flex;
@@ -60,8 +60,12 @@ fn tensor(path: &Path, name: &str) -> (Vec<usize>, Vec<f64>) {
     (t.shape().to_vec(), values)
 }
 
+fn adapters(adapter: Option<&Path>) -> Vec<Adapter> {
+    adapter.map(Adapter::from_dir).into_iter().collect()
+}
+
 fn load(model: &Path, adapter: Option<&Path>, options: PredictOptions) -> Predictor<B> {
-    Predictor::<B>::from_dir(model, adapter, options, &Default::default()).unwrap()
+    Predictor::<B>::from_dir(model, &adapters(adapter), options, &Default::default()).unwrap()
 }
 
 fn refs(texts: &[String]) -> Vec<&str> {
@@ -275,7 +279,7 @@ fn tiny_model_max_len_is_capped_and_config_labels_are_used() {
 fn load_err(model: &Path, adapter: Option<&Path>) -> (InferError, String) {
     let err = Predictor::<B>::from_dir(
         model,
-        adapter,
+        &adapters(adapter),
         PredictOptions::default(),
         &Default::default(),
     )
@@ -377,7 +381,7 @@ fn wrong_directories_are_refused_naming_the_file() {
 
     let err = Predictor::<B>::from_dir(
         tiny_dir_with_vocab().path(),
-        None,
+        &[],
         PredictOptions::default().with_batch_size(0),
         &Default::default(),
     )
@@ -385,10 +389,142 @@ fn wrong_directories_are_refused_naming_the_file() {
     assert!(err.to_string().contains("batch_size"), "{err}");
     let err = Predictor::<B>::from_dir(
         tiny_dir_with_vocab().path(),
-        None,
+        &[],
         PredictOptions::default().with_max_len(1),
         &Default::default(),
     )
     .unwrap_err();
     assert!(err.to_string().contains("max_len"), "{err}");
+}
+
+/// A second adapter for MiniLM: the PEFT fixture's with every LoRA B factor scaled by
+/// `scale` and the head's weights by `head`, written to a temporary directory.
+fn altered_adapter(scale: f32, head: f32) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let src = peft_adapter();
+    std::fs::copy(
+        src.join("adapter_config.json"),
+        dir.path().join("adapter_config.json"),
+    )
+    .unwrap();
+    let bytes = std::fs::read(src.join("adapter_model.safetensors")).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, view) in st.tensors() {
+        let factor = if name.contains("lora_B") {
+            scale
+        } else if name.contains("classifier") {
+            head
+        } else {
+            1.0
+        };
+        let data: Vec<u8> = view
+            .data()
+            .chunks_exact(4)
+            .flat_map(|c| (f32::from_le_bytes(c.try_into().unwrap()) * factor).to_le_bytes())
+            .collect();
+        owned.push((name, view.shape().to_vec(), data));
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = owned
+        .iter()
+        .map(|(n, s, d)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), d)
+                    .unwrap(),
+            )
+        })
+        .collect();
+    safetensors::serialize_to_file(views, None, &dir.path().join("adapter_model.safetensors"))
+        .unwrap();
+    dir
+}
+
+/// Two adapters over one base, run unmerged side by side, give what each gives alone
+/// (merged), and the first is the default.
+#[test]
+fn several_adapters_share_the_base_and_each_predicts_as_alone() {
+    let (texts, _) = sentences();
+    let other = altered_adapter(-3.0, 2.0);
+    let both = Predictor::<B>::from_dir(
+        &minilm(),
+        &[
+            Adapter::from_dir(&peft_adapter()),
+            Adapter {
+                name: "other".into(),
+                dir: other.path().to_path_buf(),
+            },
+        ],
+        PredictOptions::default(),
+        &Default::default(),
+    )
+    .unwrap();
+    let info = both.classifiers();
+    assert_eq!(info.len(), 2);
+    assert_eq!(
+        (info[0].name.as_deref(), info[1].name.as_deref()),
+        (Some("adapter"), Some("other"))
+    );
+    assert!(!info[0].merged && !info[1].merged && info[0].rank == Some(8));
+    let ids = both.encode(&refs(&texts)).unwrap();
+    let inputs: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+    for (index, dir) in [(0, peft_adapter()), (1, other.path().to_path_buf())] {
+        let alone = load(&minilm(), Some(&dir), PredictOptions::default());
+        assert!(alone.classifiers()[0].merged);
+        let want = alone.predict(&refs(&texts)).unwrap();
+        let logits = both.logits(index, &inputs).unwrap();
+        let got: Vec<Prediction> = texts
+            .iter()
+            .zip(&logits)
+            .map(|(t, l)| both.prediction(index, t, l))
+            .collect();
+        assert_same_predictions(&got, &want, 1e-5);
+    }
+    // The two adapters really differ, so the test above could fail.
+    let a = both.logits(0, &inputs).unwrap();
+    let b = both.logits(1, &inputs).unwrap();
+    assert!((a[0][0] - b[0][0]).abs() > 1e-3, "{a:?} {b:?}");
+    assert_eq!(both.predict(&refs(&texts)).unwrap()[0].probs.len(), 2);
+
+    let err = Predictor::<B>::from_dir(
+        &minilm(),
+        &[
+            Adapter::from_dir(&peft_adapter()),
+            Adapter::from_dir(&peft_adapter()),
+        ],
+        PredictOptions::default(),
+        &Default::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, InferError::DuplicateAdapter { .. }), "{err}");
+}
+
+/// Left truncation keeps a long text's tail, right its head; both at most max_len and marked.
+#[test]
+fn text_input_cuts_from_the_side_asked() {
+    let p = load(
+        &minilm(),
+        Some(&peft_adapter()),
+        PredictOptions::default().with_max_len(8),
+    );
+    let text = "one two three four five six seven eight nine ten eleven twelve";
+    let head = p
+        .input()
+        .encode(text, imdb_lora_infer::Side::Right)
+        .unwrap();
+    let tail = p.input().encode(text, imdb_lora_infer::Side::Left).unwrap();
+    assert!(head.truncated && tail.truncated);
+    assert_eq!((head.ids.len(), tail.ids.len()), (8, 8));
+    let full = imdb_lora_data::TextTokenizer::from_dir(&minilm(), 64)
+        .unwrap()
+        .encode(text)
+        .unwrap();
+    assert_eq!(head.ids[..7], full[..7]);
+    assert_eq!(tail.ids[1..], full[full.len() - 7..]);
+    assert_eq!(tail.ids[0], full[0]);
+    let short = p
+        .input()
+        .encode("one", imdb_lora_infer::Side::Left)
+        .unwrap();
+    assert!(!short.truncated);
 }
