@@ -40,6 +40,7 @@ const BURN_USERS: &[&str] = &[
     "imdb-lora-encoder",
     "imdb-lora-train",
     "imdb-lora-infer",
+    "imdb-lora-serve",
     "imdb-lora-perf",
     "imdb-lora-fuzz",
     "imdb-lora",

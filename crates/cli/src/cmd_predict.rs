@@ -169,15 +169,58 @@ fn hub_client(offline: bool) -> HubClient {
 }
 
 fn load(args: &Args, options: PredictOptions) -> anyhow::Result<Predictor<Backend>> {
+    let adapters: Vec<(Option<String>, String)> =
+        args.adapter.iter().map(|a| (None, a.clone())).collect();
+    load_predictor(&args.model, &adapters, options, args.offline)
+}
+
+/// A run directory (`train --out`) stands for the model it saved: `RUN/model`.
+fn model_dir_of_run(dir: PathBuf) -> PathBuf {
+    let saved = dir.join("model");
+    if !dir.join("config.json").is_file() && saved.join("config.json").is_file() {
+        tracing::info!(model = %saved.display(), "a run directory: using the model it saved");
+        return saved;
+    }
+    dir
+}
+
+/// A run directory, or a saved model directory, stands for the adapter it holds.
+fn adapter_dir_of_run(dir: PathBuf) -> PathBuf {
+    let adapter = imdb_lora_encoder::adapter::ADAPTER_CONFIG;
+    if dir.join(adapter).is_file() {
+        return dir;
+    }
+    for inner in [dir.join("adapter"), dir.join("model").join("adapter")] {
+        if inner.join(adapter).is_file() {
+            tracing::info!(adapter = %inner.display(), "using the adapter saved in {}", dir.display());
+            return inner;
+        }
+    }
+    dir
+}
+
+/// The predictor for `model` (a directory, a run directory, or a Hub id) with `adapters`
+/// (name, directory or Hub id; a run directory or saved model stands for its adapter),
+/// shared by `predict` and `serve`. An adapter without a name is named after its
+/// directory (a run directory's own name for a run).
+pub(crate) fn load_predictor(
+    model: &str,
+    adapters: &[(Option<String>, String)],
+    options: PredictOptions,
+    offline: bool,
+) -> anyhow::Result<Predictor<Backend>> {
     let device = backend::device()?;
-    let client = hub_client(args.offline);
-    let adapter = match &args.adapter {
-        None => None,
-        Some(spec) => Some(match Source::parse(spec, RepoType::Model)? {
-            Source::Local(dir) => dir,
+    let client = hub_client(offline);
+    let mut resolved = Vec::with_capacity(adapters.len());
+    for (name, spec) in adapters {
+        let (dir, default_name) = match Source::parse(spec, RepoType::Model)? {
+            Source::Local(dir) => {
+                let named = Adapter::from_dir(&dir).name;
+                (adapter_dir_of_run(dir), named)
+            }
             source @ Source::Hub(_) => {
-                // One fetch: both files come from one commit, so they sit in the same snapshot
-                // directory of the cache.
+                // One fetch: both files come from one commit, so they sit in the same
+                // snapshot directory of the cache.
                 let [config, _weights] = source
                     .fetch(
                         &client,
@@ -188,19 +231,25 @@ fn load(args: &Args, options: PredictOptions) -> anyhow::Result<Predictor<Backen
                         [],
                     )?
                     .required;
-                config
+                let dir = config
                     .parent()
                     .map(PathBuf::from)
-                    .with_context(|| format!("{} has no parent directory", config.display()))?
+                    .with_context(|| format!("{} has no parent directory", config.display()))?;
+                (dir, spec.rsplit('/').next().unwrap_or(spec).to_string())
             }
-        }),
-    };
-    let adapters: Vec<Adapter> = adapter.as_deref().map(Adapter::from_dir).into_iter().collect();
-    let predictor = match Source::parse(&args.model, RepoType::Model)? {
-        Source::Local(dir) => Predictor::from_dir(&dir, &adapters, options, &device)?,
+        };
+        resolved.push(Adapter {
+            name: name.clone().unwrap_or(default_name),
+            dir,
+        });
+    }
+    let predictor = match Source::parse(model, RepoType::Model)? {
+        Source::Local(dir) => {
+            Predictor::from_dir(&model_dir_of_run(dir), &resolved, options, &device)?
+        }
         source @ Source::Hub(_) => {
             let files = fetch_model(&client, &source)?;
-            Predictor::from_model_files(&files, &adapters, options, &device)?
+            Predictor::from_model_files(&files, &resolved, options, &device)?
         }
     };
     Ok(predictor)

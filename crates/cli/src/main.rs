@@ -66,6 +66,8 @@ commands! {
     Plot => cmd_plot,
     /// Classify texts with a fine-tuned model (JSON on stdout).
     Predict => cmd_predict,
+    /// Serve a model over HTTP with TEI's API, PEFT adapters over one base.
+    Serve => cmd_serve,
     /// Serve a Hub-shaped directory on a local address (set HF_ENDPOINT to it).
     HubMirror => cmd_hub_mirror,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).

@@ -568,6 +568,14 @@ impl<B: KernelBackend> Predictor<B> {
             .prediction(text, softmax(logits))
     }
 
+    /// The length a batch whose longest input has `longest` tokens is padded to: rounded up
+    /// to the pad multiple, never past `max_len`.
+    pub fn padded_len(&self, longest: usize) -> usize {
+        BatcherConfig::eval(self.batch_size)
+            .with_pad_multiple(self.pad_multiple)
+            .padded_len(longest, self.max_len())
+    }
+
     /// One forward pass of classifier `classifier` (an index into
     /// [`Predictor::classifiers`]) over `inputs` (token ids as [`TextInput`] gives them):
     /// each input's logits, in order. The batch is padded to its longest input, rounded up to
@@ -596,10 +604,7 @@ impl<B: KernelBackend> Predictor<B> {
             .collect();
         let refs: Vec<&Encoded> = examples.iter().collect();
         let longest = inputs.iter().map(|ids| ids.len()).max().unwrap_or(0);
-        let seq_len = BatcherConfig::eval(self.batch_size)
-            .with_pad_multiple(self.pad_multiple)
-            .padded_len(longest, self.max_len());
-        let batch = collate_to(&refs, self.input.pad_id(), seq_len);
+        let batch = collate_to(&refs, self.input.pad_id(), self.padded_len(longest));
         let shape = [batch.batch_size, batch.seq_len];
         let tensor = |values: Vec<i64>| {
             Tensor::<B, 2, Int>::from_data(TensorData::new(values, shape), &self.device)

@@ -213,14 +213,7 @@ fn saved_merged_model_directory_predicts_like_base_plus_adapter() {
 /// The tiny fixture model (vocab 99, 64 positions) with a made-up 99-token vocabulary.
 fn tiny_dir_with_vocab() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for f in ["config.json", "model.safetensors"] {
-        std::fs::copy(fixture("tiny_bert/seqcls").join(f), dir.path().join(f)).unwrap();
-    }
-    let mut vocab: Vec<String> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-        .map(String::from)
-        .to_vec();
-    vocab.extend((0..94).map(|i| format!("w{i}")));
-    std::fs::write(dir.path().join("vocab.txt"), vocab.join("\n") + "\n").unwrap();
+    imdb_lora_testkit::fixtures::write_tiny_classifier(dir.path()).unwrap();
     dir
 }
 
