@@ -12,6 +12,7 @@
 
 mod bench;
 mod fuzz;
+mod page_check;
 #[cfg(test)]
 mod tidy;
 
@@ -48,6 +49,9 @@ enum Cmd {
     /// Feed the loaders mutated versions of real files (the `imdb-lora-fuzz` binary); fails
     /// on any crash.
     Fuzz(fuzz::FuzzArgs),
+    /// Check the page `imdb-lora serve` serves at / in headless Chromium (Node.js,
+    /// playwright-core, Debian's chromium) and write its screenshot.
+    PageCheck(page_check::PageCheckArgs),
     /// Internal: run a command and record its wall time and peak RSS (used by `bench`).
     #[command(hide = true)]
     BenchChild(bench::ChildArgs),
@@ -364,6 +368,7 @@ fn main() -> Result<()> {
     match cli.command {
         Cmd::Bench(args) => bench::run(args, &workspace_root()),
         Cmd::Fuzz(args) => fuzz::run(&args, &workspace_root()),
+        Cmd::PageCheck(args) => page_check::run(&args, &workspace_root()),
         Cmd::BenchChild(args) => std::process::exit(bench::child_main(args)?),
         Cmd::HubMirror {
             dir,
