@@ -10,6 +10,10 @@ one JSON line on stdout:
             counting convention of the Rust `imdb-lora-perf flops` (crates/perf/src/flops.rs)
   predict   load a saved model directory with AutoTokenizer + AutoModelForSequenceClassification and
             classify one text (timed from outside, as a cold process)
+  pipeline  transformers' `pipeline("text-classification")` batch inference (the usual way to
+            serve a classifier from Python) over a file of texts, one per line: the model (with a
+            PEFT adapter merged, when given), batch_size and truncation as asked; one warm-up
+            batch, then --repeats timed passes in-process
 """
 import argparse
 import json
@@ -167,6 +171,36 @@ def cmd_predict(a):
     return out
 
 
+def cmd_pipeline(a):
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+    with open(a.texts, encoding="utf-8") as f:
+        texts = [line.rstrip("\n") for line in f]
+    tok = AutoTokenizer.from_pretrained(a.model)
+    if a.adapter:
+        from peft import PeftModel
+        base = AutoModelForSequenceClassification.from_pretrained(a.model, num_labels=NUM_LABELS)
+        model = PeftModel.from_pretrained(base, a.adapter).merge_and_unload()
+    else:
+        model = AutoModelForSequenceClassification.from_pretrained(a.model)
+    model.eval()
+    clf = pipeline("text-classification", model=model, tokenizer=tok, device=-1)
+    kw = dict(batch_size=a.batch_size, truncation=True, max_length=a.max_len)
+    with torch.inference_mode():
+        clf(texts[: a.batch_size], **kw)
+        seconds = []
+        for _ in range(a.repeats):
+            t = time.perf_counter()
+            out = clf(texts, **kw)
+            seconds.append(time.perf_counter() - t)
+    assert len(out) == len(texts)
+    med = statistics.median(seconds)
+    return {"impl": "transformers-pipeline", "texts": len(texts), "batch_size": a.batch_size,
+            "max_len": a.max_len, "threads": torch.get_num_threads(), "seconds": seconds,
+            "median_seconds": med, "texts_per_s": len(texts) / med}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -190,10 +224,16 @@ def main():
     p.add_argument("--model", required=True); p.add_argument("--max-len", type=int, default=256)
     p.add_argument("texts", nargs="+")
 
+    p = sub.add_parser("pipeline")
+    p.add_argument("--model", required=True); p.add_argument("--adapter")
+    p.add_argument("--texts", required=True); p.add_argument("--max-len", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=32); p.add_argument("--repeats", type=int, default=3)
+
     a = ap.parse_args()
     if getattr(a, "repeats", 1) < 1:
         sys.exit("peer_micro: --repeats must be at least 1")
-    fn = {"tokenize": cmd_tokenize, "matmul": cmd_matmul, "flops": cmd_flops, "predict": cmd_predict}[a.cmd]
+    fn = {"tokenize": cmd_tokenize, "matmul": cmd_matmul, "flops": cmd_flops, "predict": cmd_predict,
+          "pipeline": cmd_pipeline}[a.cmd]
     print(json.dumps(fn(a)), flush=True)
 
 

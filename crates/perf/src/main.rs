@@ -7,6 +7,8 @@
 //!   (convention: [`imdb_lora_perf::flops`]).
 //! * `matmul`: `[n, n] × [n, n]` f32 on `burn::backend::Flex`: the machine's matmul rate
 //!   for our stack.
+//! * `texts`: write test reviews one per line, both classes evenly (the serving benchmark's
+//!   requests, the same texts for every side).
 
 #![allow(clippy::print_stdout)] // JSON on stdout is this binary's interface
 
@@ -57,6 +59,19 @@ enum Cmd {
     },
     /// Count the FLOPs of the trainer's epoch-0 training batches and of its evaluation batches.
     Flops(FlopsArgs),
+    /// Write `--n` test reviews, one per line (line breaks inside a review become spaces):
+    /// every (len / n)-th review of the test split, so both classes come evenly.
+    Texts {
+        /// Data directory: holds plain_text/test-00000-of-00001.parquet (or the file itself).
+        #[arg(long)]
+        data: PathBuf,
+        /// How many.
+        #[arg(long, default_value_t = 1024)]
+        n: usize,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Time square f32 matmuls on burn's Flex backend.
     Matmul {
         /// Comma-separated sizes n.
@@ -79,6 +94,7 @@ fn main() -> Result<()> {
         } => tokenize(&model, &data, max_len, limit, repeats)?,
         Cmd::Flops(args) => flops(&args)?,
         Cmd::Matmul { sizes, repeats } => matmul(&sizes, repeats)?,
+        Cmd::Texts { data, n, out } => texts(&data, n, &out)?,
     };
     println!("{json}");
     Ok(())
@@ -88,6 +104,20 @@ fn main() -> Result<()> {
 /// The dataset under `data` (IMDb's tree or any split files), read as the CLI reads it.
 fn dataset(data: &Path) -> Result<Dataset> {
     load_dataset(&DatasetSpec::new(data)).with_context(|| format!("reading {}", data.display()))
+}
+
+fn texts(data: &Path, n: usize, out: &Path) -> Result<Value> {
+    let test = dataset(data)?.test;
+    if n == 0 || test.len() < n {
+        bail!("--n {n}: the test split has {} reviews", test.len());
+    }
+    let step = test.len() / n;
+    let lines: Vec<String> = (0..n)
+        .map(|i| test[i * step].text.replace(['\n', '\r'], " "))
+        .collect();
+    imdb_lora_fsio::write(out, (lines.join("\n") + "\n").as_bytes())
+        .with_context(|| format!("writing {}", out.display()))?;
+    Ok(json!({"texts": n, "out": out.display().to_string()}))
 }
 
 fn median(values: &[f64]) -> f64 {

@@ -17,6 +17,7 @@
 
 mod measure;
 mod report;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -112,6 +113,25 @@ pub struct BenchArgs {
     /// Output directory for bench.md, bench.json and the last saved model.
     #[arg(long, default_value = "outputs/bench")]
     out: PathBuf,
+    /// Benchmark `imdb-lora serve` instead: offline `predict` vs the server under
+    /// --clients concurrent clients vs transformers' pipeline, on the same IMDb test reviews
+    /// (bench/serve.rs); writes serve-bench.md and serve-bench.json.
+    #[arg(long)]
+    serve: bool,
+    /// `--serve`: concurrent clients, each sending single reviews one at a time.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// `--serve`: reviews sent per run (default 1024; 128 with --quick).
+    #[arg(long)]
+    serve_texts: Option<usize>,
+    /// `--serve`: keep the clients going this many seconds on the last server, sampling its
+    /// resident memory (0: no soak).
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    soak: u64,
+    /// `--serve`: the PEFT adapter served over --model (default: the MiniLM fixture adapter,
+    /// fixtures/peft/minilm/adapter, when --model is the default).
+    #[arg(long)]
+    serve_adapter: Option<PathBuf>,
     /// Run the criterion benchmarks instead (`cargo bench -p imdb-lora-perf ARGS...`).
     #[arg(long, num_args = 0.., allow_hyphen_values = true, value_name = "ARGS")]
     criterion: Option<Vec<String>>,
@@ -1168,6 +1188,42 @@ pub fn run(args: BenchArgs, workspace: &Path) -> Result<()> {
         Some(p) => given_binary(p, "--perf-bin")?,
         None => build(&args.profile, "imdb-lora-perf", "imdb-lora-perf")?,
     };
+    if args.serve {
+        let adapter = match (&args.serve_adapter, &args.model) {
+            (Some(a), _) => Some(absolute(a)?),
+            (None, None) => Some(absolute(
+                &workspace
+                    .join("fixtures")
+                    .join("peft")
+                    .join("minilm")
+                    .join("adapter"),
+            )?),
+            (None, Some(_)) => None,
+        };
+        let setup = serve::ServeSetup {
+            ours: &ours_bin,
+            perf: &perf_bin,
+            peer: peer.as_ref().ok().map(PathBuf::as_path),
+            peer_micro: &paths.peer_micro,
+            model: &paths.model,
+            adapter,
+            data: &paths.data,
+            out: &paths.out,
+            env: &OFFLINE_ENV,
+        };
+        let sizes = serve::ServeSizes {
+            clients: args.clients,
+            texts: args
+                .serve_texts
+                .unwrap_or(if args.quick { 128 } else { 1024 }),
+            max_len: sizes.max_len,
+            repeats: args.repeats.unwrap_or(if args.quick { 1 } else { 3 }),
+            soak_s: args.soak,
+        };
+        let md = serve::run(&setup, &sizes)?;
+        println!("{md}");
+        return Ok(());
+    }
     std::fs::create_dir_all(&paths.out)
         .with_context(|| format!("creating {}", paths.out.display()))?;
     let load_average_start = report::load_average();

@@ -75,9 +75,13 @@ fn a_mixed_stream_gets_each_adapters_own_answers() {
         .collect();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let want = |adapter: &Adapter| -> Vec<Prediction> {
-        predictor(&minilm(), std::slice::from_ref(adapter), PredictOptions::default())
-            .predict(&refs)
-            .unwrap()
+        predictor(
+            &minilm(),
+            std::slice::from_ref(adapter),
+            PredictOptions::default(),
+        )
+        .predict(&refs)
+        .unwrap()
     };
     let (want_a, want_b) = (want(&a), want(&b));
     assert_ne!(

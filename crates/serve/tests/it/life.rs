@@ -122,3 +122,28 @@ fn shutdown_answers_what_is_in_flight_then_refuses_connections() {
         "still accepting"
     );
 }
+
+#[test]
+fn a_non_loopback_address_needs_allow_remote_and_limits_must_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    imdb_lora_testkit::fixtures::write_tiny_classifier(dir.path()).unwrap();
+    let load = || predictor(dir.path(), &[], PredictOptions::default());
+    let mut c = config();
+    c.addr = "0.0.0.0:0".parse().unwrap();
+    let err = imdb_lora_serve::Server::start(load(), c.clone()).unwrap_err();
+    assert!(err.to_string().contains("--allow-remote"), "{err}");
+    c.allow_remote = true;
+    let server = start(load(), c);
+    assert!(server.addr().ip().is_unspecified());
+    server.shutdown().unwrap();
+
+    // The tiny model's inputs are at most 64 tokens: a budget of 32 could never hold one.
+    let mut c = config();
+    c.limits.max_batch_tokens = 32;
+    let err = imdb_lora_serve::Server::start(load(), c).unwrap_err();
+    assert!(err.to_string().contains("max-batch-tokens"), "{err}");
+    let mut c = config();
+    c.limits.max_client_batch_size = 0;
+    let err = imdb_lora_serve::Server::start(load(), c).unwrap_err();
+    assert!(err.to_string().contains("max-client-batch-size"), "{err}");
+}
