@@ -1,6 +1,6 @@
 // scripts/page-check/check.mjs: drives the page `imdb-lora serve` serves at / in headless Chromium, as a user would.
 //
-//   node check.mjs http://127.0.0.1:3000 [--screenshot docs/img/serve-page.png]
+//   node check.mjs http://127.0.0.1:3000 [--screenshot docs/images/serve-page.png]
 //
 // Chromium is Debian's (/usr/bin/chromium, or $CHROMIUM); playwright-core only drives it.
 // Exits 1, naming the check, on the first one that fails.

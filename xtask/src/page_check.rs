@@ -33,7 +33,7 @@ pub struct PageCheckArgs {
     /// The adapter to serve, as NAME=DIR (default: imdb=fixtures/peft/minilm/adapter).
     #[arg(long)]
     adapter: Option<String>,
-    /// Where the check writes its screenshot of the page (default: docs/img/serve-page.png).
+    /// Where the check writes its screenshot of the page (default: docs/images/serve-page.png).
     #[arg(long)]
     screenshot: Option<PathBuf>,
 }
@@ -63,7 +63,7 @@ pub fn run(args: &PageCheckArgs, root: &Path) -> Result<()> {
         &args
             .screenshot
             .clone()
-            .unwrap_or_else(|| root.join("docs/img/serve-page.png")),
+            .unwrap_or_else(|| root.join("docs/images/serve-page.png")),
     )?;
     let scripts = root.join("scripts").join("page-check");
     let chromium = std::env::var_os("CHROMIUM")

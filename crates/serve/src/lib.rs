@@ -291,6 +291,9 @@ impl Server {
     }
 
     fn stop_and_join(&mut self) -> Result<(), ServeError> {
+        if self.http.is_none() && self.model.is_none() {
+            return Ok(());
+        }
         let _ = self.stop.send(true);
         let http = match self.http.take() {
             Some(h) => h.join().map_err(|_| ServeError::Panicked("HTTP"))?,
