@@ -81,6 +81,9 @@ struct LimitArgs {
     /// Cut texts over --max-len when a request does not say "truncate".
     #[arg(long)]
     auto_truncate: bool,
+    /// Threads tokenising requests (default: one per core).
+    #[arg(long, value_name = "N")]
+    tokenization_workers: Option<usize>,
     /// Seconds a request may wait for its answer before it gets 503.
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     request_timeout: u64,
@@ -112,6 +115,9 @@ fn config(args: &Args) -> anyhow::Result<ServeConfig> {
         payload_limit: l.payload_limit,
         auto_truncate: l.auto_truncate,
     };
+    if let Some(n) = l.tokenization_workers {
+        config.tokenization_workers = n;
+    }
     config.request_timeout = Duration::from_secs(l.request_timeout);
     config.shutdown_timeout = Duration::from_secs(l.shutdown_timeout);
     let precision = args.precision.checked()?;

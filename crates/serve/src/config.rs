@@ -83,6 +83,10 @@ pub struct ServeConfig {
     pub read_timeout: Duration,
     /// On shutdown, how long requests in flight are given to finish.
     pub shutdown_timeout: Duration,
+    /// Threads that tokenise requests (TEI's `--tokenization-workers`): tokio's blocking pool
+    /// is capped at this, so a burst of requests does not start a thread each and crowd out
+    /// the forward passes on the same cores.
+    pub tokenization_workers: usize,
     /// `/info`'s `model_id`: the model as the user named it.
     pub model_id: String,
     /// `/info`'s `model_dtype`: `float32` or `bfloat16`.
@@ -96,7 +100,8 @@ pub struct ServeConfig {
 }
 
 impl ServeConfig {
-    /// Loopback port 3000, TEI's limits, deadlines of a minute.
+    /// Loopback port 3000, TEI's limits, a request deadline of a minute, 30 s to send a
+    /// request and to finish on shutdown, one tokenising thread per core.
     pub fn new(model_id: impl Into<String>) -> Self {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
@@ -105,6 +110,7 @@ impl ServeConfig {
             request_timeout: Duration::from_secs(60),
             read_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(30),
+            tokenization_workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             model_id: model_id.into(),
             model_dtype: "float32".into(),
             compute_type: "cpu".into(),

@@ -99,8 +99,7 @@ fn info_json<B: KernelBackend>(
         "max_batch_requests": limits.max_batch_requests,
         "max_client_batch_size": limits.max_client_batch_size,
         "auto_truncate": limits.auto_truncate,
-        // Tokenisation runs on tokio's blocking pool; a batch's texts in parallel on all cores.
-        "tokenization_workers": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "tokenization_workers": config.tokenization_workers,
         "version": config.version,
         "sha": null,
         "docker_label": null,
@@ -183,6 +182,13 @@ impl Server {
             return Err(ServeError::NotLoopback { addr: config.addr });
         }
         config.limits.check(predictor.max_len())?;
+        if config.tokenization_workers == 0 {
+            return Err(ServeError::InvalidLimit {
+                name: "tokenization-workers",
+                value: 0,
+                expected: "at least 1",
+            });
+        }
         let metrics = Metrics::new()?;
         let info = info_json(&predictor, &config);
         let classifiers: Vec<Served> = predictor
@@ -212,6 +218,7 @@ impl Server {
             .map_err(|e| start("model thread", e))?;
 
         let runtime = tokio::runtime::Builder::new_multi_thread()
+            .max_blocking_threads(config.tokenization_workers)
             .enable_all()
             .thread_name("http")
             .build()

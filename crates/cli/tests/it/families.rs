@@ -125,12 +125,10 @@ fn every_family_trains_saves_its_own_class_and_predicts() {
             "Stocks rallied as the Fed cut rates",
         ]);
         let again: serde_json::Value = serde_json::from_slice(&with_adapter.stdout).unwrap();
-        // The adapter carries no class names: generic LABEL_i, in the saved model's order.
+        // A PEFT adapter carries no class names; the saved model's config.json beside it
+        // (the run layout, `model/adapter/`) gives them.
         for (label, p) in probs {
-            let index = config["label2id"][label].as_u64().unwrap();
-            let q = again[0]["probs"][format!("LABEL_{index}")]
-                .as_f64()
-                .unwrap();
+            let q = again[0]["probs"][label].as_f64().unwrap();
             assert!(
                 (p.as_f64().unwrap() - q).abs() < 1e-5,
                 "{name} {label}: {p} vs {q}"

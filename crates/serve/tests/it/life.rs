@@ -146,4 +146,8 @@ fn a_non_loopback_address_needs_allow_remote_and_limits_must_fit() {
     c.limits.max_client_batch_size = 0;
     let err = imdb_lora_serve::Server::start(load(), c).unwrap_err();
     assert!(err.to_string().contains("max-client-batch-size"), "{err}");
+    let mut c = config();
+    c.tokenization_workers = 0;
+    let err = imdb_lora_serve::Server::start(load(), c).unwrap_err();
+    assert!(err.to_string().contains("tokenization-workers"), "{err}");
 }
