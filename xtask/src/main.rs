@@ -13,6 +13,7 @@
 mod bench;
 mod fuzz;
 mod page_check;
+mod served;
 #[cfg(test)]
 mod tidy;
 

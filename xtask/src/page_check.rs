@@ -4,14 +4,16 @@
 //! runs the check (which writes a screenshot), then stops the server with SIGTERM and requires
 //! it to exit 0.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::ffi::OsStr;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+
+use crate::served::Served;
 
 /// How long the server may take to load the model and answer `/health`.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
@@ -95,7 +97,7 @@ pub fn run(args: &PageCheckArgs, root: &Path) -> Result<()> {
         crate::run(npm).context("installing playwright-core (is Node.js with npm installed?)")?;
     }
 
-    let mut server = start(&bin, &model, &adapter)?;
+    let server = start(&bin, &model, &adapter)?;
     let mut check = Command::new("node");
     check
         .arg("check.mjs")
@@ -105,7 +107,7 @@ pub fn run(args: &PageCheckArgs, root: &Path) -> Result<()> {
         .env("CHROMIUM", &chromium)
         .current_dir(&scripts);
     let checked = crate::run(check);
-    let stopped = server.stop();
+    let stopped = server.stop(STOP_TIMEOUT);
     checked.context("the page check failed")?;
     stopped?;
     eprintln!(
@@ -123,114 +125,33 @@ fn absolute(p: &Path) -> Result<PathBuf> {
     }
 }
 
-/// A running `imdb-lora serve`; dropped without [`Server::stop`], it is killed.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
 /// Starts the server on a free loopback port and waits until `/health` answers 200; tries
-/// another port should the server exit first (another process may have taken the one picked).
-fn start(bin: &Path, model: &Path, adapter: &str) -> Result<Server> {
-    let mut last = None;
-    for _ in 0..ATTEMPTS {
-        let addr = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .context("picking a free loopback port")?;
-        let mut cmd = Command::new(bin);
-        cmd.arg("serve").arg("--model").arg(model).args([
-            "--adapter",
-            adapter,
-            "--addr",
-            &addr.to_string(),
-        ]);
-        let line = crate::shown(&cmd);
-        eprintln!("xtask: {line}");
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("cannot start {line}"))?;
-        let mut server = Server { child, addr };
-        match server.wait_healthy()? {
-            None => return Ok(server),
-            Some(status) => {
-                eprintln!("xtask: the server exited ({status}) before answering /health");
-                last = Some(status);
-            }
+/// again should the server exit first (another process may have taken the port picked).
+fn start(bin: &Path, model: &Path, adapter: &str) -> Result<Served> {
+    let args = [
+        OsStr::new("serve"),
+        OsStr::new("--model"),
+        model.as_os_str(),
+        OsStr::new("--adapter"),
+        OsStr::new(adapter),
+    ];
+    let agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .new_agent();
+    let healthy = |addr: SocketAddr| {
+        agent
+            .get(&format!("http://{addr}/health"))
+            .call()
+            .is_ok_and(|r| r.status() == 200)
+    };
+    let mut attempt = 1;
+    loop {
+        match Served::start(bin, &args, &healthy, START_TIMEOUT) {
+            Ok(served) => return Ok(served),
+            Err(e) if attempt < ATTEMPTS => eprintln!("xtask: {e:#}; trying another port"),
+            Err(e) => return Err(e.context(format!("the server did not start, {ATTEMPTS} times"))),
         }
+        attempt += 1;
     }
-    bail!(
-        "the server exited ({}) before answering /health, {ATTEMPTS} times; see its log above",
-        last.map_or_else(|| "?".to_string(), |s| s.to_string())
-    )
-}
-
-impl Server {
-    /// `None` once `/health` answers 200; the exit status if the server stops first; an error
-    /// past [`START_TIMEOUT`].
-    fn wait_healthy(&mut self) -> Result<Option<ExitStatus>> {
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().context("waiting for the server")? {
-                return Ok(Some(status));
-            }
-            if health(self.addr).unwrap_or(false) {
-                return Ok(None);
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "GET http://{}/health did not answer 200 within {} s",
-                    self.addr,
-                    START_TIMEOUT.as_secs()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    /// SIGTERM, then an exit with status 0 within [`STOP_TIMEOUT`].
-    fn stop(&mut self) -> Result<()> {
-        let pid = self.child.id().to_string();
-        let mut kill = Command::new("kill");
-        kill.args(["-TERM", &pid]);
-        crate::run(kill)?;
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().context("waiting for the server")? {
-                if !status.success() {
-                    bail!("the server exited with {status} after SIGTERM, not 0");
-                }
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "the server was still running {} s after SIGTERM",
-                    STOP_TIMEOUT.as_secs()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// Whether `GET /health` answers 200 (HTTP/1.1 by hand: xtask has no HTTP client).
-fn health(addr: SocketAddr) -> std::io::Result<bool> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        stream,
-        "GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer)?;
-    Ok(answer.starts_with("HTTP/1.1 200"))
 }

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
+use imdb_lora_encoder::Precision;
 use imdb_lora_infer::PredictOptions;
 use imdb_lora_serve::{Limits, ServeConfig, Server};
 
@@ -102,7 +103,7 @@ fn adapter_spec(arg: &str) -> (Option<String>, String) {
     }
 }
 
-fn config(args: &Args) -> anyhow::Result<ServeConfig> {
+fn config(args: &Args, precision: Precision) -> anyhow::Result<ServeConfig> {
     let l = &args.limits;
     let mut config = ServeConfig::new(args.model.clone());
     config.addr = args.addr;
@@ -120,10 +121,9 @@ fn config(args: &Args) -> anyhow::Result<ServeConfig> {
     }
     config.request_timeout = Duration::from_secs(l.request_timeout);
     config.shutdown_timeout = Duration::from_secs(l.shutdown_timeout);
-    let precision = args.precision.checked()?;
     config.model_dtype = match precision {
-        imdb_lora_encoder::Precision::F32 => "float32",
-        imdb_lora_encoder::Precision::Bf16 => "bfloat16",
+        Precision::F32 => "float32",
+        Precision::Bf16 => "bfloat16",
     }
     .to_string();
     config.compute_type = if cfg!(any(feature = "cuda", feature = "wgpu")) {
@@ -134,25 +134,20 @@ fn config(args: &Args) -> anyhow::Result<ServeConfig> {
     .to_string();
     config.backend = backend::BACKEND_NAME.to_string();
     config.version = env!("CARGO_PKG_VERSION").to_string();
-    if !config.addr.ip().is_loopback() && !config.allow_remote {
-        anyhow::bail!(
-            "--addr {} is not a loopback address: the server has no authentication, so \
-             serving beyond this machine needs --allow-remote",
-            config.addr
-        );
-    }
+    config.check_address()?;
     Ok(config)
 }
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
     // Everything that can be refused without loading the model is refused first.
-    let config = config(&args)?;
+    let precision = args.precision.checked()?;
+    let config = config(&args, precision)?;
     let adapters: Vec<(Option<String>, String)> =
         args.adapter.iter().map(|a| adapter_spec(a)).collect();
     let options = PredictOptions::default()
         .with_max_len(args.max_len)
-        .with_precision(args.precision.checked()?)
+        .with_precision(precision)
         .with_pad_multiple(args.pad.resolve());
     let predictor = load_predictor(&args.model, &adapters, options, args.offline)?;
     let server = Server::start(predictor, config)?;

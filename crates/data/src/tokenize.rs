@@ -179,6 +179,19 @@ fn read_tokenizer_json(path: &Path) -> Result<Tokenizer> {
     }
 }
 
+/// Single texts cut at `max_len` tokens (special tokens included) from `side`.
+fn truncation(max_len: usize, side: Side) -> TruncationParams {
+    TruncationParams {
+        max_length: max_len,
+        strategy: TruncationStrategy::LongestFirst,
+        stride: 0,
+        direction: match side {
+            Side::Right => TruncationDirection::Right,
+            Side::Left => TruncationDirection::Left,
+        },
+    }
+}
+
 fn check_max_len(max_len: usize) -> Result<()> {
     if (MIN_LEN..=MAX_SUPPORTED_LEN).contains(&max_len) {
         Ok(())
@@ -276,12 +289,7 @@ impl TextTokenizer {
             source,
         };
         inner
-            .with_truncation(Some(TruncationParams {
-                max_length: max_len,
-                strategy: TruncationStrategy::LongestFirst,
-                stride: 0,
-                direction: TruncationDirection::Right,
-            }))
+            .with_truncation(Some(truncation(max_len, Side::Right)))
             .map_err(load_err)?;
         inner.with_padding(None);
         let pad_id = PAD_TOKENS.iter().find_map(|t| inner.token_to_id(t)).ok_or(
@@ -388,26 +396,16 @@ impl TextTokenizer {
 
     /// Encode one text: `[CLS] ... [SEP]`, truncated to `max_len`.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self
-            .inner
-            .encode_fast(text, true)
-            .map_err(|source| Error::Encode {
-                what: "one text".into(),
-                source,
-            })?;
-        Ok(enc.get_ids().to_vec())
+        Ok(self.encode_marked(text)?.ids)
     }
 
     /// Encode many texts in parallel (all cores, via the `tokenizers` thread pool).
     pub fn encode_batch(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
-        let encs = self
-            .inner
-            .encode_batch_fast(texts.to_vec(), true)
-            .map_err(|source| Error::Encode {
-                what: format!("{} texts", texts.len()),
-                source,
-            })?;
-        Ok(encs.iter().map(|e| e.get_ids().to_vec()).collect())
+        Ok(self
+            .encode_batch_marked(texts)?
+            .into_iter()
+            .map(|t| t.ids)
+            .collect())
     }
 
     /// A copy that cuts long texts from `side`: [`Side::Right`] keeps a text's head (the
@@ -419,15 +417,7 @@ impl TextTokenizer {
     pub fn truncating_from(&self, side: Side) -> Result<TextTokenizer> {
         let mut out = self.clone();
         out.inner
-            .with_truncation(Some(TruncationParams {
-                max_length: self.max_len,
-                strategy: TruncationStrategy::LongestFirst,
-                stride: 0,
-                direction: match side {
-                    Side::Right => TruncationDirection::Right,
-                    Side::Left => TruncationDirection::Left,
-                },
-            }))
+            .with_truncation(Some(truncation(self.max_len, side)))
             .map_err(|source| Error::TokenizerLoad {
                 path: self.source.clone(),
                 source,

@@ -121,9 +121,7 @@ impl Labels {
         };
         Self { names, sentiment }
     }
-}
 
-impl Labels {
     /// The prediction for `text` with class probabilities `probs` (in label order): the most
     /// probable class, the first of equal maxima (as `argmax` in PyTorch).
     pub(crate) fn prediction(&self, text: &str, probs: Vec<f64>) -> Prediction {

@@ -100,6 +100,17 @@ pub struct ServeConfig {
 }
 
 impl ServeConfig {
+    /// Refuses an address beyond loopback unless `allow_remote`: there is no authentication.
+    ///
+    /// # Errors
+    /// [`ServeError::NotLoopback`].
+    pub fn check_address(&self) -> Result<(), ServeError> {
+        if !self.addr.ip().is_loopback() && !self.allow_remote {
+            return Err(ServeError::NotLoopback { addr: self.addr });
+        }
+        Ok(())
+    }
+
     /// Loopback port 3000, TEI's limits, a request deadline of a minute, 30 s to send a
     /// request and to finish on shutdown, one tokenising thread per core.
     pub fn new(model_id: impl Into<String>) -> Self {

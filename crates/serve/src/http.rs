@@ -171,18 +171,25 @@ async fn read_body(state: &AppState, body: Body) -> Result<axum::body::Bytes, Ap
     }
 }
 
+/// How a request names its `i`-th text: `inputs[i]` in a batch, `inputs` alone.
+fn input_field(req: &PredictRequest, i: usize) -> String {
+    if req.batch {
+        format!("`inputs[{i}]`")
+    } else {
+        "`inputs`".to_string()
+    }
+}
+
 /// The checks that need no tokens: something to classify, not too much, a known adapter.
 fn check(state: &AppState, req: &PredictRequest) -> Result<usize, ApiError> {
     if req.texts.is_empty() {
         return Err(ApiError::empty("`inputs` is empty: give at least one text"));
     }
     if let Some(i) = req.texts.iter().position(String::is_empty) {
-        let field = if req.batch {
-            format!("`inputs[{i}]`")
-        } else {
-            "`inputs`".to_string()
-        };
-        return Err(ApiError::empty(format!("{field} is an empty text")));
+        return Err(ApiError::empty(format!(
+            "{} is an empty text",
+            input_field(req, i)
+        )));
     }
     let max = state.config.limits.max_client_batch_size;
     if req.texts.len() > max {
@@ -246,11 +253,7 @@ async fn tokenize(state: &AppState, req: &PredictRequest) -> Result<Vec<Tokens>,
     })?;
     let truncate = req.truncate.unwrap_or(state.config.limits.auto_truncate);
     if !truncate && let Some(i) = tokens.iter().position(|t| t.truncated) {
-        let field = if req.batch {
-            format!("`inputs[{i}]`")
-        } else {
-            "`inputs`".to_string()
-        };
+        let field = input_field(req, i);
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             ErrorType::Tokenizer,

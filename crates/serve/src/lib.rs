@@ -178,9 +178,7 @@ impl Server {
     where
         Predictor<B>: Send + 'static,
     {
-        if !config.addr.ip().is_loopback() && !config.allow_remote {
-            return Err(ServeError::NotLoopback { addr: config.addr });
-        }
+        config.check_address()?;
         config.limits.check(predictor.max_len())?;
         if config.tokenization_workers == 0 {
             return Err(ServeError::InvalidLimit {

@@ -12,10 +12,10 @@
 //! at a time, a fixed count or duration), loopback only. Nothing fails on a target: targets are
 //! reported.
 
-use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
+use std::ffi::OsStr;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::measure::tail;
+use crate::served::Served;
 
 /// Targets from the issue.
 const TARGET_VS_OFFLINE: f64 = 0.85;
@@ -95,12 +96,6 @@ struct Repeat {
     load: Load,
     stop_s: f64,
     peer: Option<Value>,
-}
-
-/// A free loopback port (bound, read, released).
-fn free_port() -> Result<u16> {
-    let l = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(l.local_addr()?.port())
 }
 
 fn agent() -> ureq::Agent {
@@ -245,63 +240,29 @@ fn offline(s: &ServeSetup<'_>, texts: &Path, max_len: usize) -> Result<f64> {
     )
 }
 
-/// Starts `imdb-lora serve` and waits for its first answered request.
-fn start_server(s: &ServeSetup<'_>, addr: SocketAddr, max_len: usize) -> Result<(Child, f64)> {
-    let mut cmd = Command::new(s.ours);
-    cmd.args(["-q", "serve", "--model"])
-        .arg(s.model)
-        .args(["--addr", &addr.to_string()])
-        .args(["--max-len", &max_len.to_string()])
-        .arg("--auto-truncate")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    if let Some(a) = &s.adapter {
-        cmd.arg("--adapter").arg(format!("imdb={}", a.display()));
+/// Starts `imdb-lora serve`, ready at its first answered request.
+fn start_server(s: &ServeSetup<'_>, max_len: usize) -> Result<Served> {
+    let max_len = max_len.to_string();
+    let adapter = s.adapter.as_ref().map(|a| format!("imdb={}", a.display()));
+    let mut args = vec![
+        OsStr::new("-q"),
+        OsStr::new("serve"),
+        OsStr::new("--model"),
+        s.model.as_os_str(),
+        OsStr::new("--max-len"),
+        OsStr::new(&max_len),
+        OsStr::new("--auto-truncate"),
+    ];
+    if let Some(a) = &adapter {
+        args.extend([OsStr::new("--adapter"), OsStr::new(a)]);
     }
-    let start = Instant::now();
-    let mut child = cmd.spawn().context("starting imdb-lora serve")?;
     let agent = agent();
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            let mut err = String::new();
-            if let Some(e) = child.stderr.take() {
-                for line in BufReader::new(e).lines().map_while(Result::ok) {
-                    err.push_str(&line);
-                    err.push('\n');
-                }
-            }
-            bail!("imdb-lora serve exited ({status}) before answering:\n{err}");
-        }
-        if let Ok(200) = classify(&agent, addr, "A fine film.") {
-            return Ok((child, start.elapsed().as_secs_f64()));
-        }
-        if start.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            bail!("imdb-lora serve did not answer within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// SIGTERM, then the seconds until a clean exit (0).
-fn stop_server(mut child: Child) -> Result<f64> {
-    let start = Instant::now();
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).context("pid")?);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)
-        .context("sending SIGTERM to imdb-lora serve")?;
-    loop {
-        if let Some(status) = child.try_wait()? {
-            if !status.success() {
-                bail!("imdb-lora serve exited with {status} on SIGTERM");
-            }
-            return Ok(start.elapsed().as_secs_f64());
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            bail!("imdb-lora serve was still running 60 s after SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    Served::start(
+        s.ours,
+        &args,
+        &|addr| matches!(classify(&agent, addr, "A fine film."), Ok(200)),
+        Duration::from_secs(120),
+    )
 }
 
 fn median_of(values: impl Iterator<Item = f64>) -> f64 {
@@ -346,8 +307,8 @@ pub fn run(s: &ServeSetup<'_>, sizes: &ServeSizes) -> Result<String> {
         );
         let offline_texts_per_s = offline(s, &texts_file, sizes.max_len)?;
         eprintln!("xtask bench --serve: serve under {} clients", sizes.clients);
-        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
-        let (child, startup_s) = start_server(s, addr, sizes.max_len)?;
+        let served = start_server(s, sizes.max_len)?;
+        let (addr, startup_s) = (served.addr, served.startup.as_secs_f64());
         // Warm-up: one round of the clients.
         load(
             addr,
@@ -359,7 +320,7 @@ pub fn run(s: &ServeSetup<'_>, sizes: &ServeSizes) -> Result<String> {
         let measured = load(addr, &texts, sizes.clients, None, &mut |_| {})?;
         if r + 1 == sizes.repeats && sizes.soak_s > 0 {
             eprintln!("xtask bench --serve: soak for {} s", sizes.soak_s);
-            let pid = child.id();
+            let pid = served.pid();
             let mut samples: Vec<(f64, u64)> = Vec::new();
             let mut last = -1.0;
             let run = load(
@@ -392,7 +353,7 @@ pub fn run(s: &ServeSetup<'_>, sizes: &ServeSizes) -> Result<String> {
                 samples,
             });
         }
-        let stop_s = stop_server(child)?;
+        let stop_s = served.stop(Duration::from_secs(60))?.as_secs_f64();
         let peer = match s.peer {
             None => None,
             Some(python) => {

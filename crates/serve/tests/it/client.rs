@@ -35,6 +35,15 @@ pub fn start(predictor: Predictor<B>, config: ServeConfig) -> Server {
     Server::start(predictor, config).unwrap()
 }
 
+/// A server over MiniLM with the PEFT fixture adapter (merged), at the default options.
+pub fn minilm_server(config: ServeConfig) -> Server {
+    let adapter = Adapter::from_dir(&peft_adapter());
+    start(
+        predictor(&minilm(), &[adapter], PredictOptions::default()),
+        config,
+    )
+}
+
 /// A server over the tiny random classifier (labels neg/pos, 64 tokens at most).
 pub fn tiny_server(config: ServeConfig) -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();

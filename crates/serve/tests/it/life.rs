@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use imdb_lora_infer::{Adapter, PredictOptions};
+use imdb_lora_infer::PredictOptions;
 use serde_json::json;
 
-use crate::client::{config, get, minilm, peft_adapter, post, predictor, start, tiny_server};
+use crate::client::{config, get, minilm_server, post, predictor, start, tiny_server};
 
 fn long_review(i: usize) -> String {
     format!("Review {i}. ") + &"The plot meanders, yet the acting holds it together. ".repeat(20)
@@ -17,14 +17,7 @@ fn long_review(i: usize) -> String {
 fn above_capacity_requests_get_429_at_once() {
     let mut c = config();
     c.limits.max_concurrent_requests = 4;
-    let server = start(
-        predictor(
-            &minilm(),
-            &[Adapter::from_dir(&peft_adapter())],
-            PredictOptions::default(),
-        ),
-        c,
-    );
+    let server = minilm_server(c);
     // A batch larger than the whole capacity can never be taken.
     let batch: Vec<String> = (0..5).map(long_review).collect();
     post(
@@ -68,14 +61,7 @@ fn a_request_past_its_deadline_gets_503_timeout() {
 
 #[test]
 fn shutdown_answers_what_is_in_flight_then_refuses_connections() {
-    let server = start(
-        predictor(
-            &minilm(),
-            &[Adapter::from_dir(&peft_adapter())],
-            PredictOptions::default(),
-        ),
-        config(),
-    );
+    let server = minilm_server(config());
     let addr = server.addr();
     let (started_tx, started_rx) = std::sync::mpsc::channel();
     let clients: Vec<_> = (0..8)

@@ -4,7 +4,7 @@
 use imdb_lora_infer::{Adapter, PredictOptions};
 use serde_json::{Value, json};
 
-use crate::client::{config, get, minilm, peft_adapter, post, predictor, start};
+use crate::client::{config, get, minilm, minilm_server, peft_adapter, post, predictor, start};
 
 const TEXTS: [&str; 4] = [
     "A triumph from start to finish; I loved every minute.",
@@ -141,14 +141,7 @@ fn refusals_are_tei_errors_and_the_server_keeps_serving() {
     let mut c = config();
     c.limits.max_client_batch_size = 3;
     c.limits.payload_limit = 10_000;
-    let server = start(
-        predictor(
-            &minilm(),
-            &[Adapter::from_dir(&peft_adapter())],
-            PredictOptions::default(),
-        ),
-        c,
-    );
+    let server = minilm_server(c);
     let post_json = |v: Value| post(&server, "/predict", &v.to_string());
     post_json(json!({"inputs": []})).assert_error(400, "empty");
     post_json(json!({"inputs": ""})).assert_error(400, "empty");
@@ -186,14 +179,7 @@ fn refusals_are_tei_errors_and_the_server_keeps_serving() {
 
 #[test]
 fn info_health_and_page() {
-    let server = start(
-        predictor(
-            &minilm(),
-            &[Adapter::from_dir(&peft_adapter())],
-            PredictOptions::default(),
-        ),
-        config(),
-    );
+    let server = minilm_server(config());
     let info = get(&server, "/info").json();
     assert_eq!(info["model_id"], "test-model");
     assert_eq!(
