@@ -14,7 +14,9 @@ use imdb_lora_metrics::MetricsFile;
 use imdb_lora_train::{METRICS_FILE, evaluate};
 
 use crate::backend::{self, Backend};
-use crate::common::{DataArgs, PadArgs, SplitRecord};
+use imdb_lora_data::table::SplitRecord;
+
+use crate::common::{DataArgs, PadArgs};
 
 /// Evaluate a saved model (config.json + model.safetensors + tokenizer) on test data.
 #[derive(Debug, clap::Args)]
@@ -154,6 +156,12 @@ fn recorded_test(
     tokenizer: &TextTokenizer,
 ) -> anyhow::Result<(TokenizedSplit, Vec<String>)> {
     let record = SplitRecord::read(run)?;
-    let split = record.tokenized(&record.test_files, &record.test_rows, tokenizer, "test")?;
+    let split = crate::common::tokenized_part(
+        &record,
+        &record.test_files,
+        &record.test_rows,
+        tokenizer,
+        "test",
+    )?;
     Ok((split, record.classes))
 }

@@ -180,7 +180,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if fresh {
         if let Some(split) = &split {
             imdb_lora_fsio::write(
-                &out.join(common::SPLIT_FILE),
+                &out.join(imdb_lora_data::table::SPLIT_FILE),
                 &serde_json::to_vec_pretty(split)?,
             )?;
         }
@@ -279,7 +279,7 @@ struct Prepared {
     classes: Vec<String>,
     run: RunSpec,
     /// `split.json` to write (a new run's; a continued run keeps its own).
-    split: Option<common::SplitRecord>,
+    split: Option<imdb_lora_data::table::SplitRecord>,
 }
 
 /// A new run from the command line's options.
@@ -370,7 +370,7 @@ fn prepare_continued(
     };
     let mut run: RunSpec = serde_json::from_str(&read(RUN_FILE)?)
         .with_context(|| format!("{}", dir.join(RUN_FILE).display()))?;
-    let split = common::SplitRecord::read(dir)?;
+    let split = imdb_lora_data::table::SplitRecord::read(dir)?;
     if let Some(epochs) = args.epochs {
         run.train.epochs = epochs;
     }
@@ -390,8 +390,9 @@ fn prepare_continued(
         dir.display()
     );
     // In the order the run trained on them: the batches depend on it.
-    let train = split.tokenized(&split.train_files, &split.train_rows, &tokenizer, "train")?;
-    let test = split.tokenized(&split.test_files, &split.test_rows, &tokenizer, "test")?;
+    let part = |files, rows, what| common::tokenized_part(&split, files, rows, &tokenizer, what);
+    let train = part(&split.train_files, &split.train_rows, "train")?;
+    let test = part(&split.test_files, &split.test_rows, "test")?;
     let names: Vec<&str> = split.classes.iter().map(String::as_str).collect();
     Ok(Prepared {
         files,

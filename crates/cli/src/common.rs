@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use imdb_lora_data::table::{
-    Column, DatasetSpec, TableSpec, load_dataset, load_splits, read_recorded,
+    Column, DatasetSpec, SplitRecord, TableSpec, load_dataset, load_splits,
 };
 use imdb_lora_data::{SubsetSpec, TextTokenizer, TokenizedSplit, prepare_split};
 use imdb_lora_hub::{HubClient, HubConfig, Repo, RepoType, Source};
@@ -200,6 +200,9 @@ impl DataArgs {
             raw_labels: dataset.classes.raw_labels(),
             train_rows: train.as_ref().map(rows).unwrap_or_default(),
             test_rows: rows(&test),
+            val_files: Vec::new(),
+            val_fraction: None,
+            val_rows: Vec::new(),
         };
         Ok(LoadedData {
             train,
@@ -299,73 +302,26 @@ pub struct LoadedData {
     pub record: SplitRecord,
 }
 
-/// `split.json`: which data rows a run trained and tested on (0-based data rows of the
-/// files, continuing across shards), its classes and the raw label of each, so another tool
-/// (the PyTorch + PEFT reference, `scripts/bench/peft_classify.py`) can use exactly the same
-/// examples.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct SplitRecord {
-    pub train_files: Vec<PathBuf>,
-    pub test_files: Vec<PathBuf>,
-    pub test_fraction: Option<f64>,
-    pub seed: u64,
-    pub text_columns: Vec<String>,
-    pub label_column: String,
-    /// `--header` as given (CSV/TSV), so the files are read again the same way.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub header: Option<bool>,
-    pub classes: Vec<String>,
-    pub raw_labels: Vec<String>,
-    pub train_rows: Vec<usize>,
-    pub test_rows: Vec<usize>,
-}
-
-/// The name of [`SplitRecord`]'s file in a run directory.
-pub const SPLIT_FILE: &str = "split.json";
-
-impl SplitRecord {
-    /// `dir/split.json`, as `train` wrote it.
-    pub fn read(dir: &Path) -> anyhow::Result<Self> {
-        let path = dir.join(SPLIT_FILE);
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {} (written by train)", path.display()))?;
-        serde_json::from_str(&text)
-            .with_context(|| format!("{}: not a split.json train wrote", path.display()))
-    }
-
-    /// The recorded `rows` of `files` (the training or the test part), read again with the
-    /// recorded columns, in the recorded order (the order the run trained on), tokenised
-    /// and logged as `what` ([`log_split`]).
-    pub fn tokenized(
-        &self,
-        files: &[PathBuf],
-        rows: &[usize],
-        tokenizer: &TextTokenizer,
-        what: &str,
-    ) -> anyhow::Result<TokenizedSplit> {
-        // The recorded column names as the user would give them (a headerless file's are
-        // positions: "2").
-        let spec = TableSpec {
-            text: self
-                .text_columns
-                .iter()
-                .map(|c| c.parse())
-                .collect::<Result<_, _>>()?,
-            label: Some(self.label_column.parse()?),
-            header: self.header,
-            ..TableSpec::default()
-        };
-        let reviews = read_recorded(files, &spec, &self.raw_labels, rows)?;
-        let (examples, stats) = tokenizer.encode_reviews(&reviews, what)?;
-        let split = TokenizedSplit {
-            path: files.first().cloned().unwrap_or_default(),
-            counts: imdb_lora_data::LabelCounts::of(examples.iter().map(|e| &e.label)),
-            examples,
-            stats,
-        };
-        log_split(what, &split, &self.classes, tokenizer.max_len());
-        Ok(split)
-    }
+/// The recorded `rows` of `files` (one part of a run's `split.json`), read again in the
+/// recorded order (the order the run trained on), tokenised and logged as `what`
+/// ([`log_split`]).
+pub fn tokenized_part(
+    record: &SplitRecord,
+    files: &[PathBuf],
+    rows: &[usize],
+    tokenizer: &TextTokenizer,
+    what: &str,
+) -> anyhow::Result<TokenizedSplit> {
+    let reviews = record.reviews(files, rows)?;
+    let (examples, stats) = tokenizer.encode_reviews(&reviews, what)?;
+    let split = TokenizedSplit {
+        path: files.first().cloned().unwrap_or_default(),
+        counts: imdb_lora_data::LabelCounts::of(examples.iter().map(|e| &e.label)),
+        examples,
+        stats,
+    };
+    log_split(what, &split, &record.classes, tokenizer.max_len());
+    Ok(split)
 }
 
 /// The directory holding a model's files (for copying its tokenizer next to a saved model).

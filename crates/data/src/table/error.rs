@@ -461,6 +461,14 @@ pub enum TableError {
         /// Data rows the files have.
         rows: usize,
     },
+    /// A run's `split.json` that cannot be used.
+    #[error("{path}: {reason}", path = path.display())]
+    SplitRecord {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it (the JSON parser's message, or which fields disagree).
+        reason: String,
+    },
     /// A test split and a hold-out fraction both given.
     #[error(
         "{path}: there is a test split ({test}) and a test fraction was given; a fraction is held out only from data without a test split",

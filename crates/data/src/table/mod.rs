@@ -54,6 +54,7 @@ mod names;
 mod parquet;
 mod raw;
 mod read;
+mod record;
 mod split;
 mod thrift;
 
@@ -69,4 +70,5 @@ pub use self::raw::{
     TableSpec,
 };
 pub use self::read::read_table;
+pub use self::record::{SPLIT_FILE, SplitRecord};
 pub use self::split::stratified_split;
