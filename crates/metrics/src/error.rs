@@ -132,8 +132,9 @@ pub enum MetricsError {
 
     /// The file was written by an incompatible version of the schema.
     #[error(
-        "metrics file {} has schema_version {found}, expected {expected} (or {}, the binary layout of older versions)",
+        "metrics file {} has schema_version {found}, expected {expected} (or {} and {}, which older versions wrote)",
         path.display(),
+        crate::PREVIOUS_SCHEMA_VERSION,
         crate::LEGACY_SCHEMA_VERSION
     )]
     SchemaVersion {

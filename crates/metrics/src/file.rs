@@ -16,8 +16,8 @@ use crate::classes::{ClassConfusion, ClassMetrics};
 use crate::classification::EvalMetrics;
 use crate::error::{MetricsError, ValidationError};
 use crate::schema::{
-    EpochRecord, LEGACY_SCHEMA_VERSION, RATIO_TOLERANCE, RunConfig, RunMetrics, SCHEMA_VERSION,
-    in_range,
+    EpochRecord, LEGACY_SCHEMA_VERSION, PREVIOUS_SCHEMA_VERSION, RATIO_TOLERANCE, RunConfig,
+    RunMetrics, SCHEMA_VERSION, Selection, in_range,
 };
 
 /// The class names of a [`LEGACY_SCHEMA_VERSION`] file: that layout was only written for
@@ -35,6 +35,9 @@ pub struct RunClasses {
     /// Per-class metrics of each epoch's evaluation; `epochs[i]` belongs to the run's
     /// `epochs[i]`.
     pub epochs: Vec<ClassMetrics>,
+    /// The final test evaluation's, with a validation split (`RunMetrics::test`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<ClassMetrics>,
 }
 
 impl RunClasses {
@@ -51,6 +54,11 @@ impl RunClasses {
     /// Per-class metrics of the last completed epoch.
     pub fn final_epoch(&self) -> Option<&ClassMetrics> {
         self.epochs.last()
+    }
+
+    /// The saved model's per-class metrics on the test set (as [`RunMetrics::after`]).
+    pub fn after(&self) -> Option<&ClassMetrics> {
+        self.test.as_ref().or_else(|| self.final_epoch())
     }
 
     /// The per-class metrics of a two-class run, derived from the binary confusion matrix of
@@ -71,6 +79,7 @@ impl RunClasses {
                 .iter()
                 .map(|e| of(&e.eval))
                 .collect::<Result<_, _>>()?,
+            test: run.test.as_ref().map(of).transpose()?,
         })
     }
 }
@@ -90,6 +99,21 @@ pub struct MetricsFile {
 
 /// Serialised form of a file: the run's keys in their order, then `classes`. Borrowed, so
 /// writing copies nothing.
+/// The saved model's test evaluation as the report shows it ("after"): which epoch it is, its
+/// headline and per-class metrics. With a validation split this is the final `test`
+/// evaluation of the selected (or last) epoch's model; without one, the last epoch's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Saved<'a> {
+    /// The 1-based epoch whose model was saved.
+    pub epoch: usize,
+    /// Its test-set metrics.
+    pub eval: &'a EvalMetrics,
+    /// Its per-class test-set metrics.
+    pub classes: &'a ClassMetrics,
+    /// Whether a validation split chose it (then the epochs' evaluations are on validation).
+    pub on_validation: bool,
+}
+
 #[derive(Serialize)]
 struct FileOut<'a> {
     schema_version: u32,
@@ -101,6 +125,10 @@ struct FileOut<'a> {
     train_samples_per_s: f64,
     eval_samples_per_s: f64,
     total_seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    selection: &'a Option<Selection>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test: &'a Option<EvalMetrics>,
     classes: &'a RunClasses,
 }
 
@@ -118,6 +146,8 @@ impl<'a> FileOut<'a> {
             train_samples_per_s,
             eval_samples_per_s,
             total_seconds,
+            selection,
+            test,
         } = run;
         Self {
             schema_version: *schema_version,
@@ -129,6 +159,8 @@ impl<'a> FileOut<'a> {
             train_samples_per_s: *train_samples_per_s,
             eval_samples_per_s: *eval_samples_per_s,
             total_seconds: *total_seconds,
+            selection,
+            test,
             classes,
         }
     }
@@ -147,6 +179,10 @@ struct FileIn {
     train_samples_per_s: f64,
     eval_samples_per_s: f64,
     total_seconds: f64,
+    #[serde(default)]
+    selection: Option<Selection>,
+    #[serde(default)]
+    test: Option<EvalMetrics>,
     classes: RunClasses,
 }
 
@@ -163,6 +199,8 @@ impl From<FileIn> for MetricsFile {
                 train_samples_per_s: f.train_samples_per_s,
                 eval_samples_per_s: f.eval_samples_per_s,
                 total_seconds: f.total_seconds,
+                selection: f.selection,
+                test: f.test,
             },
             classes: f.classes,
         }
@@ -200,6 +238,20 @@ impl MetricsFile {
     /// [`MetricsError::Parse`] (with serde's line, column and message naming
     /// the key), [`MetricsError::SchemaVersion`],
     /// [`MetricsError::InvalidFile`] (naming the inconsistent field).
+    /// The saved model's test evaluation ([`Saved`]); `None` before the first epoch ends.
+    pub fn saved(&self) -> Option<Saved<'_>> {
+        let done = self.run.epochs.len();
+        Some(Saved {
+            epoch: match &self.run.selection {
+                Some(sel) => sel.saved_epoch(done),
+                None => self.run.final_epoch()?.epoch,
+            },
+            eval: self.run.after()?,
+            classes: self.classes.after()?,
+            on_validation: self.run.config.val_n.is_some(),
+        })
+    }
+
     pub fn read(path: &Path) -> Result<Self, MetricsError> {
         let text = std::fs::read_to_string(path).map_err(|source| MetricsError::Read {
             path: path.to_path_buf(),
@@ -219,9 +271,14 @@ impl MetricsFile {
                 let classes = RunClasses::of_binary_run(&run, LEGACY_CLASS_NAMES)?;
                 Self::new(run, classes)
             }
-            SCHEMA_VERSION => serde_json::from_str::<FileIn>(&text)
-                .map_err(|e| parse_err(path, e))?
-                .into(),
+            // Schema 2 is schema 3 without its optional fields: read alike, then upgraded.
+            SCHEMA_VERSION | PREVIOUS_SCHEMA_VERSION => {
+                let mut file: MetricsFile = serde_json::from_str::<FileIn>(&text)
+                    .map_err(|e| parse_err(path, e))?
+                    .into();
+                file.run.schema_version = SCHEMA_VERSION;
+                file
+            }
             found => {
                 return Err(MetricsError::SchemaVersion {
                     path: path.to_path_buf(),
@@ -297,6 +354,18 @@ impl MetricsFile {
                 &format!("epochs[{i}].eval"),
                 &record.eval,
             )?;
+        }
+        match (&classes.test, &self.run.test) {
+            (None, None) => {}
+            (Some(c), Some(test)) => {
+                validate_classes("classes.test", c, Some(&classes.baseline), "test", test)?
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(ValidationError::new(
+                    "classes.test",
+                    "expected per-class metrics exactly when a final `test` evaluation is recorded",
+                ));
+            }
         }
         Ok(())
     }

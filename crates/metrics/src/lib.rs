@@ -23,5 +23,8 @@ pub use accumulator::EvalAccumulator;
 pub use classes::{ClassConfusion, ClassMetrics, ClassScores};
 pub use classification::{ConfusionMatrix, EvalMetrics};
 pub use error::{MetricsError, ValidationError};
-pub use file::{LEGACY_CLASS_NAMES, MetricsFile, RunClasses};
-pub use schema::{EpochRecord, LEGACY_SCHEMA_VERSION, RunConfig, RunMetrics, SCHEMA_VERSION};
+pub use file::{LEGACY_CLASS_NAMES, MetricsFile, RunClasses, Saved};
+pub use schema::{
+    EpochRecord, LEGACY_SCHEMA_VERSION, PREVIOUS_SCHEMA_VERSION, RunConfig, RunMetrics,
+    SCHEMA_VERSION, Selection,
+};

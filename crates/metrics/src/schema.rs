@@ -7,7 +7,8 @@
 //! any change to the shape must bump the version. Every run is written as
 //! [`SCHEMA_VERSION`] (the run here, its per-class metrics under `classes`: `file.rs`,
 //! [`crate::MetricsFile`]); [`LEGACY_SCHEMA_VERSION`] files (IMDb runs of older versions,
-//! without `classes`) are read.
+//! without `classes`) are read, and so are [`PREVIOUS_SCHEMA_VERSION`] files (schema 3's shape
+//! without its optional validation, selection and long-text fields).
 
 use serde::{Deserialize, Serialize};
 
@@ -15,8 +16,13 @@ use crate::classification::EvalMetrics;
 use crate::error::ValidationError;
 
 /// Version of the `metrics.json` every run writes: the run and, under `classes`, the
-/// per-class metrics of every evaluation.
-pub const SCHEMA_VERSION: u32 = 2;
+/// per-class metrics of every evaluation; since 3, optionally a validation split's epochs,
+/// the model selection and the final test evaluation.
+pub const SCHEMA_VERSION: u32 = 3;
+
+/// Schema 2: schema 3 without its optional fields (runs without a validation split made
+/// before they existed); read as schema 3.
+pub const PREVIOUS_SCHEMA_VERSION: u32 = 2;
 
 /// Version of the binary layout older versions wrote for IMDb runs (no per-class metrics):
 /// read, never written ([`crate::MetricsFile::read`]).
@@ -81,6 +87,18 @@ pub struct RunConfig {
     /// f32 run's file is what it always was. Part of the run's identity like the rest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<String>,
+    /// Validation texts, when the run had a validation split: then every epoch's `eval` is on
+    /// them and the test set is evaluated for the baseline and the final model only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_n: Option<usize>,
+    /// The per-class weights of the training loss, when weighted (resolved: `auto` is written
+    /// as the weights it gave).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_weights: Option<Vec<f64>>,
+    /// How texts longer than `max_len` were handled, when not cut at the end
+    /// (`head-tail`, `window stride 64`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_text: Option<String>,
 }
 
 /// One training epoch followed by an evaluation on the test set.
@@ -123,6 +141,43 @@ pub struct RunMetrics {
     pub eval_samples_per_s: f64,
     /// Wall-clock seconds of the whole run.
     pub total_seconds: f64,
+    /// Which epoch's model was chosen on validation, and whether early stopping ended the run
+    /// (runs with a validation split).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<Selection>,
+    /// The test set's evaluation of the saved model, when a validation split chose it (without
+    /// one, the last epoch's `eval` is on the test set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<EvalMetrics>,
+}
+
+/// The model selection of a run with a validation split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Selection {
+    /// The validation metric compared: `accuracy`, `f1` or `loss`.
+    pub metric: String,
+    /// The 1-based epoch with the best value of it (the earliest of equals).
+    pub best_epoch: usize,
+    /// That value.
+    pub best_value: f64,
+    /// Whether the saved model is the best epoch's (`--load-best`) rather than the last one's.
+    pub load_best: bool,
+    /// Early stopping's patience (evaluations without improvement), when it was on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patience: Option<usize>,
+    /// Whether early stopping ended the run before its last epoch.
+    pub stopped_early: bool,
+}
+
+impl Selection {
+    /// The 1-based epoch whose model was saved, of a run that trained `epochs_done` epochs.
+    pub fn saved_epoch(&self, epochs_done: usize) -> usize {
+        match self.load_best {
+            true => self.best_epoch,
+            false => epochs_done,
+        }
+    }
 }
 
 impl RunMetrics {
@@ -131,8 +186,28 @@ impl RunMetrics {
         self.epochs.last()
     }
 
-    /// The epoch with the highest test accuracy (the earliest on ties).
+    /// The evaluation of the saved model on the test set: the final `test` of a run with a
+    /// validation split, else the last epoch's.
+    pub fn after(&self) -> Option<&EvalMetrics> {
+        self.test
+            .as_ref()
+            .or_else(|| self.final_epoch().map(|e| &e.eval))
+    }
+
+    /// The number of examples every epoch's `eval` counts: the validation split's when the run
+    /// had one, else the test set's.
+    pub fn epoch_eval_n(&self) -> usize {
+        self.config.val_n.unwrap_or(self.config.test_n)
+    }
+
+    /// The epoch a validation split selected; without one, the epoch with the highest test
+    /// accuracy (the earliest on ties).
     pub fn best_epoch(&self) -> Option<&EpochRecord> {
+        // A validation split's choice, when there was one; else the best test accuracy (the
+        // record of older runs: the first of equals).
+        if let Some(sel) = &self.selection {
+            return self.epochs.get(sel.best_epoch.wrapping_sub(1));
+        }
         self.epochs.iter().fold(None, |best, e| match best {
             Some(b) if b.eval.accuracy >= e.eval.accuracy => Some(b),
             _ => Some(e),
@@ -235,13 +310,65 @@ impl RunMetrics {
             validate_eval(
                 &format!("{at}.eval"),
                 &record.eval,
-                self.config.test_n,
+                self.epoch_eval_n(),
                 may_lack_binary,
             )?;
         }
+        self.validate_selection(may_lack_binary)?;
         non_negative("train_samples_per_s", self.train_samples_per_s)?;
         non_negative("eval_samples_per_s", self.eval_samples_per_s)?;
         non_negative("total_seconds", self.total_seconds)?;
+        Ok(())
+    }
+
+    /// The validation split's fields agree: a final test evaluation and a selection only with
+    /// a validation split, the selected epoch one that was trained.
+    fn validate_selection(&self, may_lack_binary: bool) -> Result<(), ValidationError> {
+        if self.config.val_n == Some(0) {
+            return Err(ValidationError::new("config.val_n", "expected > 0, got 0"));
+        }
+        let has_val = self.config.val_n.is_some();
+        if let Some(test) = &self.test {
+            if !has_val {
+                return Err(ValidationError::new(
+                    "test",
+                    "a final test evaluation is recorded only with a validation split (config.val_n)",
+                ));
+            }
+            validate_eval("test", test, self.config.test_n, may_lack_binary)?;
+        }
+        if let Some(sel) = &self.selection {
+            if !has_val {
+                return Err(ValidationError::new(
+                    "selection",
+                    "a model is selected only on a validation split (config.val_n)",
+                ));
+            }
+            if !(1..=self.epochs.len()).contains(&sel.best_epoch) {
+                return Err(ValidationError::new(
+                    "selection.best_epoch",
+                    format!(
+                        "expected an epoch in 1..={}, got {}",
+                        self.epochs.len(),
+                        sel.best_epoch
+                    ),
+                ));
+            }
+            if !matches!(sel.metric.as_str(), "accuracy" | "f1" | "loss") {
+                return Err(ValidationError::new(
+                    "selection.metric",
+                    format!("expected accuracy, f1 or loss, got {:?}", sel.metric),
+                ));
+            }
+        }
+        if let Some(w) = &self.config.class_weights
+            && let Some(i) = w.iter().position(|w| !(w.is_finite() && *w > 0.0))
+        {
+            return Err(ValidationError::new(
+                format!("config.class_weights[{i}]"),
+                format!("expected a finite number > 0, got {}", w[i]),
+            ));
+        }
         Ok(())
     }
 
@@ -396,7 +523,7 @@ fn validate_eval_counts(at: &str, m: &EvalMetrics, test_n: usize) -> Result<(), 
     if m.samples != test_n as u64 {
         return Err(ValidationError::new(
             format!("{at}.samples"),
-            format!("expected config.test_n = {test_n}, got {}", m.samples),
+            format!("expected {test_n} (config.test_n, or config.val_n for a validation split's epochs), got {}", m.samples),
         ));
     }
     non_negative(&format!("{at}.loss"), m.loss)?;

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use imdb_lora_metrics::{
-    ClassMetrics, EpochRecord, EvalMetrics, MetricsFile, RunClasses, RunConfig, RunMetrics,
+    ClassMetrics, EvalMetrics, MetricsFile, RunClasses, RunConfig, RunMetrics, Saved,
 };
 
 use crate::error::ReportError;
@@ -58,8 +58,8 @@ pub fn render_markdown(file: &MetricsFile, charts_drawn: bool) -> Result<String,
     let no_epochs = || ReportError::NoEpochs {
         path: PathBuf::from(REPORT_FILE),
     };
-    let last = metrics.final_epoch().ok_or_else(no_epochs)?;
-    let last_classes = classes.final_epoch().ok_or_else(no_epochs)?;
+    let last = file.saved().ok_or_else(no_epochs)?;
+    let last_classes = last.classes;
     let run = ClassRun {
         metrics,
         classes,
@@ -96,7 +96,7 @@ fn configuration(c: &RunConfig) -> Vec<String> {
         .map(|m| md_code(m))
         .collect::<Vec<_>>()
         .join(", ");
-    let rows: [(&str, String); 18] = [
+    let mut rows: Vec<(&str, String)> = vec![
         ("Model", md_code(&c.model)),
         ("Data", md_code(&c.data)),
         ("Training samples", fmt_count(c.train_n as u64)),
@@ -119,6 +119,16 @@ fn configuration(c: &RunConfig) -> Vec<String> {
         ("LoRA target modules", target_modules),
         ("Backend", md_cell(&c.backend)),
     ];
+    if let Some(n) = c.val_n {
+        rows.insert(4, ("Validation samples", fmt_count(n as u64)));
+    }
+    if let Some(w) = &c.class_weights {
+        let w: Vec<String> = w.iter().map(|w| format!("{w:.4}")).collect();
+        rows.push(("Class weights (loss)", w.join(", ")));
+    }
+    if let Some(long) = &c.long_text {
+        rows.push(("Long texts", md_cell(long)));
+    }
     for (name, value) in rows {
         md.push(format!("| {name} | {value} |"));
     }
@@ -234,7 +244,7 @@ fn write_text(
 struct ClassRun<'a> {
     metrics: &'a RunMetrics,
     classes: &'a RunClasses,
-    last: &'a EpochRecord,
+    last: Saved<'a>,
     last_classes: &'a ClassMetrics,
 }
 
@@ -299,6 +309,34 @@ impl ClassRun<'_> {
             ),
             String::new(),
         ]
+        .into_iter()
+        .chain(self.selection())
+        .collect()
+    }
+
+    /// How a validation split chose the saved model (nothing without one).
+    fn selection(&self) -> Vec<String> {
+        let Some(sel) = &self.metrics.selection else {
+            return Vec::new();
+        };
+        let done = self.metrics.epochs.len();
+        let stop = match (sel.stopped_early, sel.patience) {
+            (true, Some(p)) => format!(
+                "; early stopping ended the run after epoch {done} ({p} evaluations without improvement)"
+            ),
+            _ => String::new(),
+        };
+        let saved = match sel.load_best {
+            true => format!("the saved model is epoch {}'s (best)", sel.best_epoch),
+            false => format!("the saved model is the last epoch's ({done})"),
+        };
+        vec![
+            format!(
+                "Chosen on validation {}: best epoch {} ({} {:.4}){stop}; {saved}.",
+                sel.metric, sel.best_epoch, sel.metric, sel.best_value
+            ),
+            String::new(),
+        ]
     }
 
     /// The run's settings plus the classes.
@@ -344,11 +382,19 @@ impl ClassRun<'_> {
             "## Test-set metrics".into(),
             String::new(),
             format!(
-                "{note} Loss is the mean cross-entropy per example; precision, recall and F1 are 0 when undefined (scikit-learn's `zero_division=0`)."
+                "{note} Loss is the mean cross-entropy per example; precision, recall and F1 are 0 when undefined (scikit-learn's `zero_division=0`).{}",
+                match self.last.on_validation {
+                    true => " The epochs were evaluated on the validation split, which chose the model; the test set only before fine-tuning and for the saved model.",
+                    false => "",
+                }
             ),
             String::new(),
             format!(
-                "| Evaluation | Accuracy | {f1_header} | Weighted F1 | Precision | Recall | Test loss | Train loss |"
+                "| Evaluation | Accuracy | {f1_header} | Weighted F1 | Precision | Recall | {} | Train loss |",
+                match self.last.on_validation {
+                    true => "Loss",
+                    false => "Test loss",
+                }
             ),
             "|---|---:|---:|---:|---:|---:|---:|---:|".into(),
             row(
@@ -358,12 +404,24 @@ impl ClassRun<'_> {
                 None,
             ),
         ];
+        let on = match self.last.on_validation {
+            true => " (validation)",
+            false => "",
+        };
         for (e, c) in self.metrics.epochs.iter().zip(&self.classes.epochs) {
             md.push(row(
-                &format!("Epoch {}", e.epoch),
+                &format!("Epoch {}{on}", e.epoch),
                 &e.eval,
                 c.weighted_f1,
                 Some(e.train_loss),
+            ));
+        }
+        if self.last.on_validation {
+            md.push(row(
+                &format!("Saved model (epoch {}) on the test set", self.last.epoch),
+                fin,
+                self.last_classes.weighted_f1,
+                None,
             ));
         }
         md.push(format!(

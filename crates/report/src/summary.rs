@@ -10,7 +10,7 @@ use crate::format::{fmt_count, fmt_duration};
 /// when no epoch has completed (nothing to compare with the baseline).
 pub fn render_summary(file: &MetricsFile) -> Option<String> {
     let m = &file.run;
-    let last = m.final_epoch()?;
+    let last = file.saved()?;
     let c = &m.config;
     let names: Vec<&str> = file.classes.names().collect();
     // Named when they fit on the line; report.md lists them all.
@@ -19,7 +19,7 @@ pub fn render_summary(file: &MetricsFile) -> Option<String> {
         n => format!("{n} classes"),
     };
     let f1 = if names.len() > 2 { "macro-F1" } else { "F1" };
-    let (base, fin) = (&m.baseline, &last.eval);
+    let (base, fin) = (&m.baseline, last.eval);
     let row = |name: &str, before: f64, after: f64| {
         format!(
             "  {name:<9} {before:.4} → {after:.4}  ({:+.4})",

@@ -36,6 +36,9 @@ pub fn run_config(epochs: usize) -> RunConfig {
         backend: "cuda".into(),
         model_sha256: None,
         precision: None,
+        val_n: None,
+        class_weights: None,
+        long_text: None,
     }
 }
 
@@ -64,6 +67,8 @@ pub fn rising_run(epochs: usize) -> RunMetrics {
         train_samples_per_s: 20.0,
         eval_samples_per_s: 500.0,
         total_seconds: 320.5,
+        selection: None,
+        test: None,
     }
 }
 
@@ -103,6 +108,8 @@ pub fn balanced_run(per_epoch: &[(u64, u64)]) -> RunMetrics {
         train_samples_per_s: 20.9,
         eval_samples_per_s: 250.0,
         total_seconds: 95.5 * n as f64 + 4.0 * (n as f64 + 1.0) + 12.0,
+        selection: None,
+        test: None,
     }
 }
 
@@ -188,12 +195,15 @@ pub fn four_class_run(epochs: usize) -> MetricsFile {
         train_samples_per_s: 97.6,
         eval_samples_per_s: 500.0,
         total_seconds: 61.5 * epochs as f64 + 3.2 * (epochs as f64 + 1.0),
+        selection: None,
+        test: None,
     };
     MetricsFile::new(
         run,
         RunClasses {
             baseline: baseline_classes,
             epochs: class_epochs,
+            test: None,
         },
     )
 }

@@ -53,7 +53,7 @@ fn on_disk(file: &MetricsFile) -> (tempfile::TempDir, PathBuf, Value) {
 fn a_four_class_run_round_trips() {
     let file = four_class_run(3);
     assert_eq!(file.run.schema_version, SCHEMA_VERSION);
-    assert_eq!(file.run.schema_version, 2);
+    assert_eq!(file.run.schema_version, 3);
     let (_dir, path, v) = on_disk(&file);
 
     let back = MetricsFile::read(&path).unwrap();
@@ -68,7 +68,7 @@ fn a_four_class_run_round_trips() {
 
     // The layout: the run's keys in their order, then `classes`.
     let text = std::fs::read_to_string(&path).unwrap();
-    assert_eq!(v["schema_version"], 2);
+    assert_eq!(v["schema_version"], 3);
     assert_key_order(
         &text,
         &v,
@@ -133,7 +133,7 @@ fn a_four_class_run_round_trips() {
 fn a_two_class_run_is_written_like_any_other() {
     let file = binary_file(rising_run(2));
     let (_dir, path, v) = on_disk(&file);
-    assert_eq!(v["schema_version"], 2);
+    assert_eq!(v["schema_version"], 3);
     assert_eq!(v["classes"]["baseline"]["per_class"][1]["name"], "pos");
     assert_eq!(MetricsFile::read(&path).unwrap(), file);
 }
@@ -184,7 +184,7 @@ fn each_version_has_its_own_layout() {
     file.run.schema_version = LEGACY_SCHEMA_VERSION;
     let err = file.validate().unwrap_err();
     assert_eq!(err.field, "schema_version");
-    assert!(err.reason.contains("expected 2"), "{err}");
+    assert!(err.reason.contains("expected 3"), "{err}");
 }
 
 /// Reads `v` after `edit` and returns the field the refusal names.
@@ -361,12 +361,15 @@ fn an_accumulated_evaluation_makes_a_valid_file() {
         train_samples_per_s: 20.0,
         eval_samples_per_s: 100.0,
         total_seconds: 13.0,
+        selection: None,
+        test: None,
     };
     let file = MetricsFile::new(
         run,
         RunClasses {
             baseline: baseline_classes,
             epochs: vec![classes],
+            test: None,
         },
     );
     let (_d, path, _) = on_disk(&file);
@@ -403,16 +406,19 @@ fn two_named_classes_keep_the_binary_headline() {
         train_samples_per_s: 20.0,
         eval_samples_per_s: 100.0,
         total_seconds: 13.0,
+        selection: None,
+        test: None,
     };
     let file = MetricsFile::new(
         run,
         RunClasses {
             baseline: classes.clone(),
             epochs: vec![classes],
+            test: None,
         },
     );
     let (_d, path, v) = on_disk(&file);
-    assert_eq!(v["schema_version"], 2);
+    assert_eq!(v["schema_version"], 3);
     assert_eq!(v["baseline"]["confusion"]["tp"], 2);
     assert_eq!(MetricsFile::read(&path).unwrap(), file);
 

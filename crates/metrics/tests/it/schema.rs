@@ -104,7 +104,7 @@ fn json_layout_is_the_documented_schema() {
             "train_seconds"
         ]
     );
-    assert_eq!(v["schema_version"], 2);
+    assert_eq!(v["schema_version"], 3);
 }
 
 #[test]
@@ -164,14 +164,14 @@ fn other_schema_version_is_reported_as_such() {
             err,
             MetricsError::SchemaVersion {
                 found: 9,
-                expected: 2,
+                expected: 3,
                 ..
             }
         ),
         "{err:?}"
     );
     assert!(err.to_string().contains("v9.json"));
-    assert!(err.to_string().contains("expected 2 (or 1"), "{err}");
+    assert!(err.to_string().contains("expected 3 (or 2 and 1"), "{err}");
 }
 
 #[test]
@@ -264,7 +264,10 @@ fn validate_names_the_offending_field() {
     m.schema_version = 1;
     assert_eq!(field_of(&m), "schema_version");
     let mut m = sample(1);
-    m.schema_version = 3;
+    m.schema_version = 2;
+    assert_eq!(field_of(&m), "schema_version");
+    let mut m = sample(1);
+    m.schema_version = 4;
     assert_eq!(field_of(&m), "schema_version");
     let mut m = sample(1);
     m.schema_version = 0;
@@ -333,4 +336,62 @@ fn best_and_final_epoch() {
     m.epochs.clear();
     assert!(m.final_epoch().is_none() && m.best_epoch().is_none());
     assert!((sample(1).trainable_fraction() - 296_450.0 / 109_779_460.0).abs() < 1e-15);
+}
+
+/// A run with a validation split: its epochs count the validation texts, the final `test`
+/// the test set's; the selection names a trained epoch; both only with `config.val_n`.
+#[test]
+fn validation_runs_record_their_selection_and_final_test() {
+    let with_val = || {
+        let mut m = sample(3);
+        m.config.val_n = Some(1000);
+        m.config.test_n = 1000;
+        m.test = Some(m.epochs[1].eval);
+        m.selection = Some(imdb_lora_metrics::Selection {
+            metric: "f1".into(),
+            best_epoch: 2,
+            best_value: m.epochs[1].eval.f1,
+            load_best: true,
+            patience: Some(1),
+            stopped_early: false,
+        });
+        m
+    };
+    let m = with_val();
+    m.validate().unwrap();
+    assert_eq!(m.after(), Some(&m.epochs[1].eval));
+    assert_eq!(m.best_epoch().unwrap().epoch, 2);
+    assert_eq!(m.selection.as_ref().unwrap().saved_epoch(3), 2);
+
+    // Written and read back, the new keys included.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metrics.json");
+    let file = binary_file(m.clone());
+    assert!(file.classes.test.is_some());
+    file.write_atomic(&path).unwrap();
+    assert_eq!(MetricsFile::read(&path).unwrap(), file);
+
+    let mut bad = with_val();
+    bad.config.val_n = None;
+    assert_eq!(field_of(&bad), "test");
+    let mut bad = with_val();
+    bad.test = None;
+    bad.config.val_n = None;
+    assert_eq!(field_of(&bad), "selection");
+    let mut bad = with_val();
+    bad.selection.as_mut().unwrap().best_epoch = 4;
+    assert_eq!(field_of(&bad), "selection.best_epoch");
+    let mut bad = with_val();
+    bad.selection.as_mut().unwrap().metric = "auc".into();
+    assert_eq!(field_of(&bad), "selection.metric");
+    let mut bad = with_val();
+    bad.config.val_n = Some(999);
+    assert_eq!(field_of(&bad), "epochs[0].eval.samples");
+    let mut bad = with_val();
+    bad.config.class_weights = Some(vec![1.0, 0.0]);
+    assert_eq!(field_of(&bad), "config.class_weights[1]");
+    // Per-class metrics exactly when the final test is recorded.
+    let mut bad = binary_file(with_val());
+    bad.classes.test = None;
+    assert_eq!(bad.validate().unwrap_err().field, "classes.test");
 }

@@ -95,7 +95,7 @@ impl Chart for BarChart {
 /// encoding or write errors naming the file.
 pub fn bar_chart(file: &MetricsFile, path_png: &Path, path_svg: &Path) -> Result<(), ReportError> {
     let (metrics, w) = (&file.run, Wording::of(file));
-    let last = metrics.final_epoch().ok_or_else(|| ReportError::NoEpochs {
+    let last = file.saved().ok_or_else(|| ReportError::NoEpochs {
         path: path_png.to_path_buf(),
     })?;
     let chart = BarChart {

@@ -129,8 +129,8 @@ pub fn class_f1_chart(
     let no_epochs = || ReportError::NoEpochs {
         path: path_png.to_path_buf(),
     };
-    let last = metrics.final_epoch().ok_or_else(no_epochs)?;
-    let last_classes = classes.final_epoch().ok_or_else(no_epochs)?;
+    let last = file.saved().ok_or_else(no_epochs)?;
+    let last_classes = last.classes;
     let chart = ClassF1Chart {
         subtitle: subtitle(metrics, Wording::of(file)),
         fine_tuned_label: format!(

@@ -332,12 +332,12 @@ pub fn confusion_heatmap(
     path_png: &Path,
     path_svg: &Path,
 ) -> Result<(), ReportError> {
-    let (metrics, classes) = (&file.run, &file.classes);
+    let metrics = &file.run;
     let no_epochs = || ReportError::NoEpochs {
         path: path_png.to_path_buf(),
     };
-    let last = metrics.final_epoch().ok_or_else(no_epochs)?;
-    let last_classes = classes.final_epoch().ok_or_else(no_epochs)?;
+    let last = file.saved().ok_or_else(no_epochs)?;
+    let last_classes = last.classes;
     let chart = Heatmap {
         subtitle: subtitle(metrics, Wording::of(file)),
         caption: format!(

@@ -196,6 +196,7 @@ fn many_class_run(names: &[String], right: impl Fn(usize) -> u64) -> MetricsFile
         RunClasses {
             baseline: ClassMetrics::from_confusion(names, &baseline_matrix).unwrap(),
             epochs: vec![ClassMetrics::from_confusion(names, &matrix).unwrap()],
+            test: None,
         },
     )
 }
