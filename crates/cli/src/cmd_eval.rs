@@ -86,7 +86,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let (test, classes) = match &args.run_dir {
         Some(run) => recorded_test(run, &tokenizer)?,
         None => {
-            let data = on_its_own(d, &model_names).load(&d.client(), &tokenizer, false)?;
+            let data = on_its_own(d, &model_names).load(
+                &d.client(),
+                &tokenizer,
+                false,
+                &crate::common::Validation::None,
+            )?;
             (data.test, data.classes)
         }
     };

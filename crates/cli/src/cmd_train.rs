@@ -14,11 +14,12 @@ use imdb_lora_metrics::MetricsFile;
 use imdb_lora_data::TextTokenizer;
 use imdb_lora_infer::ModelFiles;
 use imdb_lora_train::{
-    Datasets, Interrupt, LrSchedule, METRICS_FILE, RunSpec, TrainConfig, fine_tune,
+    BestMetric, ClassWeights, Datasets, Interrupt, LrSchedule, METRICS_FILE, RunSpec, TrainConfig,
+    fine_tune,
 };
 
 use crate::backend::{self, TrainBackend};
-use crate::common::{self, DataArgs, ModelArgs, PadArgs, model_dir};
+use crate::common::{self, DataArgs, ModelArgs, PadArgs, Validation, model_dir};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -34,6 +35,31 @@ Examples:
 Trainer's option names work too: --num-train-epochs, --per-device-train-batch-size,
 --per-device-eval-batch-size, --learning-rate, --lr-scheduler-type,
 --gradient-accumulation-steps, --output-dir.";
+
+/// `--metric-for-best` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Metric {
+    Loss,
+    Accuracy,
+    F1,
+}
+
+/// `--class-weights auto` or a comma-separated list of positive numbers.
+fn parse_class_weights(s: &str) -> Result<ClassWeights, String> {
+    if s.trim() == "auto" {
+        return Ok(ClassWeights::Auto);
+    }
+    s.split(',')
+        .map(|w| match w.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+            _ => Err(format!(
+                "{w:?} is not a positive number; expected auto or one weight per class, \
+                 comma-separated (e.g. 1,4.5)"
+            )),
+        })
+        .collect::<Result<Vec<f64>, String>>()
+        .map(ClassWeights::Given)
+}
 
 /// `--lr-schedule` values (clap stays out of the library crates).
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -79,6 +105,32 @@ pub struct Args {
     /// Batches per optimizer step.
     #[arg(long, help_heading = "Training", alias = "gradient-accumulation-steps", default_value_t = TrainConfig::default().grad_accum_steps)]
     grad_accum: usize,
+    /// Validation split: this fraction (between 0 and 1) of each class's training texts,
+    /// seeded; every epoch is then evaluated on it, and the test set only for the baseline and
+    /// the saved model.
+    #[arg(long, help_heading = "Validation", value_name = "FRACTION", conflicts_with = "val_file")]
+    val_fraction: Option<f64>,
+    /// Validation split: this file (same format and columns as the training data), whole.
+    #[arg(long, help_heading = "Validation", value_name = "FILE")]
+    val_file: Option<PathBuf>,
+    /// The validation metric that chooses the best epoch (for --load-best and early stopping):
+    /// loss (lower is better; transformers' default), accuracy or f1 (the headline F1: the
+    /// positive class's for two classes, macro over more).
+    #[arg(long, help_heading = "Validation", value_enum, value_name = "loss|accuracy|f1")]
+    metric_for_best: Option<Metric>,
+    /// Stop after this many epochs without an improvement of --metric-for-best on the
+    /// validation split (transformers' EarlyStoppingCallback). Needs a validation split.
+    #[arg(long, help_heading = "Validation", value_name = "EPOCHS")]
+    early_stopping_patience: Option<usize>,
+    /// Save (and test) the best epoch's model on the validation split instead of the last
+    /// one's (transformers' load_best_model_at_end). Needs a validation split.
+    #[arg(long, help_heading = "Validation")]
+    load_best: bool,
+    /// Weigh the training loss per class: auto (inverse class frequency, scikit-learn's
+    /// "balanced") or one weight per class in class order (as
+    /// torch.nn.CrossEntropyLoss(weight=...)).
+    #[arg(long, help_heading = "Training", value_name = "auto|W,W,...", value_parser = parse_class_weights)]
+    class_weights: Option<ClassWeights>,
     /// LoRA rank.
     #[arg(long, help_heading = "LoRA", alias = "lora-rank", default_value_t = LoraConfig::default().r)]
     lora_r: usize,
@@ -124,7 +176,8 @@ pub struct Args {
         "batch_size", "eval_batch_size", "lr", "weight_decay", "warmup_ratio", "lr_schedule",
         "max_grad_norm", "grad_accum", "lora_r", "lora_alpha", "lora_dropout",
         "target_modules", "modules_to_save", "bucket_window", "pad_multiple",
-        "checkpoint_every", "precision",
+        "checkpoint_every", "precision", "val_fraction", "val_file", "metric_for_best",
+        "early_stopping_patience", "load_best", "class_weights",
     ])]
     resume_from: Option<PathBuf>,
     /// Do not render report.md and the charts into --out at the end (`imdb-lora plot` does
@@ -164,6 +217,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         pad_id,
         train,
         test,
+        validation,
         classes,
         run,
         split,
@@ -202,6 +256,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let datasets = Datasets {
         train,
         test,
+        validation,
         pad_id,
         classes,
     };
@@ -276,6 +331,7 @@ struct Prepared {
     pad_id: u32,
     train: Vec<imdb_lora_data::Encoded>,
     test: Vec<imdb_lora_data::Encoded>,
+    validation: Option<Vec<imdb_lora_data::Encoded>>,
     classes: Vec<String>,
     run: RunSpec,
     /// `split.json` to write (a new run's; a continued run keeps its own).
@@ -290,7 +346,19 @@ fn prepare(args: &Args, client: &imdb_lora_hub::HubClient) -> anyhow::Result<Pre
     let base_config = EncoderConfig::from_file(&files.config)?;
     let tokenizer = d.tokenizer(&files)?;
     tokenizer.check_ids_fit(base_config.vocab_size, base_config.type_vocab_size)?;
-    let data = d.load(client, &tokenizer, true)?;
+    if args.metric_for_best.is_some() && args.val_file.is_none() && args.val_fraction.is_none() {
+        anyhow::bail!(
+            "--metric-for-best chooses an epoch on a validation split, and there is none: \
+             chosen on the test set, the model's test score would be optimistic; give \
+             --val-fraction F or --val-file FILE"
+        );
+    }
+    let val = match (&args.val_file, args.val_fraction) {
+        (Some(file), _) => Validation::File(file.clone()),
+        (None, Some(fraction)) => Validation::Fraction(fraction),
+        (None, None) => Validation::None,
+    };
+    let data = d.load(client, &tokenizer, true, &val)?;
     let train = data
         .train
         .context("the training part of the data was not loaded")?;
@@ -338,6 +406,14 @@ fn prepare(args: &Args, client: &imdb_lora_hub::HubClient) -> anyhow::Result<Pre
             stop_after_steps: args.stop_after_steps,
             step_timing: step_timing_requested(),
             more_epochs: false,
+            metric_for_best: match args.metric_for_best {
+                None | Some(Metric::Loss) => BestMetric::Loss,
+                Some(Metric::Accuracy) => BestMetric::Accuracy,
+                Some(Metric::F1) => BestMetric::F1,
+            },
+            early_stopping_patience: args.early_stopping_patience,
+            load_best: args.load_best,
+            class_weights: args.class_weights.clone(),
         },
     };
     Ok(Prepared {
@@ -346,6 +422,7 @@ fn prepare(args: &Args, client: &imdb_lora_hub::HubClient) -> anyhow::Result<Pre
         pad_id: tokenizer.pad_id(),
         train: train.examples,
         test: data.test.examples,
+        validation: data.validation.map(|v| v.examples),
         classes: data.classes,
         run,
         split: Some(data.record),
@@ -393,6 +470,10 @@ fn prepare_continued(
     let part = |files, rows, what| common::tokenized_part(&split, files, rows, &tokenizer, what);
     let train = part(&split.train_files, &split.train_rows, "train")?;
     let test = part(&split.test_files, &split.test_rows, "test")?;
+    let validation = match split.has_validation() {
+        true => Some(part(&split.val_files, &split.val_rows, "validation")?.examples),
+        false => None,
+    };
     let names: Vec<&str> = split.classes.iter().map(String::as_str).collect();
     Ok(Prepared {
         files,
@@ -400,6 +481,7 @@ fn prepare_continued(
         pad_id: tokenizer.pad_id(),
         train: train.examples,
         test: test.examples,
+        validation,
         classes: split.classes,
         run,
         split: None,

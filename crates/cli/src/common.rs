@@ -7,7 +7,9 @@ use anyhow::Context;
 use imdb_lora_data::table::{
     Column, DatasetSpec, SplitRecord, TableSpec, load_dataset, load_splits,
 };
-use imdb_lora_data::{SubsetSpec, TextTokenizer, TokenizedSplit, prepare_split};
+use imdb_lora_data::{
+    SubsetSpec, TextTokenizer, TokenizedSplit, prepare_split, prepare_split_with_validation,
+};
 use imdb_lora_hub::{HubClient, HubConfig, Repo, RepoType, Source};
 use imdb_lora_infer::ModelFiles;
 
@@ -134,6 +136,7 @@ impl DataArgs {
         client: &HubClient,
         tokenizer: &TextTokenizer,
         with_train: bool,
+        val: &Validation,
     ) -> anyhow::Result<LoadedData> {
         let parse = |what: &str, s: &str| -> anyhow::Result<Vec<Column>> {
             Column::parse_list(s).with_context(|| format!("--{what} {s}"))
@@ -153,6 +156,9 @@ impl DataArgs {
         };
         let mut spec = DatasetSpec::new(&self.data);
         spec.test = self.test_file.clone();
+        if let Validation::File(file) = val {
+            spec.validation = Some(file.clone());
+        }
         spec.test_fraction = self.test_fraction;
         spec.table = table;
         spec.seed = self.seed;
@@ -174,14 +180,32 @@ impl DataArgs {
                 .unwrap_or_else(|| PathBuf::from(&self.data))
         };
         let (train_path, test_path) = (first(&dataset.train_files), first(&dataset.test_files));
-        let train = match with_train {
-            true => Some(self.report(
-                "train",
-                prepare_split(&train_path, dataset.train, tokenizer, &train_spec)?,
-                &classes,
-            )),
-            false => None,
+        // The validation split: carved from the training texts chosen (stratified, seeded),
+        // or the file given, whole.
+        let (train, validation, val_files) = match (with_train, val, dataset.validation) {
+            (false, _, _) => (None, None, Vec::new()),
+            (true, Validation::Fraction(fraction), _) => {
+                let (train, val) = prepare_split_with_validation(
+                    &train_path,
+                    dataset.train,
+                    tokenizer,
+                    &train_spec,
+                    *fraction,
+                )?;
+                (Some(train), Some(val), dataset.train_files.clone())
+            }
+            (true, Validation::File(file), Some(reviews)) => {
+                let train = prepare_split(&train_path, dataset.train, tokenizer, &train_spec)?;
+                let val = prepare_split(file, reviews, tokenizer, &SubsetSpec::full(self.seed))?;
+                (Some(train), Some(val), vec![file.clone()])
+            }
+            (true, _, _) => {
+                let train = prepare_split(&train_path, dataset.train, tokenizer, &train_spec)?;
+                (Some(train), None, Vec::new())
+            }
         };
+        let train = train.map(|t| self.report("train", t, &classes));
+        let validation = validation.map(|v| self.report("validation", v, &classes));
         let test = self.report(
             "test",
             prepare_split(&test_path, dataset.test, tokenizer, &test_spec)?,
@@ -200,13 +224,17 @@ impl DataArgs {
             raw_labels: dataset.classes.raw_labels(),
             train_rows: train.as_ref().map(rows).unwrap_or_default(),
             test_rows: rows(&test),
-            val_files: Vec::new(),
-            val_fraction: None,
-            val_rows: Vec::new(),
+            val_rows: validation.as_ref().map(rows).unwrap_or_default(),
+            val_files,
+            val_fraction: match val {
+                Validation::Fraction(f) => Some(*f),
+                _ => None,
+            },
         };
         Ok(LoadedData {
             train,
             test,
+            validation,
             classes,
             record,
         })
@@ -254,6 +282,9 @@ impl DataArgs {
     }
 }
 
+/// Fewer examples of a class than this in an evaluation split draw a warning.
+const MIN_CLASS_SUPPORT: usize = 10;
+
 /// Logs a split as it will be used, on one line: its examples per class (by name, the first
 /// few of many classes) and their lengths; a warning when most texts are cut at `max_len`.
 pub fn log_split(what: &str, split: &TokenizedSplit, classes: &[String], max_len: usize) {
@@ -274,6 +305,19 @@ pub fn log_split(what: &str, split: &TokenizedSplit, classes: &[String], max_len
         counts.join(", "),
         split.stats.mean_len(),
     );
+    // An evaluation split needs a few examples of each class for its per-class metrics to
+    // mean anything (one example moves a class of 5 by 20 points).
+    if what != "train" {
+        for (name, &count) in classes.iter().zip(split.counts.as_slice()) {
+            if count < MIN_CLASS_SUPPORT {
+                tracing::warn!(
+                    "{what}: class {name} has {count} examples (fewer than {MIN_CLASS_SUPPORT}): \
+                     its precision, recall and F1 will swing with single examples; a larger \
+                     split (--val-fraction, --test-fraction, --test-n) gives it more"
+                );
+            }
+        }
+    }
     if 2 * truncated > n {
         tracing::warn!(
             "{what}: {truncated} of {n} texts ({:.0} %) are longer than --max-len {max_len} \
@@ -281,6 +325,17 @@ pub fn log_split(what: &str, split: &TokenizedSplit, classes: &[String], max_len
             100.0 * truncated as f64 / n.max(1) as f64,
         );
     }
+}
+
+/// Where a run's validation split comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Validation {
+    /// None: every epoch is evaluated on the test set, as before validation splits existed.
+    None,
+    /// A file of its own (same format and columns as the training data), used whole.
+    File(PathBuf),
+    /// This fraction of each class's training texts, seeded.
+    Fraction(f64),
 }
 
 /// The context of an error about `spec`, given with `flag` and not found locally: it was taken
@@ -296,6 +351,8 @@ pub struct LoadedData {
     pub train: Option<TokenizedSplit>,
     /// The test part.
     pub test: TokenizedSplit,
+    /// The validation part, when one was asked for.
+    pub validation: Option<TokenizedSplit>,
     /// The class names, in class order.
     pub classes: Vec<String>,
     /// Which rows went where: written as `split.json` into the run directory.

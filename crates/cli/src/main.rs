@@ -42,13 +42,14 @@ macro_rules! commands {
 
         #[derive(Debug, Subcommand)]
         enum Command {
-            $($(#[$doc])* $variant($module::Args),)+
+            // Boxed: the subcommands' option structs differ a lot in size (train's is large).
+            $($(#[$doc])* $variant(Box<$module::Args>),)+
         }
 
         impl Command {
             fn run(self) -> anyhow::Result<()> {
                 match self {
-                    $(Command::$variant(args) => $module::run(args),)+
+                    $(Command::$variant(args) => $module::run(*args),)+
                 }
             }
         }

@@ -40,6 +40,15 @@ pub enum Error {
         available: usize,
     },
 
+    /// A validation split cannot be carved as asked.
+    #[error("validation split (--val-fraction {fraction}): {reason}")]
+    ValidationSplit {
+        /// The fraction asked for.
+        fraction: f64,
+        /// Why not.
+        reason: String,
+    },
+
     // ----- tokenisation -----
     /// A tokenizer source provides neither `tokenizer.json` nor `vocab.txt`.
     #[error("model source {source_desc} has neither tokenizer.json nor vocab.txt; cannot tokenise")]

@@ -32,6 +32,7 @@ pub mod imdb;
 pub mod subset;
 pub mod table;
 pub mod tokenize;
+mod validation;
 
 use std::path::{Path, PathBuf};
 
@@ -44,6 +45,7 @@ pub use crate::subset::{LabelCounts, SubsetSpec};
 pub use crate::tokenize::{
     DEFAULT_MAX_LEN, Encoded, Side, TextTokenizer, TokenizeStats, TokenizerFiles, Tokens,
 };
+pub use crate::validation::split_validation;
 
 /// A split read, subset and tokenised: what training and evaluation consume.
 #[derive(Clone, Debug)]
@@ -72,6 +74,32 @@ pub fn prepare_split(
     );
     let (reviews, counts) = subset::select(reviews, subset, &what)?;
     tokenize_split(path, &reviews, counts, tokenizer, &what)
+}
+
+/// [`prepare_split`] with a validation split carved from the selected texts first
+/// ([`split_validation`]: `fraction` of each class, seeded): (train, validation).
+///
+/// # Errors
+/// As [`prepare_split`] and [`split_validation`].
+pub fn prepare_split_with_validation(
+    path: &Path,
+    reviews: Vec<Review>,
+    tokenizer: &TextTokenizer,
+    subset: &SubsetSpec,
+    fraction: f64,
+) -> Result<(TokenizedSplit, TokenizedSplit)> {
+    let what = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let (reviews, _) = subset::select(reviews, subset, &what)?;
+    let (train, val) = split_validation(reviews, fraction, subset.seed)?;
+    let counts = |r: &[Review]| LabelCounts::of(r.iter().map(|r| &r.label));
+    let (train_counts, val_counts) = (counts(&train), counts(&val));
+    Ok((
+        tokenize_split(path, &train, train_counts, tokenizer, &what)?,
+        tokenize_split(path, &val, val_counts, tokenizer, &what)?,
+    ))
 }
 
 fn tokenize_split(

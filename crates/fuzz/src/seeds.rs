@@ -315,6 +315,7 @@ fn training_runs(scratch: &Path) -> Result<Vec<(&'static str, Option<Vec<u8>>, V
     let data = Datasets {
         train: toy(32, 0),
         test: toy(16, 1000),
+        validation: None,
         pad_id: 0,
         classes: vec!["neg".into(), "pos".into()],
     };

@@ -523,7 +523,10 @@ fn validate_eval_counts(at: &str, m: &EvalMetrics, test_n: usize) -> Result<(), 
     if m.samples != test_n as u64 {
         return Err(ValidationError::new(
             format!("{at}.samples"),
-            format!("expected {test_n} (config.test_n, or config.val_n for a validation split's epochs), got {}", m.samples),
+            format!(
+                "expected {test_n} (config.test_n, or config.val_n for a validation split's epochs), got {}",
+                m.samples
+            ),
         ));
     }
     non_negative(&format!("{at}.loss"), m.loss)?;

@@ -384,7 +384,8 @@ impl ClassRun<'_> {
             format!(
                 "{note} Loss is the mean cross-entropy per example; precision, recall and F1 are 0 when undefined (scikit-learn's `zero_division=0`).{}",
                 match self.last.on_validation {
-                    true => " The epochs were evaluated on the validation split, which chose the model; the test set only before fine-tuning and for the saved model.",
+                    true =>
+                        " The epochs were evaluated on the validation split, which chose the model; the test set only before fine-tuning and for the saved model.",
                     false => "",
                 }
             ),

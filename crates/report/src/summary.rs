@@ -42,6 +42,20 @@ pub fn render_summary(file: &MetricsFile) -> Option<String> {
             row("accuracy", base.accuracy, fin.accuracy),
             row(f1, base.f1, fin.f1),
         ]
+        .into_iter()
+        .chain(m.selection.as_ref().map(|sel| {
+            let stop = match sel.stopped_early {
+                true => ", early stopping ended the run",
+                false => "",
+            };
+            format!(
+                "  (test set: the saved model, epoch {} of {}, chosen on validation {}{stop})",
+                last.epoch,
+                m.epochs.len(),
+                sel.metric
+            )
+        }))
+        .collect::<Vec<_>>()
         .join("\n"),
     )
 }

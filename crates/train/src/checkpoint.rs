@@ -45,8 +45,16 @@ pub struct TrainState {
     pub history: Vec<EpochRecord>,
     /// The LoRA configuration of the adapters.
     pub lora: LoraConfig,
-    /// Per-class metrics of the baseline and finished epochs.
+    /// Per-class metrics of the baseline and finished epochs (and of the final test
+    /// evaluation, once made).
     pub classes: RunClasses,
+    /// Early stopping ended the run (no further epoch follows, even on resume).
+    #[serde(default)]
+    pub stopped_early: bool,
+    /// The test set's evaluation of the saved model, of a run with a validation split, once
+    /// its last epoch is done.
+    #[serde(default)]
+    pub final_test: Option<EvalMetrics>,
 }
 
 /// `checkpoints/last.safetensors` and `checkpoints/best.safetensors` under a run directory.

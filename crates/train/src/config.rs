@@ -80,6 +80,119 @@ pub struct TrainConfig {
     /// run. Neither part of the run's identity nor saved.
     #[serde(skip)]
     pub more_epochs: bool,
+    /// The validation metric that chooses the best epoch (runs with a validation split).
+    #[serde(default, skip_serializing_if = "BestMetric::is_default")]
+    pub metric_for_best: BestMetric,
+    /// Early stopping: end the run after this many evaluations on the validation split
+    /// without an improvement of `metric_for_best` (transformers' `EarlyStoppingCallback`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stopping_patience: Option<usize>,
+    /// Save (and test) the best epoch's model instead of the last one's (transformers'
+    /// `load_best_model_at_end`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub load_best: bool,
+    /// Per-class weights of the training loss (`torch.nn.CrossEntropyLoss(weight=...)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_weights: Option<ClassWeights>,
+}
+
+/// The validation metric that chooses a run's best epoch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BestMetric {
+    /// Accuracy, higher is better.
+    Accuracy,
+    /// The headline F1 (class 1's for two classes, macro over more), higher is better.
+    F1,
+    /// Mean cross-entropy, lower is better: transformers' default.
+    #[default]
+    Loss,
+}
+
+impl BestMetric {
+    fn is_default(&self) -> bool {
+        *self == BestMetric::default()
+    }
+
+    /// Its name in files and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            BestMetric::Accuracy => "accuracy",
+            BestMetric::F1 => "f1",
+            BestMetric::Loss => "loss",
+        }
+    }
+
+    /// The value of this metric in `eval`.
+    pub fn of(self, eval: &imdb_lora_metrics::EvalMetrics) -> f64 {
+        match self {
+            BestMetric::Accuracy => eval.accuracy,
+            BestMetric::F1 => eval.f1,
+            BestMetric::Loss => eval.loss,
+        }
+    }
+
+    /// Whether `value` is strictly better than `best` (ties keep the earlier epoch, as
+    /// transformers does).
+    pub fn improves(self, value: f64, best: f64) -> bool {
+        match self {
+            BestMetric::Loss => value < best,
+            _ => value > best,
+        }
+    }
+}
+
+/// How the training loss weighs each class.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassWeights {
+    /// Inverse class frequency in the training examples, `n / (classes × count)`: scikit-learn's
+    /// `compute_class_weight("balanced")`.
+    Auto,
+    /// One weight per class, in class order.
+    Given(Vec<f64>),
+}
+
+impl ClassWeights {
+    /// The weights for training examples with `counts` examples per class.
+    ///
+    /// # Errors
+    /// [`TrainError::Config`] for a list of the wrong length or with a weight that is not a
+    /// positive number, or `auto` with a class that has no training example.
+    pub fn resolve(&self, counts: &[usize]) -> Result<Vec<f64>, TrainError> {
+        let bad = |msg: String| Err(TrainError::Config(msg));
+        match self {
+            ClassWeights::Given(w) => {
+                if w.len() != counts.len() {
+                    return bad(format!(
+                        "class weights: {} given for {} classes; give one per class, in class order",
+                        w.len(),
+                        counts.len()
+                    ));
+                }
+                if let Some((i, w)) = w
+                    .iter()
+                    .enumerate()
+                    .find(|(_, w)| !(w.is_finite() && **w > 0.0))
+                {
+                    return bad(format!(
+                        "class weights: weight {w} of class {i} is not a positive number"
+                    ));
+                }
+                Ok(w.clone())
+            }
+            ClassWeights::Auto => {
+                if let Some(class) = counts.iter().position(|&c| c == 0) {
+                    return bad(format!(
+                        "class weights auto: class {class} has no training example, so it has no frequency to invert"
+                    ));
+                }
+                let n: usize = counts.iter().sum();
+                let k = counts.len() as f64;
+                Ok(counts.iter().map(|&c| n as f64 / (k * c as f64)).collect())
+            }
+        }
+    }
 }
 
 impl Default for TrainConfig {
@@ -101,6 +214,10 @@ impl Default for TrainConfig {
             stop_after_steps: None,
             step_timing: false,
             more_epochs: false,
+            metric_for_best: BestMetric::default(),
+            early_stopping_patience: None,
+            load_best: false,
+            class_weights: None,
         }
     }
 }
@@ -141,6 +258,9 @@ impl TrainConfig {
         }
         if self.pad_multiple == Some(0) {
             return bad("pad_multiple must be at least 1 token".into());
+        }
+        if self.early_stopping_patience == Some(0) {
+            return bad("early stopping patience must be at least 1 evaluation".into());
         }
         Ok(())
     }

@@ -12,9 +12,9 @@ pub mod optim;
 mod run;
 mod trainer;
 
-pub use config::{LrSchedule, TrainConfig};
+pub use config::{BestMetric, ClassWeights, LrSchedule, TrainConfig};
 pub use error::TrainError;
 pub use eval::{BatchTensors, evaluate};
 pub use interrupt::Interrupt;
 pub use run::RunSpec;
-pub use trainer::{Datasets, METRICS_FILE, RunOutcome, fine_tune};
+pub use trainer::{Datasets, METRICS_FILE, RunOutcome, fine_tune, loss_function};

@@ -47,15 +47,26 @@ fn from_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Precision, D::Err
 }
 
 impl RunSpec {
-    /// What `metrics.json` records of this run over `train_n` training and `test_n` test
-    /// examples (the f32 precision is left out, so an f32 run's file is what it always was).
-    pub fn record(&self, train_n: usize, test_n: usize) -> RunConfig {
+    /// What `metrics.json` records of this run over `data` (the f32 precision is left out, so
+    /// an f32 run's file is what it always was; the counts are of texts, the class weights
+    /// resolved).
+    ///
+    /// # Errors
+    /// [`TrainError::Config`] for class weights that do not fit the classes.
+    pub fn record(&self, data: &Datasets) -> Result<RunConfig, TrainError> {
         let t = &self.train;
-        RunConfig {
+        let class_weights = match &t.class_weights {
+            Some(w) => Some(w.resolve(&data.train_counts())?),
+            None => None,
+        };
+        Ok(RunConfig {
             model: self.model.clone(),
             data: self.data.clone(),
-            train_n,
-            test_n,
+            train_n: data.train.len(),
+            test_n: data.test.len(),
+            val_n: data.validation.as_ref().map(Vec::len),
+            class_weights,
+            long_text: None,
             max_len: self.max_len,
             epochs: t.epochs,
             batch_size: t.batch_size,
@@ -72,7 +83,7 @@ impl RunSpec {
             backend: self.backend.clone(),
             model_sha256: self.model_sha256.clone(),
             precision: (self.precision != Precision::F32).then(|| self.precision.to_string()),
-        }
+        })
     }
 
     /// Identifies what determines the run's numbers — this spec and the examples' counts and
@@ -89,13 +100,31 @@ impl RunSpec {
             },
             ..self.clone()
         };
-        serde_json::to_string(&(identity, data.train.len(), data.test.len(), &data.classes))
-            .map_err(|e| TrainError::Config(e.to_string()))
+        // A validation split's size joins only when there is one: the fingerprints of runs
+        // without one are what they were before validation splits existed.
+        let fingerprint = match &data.validation {
+            None => {
+                serde_json::to_string(&(identity, data.train.len(), data.test.len(), &data.classes))
+            }
+            Some(v) => serde_json::to_string(&(
+                identity,
+                data.train.len(),
+                data.test.len(),
+                &data.classes,
+                v.len(),
+            )),
+        };
+        fingerprint.map_err(|e| TrainError::Config(e.to_string()))
     }
 }
 
 /// Names of the parts of a [`RunSpec::fingerprint`] after the spec itself.
-const FINGERPRINT_PARTS: [&str; 3] = ["training examples", "test examples", "classes"];
+const FINGERPRINT_PARTS: [&str; 4] = [
+    "training examples",
+    "test examples",
+    "classes",
+    "validation examples",
+];
 
 /// A value as a difference shows it: its JSON, cut to 60 characters.
 fn shown(value: Option<&Value>) -> String {
@@ -139,7 +168,7 @@ pub(crate) fn fingerprint_differences(old: &str, new: &str) -> Vec<String> {
     let (Some(Value::Array(old)), Some(Value::Array(new))) = (parse(old), parse(new)) else {
         return Vec::new();
     };
-    if old.len() != new.len() || old.len() != FINGERPRINT_PARTS.len() + 1 {
+    if old.len() != new.len() || old.len() > FINGERPRINT_PARTS.len() + 1 || old.len() < 4 {
         return Vec::new();
     }
     let mut out = Vec::new();
@@ -171,6 +200,7 @@ mod tests {
         Datasets {
             train: Vec::new(),
             test: Vec::new(),
+            validation: None,
             pad_id: 0,
             classes: classes.iter().map(|&c| c.to_owned()).collect(),
         }
@@ -241,16 +271,54 @@ mod tests {
         assert_eq!(serde_json::from_str::<RunSpec>(&json).unwrap(), s);
     }
 
+    fn examples(labels: &[u32]) -> Vec<imdb_lora_data::Encoded> {
+        (0..)
+            .zip(labels)
+            .map(|(row, &label)| imdb_lora_data::Encoded {
+                row,
+                label,
+                ids: vec![1, 2],
+                type_ids: vec![0, 0],
+            })
+            .collect()
+    }
+
     #[test]
     fn the_record_names_the_schedule_and_leaves_f32_out() {
-        let r = spec().record(10, 4);
+        let mut d = data(&["neg", "pos"]);
+        d.train = examples(&[0; 10]);
+        d.test = examples(&[1; 4]);
+        let r = spec().record(&d).unwrap();
         assert_eq!(
             (r.train_n, r.test_n, r.lr_schedule.as_str()),
             (10, 4, "linear")
         );
         assert_eq!((r.precision, r.max_grad_norm), (None, Some(1.0)));
+        assert_eq!((r.val_n, r.class_weights), (None, None));
         let mut bf16 = spec();
         bf16.precision = Precision::Bf16;
-        assert_eq!(bf16.record(1, 1).precision.as_deref(), Some("bf16"));
+        assert_eq!(bf16.record(&d).unwrap().precision.as_deref(), Some("bf16"));
+    }
+
+    #[test]
+    fn class_weights_resolve_as_scikit_learns_balanced_and_are_checked() {
+        let mut d = data(&["a", "b", "c"]);
+        d.train = examples(&[0, 0, 0, 0, 0, 0, 1, 1, 2, 2, 2, 2]);
+        d.validation = Some(examples(&[0, 1]));
+        let mut s = spec();
+        s.train.class_weights = Some(crate::ClassWeights::Auto);
+        let r = s.record(&d).unwrap();
+        // n / (k × count): 12 / (3 × 6), 12 / (3 × 2), 12 / (3 × 4).
+        assert_eq!(r.class_weights, Some(vec![12.0 / 18.0, 2.0, 1.0]));
+        assert_eq!(r.val_n, Some(2));
+        s.train.class_weights = Some(crate::ClassWeights::Given(vec![1.0, 2.0]));
+        let e = s.record(&d).unwrap_err().to_string();
+        assert!(e.contains("2 given for 3 classes"), "{e}");
+        s.train.class_weights = Some(crate::ClassWeights::Given(vec![1.0, 0.0, 1.0]));
+        assert!(s.record(&d).unwrap_err().to_string().contains("class 1"));
+        d.train = examples(&[0, 0, 1]);
+        s.train.class_weights = Some(crate::ClassWeights::Auto);
+        let e = s.record(&d).unwrap_err().to_string();
+        assert!(e.contains("class 2 has no training example"), "{e}");
     }
 }

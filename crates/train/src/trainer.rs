@@ -13,7 +13,7 @@ use imdb_lora_encoder::{DropoutKey, KernelBackend, ParamCount, SequenceClassifie
 use imdb_lora_lora::LoraConfig;
 use imdb_lora_metrics::{
     ClassMetrics, EpochRecord, EvalMetrics, MetricsFile, RunClasses, RunConfig, RunMetrics,
-    SCHEMA_VERSION,
+    SCHEMA_VERSION, Selection,
 };
 use imdb_lora_progress::{Progress, Unit};
 
@@ -22,20 +22,37 @@ use crate::eval::{BatchTensors, evaluate};
 use crate::optim::{
     AdamW, AdamWConfig, Grads, LinearSchedule, accumulate, clip_scale, collect_grads,
 };
-use crate::{Interrupt, RunSpec, TrainConfig, TrainError};
+use crate::{BestMetric, Interrupt, RunSpec, TrainConfig, TrainError};
 
-/// Tokenised training and test sets.
+/// Tokenised training, validation and test sets.
 #[derive(Debug, Clone)]
 pub struct Datasets {
     /// Training examples.
     pub train: Vec<Encoded>,
     /// Test examples.
     pub test: Vec<Encoded>,
+    /// Validation examples, when the run has a validation split: then every epoch is
+    /// evaluated on them, the best epoch is chosen on them, and the test set is evaluated only
+    /// for the baseline and the saved model.
+    pub validation: Option<Vec<Encoded>>,
     /// The tokenizer's `[PAD]` id.
     pub pad_id: u32,
     /// The class names, one per model output, in class order (the data decided them: at
     /// least two). Every evaluation reports per-class metrics under these names.
     pub classes: Vec<String>,
+}
+
+impl Datasets {
+    /// Training examples per class, in class order.
+    pub fn train_counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.classes.len()];
+        for e in &self.train {
+            if let Some(c) = counts.get_mut(e.label as usize) {
+                *c += 1;
+            }
+        }
+        counts
+    }
 }
 
 /// What a finished (or resumably stopped) run returns.
@@ -119,7 +136,16 @@ where
             base.num_labels()
         )));
     }
-    let record = run.record(data.train.len(), data.test.len());
+    if data.validation.is_none() && (config.early_stopping_patience.is_some() || config.load_best) {
+        return Err(TrainError::Config(
+            "early stopping and choosing the best epoch need a validation split: chosen on the \
+             test set, the model's test score would be optimistic (the test set would have \
+             taken part in training decisions); give a validation split (--val-fraction F or \
+             --val-file FILE)"
+                .into(),
+        ));
+    }
+    let record = run.record(data)?;
     let trainer = Trainer::new(data, run, &record, out, device, progress, interrupt)?;
     let fingerprint = run.fingerprint(data)?;
     let adam = AdamW::new(AdamWConfig {
@@ -136,7 +162,7 @@ where
     let baseline_only = config.stop_after_steps == Some(0);
     let mut finished = !baseline_only || ls.state.epoch >= config.epochs;
 
-    while !baseline_only && ls.state.epoch < config.epochs {
+    while !baseline_only && ls.state.epoch < config.epochs && !ls.state.stopped_early {
         if interrupt.is_requested() {
             finished = false;
             break;
@@ -148,12 +174,34 @@ where
             break;
         }
         trainer.end_epoch(&model, &mut ls, params)?;
-        if trainer.stop_reached(&ls) && ls.state.epoch < config.epochs {
+        if trainer.stop_reached(&ls) && ls.state.epoch < config.epochs && !ls.state.stopped_early {
             finished = false;
             break;
         }
     }
-    let metrics = build_metrics(&record, params, &ls.state);
+    // A validation split chose the model: the saved one (the best epoch's with `load_best`)
+    // is evaluated on the test set once, recorded in the last checkpoint.
+    let has_epochs = !ls.state.history.is_empty();
+    if finished && !baseline_only && has_epochs && trainer.validation.is_some() {
+        let chosen = match config.load_best {
+            true => trainer.best_model(&model)?,
+            false => model.clone(),
+        };
+        if ls.state.final_test.is_none() {
+            let (test, classes) = trainer.evaluate(&chosen, &trainer.test, "test evaluation")?;
+            tracing::info!(
+                accuracy = %format_args!("{:.4}", test.accuracy),
+                f1 = %format_args!("{:.4}", test.f1),
+                loss = %format_args!("{:.4}", test.loss),
+                "saved model evaluated on the test set"
+            );
+            ls.state.final_test = Some(test);
+            ls.state.classes.test = Some(classes);
+            checkpoint::save(&trainer.ckpt.last(), &model, &ls.optimizer, &ls.state)?;
+        }
+        model = chosen;
+    }
+    let metrics = build_metrics(&record, config, params, &ls.state);
     // Rewriting identical metrics would only make later steps (plots) look stale.
     if MetricsFile::read(&trainer.metrics_path).ok().as_ref() != Some(&metrics) {
         metrics.write_atomic(&trainer.metrics_path)?;
@@ -224,6 +272,8 @@ struct Trainer<'a, AB: AutodiffBackend> {
     interrupt: &'a Interrupt,
     train: Batcher,
     test: Batcher,
+    /// The validation split's batches, when the run has one.
+    validation: Option<Batcher>,
     num_batches: usize,
     schedule: LinearSchedule,
     loss_fn: CrossEntropyLoss<AB>,
@@ -255,12 +305,16 @@ where
             train_cfg = train_cfg.with_bucketing(window);
         }
         let train = Batcher::new(data.train.clone(), data.pad_id, spec.max_len, train_cfg)?;
-        let test = Batcher::new(
-            data.test.clone(),
-            data.pad_id,
-            spec.max_len,
-            BatcherConfig::eval(config.eval_batch_size).with_pad_multiple(config.pad_multiple),
-        )?;
+        let eval_batcher = |examples: &Vec<Encoded>| {
+            Batcher::new(
+                examples.clone(),
+                data.pad_id,
+                spec.max_len,
+                BatcherConfig::eval(config.eval_batch_size).with_pad_multiple(config.pad_multiple),
+            )
+        };
+        let test = eval_batcher(&data.test)?;
+        let validation = data.validation.as_ref().map(eval_batcher).transpose()?;
         let num_batches = train.num_batches();
         let schedule = LinearSchedule::new(
             config.steps_per_epoch(num_batches) * config.epochs as u64,
@@ -275,9 +329,10 @@ where
             interrupt,
             train,
             test,
+            validation,
             num_batches,
             schedule,
-            loss_fn: CrossEntropyLossConfig::new().init(device),
+            loss_fn: loss_function(run.class_weights.as_deref(), device),
             ckpt: CheckpointDir::new(out),
             metrics_path: out.join(METRICS_FILE),
             classes: data.classes.clone(),
@@ -355,7 +410,8 @@ where
         AB::seed(self.device, self.config.seed);
         let model = base.with_lora(lora)?;
         tracing::info!("{}", ParamCount::of(&model));
-        let (baseline, baseline_classes) = self.evaluate(&model, "baseline evaluation")?;
+        let (baseline, baseline_classes) =
+            self.evaluate(&model, &self.test, "baseline evaluation")?;
         tracing::info!(
             accuracy = %format_args!("{:.4}", baseline.accuracy),
             f1 = %format_args!("{:.4}", baseline.f1),
@@ -376,7 +432,10 @@ where
             classes: RunClasses {
                 baseline: baseline_classes,
                 epochs: Vec::new(),
+                test: None,
             },
+            stopped_early: false,
+            final_test: None,
         };
         checkpoint::save(&self.ckpt.last(), &model, &adam, &state)?;
         Ok((model, LoopState::new(adam, state)))
@@ -511,7 +570,11 @@ where
     ) -> Result<(), TrainError> {
         let state = &mut ls.state;
         let label = epoch_label(state.epoch, self.config.epochs);
-        let (eval, eval_classes) = self.evaluate(model, &format!("{label} evaluation"))?;
+        let (set, what) = match &self.validation {
+            Some(v) => (v, "validation"),
+            None => (&self.test, "evaluation"),
+        };
+        let (eval, eval_classes) = self.evaluate(model, set, &format!("{label} {what}"))?;
         let record = EpochRecord {
             epoch: state.epoch + 1,
             train_loss: epoch_loss(state),
@@ -528,11 +591,29 @@ where
             samples_per_s = %format_args!("{:.1}", record.train_samples_per_s),
             "epoch finished"
         );
+        // With a validation split, `best` is the model it chooses; without one, the epoch of
+        // the best test accuracy is kept as a record (choosing by it would be peeking).
+        let metric = match self.validation {
+            Some(_) => self.config.metric_for_best,
+            None => BestMetric::Accuracy,
+        };
         let best_so_far = state
             .history
             .iter()
-            .all(|r| record.eval.accuracy > r.eval.accuracy);
+            .all(|r| metric.improves(metric.of(&record.eval), metric.of(&r.eval)));
         state.history.push(record);
+        if let Some(patience) = self.config.early_stopping_patience
+            && patience_spent(&state.history, metric, patience)
+            && state.epoch + 1 < self.config.epochs
+        {
+            tracing::info!(
+                epoch = state.epoch + 1,
+                patience,
+                metric = metric.name(),
+                "early stopping: no improvement on the validation split"
+            );
+            state.stopped_early = true;
+        }
         state.classes.epochs.push(eval_classes);
         state.epoch += 1;
         state.batches_done = 0;
@@ -543,20 +624,31 @@ where
         if best_so_far {
             checkpoint::save(&self.ckpt.best(), model, &ls.optimizer, state)?;
         }
-        build_metrics(self.run, params, state).write_atomic(&self.metrics_path)?;
+        build_metrics(self.run, self.config, params, state).write_atomic(&self.metrics_path)?;
         Ok(())
     }
 
-    /// Evaluates `model` (its inference copy) on the test set, reported to the progress sink
-    /// as `label`: the headline and the per-class metrics.
+    /// The best epoch's model (`checkpoints/best.safetensors`'s adapters and head on `model`'s
+    /// frozen base).
+    fn best_model(
+        &self,
+        model: &SequenceClassifier<AB>,
+    ) -> Result<SequenceClassifier<AB>, TrainError> {
+        let adam = AdamW::new(AdamWConfig::default());
+        Ok(checkpoint::load(&self.ckpt.best(), model, adam, self.device)?.model)
+    }
+
+    /// Evaluates `model` (its inference copy) on `set`, reported to the progress sink as
+    /// `label`: the headline and the per-class metrics.
     fn evaluate(
         &self,
         model: &SequenceClassifier<AB>,
+        set: &Batcher,
         label: &str,
     ) -> Result<(EvalMetrics, ClassMetrics), TrainError> {
         evaluate(
             &model.valid(),
-            self.test.epoch(0),
+            set.epoch(0),
             self.device,
             self.progress,
             label,
@@ -703,7 +795,42 @@ fn median(values: &mut [f64]) -> f64 {
     }
 }
 
-fn build_metrics(run: &RunConfig, params: ParamCount, state: &TrainState) -> MetricsFile {
+/// The 1-based epoch of `history` with the best `metric` (the earliest of equals).
+fn best_epoch(history: &[EpochRecord], metric: BestMetric) -> Option<usize> {
+    let mut best: Option<&EpochRecord> = None;
+    for r in history {
+        if best.is_none_or(|b| metric.improves(metric.of(&r.eval), metric.of(&b.eval))) {
+            best = Some(r);
+        }
+    }
+    best.map(|r| r.epoch)
+}
+
+/// Whether the last `patience` evaluations of `history` all failed to improve on the best
+/// before them: early stopping's rule (transformers' `EarlyStoppingCallback` with a threshold
+/// of 0: equal is no improvement).
+fn patience_spent(history: &[EpochRecord], metric: BestMetric, patience: usize) -> bool {
+    history.len() - best_epoch(history, metric).unwrap_or(0) >= patience
+}
+
+/// The training loss: cross-entropy, weighted per class when `weights` are given (as
+/// `torch.nn.CrossEntropyLoss(weight=w)`: the batch's weighted losses over the sum of its
+/// examples' weights).
+pub fn loss_function<B: Backend>(
+    weights: Option<&[f64]>,
+    device: &B::Device,
+) -> CrossEntropyLoss<B> {
+    CrossEntropyLossConfig::new()
+        .with_weights(weights.map(|w| w.iter().map(|&w| w as f32).collect()))
+        .init(device)
+}
+
+fn build_metrics(
+    run: &RunConfig,
+    config: &TrainConfig,
+    params: ParamCount,
+    state: &TrainState,
+) -> MetricsFile {
     let train_samples: u64 = state
         .history
         .iter()
@@ -712,7 +839,20 @@ fn build_metrics(run: &RunConfig, params: ParamCount, state: &TrainState) -> Met
     let train_seconds: f64 = state.history.iter().map(|r| r.train_seconds).sum();
     let evals: Vec<&EvalMetrics> = std::iter::once(&state.baseline)
         .chain(state.history.iter().map(|r| &r.eval))
+        .chain(&state.final_test)
         .collect();
+    let metric = config.metric_for_best;
+    let selection = match (run.val_n, best_epoch(&state.history, metric)) {
+        (Some(_), Some(epoch)) => Some(Selection {
+            metric: metric.name().into(),
+            best_epoch: epoch,
+            best_value: metric.of(&state.history[epoch - 1].eval),
+            load_best: config.load_best,
+            patience: config.early_stopping_patience,
+            stopped_early: state.stopped_early,
+        }),
+        _ => None,
+    };
     let eval_samples: u64 = evals.iter().map(|e| e.samples).sum();
     let eval_seconds: f64 = evals.iter().map(|e| e.seconds).sum();
     let run = RunMetrics {
@@ -725,6 +865,69 @@ fn build_metrics(run: &RunConfig, params: ParamCount, state: &TrainState) -> Met
         train_samples_per_s: train_samples as f64 / train_seconds.max(1e-9),
         eval_samples_per_s: eval_samples as f64 / eval_seconds.max(1e-9),
         total_seconds: train_seconds + eval_seconds,
+        selection,
+        test: state.final_test,
     };
     MetricsFile::new(run, state.classes.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imdb_lora_metrics::ConfusionMatrix;
+
+    /// Epoch records whose validation accuracy and loss follow the script.
+    fn history(script: &[(f64, f64)]) -> Vec<EpochRecord> {
+        (1..)
+            .zip(script)
+            .map(|(epoch, &(accuracy, loss))| {
+                let mut eval = EvalMetrics::from_confusion(ConfusionMatrix::default(), loss, 1.0);
+                eval.accuracy = accuracy;
+                EpochRecord {
+                    epoch,
+                    train_loss: 0.5,
+                    train_seconds: 1.0,
+                    train_samples_per_s: 1.0,
+                    eval,
+                }
+            })
+            .collect()
+    }
+
+    /// The epoch after which early stopping ends a run of `epochs` with this script.
+    fn stops_after(script: &[(f64, f64)], metric: BestMetric, patience: usize) -> usize {
+        let h = history(script);
+        (1..=h.len())
+            .find(|&n| patience_spent(&h[..n], metric, patience))
+            .unwrap_or(h.len())
+    }
+
+    #[test]
+    fn early_stopping_stops_at_the_right_epoch_on_a_scripted_sequence() {
+        // Accuracy peaks at epoch 3; a tie at epoch 4 is no improvement.
+        let acc = [
+            (0.6, 0.9),
+            (0.7, 0.8),
+            (0.8, 0.7),
+            (0.8, 0.75),
+            (0.79, 0.6),
+            (0.9, 0.5),
+        ];
+        assert_eq!(best_epoch(&history(&acc), BestMetric::Accuracy), Some(6));
+        assert_eq!(
+            best_epoch(&history(&acc[..5]), BestMetric::Accuracy),
+            Some(3)
+        );
+        assert_eq!(stops_after(&acc, BestMetric::Accuracy, 1), 4);
+        assert_eq!(stops_after(&acc, BestMetric::Accuracy, 2), 5);
+        assert_eq!(stops_after(&acc, BestMetric::Accuracy, 3), 6);
+        // Loss is lower-is-better: 0.7 at epoch 3, worse at 4, better again at 5.
+        assert_eq!(stops_after(&acc, BestMetric::Loss, 1), 4);
+        assert_eq!(stops_after(&acc, BestMetric::Loss, 2), 6);
+        assert_eq!(best_epoch(&history(&acc[..4]), BestMetric::Loss), Some(3));
+        // The earliest of equal bests is the best.
+        let flat = [(0.5, 0.7), (0.5, 0.7), (0.5, 0.7)];
+        assert_eq!(best_epoch(&history(&flat), BestMetric::Accuracy), Some(1));
+        assert_eq!(stops_after(&flat, BestMetric::F1, 2), 3);
+    }
 }

@@ -30,6 +30,8 @@ pub struct DatasetSpec {
     pub train: PathBuf,
     /// A test data file, overriding any test split in a `train` directory.
     pub test: Option<PathBuf>,
+    /// A validation data file (same format and columns as the training data).
+    pub validation: Option<PathBuf>,
     /// For a directory: the configuration (subdirectory) to use when there are several.
     pub config: Option<String>,
     /// Hold out this fraction of each class for testing (for data without a test split).
@@ -47,6 +49,7 @@ impl DatasetSpec {
         DatasetSpec {
             train: train.into(),
             test: None,
+            validation: None,
             config: None,
             test_fraction: None,
             table: TableSpec::default(),
@@ -62,6 +65,8 @@ pub struct Dataset {
     pub train: Vec<Review>,
     /// Test examples, in row order.
     pub test: Vec<Review>,
+    /// Validation examples of the validation file given, in row order.
+    pub validation: Option<Vec<Review>>,
     /// The classes (names, where they came from, training counts).
     pub classes: Classes,
     /// The training split's files (shards in order).
@@ -664,15 +669,26 @@ fn finish(
             (train, test, train_files.clone())
         }
     };
+    // Mapped through the training data's classes, as the test split is: a label no training
+    // row has is an error naming the file and row.
+    let validation = match &spec.validation {
+        Some(file) => Some(map_split(
+            &classes,
+            read_split(std::slice::from_ref(file), &spec.table)?,
+        )?),
+        None => None,
+    };
     tracing::info!(
         train = train.len(),
         test = test.len(),
+        validation = validation.as_ref().map(Vec::len),
         classes = classes.len(),
         "dataset loaded"
     );
     Ok(Dataset {
         train,
         test,
+        validation,
         classes,
         train_files,
         test_files,

@@ -185,7 +185,9 @@ pub fn line_chart(file: &MetricsFile, path_png: &Path, path_svg: &Path) -> Resul
     let chart = LineChart {
         // A validation split's run plots its validation scores (the baseline is the test set's).
         title: match metrics.config.val_n {
-            Some(_) => LINE_TITLE.replace("F1", w.f1()).replace("test", "validation"),
+            Some(_) => LINE_TITLE
+                .replace("F1", w.f1())
+                .replace("test", "validation"),
             None => LINE_TITLE.replace("F1", w.f1()),
         },
         f1: w.f1(),

@@ -7,7 +7,9 @@
 
 use std::sync::{Mutex, MutexGuard};
 
+mod loss;
 mod train;
+mod validation;
 
 /// Holds Burn's RNG for the caller's test.
 ///

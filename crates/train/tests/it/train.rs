@@ -17,20 +17,20 @@ use imdb_lora_train::{
     Datasets, Interrupt, RunOutcome, RunSpec, TrainConfig, TrainError, fine_tune,
 };
 
-type AB = Autodiff<Flex>;
+pub(crate) type AB = Autodiff<Flex>;
 
 fn tiny_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/tiny_bert/seqcls")
 }
 
-fn tiny() -> SequenceClassifier<AB> {
+pub(crate) fn tiny() -> SequenceClassifier<AB> {
     load_classifier::<AB>(&tiny_dir(), &Default::default(), 0)
         .unwrap()
         .0
 }
 
 /// Positive reviews mention token 5 ("great"), negative ones token 7 ("awful"), amid noise.
-fn toy(n: usize, offset: usize) -> Vec<Encoded> {
+pub(crate) fn toy(n: usize, offset: usize) -> Vec<Encoded> {
     toy_classes(n, offset, 2, |label| if label == 1 { 5 } else { 7 })
 }
 
@@ -60,16 +60,17 @@ fn toy_classes(n: usize, offset: usize, classes: usize, marker: fn(u32) -> u32) 
         .collect()
 }
 
-fn data() -> Datasets {
+pub(crate) fn data() -> Datasets {
     Datasets {
         train: toy(48, 0),
         test: toy(24, 1000),
+        validation: None,
         pad_id: 0,
         classes: vec!["neg".into(), "pos".into()],
     }
 }
 
-fn spec(config: &TrainConfig) -> RunSpec {
+pub(crate) fn spec(config: &TrainConfig) -> RunSpec {
     RunSpec {
         model: "fixtures/tiny_bert/seqcls".into(),
         model_sha256: None,
@@ -82,7 +83,7 @@ fn spec(config: &TrainConfig) -> RunSpec {
     }
 }
 
-fn train_config(epochs: usize) -> TrainConfig {
+pub(crate) fn train_config(epochs: usize) -> TrainConfig {
     TrainConfig {
         epochs,
         batch_size: 8,
@@ -441,6 +442,7 @@ fn four_classes_train_with_per_class_metrics_in_schema_2() {
     let data = Datasets {
         train: toy4(96, 0),
         test: toy4(48, 1000),
+        validation: None,
         pad_id: 0,
         classes: names.clone(),
     };

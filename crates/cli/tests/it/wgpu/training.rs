@@ -51,6 +51,7 @@ fn minilm_learns_in_a_few_steps_on_wgpu() {
     let data = Datasets {
         train: sentences(32, 0),
         test: sentences(16, 500),
+        validation: None,
         pad_id: 0,
         classes: vec!["neg".into(), "pos".into()],
     };
