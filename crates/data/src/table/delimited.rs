@@ -64,6 +64,8 @@ fn csv_error(path: &Path, delimiter: Delimiter, header: bool, e: csv::Error) -> 
             csv::ErrorKind::Io(source) => return TableError::io("read", path, source),
             other => format!("{other:?}"),
         },
+        // The reader's own message names the record, line and byte: said once, above.
+        csv::ErrorKind::Deserialize { err, .. } => err.to_string(),
         _ => e.to_string(),
     };
     TableError::Csv {
@@ -323,6 +325,56 @@ mod tests {
             )),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn reader_errors_say_the_file_and_the_position_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases: [(&str, &[u8], Delimiter, &str); 3] = [
+            (
+                "n.csv",
+                b"text,label\na,1\nb,2,3\n",
+                Delimiter::Comma,
+                "line 3 (row 1): malformed CSV: found 3 fields, expected 2 as in the first row",
+            ),
+            (
+                "u.tsv",
+                b"text\tlabel\nok\t1\nbad \xff\t2\n",
+                Delimiter::Tab,
+                "line 3 (row 1): malformed TSV: field 1 is not valid UTF-8 (at byte 4 of the field)",
+            ),
+            // Headerless: the first record is row 0.
+            (
+                "h.csv",
+                b"\"1\",\"a\",\"b\"\n\"2\",\"c\"\n",
+                Delimiter::Comma,
+                "line 2 (row 1): malformed CSV: found 2 fields, expected 3 as in the first row",
+            ),
+        ];
+        let spec = TableSpec {
+            header: Some(true),
+            ..TableSpec::default()
+        };
+        for (name, body, delimiter, want) in cases {
+            let p = dir.path().join(name);
+            std::fs::write(&p, body).unwrap();
+            let spec = if name == "h.csv" {
+                TableSpec {
+                    text: Column::parse_list("2,3").unwrap(),
+                    label: Some(Column::Index(1)),
+                    header: Some(false),
+                    ..TableSpec::default()
+                }
+            } else {
+                spec.clone()
+            };
+            let err = read(&p, &spec, delimiter).unwrap_err();
+            let msg = super::super::error::said_once(&err);
+            assert_eq!(msg, format!("{}, {want}", p.display()));
+            assert_eq!(msg.matches(name).count(), 1, "{msg}");
+            assert_eq!(msg.matches("line").count(), 1, "{msg}");
+            assert!(!msg.contains("record") && !msg.contains("byte:"), "{msg}");
+        }
     }
 
     #[test]
