@@ -18,7 +18,7 @@ pub struct FuzzArgs {
     #[arg(long)]
     inputs: Option<u64>,
     /// One target (config, safetensors, tokenizer, adapter_config, adapter_model, parquet,
-    /// checkpoint, metrics), or all.
+    /// checkpoint, metrics, csv, tsv, jsonl, split_json), or all.
     #[arg(long, default_value = "all")]
     target: String,
     /// The run's seed: input i of a target is a function of (target, seed, i).

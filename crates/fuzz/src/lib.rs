@@ -1,7 +1,8 @@
 //! A fuzz harness on stable Rust: mutated versions of real files (`config.json`,
 //! `model.safetensors`, `tokenizer.json`, PEFT adapters, parquet splits, training checkpoints,
-//! `metrics.json`) fed to the public loaders the CLI uses, each input checked to end in `Ok`
-//! or a clean `Err` — never a panic, an abort, an allocation over a cap or a hang.
+//! `metrics.json`, users' CSV, TSV and JSON Lines files, a run's `split.json`) fed to the
+//! public loaders the CLI uses, each input checked to end in `Ok` or a clean `Err` — never a
+//! panic, an abort, an allocation over a cap or a hang.
 //!
 //! * [`target`]: the targets, one per loader, and [`Harness`], which runs one input through
 //!   one of them in-process.

@@ -42,7 +42,7 @@ enum Cmd {
     /// Fuzz: each selected target gets an equal share of --seconds (or --inputs inputs).
     Run {
         /// A target (config, safetensors, tokenizer, adapter_config, adapter_model, parquet,
-        /// checkpoint, metrics) or `all`; repeatable.
+        /// checkpoint, metrics, csv, tsv, jsonl, split_json) or `all`; repeatable.
         #[arg(long, default_value = "all")]
         target: Vec<String>,
         /// Total time budget, split evenly over the targets.

@@ -11,7 +11,11 @@
 //! in a string, like a checkpoint's `train_state`, mutated in place); a safetensors file's
 //! 8-byte header length is set to huge or off-by-one values and its JSON header is mutated as
 //! JSON (shapes, offsets, dtypes); a parquet file's footer length is forged and its Thrift
-//! footer and first page header get byte mutations.
+//! footer and first page header get byte mutations. Line-based text (CSV, TSV, JSON Lines) gets
+//! lines duplicated, deleted, swapped and cut short, quotes, delimiters, CR, LF, NUL, a BOM or
+//! broken UTF-8 inserted, and fields replaced by labels and texts that readers must refuse or
+//! take (empty, huge integers, floats, "nan", unbalanced quotes, a long text); each line of a
+//! JSON Lines file is also mutated as JSON.
 
 // Every mutation has the `Op` signature, `&mut Vec<u8>`: some grow or shrink the input.
 #![allow(clippy::ptr_arg)]
@@ -130,6 +134,25 @@ const PARQUET_OPS: [(&str, u32, Op); 3] = [
     ("parquet page header bytes", 2, parquet_page_header_bytes),
 ];
 
+const LINE_OPS: [(&str, u32, Op); 6] = [
+    ("duplicate line", 2, duplicate_line),
+    ("delete line", 2, delete_line),
+    ("swap lines", 1, swap_lines),
+    ("insert token", 3, insert_token),
+    ("field value", 3, field_value),
+    ("cut line short", 1, cut_line),
+];
+
+const JSON_LINES_OPS: [(&str, u32, Op); 7] = [
+    ("duplicate line", 2, duplicate_line),
+    ("delete line", 2, delete_line),
+    ("swap lines", 1, swap_lines),
+    ("insert token", 2, insert_token),
+    ("field value", 1, field_value),
+    ("cut line short", 1, cut_line),
+    ("json line value", 8, json_line_value),
+];
+
 /// Applies one mutation chosen by weight among the byte-level ones and `format`'s own; one
 /// that does not apply (a JSON mutation on bytes that no longer parse) falls back to a bit
 /// flip.
@@ -143,6 +166,8 @@ fn mutate_once(
         Format::Json => &JSON_OPS,
         Format::Safetensors => &SAFETENSORS_OPS,
         Format::Parquet => &PARQUET_OPS,
+        Format::Delimited => &LINE_OPS,
+        Format::JsonLines => &JSON_LINES_OPS,
         Format::Raw => &[],
     };
     let total: u32 = BYTE_OPS.iter().chain(special).map(|(_, w, _)| w).sum();
@@ -547,6 +572,240 @@ pub fn mutate_json(root: &mut Value, donor: Option<&Value>, rng: &mut ChaCha8Rng
     }
 }
 
+// --- lines (CSV, TSV, JSON Lines) ------------------------------------------------------------
+
+/// Each line's byte range, its `\n` included (a last line without one too).
+fn lines(data: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, &b) in data.iter().enumerate() {
+        if b == b'\n' {
+            out.push(start..i + 1);
+            start = i + 1;
+        }
+    }
+    if start < data.len() {
+        out.push(start..data.len());
+    }
+    out
+}
+
+/// A line's range without its `\r\n` or `\n`.
+fn content(data: &[u8], line: &std::ops::Range<usize>) -> std::ops::Range<usize> {
+    let mut end = line.end;
+    if end > line.start && data[end - 1] == b'\n' {
+        end -= 1;
+    }
+    if end > line.start && data[end - 1] == b'\r' {
+        end -= 1;
+    }
+    line.start..end
+}
+
+/// A line repeated once (a duplicate row) or up to 64 times (more rows than anything expects).
+fn duplicate_line(data: &mut Vec<u8>, _: &[Vec<u8>], rng: &mut ChaCha8Rng) -> bool {
+    let Some(line) = lines(data).choose(rng).cloned() else {
+        return false;
+    };
+    let mut copy = data[line.clone()].to_vec();
+    if !copy.ends_with(b"\n") {
+        copy.push(b'\n');
+    }
+    let times = if rng.random_bool(0.8) {
+        1
+    } else {
+        rng.random_range(2..=64)
+    };
+    let at = *[line.start, line.end].choose(rng).unwrap_or(&line.start);
+    data.splice(at..at, copy.repeat(times));
+    true
+}
+
+/// A line removed (the header, the only data row, the one a quote opened on).
+fn delete_line(data: &mut Vec<u8>, _: &[Vec<u8>], rng: &mut ChaCha8Rng) -> bool {
+    let Some(line) = lines(data).choose(rng).cloned() else {
+        return false;
+    };
+    data.drain(line);
+    true
+}
+
+/// Two lines exchanged (a header below the data, rows with other labels first).
+fn swap_lines(data: &mut Vec<u8>, _: &[Vec<u8>], rng: &mut ChaCha8Rng) -> bool {
+    let all = lines(data);
+    if all.len() < 2 {
+        return false;
+    }
+    let a = rng.random_range(0..all.len());
+    let b = (a + rng.random_range(1..all.len())) % all.len();
+    let (a, b) = (all[a.min(b)].clone(), all[a.max(b)].clone());
+    let mut first = data[a.clone()].to_vec();
+    let mut second = data[b.clone()].to_vec();
+    // Keep every line terminated where it lands (the last line may have had no newline).
+    if !second.ends_with(b"\n") {
+        second.push(b'\n');
+        if first.ends_with(b"\n") {
+            first.pop();
+        }
+    }
+    let mut out = Vec::with_capacity(data.len() + 1);
+    out.extend_from_slice(&data[..a.start]);
+    out.extend_from_slice(&second);
+    out.extend_from_slice(&data[a.end..b.start]);
+    out.extend_from_slice(&first);
+    out.extend_from_slice(&data[b.end..]);
+    *data = out;
+    true
+}
+
+/// What breaks a line-based reader when it appears in the wrong place: quotes, delimiters,
+/// line ends, NUL, a byte-order mark, broken UTF-8, JSON punctuation and escapes.
+const TOKENS: [&[u8]; 24] = [
+    b"\"",
+    b"\"\"",
+    b"\"\"\"",
+    b",",
+    b",,",
+    b"\t",
+    b"\r",
+    b"\n",
+    b"\r\n",
+    b"\n\n",
+    b"\0",
+    b"\\",
+    b"\xef\xbb\xbf",
+    b"\xff",
+    b"\xc3",
+    b"\xed\xa0\x80",
+    b"{",
+    b"}",
+    b"[",
+    b":",
+    b"\\u",
+    b"\\ud800",
+    b"\"\n\"",
+    b",\"",
+];
+
+/// A token inserted at a random byte or beside a quote, delimiter or line end (where the
+/// reader's state changes).
+fn insert_token(data: &mut Vec<u8>, _: &[Vec<u8>], rng: &mut ChaCha8Rng) -> bool {
+    let Some(token) = TOKENS.choose(rng) else {
+        return false;
+    };
+    let special: Vec<usize> = data
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| matches!(b, b'"' | b',' | b'\t' | b'\n' | b':' | b'{'))
+        .map(|(i, _)| i)
+        .collect();
+    let at = match special.choose(rng) {
+        Some(&i) if rng.random_bool(0.6) => i + usize::from(rng.random_bool(0.5)),
+        _ => rng.random_range(0..=data.len()),
+    };
+    data.splice(at..at, token.iter().copied());
+    true
+}
+
+/// Values a field may be replaced with: labels that are not class ids (empty, negative, too
+/// large, floats, names that look like numbers), quoting gone wrong, a long text.
+const FIELD_VALUES: [&str; 22] = [
+    "",
+    " ",
+    "0",
+    "1",
+    "-1",
+    "2",
+    "5",
+    "255",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "99999999999999999999",
+    "1.5",
+    "1e3",
+    "nan",
+    "inf",
+    "\"\"",
+    "\"",
+    "\"a\"\"b\"",
+    "\"x\ny\"",
+    "\"a,b\tc\"",
+    "null",
+    "Sci/Tech",
+];
+
+/// One field of a line (split at the line's delimiter, a tab when it has one, else a comma,
+/// ignoring quotes) replaced, dropped or doubled.
+fn field_value(data: &mut Vec<u8>, _: &[Vec<u8>], rng: &mut ChaCha8Rng) -> bool {
+    let Some(line) = lines(data).choose(rng).cloned() else {
+        return false;
+    };
+    let body = content(data, &line);
+    let text = data[body.clone()].to_vec();
+    let delimiter = if text.contains(&b'\t') { b'\t' } else { b',' };
+    let mut fields: Vec<Vec<u8>> = text
+        .split(|&b| b == delimiter)
+        .map(<[u8]>::to_vec)
+        .collect();
+    let i = rng.random_range(0..fields.len());
+    match rng.random_range(0..10) {
+        0 => {
+            fields.remove(i);
+        }
+        1 => {
+            let copy = fields[i].clone();
+            fields.insert(i, copy);
+        }
+        2 => fields[i] = "x".repeat(rng.random_range(1..=5000)).into_bytes(),
+        _ => {
+            fields[i] = FIELD_VALUES
+                .choose(rng)
+                .map_or_else(Vec::new, |v| v.as_bytes().to_vec());
+        }
+    }
+    let new = fields.join(&delimiter);
+    data.splice(body, new);
+    true
+}
+
+/// A line cut at a random byte, the lines after it kept (a field ends mid-way, a quote stays
+/// open across the next lines).
+fn cut_line(data: &mut Vec<u8>, _: &[Vec<u8>], rng: &mut ChaCha8Rng) -> bool {
+    let Some(line) = lines(data).choose(rng).cloned() else {
+        return false;
+    };
+    let body = content(data, &line);
+    if body.is_empty() {
+        return false;
+    }
+    let cut = rng.random_range(body.start..body.end);
+    data.drain(cut..body.end);
+    true
+}
+
+/// One line of a JSON Lines file mutated as JSON (another line of the file supplies donor
+/// values), its line end kept.
+fn json_line_value(data: &mut Vec<u8>, _: &[Vec<u8>], rng: &mut ChaCha8Rng) -> bool {
+    let parsed: Vec<(std::ops::Range<usize>, Value)> = lines(data)
+        .into_iter()
+        .filter_map(|l| {
+            let body = content(data, &l);
+            let v = serde_json::from_slice::<Value>(&data[body.clone()]).ok()?;
+            Some((body, v))
+        })
+        .collect();
+    let Some((body, mut value)) = parsed.choose(rng).cloned() else {
+        return false;
+    };
+    let donor = parsed.choose(rng).map(|(_, v)| v.clone());
+    mutate_json(&mut value, donor.as_ref(), rng);
+    let Ok(bytes) = serde_json::to_vec(&value) else {
+        return false;
+    };
+    data.splice(body, bytes);
+    true
+}
+
 // --- safetensors ------------------------------------------------------------------------------
 
 /// The header length a safetensors file declares, and its parsed JSON header when the
@@ -784,6 +1043,53 @@ mod tests {
             seen.insert(u32::from_le_bytes(data[14..18].try_into().unwrap()));
         }
         assert!(seen.contains(&u32::MAX) && seen.contains(&7), "{seen:?}");
+    }
+
+    #[test]
+    fn line_mutations_keep_the_other_lines() {
+        let file = b"text,label\n\"a, b\",1\nc,0\n".to_vec();
+        let mut rng = rng_for(Target::Csv, 0, 0);
+        let ops: [Op; 6] = [
+            duplicate_line,
+            delete_line,
+            swap_lines,
+            insert_token,
+            field_value,
+            cut_line,
+        ];
+        for op in ops {
+            for _ in 0..50 {
+                let mut data = file.clone();
+                assert!(op(&mut data, &[], &mut rng));
+                // Every mutation leaves at least one of the three lines as it was.
+                let kept = ["text,label\n", "\"a, b\",1\n", "c,0\n"]
+                    .iter()
+                    .filter(|l| data.windows(l.len()).any(|w| w == l.as_bytes()))
+                    .count();
+                assert!(kept >= 1, "{:?}", String::from_utf8_lossy(&data));
+            }
+        }
+        // A last line without a newline keeps lines apart when it moves up.
+        let mut data = b"a\nb".to_vec();
+        assert!(swap_lines(&mut data, &[], &mut rng));
+        assert_eq!(data, b"b\na");
+    }
+
+    #[test]
+    fn json_lines_mutations_change_one_line_as_json() {
+        let file = b"{\"text\": \"a\", \"label\": 1}\r\n{\"text\": \"b\", \"label\": 0}\n".to_vec();
+        let mut rng = rng_for(Target::JsonLines, 0, 0);
+        for _ in 0..100 {
+            let mut data = file.clone();
+            assert!(json_line_value(&mut data, &[], &mut rng));
+            let all = lines(&data);
+            assert_eq!(all.len(), 2, "{:?}", String::from_utf8_lossy(&data));
+            assert!(data[all[0].clone()].ends_with(b"\r\n"));
+            for l in all {
+                let body = content(&data, &l);
+                serde_json::from_slice::<Value>(&data[body]).unwrap();
+            }
+        }
     }
 
     #[test]

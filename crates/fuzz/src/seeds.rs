@@ -4,7 +4,11 @@
 //! snappy row groups; large_utf8 + int8, zstd, dictionary pages; utf8_view + uint32 + an extra
 //! column, gzip), and the checkpoints and `metrics.json` files of a real two-epoch run of the
 //! training loop on the tiny model and a toy task (one finished, one stopped mid-epoch, one
-//! baseline only). Every seed is checked to load cleanly before it is written.
+//! baseline only), small CSV, TSV and JSON Lines files shaped like users' (a header and
+//! text, label; AG News's headerless quoted three columns; quoted fields with newlines,
+//! commas and quotes; a BOM and CRLF; string and integer labels, extra fields, unicode), and
+//! `split.json` records naming the `split_json` target's data files. Every seed is checked to
+//! load cleanly before it is written.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -96,6 +100,16 @@ pub fn make_seeds(dir: &Path) -> Result<Vec<(PathBuf, usize)>> {
     for (name, bytes) in parquet_files()? {
         put(Target::Parquet, name, &bytes)?;
     }
+    for (target, name, text) in TEXT_SEEDS {
+        put(target, name, text.as_bytes())?;
+    }
+    for (name, record) in split_records() {
+        put(
+            Target::SplitJson,
+            name,
+            &serde_json::to_vec_pretty(&record)?,
+        )?;
+    }
     for (name, checkpoint, metrics) in training_runs(scratch.path())? {
         if let Some(c) = checkpoint {
             put(Target::Checkpoint, &format!("{name}.safetensors"), &c)?;
@@ -180,6 +194,156 @@ fn tiny_tokenizer(scratch: &Path) -> Result<String> {
         t.vocab_size()
     );
     Ok(json)
+}
+
+/// The CSV, TSV and JSON Lines seeds: (target, file name, contents).
+const TEXT_SEEDS: [(Target, &str, &str); 10] = [
+    (
+        Target::Csv,
+        "text_label.csv",
+        r#"text,label
+A triumph from start to finish.,1
+"great film, great cast!",1
+"I want those two hours back.
+Really.",0
+"it was ""not"" good",0
+awful. just awful.,0
+Ünïcödé — 😀,1
+"""Quoted"" start",1
+"#,
+    ),
+    (
+        Target::Csv,
+        "agnews.csv",
+        r#""3","Wall St. Bears Claw Back Into the Black (Reuters)","Reuters - Short-sellers, Wall Street's dwindling\band of ultra-cynics, are seeing green again."
+"3","Oil and Economy Cloud Stocks' Outlook","Soaring crude prices plus worries\about the economy"
+"1","Afghan Army Dispatched","KABUL (Reuters) - Afghanistan sent troops"
+"2","Phelps Wins Again","ATHENS - Michael Phelps won his
+sixth gold medal"
+"4","New Chip Unveiled","""Faster"", says its maker, ""and cheaper"""
+"1","Talks Resume","Negotiators met"
+"#,
+    ),
+    (
+        Target::Csv,
+        "bom_crlf_id_review_label.csv",
+        "\u{feff}id,review,label\r\n1,\"good, even great\",pos\r\n2,\"bad\r\nvery bad\",neg\r\n3,fine,pos\r\n",
+    ),
+    (
+        Target::Tsv,
+        "sentence_label.tsv",
+        "sentence\tlabel\nhide new secretions from the parental units \t0\n\
+         contains no wit , only labored gags \t0\nthat loves its characters \t1\n\
+         \"a \"\"quoted\"\" one\"\t1\n",
+    ),
+    (
+        Target::Tsv,
+        "agnews.tsv",
+        "3\tWall St. Bears Claw Back\tShort-sellers, Wall Street's dwindling band\n\
+         1\tAfghan Army Dispatched\t\"KABUL\t(Reuters)\"\n\
+         2\tPhelps Wins Again\t\"ATHENS - Michael Phelps won\nhis sixth gold\"\n\
+         4\tNew Chip\tFaster\n",
+    ),
+    (
+        Target::Tsv,
+        "id_text_label.tsv",
+        "id\ttext\tlabel\n7\tgood film\tpos\n8\tbad film\t neg \n9\tÜnïcödé 😀\tpos\n",
+    ),
+    (
+        Target::JsonLines,
+        "int_labels.jsonl",
+        r#"{"text": "A triumph from start to finish.", "label": 1}
+{"text": "I want those two hours back.", "label": 0}
+{"text": "great film,\ngreat cast!", "label": 1}
+{"text": "it was \"not\" good", "label": 0}
+"#,
+    ),
+    (
+        Target::JsonLines,
+        "string_labels_extra_fields.jsonl",
+        "{\"id\": 1, \"text\": \"Ünïcödé — \\u00e9 \u{1F600}\", \"label\": \"pos\", \"meta\": {\"a\": [1, 2.5, null]}}\n\
+         \n\
+         {\"label\": \"neg\", \"text\": \"awful\", \"id\": 2}\r\n\
+         {\"id\": 3, \"text\": \"\\ud83d\\ude00 emoji escaped\", \"label\": \"pos\", \"extra\": true}\n",
+    ),
+    (
+        Target::JsonLines,
+        "agnews.jsonl",
+        r#"{"label": 3, "title": "Wall St. Bears Claw Back", "description": "Short-sellers are seeing green again."}
+{"label": 1, "title": "Afghan Army Dispatched", "description": "KABUL (Reuters)"}
+{"label": 2, "title": "Phelps Wins Again", "description": "ATHENS - sixth gold"}
+{"label": 4, "title": "New Chip", "description": "\"Faster\", says its maker"}
+"#,
+    ),
+    (
+        Target::JsonLines,
+        "content_class_strings.jsonl",
+        r#"{"content": "a tale of two cities", "class": "World"}
+{"content": "the cup final", "class": "Sports"}
+"#,
+    ),
+];
+
+/// `split.json` records as `train` writes them, naming the `split_json` target's data files
+/// by relative paths (`target::SPLIT_DATA`; the harness resolves them in its data directory).
+/// Built as JSON, not as `SplitRecord`s, so that they stay the files older runs wrote.
+fn split_records() -> Vec<(&'static str, serde_json::Value)> {
+    use serde_json::json;
+    vec![
+        (
+            "test_file_no_val.json",
+            json!({
+                "train_files": ["train.csv"], "test_files": ["test.csv"],
+                "test_fraction": null, "seed": 42,
+                "text_columns": ["text"], "label_column": "label",
+                "classes": ["neg", "pos"], "raw_labels": ["0", "1"],
+                "train_rows": [3, 0, 5, 1, 7, 2, 6, 4], "test_rows": [0, 1, 2, 3],
+            }),
+        ),
+        (
+            "val_fraction.json",
+            json!({
+                "train_files": ["train.csv"], "test_files": ["train.csv"],
+                "test_fraction": 0.25, "seed": 7,
+                "text_columns": ["text"], "label_column": "label",
+                "classes": ["neg", "pos"], "raw_labels": ["0", "1"],
+                "train_rows": [0, 3, 4, 6], "test_rows": [2, 5],
+                "val_files": ["train.csv"], "val_fraction": 0.25, "val_rows": [1, 7],
+            }),
+        ),
+        (
+            "agnews_headerless.json",
+            json!({
+                "train_files": ["news/train.csv"], "test_files": ["news/train.csv"],
+                "test_fraction": 0.25, "seed": 42,
+                "text_columns": ["2", "3"], "label_column": "1", "header": false,
+                "classes": ["World", "Sports", "Business", "Sci/Tech"],
+                "raw_labels": ["1", "2", "3", "4"],
+                "train_rows": [0, 2, 3, 4, 5, 7], "test_rows": [1, 6],
+            }),
+        ),
+        (
+            "jsonl_val_file.json",
+            json!({
+                "train_files": ["reviews.jsonl"], "test_files": ["reviews.jsonl"],
+                "test_fraction": 0.4, "seed": 1,
+                "text_columns": ["text"], "label_column": "label",
+                "classes": ["neg", "pos"], "raw_labels": ["neg", "pos"],
+                "train_rows": [0, 3], "test_rows": [2, 4],
+                "val_files": ["reviews.jsonl"], "val_rows": [1],
+            }),
+        ),
+        (
+            "shards.json",
+            json!({
+                "train_files": ["train.csv", "test.csv"], "test_files": ["test.csv"],
+                "test_fraction": null, "seed": 3,
+                "text_columns": ["text"], "label_column": "label",
+                "classes": ["neg", "pos"], "raw_labels": ["0", "1"],
+                "train_rows": [11, 0, 8, 9, 10, 1], "test_rows": [3, 2],
+            }),
+        ),
+    ]
 }
 
 const REVIEWS: [&str; 8] = [

@@ -1,13 +1,15 @@
 //! The fuzz targets, one per loader the CLI uses, and [`Harness`], which writes an input where
-//! that loader expects its file and calls it on the tiny fixtures.
+//! that loader expects its file and calls it on the tiny fixtures (or, for the user-data
+//! readers, on small data files of its own).
 
 use std::error::Error as StdError;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::Context as _;
 use burn::backend::{Autodiff, Flex};
 use imdb_lora_data::TextTokenizer;
+use imdb_lora_data::table::{Column, SplitRecord, TableSpec};
 use imdb_lora_encoder::{EncoderConfig, PeftAdapter, SequenceClassifier};
 use imdb_lora_metrics::MetricsFile;
 use imdb_lora_train::optim::{AdamW, AdamWConfig};
@@ -41,6 +43,53 @@ const SENTENCES: [&str; 2] = [
 /// Truncation length the tokenizer target loads with.
 const MAX_LEN: usize = 32;
 
+/// AG News's `classes.txt`: beside the copy of a CSV/TSV/JSON Lines input that is read with
+/// columns by position, so that class names found beside the data are exercised too.
+pub(crate) const NEWS_CLASSES: &str = "World\nSports\nBusiness\nSci/Tech\n";
+
+/// The data files the `split_json` target reads a record's rows from: (path relative to its
+/// data directory, contents). A record names them by these relative paths (see
+/// [`resolve_in`]).
+pub(crate) const SPLIT_DATA: [(&str, &str); 5] = [
+    (
+        "train.csv",
+        "text,label\n\
+         A triumph from start to finish.,1\n\
+         I want those two hours back.,0\n\
+         \"great film, great cast!\",1\n\
+         awful. just awful.,0\n\
+         \"it was \"\"not\"\" good\",0\n\
+         \"two\nlines\",1\n\
+         meh.,0\n\
+         Ünïcödé 😀,1\n",
+    ),
+    (
+        "test.csv",
+        "text,label\nthe movie is bad?,0\nloved it,1\nboring,0\nsuperb,1\n",
+    ),
+    (
+        "news/train.csv",
+        "\"3\",\"Wall St. Bears Claw Back\",\"Short-sellers, Wall Street's dwindling band\"\n\
+         \"3\",\"Oil and Economy\",\"Soaring crude prices \\\\ plus worries\"\n\
+         \"1\",\"Afghan Army Dispatched\",\"KABUL (Reuters) - Afghanistan\"\n\
+         \"2\",\"Phelps Wins Again\",\"ATHENS - Michael Phelps won\nhis sixth gold\"\n\
+         \"4\",\"New Chip Unveiled\",\"\"\"Faster\"\", says maker\"\n\
+         \"1\",\"Talks Resume\",\"Negotiators met\"\n\
+         \"2\",\"Cup Final\",\"A late goal\"\n\
+         \"4\",\"Space Probe\",\"Launch delayed\"\n",
+    ),
+    ("news/classes.txt", NEWS_CLASSES),
+    (
+        "reviews.jsonl",
+        "{\"id\": 1, \"text\": \"great film\", \"label\": \"pos\"}\n\
+         {\"id\": 2, \"text\": \"awful\", \"label\": \"neg\"}\n\
+         \n\
+         {\"id\": 3, \"text\": \"Ünïcödé — \\u00e9 😀\", \"label\": \"pos\", \"extra\": [1, {}]}\n\
+         {\"label\": \"neg\", \"text\": \"meh\"}\r\n\
+         {\"id\": 5, \"text\": \"fine\", \"label\": \"pos\"}\n",
+    ),
+];
+
 /// What a file's bytes are, for the mutations that understand structure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -50,6 +99,10 @@ pub enum Format {
     Safetensors,
     /// parquet: `PAR1`, pages, Thrift footer, 4-byte footer length, `PAR1`.
     Parquet,
+    /// Delimited text (CSV, TSV): lines of fields, quotes, delimiters.
+    Delimited,
+    /// JSON Lines: one JSON object per line.
+    JsonLines,
     /// Opaque bytes (the self-test targets).
     Raw,
 }
@@ -77,6 +130,17 @@ pub enum Target {
     Checkpoint,
     /// `metrics.json`: `MetricsFile::read` (parse + validate).
     Metrics,
+    /// A user's CSV file: `imdb_lora_data::table::read_file` with the default spec (columns
+    /// detected) and, on a second copy beside AG News's `classes.txt`, with columns by position
+    /// (text `2,3`, label `1`, no header row).
+    Csv,
+    /// A user's TSV file: as [`Target::Csv`].
+    Tsv,
+    /// A user's JSON Lines file: as [`Target::Csv`] (positions count fields in file order).
+    JsonLines,
+    /// A run's `split.json`: `SplitRecord::read`, then, when accepted, the recorded rows of
+    /// each part read back (`SplitRecord::reviews`) from the harness's own data files.
+    SplitJson,
     /// Self-test: every third input panics.
     SelftestPanic,
     /// Self-test: every third input aborts the process.
@@ -89,7 +153,7 @@ pub enum Target {
 
 impl Target {
     /// The loader targets, in the order runs visit them.
-    pub const LOADERS: [Target; 8] = [
+    pub const LOADERS: [Target; 12] = [
         Target::Config,
         Target::Safetensors,
         Target::Tokenizer,
@@ -98,6 +162,10 @@ impl Target {
         Target::Parquet,
         Target::Checkpoint,
         Target::Metrics,
+        Target::Csv,
+        Target::Tsv,
+        Target::JsonLines,
+        Target::SplitJson,
     ];
 
     /// Targets that check the harness itself (never part of `all`).
@@ -120,6 +188,10 @@ impl Target {
             Target::Parquet => "parquet",
             Target::Checkpoint => "checkpoint",
             Target::Metrics => "metrics",
+            Target::Csv => "csv",
+            Target::Tsv => "tsv",
+            Target::JsonLines => "jsonl",
+            Target::SplitJson => "split_json",
             Target::SelftestPanic => "selftest-panic",
             Target::SelftestAbort => "selftest-abort",
             Target::SelftestHang => "selftest-hang",
@@ -143,22 +215,32 @@ impl Target {
     /// The structure of this target's files.
     pub fn format(self) -> Format {
         match self {
-            Target::Config | Target::Tokenizer | Target::AdapterConfig | Target::Metrics => {
-                Format::Json
-            }
+            Target::Config
+            | Target::Tokenizer
+            | Target::AdapterConfig
+            | Target::Metrics
+            | Target::SplitJson => Format::Json,
             Target::Safetensors | Target::AdapterModel | Target::Checkpoint => Format::Safetensors,
             Target::Parquet => Format::Parquet,
+            Target::Csv | Target::Tsv => Format::Delimited,
+            Target::JsonLines => Format::JsonLines,
             _ => Format::Raw,
         }
     }
 
-    /// The extension crash files get (so they open in the right tool).
+    /// The extension crash files get (so they open in the right tool); the data readers'
+    /// inputs are written with it too, since their format is decided by it.
     pub fn extension(self) -> &'static str {
-        match self.format() {
-            Format::Json => "json",
-            Format::Safetensors => "safetensors",
-            Format::Parquet => "parquet",
-            Format::Raw => "bin",
+        match self {
+            Target::Csv => "csv",
+            Target::Tsv => "tsv",
+            Target::JsonLines => "jsonl",
+            _ => match self.format() {
+                Format::Json => "json",
+                Format::Safetensors => "safetensors",
+                Format::Parquet => "parquet",
+                Format::Delimited | Format::JsonLines | Format::Raw => "bin",
+            },
         }
     }
 }
@@ -198,6 +280,9 @@ pub struct Harness {
     _scratch: tempfile::TempDir,
     dir: PathBuf,
     input: PathBuf,
+    // The data readers' second copy of the input, read with columns by position beside
+    // AG News's `classes.txt`.
+    copy: Option<PathBuf>,
     context: Context,
 }
 
@@ -214,6 +299,33 @@ impl fmt::Debug for Harness {
 /// file the workspace writes.
 fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     imdb_lora_fsio::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Where the `split_json` target finds a file a record names: `path`'s plain components under
+/// `data` (its data directory), any root, prefix, `.` or `..` dropped. Seeds name the files
+/// by relative paths (`train.csv`, `news/train.csv`); a mutated record's paths stay inside the
+/// scratch directory whatever they say, so the harness never reads a file outside it (a
+/// `/dev/zero` would read forever), and it never changes the process's directory (the tests
+/// run harnesses on several threads).
+pub fn resolve_in(data: &Path, path: &Path) -> PathBuf {
+    let mut out = data.to_path_buf();
+    for part in path.components() {
+        if let Component::Normal(name) = part {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// The columns AG News is read with (no header row; label first, title and description the
+/// text), as a user names them by position.
+fn by_position() -> imdb_lora_data::table::Result<TableSpec> {
+    Ok(TableSpec {
+        text: Column::parse_list("2,3")?,
+        label: Some("1".parse()?),
+        header: Some(false),
+        ..TableSpec::default()
+    })
 }
 
 /// A fresh private directory for scratch files, in `/dev/shm` when there is one.
@@ -284,6 +396,7 @@ impl Harness {
             tiny_files()?;
             Ok(imdb_lora_encoder::load_classifier::<B>(&model_dir, &Default::default(), 0)?.0)
         };
+        let mut copy = None;
         let (input, context) = match target {
             Target::Config => {
                 // Accepted configs are loaded with the bare weights: no classifier in them, so
@@ -336,6 +449,31 @@ impl Harness {
             }
             Target::Parquet => (dir.join("train.parquet"), Context::None),
             Target::Metrics => (dir.join("metrics.json"), Context::None),
+            Target::Csv | Target::Tsv | Target::JsonLines => {
+                let name = format!("train.{}", target.extension());
+                let news = dir.join("news");
+                std::fs::create_dir_all(&news).context("cannot create the news directory")?;
+                write(
+                    &news.join(imdb_lora_data::table::CLASSES_FILE),
+                    NEWS_CLASSES.as_bytes(),
+                )?;
+                copy = Some(news.join(&name));
+                (dir.join(name), Context::None)
+            }
+            Target::SplitJson => {
+                let data = dir.join("data");
+                for (name, text) in SPLIT_DATA {
+                    let path = data.join(name);
+                    if let Some(parent) = path.parent() {
+                        std::fs::create_dir_all(parent)
+                            .with_context(|| format!("cannot create {}", parent.display()))?;
+                    }
+                    write(&path, text.as_bytes())?;
+                }
+                let run = dir.join("run");
+                std::fs::create_dir_all(&run).context("cannot create the run directory")?;
+                (run.join(imdb_lora_data::table::SPLIT_FILE), Context::None)
+            }
             _ => (dir.join("input.bin"), Context::None),
         };
         Ok(Harness {
@@ -343,6 +481,7 @@ impl Harness {
             _scratch: scratch,
             dir,
             input,
+            copy,
             context,
         })
     }
@@ -368,8 +507,10 @@ impl Harness {
         // one and nothing of it outlives the run, while fsio's temp file, fsync, rename and
         // directory fsync per input would cost as much as a fast loader (on a disk-backed
         // /tmp, two fsyncs each).
-        std::fs::write(&self.input, bytes)
-            .with_context(|| format!("cannot write {}", self.input.display()))?;
+        for path in std::iter::once(&self.input).chain(&self.copy) {
+            std::fs::write(path, bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
         Ok(match self.load() {
             Ok(()) => Outcome::Ok,
             Err(e) => Outcome::Err(chain(e.as_ref())),
@@ -418,6 +559,34 @@ impl Harness {
             (Target::Metrics, _) => {
                 MetricsFile::read(&self.input)?;
             }
+            (Target::Csv | Target::Tsv | Target::JsonLines, _) => {
+                // Both readings run on every input; either accepting it is a clean outcome.
+                let detected = imdb_lora_data::table::read_file(&self.input, &TableSpec::default());
+                let positional = match &self.copy {
+                    Some(copy) => Some(imdb_lora_data::table::read_file(copy, &by_position()?)),
+                    None => None,
+                };
+                match (detected, positional) {
+                    (Ok(_), _) | (_, Some(Ok(_))) => {}
+                    (Err(a), Some(Err(b))) => {
+                        return Err(format!("{}; by position: {}", chain(&a), chain(&b)).into());
+                    }
+                    (Err(a), None) => return Err(a.into()),
+                }
+            }
+            (Target::SplitJson, _) => {
+                let run = self.dir.join("run");
+                let record = SplitRecord::read(&run)?;
+                let data = self.dir.join("data");
+                let files = |files: &[PathBuf]| -> Vec<PathBuf> {
+                    files.iter().map(|f| resolve_in(&data, f)).collect()
+                };
+                record.reviews(&files(&record.train_files), &record.train_rows)?;
+                record.reviews(&files(&record.test_files), &record.test_rows)?;
+                if !record.val_files.is_empty() || !record.val_rows.is_empty() {
+                    record.reviews(&files(&record.val_files), &record.val_rows)?;
+                }
+            }
             (target, _) => return Err(format!("no loader context for target {target}").into()),
         }
         Ok(())
@@ -461,5 +630,25 @@ fn selftest(target: Target, bytes: &[u8]) -> Outcome {
             ))
         }
         _ => Outcome::Ok,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_s_paths_resolve_inside_the_data_directory() {
+        let data = Path::new("/scratch/data");
+        for (named, resolved) in [
+            ("train.csv", "/scratch/data/train.csv"),
+            ("news/train.csv", "/scratch/data/news/train.csv"),
+            ("./news/../train.csv", "/scratch/data/news/train.csv"),
+            ("/dev/zero", "/scratch/data/dev/zero"),
+            ("../../etc/passwd", "/scratch/data/etc/passwd"),
+            ("", "/scratch/data"),
+        ] {
+            assert_eq!(resolve_in(data, Path::new(named)), Path::new(resolved));
+        }
     }
 }

@@ -3,7 +3,6 @@
 //! row required to have the first row's number of fields. The header row is optional (see
 //! [`super::TableSpec::header`]); labels are integers when every cell parses as one, else strings.
 
-use std::fs::File;
 use std::path::Path;
 
 use super::error::{Location, Result, TableError};
@@ -43,10 +42,67 @@ impl Delimiter {
     }
 }
 
+/// Line numbers as an editor shows them: `\n`, `\r\n` or a lone `\r` ends a line. The csv
+/// reader's own count is off in files with CRLF or CR line ends (its position of a record is
+/// taken before it skips the `\n` of the CRLF before it, and it counts `\n` only), so lines
+/// are counted here from the byte where the reader says a record starts.
+struct Lines<'a> {
+    bytes: &'a [u8],
+    /// Bytes before this have been counted...
+    at: usize,
+    /// ...and this is the line `at` is on.
+    line: u64,
+}
+
+impl<'a> Lines<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Lines {
+            bytes,
+            at: 0,
+            line: 1,
+        }
+    }
+
+    /// The 1-based line of the record the reader says starts at byte `start` (line ends there
+    /// are the ones the reader skips before a record: the `\n` of a CRLF, blank lines).
+    fn of(&mut self, start: u64) -> u64 {
+        let mut start = usize::try_from(start)
+            .unwrap_or(usize::MAX)
+            .min(self.bytes.len());
+        while self
+            .bytes
+            .get(start)
+            .is_some_and(|b| matches!(b, b'\r' | b'\n'))
+        {
+            start += 1;
+        }
+        if start < self.at {
+            // Records come in order; an error's position could come from before: count anew.
+            (self.at, self.line) = (0, 1);
+        }
+        for i in self.at..start {
+            let ends_line = match self.bytes[i] {
+                b'\n' => true,
+                b'\r' => self.bytes.get(i + 1) != Some(&b'\n'),
+                _ => false,
+            };
+            self.line += u64::from(ends_line);
+        }
+        self.at = start;
+        self.line
+    }
+}
+
 /// The reader's error as ours: its position as line and data row, its reason in words.
-fn csv_error(path: &Path, delimiter: Delimiter, header: bool, e: csv::Error) -> TableError {
+fn csv_error(
+    path: &Path,
+    delimiter: Delimiter,
+    header: bool,
+    lines: &mut Lines<'_>,
+    e: csv::Error,
+) -> TableError {
     let position = e.position().cloned();
-    let line = position.as_ref().map(csv::Position::line);
+    let line = position.as_ref().map(|p| lines.of(p.byte()));
     let row = position
         .as_ref()
         .and_then(|p| usize::try_from(p.record()).ok())
@@ -64,6 +120,8 @@ fn csv_error(path: &Path, delimiter: Delimiter, header: bool, e: csv::Error) -> 
             csv::ErrorKind::Io(source) => return TableError::io("read", path, source),
             other => format!("{other:?}"),
         },
+        // The reader's own message names the record, line and byte: said once, above.
+        csv::ErrorKind::Deserialize { err, .. } => err.to_string(),
         _ => e.to_string(),
     };
     TableError::Csv {
@@ -112,12 +170,14 @@ pub(crate) fn parse_label(cell: &str, at: impl Fn() -> Location, column: &str) -
 }
 
 pub(crate) fn read(path: &Path, spec: &TableSpec, delimiter: Delimiter) -> Result<RawTable> {
-    let file = File::open(path).map_err(|e| TableError::io("open", path, e))?;
+    // Whole, as the rows' text will be: lines are counted on the bytes (see `Lines`).
+    let bytes = std::fs::read(path).map_err(|e| TableError::io("read", path, e))?;
+    let mut lines = Lines::new(&bytes);
     let mut records = csv::ReaderBuilder::new()
         .delimiter(delimiter.byte())
         .has_headers(false)
         .flexible(false)
-        .from_reader(file)
+        .from_reader(bytes.as_slice())
         .into_records();
     let Some(first) = records.next() else {
         return Err(TableError::EmptyTable {
@@ -125,7 +185,7 @@ pub(crate) fn read(path: &Path, spec: &TableSpec, delimiter: Delimiter) -> Resul
             hint: "",
         });
     };
-    let first = first.map_err(|e| csv_error(path, delimiter, false, e))?;
+    let first = first.map_err(|e| csv_error(path, delimiter, false, &mut lines, e))?;
     let cells: Vec<String> = first.iter().map(str::to_owned).collect();
     let header = spec
         .header
@@ -142,8 +202,7 @@ pub(crate) fn read(path: &Path, spec: &TableSpec, delimiter: Delimiter) -> Resul
 
     let mut rows = Vec::new();
     let mut kinds = KindCheck::default();
-    let mut add = |record: &csv::StringRecord, row: usize| -> Result<()> {
-        let line = record.position().map(csv::Position::line);
+    let mut add = |record: &csv::StringRecord, row: usize, line: Option<u64>| -> Result<()> {
         let at = || Location {
             path: path.to_path_buf(),
             row,
@@ -168,12 +227,14 @@ pub(crate) fn read(path: &Path, spec: &TableSpec, delimiter: Delimiter) -> Resul
     };
     let mut row = 0;
     if !header {
-        add(&first, row)?;
+        let line = first.position().map(|p| lines.of(p.byte()));
+        add(&first, row, line)?;
         row += 1;
     }
     for record in records {
-        let record = record.map_err(|e| csv_error(path, delimiter, header, e))?;
-        add(&record, row)?;
+        let record = record.map_err(|e| csv_error(path, delimiter, header, &mut lines, e))?;
+        let line = record.position().map(|p| lines.of(p.byte()));
+        add(&record, row, line)?;
         row += 1;
     }
     Ok(RawTable {
@@ -323,6 +384,88 @@ mod tests {
             )),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn reader_errors_say_the_file_and_the_position_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases: [(&str, &[u8], Delimiter, &str); 3] = [
+            (
+                "n.csv",
+                b"text,label\na,1\nb,2,3\n",
+                Delimiter::Comma,
+                "line 3 (row 1): malformed CSV: found 3 fields, expected 2 as in the first row",
+            ),
+            (
+                "u.tsv",
+                b"text\tlabel\nok\t1\nbad \xff\t2\n",
+                Delimiter::Tab,
+                "line 3 (row 1): malformed TSV: field 1 is not valid UTF-8 (at byte 4 of the field)",
+            ),
+            // Headerless: the first record is row 0.
+            (
+                "h.csv",
+                b"\"1\",\"a\",\"b\"\n\"2\",\"c\"\n",
+                Delimiter::Comma,
+                "line 2 (row 1): malformed CSV: found 2 fields, expected 3 as in the first row",
+            ),
+        ];
+        let spec = TableSpec {
+            header: Some(true),
+            ..TableSpec::default()
+        };
+        for (name, body, delimiter, want) in cases {
+            let p = dir.path().join(name);
+            std::fs::write(&p, body).unwrap();
+            let spec = if name == "h.csv" {
+                TableSpec {
+                    text: Column::parse_list("2,3").unwrap(),
+                    label: Some(Column::Index(1)),
+                    header: Some(false),
+                    ..TableSpec::default()
+                }
+            } else {
+                spec.clone()
+            };
+            let err = read(&p, &spec, delimiter).unwrap_err();
+            let msg = super::super::error::said_once(&err);
+            assert_eq!(msg, format!("{}, {want}", p.display()));
+            assert_eq!(msg.matches(name).count(), 1, "{msg}");
+            assert_eq!(msg.matches("line").count(), 1, "{msg}");
+            assert!(!msg.contains("record") && !msg.contains("byte:"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn lines_are_counted_as_editors_do_whatever_the_line_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        for (i, end) in ["\n", "\r\n", "\r"].into_iter().enumerate() {
+            let body = format!("\u{feff}text,label{end}\"a{end}b\",1{end}{end}c,0{end}d,x{end}");
+            let p = write(&dir, &format!("l{i}.csv"), &body);
+            let t = read(
+                &p,
+                &TableSpec {
+                    header: Some(true),
+                    ..TableSpec::default()
+                },
+                Delimiter::Comma,
+            );
+            let msg = t.unwrap_err().to_string();
+            // Row 2 ("d,x") is on line 6: the header, a two-line row, a blank line, "c,0".
+            assert!(
+                msg.contains("row 2 (line 6), column \"label\": label \"x\" is a string"),
+                "{end:?}: {msg}"
+            );
+            let body = format!("text,label{end}a,1{end}{end}b,0,9{end}");
+            let p = write(&dir, &format!("e{i}.csv"), &body);
+            let msg = read(&p, &TableSpec::default(), Delimiter::Comma)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                msg.contains("line 4 (row 1): malformed CSV"),
+                "{end:?}: {msg}"
+            );
+        }
     }
 
     #[test]

@@ -45,6 +45,18 @@ impl fmt::Display for List<'_> {
     }
 }
 
+/// `, column C` for messages, or nothing when the column is unknown.
+pub(crate) struct AtColumn(pub Option<u64>);
+
+impl fmt::Display for AtColumn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(column) => write!(f, ", column {column}"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// `, line L (row R)` for messages; parts that are unknown are left out.
 pub(crate) struct LineRow(pub Option<u64>, pub Option<usize>);
 
@@ -273,16 +285,18 @@ pub enum TableError {
         /// What is wrong.
         reason: String,
     },
-    /// A JSON Lines line is not valid JSON.
-    #[error("{path}, line {line}: malformed JSON: {source}", path = path.display())]
+    /// A JSON Lines line is not valid JSON. The parser's own position (it counts within the
+    /// line) is in `line` and `column`, not repeated in `reason`.
+    #[error("{path}, line {line}{column}: malformed JSON: {reason}", path = path.display(), column = AtColumn(*column))]
     Json {
         /// The file.
         path: PathBuf,
-        /// 1-based line.
+        /// 1-based line of the file.
         line: u64,
-        /// The parser's error.
-        #[source]
-        source: serde_json::Error,
+        /// 1-based column (byte) in that line where the parser stopped, where it says.
+        column: Option<u64>,
+        /// The parser's message without its position.
+        reason: String,
     },
     /// A JSON Lines line is valid JSON but not an object.
     #[error("{path}, line {line}: expected a JSON object per line, found {found}", path = path.display())]
@@ -550,6 +564,23 @@ impl TableError {
             source,
         }
     }
+}
+
+/// `err` as the CLI prints it: its message, then each source whose text is not already in it
+/// (tests: a message must say the file and the parser's words once, whoever prints the chain).
+#[cfg(test)]
+pub(crate) fn said_once(err: &TableError) -> String {
+    let mut out = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
 }
 
 #[cfg(test)]

@@ -84,6 +84,32 @@ fn get<'a>(fields: &'a [(String, Value)], key: &str) -> Option<&'a Value> {
     fields.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
 }
 
+/// The parser's error as ours: its position (within the line it was given) as the file's
+/// line and column, its message without the " at line L column C" it ends with.
+fn json_error(path: &Path, line: u64, e: &serde_json::Error) -> TableError {
+    let message = e.to_string();
+    if e.line() == 0 {
+        // No position (not a syntax or data error of the text).
+        return TableError::Json {
+            path: path.to_path_buf(),
+            line,
+            column: None,
+            reason: message,
+        };
+    }
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    let reason = message
+        .strip_suffix(&suffix)
+        .map_or_else(|| message.clone(), str::to_owned);
+    TableError::Json {
+        path: path.to_path_buf(),
+        // The line handed to the parser has no newline, so its line is 1; count on anyway.
+        line: line.saturating_add(e.line() as u64 - 1),
+        column: (e.column() > 0).then_some(e.column() as u64),
+        reason,
+    }
+}
+
 fn label_of(v: Option<&Value>, at: impl Fn() -> Location, column: &str) -> Result<RawLabel> {
     let invalid = |value: &Value, reason| TableError::InvalidLabel {
         at: Box::new(at()),
@@ -142,7 +168,11 @@ pub(crate) fn read(path: &Path, spec: &TableSpec) -> Result<RawTable> {
         if buf.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let fields = match serde_json::from_slice::<Line>(&buf) {
+        // Without its line end: the parser's position is then on this line (an object cut
+        // short ends at its last byte, not at "line 2 column 0").
+        let end = buf.len() - usize::from(buf.ends_with(b"\n"));
+        let end = end - usize::from(buf[..end].ends_with(b"\r"));
+        let fields = match serde_json::from_slice::<Line>(&buf[..end]) {
             Ok(Line::Object(fields)) => fields,
             Ok(Line::Other(found)) => {
                 return Err(TableError::NotAnObject {
@@ -151,13 +181,7 @@ pub(crate) fn read(path: &Path, spec: &TableSpec) -> Result<RawTable> {
                     found,
                 });
             }
-            Err(source) => {
-                return Err(TableError::Json {
-                    path: path.to_path_buf(),
-                    line: line_no,
-                    source,
-                });
-            }
+            Err(e) => return Err(json_error(path, line_no, &e)),
         };
         let (columns, text_columns, label_column) = match layout.take() {
             Some(l) => l,
@@ -260,11 +284,47 @@ mod tests {
     }
 
     #[test]
+    fn malformed_json_names_the_file_its_line_and_column_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = "{\"text\": \"a\", \"label\": 1}\n";
+        let cases = [
+            // The parser's "at line 1 column 15" counts in the line: it becomes line 2, column 15.
+            (
+                format!("{ok}{{\"text\": \"b\", 3: 1}}\n"),
+                "line 2, column 15: malformed JSON: key must be a string",
+            ),
+            // Cut short: the end of its own line, not "line 2 column 0" (the newline), with
+            // CRLF line ends too.
+            (
+                format!("{ok}\r\n{{\"text\": \"b\", \"label\": 1\r\n{ok}"),
+                "line 3, column 24: malformed JSON: EOF while parsing an object",
+            ),
+            (
+                format!("{ok}{{\"text\": \"b\x01\", \"label\": 1}}\n"),
+                "line 2, column 12: malformed JSON: control character (\\u0000-\\u001F) found while parsing a string",
+            ),
+        ];
+        for (i, (body, want)) in cases.into_iter().enumerate() {
+            let p = write(&dir, &format!("m{i}.jsonl"), &body);
+            let err = read(&p, &TableSpec::default()).unwrap_err();
+            assert!(matches!(err, TableError::Json { .. }), "{err}");
+            let msg = super::super::error::said_once(&err);
+            assert_eq!(msg, format!("{}, {want}", p.display()));
+            assert_eq!(msg.matches(&*p.display().to_string()).count(), 1, "{msg}");
+            assert_eq!(msg.matches("line").count(), 1, "{msg}");
+            assert_eq!(msg.matches("column").count(), 1, "{msg}");
+        }
+    }
+
+    #[test]
     fn bad_lines_and_values_name_file_line_and_column() {
         let dir = tempfile::tempdir().unwrap();
         let ok = "{\"text\": \"a\", \"label\": 1}\n";
         let cases = [
-            ("{\"text\": \"a\", \"label\": 1\n", "line 1: malformed JSON"),
+            (
+                "{\"text\": \"a\", \"label\": 1\n",
+                "line 1, column 24: malformed JSON: EOF while parsing an object",
+            ),
             (
                 "[1, 2]\n",
                 "line 1: expected a JSON object per line, found an array",

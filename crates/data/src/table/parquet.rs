@@ -563,6 +563,23 @@ mod tests {
     }
 
     #[test]
+    fn parquet_errors_say_the_file_and_the_library_message_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.parquet");
+        std::fs::write(&p, b"PAR1 not really").unwrap();
+        let err = read(&p, &TableSpec::default()).unwrap_err();
+        let msg = super::super::error::said_once(&err);
+        assert_eq!(
+            msg,
+            format!(
+                "{}: cannot read parquet: Parquet error: Invalid Parquet file. Corrupt footer",
+                p.display()
+            )
+        );
+        assert_eq!(msg.matches("t.parquet").count(), 1, "{msg}");
+    }
+
+    #[test]
     fn a_truncated_file_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("t.parquet");
