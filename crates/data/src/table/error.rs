@@ -27,6 +27,24 @@ impl fmt::Display for Location {
     }
 }
 
+/// A second location in a message that names a first one: without its file when that is the
+/// first one's (the message names it already), else in full.
+pub(crate) struct Also<'a>(pub &'a Location, pub &'a Location);
+
+impl fmt::Display for Also<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (named, also) = (self.0, self.1);
+        if named.path != also.path {
+            return also.fmt(f);
+        }
+        write!(f, "row {}", also.row)?;
+        if let Some(line) = also.line {
+            write!(f, " (line {line})")?;
+        }
+        Ok(())
+    }
+}
+
 /// `a, b, c` for messages.
 pub(crate) struct List<'a>(pub &'a [String]);
 
@@ -251,7 +269,8 @@ pub enum TableError {
     },
     /// Integer and string labels in one label column (or one split's files).
     #[error(
-        "{at}, column {column:?}: label {value} is {kind}, but the labels before it are {first_kind} (first at {first}){hint}"
+        "{at}, column {column:?}: label {value} is {kind}, but the labels before it are {first_kind} (first at {first}){hint}",
+        first = Also(at, first)
     )]
     MixedLabels {
         /// Where.
@@ -597,6 +616,17 @@ mod tests {
         assert_eq!(at.to_string(), "d/a.csv, row 3 (line 5)");
         let at = Location { line: None, ..at };
         assert_eq!(at.to_string(), "d/a.csv, row 3");
+        let first = Location {
+            row: 0,
+            line: Some(2),
+            ..at.clone()
+        };
+        assert_eq!(Also(&at, &first).to_string(), "row 0 (line 2)");
+        let other = Location {
+            path: "d/b.csv".into(),
+            ..first
+        };
+        assert_eq!(Also(&at, &other).to_string(), "d/b.csv, row 0 (line 2)");
         assert_eq!(List(&["a".into(), "b".into()]).to_string(), r#""a", "b""#);
         assert_eq!(List(&[]).to_string(), "none");
     }

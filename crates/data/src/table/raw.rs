@@ -648,6 +648,11 @@ mod tests {
             .unwrap_err();
         let msg = err.to_string();
         assert!(msg.starts_with("f.jsonl, row 2 (line 3)"), "{msg}");
-        assert!(msg.contains("first at f.jsonl, row 0"), "{msg}");
+        assert!(msg.contains("(first at row 0 (line 1))"), "{msg}");
+        assert_eq!(
+            msg.matches("f.jsonl").count(),
+            1,
+            "the file is named once: {msg}"
+        );
     }
 }

@@ -59,8 +59,19 @@ impl SplitRecord {
             path: path.clone(),
             reason,
         };
-        let record: SplitRecord = serde_json::from_slice(&bytes)
-            .map_err(|e| bad(format!("not a split.json train wrote: {e}")))?;
+        let record: SplitRecord = serde_json::from_slice(&bytes).map_err(|e| {
+            // The parser's position once, before its message (which ends with it).
+            let message = e.to_string();
+            let suffix = format!(" at line {} column {}", e.line(), e.column());
+            match message.strip_suffix(&suffix) {
+                Some(reason) if e.line() > 0 => bad(format!(
+                    "line {}, column {}: not a split.json train wrote: {reason}",
+                    e.line(),
+                    e.column()
+                )),
+                _ => bad(format!("not a split.json train wrote: {message}")),
+            }
+        })?;
         record.check().map_err(bad)?;
         Ok(record)
     }
