@@ -351,3 +351,127 @@ fn bad_data_is_refused_naming_the_file_and_what_was_expected() {
     // Nothing was trained, so no metrics were written.
     assert!(!out.join("metrics.json").exists());
 }
+
+/// `--val-fraction` with `--load-best`, early stopping and class weights through the binary:
+/// the validation rows are recorded apart from the training rows, the epochs count them, the
+/// saved model is the selected epoch's (`eval RUN_DIR` reproduces the final test evaluation),
+/// and resuming reads the validation split back. Choosing without one is refused first.
+#[test]
+fn a_validation_split_chooses_the_saved_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut args: Vec<std::ffi::OsString> = vec!["train".into(), "--model".into()];
+    args.push(minilm().into_os_string());
+    args.extend(data_args(&ag_news()));
+    for a in [
+        "--epochs",
+        "2",
+        "--lr",
+        "5e-3",
+        "--checkpoint-every",
+        "0",
+        "--no-report",
+    ] {
+        args.push(a.into());
+    }
+    args.extend(["--out".into(), out.clone().into_os_string()]);
+
+    // Without a validation split, choosing an epoch is refused before anything is written.
+    let mut refused = args.clone();
+    refused.extend(["--metric-for-best".into(), "f1".into()]);
+    let o = imdb_lora(&os(&refused));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && stderr.contains("optimistic"),
+        "{stderr}"
+    );
+    let mut bad_weights = args.clone();
+    bad_weights.extend(["--class-weights".into(), "1,-2".into()]);
+    let stderr = String::from_utf8_lossy(&imdb_lora(&os(&bad_weights)).stderr).into_owned();
+    assert!(
+        stderr.contains("\"-2\" is not a positive number"),
+        "{stderr}"
+    );
+    assert!(!out.join("checkpoints").exists());
+
+    for a in [
+        "--val-fraction",
+        "0.25",
+        "--metric-for-best",
+        "accuracy",
+        "--load-best",
+        "--early-stopping-patience",
+        "3",
+        "--class-weights",
+        "auto",
+    ] {
+        args.push(a.into());
+    }
+    let o = imdb_lora(&os(&args));
+    ok(&o);
+    let summary = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        summary.contains("chosen on validation accuracy"),
+        "{summary}"
+    );
+    let split = json(&out.join("split.json"));
+    let rows = |k: &str| -> Vec<u64> {
+        split[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect()
+    };
+    let (train, val) = (rows("train_rows"), rows("val_rows"));
+    assert_eq!(
+        (train.len(), val.len()),
+        (48, 16),
+        "a quarter of 64, by class"
+    );
+    assert!(val.iter().all(|r| !train.contains(r)));
+    assert_eq!(split["val_fraction"], 0.25);
+    let m = json(&out.join("metrics.json"));
+    assert_eq!(m["schema_version"], 3);
+    assert_eq!(m["config"]["val_n"], 16);
+    assert_eq!(m["config"]["class_weights"].as_array().unwrap().len(), 4);
+    assert!(
+        m["epochs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["eval"]["samples"] == 16)
+    );
+    let sel = &m["selection"];
+    assert_eq!(
+        (sel["metric"].as_str(), sel["load_best"].as_bool()),
+        (Some("accuracy"), Some(true))
+    );
+    assert_eq!(m["test"]["samples"], 32);
+    // The saved model is what was tested at the end.
+    let o = imdb_lora(&os(&["eval".into(), out.clone().into_os_string()]));
+    ok(&o);
+    let eval: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let close = |a: &serde_json::Value, b: &serde_json::Value| {
+        (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-9
+    };
+    assert!(
+        close(&eval["accuracy"], &m["test"]["accuracy"]),
+        "{eval} vs {}",
+        m["test"]
+    );
+    // Continued to a third epoch from its own split.json: the validation split comes back.
+    let o = imdb_lora(&os(&[
+        "train".into(),
+        "--resume-from".into(),
+        out.clone().into_os_string(),
+        "--epochs".into(),
+        "3".into(),
+        "--no-report".into(),
+    ]));
+    ok(&o);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("validation: 16 examples"), "{stderr}");
+    let m = json(&out.join("metrics.json"));
+    assert_eq!(m["epochs"].as_array().unwrap().len(), 3);
+}
