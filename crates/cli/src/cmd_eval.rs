@@ -77,7 +77,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let config_path = saved.join(imdb_lora_encoder::files::CONFIG_FILE);
     let config = imdb_lora_encoder::EncoderConfig::from_file(&config_path)?;
+    // A model trained with a long-text rule is evaluated as it was trained (and as predict
+    // and serve run it): its recorded rule and window length.
+    let recorded = imdb_lora_data::RecordedLongText::from_config(
+        config.extra.get(imdb_lora_data::long_text::CONFIG_KEY),
+        &config_path,
+    )?;
+    let (max_len, long_text) = match recorded {
+        Some(r) => (r.max_len, r.rule),
+        None => (max_len, imdb_lora_data::LongText::Truncate),
+    };
     let tokenizer = TextTokenizer::from_dir(&saved, max_len)
+        .and_then(|t| t.with_long_text(long_text))
         .with_context(|| format!("tokenizer of {}", saved.display()))?;
     tokenizer.check_ids_fit(config.vocab_size, config.type_vocab_size)?;
     let model_names: Vec<String> = (0..config.num_labels())

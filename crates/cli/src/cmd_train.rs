@@ -11,7 +11,7 @@ use anyhow::Context;
 use imdb_lora_encoder::{EncoderConfig, load_classifier_with_config, save_adapter};
 use imdb_lora_lora::LoraConfig;
 use imdb_lora_metrics::MetricsFile;
-use imdb_lora_data::TextTokenizer;
+use imdb_lora_data::{LongText, RecordedLongText, TextTokenizer};
 use imdb_lora_infer::ModelFiles;
 use imdb_lora_train::{
     BestMetric, ClassWeights, Datasets, Interrupt, LrSchedule, METRICS_FILE, RunSpec, TrainConfig,
@@ -35,6 +35,14 @@ Examples:
 Trainer's option names work too: --num-train-epochs, --per-device-train-batch-size,
 --per-device-eval-batch-size, --learning-rate, --lr-scheduler-type,
 --gradient-accumulation-steps, --output-dir.";
+
+/// `--long-text` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LongTextArg {
+    Truncate,
+    HeadTail,
+    Window,
+}
 
 /// `--metric-for-best` values.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -131,6 +139,17 @@ pub struct Args {
     /// torch.nn.CrossEntropyLoss(weight=...)).
     #[arg(long, help_heading = "Training", value_name = "auto|W,W,...", value_parser = parse_class_weights)]
     class_weights: Option<ClassWeights>,
+    /// Texts longer than --max-len: truncate (keep the head, as transformers does), head-tail
+    /// (the first quarter and the last three quarters of the window: Sun et al. 2019) or
+    /// window (overlapping windows of --max-len tokens, each trained on with the text's
+    /// label; evaluation and prediction average a text's windows' logits). Recorded in the
+    /// saved model's config.json: predict and serve apply it.
+    #[arg(long, help_heading = "Data", value_enum, default_value = "truncate")]
+    long_text: LongTextArg,
+    /// With --long-text window: tokens shared by consecutive windows (transformers' stride).
+    /// Default: half a window's text.
+    #[arg(long, help_heading = "Data", value_name = "TOKENS")]
+    stride: Option<usize>,
     /// LoRA rank.
     #[arg(long, help_heading = "LoRA", alias = "lora-rank", default_value_t = LoraConfig::default().r)]
     lora_r: usize,
@@ -177,7 +196,7 @@ pub struct Args {
         "max_grad_norm", "grad_accum", "lora_r", "lora_alpha", "lora_dropout",
         "target_modules", "modules_to_save", "bucket_window", "pad_multiple",
         "checkpoint_every", "precision", "val_fraction", "val_file", "metric_for_best",
-        "early_stopping_patience", "load_best", "class_weights",
+        "early_stopping_patience", "load_best", "class_weights", "long_text", "stride",
     ])]
     resume_from: Option<PathBuf>,
     /// Do not render report.md and the charts into --out at the end (`imdb-lora plot` does
@@ -306,6 +325,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             )?
             .with_trained_from(&outcome.model)?,
         };
+        // The long-text rule goes with the model, so predict and serve apply it unasked.
+        let mut config = config.clone();
+        if run.long_text != LongText::Truncate {
+            let recorded = RecordedLongText {
+                rule: run.long_text,
+                max_len: run.max_len,
+            };
+            config.extra.insert(
+                imdb_lora_data::long_text::CONFIG_KEY.into(),
+                serde_json::to_value(recorded)?,
+            );
+        }
         imdb_lora_encoder::export::save_pretrained(&full, &config, &model_out, save_dtype)
             .with_context(|| format!("saving {}", model_out.display()))?;
         imdb_lora_encoder::export::copy_tokenizer_files(&model_dir(&files), &model_out)?;
@@ -344,7 +375,16 @@ fn prepare(args: &Args, client: &imdb_lora_hub::HubClient) -> anyhow::Result<Pre
     let precision = args.precision.checked()?;
     let files = args.model.files(client)?;
     let base_config = EncoderConfig::from_file(&files.config)?;
-    let tokenizer = d.tokenizer(&files)?;
+    let long_text = match (args.long_text, args.stride) {
+        (LongTextArg::Window, stride) => LongText::Window {
+            // Half of what a window holds besides [CLS] and [SEP].
+            stride: stride.unwrap_or(d.max_len.saturating_sub(2) / 2),
+        },
+        (_, Some(_)) => anyhow::bail!("--stride is the overlap of --long-text window's windows"),
+        (LongTextArg::Truncate, None) => LongText::Truncate,
+        (LongTextArg::HeadTail, None) => LongText::HeadTail,
+    };
+    let tokenizer = d.tokenizer(&files)?.with_long_text(long_text)?;
     tokenizer.check_ids_fit(base_config.vocab_size, base_config.type_vocab_size)?;
     if args.metric_for_best.is_some() && args.val_file.is_none() && args.val_fraction.is_none() {
         anyhow::bail!(
@@ -415,6 +455,7 @@ fn prepare(args: &Args, client: &imdb_lora_hub::HubClient) -> anyhow::Result<Pre
             load_best: args.load_best,
             class_weights: args.class_weights.clone(),
         },
+        long_text,
     };
     Ok(Prepared {
         files,
@@ -459,7 +500,8 @@ fn prepare_continued(
     };
     let files = model.files(client)?;
     let base_config = EncoderConfig::from_file(&files.config)?;
-    let tokenizer = TextTokenizer::from_files(&files.tokenizer_files(), run.max_len)?;
+    let tokenizer = TextTokenizer::from_files(&files.tokenizer_files(), run.max_len)?
+        .with_long_text(run.long_text)?;
     tokenizer.check_ids_fit(base_config.vocab_size, base_config.type_vocab_size)?;
     tracing::info!(
         epochs = run.train.epochs,

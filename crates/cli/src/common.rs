@@ -211,7 +211,16 @@ impl DataArgs {
             prepare_split(&test_path, dataset.test, tokenizer, &test_spec)?,
             &classes,
         );
-        let rows = |split: &TokenizedSplit| split.examples.iter().map(|e| e.row).collect();
+        // One row per text (a long text's windows share theirs), in the order used.
+        let rows = |split: &TokenizedSplit| {
+            let mut seen = std::collections::HashSet::new();
+            split
+                .examples
+                .iter()
+                .map(|e| e.row)
+                .filter(|r| seen.insert(*r))
+                .collect()
+        };
         let record = SplitRecord {
             train_files: dataset.train_files.clone(),
             test_files: dataset.test_files.clone(),
@@ -298,10 +307,14 @@ pub fn log_split(what: &str, split: &TokenizedSplit, classes: &[String], max_len
         n if n > 8 => format!(", … ({} more classes)", n - 8),
         _ => String::new(),
     };
-    let (n, truncated) = (split.examples.len(), split.stats.truncated);
+    let (n, truncated) = (split.stats.examples, split.stats.truncated);
+    let windows = match split.stats.sequences {
+        s if s > n => format!(" in {s} windows"),
+        _ => String::new(),
+    };
     tracing::info!(
         path = %split.path.display(),
-        "{what}: {n} examples ({}{more}), mean {:.1} tokens, {truncated} cut at {max_len}",
+        "{what}: {n} examples ({}{more}){windows}, mean {:.1} tokens, {truncated} cut at {max_len}",
         counts.join(", "),
         split.stats.mean_len(),
     );
@@ -373,7 +386,7 @@ pub fn tokenized_part(
     let (examples, stats) = tokenizer.encode_reviews(&reviews, what)?;
     let split = TokenizedSplit {
         path: files.first().cloned().unwrap_or_default(),
-        counts: imdb_lora_data::LabelCounts::of(examples.iter().map(|e| &e.label)),
+        counts: imdb_lora_data::LabelCounts::of(reviews.iter().map(|r| &r.label)),
         examples,
         stats,
     };

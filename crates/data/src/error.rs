@@ -49,6 +49,10 @@ pub enum Error {
         reason: String,
     },
 
+    /// A long-text rule that cannot work with the window asked for.
+    #[error("{0}")]
+    LongText(String),
+
     // ----- tokenisation -----
     /// A tokenizer source provides neither `tokenizer.json` nor `vocab.txt`.
     #[error("model source {source_desc} has neither tokenizer.json nor vocab.txt; cannot tokenise")]

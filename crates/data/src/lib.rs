@@ -29,6 +29,7 @@ pub mod batch;
 mod error;
 mod example;
 pub mod imdb;
+pub mod long_text;
 pub mod subset;
 pub mod table;
 pub mod tokenize;
@@ -41,6 +42,7 @@ pub use crate::batch::{
 };
 pub use crate::error::{BoxError, Error, Result};
 pub use crate::example::Review;
+pub use crate::long_text::{LongText, RecordedLongText};
 pub use crate::subset::{LabelCounts, SubsetSpec};
 pub use crate::tokenize::{
     DEFAULT_MAX_LEN, Encoded, Side, TextTokenizer, TokenizeStats, TokenizerFiles, Tokens,

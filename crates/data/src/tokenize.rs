@@ -24,6 +24,7 @@ use tokenizers::{
 
 use crate::error::{Error, Result, panic_message};
 use crate::example::Review;
+use crate::long_text::LongText;
 
 /// The padding tokens of the supported families' vocabularies, in the order looked for:
 /// WordPiece's (BERT, ELECTRA, DistilBERT), then SentencePiece's and byte-level BPE's
@@ -60,13 +61,23 @@ pub enum Side {
     Left,
 }
 
-/// One text's token ids, and whether the text was longer than `max_len` and cut.
+/// One text's token ids, and whether part of it was left out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tokens {
-    /// `[CLS] ... [SEP]`, at most `max_len`.
+    /// `[CLS] ... [SEP]`, at most `max_len` (under [`LongText::Window`], the first window).
     pub ids: Vec<u32>,
-    /// The text had more tokens than `max_len`.
+    /// The text had more tokens than `max_len` and some were left out.
     pub truncated: bool,
+    /// The further windows of a long text under [`LongText::Window`], in order (empty
+    /// otherwise): its prediction is the mean of the logits of `ids` and these.
+    pub more: Vec<Vec<u32>>,
+}
+
+impl Tokens {
+    /// Every sequence of the text: `ids`, then the further windows.
+    pub fn sequences(&self) -> impl Iterator<Item = &Vec<u32>> {
+        std::iter::once(&self.ids).chain(&self.more)
+    }
 }
 
 /// A review as token ids.
@@ -93,6 +104,8 @@ pub struct TokenizeStats {
     pub truncated: usize,
     /// Longest kept sequence.
     pub longest: usize,
+    /// Sequences given to the model: the texts, or more under [`LongText::Window`].
+    pub sequences: usize,
     /// Wall time in seconds.
     pub seconds: f64,
 }
@@ -146,6 +159,11 @@ pub struct TextTokenizer {
     max_token_id: u32,
     /// The largest token type id the post-processor gives a single text.
     max_type_id: u32,
+    /// How texts longer than `max_len` are given to the model; when not
+    /// [`LongText::Truncate`], `inner` encodes whole texts and [`LongText::sequences`] cuts.
+    long_text: LongText,
+    /// Special tokens the post-processor puts before and after a single text.
+    specials: (usize, usize),
 }
 
 /// Parses a `tokenizer.json` without letting the `tokenizers` crate panic on it.
@@ -314,6 +332,9 @@ impl TextTokenizer {
             ));
         }
         let max_token_id = inner.get_vocab(true).values().copied().max().unwrap_or(0);
+        let mask = probe.get_special_tokens_mask();
+        let prefix = mask.iter().take_while(|&&m| m == 1).count();
+        let suffix = mask.iter().rev().take_while(|&&m| m == 1).count();
         let max_type_id = probe.get_type_ids().iter().copied().max().unwrap_or(0);
         // DEBUG: a caller may ask for one token more than it keeps (the predictor's probe for
         // truncation); the lines that matter say the length texts are cut at.
@@ -330,6 +351,8 @@ impl TextTokenizer {
             source: path.to_path_buf(),
             max_token_id,
             max_type_id,
+            long_text: LongText::Truncate,
+            specials: (prefix, suffix.min(mask.len() - prefix)),
         })
     }
 
@@ -416,6 +439,10 @@ impl TextTokenizer {
     /// [`Error::TokenizerLoad`] if the tokenizer refuses the setting.
     pub fn truncating_from(&self, side: Side) -> Result<TextTokenizer> {
         let mut out = self.clone();
+        // Head + tail and windows decide what is kept themselves; there is no side to cut.
+        if self.long_text != LongText::Truncate {
+            return Ok(out);
+        }
         out.inner
             .with_truncation(Some(truncation(self.max_len, side)))
             .map_err(|source| Error::TokenizerLoad {
@@ -423,6 +450,58 @@ impl TextTokenizer {
                 source,
             })?;
         Ok(out)
+    }
+
+    /// A copy that gives texts longer than `max_len` to the model by `rule` ([`LongText`]).
+    ///
+    /// # Errors
+    /// [`Error::LongText`] when a window cannot advance; [`Error::TokenizerLoad`] if the
+    /// tokenizer refuses the setting.
+    pub fn with_long_text(&self, rule: LongText) -> Result<TextTokenizer> {
+        rule.check(self.max_len, self.specials.0 + self.specials.1)?;
+        let mut out = self.clone();
+        let truncation = match rule {
+            LongText::Truncate => Some(truncation(self.max_len, Side::Right)),
+            _ => None,
+        };
+        out.inner
+            .with_truncation(truncation)
+            .map_err(|source| Error::TokenizerLoad {
+                path: self.source.clone(),
+                source,
+            })?;
+        out.long_text = rule;
+        Ok(out)
+    }
+
+    /// The long-text rule ([`TextTokenizer::with_long_text`]).
+    pub fn long_text(&self) -> LongText {
+        self.long_text
+    }
+
+    /// One encoding as the model's sequences: itself when the tokenizer truncated it, else
+    /// cut by the long-text rule.
+    fn sequences(&self, e: &tokenizers::Encoding) -> Tokens {
+        if self.long_text == LongText::Truncate {
+            return Tokens {
+                ids: e.get_ids().to_vec(),
+                truncated: !e.get_overflowing().is_empty(),
+                more: Vec::new(),
+            };
+        }
+        let (prefix, suffix) = self.specials;
+        let (mut seqs, truncated) =
+            self.long_text
+                .sequences(e.get_ids(), prefix, suffix, self.max_len);
+        let first = match seqs.is_empty() {
+            true => Vec::new(),
+            false => seqs.remove(0),
+        };
+        Tokens {
+            ids: first,
+            truncated,
+            more: seqs,
+        }
     }
 
     /// Encode texts in parallel, saying of each whether it was cut to `max_len`.
@@ -434,13 +513,7 @@ impl TextTokenizer {
                 what: format!("{} texts", texts.len()),
                 source,
             })?;
-        Ok(encs
-            .iter()
-            .map(|e| Tokens {
-                ids: e.get_ids().to_vec(),
-                truncated: !e.get_overflowing().is_empty(),
-            })
-            .collect())
+        Ok(encs.iter().map(|e| self.sequences(e)).collect())
     }
 
     /// Encode one text (on the calling thread), saying whether it was cut to `max_len`.
@@ -452,10 +525,7 @@ impl TextTokenizer {
                 what: "one text".into(),
                 source,
             })?;
-        Ok(Tokens {
-            ids: e.get_ids().to_vec(),
-            truncated: !e.get_overflowing().is_empty(),
-        })
+        Ok(self.sequences(&e))
     }
 
     /// Encode reviews in parallel, keeping row and label; `what` names them in errors and logs.
@@ -492,18 +562,23 @@ impl TextTokenizer {
                     source,
                 })?;
             for (review, enc) in chunk.iter().zip(encs) {
-                let ids = enc.get_ids().to_vec();
-                if !enc.get_overflowing().is_empty() {
+                let tokens = self.sequences(&enc);
+                if tokens.truncated {
                     stats.truncated += 1;
                 }
-                stats.tokens += ids.len() as u64;
-                stats.longest = stats.longest.max(ids.len());
-                out.push(Encoded {
-                    row: review.row,
-                    label: review.label,
-                    ids,
-                    type_ids: enc.get_type_ids().to_vec(),
-                });
+                // Single texts have one token type throughout (BERT's 0).
+                let type_id = enc.get_type_ids().first().copied().unwrap_or(0);
+                for ids in std::iter::once(tokens.ids).chain(tokens.more) {
+                    stats.tokens += ids.len() as u64;
+                    stats.longest = stats.longest.max(ids.len());
+                    stats.sequences += 1;
+                    out.push(Encoded {
+                        row: review.row,
+                        label: review.label,
+                        type_ids: vec![type_id; ids.len()],
+                        ids,
+                    });
+                }
             }
         }
         stats.seconds = start.elapsed().as_secs_f64();
@@ -605,7 +680,8 @@ mod tests {
             head,
             Tokens {
                 ids: vec![2, 5, 6, 7, 3],
-                truncated: true
+                truncated: true,
+                more: Vec::new(),
             }
         );
         let tail = left.encode_marked(text).unwrap();
@@ -613,7 +689,8 @@ mod tests {
             tail,
             Tokens {
                 ids: vec![2, 7, 8, 9, 3],
-                truncated: true
+                truncated: true,
+                more: Vec::new(),
             }
         );
         // Exactly max_len tokens is not a cut.

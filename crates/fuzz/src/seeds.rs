@@ -514,6 +514,7 @@ fn training_runs(scratch: &Path) -> Result<Vec<(&'static str, Option<Vec<u8>>, V
             precision: imdb_lora_encoder::Precision::F32,
             lora: lora.clone(),
             train: config,
+            long_text: imdb_lora_data::LongText::Truncate,
         };
         let dir = scratch.join(name);
         let device = Default::default();

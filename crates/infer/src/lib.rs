@@ -26,4 +26,5 @@ pub use input::TextInput;
 pub use prediction::{Prediction, softmax};
 pub use predictor::{
     Adapter, ClassifierInfo, DEFAULT_BATCH_SIZE, DEFAULT_MAX_LEN, PredictOptions, Predictor,
+    mean_logits,
 };

@@ -8,7 +8,9 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use imdb_lora_data::batch::collate_to;
 use imdb_lora_data::tokenize::MAX_SUPPORTED_LEN;
-use imdb_lora_data::{BatcherConfig, Encoded, Side, TextTokenizer};
+use imdb_lora_data::{
+    BatcherConfig, Encoded, LongText, RecordedLongText, Side, TextTokenizer, Tokens,
+};
 use imdb_lora_encoder::adapter::{ADAPTER_CONFIG, ADAPTER_WEIGHTS};
 use imdb_lora_encoder::export::{CONFIG_FILE, WEIGHTS_FILE};
 use imdb_lora_encoder::heads::{Head, output_key};
@@ -362,7 +364,28 @@ impl<B: KernelBackend> Predictor<B> {
                 expected: "at least 2 ([CLS] and [SEP]) and at most 512",
             });
         }
-        let tokenizer = TextTokenizer::from_files(&files.tokenizer_files(), max_len)?;
+        // A model trained with a long-text rule carries it, with the window it was trained
+        // with: applied here, so predict and the server see texts as training did.
+        let recorded = RecordedLongText::from_config(
+            config.extra.get(imdb_lora_data::long_text::CONFIG_KEY),
+            &files.config,
+        )?;
+        let (max_len, long_text) = match recorded {
+            Some(r) => {
+                if r.max_len != max_len {
+                    tracing::info!(
+                        max_len = r.max_len,
+                        rule = r.rule.describe(),
+                        "the model was trained on windows of max_len {}: using that",
+                        r.max_len
+                    );
+                }
+                (r.max_len, r.rule)
+            }
+            None => (max_len, LongText::Truncate),
+        };
+        let tokenizer = TextTokenizer::from_files(&files.tokenizer_files(), max_len)?
+            .with_long_text(long_text)?;
         if tokenizer.vocab_size() > config.vocab_size {
             return Err(InferError::VocabMismatch {
                 tokenizer: tokenizer.source().to_path_buf(),
@@ -517,25 +540,23 @@ impl<B: KernelBackend> Predictor<B> {
 
     /// Token ids as the model sees them: `[CLS] ... [SEP]`, at most `max_len`, no padding.
     ///
-    /// A text longer than `max_len` keeps its head (`[CLS]`, the first `max_len - 2` tokens,
-    /// `[SEP]`), and a warning with its index is logged. An empty text is `[CLS] [SEP]`.
-    pub fn encode(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>, InferError> {
+    /// A text longer than `max_len` is given to the model by the model's long-text rule: by
+    /// default it keeps its head (`[CLS]`, the first `max_len - 2` tokens, `[SEP]`); a model
+    /// trained on windows gets all of them (`Tokens::more`). A text cut is logged with its
+    /// index. An empty text is `[CLS] [SEP]`.
+    pub fn encode(&self, texts: &[&str]) -> Result<Vec<Tokens>, InferError> {
         let all = self.input.encode_batch(texts, Side::Right)?;
-        Ok(all
-            .into_iter()
-            .enumerate()
-            .map(|(index, tokens)| {
-                if tokens.truncated {
-                    tracing::warn!(
-                        index,
-                        max_len = self.max_len(),
-                        "text {index} is longer than max_len; truncated to its first {} tokens",
-                        self.max_len()
-                    );
-                }
-                tokens.ids
-            })
-            .collect())
+        for (index, tokens) in all.iter().enumerate() {
+            if tokens.truncated {
+                tracing::warn!(
+                    index,
+                    max_len = self.max_len(),
+                    "text {index} is longer than max_len {}; part of it was left out",
+                    self.max_len()
+                );
+            }
+        }
+        Ok(all)
     }
 
     /// Labels every text with the default classifier, in input order.
@@ -545,23 +566,32 @@ impl<B: KernelBackend> Predictor<B> {
     /// Empty strings are valid input (the model sees just `[CLS] [SEP]`); no texts gives no
     /// predictions.
     pub fn predict(&self, texts: &[&str]) -> Result<Vec<Prediction>, InferError> {
-        let ids = self.encode(texts)?;
-        let mut order: Vec<usize> = (0..texts.len()).collect();
+        let tokens = self.encode(texts)?;
+        // Every sequence with its text (a long text's windows are several).
+        let sequences: Vec<(usize, &[u32])> = tokens
+            .iter()
+            .enumerate()
+            .flat_map(|(i, t)| t.sequences().map(move |s| (i, s.as_slice())))
+            .collect();
+        let mut order: Vec<usize> = (0..sequences.len()).collect();
         // Longest first: if a batch is too big for memory, the first one says so.
-        order.sort_by_key(|&i| Reverse(ids[i].len()));
-        let mut out: Vec<(usize, Prediction)> = Vec::with_capacity(texts.len());
+        order.sort_by_key(|&i| Reverse(sequences[i].1.len()));
+        let mut logits: Vec<Vec<Vec<f32>>> = vec![Vec::new(); texts.len()];
         for chunk in order.chunks(self.batch_size) {
-            let batch: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
-            let logits = self.logits(0, &batch)?;
-            for (&i, l) in chunk.iter().zip(logits) {
-                out.push((i, self.prediction(0, texts[i], &l)));
+            let batch: Vec<&[u32]> = chunk.iter().map(|&i| sequences[i].1).collect();
+            for (&i, l) in chunk.iter().zip(self.logits(0, &batch)?) {
+                logits[sequences[i].0].push(l);
             }
         }
-        out.sort_by_key(|(i, _)| *i);
-        Ok(out.into_iter().map(|(_, p)| p).collect())
+        Ok(texts
+            .iter()
+            .zip(logits)
+            .map(|(text, windows)| self.prediction(0, text, &mean_logits(&windows)))
+            .collect())
     }
 
-    /// The prediction of classifier `classifier` for `text` from its logits.
+    /// The prediction of classifier `classifier` for `text` from its logits (a long text's
+    /// windows': their mean, [`mean_logits`]).
     pub fn prediction(&self, classifier: usize, text: &str, logits: &[f32]) -> Prediction {
         self.classifiers[classifier]
             .labels
@@ -629,4 +659,19 @@ impl<B: KernelBackend> Predictor<B> {
         }
         Ok(values.chunks_exact(n).map(<[f32]>::to_vec).collect())
     }
+}
+
+/// The mean of a text's windows' logits (its one sequence's, for a text that fits): how a
+/// text split into windows is predicted, in training's evaluation, `predict` and the server.
+pub fn mean_logits(windows: &[Vec<f32>]) -> Vec<f32> {
+    let Some(first) = windows.first() else {
+        return Vec::new();
+    };
+    if windows.len() == 1 {
+        return first.clone();
+    }
+    let n = windows.len() as f64;
+    (0..first.len())
+        .map(|c| (windows.iter().map(|w| f64::from(w[c])).sum::<f64>() / n) as f32)
+        .collect()
 }

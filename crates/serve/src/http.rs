@@ -14,7 +14,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use imdb_lora_infer::{TextInput, Tokens};
+use imdb_lora_infer::{TextInput, Tokens, mean_logits};
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::api::{PredictRequest, Score, parse_predict, scores};
@@ -293,19 +293,31 @@ async fn answer(state: &AppState, request: Request, start: Instant) -> Result<Re
         .observe(tokenization.as_secs_f64());
     let deadline = start + state.config.request_timeout;
     let mut replies = Vec::with_capacity(tokens.len());
-    let compute_tokens: usize = tokens.iter().map(|t| t.ids.len()).sum();
+    let compute_tokens: usize = tokens
+        .iter()
+        .flat_map(|t| t.sequences())
+        .map(Vec::len)
+        .sum();
+    // A job per sequence: a text the model's long-text rule splits into windows is several,
+    // answered with the mean of their logits.
+    let windows: Vec<usize> = tokens.iter().map(|t| 1 + t.more.len()).collect();
     for t in tokens {
-        state.metrics.input_length.observe(t.ids.len() as f64);
-        let (reply, rx) = oneshot::channel();
-        let job = Job {
-            classifier,
-            ids: t.ids,
-            queued: Instant::now(),
-            deadline,
-            reply,
-        };
-        state.jobs.send(job).map_err(|_| unhealthy())?;
-        replies.push(rx);
+        state
+            .metrics
+            .input_length
+            .observe(t.sequences().map(Vec::len).sum::<usize>() as f64);
+        for ids in std::iter::once(t.ids).chain(t.more) {
+            let (reply, rx) = oneshot::channel();
+            let job = Job {
+                classifier,
+                ids,
+                queued: Instant::now(),
+                deadline,
+                reply,
+            };
+            state.jobs.send(job).map_err(|_| unhealthy())?;
+            replies.push(rx);
+        }
     }
     let mut done: Vec<Done> = Vec::with_capacity(replies.len());
     for rx in replies {
@@ -333,9 +345,13 @@ async fn answer(state: &AppState, request: Request, start: Instant) -> Result<Re
         }
     }
     let labels = &state.classifiers[classifier].labels;
-    let answers: Vec<Vec<Score>> = done
+    let mut next = done.iter();
+    let answers: Vec<Vec<Score>> = windows
         .iter()
-        .map(|d| scores(labels, &d.logits, req.raw_scores))
+        .map(|&n| {
+            let logits: Vec<Vec<f32>> = next.by_ref().take(n).map(|d| d.logits.clone()).collect();
+            scores(labels, &mean_logits(&logits), req.raw_scores)
+        })
         .collect();
     if let Some(d) = answers.iter().flatten().find(|s| s.score.is_nan()) {
         return Err(ApiError::new(

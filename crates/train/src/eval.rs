@@ -2,7 +2,6 @@
 
 use std::time::Instant;
 
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use imdb_lora_data::Batch;
@@ -55,6 +54,10 @@ pub fn argmax(logits: Tensor<impl Backend, 2>) -> Result<Vec<i64>, TrainError> {
 /// The pass is reported to `progress` as a task labelled `label` that advances once per batch
 /// (its total is the iterator's length when the iterator knows it exactly).
 ///
+/// The metrics count texts: sequences sharing a row (a long text's windows,
+/// [`imdb_lora_data::LongText::Window`]) are one text, predicted from the mean of their
+/// logits; its loss is the cross-entropy of that mean (computed on the host, in f64).
+///
 /// Use an inference model (`model.valid()` of a training one): no dropout, fused attention.
 pub fn evaluate<B: KernelBackend>(
     model: &SequenceClassifier<B>,
@@ -78,26 +81,22 @@ pub fn evaluate<B: KernelBackend>(
     } else {
         model
     };
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
     let mut acc = EvalAccumulator::with_classes(classes.len());
     let total = match batches.size_hint() {
         (low, Some(high)) if low == high => Some(high as u64),
         _ => None,
     };
     let task = progress.start(label, total, Unit::Items);
-    // Per batch, its predictions and mean loss stay on the device as one float vector
-    // `[predictions..., loss]` (class indices are small integers, exact in f32); the whole
-    // pass is read back once at the end, so the host never waits inside it.
+    // Each batch's logits stay on the device; the whole pass is read back once at the end,
+    // so the host never waits inside it.
     let mut outputs = Vec::new();
+    let mut rows = Vec::new();
     let mut labels = Vec::new();
     for batch in batches {
-        let size = batch.batch_size;
-        labels.push(batch.labels.clone());
+        rows.extend_from_slice(&batch.rows);
+        labels.extend_from_slice(&batch.labels);
         let t = BatchTensors::<B>::new(batch, device);
-        let logits = model.forward(t.input_ids, t.attention_mask, Some(t.token_type_ids))?;
-        let loss = loss_fn.forward(logits.clone(), t.labels);
-        let predictions = logits.argmax(1).reshape([size]).float();
-        outputs.push(Tensor::cat(vec![predictions, loss], 0));
+        outputs.push(model.forward(t.input_ids, t.attention_mask, Some(t.token_type_ids))?);
         task.advance(1);
     }
     drop(task);
@@ -105,22 +104,24 @@ pub fn evaluate<B: KernelBackend>(
         true => Vec::new(),
         false => Tensor::cat(outputs, 0)
             .into_data()
-            .convert::<f64>()
-            .to_vec::<f64>()
+            .convert::<f32>()
+            .to_vec::<f32>()
             .map_err(|e| TrainError::Tensor(format!("{e:?}")))?,
     };
-    let mut rest = values.as_slice();
-    for labels in &labels {
-        let Some((batch, tail)) = rest.split_at_checked(labels.len() + 1) else {
-            return Err(TrainError::Tensor(format!(
-                "evaluation read back {} values, fewer than its batches hold",
-                values.len()
-            )));
-        };
-        let (predictions, loss) = batch.split_at(labels.len());
-        let predictions: Vec<i64> = predictions.iter().map(|&p| p as i64).collect();
-        acc.update(&predictions, labels, loss[0])?;
-        rest = tail;
+    let n = classes.len();
+    if values.len() != rows.len() * n {
+        return Err(TrainError::Tensor(format!(
+            "evaluation read back {} logits for {} sequences of {n} classes",
+            values.len(),
+            rows.len()
+        )));
+    }
+    let texts = per_text(&rows, &labels, &values, n);
+    let predictions: Vec<i64> = texts.iter().map(|t| t.prediction).collect();
+    let text_labels: Vec<i64> = texts.iter().map(|t| t.label).collect();
+    let mean_loss = texts.iter().map(|t| t.loss).sum::<f64>() / texts.len().max(1) as f64;
+    if !texts.is_empty() {
+        acc.update(&predictions, &text_labels, mean_loss)?;
     }
     let metrics = acc.finish(start.elapsed().as_secs_f64());
     let per_class = acc.class_metrics(classes)?;
@@ -135,4 +136,78 @@ pub fn evaluate<B: KernelBackend>(
         "evaluation"
     );
     Ok((metrics, per_class))
+}
+
+/// One text's evaluation: its windows' logits averaged.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct TextResult {
+    label: i64,
+    prediction: i64,
+    /// Cross-entropy of the averaged logits.
+    loss: f64,
+}
+
+/// The texts of a pass, in the order their first sequence came: the mean of each text's
+/// sequences' logits (one sequence, unless long texts are split into windows), its argmax
+/// (the first of equals, as `argmax`) and its cross-entropy. Sequences of one text share its
+/// row; `values` holds `n` logits per sequence.
+fn per_text(rows: &[usize], labels: &[i64], values: &[f32], n: usize) -> Vec<TextResult> {
+    let mut index: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    let mut sums: Vec<(Vec<f64>, usize, i64)> = Vec::new();
+    for ((row, label), logits) in rows.iter().zip(labels).zip(values.chunks_exact(n)) {
+        let at = *index.entry(*row).or_insert_with(|| {
+            sums.push((vec![0.0; n], 0, *label));
+            sums.len() - 1
+        });
+        let (sum, count, _) = &mut sums[at];
+        for (s, &l) in sum.iter_mut().zip(logits) {
+            *s += f64::from(l);
+        }
+        *count += 1;
+    }
+    sums.into_iter()
+        .map(|(sum, count, label)| {
+            let mean: Vec<f64> = sum.iter().map(|s| s / count as f64).collect();
+            let max = mean.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let log_sum = mean.iter().map(|m| (m - max).exp()).sum::<f64>().ln() + max;
+            let prediction = mean
+                .iter()
+                .enumerate()
+                .fold((0, f64::NEG_INFINITY), |best, (i, &m)| match m > best.1 {
+                    true => (i, m),
+                    false => best,
+                })
+                .0 as i64;
+            let target = usize::try_from(label).ok().and_then(|l| mean.get(l));
+            TextResult {
+                label,
+                prediction,
+                // A label outside the head gives a non-finite loss, refused by the accumulator.
+                loss: target.map_or(f64::NAN, |t| log_sum - t),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_texts_windows_are_averaged_and_counted_once() {
+        // Text 7 has two windows whose logits disagree; text 3 one.
+        let rows = [7, 3, 7];
+        let labels = [1, 0, 1];
+        let values = [2.0, 0.0, 0.0, 1.0, -1.0, 3.0];
+        let t = per_text(&rows, &labels, &values, 2);
+        assert_eq!(t.len(), 2);
+        assert_eq!((t[0].label, t[0].prediction), (1, 1)); // mean [0.5, 1.5]
+        let expected = (0.5f64.exp() + 1.5f64.exp()).ln() - 1.5;
+        assert!((t[0].loss - expected).abs() < 1e-12);
+        assert_eq!((t[1].label, t[1].prediction), (0, 1));
+        let expected = (1.0f64.exp() + 1.0).ln();
+        assert!((t[1].loss - expected).abs() < 1e-12);
+        // Ties go to the first class, as argmax.
+        assert_eq!(per_text(&[0], &[0], &[1.0, 1.0], 2)[0].prediction, 0);
+    }
 }

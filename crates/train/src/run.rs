@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use imdb_lora_data::LongText;
 use imdb_lora_encoder::Precision;
 use imdb_lora_lora::LoraConfig;
 use imdb_lora_metrics::RunConfig;
@@ -35,6 +36,23 @@ pub struct RunSpec {
     pub lora: LoraConfig,
     /// How to train.
     pub train: TrainConfig,
+    /// How texts longer than `max_len` were given to the model (the default, cut at the end,
+    /// is not written: run.json files of older runs read as it).
+    #[serde(default, skip_serializing_if = "is_truncate")]
+    pub long_text: LongText,
+}
+
+fn is_truncate(rule: &LongText) -> bool {
+    *rule == LongText::Truncate
+}
+
+/// The texts among `examples`: its distinct rows (a long text split into windows is one).
+fn texts(examples: &[imdb_lora_data::Encoded]) -> usize {
+    examples
+        .iter()
+        .map(|e| e.row)
+        .collect::<std::collections::HashSet<_>>()
+        .len()
 }
 
 fn by_name<S: serde::Serializer>(precision: &Precision, s: S) -> Result<S::Ok, S::Error> {
@@ -62,11 +80,11 @@ impl RunSpec {
         Ok(RunConfig {
             model: self.model.clone(),
             data: self.data.clone(),
-            train_n: data.train.len(),
-            test_n: data.test.len(),
-            val_n: data.validation.as_ref().map(Vec::len),
+            train_n: texts(&data.train),
+            test_n: texts(&data.test),
+            val_n: data.validation.as_deref().map(texts),
             class_weights,
-            long_text: None,
+            long_text: self.long_text.describe(),
             max_len: self.max_len,
             epochs: t.epochs,
             batch_size: t.batch_size,
@@ -193,6 +211,7 @@ mod tests {
             precision: Precision::F32,
             lora: LoraConfig::default(),
             train: TrainConfig::default(),
+            long_text: LongText::Truncate,
         }
     }
 

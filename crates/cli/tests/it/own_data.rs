@@ -475,3 +475,78 @@ fn a_validation_split_chooses_the_saved_model() {
     let m = json(&out.join("metrics.json"));
     assert_eq!(m["epochs"].as_array().unwrap().len(), 3);
 }
+
+/// `--long-text window` through the binary: texts become overlapping windows for training,
+/// evaluation counts texts (the mean of a text's windows' logits), the rule is recorded in
+/// the saved model's config.json, and `eval` and `predict` apply it unasked.
+#[test]
+fn long_texts_as_windows_train_evaluate_and_predict_by_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut args: Vec<std::ffi::OsString> = vec!["train".into(), "--model".into()];
+    args.push(minilm().into_os_string());
+    args.extend(data_args(&ag_news()));
+    for a in ["--epochs", "1", "--checkpoint-every", "0", "--no-report"] {
+        args.push(a.into());
+    }
+    args.extend(["--out".into(), out.clone().into_os_string()]);
+    let mut refused = args.clone();
+    refused.extend(["--stride".into(), "4".into()]);
+    let stderr = String::from_utf8_lossy(&imdb_lora(&os(&refused)).stderr).into_owned();
+    assert!(
+        stderr.contains("--stride is the overlap of --long-text window"),
+        "{stderr}"
+    );
+    args.extend([
+        "--long-text".into(),
+        "window".into(),
+        "--stride".into(),
+        "8".into(),
+    ]);
+    let o = imdb_lora(&os(&args));
+    ok(&o);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("test: 32 examples") && stderr.contains("windows"),
+        "{stderr}"
+    );
+    let m = json(&out.join("metrics.json"));
+    assert_eq!(m["config"]["long_text"], "window, stride 8");
+    assert_eq!(
+        (
+            m["config"]["test_n"].as_u64(),
+            m["config"]["train_n"].as_u64()
+        ),
+        (Some(32), Some(64))
+    );
+    assert_eq!(m["epochs"][0]["eval"]["samples"], 32, "texts, not windows");
+    let split = json(&out.join("split.json"));
+    assert_eq!(split["test_rows"].as_array().unwrap().len(), 32);
+    let config = json(&out.join("model/config.json"));
+    assert_eq!(
+        config["imdb_lora_long_text"],
+        serde_json::json!({"rule": "window", "stride": 8, "max_len": 48})
+    );
+    // eval of the run directory applies the recorded rule: the last epoch's numbers again.
+    let o = imdb_lora(&os(&["eval".into(), out.clone().into_os_string()]));
+    ok(&o);
+    let eval: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(eval["samples"], 32);
+    let diff =
+        eval["accuracy"].as_f64().unwrap() - m["epochs"][0]["eval"]["accuracy"].as_f64().unwrap();
+    assert!(diff.abs() < 1e-9, "{eval}");
+    // predict reads the rule from the model: a long text is answered, nothing cut.
+    let long = "Stocks rallied on Wall Street today as investors cheered the central bank's \
+                decision to cut interest rates again, sending the major indexes to records. \
+                Bond yields fell, the dollar slipped against the euro and the yen, and oil \
+                prices rose on hopes that cheaper money would lift demand for fuel next year.";
+    let o = imdb_lora(&os(&[
+        "predict".into(),
+        "--model".into(),
+        out.join("model").into_os_string(),
+        long.into(),
+    ]));
+    ok(&o);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!stderr.contains("left out"), "{stderr}");
+}

@@ -125,7 +125,12 @@ fn token_ids_equal_the_python_tokenizers() {
         Some(&peft_adapter()),
         PredictOptions::default().with_max_len(max_len),
     );
-    let ids = p.encode(&refs(&texts)).unwrap();
+    let ids: Vec<Vec<u32>> = p
+        .encode(&refs(&texts))
+        .unwrap()
+        .into_iter()
+        .map(|t| t.ids)
+        .collect();
     let path = fixture("minilm/expected.safetensors");
     let (shape, input_ids) = tensor(&path, "input_ids");
     let (_, mask) = tensor(&path, "attention_mask");
@@ -158,7 +163,12 @@ fn truncation_equals_encoding_at_max_len_directly() {
             PredictOptions::default().with_max_len(max_len),
         );
         let direct = imdb_lora_data::TextTokenizer::from_dir(&minilm(), max_len).unwrap();
-        let got = p.encode(&inputs).unwrap();
+        let got: Vec<Vec<u32>> = p
+            .encode(&inputs)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.ids)
+            .collect();
         for (text, ids) in inputs.iter().zip(&got) {
             assert_eq!(ids, &direct.encode(text).unwrap(), "max_len {max_len}");
             assert!(ids.len() <= max_len);
@@ -249,7 +259,7 @@ fn tiny_model_max_len_is_capped_and_config_labels_are_used() {
     assert_eq!(p.label_names(), ["neg", "pos"]);
     let long = "w1 ".repeat(100);
     let preds = p.predict(&[long.as_str(), "w3 w4", ""]).unwrap();
-    assert_eq!(p.encode(&[long.as_str()]).unwrap()[0].len(), 64);
+    assert_eq!(p.encode(&[long.as_str()]).unwrap()[0].ids.len(), 64);
     assert_eq!(preds.len(), 3);
     for pred in &preds {
         assert!((pred.neg_prob().unwrap() + pred.pos_prob().unwrap() - 1.0).abs() < 1e-12);
@@ -460,7 +470,7 @@ fn several_adapters_share_the_base_and_each_predicts_as_alone() {
     );
     assert!(!info[0].merged && !info[1].merged && info[0].rank == Some(8));
     let ids = both.encode(&refs(&texts)).unwrap();
-    let inputs: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+    let inputs: Vec<&[u32]> = ids.iter().map(|t| t.ids.as_slice()).collect();
     for (index, dir) in [(0, peft_adapter()), (1, other.path().to_path_buf())] {
         let alone = load(&minilm(), Some(&dir), PredictOptions::default());
         assert!(alone.classifiers()[0].merged);
@@ -520,4 +530,49 @@ fn text_input_cuts_from_the_side_asked() {
         .encode("one", imdb_lora_infer::Side::Left)
         .unwrap();
     assert!(!short.truncated);
+}
+
+/// A model whose config.json records `--long-text window`: predict splits a long text into
+/// the windows it was trained on (the recorded `max_len`, whatever the options say) and
+/// answers with the softmax of the mean of their logits; a short text is one window.
+#[test]
+fn a_recorded_window_rule_is_applied_and_the_windows_logits_averaged() {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(minilm()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    let config_path = dir.path().join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    config["imdb_lora_long_text"] =
+        serde_json::json!({"rule": "window", "stride": 4, "max_len": 16});
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let p = load(dir.path(), Some(&peft_adapter()), PredictOptions::default());
+    assert_eq!(p.max_len(), 16, "the recorded window length");
+    let long = "a triumph of a film, warm and funny, though the middle drags and the ending \
+                is a mess that nearly undoes everything good before it";
+    let tokens = p.encode(&[long, "fine"]).unwrap();
+    let windows: Vec<&[u32]> = tokens[0].sequences().map(Vec::as_slice).collect();
+    assert!(windows.len() >= 3 && windows.iter().all(|w| w.len() <= 16));
+    assert!(!tokens[0].truncated && tokens[1].more.is_empty());
+    let each = p.logits(0, &windows).unwrap();
+    let mean = imdb_lora_infer::mean_logits(&each);
+    let expected = imdb_lora_infer::softmax(&mean);
+    let got = p.predict(&[long, "fine"]).unwrap();
+    let probs: Vec<f64> = got[0].probs.iter().map(|(_, p)| *p).collect();
+    for (g, e) in probs.iter().zip(&expected) {
+        assert!((g - e).abs() < 1e-6, "{probs:?} vs {expected:?}");
+    }
+    // Not the first window's alone: the others count.
+    let first = imdb_lora_infer::softmax(&each[0]);
+    assert!(probs.iter().zip(&first).any(|(g, f)| (g - f).abs() > 1e-4));
+    // A bad record is an error naming the file and the key.
+    config["imdb_lora_long_text"] = serde_json::json!({"rule": "sideways"});
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let (_, message) = load_err(dir.path(), Some(&peft_adapter()));
+    assert!(
+        message.contains("config.json") && message.contains("imdb_lora_long_text"),
+        "{message}"
+    );
 }

@@ -96,7 +96,7 @@ fn predict_answers_as_tei_with_predicts_probabilities() {
     );
     let raw = pairs(&a.json());
     let ids = reference.encode(&[TEXTS[1]]).unwrap();
-    let logits = reference.logits(0, &[ids[0].as_slice()]).unwrap();
+    let logits = reference.logits(0, &[ids[0].ids.as_slice()]).unwrap();
     let names = reference.label_names();
     for (label, score) in &raw {
         let i = names.iter().position(|n| n == label).unwrap();
@@ -202,4 +202,46 @@ fn info_health_and_page() {
     assert_eq!(page.status, 200);
     assert!(page.content_type.starts_with("text/html"));
     assert!(page.body.contains("/predict"), "the page calls /predict");
+}
+
+/// A model trained on windows (its config.json records `--long-text window`): the server
+/// splits a long text as `predict` does, runs every window and answers with the softmax of
+/// their mean logits; `truncate: false` does not refuse it, since nothing is cut.
+#[test]
+fn a_windowed_model_answers_long_texts_as_predict_does() {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(minilm()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    let config_path = dir.path().join("config.json");
+    let mut c: Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    c["imdb_lora_long_text"] = json!({"rule": "window", "stride": 4, "max_len": 16});
+    std::fs::write(&config_path, c.to_string()).unwrap();
+    let adapters = [Adapter::from_dir(&peft_adapter())];
+    let reference = predictor(dir.path(), &adapters, PredictOptions::default());
+    let long = TEXTS[3].repeat(3);
+    let want = reference.predict(&[long.as_str(), TEXTS[2]]).unwrap();
+    assert!(reference.encode(&[long.as_str()]).unwrap()[0].more.len() >= 2);
+    let server = start(
+        predictor(dir.path(), &adapters, PredictOptions::default()),
+        config(),
+    );
+    let a = post(
+        &server,
+        "/predict",
+        &json!({"inputs": [long, TEXTS[2]], "truncate": false}).to_string(),
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    let answers = a.json();
+    for (answer, want) in answers.as_array().unwrap().iter().zip(&want) {
+        for (label, score) in pairs(answer) {
+            let p = want.prob(&label).unwrap();
+            assert!(
+                (score - p).abs() < 1e-6,
+                "{label}: {score} vs predict's {p}"
+            );
+        }
+    }
 }

@@ -80,6 +80,7 @@ pub(crate) fn spec(config: &TrainConfig) -> RunSpec {
         precision: imdb_lora_encoder::Precision::F32,
         lora: lora(),
         train: config.clone(),
+        long_text: imdb_lora_data::LongText::Truncate,
     }
 }
 

@@ -74,6 +74,7 @@ fn minilm_learns_in_a_few_steps_on_wgpu() {
         precision: imdb_lora_encoder::Precision::F32,
         lora: LoraConfig::default(),
         train: config,
+        long_text: imdb_lora_data::LongText::Truncate,
     };
     let out = tempfile::tempdir().unwrap();
     let outcome = fine_tune(
