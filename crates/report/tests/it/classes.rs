@@ -68,6 +68,26 @@ fn a_real_schema_1_file_still_renders() {
 }
 
 #[test]
+fn a_real_schema_2_file_from_before_validation_splits_still_renders() {
+    // AG News, written before schema 3: no validation split, so the last epoch is "after".
+    let input = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/results/ag_news_minilm/metrics.json");
+    let file = imdb_lora_metrics::MetricsFile::read(&input).unwrap();
+    assert_eq!(file.run.schema_version, imdb_lora_metrics::SCHEMA_VERSION);
+    let saved = file.saved().unwrap();
+    assert_eq!(saved.epoch, file.run.epochs.len());
+    assert!(!saved.on_validation && file.run.selection.is_none());
+    let dir = tempfile::tempdir().unwrap();
+    let out = render_all(&input, dir.path()).unwrap();
+    assert_chart_png(&out.bar_png);
+    let md = read(&out.report_md);
+    assert!(
+        md.contains("| **Sci/Tech** |") && !md.contains("validation"),
+        "{md}"
+    );
+}
+
+#[test]
 fn a_four_class_run_renders_with_the_class_names() {
     let dir = tempfile::tempdir().unwrap();
     let file = four_class_run(3);
