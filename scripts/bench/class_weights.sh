@@ -6,7 +6,7 @@
 #   scripts/bench/class_weights.sh BIN OUT [extra train options...]
 #
 # BIN: the imdb-lora binary; OUT: a directory for the slice and both runs. AG_NEWS and MODEL
-# name the data directory and the model (defaults: the shared copies).
+# name the data directory and the model (defaults: the shared copies); EPOCHS the epochs (2).
 set -euo pipefail
 bin=$1
 out=$2
@@ -21,7 +21,7 @@ for weights in none auto; do
     extra=()
     if [ "$weights" = auto ]; then extra=(--class-weights auto); fi
     "$bin" train --model "$model" --data "$out/data/ag_news_business_tenth.csv" \
-        --text-column 2,3 --label-column 1 --test-fraction 0.2 --max-len 128 --epochs 2 \
+        --text-column 2,3 --label-column 1 --test-fraction 0.2 --max-len 128 --epochs "${EPOCHS:-2}" \
         --seed 42 --no-report "${extra[@]}" "$@" --out "$out/$weights"
 done
 python3 - "$out" <<'PY'

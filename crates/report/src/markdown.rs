@@ -24,6 +24,9 @@ pub const CLASS_F1_CHART_STEM: &str = "class_f1_chart";
 /// Confusion-matrix heat map file stem (runs with per-class metrics only).
 pub const HEATMAP_STEM: &str = "confusion_heatmap";
 
+/// Fewer test examples of a class than this draw a note under the per-class table.
+const MIN_CLASS_SUPPORT: u64 = 10;
+
 /// `+0.3530` / `-0.0120`: signed so a regression stands out.
 fn delta(after: f64, before: f64) -> String {
     format!("{:+.4}", after - before)
@@ -498,6 +501,23 @@ impl ClassRun<'_> {
             ));
         }
         md.push(String::new());
+        // A class with few test examples: its metrics move in big steps with each one.
+        let thin: Vec<String> = fin
+            .per_class
+            .iter()
+            .filter(|c| c.support < MIN_CLASS_SUPPORT)
+            .map(|c| format!("{} ({})", md_code(&c.name), c.support))
+            .collect();
+        if !thin.is_empty() {
+            md.push(format!(
+                "**Few examples:** {} {} fewer than {MIN_CLASS_SUPPORT} test examples; each \
+                 one moves {} per-class metrics by a large step, so read them as rough.",
+                thin.join(", "),
+                if thin.len() == 1 { "has" } else { "have" },
+                if thin.len() == 1 { "its" } else { "their" },
+            ));
+            md.push(String::new());
+        }
         md
     }
 

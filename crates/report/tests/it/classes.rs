@@ -279,3 +279,16 @@ fn inconsistent_class_metrics_are_an_error_naming_file_and_field() {
     );
     assert!(!dir.path().join("images").exists());
 }
+
+#[test]
+fn a_class_with_few_test_examples_is_pointed_out_under_the_per_class_table() {
+    let mut file = four_class_run(1);
+    let md = imdb_lora_report::render_markdown(&file, false).unwrap();
+    assert!(!md.contains("Few examples"), "{md}");
+    file.classes.epochs[0].per_class[2].support = 7;
+    let md = imdb_lora_report::render_markdown(&file, false).unwrap();
+    assert!(
+        md.contains("**Few examples:** `Business` (7) has fewer than 10 test examples"),
+        "{md}"
+    );
+}
