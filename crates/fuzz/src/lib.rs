@@ -19,7 +19,7 @@
 //! take *files*, and what finds their bugs is a real file broken in one place (a shape two
 //! elements short, a header length of 2^40, a footer whose row count lies), which a type-driven
 //! generator reaches only by chance. What is left to write is the part no crate supplies for
-//! stable Rust without coverage: a seeded mutator over seed files (`mutate.rs`)
+//! stable Rust without coverage: a seeded mutator over seed files (`mutate/`)
 //! and a crash-catching child process (`engine.rs`); `rand_chacha` gives the reproducible
 //! randomness, `cap` the allocation limit.
 

@@ -8,13 +8,17 @@ mod config;
 mod error;
 pub mod eval;
 mod interrupt;
+mod loss;
 pub mod optim;
+mod readback;
 mod run;
+mod selection;
 mod trainer;
 
 pub use config::{BestMetric, ClassWeights, LrSchedule, TrainConfig};
 pub use error::TrainError;
 pub use eval::{BatchTensors, evaluate};
 pub use interrupt::Interrupt;
+pub use loss::loss_function;
 pub use run::RunSpec;
-pub use trainer::{Datasets, METRICS_FILE, RunOutcome, fine_tune, loss_function};
+pub use trainer::{Datasets, METRICS_FILE, RunOutcome, fine_tune};

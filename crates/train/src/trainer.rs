@@ -5,23 +5,25 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
-use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
-use burn::tensor::Tensor;
+use burn::nn::loss::CrossEntropyLoss;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use imdb_lora_data::{Batcher, BatcherConfig, Encoded};
 use imdb_lora_encoder::{DropoutKey, KernelBackend, ParamCount, SequenceClassifier};
 use imdb_lora_lora::LoraConfig;
 use imdb_lora_metrics::{
     ClassMetrics, EpochRecord, EvalMetrics, MetricsFile, RunClasses, RunConfig, RunMetrics,
-    SCHEMA_VERSION, Selection,
+    SCHEMA_VERSION,
 };
 use imdb_lora_progress::{Progress, Unit};
 
 use crate::checkpoint::{self, CheckpointDir, TrainState};
 use crate::eval::{BatchTensors, evaluate};
+use crate::loss::loss_function;
 use crate::optim::{
     AdamW, AdamWConfig, Grads, LinearSchedule, accumulate, clip_scale, collect_grads,
 };
+use crate::readback::{LossAt, PendingLosses, StepTiming};
+use crate::selection::patience_spent;
 use crate::{BestMetric, Interrupt, RunSpec, TrainConfig, TrainError};
 
 /// Tokenised training, validation and test sets.
@@ -657,174 +659,6 @@ where
     }
 }
 
-/// Where a pending loss came from, for the running sums and the error naming a bad one.
-#[derive(Debug, Clone, Copy)]
-struct LossAt {
-    /// 0-based batch of the epoch.
-    batch: usize,
-    /// Optimizer steps taken before this batch.
-    step: u64,
-    /// Examples in the batch (the loss is their mean).
-    size: usize,
-}
-
-/// The micro-batches' mean losses since the last read, still on the device: the step never
-/// waits for them. [`PendingLosses::read`] fetches them in one transfer.
-struct PendingLosses<B: Backend> {
-    values: Vec<Tensor<B, 1>>,
-    at: Vec<LossAt>,
-}
-
-impl<B: Backend> Default for PendingLosses<B> {
-    fn default() -> Self {
-        Self {
-            values: Vec::new(),
-            at: Vec::new(),
-        }
-    }
-}
-
-impl<B: Backend> PendingLosses<B> {
-    fn push(&mut self, loss: Tensor<B, 1>, at: LossAt) {
-        self.values.push(loss);
-        self.at.push(at);
-    }
-
-    /// Reads every pending loss at once (one device synchronisation) and adds them to the
-    /// epoch's sums in batch order, as they were added one by one before, so the sums are
-    /// bit-identical; the first non-finite one is an error naming its batch and step.
-    fn read(&mut self, state: &mut TrainState, epoch: usize) -> Result<(), TrainError> {
-        if self.values.is_empty() {
-            return Ok(());
-        }
-        let values = Tensor::cat(std::mem::take(&mut self.values), 0)
-            .into_data()
-            .convert::<f64>()
-            .to_vec::<f64>()
-            .map_err(|e| TrainError::Tensor(format!("{e:?}")))?;
-        for (value, at) in values.into_iter().zip(std::mem::take(&mut self.at)) {
-            if !value.is_finite() {
-                return Err(TrainError::NonFiniteLoss {
-                    epoch: epoch + 1,
-                    batch: at.batch,
-                    step: at.step,
-                    value,
-                });
-            }
-            state.epoch_loss_sum += value * at.size as f64;
-            state.epoch_samples += at.size as u64;
-        }
-        Ok(())
-    }
-}
-
-/// `TrainConfig::step_timing`: per optimizer step, the host time to enqueue it (from its
-/// first micro-batch to the optimizer's return) and the time `sync` then waits for the
-/// device, as INFO events `step_timing`; medians at the epoch's end.
-struct StepTiming {
-    on: bool,
-    begun: Option<Instant>,
-    enqueue_ms: Vec<f64>,
-    sync_ms: Vec<f64>,
-}
-
-impl StepTiming {
-    fn new(on: bool) -> Self {
-        Self {
-            on,
-            begun: None,
-            enqueue_ms: Vec::new(),
-            sync_ms: Vec::new(),
-        }
-    }
-
-    /// A micro-batch starts; the first of a step starts its clock.
-    fn begin(&mut self) {
-        if self.on && self.begun.is_none() {
-            self.begun = Some(Instant::now());
-        }
-    }
-
-    /// The optimizer step `step` (1-based count after it) is enqueued: wait for the device.
-    fn end<B: Backend>(&mut self, device: &B::Device, step: u64) {
-        let Some(begun) = self.begun.take() else {
-            return;
-        };
-        let enqueued = Instant::now();
-        if let Err(e) = B::sync(device) {
-            tracing::warn!(error = ?e, "step timing: device synchronisation failed");
-        }
-        let enqueue_ms = (enqueued - begun).as_secs_f64() * 1e3;
-        let sync_ms = enqueued.elapsed().as_secs_f64() * 1e3;
-        tracing::info!(
-            step,
-            enqueue_ms = %format_args!("{enqueue_ms:.3}"),
-            sync_ms = %format_args!("{sync_ms:.3}"),
-            "step_timing"
-        );
-        self.enqueue_ms.push(enqueue_ms);
-        self.sync_ms.push(sync_ms);
-    }
-
-    /// Medians of the epoch's steps (0-based `epoch`), then a fresh record.
-    fn summary(&mut self, epoch: usize) {
-        if !self.on || self.enqueue_ms.is_empty() {
-            return;
-        }
-        let steps = self.enqueue_ms.len();
-        tracing::info!(
-            epoch = epoch + 1,
-            steps,
-            median_enqueue_ms = %format_args!("{:.3}", median(&mut self.enqueue_ms)),
-            median_sync_ms = %format_args!("{:.3}", median(&mut self.sync_ms)),
-            "step_timing_summary"
-        );
-        self.enqueue_ms.clear();
-        self.sync_ms.clear();
-    }
-}
-
-/// The median (the mean of the middle two of an even count); 0 for none.
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    match n {
-        0 => 0.0,
-        _ if n % 2 == 1 => values[n / 2],
-        _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
-    }
-}
-
-/// The 1-based epoch of `history` with the best `metric` (the earliest of equals).
-fn best_epoch(history: &[EpochRecord], metric: BestMetric) -> Option<usize> {
-    let mut best: Option<&EpochRecord> = None;
-    for r in history {
-        if best.is_none_or(|b| metric.improves(metric.of(&r.eval), metric.of(&b.eval))) {
-            best = Some(r);
-        }
-    }
-    best.map(|r| r.epoch)
-}
-
-/// Whether the last `patience` evaluations of `history` all failed to improve on the best
-/// before them: early stopping's rule (transformers' `EarlyStoppingCallback` with a threshold
-/// of 0: equal is no improvement).
-fn patience_spent(history: &[EpochRecord], metric: BestMetric, patience: usize) -> bool {
-    history.len() - best_epoch(history, metric).unwrap_or(0) >= patience
-}
-
-/// The training loss: cross-entropy, weighted per class when `weights` are given (as
-/// `torch.nn.CrossEntropyLoss(weight=w)`: the batch's weighted losses over the sum of its
-/// examples' weights).
-pub fn loss_function<B: Backend>(
-    weights: Option<&[f64]>,
-    device: &B::Device,
-) -> CrossEntropyLoss<B> {
-    CrossEntropyLossConfig::new()
-        .with_weights(weights.map(|w| w.iter().map(|&w| w as f32).collect()))
-        .init(device)
-}
-
 fn build_metrics(
     run: &RunConfig,
     config: &TrainConfig,
@@ -841,18 +675,7 @@ fn build_metrics(
         .chain(state.history.iter().map(|r| &r.eval))
         .chain(&state.final_test)
         .collect();
-    let metric = config.metric_for_best;
-    let selection = match (run.val_n, best_epoch(&state.history, metric)) {
-        (Some(_), Some(epoch)) => Some(Selection {
-            metric: metric.name().into(),
-            best_epoch: epoch,
-            best_value: metric.of(&state.history[epoch - 1].eval),
-            load_best: config.load_best,
-            patience: config.early_stopping_patience,
-            stopped_early: state.stopped_early,
-        }),
-        _ => None,
-    };
+    let selection = crate::selection::selection(run, config, state);
     let eval_samples: u64 = evals.iter().map(|e| e.samples).sum();
     let eval_seconds: f64 = evals.iter().map(|e| e.seconds).sum();
     let run = RunMetrics {
@@ -869,65 +692,4 @@ fn build_metrics(
         test: state.final_test,
     };
     MetricsFile::new(run, state.classes.clone())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use imdb_lora_metrics::ConfusionMatrix;
-
-    /// Epoch records whose validation accuracy and loss follow the script.
-    fn history(script: &[(f64, f64)]) -> Vec<EpochRecord> {
-        (1..)
-            .zip(script)
-            .map(|(epoch, &(accuracy, loss))| {
-                let mut eval = EvalMetrics::from_confusion(ConfusionMatrix::default(), loss, 1.0);
-                eval.accuracy = accuracy;
-                EpochRecord {
-                    epoch,
-                    train_loss: 0.5,
-                    train_seconds: 1.0,
-                    train_samples_per_s: 1.0,
-                    eval,
-                }
-            })
-            .collect()
-    }
-
-    /// The epoch after which early stopping ends a run of `epochs` with this script.
-    fn stops_after(script: &[(f64, f64)], metric: BestMetric, patience: usize) -> usize {
-        let h = history(script);
-        (1..=h.len())
-            .find(|&n| patience_spent(&h[..n], metric, patience))
-            .unwrap_or(h.len())
-    }
-
-    #[test]
-    fn early_stopping_stops_at_the_right_epoch_on_a_scripted_sequence() {
-        // Accuracy peaks at epoch 3; a tie at epoch 4 is no improvement.
-        let acc = [
-            (0.6, 0.9),
-            (0.7, 0.8),
-            (0.8, 0.7),
-            (0.8, 0.75),
-            (0.79, 0.6),
-            (0.9, 0.5),
-        ];
-        assert_eq!(best_epoch(&history(&acc), BestMetric::Accuracy), Some(6));
-        assert_eq!(
-            best_epoch(&history(&acc[..5]), BestMetric::Accuracy),
-            Some(3)
-        );
-        assert_eq!(stops_after(&acc, BestMetric::Accuracy, 1), 4);
-        assert_eq!(stops_after(&acc, BestMetric::Accuracy, 2), 5);
-        assert_eq!(stops_after(&acc, BestMetric::Accuracy, 3), 6);
-        // Loss is lower-is-better: 0.7 at epoch 3, worse at 4, better again at 5.
-        assert_eq!(stops_after(&acc, BestMetric::Loss, 1), 4);
-        assert_eq!(stops_after(&acc, BestMetric::Loss, 2), 6);
-        assert_eq!(best_epoch(&history(&acc[..4]), BestMetric::Loss), Some(3));
-        // The earliest of equal bests is the best.
-        let flat = [(0.5, 0.7), (0.5, 0.7), (0.5, 0.7)];
-        assert_eq!(best_epoch(&history(&flat), BestMetric::Accuracy), Some(1));
-        assert_eq!(stops_after(&flat, BestMetric::F1, 2), 3);
-    }
 }
