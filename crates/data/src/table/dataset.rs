@@ -717,6 +717,37 @@ mod tests {
     }
 
     #[test]
+    fn a_validation_file_is_read_whole_through_the_training_classes() {
+        let d = tempfile::tempdir().unwrap();
+        let train = d.path().join("train.csv");
+        let test = d.path().join("test.csv");
+        let val = d.path().join("val.csv");
+        std::fs::write(&train, "text,label\na,neg\nb,pos\nc,neg\n").unwrap();
+        std::fs::write(&test, "text,label\nd,pos\n").unwrap();
+        std::fs::write(&val, "text,label\ne,pos\nf,neg\n").unwrap();
+        let mut spec = DatasetSpec::new(&train);
+        spec.test = Some(test);
+        spec.validation = Some(val.clone());
+        let data = load_dataset(&spec).unwrap();
+        let v: Vec<(usize, &str, u32)> = data
+            .validation
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|r| (r.row, r.text.as_str(), r.label))
+            .collect();
+        assert_eq!(v, [(0, "e", 1), (1, "f", 0)]);
+        assert_eq!(data.train.len(), 3, "the training data is not touched");
+        // A label no training row has is an error naming the validation file.
+        std::fs::write(&val, "text,label\ne,mixed\n").unwrap();
+        let e = load_dataset(&spec).unwrap_err().to_string();
+        assert!(e.contains("val.csv") && e.contains("mixed"), "{e}");
+        // Without one, there is none.
+        spec.validation = None;
+        assert!(load_dataset(&spec).unwrap().validation.is_none());
+    }
+
+    #[test]
     fn recorded_rows_are_read_back_across_shards_with_their_classes() {
         let d = tempfile::tempdir().unwrap();
         let a = d.path().join("train-00000-of-00002.csv");
