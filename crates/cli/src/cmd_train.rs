@@ -134,6 +134,11 @@ pub struct Args {
     /// one's (transformers' load_best_model_at_end). Needs a validation split.
     #[arg(long, help_heading = "Validation")]
     load_best: bool,
+    /// With a validation split: evaluate the test set after every epoch too, as a record in
+    /// metrics.json and report.md (the validation split still chooses; without one, every
+    /// epoch is evaluated on the test set anyway).
+    #[arg(long, help_heading = "Validation")]
+    test_each_epoch: bool,
     /// Weigh the training loss per class: auto (inverse class frequency, scikit-learn's
     /// "balanced") or one weight per class in class order (as
     /// torch.nn.CrossEntropyLoss(weight=...)).
@@ -197,6 +202,7 @@ pub struct Args {
         "target_modules", "modules_to_save", "bucket_window", "pad_multiple",
         "checkpoint_every", "precision", "val_fraction", "val_file", "metric_for_best",
         "early_stopping_patience", "load_best", "class_weights", "long_text", "stride",
+        "test_each_epoch",
     ])]
     resume_from: Option<PathBuf>,
     /// Do not render report.md and the charts into --out at the end (`imdb-lora plot` does
@@ -453,6 +459,7 @@ fn prepare(args: &Args, client: &imdb_lora_hub::HubClient) -> anyhow::Result<Pre
             },
             early_stopping_patience: args.early_stopping_patience,
             load_best: args.load_best,
+            test_each_epoch: args.test_each_epoch,
             class_weights: args.class_weights.clone(),
         },
         long_text,

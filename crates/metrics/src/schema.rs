@@ -113,8 +113,13 @@ pub struct EpochRecord {
     pub train_seconds: f64,
     /// Training throughput of this epoch.
     pub train_samples_per_s: f64,
-    /// Test-set evaluation after this epoch.
+    /// The evaluation after this epoch: on the test set, or on the validation split when the
+    /// run has one (`config.val_n`).
     pub eval: EvalMetrics,
+    /// The test set's evaluation after this epoch too, in a run with a validation split that
+    /// asked for it (`--test-each-epoch`); a record, never a choice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<EvalMetrics>,
 }
 
 /// The run-level part of a `metrics.json` (whose per-class metrics [`crate::MetricsFile`]
@@ -313,6 +318,20 @@ impl RunMetrics {
                 self.epoch_eval_n(),
                 may_lack_binary,
             )?;
+            if let Some(test) = &record.test {
+                if self.config.val_n.is_none() {
+                    return Err(ValidationError::new(
+                        format!("{at}.test"),
+                        "a test evaluation beside the epoch's is recorded only with a validation split (config.val_n)",
+                    ));
+                }
+                validate_eval(
+                    &format!("{at}.test"),
+                    test,
+                    self.config.test_n,
+                    may_lack_binary,
+                )?;
+            }
         }
         self.validate_selection(may_lack_binary)?;
         non_negative("train_samples_per_s", self.train_samples_per_s)?;

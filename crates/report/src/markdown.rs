@@ -419,6 +419,14 @@ impl ClassRun<'_> {
                 c.weighted_f1,
                 Some(e.train_loss),
             ));
+            // Asked for with a validation split: the test set too, as a record (no per-class
+            // metrics, so no weighted F1).
+            if let Some(t) = &e.test {
+                md.push(format!(
+                    "| Epoch {} (test set, a record) | {:.4} | {:.4} | – | {:.4} | {:.4} | {:.4} | – |",
+                    e.epoch, t.accuracy, t.f1, t.precision, t.recall, t.loss
+                ));
+            }
         }
         if self.last.on_validation {
             md.push(row(

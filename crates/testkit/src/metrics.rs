@@ -55,6 +55,7 @@ pub fn rising_run(epochs: usize) -> RunMetrics {
             train_seconds: 100.0,
             train_samples_per_s: 20.0,
             eval: eval(430 + epoch as u64, 60, 440, 70 - epoch as u64, 0.3),
+            test: None,
         })
         .collect();
     RunMetrics {
@@ -103,6 +104,7 @@ pub fn balanced_run(per_epoch: &[(u64, u64)]) -> RunMetrics {
                 train_seconds: 95.5,
                 train_samples_per_s: 20.9,
                 eval: eval(tp, tn, 0.40 - 0.05 * i as f64),
+                test: None,
             })
             .collect(),
         train_samples_per_s: 20.9,
@@ -174,6 +176,7 @@ pub fn four_class_run(epochs: usize) -> MetricsFile {
                 train_seconds: 61.5,
                 train_samples_per_s: 97.6,
                 eval,
+                test: None,
             };
             (record, classes)
         })

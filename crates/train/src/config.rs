@@ -91,6 +91,10 @@ pub struct TrainConfig {
     /// `load_best_model_at_end`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub load_best: bool,
+    /// With a validation split, evaluate the test set after every epoch too, as a record
+    /// (`EpochRecord::test`); it never chooses anything.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test_each_epoch: bool,
     /// Per-class weights of the training loss (`torch.nn.CrossEntropyLoss(weight=...)`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class_weights: Option<ClassWeights>,
@@ -217,6 +221,7 @@ impl Default for TrainConfig {
             metric_for_best: BestMetric::default(),
             early_stopping_patience: None,
             load_best: false,
+            test_each_epoch: false,
             class_weights: None,
         }
     }

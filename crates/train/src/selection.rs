@@ -62,6 +62,7 @@ mod tests {
                     train_seconds: 1.0,
                     train_samples_per_s: 1.0,
                     eval,
+                    test: None,
                 }
             })
             .collect()

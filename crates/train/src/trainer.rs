@@ -577,12 +577,21 @@ where
             None => (&self.test, "evaluation"),
         };
         let (eval, eval_classes) = self.evaluate(model, set, &format!("{label} {what}"))?;
+        // Asked for: the test set too, recorded beside the validation split's numbers.
+        let test = match self.validation.is_some() && self.config.test_each_epoch {
+            true => Some(
+                self.evaluate(model, &self.test, &format!("{label} test evaluation"))?
+                    .0,
+            ),
+            false => None,
+        };
         let record = EpochRecord {
             epoch: state.epoch + 1,
             train_loss: epoch_loss(state),
             train_seconds: state.epoch_seconds,
             train_samples_per_s: state.epoch_samples as f64 / state.epoch_seconds.max(1e-9),
             eval,
+            test,
         };
         // Rounded for reading; metrics.json has every digit.
         tracing::info!(
@@ -673,6 +682,7 @@ fn build_metrics(
     let train_seconds: f64 = state.history.iter().map(|r| r.train_seconds).sum();
     let evals: Vec<&EvalMetrics> = std::iter::once(&state.baseline)
         .chain(state.history.iter().map(|r| &r.eval))
+        .chain(state.history.iter().filter_map(|r| r.test.as_ref()))
         .chain(&state.final_test)
         .collect();
     let selection = crate::selection::selection(run, config, state);

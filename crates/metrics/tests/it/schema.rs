@@ -387,6 +387,16 @@ fn validation_runs_record_their_selection_and_final_test() {
     let mut bad = with_val();
     bad.config.val_n = Some(999);
     assert_eq!(field_of(&bad), "epochs[0].eval.samples");
+    // A test evaluation beside an epoch's: only with a validation split, over the test set.
+    let mut ok = with_val();
+    ok.epochs[0].test = ok.test;
+    ok.validate().unwrap();
+    let mut bad = ok.clone();
+    bad.epochs[0].test.as_mut().unwrap().samples = 16;
+    assert_eq!(field_of(&bad), "epochs[0].test.confusion");
+    let mut bad = sample(3);
+    bad.epochs[0].test = Some(bad.epochs[0].eval);
+    assert_eq!(field_of(&bad), "epochs[0].test");
     let mut bad = with_val();
     bad.config.class_weights = Some(vec![1.0, 0.0]);
     assert_eq!(field_of(&bad), "config.class_weights[1]");

@@ -141,6 +141,47 @@ fn epochs_are_evaluated_on_validation_and_the_test_set_only_before_and_at_the_en
 }
 
 #[test]
+fn the_test_set_each_epoch_is_a_record_only_when_asked() {
+    let out = tempfile::tempdir().unwrap();
+    let recorder = Recorder::new();
+    let mut config = train_config(2);
+    config.test_each_epoch = true;
+    config.load_best = true;
+    let d = with_validation();
+    let outcome = run(out.path(), &config, &d, &recorder).unwrap();
+    let labels: Vec<String> = recorder
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Start { label, .. } if label.contains("evaluation") => Some(label),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "baseline evaluation",
+            "epoch 1/2 test evaluation",
+            "epoch 2/2 test evaluation",
+            "test evaluation",
+        ]
+    );
+    let m = &outcome.metrics;
+    assert!(
+        m.epochs
+            .iter()
+            .all(|e| e.test.is_some_and(|t| t.samples == 24))
+    );
+    // The choice is still the validation split's: the same as without the record.
+    let plain = tempfile::tempdir().unwrap();
+    config.test_each_epoch = false;
+    let without = run(plain.path(), &config, &d, &imdb_lora_progress::Silent).unwrap();
+    assert_eq!(m.selection, without.metrics.selection);
+    assert!(without.metrics.epochs.iter().all(|e| e.test.is_none()));
+    MetricsFile::read(&out.path().join("metrics.json")).unwrap();
+}
+
+#[test]
 fn without_load_best_the_last_epoch_is_saved_and_tested() {
     let out = tempfile::tempdir().unwrap();
     let d = with_validation();
