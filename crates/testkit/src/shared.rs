@@ -5,7 +5,7 @@
 //! (fixed at compile time from this crate's manifest directory). A missing directory is an error
 //! with a clear message, never a skipped test: CI always has it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Environment variable that overrides the shared directory.
 pub const SHARED_ENV: &str = "IMDB_LORA_SHARED";
@@ -113,4 +113,24 @@ mod tests {
         assert!(root.is_dir());
         assert!(ag_news_dir().unwrap().join("test.csv").is_file());
     }
+}
+
+/// Copies all-MiniLM-L6-v2 ([`minilm_dir`]) into `dir` with `key: value` (a JSON value as
+/// text) added to its `config.json`: a saved model as training writes one with a setting of
+/// its own (e.g. the long-text rule, `imdb_lora_long_text`).
+///
+/// # Panics
+/// When the shared model is missing or a file cannot be copied or written (a test helper).
+pub fn write_minilm_with(dir: &Path, key: &str, value: &str) {
+    let src = minilm_dir().unwrap_or_else(|e| panic!("{e}"));
+    for entry in std::fs::read_dir(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display())) {
+        let entry = entry.unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+        std::fs::copy(entry.path(), dir.join(entry.file_name()))
+            .unwrap_or_else(|e| panic!("{}: {e}", entry.path().display()));
+    }
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    // The config is one JSON object: the new key goes first.
+    let with = text.replacen('{', &format!("{{\n  {key:?}: {value},"), 1);
+    std::fs::write(&path, with).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
 }

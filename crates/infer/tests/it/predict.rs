@@ -538,16 +538,8 @@ fn text_input_cuts_from_the_side_asked() {
 #[test]
 fn a_recorded_window_rule_is_applied_and_the_windows_logits_averaged() {
     let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(minilm()).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
-    }
-    let config_path = dir.path().join("config.json");
-    let mut config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
-    config["imdb_lora_long_text"] =
-        serde_json::json!({"rule": "window", "stride": 4, "max_len": 16});
-    std::fs::write(&config_path, config.to_string()).unwrap();
+    let rule = r#"{"rule": "window", "stride": 4, "max_len": 16}"#;
+    imdb_lora_testkit::shared::write_minilm_with(dir.path(), "imdb_lora_long_text", rule);
     let p = load(dir.path(), Some(&peft_adapter()), PredictOptions::default());
     assert_eq!(p.max_len(), 16, "the recorded window length");
     let long = "a triumph of a film, warm and funny, though the middle drags and the ending \
@@ -568,9 +560,13 @@ fn a_recorded_window_rule_is_applied_and_the_windows_logits_averaged() {
     let first = imdb_lora_infer::softmax(&each[0]);
     assert!(probs.iter().zip(&first).any(|(g, f)| (g - f).abs() > 1e-4));
     // A bad record is an error naming the file and the key.
-    config["imdb_lora_long_text"] = serde_json::json!({"rule": "sideways"});
-    std::fs::write(&config_path, config.to_string()).unwrap();
-    let (_, message) = load_err(dir.path(), Some(&peft_adapter()));
+    let bad = tempfile::tempdir().unwrap();
+    imdb_lora_testkit::shared::write_minilm_with(
+        bad.path(),
+        "imdb_lora_long_text",
+        r#"{"rule": "sideways"}"#,
+    );
+    let (_, message) = load_err(bad.path(), Some(&peft_adapter()));
     assert!(
         message.contains("config.json") && message.contains("imdb_lora_long_text"),
         "{message}"

@@ -210,15 +210,8 @@ fn info_health_and_page() {
 #[test]
 fn a_windowed_model_answers_long_texts_as_predict_does() {
     let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(minilm()).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
-    }
-    let config_path = dir.path().join("config.json");
-    let mut c: Value =
-        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
-    c["imdb_lora_long_text"] = json!({"rule": "window", "stride": 4, "max_len": 16});
-    std::fs::write(&config_path, c.to_string()).unwrap();
+    let rule = r#"{"rule": "window", "stride": 4, "max_len": 16}"#;
+    imdb_lora_testkit::shared::write_minilm_with(dir.path(), "imdb_lora_long_text", rule);
     let adapters = [Adapter::from_dir(&peft_adapter())];
     let reference = predictor(dir.path(), &adapters, PredictOptions::default());
     let long = TEXTS[3].repeat(3);
