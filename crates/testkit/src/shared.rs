@@ -96,25 +96,6 @@ pub fn minilm_dir() -> Result<PathBuf, SharedMissing> {
     Ok(hub_root()?.join(MINILM_REPO).join("resolve/main"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shared_paths_point_into_the_hub_tree() {
-        // CI always has ../shared; a missing one is an error, never a skip.
-        let root = hub_root().unwrap();
-        assert!(minilm_dir().unwrap().join("config.json").is_file());
-        assert!(
-            imdb_file("plain_text/test-00000-of-00001.parquet")
-                .unwrap()
-                .is_file()
-        );
-        assert!(root.is_dir());
-        assert!(ag_news_dir().unwrap().join("test.csv").is_file());
-    }
-}
-
 /// Copies all-MiniLM-L6-v2 ([`minilm_dir`]) into `dir` with `key: value` (a JSON value as
 /// text) added to its `config.json`: a saved model as training writes one with a setting of
 /// its own (e.g. the long-text rule, `imdb_lora_long_text`).
@@ -133,4 +114,23 @@ pub fn write_minilm_with(dir: &Path, key: &str, value: &str) {
     // The config is one JSON object: the new key goes first.
     let with = text.replacen('{', &format!("{{\n  {key:?}: {value},"), 1);
     std::fs::write(&path, with).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_paths_point_into_the_hub_tree() {
+        // CI always has ../shared; a missing one is an error, never a skip.
+        let root = hub_root().unwrap();
+        assert!(minilm_dir().unwrap().join("config.json").is_file());
+        assert!(
+            imdb_file("plain_text/test-00000-of-00001.parquet")
+                .unwrap()
+                .is_file()
+        );
+        assert!(root.is_dir());
+        assert!(ag_news_dir().unwrap().join("test.csv").is_file());
+    }
 }
