@@ -45,7 +45,8 @@ pub struct Datasets {
 }
 
 impl Datasets {
-    /// Training examples per class, in class order.
+    /// Training examples per class, in class order: the sequences the loss sees (a long
+    /// text split into windows counts once per window), what `--class-weights auto` inverts.
     pub fn train_counts(&self) -> Vec<usize> {
         let mut counts = vec![0; self.classes.len()];
         for e in &self.train {

@@ -9,7 +9,8 @@ use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
-use super::{INTERESTING, flip_bits_in, interesting_int_in, mutate_json, random_bytes_in};
+use super::bytes::{INTERESTING, flip_bits_in, interesting_int_in, random_bytes_in};
+use super::json::mutate_json;
 
 /// The header length a safetensors file declares, and its parsed JSON header when the
 /// declared range holds JSON.

@@ -10,7 +10,7 @@ use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
-use super::mutate_json;
+use super::json::mutate_json;
 
 /// Each line's byte range, its `\n` included (a last line without one too).
 pub(super) fn lines(data: &[u8]) -> Vec<std::ops::Range<usize>> {
