@@ -71,4 +71,5 @@ pub use self::raw::{
 };
 pub use self::read::read_table;
 pub use self::record::{SPLIT_FILE, SplitRecord};
+pub(crate) use self::split::hold_out;
 pub use self::split::stratified_split;

@@ -25,26 +25,7 @@ pub fn stratified_split(
         return Err(TableError::BadFraction(test_fraction));
     }
     let rows = reviews.len();
-    let classes = reviews
-        .iter()
-        .map(|r| r.label as usize + 1)
-        .max()
-        .unwrap_or(0);
-    let mut by_class: Vec<Vec<Review>> = (0..classes).map(|_| Vec::new()).collect();
-    for r in reviews {
-        by_class[r.label as usize].push(r);
-    }
-    let (mut train, mut test) = (Vec::new(), Vec::new());
-    for (class, mut members) in (0u64..).zip(by_class) {
-        subset::shuffle(&mut members, &mut subset::rng(seed, STREAM_BASE + class));
-        // Counts are far below 2^52, so the product and its rounding are exact enough and the
-        // same on every machine (IEEE 754).
-        let k = (members.len() as f64 * test_fraction).round() as usize;
-        let k = k.min(members.len().saturating_sub(1));
-        let rest = members.split_off(k);
-        test.extend(members);
-        train.extend(rest);
-    }
+    let (mut train, mut test) = hold_out(reviews, test_fraction, seed, STREAM_BASE);
     if train.is_empty() || test.is_empty() {
         return Err(TableError::SplitTooSmall {
             fraction: test_fraction,
@@ -61,6 +42,47 @@ pub fn stratified_split(
         "held out {test_fraction} of each class for testing"
     );
     Ok((train, test))
+}
+
+/// The draw behind every hold-out (the test split here, the validation split in
+/// [`crate::split_validation`]): of each class, `round(count × fraction)` reviews drawn with
+/// `seed` on stream `stream_base + class`, at most all but one (the kept side keeps every
+/// class), are held out. Returns (kept, held out), both in input order. The draw of a class
+/// depends only on the seed, the stream, the class and its reviews in input order, so it is
+/// the same on every machine.
+pub(crate) fn hold_out(
+    reviews: Vec<Review>,
+    fraction: f64,
+    seed: u64,
+    stream_base: u64,
+) -> (Vec<Review>, Vec<Review>) {
+    let classes = reviews
+        .iter()
+        .map(|r| r.label as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes];
+    for (i, r) in reviews.iter().enumerate() {
+        by_class[r.label as usize].push(i);
+    }
+    let mut held = vec![false; reviews.len()];
+    for (class, mut members) in (0u64..).zip(by_class) {
+        subset::shuffle(&mut members, &mut subset::rng(seed, stream_base + class));
+        // Counts are far below 2^52, so the product and its rounding are exact enough and the
+        // same on every machine (IEEE 754).
+        let k = (members.len() as f64 * fraction).round() as usize;
+        for &i in members.iter().take(k.min(members.len().saturating_sub(1))) {
+            held[i] = true;
+        }
+    }
+    let (mut kept, mut out) = (Vec::new(), Vec::new());
+    for (r, h) in reviews.into_iter().zip(held) {
+        match h {
+            true => out.push(r),
+            false => kept.push(r),
+        }
+    }
+    (kept, out)
 }
 
 #[cfg(test)]
