@@ -314,7 +314,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let model_out = args.out.join("model");
+    // The run's own directory: with --resume-from that is RUN_DIR, not --out's default.
+    let model_out = out.join("model");
     let last = imdb_lora_train::checkpoint::CheckpointDir::new(&out).last();
     if is_newer(&model_out.join("adapter/adapter_model.safetensors"), &last) {
         tracing::info!(model = %model_out.display(), "saved model is up to date with the last checkpoint");

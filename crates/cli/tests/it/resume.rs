@@ -185,15 +185,25 @@ fn resume_from_continues_a_finished_run_to_more_epochs() {
     );
     assert_eq!(std::fs::read(run.join("run.json")).unwrap(), run_json);
 
+    // The continued run saves its model into its own directory, nowhere else (it once went
+    // to --out's default, ./outputs/imdb_lora, relative to wherever it ran).
+    std::fs::remove_dir_all(run.join("model")).unwrap();
+    let cwd = tempfile::tempdir().unwrap();
     let more = Command::new(env!("CARGO_BIN_EXE_imdb-lora"))
         .args(["train", "--resume-from"])
         .arg(&run)
         .args(["--epochs", "2"])
         .env("HF_HUB_OFFLINE", "1")
+        .current_dir(cwd.path())
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&more.stderr);
     assert!(more.status.success(), "{stderr}");
+    assert!(run.join("model/adapter/adapter_model.safetensors").exists());
+    assert!(
+        !cwd.path().join("outputs").exists(),
+        "nothing written where it ran"
+    );
     // IMDb reviews are longer than 48 tokens: the log says so, once per split, as a warning.
     assert_eq!(
         stderr
