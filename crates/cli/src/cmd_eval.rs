@@ -79,14 +79,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let config = imdb_lora_encoder::EncoderConfig::from_file(&config_path)?;
     // A model trained with a long-text rule is evaluated as it was trained (and as predict
     // and serve run it): its recorded rule and window length.
-    let recorded = imdb_lora_data::RecordedLongText::from_config(
+    let (max_len, long_text) = imdb_lora_data::RecordedLongText::resolve(
         config.extra.get(imdb_lora_data::long_text::CONFIG_KEY),
         &config_path,
+        max_len,
     )?;
-    let (max_len, long_text) = match recorded {
-        Some(r) => (r.max_len, r.rule),
-        None => (max_len, imdb_lora_data::LongText::Truncate),
-    };
     let tokenizer = TextTokenizer::from_dir(&saved, max_len)
         .and_then(|t| t.with_long_text(long_text))
         .with_context(|| format!("tokenizer of {}", saved.display()))?;

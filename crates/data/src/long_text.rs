@@ -73,6 +73,50 @@ impl RecordedLongText {
     }
 }
 
+impl RecordedLongText {
+    /// The window length and rule a saved model runs with: the ones its `config.json`
+    /// records ([`RecordedLongText::from_config`]), else `max_len` and [`LongText::Truncate`].
+    /// What `eval`, `predict` and the server all apply.
+    ///
+    /// # Errors
+    /// As [`RecordedLongText::from_config`].
+    pub fn resolve(
+        value: Option<&serde_json::Value>,
+        path: &std::path::Path,
+        max_len: usize,
+    ) -> Result<(usize, LongText)> {
+        Ok(match RecordedLongText::from_config(value, path)? {
+            Some(r) => {
+                if r.max_len != max_len {
+                    tracing::info!(
+                        max_len = r.max_len,
+                        rule = r.rule.describe(),
+                        "the model was trained on sequences of max_len {}: using that",
+                        r.max_len
+                    );
+                }
+                (r.max_len, r.rule)
+            }
+            None => (max_len, LongText::Truncate),
+        })
+    }
+}
+
+/// The mean of a text's windows' logits (its one sequence's, for a text that fits): how a
+/// text split into windows is predicted, in training's evaluation, `predict` and the server.
+pub fn mean_logits(windows: &[Vec<f32>]) -> Vec<f32> {
+    let Some(first) = windows.first() else {
+        return Vec::new();
+    };
+    if windows.len() == 1 {
+        return first.clone();
+    }
+    let n = windows.len() as f64;
+    (0..first.len())
+        .map(|c| (windows.iter().map(|w| f64::from(w[c])).sum::<f64>() / n) as f32)
+        .collect()
+}
+
 impl LongText {
     /// Checks the rule against `max_len`: a window must advance by at least one token.
     ///

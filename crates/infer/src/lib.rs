@@ -21,10 +21,10 @@ mod predictor;
 
 pub use error::InferError;
 pub use files::ModelFiles;
+pub use imdb_lora_data::long_text::mean_logits;
 pub use imdb_lora_data::{Side, Tokens};
 pub use input::TextInput;
 pub use prediction::{Prediction, softmax};
 pub use predictor::{
     Adapter, ClassifierInfo, DEFAULT_BATCH_SIZE, DEFAULT_MAX_LEN, PredictOptions, Predictor,
-    mean_logits,
 };

@@ -8,9 +8,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use imdb_lora_data::batch::collate_to;
 use imdb_lora_data::tokenize::MAX_SUPPORTED_LEN;
-use imdb_lora_data::{
-    BatcherConfig, Encoded, LongText, RecordedLongText, Side, TextTokenizer, Tokens,
-};
+use imdb_lora_data::{BatcherConfig, Encoded, RecordedLongText, Side, TextTokenizer, Tokens};
 use imdb_lora_encoder::adapter::{ADAPTER_CONFIG, ADAPTER_WEIGHTS};
 use imdb_lora_encoder::export::{CONFIG_FILE, WEIGHTS_FILE};
 use imdb_lora_encoder::heads::{Head, output_key};
@@ -20,6 +18,7 @@ use imdb_lora_encoder::{
 
 use crate::prediction::{Labels, Prediction, softmax};
 use crate::{InferError, ModelFiles, TextInput};
+use imdb_lora_data::long_text::mean_logits;
 
 /// Default truncation length, in tokens (`[CLS]` and `[SEP]` included).
 pub const DEFAULT_MAX_LEN: usize = 256;
@@ -366,24 +365,11 @@ impl<B: KernelBackend> Predictor<B> {
         }
         // A model trained with a long-text rule carries it, with the window it was trained
         // with: applied here, so predict and the server see texts as training did.
-        let recorded = RecordedLongText::from_config(
+        let (max_len, long_text) = RecordedLongText::resolve(
             config.extra.get(imdb_lora_data::long_text::CONFIG_KEY),
             &files.config,
+            max_len,
         )?;
-        let (max_len, long_text) = match recorded {
-            Some(r) => {
-                if r.max_len != max_len {
-                    tracing::info!(
-                        max_len = r.max_len,
-                        rule = r.rule.describe(),
-                        "the model was trained on windows of max_len {}: using that",
-                        r.max_len
-                    );
-                }
-                (r.max_len, r.rule)
-            }
-            None => (max_len, LongText::Truncate),
-        };
         let tokenizer = TextTokenizer::from_files(&files.tokenizer_files(), max_len)?
             .with_long_text(long_text)?;
         if tokenizer.vocab_size() > config.vocab_size {
@@ -659,19 +645,4 @@ impl<B: KernelBackend> Predictor<B> {
         }
         Ok(values.chunks_exact(n).map(<[f32]>::to_vec).collect())
     }
-}
-
-/// The mean of a text's windows' logits (its one sequence's, for a text that fits): how a
-/// text split into windows is predicted, in training's evaluation, `predict` and the server.
-pub fn mean_logits(windows: &[Vec<f32>]) -> Vec<f32> {
-    let Some(first) = windows.first() else {
-        return Vec::new();
-    };
-    if windows.len() == 1 {
-        return first.clone();
-    }
-    let n = windows.len() as f64;
-    (0..first.len())
-        .map(|c| (windows.iter().map(|w| f64::from(w[c])).sum::<f64>() / n) as f32)
-        .collect()
 }

@@ -5,6 +5,7 @@ use std::time::Instant;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use imdb_lora_data::Batch;
+use imdb_lora_data::long_text::mean_logits;
 use imdb_lora_encoder::{KernelBackend, SequenceClassifier};
 use imdb_lora_metrics::{ClassMetrics, EvalAccumulator, EvalMetrics};
 use imdb_lora_progress::{Progress, Unit};
@@ -153,21 +154,18 @@ struct TextResult {
 /// row; `values` holds `n` logits per sequence.
 fn per_text(rows: &[usize], labels: &[i64], values: &[f32], n: usize) -> Vec<TextResult> {
     let mut index: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
-    let mut sums: Vec<(Vec<f64>, usize, i64)> = Vec::new();
+    let mut texts: Vec<(Vec<Vec<f32>>, i64)> = Vec::new();
     for ((row, label), logits) in rows.iter().zip(labels).zip(values.chunks_exact(n)) {
         let at = *index.entry(*row).or_insert_with(|| {
-            sums.push((vec![0.0; n], 0, *label));
-            sums.len() - 1
+            texts.push((Vec::new(), *label));
+            texts.len() - 1
         });
-        let (sum, count, _) = &mut sums[at];
-        for (s, &l) in sum.iter_mut().zip(logits) {
-            *s += f64::from(l);
-        }
-        *count += 1;
+        texts[at].0.push(logits.to_vec());
     }
-    sums.into_iter()
-        .map(|(sum, count, label)| {
-            let mean: Vec<f64> = sum.iter().map(|s| s / count as f64).collect();
+    texts
+        .into_iter()
+        .map(|(windows, label)| {
+            let mean: Vec<f64> = mean_logits(&windows).into_iter().map(f64::from).collect();
             let max = mean.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let log_sum = mean.iter().map(|m| (m - max).exp()).sum::<f64>().ln() + max;
             let prediction = mean
