@@ -188,12 +188,7 @@ impl<B: Backend> BertSelfAttention<B> {
     ) -> Result<Self, EncoderError> {
         let h = config.hidden_size;
         let lin = |name: &str| -> Result<LoraLinear<B>, EncoderError> {
-            Ok(LoraLinear::new(w.linear(
-                &format!("{p}.{name}"),
-                h,
-                h,
-                device,
-            )?))
+            w.projection(&format!("{p}.{name}"), h, h, device)
         };
         Ok(Self {
             query: lin("query")?,
@@ -264,7 +259,7 @@ impl<B: Backend> BertResidual<B> {
     ) -> Result<Self, EncoderError> {
         let h = config.hidden_size;
         Ok(Self {
-            dense: LoraLinear::new(w.linear(&format!("{p}.dense"), d_in, h, device)?),
+            dense: w.projection(&format!("{p}.dense"), d_in, h, device)?,
             layer_norm: w.layer_norm(
                 &format!("{p}.LayerNorm"),
                 h,
@@ -370,12 +365,7 @@ impl<B: Backend> BertLayer<B> {
                 output: BertResidual::load(w, &format!("{p}.attention.output"), h, config, device)?,
             },
             intermediate: BertIntermediate {
-                dense: LoraLinear::new(w.linear(
-                    &format!("{p}.intermediate.dense"),
-                    h,
-                    i,
-                    device,
-                )?),
+                dense: w.projection(&format!("{p}.intermediate.dense"), h, i, device)?,
                 activation: config.hidden_act,
             },
             output: BertResidual::load(w, &format!("{p}.output"), i, config, device)?,

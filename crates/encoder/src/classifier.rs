@@ -9,11 +9,12 @@
 use std::path::Path;
 
 use burn::module::Module;
-use burn::nn::Dropout;
+use burn::nn::{Dropout, Embedding};
 use burn::tensor::backend::Backend;
-use burn::tensor::{DType, Int, Tensor};
+use burn::tensor::{DType, Int, Tensor, TensorData};
+use imdb_lora_kernels::int8::{Int8Linear, dequantize_table, quantize_table};
 use imdb_lora_kernels::{KernelBackend, to_dtype};
-use imdb_lora_lora::{LoraConfig, LoraLinear};
+use imdb_lora_lora::{BaseLayer, LoraConfig, LoraLinear};
 
 use crate::bert::BertModel;
 use crate::config::{EncoderConfig, Family};
@@ -24,7 +25,7 @@ use crate::heads::Head;
 use crate::layers::{TransformerLayer, dropout, layers_precision, linear_in};
 use crate::precision::Precision;
 use crate::targets::{DEFAULT_MODULES_TO_SAVE, check_targets, layer_path, selects};
-use crate::weights::{MappedFile, Weights};
+use crate::weights::{MappedFile, Weights, frozen};
 
 /// The encoder of a family.
 // One encoder per model, built once and moved rarely: the size difference between the
@@ -168,10 +169,81 @@ impl<B: Backend> Encoder<B> {
             other => other,
         };
         encoder.map_all(|mut l| {
-            l.base_layer = linear_in(l.base_layer, dtype);
+            l.base_layer = match l.base_layer {
+                BaseLayer::Float(f) => BaseLayer::Float(linear_in(f, dtype)),
+                int8 => int8,
+            };
             l
         })
     }
+
+    /// The encoder with every projection's base weights in int8 ([`Int8Linear`]): a merged
+    /// adapter is folded into them and dropped, an unmerged one stays beside them (f32).
+    /// The word-embedding table is rounded to a per-row int8 grid, so a saved int8 model
+    /// stores it in int8 (a quarter of the file) and loads back the same values; it is still
+    /// looked up in f32. Layer norms, position embeddings and BERT's pooler stay f32 (the
+    /// pooler runs on one position per text). Refused on a bf16 encoder: quantise the f32
+    /// weights.
+    pub fn quantize_int8(self) -> Result<Self, EncoderError> {
+        if self.precision() != Precision::F32 {
+            return Err(EncoderError::Input(
+                "int8 quantisation starts from f32 weights; this encoder is bf16".into(),
+            ));
+        }
+        let encoder = match self {
+            Self::Bert(mut m) => {
+                m.embeddings.word_embeddings = on_int8_grid(m.embeddings.word_embeddings)?;
+                Self::Bert(m)
+            }
+            Self::DistilBert(mut m) => {
+                m.embeddings.word_embeddings = on_int8_grid(m.embeddings.word_embeddings)?;
+                Self::DistilBert(m)
+            }
+        };
+        encoder.map_projections(|i, name, mut l| {
+            let BaseLayer::Float(base) = &l.base_layer else {
+                return Ok(l);
+            };
+            let int8 = Int8Linear::quantize(base).map_err(|source| EncoderError::Int8 {
+                context: format!("layer {i}, {name}"),
+                source,
+            })?;
+            l.base_layer = BaseLayer::Int8(int8);
+            if l.is_merged() {
+                l.lora = None;
+            }
+            Ok(l)
+        })
+    }
+
+    /// Whether the projections hold int8 weights.
+    pub fn is_int8(&self) -> bool {
+        self.projections()
+            .first()
+            .is_some_and(|(_, _, p)| p.base_layer.int8().is_some())
+    }
+}
+
+/// `table` rounded to its per-row int8 grid (`imdb_lora_kernels::int8::quantize_table`),
+/// kept in f32.
+fn on_int8_grid<B: Backend>(table: Embedding<B>) -> Result<Embedding<B>, EncoderError> {
+    let [n, d] = table.weight.dims();
+    let device = table.weight.device();
+    let values = table
+        .weight
+        .val()
+        .into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .map_err(|e| EncoderError::Input(format!("reading the word embeddings: {e:?}")))?;
+    let (q, scale) = quantize_table(&values, n, d).map_err(|source| EncoderError::Int8 {
+        context: "embeddings.word_embeddings".into(),
+        source,
+    })?;
+    let values = dequantize_table(&q, &scale, d);
+    Ok(Embedding {
+        weight: frozen(Tensor::from_data(TensorData::new(values, [n, d]), &device)),
+    })
 }
 
 /// An encoder with a sequence-classification head (transformers'
@@ -344,6 +416,17 @@ impl<B: Backend> SequenceClassifier<B> {
     /// The precision the encoder computes in.
     pub fn precision(&self) -> Precision {
         self.encoder.precision()
+    }
+
+    /// The classifier with int8 projections ([`Encoder::quantize_int8`]); the head stays f32.
+    pub fn quantize_int8(mut self) -> Result<Self, EncoderError> {
+        self.encoder = self.encoder.quantize_int8()?;
+        Ok(self)
+    }
+
+    /// Whether the encoder's projections hold int8 weights.
+    pub fn is_int8(&self) -> bool {
+        self.encoder.is_int8()
     }
 
     /// The classifier with its encoder in `precision` ([`Encoder::with_precision`]); the

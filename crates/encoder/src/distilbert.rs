@@ -327,12 +327,7 @@ impl<B: Backend> TransformerBlock<B> {
     ) -> Result<Self, EncoderError> {
         let (h, i) = (config.hidden_size, config.intermediate_size);
         let lin = |name: &str, d_in, d_out| -> Result<LoraLinear<B>, EncoderError> {
-            Ok(LoraLinear::new(w.linear(
-                &format!("{p}.{name}"),
-                d_in,
-                d_out,
-                device,
-            )?))
+            w.projection(&format!("{p}.{name}"), d_in, d_out, device)
         };
         Ok(Self {
             attention: MultiHeadSelfAttention {

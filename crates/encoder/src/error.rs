@@ -113,6 +113,15 @@ pub enum EncoderError {
         /// The keys left over.
         keys: Vec<String>,
     },
+    /// A layer could not be quantised to int8, or stored int8 parts do not fit.
+    #[error("{context}: {source}")]
+    Int8 {
+        /// Where (file and key, or module path).
+        context: String,
+        /// What is wrong.
+        #[source]
+        source: imdb_lora_kernels::int8::QuantizeError,
+    },
     /// A LoRA configuration or adapter does not fit the model.
     #[error("{context}: {source}")]
     Lora {

@@ -18,6 +18,9 @@ use burn::nn::{Embedding, LayerNorm, Linear};
 use burn::tensor::backend::Backend;
 use serde_json::Value;
 
+use imdb_lora_kernels::int8::{Int8Linear, quantize_table};
+use imdb_lora_lora::BaseLayer;
+
 use crate::classifier::{Encoder, SequenceClassifier};
 use crate::config::EncoderConfig;
 use crate::error::EncoderError;
@@ -52,11 +55,15 @@ pub fn save_pretrained<B: Backend>(
     let config_path = dir.join(CONFIG_FILE);
     check_config(model, config, &config_path)?;
     let tensors = pretrained_tensors(model, dtype)?;
+    let mut config_json = pretrained_config(config, dtype)?;
+    if let (true, Value::Object(map)) = (model.is_int8(), &mut config_json) {
+        map.insert(QUANTIZATION_CONFIG.into(), int8_quantization_config());
+    }
     let mut metadata = HashMap::new();
     // transformers refuses safetensors files without `format` metadata (or with another value).
     metadata.insert("format".to_string(), "pt".to_string());
     write_safetensors(&dir.join(WEIGHTS_FILE), &tensors, Some(metadata))?;
-    write_json(&config_path, &pretrained_config(config, dtype)?)?;
+    write_json(&config_path, &config_json)?;
     tracing::info!(
         dir = %dir.display(),
         tensors = tensors.len(),
@@ -65,6 +72,25 @@ pub fn save_pretrained<B: Backend>(
     );
     Ok(())
 }
+
+/// `config.json`'s key for how a model is quantised (transformers' name).
+pub const QUANTIZATION_CONFIG: &str = "quantization_config";
+
+/// The `quantization_config` of an int8 model. Its `quant_method` is ours, so transformers,
+/// which cannot run these weights, refuses the directory with "Unknown quantization type"
+/// instead of loading int8 values as floats.
+pub fn int8_quantization_config() -> Value {
+    serde_json::json!({
+        "quant_method": INT8_QUANT_METHOD,
+        "bits": 8,
+        "weights": "int8, symmetric, one scale per output channel (`<module>.weight_scale`)",
+        "activations": "dynamic: u8 per row with a zero point, quantised at run time",
+        "modules": "the encoder layers' linear projections; embeddings, layer norms, pooler and head stay float",
+    })
+}
+
+/// The `quant_method` of [`int8_quantization_config`].
+pub const INT8_QUANT_METHOD: &str = "imdb-lora-int8";
 
 /// The `config.json` that [`save_pretrained`] writes for `config` and weights of `dtype`.
 pub fn pretrained_config(
@@ -116,6 +142,17 @@ pub fn pretrained_tensors<B: Backend>(
     dtype: WeightDtype,
 ) -> Result<BTreeMap<String, OwnedTensor>, EncoderError> {
     let merged = model.clone().merge_lora();
+    if let Some((path, _)) = merged
+        .projection_paths()
+        .into_iter()
+        .find(|(_, p)| p.lora.is_some() && !p.is_merged())
+    {
+        // Only an int8 base refuses a merge: writing its weights alone would drop the adapter.
+        return Err(EncoderError::Lora {
+            context: path,
+            source: imdb_lora_lora::LoraError::Int8Merge,
+        });
+    }
     let mut out = Tensors {
         map: BTreeMap::new(),
         dtype,
@@ -126,6 +163,7 @@ pub fn pretrained_tensors<B: Backend>(
     let mut tables: Vec<(String, &Embedding<B>)> = Vec::new();
     let mut norms: Vec<(String, &LayerNorm<B>)> = Vec::new();
     let mut linears: Vec<(String, &Linear<B>)> = Vec::new();
+    let mut projections: Vec<(String, &BaseLayer<B>)> = Vec::new();
     match &merged.encoder {
         Encoder::Bert(m) => {
             let e = &m.embeddings;
@@ -147,7 +185,7 @@ pub fn pretrained_tensors<B: Backend>(
             }
             for (i, layer) in m.layers().iter().enumerate() {
                 let lp = layer_path(family, i);
-                linears.extend(layer_linears(&lp, layer));
+                projections.extend(layer_projections(&lp, layer));
                 norms.push((
                     format!("{lp}.attention.output.LayerNorm"),
                     &layer.attention.output.layer_norm,
@@ -171,7 +209,7 @@ pub fn pretrained_tensors<B: Backend>(
             norms.push((format!("{p}.embeddings.LayerNorm"), &e.layer_norm));
             for (i, layer) in m.layers().iter().enumerate() {
                 let lp = layer_path(family, i);
-                linears.extend(layer_linears(&lp, layer));
+                projections.extend(layer_projections(&lp, layer));
                 norms.push((format!("{lp}.sa_layer_norm"), &layer.sa_layer_norm));
                 norms.push((format!("{lp}.output_layer_norm"), &layer.output_layer_norm));
             }
@@ -185,7 +223,11 @@ pub fn pretrained_tensors<B: Backend>(
             .map(|(_, key, l)| (key.to_string(), l)),
     );
     for (name, table) in tables {
-        embedding(&mut out, &name, table)?;
+        if merged.is_int8() && name.ends_with("word_embeddings") {
+            int8_table(&mut out, &name, table)?;
+        } else {
+            embedding(&mut out, &name, table)?;
+        }
     }
     for (name, norm) in norms {
         layer_norm(&mut out, &name, norm)?;
@@ -193,15 +235,21 @@ pub fn pretrained_tensors<B: Backend>(
     for (name, l) in linears {
         linear(&mut out, &name, l)?;
     }
+    for (name, base) in projections {
+        match base {
+            BaseLayer::Float(l) => linear(&mut out, &name, l)?,
+            BaseLayer::Int8(l) => int8_linear(&mut out, &name, l)?,
+        }
+    }
     Ok(out.map)
 }
 
 /// A layer's projections under `{layer_path}.{name}`. Merged before: the base layer carries
 /// the adapted weight, the adapter is inert.
-fn layer_linears<'a, B: Backend, L: TransformerLayer<B>>(
+fn layer_projections<'a, B: Backend, L: TransformerLayer<B>>(
     layer_path: &str,
     layer: &'a L,
-) -> Vec<(String, &'a Linear<B>)> {
+) -> Vec<(String, &'a BaseLayer<B>)> {
     layer
         .projections()
         .into_iter()
@@ -323,6 +371,34 @@ fn check_config<B: Backend>(
     Ok(())
 }
 
+/// An int8 model's word embeddings (on their per-row int8 grid since
+/// `Encoder::quantize_int8`): `{name}.weight` I8 `[n, d]` and `{name}.weight_scale` `[n]` F32.
+fn int8_table<B: Backend>(
+    out: &mut Tensors,
+    name: &str,
+    e: &Embedding<B>,
+) -> Result<(), EncoderError> {
+    let [n, d] = e.weight.dims();
+    let values = e
+        .weight
+        .val()
+        .into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .map_err(|err| EncoderError::Input(format!("{name}: tensor data: {err:?}")))?;
+    let (q, scale) = quantize_table(&values, n, d).map_err(|source| EncoderError::Int8 {
+        context: name.to_string(),
+        source,
+    })?;
+    out.map
+        .insert(format!("{name}.weight"), OwnedTensor::i8(&[n, d], &q));
+    out.map.insert(
+        format!("{name}.weight_scale"),
+        OwnedTensor::f32(&[n], &scale),
+    );
+    Ok(())
+}
+
 fn embedding<B: Backend>(
     out: &mut Tensors,
     name: &str,
@@ -351,6 +427,37 @@ fn linear<B: Backend>(out: &mut Tensors, name: &str, l: &Linear<B>) -> Result<()
     out.map.insert(
         format!("{name}.bias"),
         OwnedTensor::from_tensor_as(bias.val(), out.dtype)?,
+    );
+    Ok(())
+}
+
+/// An int8 projection: `{name}.weight` `[out, in]` I8, `{name}.weight_scale` `[out]` F32
+/// (whatever `out.dtype`: the scales are the weights' precision), `{name}.bias`.
+fn int8_linear<B: Backend>(
+    out: &mut Tensors,
+    name: &str,
+    l: &Int8Linear<B>,
+) -> Result<(), EncoderError> {
+    let parts = l.parts().map_err(|source| EncoderError::Int8 {
+        context: name.to_string(),
+        source,
+    })?;
+    out.map.insert(
+        format!("{name}.weight"),
+        OwnedTensor::i8(&[parts.d_output, parts.d_input], &parts.q),
+    );
+    out.map.insert(
+        format!("{name}.weight_scale"),
+        OwnedTensor::f32(&[parts.d_output], &parts.scale),
+    );
+    let bias = parts.bias.ok_or_else(|| {
+        EncoderError::Input(format!(
+            "{name} has no bias; cannot save it as a checkpoint"
+        ))
+    })?;
+    out.map.insert(
+        format!("{name}.bias"),
+        OwnedTensor::f32(&[parts.d_output], &bias).stored_as(out.dtype),
     );
     Ok(())
 }

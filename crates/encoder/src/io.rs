@@ -33,6 +33,33 @@ impl OwnedTensor {
         }
     }
 
+    /// An i8 tensor.
+    pub fn i8(shape: &[usize], values: &[i8]) -> Self {
+        Self {
+            dtype: Dtype::I8,
+            shape: shape.to_vec(),
+            data: values.iter().map(|&v| v as u8).collect(),
+        }
+    }
+
+    /// This f32 tensor's values stored as `dtype` (a no-op for f32, and for any tensor that
+    /// is not f32).
+    pub fn stored_as(self, dtype: WeightDtype) -> Self {
+        if self.dtype != Dtype::F32 || dtype.safetensors() == Dtype::F32 {
+            return self;
+        }
+        let values: Vec<f32> = self
+            .data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        Self {
+            dtype: dtype.safetensors(),
+            shape: self.shape,
+            data: dtype.encode(&values),
+        }
+    }
+
     /// An i64 tensor.
     pub fn i64(shape: &[usize], values: &[i64]) -> Self {
         Self {

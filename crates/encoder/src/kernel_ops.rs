@@ -1,6 +1,7 @@
 //! [`KernelOps`]: a backend's kernels ([`KernelBackend`]) handed to the LoRA layers.
 
 use burn::tensor::Tensor;
+use imdb_lora_kernels::int8::Int8Linear;
 use imdb_lora_kernels::{KernelBackend, to_dtype};
 use imdb_lora_lora::LoraOps;
 
@@ -23,5 +24,9 @@ impl<B: KernelBackend> LoraOps<B> for KernelOps {
 
     fn dropout<const D: usize>(x: Tensor<B, D>, prob: f64) -> Tensor<B, D> {
         B::kernel_dropout(x, prob)
+    }
+
+    fn linear_int8<const D: usize>(x: Tensor<B, D>, layer: &Int8Linear<B>) -> Tensor<B, D> {
+        B::kernel_linear_int8(x, layer)
     }
 }

@@ -235,7 +235,7 @@ pub(crate) fn layers_precision<B: Backend, L: TransformerLayer<B>>(layers: &[L])
         .and_then(|l| {
             l.projections()
                 .first()
-                .map(|(_, p)| p.base_layer.weight.val().dtype())
+                .and_then(|(_, p)| p.base_layer.float().map(|l| l.weight.val().dtype()))
         })
         .and_then(Precision::of_dtype)
         .unwrap_or_default()

@@ -17,6 +17,9 @@ use burn::tensor::{Tensor, TensorData, bf16, f16};
 use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors};
 
+use imdb_lora_kernels::int8::{Int8Linear, Int8Parts, dequantize_table};
+use imdb_lora_lora::{BaseLayer, LoraLinear};
+
 use crate::error::EncoderError;
 
 /// A memory-mapped safetensors file.
@@ -196,6 +199,63 @@ impl<'a> Weights<'a> {
         })
     }
 
+    /// A projection LoRA may adapt, as its base layer: the `nn.Linear` of [`Self::linear`], or
+    /// an int8 layer when `{name}.weight` is stored as I8 (what `save_pretrained` writes for
+    /// an int8 model: `{name}.weight` `[out, in]` i8, `{name}.weight_scale` `[out]`, and the
+    /// f32 bias).
+    pub fn projection<B: Backend>(
+        &self,
+        name: &str,
+        d_input: usize,
+        d_output: usize,
+        device: &B::Device,
+    ) -> Result<LoraLinear<B>, EncoderError> {
+        let weight_key = format!("{name}.weight");
+        if self.dtype(&self.full_key(&weight_key)) != Some(Dtype::I8) {
+            return Ok(LoraLinear::new(
+                self.linear(name, d_input, d_output, device)?,
+            ));
+        }
+        let q = self.read_i8(&weight_key, &[d_output, d_input])?;
+        let scale = self.read(&format!("{name}.weight_scale"), &[d_output])?;
+        let bias = self.read(&format!("{name}.bias"), &[d_output])?;
+        let parts = Int8Parts::new(q, scale, Some(bias), d_input, d_output).map_err(|source| {
+            EncoderError::Int8 {
+                context: format!("{}: {}.*", self.path.display(), self.full_key(name)),
+                source,
+            }
+        })?;
+        Ok(LoraLinear {
+            base_layer: BaseLayer::Int8(Int8Linear::from_parts(&parts, device)),
+            lora: None,
+        })
+    }
+
+    /// Reads the I8 tensor `key` after checking its shape.
+    fn read_i8(&self, key: &str, expected: &[usize]) -> Result<Vec<i8>, EncoderError> {
+        let key = self.full_key(key);
+        let view = self
+            .st
+            .tensor(&key)
+            .map_err(|_| EncoderError::MissingTensor {
+                path: self.path.to_path_buf(),
+                key: key.clone(),
+            })?;
+        if view.shape() != expected {
+            return Err(EncoderError::ShapeMismatch {
+                path: self.path.to_path_buf(),
+                key,
+                expected: expected.to_vec(),
+                found: view.shape().to_vec(),
+            });
+        }
+        let values = view.data().iter().map(|&b| b as i8).collect();
+        if let Ok(mut used) = self.used.lock() {
+            used.insert(key);
+        }
+        Ok(values)
+    }
+
     /// A frozen `nn.Embedding` (`{name}.weight`, `[n, d]`, same layout in both frameworks).
     pub fn embedding<B: Backend>(
         &self,
@@ -204,8 +264,19 @@ impl<'a> Weights<'a> {
         d: usize,
         device: &B::Device,
     ) -> Result<Embedding<B>, EncoderError> {
+        let key = format!("{name}.weight");
+        if self.dtype(&self.full_key(&key)) != Some(Dtype::I8) {
+            return Ok(Embedding {
+                weight: frozen(self.tensor(&key, [n, d], device)?),
+            });
+        }
+        // An int8 model's table (`save_pretrained`): per-row scales beside it, computed on in
+        // f32 as every embedding is.
+        let q = self.read_i8(&key, &[n, d])?;
+        let scale = self.read(&format!("{name}.weight_scale"), &[n])?;
+        let values = dequantize_table(&q, &scale, d);
         Ok(Embedding {
-            weight: frozen(self.tensor(&format!("{name}.weight"), [n, d], device)?),
+            weight: frozen(Tensor::from_data(TensorData::new(values, [n, d]), device)),
         })
     }
 

@@ -24,6 +24,7 @@
 pub mod cube;
 #[cfg(feature = "flex")]
 pub mod flex;
+pub mod int8;
 
 use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -36,6 +37,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::module::{attention, linear};
 use burn::tensor::ops::{AttentionModuleOptions, FloatTensor};
 use burn::tensor::{Bool, DType, Int, Tensor, TensorPrimitive};
+
+use crate::int8::{Int8Linear, linear_int8_composed};
 
 /// The dropout key of one forward pass: every dropout mask drawn inside
 /// [`with_dropout_key`] is a pure function of this value and of the mask's place in the
@@ -165,6 +168,21 @@ pub trait KernelBackend: Backend {
         bias: Option<Tensor<Self, 1>>,
     ) -> Tensor<Self, D> {
         linear(x, weight, bias)
+    }
+
+    /// `layer`'s int8 product: `x` quantised per row to u8, times the int8 weight in i32,
+    /// scaled back to f32, plus the bias ([`int8`] gives the numbers). The default is the
+    /// float composition of the same numbers ([`linear_int8_composed`]), which is correct on
+    /// every backend and faster on none; Flex has integer kernels.
+    ///
+    /// # Shapes
+    /// - x: `[..., d_input]`
+    /// - output: `[..., d_output]`
+    fn kernel_linear_int8<const D: usize>(
+        x: Tensor<Self, D>,
+        layer: &Int8Linear<Self>,
+    ) -> Tensor<Self, D> {
+        linear_int8_composed(x, layer)
     }
 
     /// Layer normalisation over the last dimension, as `burn::nn::LayerNorm`.

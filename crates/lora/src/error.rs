@@ -23,4 +23,10 @@ pub enum LoraError {
         /// The shape given.
         found: [usize; 2],
     },
+    /// An adapter cannot be folded into int8 weights.
+    #[error(
+        "a LoRA adapter cannot be merged into an int8 base layer: merge it into the float \
+         weights first, then quantise"
+    )]
+    Int8Merge,
 }

@@ -5,6 +5,7 @@ use burn::nn::{Dropout, Linear};
 use burn::tensor::backend::Backend;
 use burn::tensor::module::linear;
 use burn::tensor::{Distribution, Tensor};
+use imdb_lora_kernels::int8::{Int8Linear, linear_int8_composed};
 
 use crate::{LoraConfig, LoraError};
 
@@ -25,6 +26,76 @@ pub trait LoraOps<B: Backend> {
     /// `burn::nn::Dropout` is.
     fn dropout<const D: usize>(x: Tensor<B, D>, prob: f64) -> Tensor<B, D> {
         Dropout { prob }.forward(x)
+    }
+
+    /// An int8 base layer's output (`imdb_lora_kernels::int8` gives the numbers); the
+    /// default is their float composition.
+    fn linear_int8<const D: usize>(x: Tensor<B, D>, layer: &Int8Linear<B>) -> Tensor<B, D> {
+        linear_int8_composed(x, layer)
+    }
+}
+
+/// The frozen projection under an adapter: float weights (f32, or bf16 under mixed
+/// precision), or int8 weights for inference (`imdb_lora_kernels::int8`).
+// One per projection, built once: the int8 variant's extra parameter handles (≈ 250 bytes)
+// cost nothing worth a box.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum BaseLayer<B: Backend> {
+    /// A plain linear layer, weight `[d_input, d_output]`.
+    Float(Linear<B>),
+    /// Int8 weights per output channel, activations quantised per row at run time.
+    Int8(Int8Linear<B>),
+}
+
+impl<B: Backend> BaseLayer<B> {
+    /// `[d_input, d_output]`.
+    pub fn dims(&self) -> [usize; 2] {
+        match self {
+            Self::Float(l) => l.weight.dims(),
+            Self::Int8(l) => l.dims(),
+        }
+    }
+
+    /// The device the weights are on.
+    pub fn device(&self) -> B::Device {
+        match self {
+            Self::Float(l) => l.weight.device(),
+            Self::Int8(l) => l.weight_scale.device(),
+        }
+    }
+
+    /// The float layer, when it is one.
+    pub fn float(&self) -> Option<&Linear<B>> {
+        match self {
+            Self::Float(l) => Some(l),
+            Self::Int8(_) => None,
+        }
+    }
+
+    /// The int8 layer, when it is one.
+    pub fn int8(&self) -> Option<&Int8Linear<B>> {
+        match self {
+            Self::Float(_) => None,
+            Self::Int8(l) => Some(l),
+        }
+    }
+
+    /// `x·W + b` with Burn's own operations.
+    ///
+    /// # Shapes
+    /// - x: `[..., d_input]`
+    /// - output: `[..., d_output]`
+    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        self.forward_with::<BurnOps, D>(x)
+    }
+
+    /// `x·W + b` through `O`'s operations.
+    fn forward_with<O: LoraOps<B>, const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        match self {
+            Self::Float(l) => O::linear(x, l.weight.val(), l.bias.as_ref().map(|b| b.val())),
+            Self::Int8(l) => O::linear_int8(x, l),
+        }
     }
 }
 
@@ -168,30 +239,30 @@ impl<B: Backend> LoraAdapter<B> {
 /// projection and adapt only those the configuration targets.
 #[derive(Module, Debug)]
 pub struct LoraLinear<B: Backend> {
-    /// The pretrained (frozen) projection, weight `[d_input, d_output]`.
-    pub base_layer: Linear<B>,
+    /// The pretrained (frozen) projection.
+    pub base_layer: BaseLayer<B>,
     /// The adapter, when this layer is targeted.
     pub lora: Option<LoraAdapter<B>>,
 }
 
 impl<B: Backend> LoraLinear<B> {
-    /// Wraps a base layer without an adapter.
+    /// Wraps a float base layer without an adapter.
     pub fn new(base_layer: Linear<B>) -> Self {
         Self {
-            base_layer,
+            base_layer: BaseLayer::Float(base_layer),
             lora: None,
         }
     }
 
     /// `[d_input, d_output]` of the base layer.
     pub fn dims(&self) -> [usize; 2] {
-        self.base_layer.weight.dims()
+        self.base_layer.dims()
     }
 
     /// Attaches a fresh adapter (replacing any previous one).
     pub fn with_adapter(mut self, config: &LoraConfig) -> Result<Self, LoraError> {
         let [d_input, d_output] = self.dims();
-        let device = self.base_layer.weight.device();
+        let device = self.base_layer.device();
         self.lora = Some(LoraAdapter::init(config, d_input, d_output, &device)?);
         Ok(self)
     }
@@ -234,30 +305,29 @@ impl<B: Backend> LoraLinear<B> {
         input: Tensor<B, D>,
         ops: O,
     ) -> Tensor<B, D> {
-        let base = |x| {
-            O::linear(
-                x,
-                self.base_layer.weight.val(),
-                self.base_layer.bias.as_ref().map(|b| b.val()),
-            )
-        };
         match &self.lora {
             Some(adapter) if !adapter.merged => {
-                base(input.clone()) + adapter.forward_with(input, ops)
+                self.base_layer.forward_with::<O, D>(input.clone())
+                    + adapter.forward_with(input, ops)
             }
-            _ => base(input),
+            _ => self.base_layer.forward_with::<O, D>(input),
         }
     }
 
     /// Folds the update into the base weight, so inference costs one matmul.
     ///
     /// Idempotent: merging an already merged layer changes nothing (never adds the update
-    /// twice). A layer without adapter is returned unchanged.
+    /// twice). A layer without adapter is returned unchanged, and so is one over an int8
+    /// base: its adapter stays beside the quantised weight (merge first, then quantise, to
+    /// fold it in).
     pub fn merge(mut self) -> Self {
+        let BaseLayer::Float(base) = &mut self.base_layer else {
+            return self;
+        };
         if let Some(adapter) = self.lora.as_mut().filter(|a| !a.merged) {
             let delta = adapter.delta_weight();
             // In the base weight's dtype: a bf16 base gets a bf16-rounded update.
-            self.base_layer.weight = self.base_layer.weight.map(|w| {
+            base.weight = base.weight.clone().map(|w| {
                 let dtype = w.dtype();
                 w + delta.cast(dtype)
             });
@@ -268,9 +338,12 @@ impl<B: Backend> LoraLinear<B> {
 
     /// Takes a merged update back out of the base weight. Idempotent like [`Self::merge`].
     pub fn unmerge(mut self) -> Self {
+        let BaseLayer::Float(base) = &mut self.base_layer else {
+            return self;
+        };
         if let Some(adapter) = self.lora.as_mut().filter(|a| a.merged) {
             let delta = adapter.delta_weight();
-            self.base_layer.weight = self.base_layer.weight.map(|w| {
+            base.weight = base.weight.clone().map(|w| {
                 let dtype = w.dtype();
                 w - delta.cast(dtype)
             });
@@ -284,9 +357,15 @@ impl<B: Backend> LoraLinear<B> {
         self.lora.as_ref().is_some_and(|a| a.merged)
     }
 
-    /// Merges and drops the adapter: a plain linear layer carrying the adapted weight.
-    pub fn merge_and_unload(self) -> Linear<B> {
-        self.merge().base_layer
+    /// Merges and drops the adapter: the base layer carrying the adapted weight (an int8
+    /// base cannot carry it: see [`Self::merge`]; it is returned with the adapter dropped
+    /// only when there was none).
+    pub fn merge_and_unload(self) -> Result<BaseLayer<B>, LoraError> {
+        let merged = self.merge();
+        match merged.lora {
+            Some(a) if !a.merged => Err(LoraError::Int8Merge),
+            _ => Ok(merged.base_layer),
+        }
     }
 
     /// Number of adapter parameters (0 without adapter).
@@ -388,7 +467,7 @@ mod tests {
         B::seed(&Default::default(), 4);
         let config = LoraConfig::default();
         let layer = trained(LoraLinear::new(base(16, 9)), &config);
-        let original_w = layer.base_layer.weight.val();
+        let original_w = layer.base_layer.float().unwrap().weight.val();
         let x = input([2, 3, 16]);
         let unmerged = layer.forward(x.clone());
 
@@ -410,6 +489,8 @@ mod tests {
         let back = twice.unmerge().unmerge();
         assert!(!back.is_merged());
         back.base_layer
+            .float()
+            .unwrap()
             .weight
             .val()
             .into_data()
@@ -425,11 +506,40 @@ mod tests {
         let layer = trained(LoraLinear::new(base(8, 8)), &LoraConfig::default());
         let x = input([1, 2, 8]);
         let expected = layer.forward(x.clone());
-        let plain = layer.merge_and_unload();
+        let plain = layer.merge_and_unload().unwrap();
         plain
             .forward(x)
             .into_data()
             .assert_approx_eq::<f32>(&expected.into_data(), Tolerance::absolute(1e-5));
+    }
+
+    #[test]
+    fn an_adapter_over_an_int8_base_runs_beside_it_and_never_merges_into_it() {
+        B::seed(&Default::default(), 6);
+        let config = LoraConfig::default();
+        let float = base(24, 10);
+        let int8 = Int8Linear::quantize(&float).unwrap();
+        let layer = trained(LoraLinear::new(float), &config);
+        let quantised = LoraLinear {
+            base_layer: BaseLayer::Int8(int8.clone()),
+            lora: layer.lora.clone(),
+        };
+        let x = input([2, 3, 24]);
+        let adapter = layer.lora.as_ref().unwrap();
+        let want = linear_int8_composed(x.clone(), &int8) + adapter.forward(x.clone());
+        let got = quantised.forward(x.clone());
+        got.clone()
+            .into_data()
+            .assert_approx_eq::<f32>(&want.into_data(), Tolerance::absolute(1e-5));
+        // Close to the float layer with the same adapter: int8 rounding only.
+        got.into_data().assert_approx_eq::<f32>(
+            &layer.forward(x.clone()).into_data(),
+            Tolerance::absolute(0.05),
+        );
+        let merged = quantised.merge();
+        assert!(!merged.is_merged(), "merge is a no-op over int8 weights");
+        let err = merged.merge_and_unload().unwrap_err();
+        assert!(err.to_string().contains("int8"), "{err}");
     }
 
     #[test]
@@ -466,7 +576,15 @@ mod tests {
             .unwrap();
         let x = Tensor::<AB, 2>::random([5, 6], Distribution::Normal(0.0, 1.0), &device);
         let grads = layer.forward(x).sum().backward();
-        assert!(layer.base_layer.weight.grad(&grads).is_none());
+        assert!(
+            layer
+                .base_layer
+                .float()
+                .unwrap()
+                .weight
+                .grad(&grads)
+                .is_none()
+        );
         let adapter = layer.lora.as_ref().unwrap();
         // B is zero, so dL/dA is zero but present; dL/dB is non-zero.
         assert!(adapter.lora_a.grad(&grads).is_some());

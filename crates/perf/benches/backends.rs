@@ -90,12 +90,22 @@ where
     let query = &layer.attention.self_attention.query;
     let adapter = query.lora.as_ref().expect("query adapter");
     assert!(adapter.lora_a.grad(&grads).is_some() && adapter.lora_b.grad(&grads).is_some());
-    assert!(query.base_layer.weight.grad(&grads).is_none());
+    assert!(
+        query
+            .base_layer
+            .float()
+            .unwrap()
+            .weight
+            .grad(&grads)
+            .is_none()
+    );
     assert!(
         layer
             .intermediate
             .dense
             .base_layer
+            .float()
+            .unwrap()
             .weight
             .grad(&grads)
             .is_none()

@@ -44,7 +44,10 @@ fn minilm_bf16_logits_match_autocast() {
     let model = f32_model.with_precision(Precision::Bf16);
     assert_eq!(model.precision(), Precision::Bf16);
     let layer = &bert(&model).encoder.layer[0].attention.self_attention.query;
-    assert_eq!(layer.base_layer.weight.val().dtype(), DType::BF16);
+    assert_eq!(
+        layer.base_layer.float().unwrap().weight.val().dtype(),
+        DType::BF16
+    );
     let adapter = layer.lora.as_ref().expect("query is adapted");
     assert_eq!(
         adapter.lora_a.val().dtype(),
@@ -181,6 +184,8 @@ fn save_dtype_is_written_and_loads_back() {
             .self_attention
             .query
             .base_layer
+            .float()
+            .unwrap()
             .weight
             .val();
         w.cast(DType::F32).into_data().to_vec::<f32>().unwrap()

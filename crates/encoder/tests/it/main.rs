@@ -12,5 +12,6 @@ mod errors;
 mod export;
 mod families;
 mod fused_ops;
+mod int8;
 mod parity;
 mod pooled;

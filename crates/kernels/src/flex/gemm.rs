@@ -192,14 +192,14 @@ pub(super) fn gemm_to(
 }
 
 /// `[.., d]` as `(rows, d)`.
-fn rows_cols(shape: &Shape) -> (usize, usize) {
+pub(super) fn rows_cols(shape: &Shape) -> (usize, usize) {
     let dims = shape.num_dims();
     let d = if dims == 0 { 1 } else { shape[dims - 1] };
     let rows = (0..dims.saturating_sub(1)).map(|i| shape[i]).product();
     (rows, d)
 }
 
-fn with_last(shape: &Shape, d: usize) -> Shape {
+pub(super) fn with_last(shape: &Shape, d: usize) -> Shape {
     let mut dims: Vec<usize> = (0..shape.num_dims()).map(|i| shape[i]).collect();
     if let Some(last) = dims.last_mut() {
         *last = d;

@@ -29,12 +29,13 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::ops::ModuleOps;
-use burn::tensor::{Distribution, Tensor, TensorMetadata, TensorPrimitive};
+use burn::tensor::{DType, Distribution, Tensor, TensorMetadata, TensorPrimitive};
 use burn_flex::FlexTensor;
 
 mod attention;
 mod gelu;
 mod gemm;
+pub mod int8;
 mod mask;
 mod norm;
 mod simd;
@@ -44,6 +45,7 @@ use self::gelu::{gelu_backward_tensor, gelu_tensor};
 use self::mask::{MaskKey, MaskSpec, apply_mask};
 use self::tensor::{flex_tensor, float, is_f32, prim, values};
 use super::{AttentionMask, KernelBackend, attention_heads};
+use crate::int8::Int8Linear;
 
 /// The next mask key: the current forward pass's [`super::DropoutKey`] when one is set
 /// ([`super::with_dropout_key`]), else a fresh key from the backend's seeded RNG, so masks
@@ -222,6 +224,47 @@ impl KernelBackend for Flex {
             return float(Flex::layer_norm(x, g, b, epsilon));
         };
         float(norm::layer_norm(x, &gamma, beta.as_deref(), epsilon, false).0)
+    }
+
+    fn kernel_linear_int8<const D: usize>(
+        x: Tensor<Self, D>,
+        layer: &Int8Linear<Self>,
+    ) -> Tensor<Self, D> {
+        let x = prim(x);
+        let weight = layer.weight.val().into_primitive();
+        let sum = layer.weight_sum.val().into_primitive();
+        let scale = prim(layer.weight_scale.val());
+        let bias = layer.bias.as_ref().map(|b| prim(b.val()));
+        let shape = x.shape();
+        let (m, k) = gemm::rows_cols(&shape);
+        let n = layer.d_output();
+        let slices = (
+            weight
+                .as_slice::<i8>()
+                .filter(|_| weight.dtype() == DType::I8),
+            sum.as_slice::<i32>().filter(|_| sum.dtype() == DType::I32),
+        );
+        let floats = is_f32(&x) && is_f32(&scale) && bias.as_ref().is_none_or(is_f32);
+        let (Some(packed), Some(sums), true, true) =
+            (slices.0, slices.1, floats, k == layer.d_input)
+        else {
+            return crate::int8::linear_int8_composed(float(x), layer);
+        };
+        let (xs, scale) = (values(&x), values(&scale));
+        let bias = bias.as_ref().map(values);
+        let w = int8::Weight {
+            packed,
+            scale: &scale,
+            sum: sums,
+            bias: bias.as_deref(),
+            k,
+            n,
+        };
+        if !w.fits() {
+            return crate::int8::linear_int8_composed(float(x), layer);
+        }
+        let out = int8::linear(&xs, m, w, int8::Path::chosen());
+        float(flex_tensor(out, gemm::with_last(&shape, n)))
     }
 }
 

@@ -69,6 +69,21 @@ pub(super) fn max_of(x: &[f32]) -> f32 {
 }
 
 #[inline(always)]
+pub(super) fn min_of(x: &[f32]) -> f32 {
+    let mut acc = [f32::INFINITY; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for i in 0..LANES {
+            acc[i] = acc[i].min(c[i]);
+        }
+    }
+    tail.iter()
+        .chain(&acc)
+        .fold(f32::INFINITY, |m, &v| m.min(v))
+}
+
+#[inline(always)]
 pub(super) fn sum_of(x: &[f32]) -> f32 {
     let mut acc = [0.0f32; LANES];
     let chunks = x.chunks_exact(LANES);

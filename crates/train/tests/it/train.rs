@@ -181,8 +181,8 @@ fn learns_a_separable_task_and_changes_only_adapters_and_head() {
     {
         for ((name, pa), (_, pb)) in a.projections().iter().zip(b.projections()) {
             assert_eq!(
-                flat(pa.base_layer.weight.val()),
-                flat(pb.base_layer.weight.val()),
+                flat(pa.base_layer.float().unwrap().weight.val()),
+                flat(pb.base_layer.float().unwrap().weight.val()),
                 "{name}"
             );
             let adapted = pb.lora.is_some();

@@ -1,0 +1,69 @@
+//! What every int8 micro-kernel reads and writes through: the weight's slices and the
+//! epilogue that turns a tile of i32 sums into f32 outputs.
+
+/// An int8 weight as the kernels read it (see [`crate::int8`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Weight<'a> {
+    /// Packed `q`, `[⌈k/4⌉][n][4]`.
+    pub packed: &'a [i8],
+    pub scale: &'a [f32],
+    pub sum: &'a [i32],
+    pub bias: Option<&'a [f32]>,
+    pub k: usize,
+    pub n: usize,
+}
+
+impl Weight<'_> {
+    /// Whether the slices have the lengths `k` and `n` imply.
+    pub fn fits(&self) -> bool {
+        self.packed.len() == self.k.div_ceil(4) * 4 * self.n
+            && self.scale.len() == self.n
+            && self.sum.len() == self.n
+            && self.bias.is_none_or(|b| b.len() == self.n)
+    }
+}
+
+/// What turns a tile of i32 sums into outputs: `out[i][j] = (acc − z_i·sum_j)·s_i·scale_j +
+/// bias_j`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Epilogue<'a> {
+    pub row_scale: &'a [f32],
+    pub row_zero: &'a [i32],
+    pub w: Weight<'a>,
+}
+
+impl Epilogue<'_> {
+    /// Writes the tile `acc` (`rows` × `cols`, row stride `acc_rs`) for rows `i0..` of this
+    /// epilogue's rows and columns `j0..` into `out` (row stride `n`, row 0 = row `i0`).
+    #[inline(always)]
+    pub fn store(
+        &self,
+        acc: &[i32],
+        acc_rs: usize,
+        [i0, rows]: [usize; 2],
+        [j0, cols]: [usize; 2],
+        out: &mut [f32],
+    ) {
+        let n = self.w.n;
+        let scale = &self.w.scale[j0..j0 + cols];
+        let sum = &self.w.sum[j0..j0 + cols];
+        for r in 0..rows {
+            let (s, z) = (self.row_scale[i0 + r], self.row_zero[i0 + r]);
+            let dst = &mut out[r * n + j0..r * n + j0 + cols];
+            let acc = &acc[r * acc_rs..r * acc_rs + cols];
+            match self.w.bias {
+                Some(b) => {
+                    let b = &b[j0..j0 + cols];
+                    for c in 0..cols {
+                        dst[c] = (acc[c] - z * sum[c]) as f32 * (s * scale[c]) + b[c];
+                    }
+                }
+                None => {
+                    for c in 0..cols {
+                        dst[c] = (acc[c] - z * sum[c]) as f32 * (s * scale[c]);
+                    }
+                }
+            }
+        }
+    }
+}
