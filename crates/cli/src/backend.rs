@@ -184,6 +184,57 @@ impl PrecisionArg {
     }
 }
 
+/// `--quantize`: int8 inference (eval, predict, serve, export).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct QuantizeArg {
+    /// Quantise the encoder's linear projections to int8 (weights per output channel,
+    /// activations per row at run time, i32 sums; embeddings stored int8, looked up in f32;
+    /// layer norms, softmax and head in f32), after merging the adapter. CPU backend only, f32
+    /// precision. A model saved with `export --quantize int8` runs in int8 without it.
+    #[arg(long, value_name = "int8")]
+    pub quantize: Option<imdb_lora_encoder::Quantization>,
+}
+
+impl QuantizeArg {
+    /// The quantisation, if this build's backend runs it at `precision`; the int8 kernel in
+    /// use is logged.
+    ///
+    /// # Errors
+    /// int8 on a GPU backend (no int8 kernels there; the portable composition would be slower
+    /// than f32), or with bf16.
+    pub fn checked(
+        self,
+        precision: imdb_lora_encoder::Precision,
+    ) -> anyhow::Result<Option<imdb_lora_encoder::Quantization>> {
+        let Some(q) = self.quantize else {
+            return Ok(None);
+        };
+        if !INT8_KERNELS {
+            anyhow::bail!(
+                "--quantize {q} runs on the CPU backend (flex), which has int8 kernels; this \
+                 build's backend is {BACKEND_NAME}"
+            );
+        }
+        anyhow::ensure!(
+            precision == imdb_lora_encoder::Precision::F32,
+            "--quantize {q} goes with --precision f32 (the int8 weights are quantised from f32 \
+             ones), not {precision}"
+        );
+        #[cfg(all(feature = "flex", not(any(feature = "cuda", feature = "wgpu"))))]
+        tracing::info!(
+            kernel = imdb_lora_encoder::Int8Kernel::chosen().name(),
+            "int8 inference"
+        );
+        Ok(Some(q))
+    }
+}
+
+/// Whether this build's backend has int8 kernels (Flex, the default CPU backend).
+pub const INT8_KERNELS: bool = cfg!(all(
+    feature = "flex",
+    not(any(feature = "cuda", feature = "wgpu"))
+));
+
 /// The kernel cache's settings: plain functions of paths and environment values, so the CPU
 /// builds test them too; only the GPU builds use them.
 #[cfg_attr(

@@ -11,7 +11,9 @@ use anyhow::Context;
 use imdb_lora_data::{Batcher, BatcherConfig, TextTokenizer, TokenizedSplit};
 use imdb_lora_encoder::load_classifier;
 use imdb_lora_metrics::MetricsFile;
-use imdb_lora_train::{METRICS_FILE, evaluate};
+use imdb_lora_encoder::Quantization;
+use imdb_lora_metrics::EvalMetrics;
+use imdb_lora_train::{Evaluation, METRICS_FILE, evaluate_texts};
 
 use crate::backend::{self, Backend};
 use imdb_lora_data::table::SplitRecord;
@@ -25,7 +27,9 @@ Examples:
   # The run's own model and test examples, exactly (from its split.json and metrics.json)
   imdb-lora eval runs/imdb
   # A saved model on any labelled file, all of it (labels read as the model's class names)
-  imdb-lora eval --saved runs/imdb/model --data other.csv --out other.json")]
+  imdb-lora eval --saved runs/imdb/model --data other.csv --out other.json
+  # In int8, with how often its labels agree with f32's on the same texts
+  imdb-lora eval runs/imdb --quantize int8 --compare-f32")]
 pub struct Args {
     /// A run directory `train` wrote: its `model/` is evaluated on exactly its test examples.
     /// The data options do not apply to it.
@@ -50,6 +54,13 @@ pub struct Args {
     out: Option<PathBuf>,
     #[command(flatten)]
     precision: backend::PrecisionArg,
+    #[command(flatten)]
+    quantize: backend::QuantizeArg,
+    /// With --quantize: evaluate the f32 model on the same texts too and report, under
+    /// `compare_f32`, its metrics, the share of texts both label alike and the largest
+    /// difference of a class probability.
+    #[arg(long, requires = "quantize")]
+    compare_f32: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -67,6 +78,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "--train-n does not apply to eval, which evaluates the test part (--test-n sizes it)"
     );
     let precision = args.precision.checked()?;
+    let quantize = args.quantize.checked(precision)?;
     let (saved, max_len) = match (&args.run_dir, &args.saved) {
         (Some(run), saved) => (
             saved.clone().unwrap_or_else(|| run.join("model")),
@@ -111,25 +123,53 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     let device = backend::device()?;
     let (model, _) = load_classifier::<Backend>(&saved, &device, d.seed)?;
+    anyhow::ensure!(
+        !(args.compare_f32 && model.is_int8()),
+        "{}: saved in int8, so there are no f32 weights to compare with; --compare-f32 on the \
+         f32 model it was exported from",
+        saved.display()
+    );
     let model = model.with_precision(precision);
+    let reference = args.compare_f32.then(|| model.clone());
+    let model = match quantize {
+        Some(Quantization::Int8) if !model.is_int8() => model.merge_lora().quantize_int8()?,
+        _ => model,
+    };
     let batcher = Batcher::new(
         test.examples,
         tokenizer.pad_id(),
         max_len,
         BatcherConfig::eval(args.batch_size).with_pad_multiple(args.pad.resolve()),
     )?;
-    let (metrics, per_class) = evaluate(
-        &model,
-        batcher.epoch(0),
-        &device,
-        crate::ui::progress().as_ref(),
-        "evaluation",
-        &classes,
-    )?;
+    let progress = crate::ui::progress();
+    let run = |model, label| {
+        evaluate_texts(model, batcher.epoch(0), &device, progress.as_ref(), label, &classes)
+    };
+    let evaluation = run(&model, "evaluation")?;
+    let metrics = evaluation.metrics;
     // The headline numbers, then the per-class ones under `classes`.
     let mut value = serde_json::to_value(metrics)?;
     if let Some(object) = value.as_object_mut() {
-        object.insert("classes".into(), serde_json::to_value(per_class)?);
+        object.insert("classes".into(), serde_json::to_value(&evaluation.classes)?);
+        #[cfg(all(feature = "flex", not(any(feature = "cuda", feature = "wgpu"))))]
+        if model.is_int8() {
+            // Which micro-kernel ran: the numbers depend on it (VNNI, AVX2 or portable).
+            object.insert(
+                "int8_kernel".into(),
+                imdb_lora_encoder::Int8Kernel::chosen().name().into(),
+            );
+        }
+        if let Some(reference) = &reference {
+            let f32_run = run(reference, "f32 evaluation")?;
+            let comparison = Comparison::of(&f32_run, &evaluation)?;
+            tracing::info!(
+                label_agreement = comparison.label_agreement,
+                max_abs_prob_diff = comparison.max_abs_prob_diff,
+                f32_accuracy = f32_run.metrics.accuracy,
+                "int8 against f32 on the same texts"
+            );
+            object.insert("compare_f32".into(), serde_json::to_value(comparison)?);
+        }
     }
     let json = serde_json::to_vec_pretty(&value)?;
     if let Some(out) = &args.out {
@@ -146,6 +186,51 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     std::io::Write::write_all(&mut stdout, &json)?;
     std::io::Write::write_all(&mut stdout, b"\n")?;
     Ok(())
+}
+
+/// `--compare-f32`: the f32 model's metrics beside the int8 ones, text by text.
+#[derive(Debug, serde::Serialize)]
+struct Comparison {
+    /// The f32 model's metrics on the same texts.
+    f32: EvalMetrics,
+    /// Texts compared.
+    texts: usize,
+    /// Share of texts both models put in the same class.
+    label_agreement: f64,
+    /// Texts they put in different classes.
+    labels_differ: usize,
+    /// The largest |p_int8 − p_f32| over texts and classes.
+    max_abs_prob_diff: f64,
+}
+
+impl Comparison {
+    /// `int8` against `f32`, two passes over the same batches.
+    fn of(f32: &Evaluation, int8: &Evaluation) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            f32.texts.len() == int8.texts.len(),
+            "the two passes saw {} and {} texts",
+            f32.texts.len(),
+            int8.texts.len()
+        );
+        let pairs = || f32.texts.iter().zip(&int8.texts);
+        let labels_differ = pairs().filter(|(a, b)| a.prediction != b.prediction).count();
+        let max_abs_prob_diff = pairs()
+            .flat_map(|(a, b)| {
+                a.probabilities
+                    .iter()
+                    .zip(&b.probabilities)
+                    .map(|(p, q)| (p - q).abs())
+            })
+            .fold(0.0, f64::max);
+        let texts = f32.texts.len();
+        Ok(Self {
+            f32: f32.metrics,
+            texts,
+            label_agreement: 1.0 - labels_differ as f64 / texts.max(1) as f64,
+            labels_differ,
+            max_abs_prob_diff,
+        })
+    }
 }
 
 /// The data options as `eval` reads them: labels named as the model names its classes

@@ -56,6 +56,8 @@ pub struct Args {
     jsonl: bool,
     #[command(flatten)]
     precision: backend::PrecisionArg,
+    #[command(flatten)]
+    quantize: backend::QuantizeArg,
     /// Texts to classify. Without any (and without --file), one text per line is read from
     /// stdin; every line counts, an empty one too (the model then sees just [CLS] [SEP]).
     #[arg(value_name = "TEXT")]
@@ -87,10 +89,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn options(args: &Args) -> anyhow::Result<PredictOptions> {
+    let precision = args.precision.checked()?;
     Ok(PredictOptions::default()
         .with_max_len(args.max_len)
         .with_batch_size(args.batch_size)
-        .with_precision(args.precision.checked()?))
+        .with_precision(precision)
+        .with_quantize(args.quantize.checked(precision)?))
 }
 
 /// `--jsonl`: texts classified and written a batch at a time, stdin read as it comes.

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use imdb_lora_encoder::Precision;
+use imdb_lora_encoder::{Precision, Quantization};
 use imdb_lora_infer::PredictOptions;
 use imdb_lora_serve::{Limits, ServeConfig, Server};
 
@@ -50,6 +50,8 @@ pub struct Args {
     max_len: usize,
     #[command(flatten)]
     precision: backend::PrecisionArg,
+    #[command(flatten)]
+    quantize: backend::QuantizeArg,
     #[command(flatten)]
     pad: PadArgs,
     /// Resolve Hub repositories from the local Hugging Face cache only (as HF_HUB_OFFLINE=1).
@@ -103,7 +105,11 @@ fn adapter_spec(arg: &str) -> (Option<String>, String) {
     }
 }
 
-fn config(args: &Args, precision: Precision) -> anyhow::Result<ServeConfig> {
+fn config(
+    args: &Args,
+    precision: Precision,
+    quantize: Option<Quantization>,
+) -> anyhow::Result<ServeConfig> {
     let l = &args.limits;
     let mut config = ServeConfig::new(args.model.clone());
     config.addr = args.addr;
@@ -121,9 +127,11 @@ fn config(args: &Args, precision: Precision) -> anyhow::Result<ServeConfig> {
     }
     config.request_timeout = Duration::from_secs(l.request_timeout);
     config.shutdown_timeout = Duration::from_secs(l.shutdown_timeout);
-    config.model_dtype = match precision {
-        Precision::F32 => "float32",
-        Precision::Bf16 => "bfloat16",
+    // TEI's `/info` `model_dtype`: what the weights compute in.
+    config.model_dtype = match (quantize, precision) {
+        (Some(Quantization::Int8), _) => "int8",
+        (None, Precision::F32) => "float32",
+        (None, Precision::Bf16) => "bfloat16",
     }
     .to_string();
     config.compute_type = if cfg!(any(feature = "cuda", feature = "wgpu")) {
@@ -142,14 +150,20 @@ fn config(args: &Args, precision: Precision) -> anyhow::Result<ServeConfig> {
 pub fn run(args: Args) -> anyhow::Result<()> {
     // Everything that can be refused without loading the model is refused first.
     let precision = args.precision.checked()?;
-    let config = config(&args, precision)?;
+    let quantize = args.quantize.checked(precision)?;
+    let mut config = config(&args, precision, quantize)?;
     let adapters: Vec<(Option<String>, String)> =
         args.adapter.iter().map(|a| adapter_spec(a)).collect();
     let options = PredictOptions::default()
         .with_max_len(args.max_len)
         .with_precision(precision)
+        .with_quantize(quantize)
         .with_pad_multiple(args.pad.resolve());
     let predictor = load_predictor(&args.model, &adapters, options, args.offline)?;
+    if predictor.is_int8() {
+        // Saved in int8: it runs in int8 without --quantize.
+        config.model_dtype = "int8".into();
+    }
     let server = Server::start(predictor, config)?;
     let addr = server.addr();
     if !addr.ip().is_loopback() {

@@ -376,12 +376,27 @@ struct Prepared {
     split: Option<imdb_lora_data::table::SplitRecord>,
 }
 
+/// Refuses a quantised model as the base: int8 weights take no gradient through their
+/// rounding, so training on them would be wrong.
+fn refuse_quantized(config: &EncoderConfig, path: &std::path::Path) -> anyhow::Result<()> {
+    let key = imdb_lora_encoder::export::QUANTIZATION_CONFIG;
+    match config.extra.get(key).and_then(|q| q.get("quant_method")) {
+        Some(method) => anyhow::bail!(
+            "{}: a quantised model ({key}.quant_method {method}) is for inference; train from \
+             the f32 model it was exported from",
+            path.display()
+        ),
+        None => Ok(()),
+    }
+}
+
 /// A new run from the command line's options.
 fn prepare(args: &Args, client: &imdb_lora_hub::HubClient) -> anyhow::Result<Prepared> {
     let d = &args.data;
     let precision = args.precision.checked()?;
     let files = args.model.files(client)?;
     let base_config = EncoderConfig::from_file(&files.config)?;
+    refuse_quantized(&base_config, &files.config)?;
     let long_text = match (args.long_text, args.stride) {
         (LongTextArg::Window, stride) => LongText::Window {
             // Half of what a window holds besides [CLS] and [SEP].

@@ -69,6 +69,8 @@ commands! {
     Predict => cmd_predict,
     /// Serve a model over HTTP with TEI's API, PEFT adapters over one base.
     Serve => cmd_serve,
+    /// Write a model again: an adapter merged in, optionally quantised to int8.
+    Export => cmd_export,
     /// Serve a Hub-shaped directory on a local address (set HF_ENDPOINT to it).
     HubMirror => cmd_hub_mirror,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).

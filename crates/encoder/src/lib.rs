@@ -43,9 +43,12 @@ pub use io::{OwnedTensor, write_json, write_safetensors};
 // callers name one crate.
 #[cfg(feature = "wgpu")]
 pub use imdb_lora_kernels::cube::wgpu_adapter;
+/// The int8 micro-kernel families of the CPU backend, and the one in use.
+#[cfg(feature = "flex")]
+pub use imdb_lora_kernels::flex::int8::Path as Int8Kernel;
 pub use imdb_lora_kernels::{
     AttentionMask, DropoutKey, KernelBackend, next_dropout_key, with_dropout_key,
 };
 pub use kernel_ops::KernelOps;
-pub use precision::{Precision, WeightDtype};
+pub use precision::{Precision, Quantization, WeightDtype};
 pub use weights::{MappedFile, Weights};

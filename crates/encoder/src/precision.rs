@@ -80,6 +80,39 @@ impl FromStr for Precision {
     }
 }
 
+/// How an inference model's projections are quantised ([`crate::SequenceClassifier::quantize_int8`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quantization {
+    /// Int8 weights per output channel, activations per row at run time (dynamic).
+    Int8,
+}
+
+impl Quantization {
+    /// The name on the command line (`int8`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Int8 => "int8",
+        }
+    }
+}
+
+impl fmt::Display for Quantization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Quantization {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "int8" | "i8" => Ok(Self::Int8),
+            other => Err(format!("unknown quantisation {other:?}; expected int8")),
+        }
+    }
+}
+
 /// A floating-point storage type of checkpoint files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WeightDtype {

@@ -99,6 +99,16 @@ pub enum InferError {
         /// The accepted range.
         expected: &'static str,
     },
+    /// Options that cannot go together.
+    #[error("{name} = {value}: needs {expected}")]
+    InvalidSetting {
+        /// The option.
+        name: &'static str,
+        /// The value given.
+        value: String,
+        /// What it needs.
+        expected: &'static str,
+    },
     /// Loading or running the model failed.
     #[error(transparent)]
     Bert(#[from] imdb_lora_encoder::EncoderError),

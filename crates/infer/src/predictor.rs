@@ -13,7 +13,8 @@ use imdb_lora_encoder::adapter::{ADAPTER_CONFIG, ADAPTER_WEIGHTS};
 use imdb_lora_encoder::export::{CONFIG_FILE, WEIGHTS_FILE};
 use imdb_lora_encoder::heads::{Head, output_key};
 use imdb_lora_encoder::{
-    EncoderConfig, KernelBackend, MappedFile, PeftAdapter, Precision, SequenceClassifier,
+    EncoderConfig, KernelBackend, MappedFile, PeftAdapter, Precision, Quantization,
+    SequenceClassifier,
 };
 
 use crate::prediction::{Labels, Prediction, softmax};
@@ -43,6 +44,10 @@ pub struct PredictOptions {
     /// Pad each batch to a multiple of this many tokens (capped at `max_len`): fewer distinct
     /// shapes, so the GPU backends compile fewer kernels. `None`: pad to the longest text.
     pub pad_multiple: Option<usize>,
+    /// Quantise the encoder's projections (after merging a lone adapter; several adapters run
+    /// unmerged beside the shared int8 weights). A model saved in int8 runs in int8 without
+    /// it. Needs f32 `precision`.
+    pub quantize: Option<Quantization>,
 }
 
 impl Default for PredictOptions {
@@ -52,6 +57,7 @@ impl Default for PredictOptions {
             batch_size: DEFAULT_BATCH_SIZE,
             precision: Precision::F32,
             pad_multiple: None,
+            quantize: None,
         }
     }
 }
@@ -72,6 +78,12 @@ impl PredictOptions {
     /// With another compute precision.
     pub fn with_precision(mut self, precision: Precision) -> Self {
         self.precision = precision;
+        self
+    }
+
+    /// With the encoder quantised (`None`: as the model is stored).
+    pub fn with_quantize(mut self, quantize: Option<Quantization>) -> Self {
+        self.quantize = quantize;
         self
     }
 
@@ -401,23 +413,35 @@ impl<B: KernelBackend> Predictor<B> {
                 HEAD_SEED,
             )?
         };
+        if options.quantize.is_some() && options.precision != Precision::F32 {
+            return Err(InferError::InvalidSetting {
+                name: "quantize",
+                value: options.quantize.map(|q| q.to_string()).unwrap_or_default(),
+                expected: "f32 precision: int8 weights are quantised from f32 ones",
+            });
+        }
+        // The model as it runs: in its precision, quantised when asked (once: a model saved
+        // in int8 already is).
+        let finish = |model: SequenceClassifier<B>| -> Result<SequenceClassifier<B>, InferError> {
+            let model = model.with_precision(options.precision);
+            Ok(match options.quantize {
+                Some(Quantization::Int8) if !model.is_int8() => model.quantize_int8()?,
+                _ => model,
+            })
+        };
         let classifiers = if adapters.is_empty() {
             vec![Classifier {
                 name: None,
                 labels: Labels::from_config(&config),
-                model: base.with_precision(options.precision),
+                model: finish(base)?,
                 adapter: None,
                 merged: false,
             }]
         } else {
             let merge = adapters.len() == 1;
-            // Merged: the adapter's update is added to the f32 weights, then rounded. Shared:
-            // the base is converted once, and every adapter runs beside it.
-            let base = if merge {
-                base
-            } else {
-                base.with_precision(options.precision)
-            };
+            // Merged: the adapter's update is added to the f32 weights, then rounded (or
+            // quantised). Shared: the base is converted once, and every adapter runs beside it.
+            let base = if merge { base } else { finish(base)? };
             let mut out = Vec::with_capacity(adapters.len());
             for (adapter, labels) in adapters.iter().zip(adapter_heads) {
                 let peft = PeftAdapter::read(&adapter.dir)?;
@@ -437,7 +461,7 @@ impl<B: KernelBackend> Predictor<B> {
                 if merge {
                     // Folding B·A into the base weights makes inference cost what the plain
                     // model costs.
-                    model = model.merge_lora().with_precision(options.precision);
+                    model = finish(model.merge_lora())?;
                 }
                 tracing::info!(
                     name = %adapter.name,
@@ -447,12 +471,18 @@ impl<B: KernelBackend> Predictor<B> {
                     merged = merge,
                     "applied LoRA adapter"
                 );
+                // An int8 base (a model saved in int8) cannot take the update: the adapter
+                // then runs beside it.
+                let merged = model
+                    .projection_paths()
+                    .iter()
+                    .all(|(_, p)| p.lora.is_none() || p.is_merged());
                 out.push(Classifier {
                     name: Some(adapter.name.clone()),
                     labels: Labels::from_config(&labels),
                     model,
                     adapter: Some((adapter.dir.clone(), peft.lora.r)),
-                    merged: merge,
+                    merged,
                 });
             }
             out
@@ -460,6 +490,7 @@ impl<B: KernelBackend> Predictor<B> {
         tracing::info!(
             max_len,
             precision = %options.precision,
+            int8 = classifiers[0].model.is_int8(),
             batch_size = options.batch_size,
             labels = ?classifiers[0].labels.names,
             classifiers = classifiers.len(),
@@ -473,6 +504,12 @@ impl<B: KernelBackend> Predictor<B> {
             pad_multiple: options.pad_multiple,
             device: device.clone(),
         })
+    }
+
+    /// Whether the default classifier's projections hold int8 weights (quantised when
+    /// loading, or saved so).
+    pub fn is_int8(&self) -> bool {
+        self.classifiers.first().is_some_and(|c| c.model.is_int8())
     }
 
     /// The truncation length in use (after capping at the model's longest input).

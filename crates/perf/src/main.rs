@@ -71,6 +71,10 @@ enum Cmd {
         /// The file to write.
         #[arg(long)]
         out: PathBuf,
+        /// Write JSON Lines `{"text", "label"}` instead, the label named by this list (one
+        /// name per class of the data, in class order: a model's `id2label`).
+        #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+        labelled: Option<Vec<String>>,
     },
     /// Time square f32 matmuls on burn's Flex backend.
     Matmul {
@@ -94,7 +98,12 @@ fn main() -> Result<()> {
         } => tokenize(&model, &data, max_len, limit, repeats)?,
         Cmd::Flops(args) => flops(&args)?,
         Cmd::Matmul { sizes, repeats } => matmul(&sizes, repeats)?,
-        Cmd::Texts { data, n, out } => texts(&data, n, &out)?,
+        Cmd::Texts {
+            data,
+            n,
+            out,
+            labelled,
+        } => texts(&data, n, &out, labelled.as_deref())?,
     };
     println!("{json}");
     Ok(())
@@ -106,15 +115,40 @@ fn dataset(data: &Path) -> Result<Dataset> {
     load_dataset(&DatasetSpec::new(data)).with_context(|| format!("reading {}", data.display()))
 }
 
-fn texts(data: &Path, n: usize, out: &Path) -> Result<Value> {
-    let test = dataset(data)?.test;
+fn texts(data: &Path, n: usize, out: &Path, labelled: Option<&[String]>) -> Result<Value> {
+    let dataset = dataset(data)?;
+    let test = dataset.test;
     if n == 0 || test.len() < n {
         bail!("--n {n}: the test split has {} reviews", test.len());
     }
+    if let Some(names) = labelled
+        && names.len() != dataset.classes.len()
+    {
+        bail!(
+            "--labelled {names:?}: the data has {} classes ({:?})",
+            dataset.classes.len(),
+            dataset.classes
+        );
+    }
     let step = test.len() / n;
-    let lines: Vec<String> = (0..n)
-        .map(|i| test[i * step].text.replace(['\n', '\r'], " "))
-        .collect();
+    let lines = (0..n)
+        .map(|i| {
+            let e = &test[i * step];
+            let name = |names: &[String]| {
+                let label = usize::try_from(e.label).ok();
+                label.and_then(|l| names.get(l).cloned())
+            };
+            Ok(match labelled {
+                Some(names) => {
+                    let label = name(names).with_context(|| {
+                        format!("review {}: label {} has no name", i * step, e.label)
+                    })?;
+                    json!({"text": e.text, "label": label}).to_string()
+                }
+                None => e.text.replace(['\n', '\r'], " "),
+            })
+        })
+        .collect::<Result<Vec<String>>>()?;
     imdb_lora_fsio::write(out, (lines.join("\n") + "\n").as_bytes())
         .with_context(|| format!("writing {}", out.display()))?;
     Ok(json!({"texts": n, "out": out.display().to_string()}))

@@ -68,6 +68,43 @@ pub fn evaluate<B: KernelBackend>(
     label: &str,
     classes: &[String],
 ) -> Result<(EvalMetrics, ClassMetrics), TrainError> {
+    let e = evaluate_texts(model, batches, device, progress, label, classes)?;
+    Ok((e.metrics, e.classes))
+}
+
+/// What [`evaluate_texts`] finds: the metrics, and each text's outcome in the order its first
+/// sequence came (so two passes over the same batches line up text by text).
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// The headline metrics.
+    pub metrics: EvalMetrics,
+    /// Per class.
+    pub classes: ClassMetrics,
+    /// Per text.
+    pub texts: Vec<TextOutcome>,
+}
+
+/// One text's outcome: its label, the predicted class and the probabilities (softmax of the
+/// mean of its sequences' logits).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextOutcome {
+    /// The true class.
+    pub label: i64,
+    /// The predicted class.
+    pub prediction: i64,
+    /// Per class.
+    pub probabilities: Vec<f64>,
+}
+
+/// [`evaluate`], keeping each text's outcome.
+pub fn evaluate_texts<B: KernelBackend>(
+    model: &SequenceClassifier<B>,
+    batches: impl Iterator<Item = Batch>,
+    device: &B::Device,
+    progress: &dyn Progress,
+    label: &str,
+    classes: &[String],
+) -> Result<Evaluation, TrainError> {
     let _span = tracing::debug_span!("evaluate").entered();
     let start = Instant::now();
     // Adapters folded into their base weights for the pass, on a copy (the caller's model
@@ -136,16 +173,29 @@ pub fn evaluate<B: KernelBackend>(
         samples_per_s = metrics.samples_per_s,
         "evaluation"
     );
-    Ok((metrics, per_class))
+    Ok(Evaluation {
+        metrics,
+        classes: per_class,
+        texts: texts
+            .into_iter()
+            .map(|t| TextOutcome {
+                label: t.label,
+                prediction: t.prediction,
+                probabilities: t.probabilities,
+            })
+            .collect(),
+    })
 }
 
 /// One text's evaluation: its windows' logits averaged.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 struct TextResult {
     label: i64,
     prediction: i64,
     /// Cross-entropy of the averaged logits.
     loss: f64,
+    /// Softmax of the averaged logits.
+    probabilities: Vec<f64>,
 }
 
 /// The texts of a pass, in the order their first sequence came: the mean of each text's
@@ -182,6 +232,7 @@ fn per_text(rows: &[usize], labels: &[i64], values: &[f32], n: usize) -> Vec<Tex
                 prediction,
                 // A label outside the head gives a non-finite loss, refused by the accumulator.
                 loss: target.map_or(f64::NAN, |t| log_sum - t),
+                probabilities: mean.iter().map(|m| (m - log_sum).exp()).collect(),
             }
         })
         .collect()
@@ -202,6 +253,9 @@ mod tests {
         assert_eq!((t[0].label, t[0].prediction), (1, 1)); // mean [0.5, 1.5]
         let expected = (0.5f64.exp() + 1.5f64.exp()).ln() - 1.5;
         assert!((t[0].loss - expected).abs() < 1e-12);
+        let p1 = 1.0 / (1.0 + (-1.0f64).exp());
+        assert!((t[0].probabilities[1] - p1).abs() < 1e-12);
+        assert!((t[0].probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-12);
         assert_eq!((t[1].label, t[1].prediction), (0, 1));
         let expected = (1.0f64.exp() + 1.0).ln();
         assert!((t[1].loss - expected).abs() < 1e-12);

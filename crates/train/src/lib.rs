@@ -17,7 +17,7 @@ mod trainer;
 
 pub use config::{BestMetric, ClassWeights, LrSchedule, TrainConfig};
 pub use error::TrainError;
-pub use eval::{BatchTensors, evaluate};
+pub use eval::{BatchTensors, Evaluation, TextOutcome, evaluate, evaluate_texts};
 pub use interrupt::Interrupt;
 pub use loss::loss_function;
 pub use run::RunSpec;

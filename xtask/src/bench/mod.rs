@@ -15,6 +15,7 @@
 
 #![allow(clippy::print_stdout)] // the Markdown table on stdout is part of the interface
 
+mod int8;
 mod measure;
 mod report;
 mod serve;
@@ -132,6 +133,12 @@ pub struct BenchArgs {
     /// fixtures/peft/minilm/adapter, when --model is the default).
     #[arg(long)]
     serve_adapter: Option<PathBuf>,
+    /// Benchmark int8 evaluation instead: ours in f32 and int8 against PyTorch in f32 and with
+    /// dynamic int8 quantisation, on the same --test-n reviews (bench/int8.rs); writes
+    /// int8-bench.md and int8-bench.json. --model: a fine-tuned model directory (default:
+    /// all-MiniLM-L6-v2 with the fixture adapter merged).
+    #[arg(long, conflicts_with = "serve")]
+    int8: bool,
     /// Run the criterion benchmarks instead (`cargo bench -p imdb-lora-perf ARGS...`).
     #[arg(long, num_args = 0.., allow_hyphen_values = true, value_name = "ARGS")]
     criterion: Option<Vec<String>>,
@@ -1221,6 +1228,28 @@ pub fn run(args: BenchArgs, workspace: &Path) -> Result<()> {
             soak_s: args.soak,
         };
         let md = serve::run(&setup, &sizes)?;
+        println!("{md}");
+        return Ok(());
+    }
+    if args.int8 {
+        let setup = int8::Int8Setup {
+            ours: &ours_bin,
+            perf: &perf_bin,
+            peer: peer.as_ref().ok().map(PathBuf::as_path),
+            script: workspace.join("scripts").join("bench").join("peer_int8.py"),
+            model: &paths.model,
+            adapter: absolute(&workspace.join("fixtures/peft/minilm/adapter"))?,
+            data: &paths.data,
+            out: &paths.out,
+            env: &OFFLINE_ENV,
+        };
+        let sizes = int8::Int8Sizes {
+            texts: sizes.test_n,
+            max_len: sizes.max_len,
+            batch: 64,
+            repeats: sizes.repeats,
+        };
+        let md = int8::run(&setup, &sizes)?;
         println!("{md}");
         return Ok(());
     }

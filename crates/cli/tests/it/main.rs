@@ -4,6 +4,7 @@
 
 mod families;
 mod hub_data;
+mod int8;
 mod mistakes;
 mod own_data;
 mod precision;

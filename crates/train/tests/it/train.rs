@@ -667,3 +667,88 @@ fn bert<Bk: Backend>(model: &SequenceClassifier<Bk>) -> &BertModel<Bk> {
 fn pooler<Bk: Backend>(model: &SequenceClassifier<Bk>) -> &BertPooler<Bk> {
     bert(model).pooler.as_ref().expect("BERT has a pooler")
 }
+
+/// Evaluation merges the adapters into a copy for speed (one product per projection): the
+/// model it was given keeps its base weights bit for bit and its adapters unmerged, and the
+/// probabilities are those of the unmerged forward pass.
+#[test]
+fn evaluation_runs_on_a_merged_copy_and_leaves_the_model_bit_exact() {
+    use burn::tensor::{Distribution, Tensor, backend::Backend};
+    use imdb_lora_lora::{LoraAdapter, LoraConfig};
+    let _guard = crate::rng_lock();
+    let device = Default::default();
+    Flex::seed(&device, 11);
+    let lora = LoraConfig::default();
+    let model = load_classifier::<Flex>(&tiny_dir(), &device, 0)
+        .unwrap()
+        .0
+        .map_targets(&lora, |linear| {
+            let [d_in, d_out] = linear.dims();
+            let a = Tensor::random([d_in, lora.r], Distribution::Normal(0.0, 0.3), &device);
+            let b = Tensor::random([lora.r, d_out], Distribution::Normal(0.0, 0.3), &device);
+            linear.with_loaded_adapter(LoraAdapter::from_factors(&lora, a, b, d_in, d_out)?)
+        })
+        .unwrap();
+    let snapshot = |m: &SequenceClassifier<Flex>| -> Vec<Vec<f32>> {
+        m.projection_paths()
+            .iter()
+            .flat_map(|(_, p)| {
+                let mut ts = vec![p.base_layer.float().unwrap().weight.val()];
+                if let Some(a) = &p.lora {
+                    ts.extend([a.lora_a.val(), a.lora_b.val()]);
+                }
+                ts
+            })
+            .map(|t| t.into_data().to_vec::<f32>().unwrap())
+            .collect()
+    };
+    let before = snapshot(&model);
+    let examples = toy(12, 7);
+    let batcher = imdb_lora_data::Batcher::new(
+        examples.clone(),
+        0,
+        16,
+        imdb_lora_data::BatcherConfig::eval(4),
+    )
+    .unwrap();
+    let names = ["neg".to_owned(), "pos".to_owned()];
+    let e = imdb_lora_train::evaluate_texts(
+        &model,
+        batcher.epoch(0),
+        &device,
+        &imdb_lora_progress::Silent,
+        "t",
+        &names,
+    )
+    .unwrap();
+    assert_eq!(
+        snapshot(&model),
+        before,
+        "the evaluated model's weights changed"
+    );
+    assert!(model.projection_paths().iter().all(|(_, p)| !p.is_merged()));
+    // The unmerged forward pass, batch by batch, gives the same probabilities.
+    let unmerged: Vec<f64> = batcher
+        .epoch(0)
+        .flat_map(|batch| {
+            let t = imdb_lora_train::BatchTensors::<Flex>::new(batch, &device);
+            let logits = model
+                .forward(t.input_ids, t.attention_mask, Some(t.token_type_ids))
+                .unwrap();
+            burn::tensor::activation::softmax(logits, 1)
+                .into_data()
+                .to_vec::<f32>()
+                .unwrap()
+        })
+        .map(f64::from)
+        .collect();
+    let merged: Vec<f64> = e
+        .texts
+        .iter()
+        .flat_map(|t| t.probabilities.clone())
+        .collect();
+    assert_eq!(merged.len(), unmerged.len());
+    for (m, u) in merged.iter().zip(&unmerged) {
+        assert!((m - u).abs() < 1e-5, "{m} vs {u}");
+    }
+}
