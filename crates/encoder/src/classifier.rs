@@ -12,7 +12,7 @@ use burn::module::Module;
 use burn::nn::{Dropout, Embedding};
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Int, Tensor, TensorData};
-use imdb_lora_kernels::int8::{Int8Linear, dequantize_table, quantize_table};
+use imdb_lora_kernels::int8::{Int8Linear, round_table};
 use imdb_lora_kernels::{KernelBackend, to_dtype};
 use imdb_lora_lora::{BaseLayer, LoraConfig, LoraLinear};
 
@@ -229,18 +229,17 @@ impl<B: Backend> Encoder<B> {
 fn on_int8_grid<B: Backend>(table: Embedding<B>) -> Result<Embedding<B>, EncoderError> {
     let [n, d] = table.weight.dims();
     let device = table.weight.device();
-    let values = table
-        .weight
-        .val()
-        .into_data()
+    let data = table.weight.val().into_data();
+    // The old table goes before the new one is made: one copy of it at a time.
+    drop(table);
+    let mut values = data
         .convert::<f32>()
-        .to_vec::<f32>()
+        .into_vec::<f32>()
         .map_err(|e| EncoderError::Input(format!("reading the word embeddings: {e:?}")))?;
-    let (q, scale) = quantize_table(&values, n, d).map_err(|source| EncoderError::Int8 {
+    round_table(&mut values, d).map_err(|source| EncoderError::Int8 {
         context: "embeddings.word_embeddings".into(),
         source,
     })?;
-    let values = dequantize_table(&q, &scale, d);
     Ok(Embedding {
         weight: frozen(Tensor::from_data(TensorData::new(values, [n, d]), &device)),
     })

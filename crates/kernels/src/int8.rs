@@ -218,6 +218,26 @@ pub fn quantize_table(
     Ok((q, scale))
 }
 
+/// Rounds a table in place to its per-row int8 grid: the values of
+/// `dequantize_table(quantize_table(..))`, without either copy (for a word-embedding table,
+/// tens of MiB).
+pub fn round_table(values: &mut [f32], cols: usize) -> Result<(), QuantizeError> {
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(QuantizeError::NonFinite { what: "table" });
+    }
+    for row in values.chunks_exact_mut(cols.max(1)) {
+        let s = row.iter().fold(0.0f32, |m, v| m.max(v.abs())) / 127.0;
+        for v in row.iter_mut() {
+            *v = if s > 0.0 {
+                f32::from((*v / s).round() as i8) * s
+            } else {
+                0.0
+            };
+        }
+    }
+    Ok(())
+}
+
 /// `q[r][c]·scale[r]`: a table of [`quantize_table`] back in f32.
 pub fn dequantize_table(q: &[i8], scale: &[f32], cols: usize) -> Vec<f32> {
     q.chunks_exact(cols.max(1))
@@ -411,6 +431,9 @@ mod tests {
         for (b, v) in back.iter().zip(&t) {
             assert!((b - v).abs() <= 100.0 / 254.0 + 1e-6);
         }
+        let mut rounded = t.to_vec();
+        round_table(&mut rounded, cols).unwrap();
+        assert_eq!(rounded, back, "in place, the same values");
         // A table already on its grid quantises to the same integers (what saving an int8
         // model's embeddings relies on).
         let (q2, scale2) = quantize_table(&back, rows, cols).unwrap();

@@ -132,18 +132,11 @@ pub(crate) fn quantize_rows(x: &[f32], m: usize, k: usize) -> Rows {
             zero: z,
         })
     };
-    let (k1, kp1) = (k.max(1), kp.max(1));
-    if m * k >= 1 << 16 {
-        x.par_chunks_exact(k1)
-            .zip(a.par_chunks_exact_mut(kp1))
-            .zip(scale.par_iter_mut().zip(zero.par_iter_mut()))
-            .for_each(one_row);
-    } else {
-        x.chunks_exact(k1)
-            .zip(a.chunks_exact_mut(kp1))
-            .zip(scale.iter_mut().zip(zero.iter_mut()))
-            .for_each(one_row);
-    }
+    // Sequential: callers quantise a block of rows inside their own parallel task.
+    x.chunks_exact(k.max(1))
+        .zip(a.chunks_exact_mut(kp.max(1)))
+        .zip(scale.iter_mut().zip(zero.iter_mut()))
+        .for_each(one_row);
     Rows { a, kp, scale, zero }
 }
 
@@ -193,7 +186,6 @@ pub(crate) fn linear(x: &[f32], m: usize, w: Weight<'_>, path: Path) -> Vec<f32>
         x.len(),
         w.k
     );
-    let rows = quantize_rows(x, m, w.k);
     let mut out = vec![0.0f32; m * w.n];
     if m == 0 || w.n == 0 {
         return out;
@@ -205,20 +197,23 @@ pub(crate) fn linear(x: &[f32], m: usize, w: Weight<'_>, path: Path) -> Vec<f32>
         1
     };
     // Row blocks: a multiple of 8 rows (every tile height divides it), at least 4 per thread
-    // for balance, at most 256 so a column block is reused from L2 often.
+    // for balance, at most 256 so a column block is reused from L2 often. Each block
+    // quantises its own rows: the u8 copy of the input never exists whole (a quarter of the
+    // input's size, which the peak memory of a large batch would otherwise carry), and the
+    // block's activations are still in cache for its products.
     let block = m.div_ceil(4 * threads).next_multiple_of(8).clamp(8, 256);
-    let ep = Epilogue {
-        row_scale: &rows.scale,
-        row_zero: &rows.zero,
-        w,
-    };
     let run = |(b, out): (usize, &mut [f32])| {
         let i0 = b * block;
         let count = out.len() / w.n;
-        let a = &rows.a[i0 * rows.kp..(i0 + count) * rows.kp];
+        let rows = quantize_rows(&x[i0 * w.k..(i0 + count) * w.k], count, w.k);
+        let ep = Epilogue {
+            row_scale: &rows.scale,
+            row_zero: &rows.zero,
+            w,
+        };
         for j0 in (0..w.n).step_by(COL_BLOCK) {
             let cols = COL_BLOCK.min(w.n - j0);
-            block_product(path, a, rows.kp, [i0, count], [j0, cols], &ep, out);
+            block_product(path, &rows.a, rows.kp, [0, count], [j0, cols], &ep, out);
         }
     };
     if parallel {
@@ -402,8 +397,17 @@ mod tests {
             k,
             n,
         };
+        let portable = super::linear(&xs, m, w, Path::Portable);
         for path in Path::supported() {
             let got = super::linear(&xs, m, w, path);
+            // Exact integer sums and one epilogue: every path gives the same bits, so a model's
+            // outputs do not depend on the CPU it runs on.
+            assert_eq!(
+                got,
+                portable,
+                "{} differs from the portable path",
+                path.name()
+            );
             for (i, ((g, c), e)) in got.iter().zip(&want).zip(&exact).enumerate() {
                 // The composition sums dequantised products in f32; the kernels sum integers.
                 assert!(
