@@ -4,8 +4,9 @@
 //! The texts are `--test-n` IMDb test reviews written once as JSON Lines by `imdb-lora-perf
 //! texts --labelled` (labels named as the model names its classes); `imdb-lora eval --data`
 //! and `scripts/bench/peer_int8.py eval` both read that file. Per repeat, alternating: our f32
-//! evaluation, our int8 one, then the reference's f32 and dynamic int8 ones, each a process of
-//! its own (wall time and peak RSS measured from outside). Then one `eval --quantize int8
+//! evaluation, our int8 one (quantised at load), our int8 one from the directory `imdb-lora
+//! export --quantize int8` wrote, then the reference's f32 and dynamic int8 ones, each a
+//! process of its own (wall time and peak RSS measured from outside). Then one `eval --quantize int8
 //! --compare-f32` for the share of texts whose label int8 keeps. Targets are reported, never
 //! enforced.
 //!
@@ -80,11 +81,14 @@ impl Run {
     }
 }
 
-/// The four sides of one repeat.
+/// The sides of one repeat.
 #[derive(Debug, Clone, Default, Serialize)]
 struct Repeat {
     ours_f32: Option<Run>,
     ours_int8: Option<Run>,
+    /// The model exported in int8 (`export --quantize int8`), loaded as it is: what a
+    /// deployment runs, without the f32 weights ever in memory.
+    ours_int8_saved: Option<Run>,
     torch_f32: Option<Run>,
     torch_int8: Option<Run>,
 }
@@ -178,6 +182,20 @@ pub fn run(st: &Int8Setup<'_>, sizes: &Int8Sizes) -> Result<String> {
     let mut runner = Runner::new(&st.out.join("tmp"))?;
     let model = classifier(st, &mut runner)?;
     let names = class_names(&model)?;
+    let saved = st.out.join("int8-exported");
+    if saved.exists() {
+        std::fs::remove_dir_all(&saved).with_context(|| format!("removing {}", saved.display()))?;
+    }
+    let export = [
+        "export".into(),
+        "--model".into(),
+        s(&model),
+        "--quantize".into(),
+        "int8".into(),
+        "--out".into(),
+        s(&saved),
+    ];
+    runner.run(st.ours, &export, st.env)?;
     let texts = st.out.join("int8-texts.jsonl");
     let perf_args = [
         "texts".into(),
@@ -192,11 +210,11 @@ pub fn run(st: &Int8Setup<'_>, sizes: &Int8Sizes) -> Result<String> {
     ];
     runner.run(st.perf, &perf_args, st.env)?;
 
-    let ours = |quantize: &[&str]| {
+    let ours = |model: &Path, quantize: &[&str]| {
         let mut a: Vec<String> = [
             "eval",
             "--saved",
-            &s(&model),
+            &s(model),
             "--data",
             &s(&texts),
             "--max-len",
@@ -231,10 +249,12 @@ pub fn run(st: &Int8Setup<'_>, sizes: &Int8Sizes) -> Result<String> {
     for i in 0..sizes.repeats {
         eprintln!("xtask bench --int8: repeat {}/{}", i + 1, sizes.repeats);
         let mut r = Repeat::default();
-        let m = runner.run(st.ours, &ours(&[]), st.env)?;
+        let m = runner.run(st.ours, &ours(&model, &[]), st.env)?;
         r.ours_f32 = Some(Run::of(&m, m.json("imdb-lora eval")?)?);
-        let m = runner.run(st.ours, &ours(&["--quantize", "int8"]), st.env)?;
+        let m = runner.run(st.ours, &ours(&model, &["--quantize", "int8"]), st.env)?;
         r.ours_int8 = Some(Run::of(&m, m.json("imdb-lora eval --quantize int8")?)?);
+        let m = runner.run(st.ours, &ours(&saved, &[]), st.env)?;
+        r.ours_int8_saved = Some(Run::of(&m, m.json("imdb-lora eval (int8 export)")?)?);
         if let Some(py) = st.peer {
             let m = runner.run(py, &reference("none"), st.env)?;
             r.torch_f32 = Some(Run::of(&m, m.last_json("peer_int8.py eval")?)?);
@@ -245,7 +265,7 @@ pub fn run(st: &Int8Setup<'_>, sizes: &Int8Sizes) -> Result<String> {
     }
     let m = runner.run(
         st.ours,
-        &ours(&["--quantize", "int8", "--compare-f32"]),
+        &ours(&model, &["--quantize", "int8", "--compare-f32"]),
         st.env,
     )?;
     let compared = m.json("imdb-lora eval --compare-f32")?;
@@ -259,6 +279,7 @@ pub fn run(st: &Int8Setup<'_>, sizes: &Int8Sizes) -> Result<String> {
     let acc = |f: fn(&Repeat) -> Option<&Run>| pick(f, |r| r.accuracy);
     let of32: fn(&Repeat) -> Option<&Run> = |r| r.ours_f32.as_ref();
     let oi8: fn(&Repeat) -> Option<&Run> = |r| r.ours_int8.as_ref();
+    let os8: fn(&Repeat) -> Option<&Run> = |r| r.ours_int8_saved.as_ref();
     let tf32: fn(&Repeat) -> Option<&Run> = |r| r.torch_f32.as_ref();
     let ti8: fn(&Repeat) -> Option<&Run> = |r| r.torch_int8.as_ref();
     let kernel = repeats
@@ -282,7 +303,8 @@ pub fn run(st: &Int8Setup<'_>, sizes: &Int8Sizes) -> Result<String> {
          Our int8 kernel: {kernel}; PyTorch's quantized engine: {engine}.\n\n\
          | side | eval samples/s | accuracy | peak RSS |\n| --- | ---: | ---: | ---: |\n\
          | ours f32 | {:.1} | {:.4} | {:.0} MiB |\n\
-         | ours int8 | {:.1} | {:.4} | {:.0} MiB |\n",
+         | ours int8 (`--quantize int8`: quantised at load) | {:.1} | {:.4} | {:.0} MiB |\n\
+         | ours int8 (the `export --quantize int8` directory) | {:.1} | {:.4} | {:.0} MiB |\n",
         sizes.texts,
         sizes.max_len,
         sizes.batch,
@@ -294,6 +316,9 @@ pub fn run(st: &Int8Setup<'_>, sizes: &Int8Sizes) -> Result<String> {
         rate(oi8),
         acc(oi8),
         rss(oi8),
+        rate(os8),
+        acc(os8),
+        rss(os8),
     );
     let torch = st.peer.is_some();
     if torch {
@@ -328,12 +353,15 @@ pub fn run(st: &Int8Setup<'_>, sizes: &Int8Sizes) -> Result<String> {
              | ours f32 / PyTorch f32 | {:.2}× | |\n\
              | PyTorch dynamic int8 / PyTorch f32 | {:.2}× | |\n\
              | peak RSS, ours int8 / PyTorch f32 | {rss_f32:.2}× | ≤ {TARGET_RSS}× ({}) |\n\
+             | peak RSS, ours int8 exported / PyTorch f32 | {:.2}× | ≤ {TARGET_RSS}× ({}) |\n\
              | peak RSS, ours int8 / PyTorch dynamic int8 | {rss_int8:.2}× | |\n",
             mark(vs_f32 >= TARGET_VS_TORCH_F32),
             mark(vs_int8 >= TARGET_VS_TORCH_INT8),
             ratio(rate(of32), rate(tf32)),
             ratio(rate(ti8), rate(tf32)),
             mark(rss_f32 <= TARGET_RSS),
+            ratio(rss(os8), rss(tf32)),
+            mark(ratio(rss(os8), rss(tf32)) <= TARGET_RSS),
         );
     }
     let doc = json!({
