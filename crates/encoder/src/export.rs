@@ -76,9 +76,11 @@ pub fn save_pretrained<B: Backend>(
 /// `config.json`'s key for how a model is quantised (transformers' name).
 pub const QUANTIZATION_CONFIG: &str = "quantization_config";
 
-/// The `quantization_config` of an int8 model. Its `quant_method` is ours, so transformers,
-/// which cannot run these weights, refuses the directory with "Unknown quantization type"
-/// instead of loading int8 values as floats.
+/// The `quantization_config` of an int8 model: the scheme, for readers of `config.json`.
+/// transformers (5.25) does not know the `quant_method` and only warns ("Unknown quantization
+/// type … we will skip the quantization"), then reads the int8 values as floats: an int8
+/// directory is for this tool, which the README says; export without quantising for
+/// transformers.
 pub fn int8_quantization_config() -> Value {
     serde_json::json!({
         "quant_method": INT8_QUANT_METHOD,
