@@ -123,8 +123,13 @@ impl<'a> Weights<'a> {
         format!("{}{key}", self.prefix)
     }
 
-    /// Reads tensor `key` as f32 after checking its shape.
-    pub fn read(&self, key: &str, expected: &[usize]) -> Result<Vec<f32>, EncoderError> {
+    /// The stored tensor `key` (relative to the prefix) and its full key, after checking its
+    /// shape (the caller marks it used once it has read it).
+    fn view(
+        &self,
+        key: &str,
+        expected: &[usize],
+    ) -> Result<(String, safetensors::tensor::TensorView<'_>), EncoderError> {
         let key = self.full_key(key);
         let view = self
             .st
@@ -141,6 +146,12 @@ impl<'a> Weights<'a> {
                 found: view.shape().to_vec(),
             });
         }
+        Ok((key, view))
+    }
+
+    /// Reads tensor `key` as f32 after checking its shape.
+    pub fn read(&self, key: &str, expected: &[usize]) -> Result<Vec<f32>, EncoderError> {
+        let (key, view) = self.view(key, expected)?;
         let bytes = view.data();
         let values = match view.dtype() {
             Dtype::F32 => bytes
@@ -233,20 +244,12 @@ impl<'a> Weights<'a> {
 
     /// Reads the I8 tensor `key` after checking its shape.
     fn read_i8(&self, key: &str, expected: &[usize]) -> Result<Vec<i8>, EncoderError> {
-        let key = self.full_key(key);
-        let view = self
-            .st
-            .tensor(&key)
-            .map_err(|_| EncoderError::MissingTensor {
-                path: self.path.to_path_buf(),
-                key: key.clone(),
-            })?;
-        if view.shape() != expected {
-            return Err(EncoderError::ShapeMismatch {
+        let (key, view) = self.view(key, expected)?;
+        if view.dtype() != Dtype::I8 {
+            return Err(EncoderError::UnsupportedDtype {
                 path: self.path.to_path_buf(),
                 key,
-                expected: expected.to_vec(),
-                found: view.shape().to_vec(),
+                dtype: format!("{:?} (expected I8)", view.dtype()),
             });
         }
         let values = view.data().iter().map(|&b| b as i8).collect();

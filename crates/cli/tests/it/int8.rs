@@ -2,20 +2,10 @@
 //! `export --quantize int8` and the exported directory predicting without a flag, and
 //! `eval --quantize int8 --compare-f32`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn minilm() -> PathBuf {
-    imdb_lora_testkit::shared::minilm_dir().unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn adapter() -> PathBuf {
-    repo().join("fixtures/peft/minilm/adapter")
-}
+use crate::predict::{adapter, minilm};
 
 fn run(args: &[&std::ffi::OsStr]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_imdb-lora"))

@@ -7,16 +7,16 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// all-MiniLM-L6-v2 in `../shared` (or `$IMDB_LORA_SHARED`); fails loudly when absent.
-fn minilm() -> PathBuf {
+pub(crate) fn minilm() -> PathBuf {
     imdb_lora_testkit::shared::minilm_dir().unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn adapter() -> PathBuf {
+pub(crate) fn adapter() -> PathBuf {
     repo().join("fixtures/peft/minilm/adapter")
 }
 

@@ -67,3 +67,36 @@ impl Epilogue<'_> {
         }
     }
 }
+
+/// Every tile of `[tile_rows, tile_cols]` over the rows `0..rows` (of the block, whose first
+/// row is `i0` of the epilogue's) and the columns `j0..j0 + cols`, row tiles outer (a tile's
+/// activations stay in L1 while the weight's column block streams from L2): `sums([r, mr],
+/// [j, nc], acc)` writes the tile's i32 sums into `acc` (row stride `tile_cols`), then the
+/// epilogue writes them to `out` (the block's outputs, row stride `n`). Inlined into each
+/// kernel's loop, so the epilogue is compiled for that kernel's vector width.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn tiles(
+    [i0, rows]: [usize; 2],
+    [j0, cols]: [usize; 2],
+    [tile_rows, tile_cols]: [usize; 2],
+    ep: &Epilogue<'_>,
+    acc: &mut [i32],
+    out: &mut [f32],
+    mut sums: impl FnMut([usize; 2], [usize; 2], &mut [i32]),
+) {
+    for r in (0..rows).step_by(tile_rows) {
+        let mr = (rows - r).min(tile_rows);
+        for j in (j0..j0 + cols).step_by(tile_cols) {
+            let nc = (j0 + cols - j).min(tile_cols);
+            sums([r, mr], [j, nc], acc);
+            ep.store(
+                acc,
+                tile_cols,
+                [i0 + r, mr],
+                [j, nc],
+                &mut out[r * ep.w.n..],
+            );
+        }
+    }
+}

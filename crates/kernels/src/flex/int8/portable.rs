@@ -10,7 +10,7 @@
 //! of docs/BENCHMARKS.md it evaluates at a sixth of the f32 rate (a NEON `sdot` kernel is
 //! what an ARM CPU would need).
 
-use super::operands::Epilogue;
+use super::operands::{Epilogue, tiles};
 use crate::flex::simd::{Kernel, simd};
 
 /// Rows per tile.
@@ -27,26 +27,29 @@ pub(super) fn block(
     ep: &Epilogue<'_>,
     out: &mut [f32],
 ) {
-    let n = ep.w.n;
     let mut lanes = [0i32; ROWS * 4 * COLS];
     let mut acc = [0i32; ROWS * COLS];
-    for r in (0..rows).step_by(ROWS) {
-        let mr = (rows - r).min(ROWS);
-        for j in (j0..j0 + cols).step_by(COLS) {
-            let nc = (j0 + cols - j).min(COLS);
+    let shape = [ROWS, COLS];
+    tiles(
+        [i0, rows],
+        [j0, cols],
+        shape,
+        ep,
+        &mut acc,
+        out,
+        |[r, mr], [j, nc], acc| {
             simd(TileSums {
                 a: &a[r * kp..(r + mr) * kp],
                 kp,
                 w: ep.w.packed,
-                n,
+                n: ep.w.n,
                 j,
                 nc,
                 lanes: &mut lanes,
-                acc: &mut acc,
-            });
-            ep.store(&acc, COLS, [i0 + r, mr], [j, nc], &mut out[r * n..]);
-        }
-    }
+                acc,
+            })
+        },
+    );
 }
 
 /// Up to [`ROWS`] activation rows (`a`, stride `kp`) against columns `j..j + nc`:
@@ -60,7 +63,7 @@ struct TileSums<'a> {
     nc: usize,
     /// Scratch: four partial sums per row and column.
     lanes: &'a mut [i32; ROWS * 4 * COLS],
-    acc: &'a mut [i32; ROWS * COLS],
+    acc: &'a mut [i32],
 }
 
 impl Kernel for TileSums<'_> {

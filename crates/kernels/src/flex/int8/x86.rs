@@ -15,7 +15,7 @@
 
 use std::arch::x86_64::*;
 
-use super::operands::Epilogue;
+use super::operands::{Epilogue, tiles};
 
 /// Rows per VNNI tile (8 × 2 accumulator registers of the 32 available).
 const VNNI_ROWS: usize = 8;
@@ -86,10 +86,15 @@ unsafe fn vnni_loops(
     out: &mut [f32],
 ) {
     let mut acc = [0i32; VNNI_ROWS * VNNI_COLS];
-    for r in (0..rows).step_by(VNNI_ROWS) {
-        let mr = (rows - r).min(VNNI_ROWS);
-        for j in (j0..j0 + cols).step_by(VNNI_COLS) {
-            let nc = (j0 + cols - j).min(VNNI_COLS);
+    let shape = [VNNI_ROWS, VNNI_COLS];
+    tiles(
+        [i0, rows],
+        [j0, cols],
+        shape,
+        ep,
+        &mut acc,
+        out,
+        |[r, mr], [j, nc], acc| {
             let tile = Tile {
                 a: &a[r * kp..(r + mr) * kp],
                 kp,
@@ -98,29 +103,22 @@ unsafe fn vnni_loops(
                 j,
                 nc,
             };
-            // SAFETY: the caller's contract; the tile lies inside the checked block (`mr`
-            // rows from `r < rows`, columns `j..j + nc` ≤ `j0 + cols` ≤ `n`).
+            // SAFETY: the caller's contract (AVX-512 present, bounds checked); the tile lies inside
+            // the checked block (`mr` rows from `r < rows`, columns `j..j + nc` ≤ `j0 + cols` ≤ `n`).
             unsafe {
                 match mr {
-                    8 => vnni_tile::<8>(tile, &mut acc),
-                    7 => vnni_tile::<7>(tile, &mut acc),
-                    6 => vnni_tile::<6>(tile, &mut acc),
-                    5 => vnni_tile::<5>(tile, &mut acc),
-                    4 => vnni_tile::<4>(tile, &mut acc),
-                    3 => vnni_tile::<3>(tile, &mut acc),
-                    2 => vnni_tile::<2>(tile, &mut acc),
-                    _ => vnni_tile::<1>(tile, &mut acc),
+                    8 => vnni_tile::<8>(tile, acc),
+                    7 => vnni_tile::<7>(tile, acc),
+                    6 => vnni_tile::<6>(tile, acc),
+                    5 => vnni_tile::<5>(tile, acc),
+                    4 => vnni_tile::<4>(tile, acc),
+                    3 => vnni_tile::<3>(tile, acc),
+                    2 => vnni_tile::<2>(tile, acc),
+                    _ => vnni_tile::<1>(tile, acc),
                 }
             }
-            ep.store(
-                &acc,
-                VNNI_COLS,
-                [i0 + r, mr],
-                [j, nc],
-                &mut out[r * ep.w.n..],
-            );
-        }
-    }
+        },
+    );
 }
 
 /// Rows `i0..i0 + rows` × columns `j0..j0 + cols` on AVX2.
@@ -155,10 +153,15 @@ unsafe fn avx2_loops(
     out: &mut [f32],
 ) {
     let mut acc = [0i32; AVX2_ROWS * AVX2_COLS];
-    for r in (0..rows).step_by(AVX2_ROWS) {
-        let mr = (rows - r).min(AVX2_ROWS);
-        for j in (j0..j0 + cols).step_by(AVX2_COLS) {
-            let nc = (j0 + cols - j).min(AVX2_COLS);
+    let shape = [AVX2_ROWS, AVX2_COLS];
+    tiles(
+        [i0, rows],
+        [j0, cols],
+        shape,
+        ep,
+        &mut acc,
+        out,
+        |[r, mr], [j, nc], acc| {
             let tile = Tile {
                 a: &a[r * kp..(r + mr) * kp],
                 kp,
@@ -167,24 +170,17 @@ unsafe fn avx2_loops(
                 j,
                 nc,
             };
-            // SAFETY: as in `vnni_loops`.
+            // SAFETY: as in `vnni_loops`, with AVX2.
             unsafe {
                 match mr {
-                    4 => avx2_tile::<4>(tile, &mut acc),
-                    3 => avx2_tile::<3>(tile, &mut acc),
-                    2 => avx2_tile::<2>(tile, &mut acc),
-                    _ => avx2_tile::<1>(tile, &mut acc),
+                    4 => avx2_tile::<4>(tile, acc),
+                    3 => avx2_tile::<3>(tile, acc),
+                    2 => avx2_tile::<2>(tile, acc),
+                    _ => avx2_tile::<1>(tile, acc),
                 }
             }
-            ep.store(
-                &acc,
-                AVX2_COLS,
-                [i0 + r, mr],
-                [j, nc],
-                &mut out[r * ep.w.n..],
-            );
-        }
-    }
+        },
+    );
 }
 
 /// One tile's operands: `MR` rows of activations (`a`, stride `kp`), the packed weight of `n`
@@ -214,7 +210,7 @@ unsafe fn four(t: &Tile<'_>, r: usize, kk: usize) -> i32 {
 /// # Safety
 /// AVX-512 F/BW/VNNI present; `t` within bounds (module docs); `t.a` holds `MR` rows.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn vnni_tile<const MR: usize>(t: Tile<'_>, acc_out: &mut [i32; VNNI_ROWS * VNNI_COLS]) {
+unsafe fn vnni_tile<const MR: usize>(t: Tile<'_>, acc_out: &mut [i32]) {
     let mask = |cols: usize| -> __mmask64 {
         match cols * 4 {
             64.. => !0,
@@ -257,7 +253,7 @@ unsafe fn vnni_tile<const MR: usize>(t: Tile<'_>, acc_out: &mut [i32; VNNI_ROWS 
 /// # Safety
 /// AVX2 present; `t` within bounds (module docs); `t.a` holds `MR` rows.
 #[target_feature(enable = "avx2")]
-unsafe fn avx2_tile<const MR: usize>(t: Tile<'_>, acc_out: &mut [i32; AVX2_ROWS * AVX2_COLS]) {
+unsafe fn avx2_tile<const MR: usize>(t: Tile<'_>, acc_out: &mut [i32]) {
     let full = t.nc == AVX2_COLS;
     let mut tail = [0i8; 4 * AVX2_COLS];
     let mut acc = [[_mm256_setzero_si256(); 2]; MR];
