@@ -1,12 +1,10 @@
 """The PyTorch side of `cargo xtask bench --int8`: evaluation in f32 and with PyTorch's dynamic
 int8 quantisation, on exactly the texts our `imdb-lora eval` reads.
 
-Runs in the reference's venv (torch, transformers, pyarrow, numpy). Subcommands, each printing one
-JSON line on stdout:
+The texts are a JSON Lines file {"text", "label"} (label: the model's class name) that
+`imdb-lora-perf texts --labelled` wrote and `imdb-lora eval --data` reads too. Runs in the
+reference's venv (torch, transformers). One subcommand, printing one JSON line on stdout:
 
-  texts  write --n IMDb test reviews as JSON Lines {"text", "label"} (label: the model's class
-         name), chosen as `shared/peer/peft_imdb.py` chooses its test subset
-         (`np.random.default_rng(seed).permutation(len)[:n]`)
   eval   load a model directory with AutoModelForSequenceClassification, optionally
          `torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)`
          (PyTorch's BERT recipe: every nn.Linear, weights int8, activations quantised at run
@@ -16,31 +14,7 @@ JSON line on stdout:
 """
 import argparse
 import json
-import os
-import sys
 import time
-
-
-def cmd_texts(a):
-    import numpy as np
-    import pyarrow.parquet as pq
-
-    names = json.load(open(os.path.join(a.model, "config.json"))).get("id2label") or {}
-    path = None
-    for p in (a.data, os.path.join(a.data, "plain_text")):
-        f = os.path.join(p, "test-00000-of-00001.parquet")
-        if os.path.isfile(f):
-            path = f
-    if path is None:
-        sys.exit(f"peer_int8: no test-00000-of-00001.parquet under {a.data}")
-    t = pq.read_table(path).to_pydict()
-    idx = np.random.default_rng(a.seed).permutation(len(t["label"]))[: a.n]
-    with open(a.out, "w") as out:
-        for i in idx:
-            label = int(t["label"][i])
-            name = names.get(str(label), f"LABEL_{label}")
-            out.write(json.dumps({"text": t["text"][i], "label": name}) + "\n")
-    print(json.dumps({"texts": len(idx), "file": a.out}))
 
 
 def cmd_eval(a):
@@ -81,12 +55,6 @@ def cmd_eval(a):
 
 ap = argparse.ArgumentParser()
 sub = ap.add_subparsers(dest="cmd", required=True)
-p = sub.add_parser("texts")
-p.add_argument("--model", required=True)
-p.add_argument("--data", required=True)
-p.add_argument("--n", type=int, required=True)
-p.add_argument("--seed", type=int, default=42)
-p.add_argument("--out", required=True)
 p = sub.add_parser("eval")
 p.add_argument("--model", required=True)
 p.add_argument("--texts", required=True)
@@ -95,4 +63,4 @@ p.add_argument("--batch", type=int, default=64)
 p.add_argument("--quantize", choices=["none", "dynamic-int8"], default="none")
 p.add_argument("--threads", type=int, default=0)
 a = ap.parse_args()
-{"texts": cmd_texts, "eval": cmd_eval}[a.cmd](a)
+{"eval": cmd_eval}[a.cmd](a)
