@@ -5,7 +5,8 @@
 //! load through. The invariants, checked by the safe entry points before any `unsafe`:
 //! - the CPU has the features the kernel is compiled for (`is_x86_feature_detected!`);
 //! - `a` holds `rows` rows of `kp` bytes, `kp` a multiple of 4, so every 4-byte activation
-//!   load `a[r·kp + 4·kk ..][..4]` (`r < rows`, `kk < kp/4`) is inside it;
+//!   load `a[r·kp + 4·kk ..][..4]` (`r < rows`, `kk < kp/4`) is inside it (and the AVX2
+//!   kernel's i16 copy of it, 8-byte loads at the same element offsets, inside that copy);
 //! - the packed weight holds `kp/4` rows of `n` columns × 4 bytes (`Weight::fits`, and `kp/4`
 //!   equals its row count), and the columns of every tile lie below `n`: each weight load
 //!   reads columns `j..j + nc` of one row, either exactly (AVX-512's byte-masked loads, which
@@ -21,8 +22,8 @@ use super::operands::{Epilogue, tiles};
 const VNNI_ROWS: usize = 8;
 /// Columns per VNNI tile: two vectors of 16 lanes.
 const VNNI_COLS: usize = 32;
-/// Rows per AVX2 tile (4 × 2 accumulators + 3 operands of the 16 registers).
-const AVX2_ROWS: usize = 4;
+/// Rows per AVX2 tile (6 × 2 accumulators + 3 operands of the 16 registers).
+const AVX2_ROWS: usize = 6;
 /// Columns per AVX2 tile: two vectors of 4 columns × 2 half-sums.
 const AVX2_COLS: usize = 8;
 
@@ -152,6 +153,9 @@ unsafe fn avx2_loops(
     ep: &Epilogue<'_>,
     out: &mut [f32],
 ) {
+    // The block's activations widened to i16 once, so each row's four inputs are one 8-byte
+    // broadcast in the inner loop (instead of a load, a widening and a broadcast).
+    let wide: Vec<i16> = a[..rows * kp].iter().map(|&v| i16::from(v)).collect();
     let mut acc = [0i32; AVX2_ROWS * AVX2_COLS];
     let shape = [AVX2_ROWS, AVX2_COLS];
     tiles(
@@ -162,8 +166,8 @@ unsafe fn avx2_loops(
         &mut acc,
         out,
         |[r, mr], [j, nc], acc| {
-            let tile = Tile {
-                a: &a[r * kp..(r + mr) * kp],
+            let tile = WideTile {
+                a: &wide[r * kp..(r + mr) * kp],
                 kp,
                 w: ep.w.packed,
                 n: ep.w.n,
@@ -173,6 +177,8 @@ unsafe fn avx2_loops(
             // SAFETY: as in `vnni_loops`, with AVX2.
             unsafe {
                 match mr {
+                    6 => avx2_tile::<6>(tile, acc),
+                    5 => avx2_tile::<5>(tile, acc),
                     4 => avx2_tile::<4>(tile, acc),
                     3 => avx2_tile::<3>(tile, acc),
                     2 => avx2_tile::<2>(tile, acc),
@@ -181,6 +187,17 @@ unsafe fn avx2_loops(
             }
         },
     );
+}
+
+/// [`Tile`] with the activations widened to i16 (the AVX2 kernel's operands).
+#[derive(Clone, Copy)]
+struct WideTile<'a> {
+    a: &'a [i16],
+    kp: usize,
+    w: &'a [i8],
+    n: usize,
+    j: usize,
+    nc: usize,
 }
 
 /// One tile's operands: `MR` rows of activations (`a`, stride `kp`), the packed weight of `n`
@@ -251,9 +268,9 @@ unsafe fn vnni_tile<const MR: usize>(t: Tile<'_>, acc_out: &mut [i32]) {
 /// `acc[r·8 + c] = Σ_k a[r][k]·q[k][j + c]` for `r < MR`, `c < nc`.
 ///
 /// # Safety
-/// AVX2 present; `t` within bounds (module docs); `t.a` holds `MR` rows.
+/// AVX2 present; `t` within bounds (module docs); `t.a` holds `MR` rows of `kp` i16.
 #[target_feature(enable = "avx2")]
-unsafe fn avx2_tile<const MR: usize>(t: Tile<'_>, acc_out: &mut [i32]) {
+unsafe fn avx2_tile<const MR: usize>(t: WideTile<'_>, acc_out: &mut [i32]) {
     let full = t.nc == AVX2_COLS;
     let mut tail = [0i8; 4 * AVX2_COLS];
     let mut acc = [[_mm256_setzero_si256(); 2]; MR];
@@ -274,11 +291,12 @@ unsafe fn avx2_tile<const MR: usize>(t: Tile<'_>, acc_out: &mut [i32]) {
             )
         };
         for (r, acc) in acc.iter_mut().enumerate() {
-            // SAFETY: r < MR rows of kp bytes, kk < kp/4.
-            let a4 = unsafe { four(&t, r, kk) };
             // a0 a1 a2 a3 as i16, repeated: 32-bit lanes alternate (a0, a1) and (a2, a3),
             // against the weight's (k0, k1) and (k2, k3) of each column.
-            let av = _mm256_broadcastq_epi64(_mm_cvtepu8_epi16(_mm_cvtsi32_si128(a4)));
+            // SAFETY: r < MR rows of kp i16, kk < kp/4: the 8 bytes at r·kp + 4·kk are inside.
+            let four =
+                unsafe { (t.a.as_ptr().add(r * t.kp + kk * 4) as *const i64).read_unaligned() };
+            let av = _mm256_set1_epi64x(four);
             acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(av, b0));
             acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(av, b1));
         }
