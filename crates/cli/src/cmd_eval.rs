@@ -132,7 +132,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let model = model.with_precision(precision);
     let reference = args.compare_f32.then(|| model.clone());
     let model = match quantize {
-        Some(Quantization::Int8) if !model.is_int8() => model.merge_lora().quantize_int8()?,
+        Some(Quantization::Int8) => model.quantize_int8()?,
         _ => model,
     };
     let batcher = Batcher::new(

@@ -66,7 +66,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let model = model.merge_lora();
     let model = match quantize {
-        Some(Quantization::Int8) if !model.is_int8() => model.quantize_int8()?,
+        Some(Quantization::Int8) => model.quantize_int8()?,
         _ => model,
     };
     // Floats as the source stores them (an int8 source's embeddings are int8: f32 then).

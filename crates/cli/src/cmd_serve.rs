@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use imdb_lora_encoder::{Precision, Quantization};
+use imdb_lora_encoder::Precision;
 use imdb_lora_infer::PredictOptions;
 use imdb_lora_serve::{Limits, ServeConfig, Server};
 
@@ -105,11 +105,7 @@ fn adapter_spec(arg: &str) -> (Option<String>, String) {
     }
 }
 
-fn config(
-    args: &Args,
-    precision: Precision,
-    quantize: Option<Quantization>,
-) -> anyhow::Result<ServeConfig> {
+fn config(args: &Args, precision: Precision) -> anyhow::Result<ServeConfig> {
     let l = &args.limits;
     let mut config = ServeConfig::new(args.model.clone());
     config.addr = args.addr;
@@ -127,11 +123,11 @@ fn config(
     }
     config.request_timeout = Duration::from_secs(l.request_timeout);
     config.shutdown_timeout = Duration::from_secs(l.shutdown_timeout);
-    // TEI's `/info` `model_dtype`: what the weights compute in.
-    config.model_dtype = match (quantize, precision) {
-        (Some(Quantization::Int8), _) => "int8",
-        (None, Precision::F32) => "float32",
-        (None, Precision::Bf16) => "bfloat16",
+    // TEI's `/info` `model_dtype`: what the weights compute in (int8 once the model is loaded
+    // and known to be int8, below).
+    config.model_dtype = match precision {
+        Precision::F32 => "float32",
+        Precision::Bf16 => "bfloat16",
     }
     .to_string();
     config.compute_type = if cfg!(any(feature = "cuda", feature = "wgpu")) {
@@ -151,7 +147,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Everything that can be refused without loading the model is refused first.
     let precision = args.precision.checked()?;
     let quantize = args.quantize.checked(precision)?;
-    let mut config = config(&args, precision, quantize)?;
+    let mut config = config(&args, precision)?;
     let adapters: Vec<(Option<String>, String)> =
         args.adapter.iter().map(|a| adapter_spec(a)).collect();
     let options = PredictOptions::default()
@@ -161,7 +157,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .with_pad_multiple(args.pad.resolve());
     let predictor = load_predictor(&args.model, &adapters, options, args.offline)?;
     if predictor.is_int8() {
-        // Saved in int8: it runs in int8 without --quantize.
+        // Quantised at load (--quantize int8) or saved in int8.
         config.model_dtype = "int8".into();
     }
     let server = Server::start(predictor, config)?;

@@ -183,8 +183,12 @@ impl<B: Backend> Encoder<B> {
     /// stores it in int8 (a quarter of the file) and loads back the same values; it is still
     /// looked up in f32. Layer norms, position embeddings and BERT's pooler stay f32 (the
     /// pooler runs on one position per text). Refused on a bf16 encoder: quantise the f32
-    /// weights.
+    /// weights. An encoder already in int8 is returned as it is.
     pub fn quantize_int8(self) -> Result<Self, EncoderError> {
+        if self.is_int8() {
+            // Already quantised (loaded from an int8 directory): nothing to do.
+            return Ok(self);
+        }
         if self.precision() != Precision::F32 {
             return Err(EncoderError::Input(
                 "int8 quantisation starts from f32 weights; this encoder is bf16".into(),

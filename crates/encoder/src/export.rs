@@ -224,8 +224,9 @@ pub fn pretrained_tensors<B: Backend>(
             .into_iter()
             .map(|(_, key, l)| (key.to_string(), l)),
     );
+    let int8 = merged.is_int8();
     for (name, table) in tables {
-        if merged.is_int8() && name.ends_with("word_embeddings") {
+        if int8 && name.ends_with("word_embeddings") {
             int8_table(&mut out, &name, table)?;
         } else {
             embedding(&mut out, &name, table)?;

@@ -425,7 +425,7 @@ impl<B: KernelBackend> Predictor<B> {
         let finish = |model: SequenceClassifier<B>| -> Result<SequenceClassifier<B>, InferError> {
             let model = model.with_precision(options.precision);
             Ok(match options.quantize {
-                Some(Quantization::Int8) if !model.is_int8() => model.quantize_int8()?,
+                Some(Quantization::Int8) => model.quantize_int8()?,
                 _ => model,
             })
         };

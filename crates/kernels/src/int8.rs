@@ -105,19 +105,19 @@ impl Int8Parts {
         {
             return Err(QuantizeError::NonFinite { what: "bias" });
         }
-        let mut amax = vec![0.0f32; d_output];
+        // Column maxima: `w` is `[d_input, d_output]`, a channel is a column.
+        let mut col_max = vec![0.0f32; d_output];
         for row in w.chunks_exact(d_output.max(1)) {
-            amax.iter_mut()
+            col_max
+                .iter_mut()
                 .zip(row)
                 .for_each(|(m, v)| *m = m.max(v.abs()));
         }
-        let scale: Vec<f32> = amax.iter().map(|m| m / 127.0).collect();
+        let scale: Vec<f32> = col_max.iter().map(|&m| scale_of(m)).collect();
         let mut q = vec![0i8; d_input * d_output];
         for (k, row) in w.chunks_exact(d_output.max(1)).enumerate() {
             for (j, &v) in row.iter().enumerate() {
-                let s = scale[j];
-                // `as` saturates; |v / s| ≤ 127 by construction.
-                q[j * d_input + k] = if s > 0.0 { (v / s).round() as i8 } else { 0 };
+                q[j * d_input + k] = to_grid(v, scale[j]);
             }
         }
         Self::new(q, scale, bias, d_input, d_output)
@@ -189,6 +189,26 @@ impl Int8Parts {
     }
 }
 
+/// The symmetric int8 scale of values whose largest magnitude is `amax`: `amax / 127`.
+fn scale_of(amax: f32) -> f32 {
+    amax / 127.0
+}
+
+/// `v` on the grid of `scale` (`round(v / scale)`, which `as` keeps in ±127 by construction);
+/// 0 for a zero scale (an all-zero row or column).
+fn to_grid(v: f32, scale: f32) -> i8 {
+    if scale > 0.0 {
+        (v / scale).round() as i8
+    } else {
+        0
+    }
+}
+
+/// The largest magnitude in `row`.
+fn amax(row: &[f32]) -> f32 {
+    row.iter().fold(0.0f32, |m, v| m.max(v.abs()))
+}
+
 /// A table (`rows × cols`, row-major: an embedding table) quantised per row: symmetric int8,
 /// `scale[r] = max |row r| / 127` (0 for a zero row). Returns `(q, scale)`.
 pub fn quantize_table(
@@ -208,11 +228,8 @@ pub fn quantize_table(
     let mut q = Vec::with_capacity(values.len());
     let mut scale = Vec::with_capacity(rows);
     for row in values.chunks_exact(cols.max(1)) {
-        let s = row.iter().fold(0.0f32, |m, v| m.max(v.abs())) / 127.0;
-        q.extend(
-            row.iter()
-                .map(|&v| if s > 0.0 { (v / s).round() as i8 } else { 0 }),
-        );
+        let s = scale_of(amax(row));
+        q.extend(row.iter().map(|&v| to_grid(v, s)));
         scale.push(s);
     }
     Ok((q, scale))
@@ -226,13 +243,9 @@ pub fn round_table(values: &mut [f32], cols: usize) -> Result<(), QuantizeError>
         return Err(QuantizeError::NonFinite { what: "table" });
     }
     for row in values.chunks_exact_mut(cols.max(1)) {
-        let s = row.iter().fold(0.0f32, |m, v| m.max(v.abs())) / 127.0;
+        let s = scale_of(amax(row));
         for v in row.iter_mut() {
-            *v = if s > 0.0 {
-                f32::from((*v / s).round() as i8) * s
-            } else {
-                0.0
-            };
+            *v = f32::from(to_grid(*v, s)) * s;
         }
     }
     Ok(())

@@ -21,6 +21,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::measure::{Measured, Runner};
+use super::report::median;
 
 /// Targets from the issue: int8 evaluation against PyTorch's f32 and dynamic int8, and peak
 /// memory against PyTorch's f32 process.
@@ -166,16 +167,6 @@ fn cpu_features() -> Vec<(String, bool)> {
         .collect()
 }
 
-fn median(values: impl Iterator<Item = f64>) -> f64 {
-    let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
 /// Runs the int8 benchmark and writes `int8-bench.{json,md}` into `st.out`.
 pub fn run(st: &Int8Setup<'_>, sizes: &Int8Sizes) -> Result<String> {
     std::fs::create_dir_all(st.out).with_context(|| format!("creating {}", st.out.display()))?;
@@ -272,7 +263,8 @@ pub fn run(st: &Int8Setup<'_>, sizes: &Int8Sizes) -> Result<String> {
     let _ = std::fs::remove_dir(st.out.join("tmp"));
 
     let pick = |f: fn(&Repeat) -> Option<&Run>, g: fn(&Run) -> f64| {
-        median(repeats.iter().filter_map(f).map(g))
+        let values: Vec<f64> = repeats.iter().filter_map(f).map(g).collect();
+        median(&values).unwrap_or(f64::NAN)
     };
     let rate = |f: fn(&Repeat) -> Option<&Run>| pick(f, |r| r.samples_per_s);
     let rss = |f: fn(&Repeat) -> Option<&Run>| pick(f, |r| r.peak_rss_mib);
@@ -292,9 +284,10 @@ pub fn run(st: &Int8Setup<'_>, sizes: &Int8Sizes) -> Result<String> {
         .find_map(|r| r.torch_int8.as_ref()?.output["backend"].as_str())
         .unwrap_or("—")
         .to_string();
-    let features: Vec<String> = cpu_features()
-        .into_iter()
-        .map(|(f, on)| format!("{f} {}", if on { "yes" } else { "no" }))
+    let cpu = cpu_features();
+    let features: Vec<String> = cpu
+        .iter()
+        .map(|(f, on)| format!("{f} {}", if *on { "yes" } else { "no" }))
         .collect();
     let mark = |ok: bool| if ok { "met" } else { "NOT met" };
     let ratio = |a: f64, b: f64| a / b;
@@ -368,7 +361,7 @@ pub fn run(st: &Int8Setup<'_>, sizes: &Int8Sizes) -> Result<String> {
         "sizes": sizes,
         "model": model,
         "texts": texts,
-        "cpu_features": cpu_features(),
+        "cpu_features": cpu,
         "int8_kernel": kernel,
         "torch_quantized_engine": engine,
         "repeats": repeats,

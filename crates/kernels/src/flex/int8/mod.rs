@@ -33,9 +33,6 @@ mod x86;
 use self::operands::Epilogue;
 pub(crate) use self::operands::Weight;
 
-/// Columns per block: a `[k, 256]` slice of the packed weight stays in L2 while every row
-/// tile of a row block passes over it.
-const COL_BLOCK: usize = 256;
 /// Multiply-adds below which one thread does the whole product (as for the f32 linear).
 const PARALLEL_WORK: usize = 192 * 192 * 192;
 
@@ -211,10 +208,7 @@ pub(crate) fn linear(x: &[f32], m: usize, w: Weight<'_>, path: Path) -> Vec<f32>
             row_zero: &rows.zero,
             w,
         };
-        for j0 in (0..w.n).step_by(COL_BLOCK) {
-            let cols = COL_BLOCK.min(w.n - j0);
-            block_product(path, &rows.a, rows.kp, [0, count], [j0, cols], &ep, out);
-        }
+        block_product(path, &rows.a, rows.kp, count, &ep, out);
     };
     if parallel {
         out.par_chunks_mut(block * w.n).enumerate().for_each(run);
@@ -224,23 +218,15 @@ pub(crate) fn linear(x: &[f32], m: usize, w: Weight<'_>, path: Path) -> Vec<f32>
     out
 }
 
-/// Rows `i0..i0 + rows` (their activations `a`) times columns `j0..j0 + cols`, into `out`
-/// (the row block's outputs, row stride `n`).
-fn block_product(
-    path: Path,
-    a: &[u8],
-    kp: usize,
-    rows: [usize; 2],
-    cols: [usize; 2],
-    ep: &Epilogue<'_>,
-    out: &mut [f32],
-) {
+/// A row block (its `rows` rows of activations `a`, the epilogue's rows) times every column,
+/// into `out` (the block's outputs, row stride `n`).
+fn block_product(path: Path, a: &[u8], kp: usize, rows: usize, ep: &Epilogue<'_>, out: &mut [f32]) {
     match path {
         #[cfg(target_arch = "x86_64")]
-        Path::Avx512Vnni if x86::has_vnni() => x86::vnni_block(a, kp, rows, cols, ep, out),
+        Path::Avx512Vnni if x86::has_vnni() => x86::vnni_block(a, kp, rows, ep, out),
         #[cfg(target_arch = "x86_64")]
-        Path::Avx2 if x86::has_avx2() => x86::avx2_block(a, kp, rows, cols, ep, out),
-        _ => portable::block(a, kp, rows, cols, ep, out),
+        Path::Avx2 if x86::has_avx2() => x86::avx2_block(a, kp, rows, ep, out),
+        _ => portable::block(a, kp, rows, ep, out),
     }
 }
 
@@ -263,7 +249,7 @@ fn sums(a: &[u8], m: usize, kp: usize, w: Weight<'_>, path: Path) -> Vec<i32> {
         w,
     };
     let mut out = vec![0.0f32; m * w.n];
-    block_product(path, a, kp, [0, m], [0, w.n], &ep, &mut out);
+    block_product(path, a, kp, m, &ep, &mut out);
     out.iter().map(|&v| v as i32).collect()
 }
 

@@ -33,14 +33,15 @@ pub(crate) struct Epilogue<'a> {
 }
 
 impl Epilogue<'_> {
-    /// Writes the tile `acc` (`rows` × `cols`, row stride `acc_rs`) for rows `i0..` of this
-    /// epilogue's rows and columns `j0..` into `out` (row stride `n`, row 0 = row `i0`).
+    /// Writes the tile `acc` (`rows` × `cols`, row stride `acc_rs`) for this epilogue's rows
+    /// `r0..r0 + rows` and columns `j0..j0 + cols` into `out` (row stride `n`, row 0 = row
+    /// `r0`).
     #[inline(always)]
     pub fn store(
         &self,
         acc: &[i32],
         acc_rs: usize,
-        [i0, rows]: [usize; 2],
+        [r0, rows]: [usize; 2],
         [j0, cols]: [usize; 2],
         out: &mut [f32],
     ) {
@@ -48,7 +49,7 @@ impl Epilogue<'_> {
         let scale = &self.w.scale[j0..j0 + cols];
         let sum = &self.w.sum[j0..j0 + cols];
         for r in 0..rows {
-            let (s, z) = (self.row_scale[i0 + r], self.row_zero[i0 + r]);
+            let (s, z) = (self.row_scale[r0 + r], self.row_zero[r0 + r]);
             let dst = &mut out[r * n + j0..r * n + j0 + cols];
             let acc = &acc[r * acc_rs..r * acc_rs + cols];
             match self.w.bias {
@@ -68,35 +69,36 @@ impl Epilogue<'_> {
     }
 }
 
-/// Every tile of `[tile_rows, tile_cols]` over the rows `0..rows` (of the block, whose first
-/// row is `i0` of the epilogue's) and the columns `j0..j0 + cols`, row tiles outer (a tile's
-/// activations stay in L1 while the weight's column block streams from L2): `sums([r, mr],
-/// [j, nc], acc)` writes the tile's i32 sums into `acc` (row stride `tile_cols`), then the
-/// epilogue writes them to `out` (the block's outputs, row stride `n`). Inlined into each
-/// kernel's loop, so the epilogue is compiled for that kernel's vector width.
+/// Columns per block: a `[k, 256]` slice of the packed weight stays in L2 while every row
+/// tile of a row block passes over it.
+const COL_BLOCK: usize = 256;
+
+/// Every tile of `[tile_rows, tile_cols]` over a row block's `rows` rows (the epilogue's) and
+/// all `n` columns: column blocks of [`COL_BLOCK`] outer, row tiles inside (a tile's
+/// activations stay in L1 while the column block streams from L2), then the tile's columns.
+/// `sums([r, mr], [j, nc], acc)` writes the tile's i32 sums into `acc` (row stride
+/// `tile_cols`), then the epilogue writes them to `out` (the block's outputs, row stride `n`).
+/// Inlined into each kernel's loop, so the epilogue is compiled for that kernel's vector
+/// width.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn tiles(
-    [i0, rows]: [usize; 2],
-    [j0, cols]: [usize; 2],
+    rows: usize,
     [tile_rows, tile_cols]: [usize; 2],
     ep: &Epilogue<'_>,
     acc: &mut [i32],
     out: &mut [f32],
     mut sums: impl FnMut([usize; 2], [usize; 2], &mut [i32]),
 ) {
-    for r in (0..rows).step_by(tile_rows) {
-        let mr = (rows - r).min(tile_rows);
-        for j in (j0..j0 + cols).step_by(tile_cols) {
-            let nc = (j0 + cols - j).min(tile_cols);
-            sums([r, mr], [j, nc], acc);
-            ep.store(
-                acc,
-                tile_cols,
-                [i0 + r, mr],
-                [j, nc],
-                &mut out[r * ep.w.n..],
-            );
+    let n = ep.w.n;
+    for j0 in (0..n).step_by(COL_BLOCK) {
+        let end = (j0 + COL_BLOCK).min(n);
+        for r in (0..rows).step_by(tile_rows) {
+            let mr = (rows - r).min(tile_rows);
+            for j in (j0..end).step_by(tile_cols) {
+                let nc = (end - j).min(tile_cols);
+                sums([r, mr], [j, nc], acc);
+                ep.store(acc, tile_cols, [r, mr], [j, nc], &mut out[r * n..]);
+            }
         }
     }
 }

@@ -18,38 +18,23 @@ const ROWS: usize = 4;
 /// Columns per tile.
 const COLS: usize = 64;
 
-/// Rows `i0..i0 + rows` × columns `j0..j0 + cols` (see [`super::linear`]).
-pub(super) fn block(
-    a: &[u8],
-    kp: usize,
-    [i0, rows]: [usize; 2],
-    [j0, cols]: [usize; 2],
-    ep: &Epilogue<'_>,
-    out: &mut [f32],
-) {
+/// A row block of `rows` rows × every column (see [`super::linear`]).
+pub(super) fn block(a: &[u8], kp: usize, rows: usize, ep: &Epilogue<'_>, out: &mut [f32]) {
     let mut lanes = [0i32; ROWS * 4 * COLS];
     let mut acc = [0i32; ROWS * COLS];
     let shape = [ROWS, COLS];
-    tiles(
-        [i0, rows],
-        [j0, cols],
-        shape,
-        ep,
-        &mut acc,
-        out,
-        |[r, mr], [j, nc], acc| {
-            simd(TileSums {
-                a: &a[r * kp..(r + mr) * kp],
-                kp,
-                w: ep.w.packed,
-                n: ep.w.n,
-                j,
-                nc,
-                lanes: &mut lanes,
-                acc,
-            })
-        },
-    );
+    tiles(rows, shape, ep, &mut acc, out, |[r, mr], [j, nc], acc| {
+        simd(TileSums {
+            a: &a[r * kp..(r + mr) * kp],
+            kp,
+            w: ep.w.packed,
+            n: ep.w.n,
+            j,
+            nc,
+            lanes: &mut lanes,
+            acc,
+        })
+    });
 }
 
 /// Up to [`ROWS`] activation rows (`a`, stride `kp`) against columns `j..j + nc`:

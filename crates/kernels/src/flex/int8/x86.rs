@@ -11,7 +11,7 @@
 //!   equals its row count), and the columns of every tile lie below `n`: each weight load
 //!   reads columns `j..j + nc` of one row, either exactly (AVX-512's byte-masked loads, which
 //!   neither read nor fault outside the mask) or through a zero-padded copy (AVX2's last tile);
-//! - `out` holds `rows` rows of stride `n` from the block's first row.
+//! - `out` holds `rows` rows of stride `n`.
 #![allow(unsafe_code)]
 
 use std::arch::x86_64::*;
@@ -38,39 +38,31 @@ pub(super) fn has_avx2() -> bool {
 }
 
 /// The bounds every kernel relies on (module docs), checked once per block.
-fn check(a: &[u8], kp: usize, rows: usize, [j0, cols]: [usize; 2], ep: &Epilogue<'_>, out: &[f32]) {
+fn check(a: &[u8], kp: usize, rows: usize, ep: &Epilogue<'_>, out: &[f32]) {
     let w = ep.w;
     assert!(
         kp.is_multiple_of(4)
             && a.len() >= rows * kp
             && w.fits()
             && w.k.div_ceil(4) * 4 == kp
-            && j0 + cols <= w.n
-            && out.len() >= rows.saturating_sub(1) * w.n + (j0 + cols).min(w.n)
-            && ep.row_scale.len() == ep.row_zero.len(),
-        "int8 kernel: block of {rows} rows × {kp} bytes, columns {j0}..{} of {}, {} outputs",
-        j0 + cols,
+            && out.len() >= rows * w.n
+            && ep.row_scale.len() >= rows
+            && ep.row_zero.len() >= rows,
+        "int8 kernel: block of {rows} rows × {kp} bytes, {} columns, {} outputs",
         w.n,
         out.len()
     );
 }
 
-/// Rows `i0..i0 + rows` × columns `j0..j0 + cols` on AVX-512 VNNI (see [`super::linear`]).
-pub(super) fn vnni_block(
-    a: &[u8],
-    kp: usize,
-    [i0, rows]: [usize; 2],
-    [j0, cols]: [usize; 2],
-    ep: &Epilogue<'_>,
-    out: &mut [f32],
-) {
-    check(a, kp, rows, [j0, cols], ep, out);
+/// A row block of `rows` rows × every column on AVX-512 VNNI (see [`super::linear`]).
+pub(super) fn vnni_block(a: &[u8], kp: usize, rows: usize, ep: &Epilogue<'_>, out: &mut [f32]) {
+    check(a, kp, rows, ep, out);
     assert!(
         has_vnni(),
         "int8 kernel: AVX-512 VNNI asked for on a CPU without it"
     );
     // SAFETY: the CPU has AVX-512 F/BW/VNNI (asserted) and the block's bounds were checked.
-    unsafe { vnni_loops(a, kp, [i0, rows], [j0, cols], ep, out) }
+    unsafe { vnni_loops(a, kp, rows, ep, out) }
 }
 
 /// [`vnni_block`]'s loops, compiled for AVX-512 so the epilogue is vectorised at that width.
@@ -78,66 +70,44 @@ pub(super) fn vnni_block(
 /// # Safety
 /// AVX-512 F/BW/VNNI present; the bounds `check` verifies.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn vnni_loops(
-    a: &[u8],
-    kp: usize,
-    [i0, rows]: [usize; 2],
-    [j0, cols]: [usize; 2],
-    ep: &Epilogue<'_>,
-    out: &mut [f32],
-) {
+unsafe fn vnni_loops(a: &[u8], kp: usize, rows: usize, ep: &Epilogue<'_>, out: &mut [f32]) {
     let mut acc = [0i32; VNNI_ROWS * VNNI_COLS];
     let shape = [VNNI_ROWS, VNNI_COLS];
-    tiles(
-        [i0, rows],
-        [j0, cols],
-        shape,
-        ep,
-        &mut acc,
-        out,
-        |[r, mr], [j, nc], acc| {
-            let tile = Tile {
-                a: &a[r * kp..(r + mr) * kp],
-                kp,
-                w: ep.w.packed,
-                n: ep.w.n,
-                j,
-                nc,
-            };
-            // SAFETY: the caller's contract (AVX-512 present, bounds checked); the tile lies inside
-            // the checked block (`mr` rows from `r < rows`, columns `j..j + nc` ≤ `j0 + cols` ≤ `n`).
-            unsafe {
-                match mr {
-                    8 => vnni_tile::<8>(tile, acc),
-                    7 => vnni_tile::<7>(tile, acc),
-                    6 => vnni_tile::<6>(tile, acc),
-                    5 => vnni_tile::<5>(tile, acc),
-                    4 => vnni_tile::<4>(tile, acc),
-                    3 => vnni_tile::<3>(tile, acc),
-                    2 => vnni_tile::<2>(tile, acc),
-                    _ => vnni_tile::<1>(tile, acc),
-                }
+    tiles(rows, shape, ep, &mut acc, out, |[r, mr], [j, nc], acc| {
+        let tile = Tile {
+            a: &a[r * kp..(r + mr) * kp],
+            kp,
+            w: ep.w.packed,
+            n: ep.w.n,
+            j,
+            nc,
+        };
+        // SAFETY: the caller's contract (AVX-512 present, bounds checked); the tile lies inside
+        // the checked block (`mr` rows from `r < rows`, columns `j..j + nc` ≤ `n`).
+        unsafe {
+            match mr {
+                8 => vnni_tile::<8>(tile, acc),
+                7 => vnni_tile::<7>(tile, acc),
+                6 => vnni_tile::<6>(tile, acc),
+                5 => vnni_tile::<5>(tile, acc),
+                4 => vnni_tile::<4>(tile, acc),
+                3 => vnni_tile::<3>(tile, acc),
+                2 => vnni_tile::<2>(tile, acc),
+                _ => vnni_tile::<1>(tile, acc),
             }
-        },
-    );
+        }
+    });
 }
 
-/// Rows `i0..i0 + rows` × columns `j0..j0 + cols` on AVX2.
-pub(super) fn avx2_block(
-    a: &[u8],
-    kp: usize,
-    [i0, rows]: [usize; 2],
-    [j0, cols]: [usize; 2],
-    ep: &Epilogue<'_>,
-    out: &mut [f32],
-) {
-    check(a, kp, rows, [j0, cols], ep, out);
+/// A row block of `rows` rows × every column on AVX2.
+pub(super) fn avx2_block(a: &[u8], kp: usize, rows: usize, ep: &Epilogue<'_>, out: &mut [f32]) {
+    check(a, kp, rows, ep, out);
     assert!(
         has_avx2(),
         "int8 kernel: AVX2 asked for on a CPU without it"
     );
     // SAFETY: the CPU has AVX2 (asserted) and the block's bounds were checked.
-    unsafe { avx2_loops(a, kp, [i0, rows], [j0, cols], ep, out) }
+    unsafe { avx2_loops(a, kp, rows, ep, out) }
 }
 
 /// [`avx2_block`]'s loops, compiled for AVX2.
@@ -145,48 +115,34 @@ pub(super) fn avx2_block(
 /// # Safety
 /// AVX2 present; the bounds `check` verifies.
 #[target_feature(enable = "avx2")]
-unsafe fn avx2_loops(
-    a: &[u8],
-    kp: usize,
-    [i0, rows]: [usize; 2],
-    [j0, cols]: [usize; 2],
-    ep: &Epilogue<'_>,
-    out: &mut [f32],
-) {
-    // The block's activations widened to i16 once, so each row's four inputs are one 8-byte
-    // broadcast in the inner loop (instead of a load, a widening and a broadcast).
+unsafe fn avx2_loops(a: &[u8], kp: usize, rows: usize, ep: &Epilogue<'_>, out: &mut [f32]) {
+    // The block's activations widened to i16 once (for all its columns), so each row's four
+    // inputs are one 8-byte broadcast in the inner loop (instead of a load, a widening and a
+    // broadcast).
     let wide: Vec<i16> = a[..rows * kp].iter().map(|&v| i16::from(v)).collect();
     let mut acc = [0i32; AVX2_ROWS * AVX2_COLS];
     let shape = [AVX2_ROWS, AVX2_COLS];
-    tiles(
-        [i0, rows],
-        [j0, cols],
-        shape,
-        ep,
-        &mut acc,
-        out,
-        |[r, mr], [j, nc], acc| {
-            let tile = WideTile {
-                a: &wide[r * kp..(r + mr) * kp],
-                kp,
-                w: ep.w.packed,
-                n: ep.w.n,
-                j,
-                nc,
-            };
-            // SAFETY: as in `vnni_loops`, with AVX2.
-            unsafe {
-                match mr {
-                    6 => avx2_tile::<6>(tile, acc),
-                    5 => avx2_tile::<5>(tile, acc),
-                    4 => avx2_tile::<4>(tile, acc),
-                    3 => avx2_tile::<3>(tile, acc),
-                    2 => avx2_tile::<2>(tile, acc),
-                    _ => avx2_tile::<1>(tile, acc),
-                }
+    tiles(rows, shape, ep, &mut acc, out, |[r, mr], [j, nc], acc| {
+        let tile = WideTile {
+            a: &wide[r * kp..(r + mr) * kp],
+            kp,
+            w: ep.w.packed,
+            n: ep.w.n,
+            j,
+            nc,
+        };
+        // SAFETY: as in `vnni_loops`, with AVX2.
+        unsafe {
+            match mr {
+                6 => avx2_tile::<6>(tile, acc),
+                5 => avx2_tile::<5>(tile, acc),
+                4 => avx2_tile::<4>(tile, acc),
+                3 => avx2_tile::<3>(tile, acc),
+                2 => avx2_tile::<2>(tile, acc),
+                _ => avx2_tile::<1>(tile, acc),
             }
-        },
-    );
+        }
+    });
 }
 
 /// [`Tile`] with the activations widened to i16 (the AVX2 kernel's operands).
