@@ -2,7 +2,8 @@
 """Load what the Rust code wrote for every encoder family with transformers and PEFT.
 
 For each ``fixtures/families/<name>/from_rust/`` (written by the ignored Rust test
-``families::regenerate_from_rust_fixtures``):
+``families::regenerate_from_rust_fixtures``), or with ``--set modern`` each
+``fixtures/modern/{deberta-v2,modernbert}/from_rust/`` (``make_fixture_modern.py``):
 
 * ``model/`` (a merged model) must load with ``AutoModelForSequenceClassification`` as the
   family's own class (``RobertaForSequenceClassification``, ...) with no missing, unexpected
@@ -16,6 +17,7 @@ compares with. Exits 2 if anything did not load as is.
 
     cargo test -p imdb-lora-encoder --test it -- --ignored families::regenerate_from_rust_fixtures
     /work/venv-fx/bin/python scripts/check_families_from_rust.py --fixtures fixtures
+    /work/venv-fx/bin/python scripts/check_families_from_rust.py --fixtures fixtures --set modern
 """
 from __future__ import annotations
 
@@ -36,20 +38,27 @@ FAMILIES = {
     "electra": "ElectraForSequenceClassification",
     "distilbert": "DistilBertForSequenceClassification",
 }
+MODERN = {
+    "deberta-v2": "DebertaV2ForSequenceClassification",
+    "modernbert": "ModernBertForSequenceClassification",
+}
+SETS = {"families": FAMILIES, "modern": MODERN}
 KEYS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fixtures", default="fixtures")
+    ap.add_argument("--set", choices=sorted(SETS), default="families",
+                    help="families: fixtures/families/* (default); modern: fixtures/modern/{deberta-v2,modernbert}")
     args = ap.parse_args()
     quiet_transformers()
     from peft import PeftModel
     from transformers import AutoModelForSequenceClassification
 
     report, rc = {}, 0
-    for name, cls in FAMILIES.items():
-        root = Path(args.fixtures) / "families" / name
+    for name, cls in SETS[args.set].items():
+        root = Path(args.fixtures) / args.set / name
         inputs = {k: v.to(torch.int64) for k, v in load_file(root / "expected.safetensors").items() if k in KEYS}
         model, info = AutoModelForSequenceClassification.from_pretrained(
             root / "from_rust" / "model", attn_implementation="eager", output_loading_info=True

@@ -236,7 +236,7 @@ pub struct BertResidual<B: Backend> {
 }
 
 impl<B: Backend> BertResidual<B> {
-    fn init(d_in: usize, config: &EncoderConfig, device: &B::Device) -> Self {
+    pub(crate) fn init(d_in: usize, config: &EncoderConfig, device: &B::Device) -> Self {
         Self {
             dense: LoraLinear::new(fresh_linear(
                 d_in,
@@ -250,7 +250,7 @@ impl<B: Backend> BertResidual<B> {
         }
     }
 
-    fn load(
+    pub(crate) fn load(
         w: &Weights,
         p: &str,
         d_in: usize,
@@ -384,6 +384,8 @@ impl<B: Backend> BertLayer<B> {
 }
 
 impl<B: Backend> TransformerLayer<B> for BertLayer<B> {
+    type Context = AttentionMask<B>;
+
     fn forward_from(
         &self,
         queries: Tensor<B, 3>,

@@ -18,11 +18,13 @@ use imdb_lora_lora::{BaseLayer, LoraConfig, LoraLinear};
 
 use crate::bert::BertModel;
 use crate::config::{EncoderConfig, Family};
+use crate::deberta_v2::DebertaV2Model;
 use crate::distilbert::DistilBertModel;
 use crate::error::EncoderError;
 use crate::files;
 use crate::heads::Head;
 use crate::layers::{TransformerLayer, dropout, layers_precision, linear_in};
+use crate::modernbert::ModernBertModel;
 use crate::precision::Precision;
 use crate::targets::{DEFAULT_MODULES_TO_SAVE, check_targets, layer_path, selects};
 use crate::weights::{MappedFile, Weights, frozen};
@@ -37,6 +39,10 @@ pub enum Encoder<B: Backend> {
     Bert(BertModel<B>),
     /// DistilBERT.
     DistilBert(DistilBertModel<B>),
+    /// DeBERTa-v2 and -v3.
+    DebertaV2(DebertaV2Model<B>),
+    /// ModernBERT.
+    ModernBert(ModernBertModel<B>),
 }
 
 /// Applies `f` to every projection of `layers`, with the layer's index.
@@ -66,7 +72,11 @@ impl<B: Backend> Encoder<B> {
     pub fn init(config: &EncoderConfig, device: &B::Device) -> Self {
         match config.family {
             Family::DistilBert => Self::DistilBert(DistilBertModel::init(config, device)),
-            _ => Self::Bert(BertModel::init(config, device)),
+            Family::DebertaV2 => Self::DebertaV2(DebertaV2Model::init(config, device)),
+            Family::ModernBert => Self::ModernBert(ModernBertModel::init(config, device)),
+            Family::Bert | Family::Roberta | Family::Electra => {
+                Self::Bert(BertModel::init(config, device))
+            }
         }
     }
 
@@ -78,11 +88,16 @@ impl<B: Backend> Encoder<B> {
     ) -> Result<Self, EncoderError> {
         Ok(match config.family {
             Family::DistilBert => Self::DistilBert(DistilBertModel::load(w, config, device)?),
-            _ => Self::Bert(BertModel::load(w, config, device)?),
+            Family::DebertaV2 => Self::DebertaV2(DebertaV2Model::load(w, config, device)?),
+            Family::ModernBert => Self::ModernBert(ModernBertModel::load(w, config, device)?),
+            Family::Bert | Family::Roberta | Family::Electra => {
+                Self::Bert(BertModel::load(w, config, device)?)
+            }
         })
     }
 
-    /// What the head reads: BERT's pooler output, else the first token's final state.
+    /// What the head reads: BERT's pooler output, ModernBERT's configured pooling, else the
+    /// first token's final state.
     ///
     /// # Shapes
     /// - input_ids, attention_mask, token_type_ids: `[batch, seq]`
@@ -101,6 +116,9 @@ impl<B: Backend> Encoder<B> {
             // No token types in DistilBERT: the ids a tokenizer made are ignored, as
             // transformers' DistilBERT does not take them.
             Self::DistilBert(m) => m.first_token(input_ids, attention_mask),
+            Self::DebertaV2(m) => m.first_token(input_ids, attention_mask, token_type_ids),
+            // No token types in ModernBERT either.
+            Self::ModernBert(m) => m.pooled(input_ids, attention_mask),
         }
     }
 
@@ -109,6 +127,8 @@ impl<B: Backend> Encoder<B> {
         match self {
             Self::Bert(m) => m.layers().len(),
             Self::DistilBert(m) => m.layers().len(),
+            Self::DebertaV2(m) => m.layers().len(),
+            Self::ModernBert(m) => m.layers().len(),
         }
     }
 
@@ -117,6 +137,8 @@ impl<B: Backend> Encoder<B> {
         match self {
             Self::Bert(m) => layer_projections(m.layers()),
             Self::DistilBert(m) => layer_projections(m.layers()),
+            Self::DebertaV2(m) => layer_projections(m.layers()),
+            Self::ModernBert(m) => layer_projections(m.layers()),
         }
     }
 
@@ -134,6 +156,14 @@ impl<B: Backend> Encoder<B> {
                 m.transformer.layer = map_layers(m.transformer.layer, &mut f)?;
                 Self::DistilBert(m)
             }
+            Self::DebertaV2(mut m) => {
+                m.encoder.layer = map_layers(m.encoder.layer, &mut f)?;
+                Self::DebertaV2(m)
+            }
+            Self::ModernBert(mut m) => {
+                m.layers = map_layers(m.layers, &mut f)?;
+                Self::ModernBert(m)
+            }
         })
     }
 
@@ -149,6 +179,8 @@ impl<B: Backend> Encoder<B> {
         match self {
             Self::Bert(m) => layers_precision(m.layers()),
             Self::DistilBert(m) => layers_precision(m.layers()),
+            Self::DebertaV2(m) => layers_precision(m.layers()),
+            Self::ModernBert(m) => layers_precision(m.layers()),
         }
     }
 
@@ -202,6 +234,14 @@ impl<B: Backend> Encoder<B> {
             Self::DistilBert(mut m) => {
                 m.embeddings.word_embeddings = on_int8_grid(m.embeddings.word_embeddings)?;
                 Self::DistilBert(m)
+            }
+            Self::DebertaV2(mut m) => {
+                m.embeddings.word_embeddings = on_int8_grid(m.embeddings.word_embeddings)?;
+                Self::DebertaV2(m)
+            }
+            Self::ModernBert(mut m) => {
+                m.embeddings.tok_embeddings = on_int8_grid(m.embeddings.tok_embeddings)?;
+                Self::ModernBert(m)
             }
         };
         encoder.map_projections(|i, name, mut l| {
@@ -492,7 +532,7 @@ impl<B: Backend> SequenceClassifier<B> {
 /// heads, poolers of families whose classifiers read the first token, and the non-persistent
 /// buffers older exports include.
 fn is_ignorable(key: &str, family: Family) -> bool {
-    const PRETRAINING: [&str; 7] = [
+    const PRETRAINING: [&str; 10] = [
         "cls.",
         "lm_head.",
         "generator",
@@ -500,11 +540,14 @@ fn is_ignorable(key: &str, family: Family) -> bool {
         "vocab_transform.",
         "vocab_layer_norm.",
         "vocab_projector.",
+        "lm_predictions.",
+        "mask_predictions.",
+        "decoder.",
     ];
     PRETRAINING.iter().any(|p| key.starts_with(p))
         || key.ends_with("embeddings.position_ids")
         || key.ends_with("embeddings.token_type_ids")
-        || (family != Family::Bert && key.contains("pooler."))
+        || (!matches!(family, Family::Bert | Family::DebertaV2) && key.contains("pooler."))
 }
 
 /// Where the encoder's keys start in a checkpoint: `""` (a bare model, e.g.
@@ -514,12 +557,13 @@ pub fn detect_prefix(w: &Weights, family: Family) -> Result<String, EncoderError
     let prefixed = format!("{}.", family.base_model_prefix());
     ["".to_string(), prefixed.clone()]
         .into_iter()
-        .find(|p| w.contains_absolute(&format!("{p}embeddings.word_embeddings.weight")))
+        .find(|p| w.contains_absolute(&format!("{p}{}", family.word_embeddings_key())))
         .ok_or_else(|| EncoderError::UnknownLayout {
             path: w.path().to_path_buf(),
             family: format!("{family:?}"),
             looked_for: format!(
-                "embeddings.word_embeddings.weight` and `{prefixed}embeddings.word_embeddings.weight"
+                "{key}` and `{prefixed}{key}",
+                key = family.word_embeddings_key()
             ),
         })
 }
@@ -585,7 +629,7 @@ fn load<B: Backend>(
              (a PEFT adapter's saved head replaces it when applied)",
             config.initializer_range
         );
-        Head::fresh(config, device, seed)
+        Head::fresh_around_checkpoint(&w, config, device, seed)?
     };
     let head_keys: Vec<&str> = head.linears().iter().map(|(_, k, _)| *k).collect();
     let unused: Vec<String> = w

@@ -29,11 +29,17 @@ pub enum Family {
     Electra,
     /// `distilbert`: no token types, its own module names, a pre_classifier → ReLU head.
     DistilBert,
+    /// `deberta-v2` (DeBERTa-v2 and -v3): disentangled attention over log-bucketed relative
+    /// positions, a `ContextPooler` → classifier head.
+    DebertaV2,
+    /// `modernbert`: pre-norm layers with rotary positions, alternating global and
+    /// sliding-window attention, GeGLU; a dense → GELU → norm head over `[CLS]` or the mean.
+    ModernBert,
 }
 
 /// Every supported `model_type`, with its family and transformers' sequence-classification
 /// class.
-pub const MODEL_TYPES: [(&str, Family, &str); 6] = [
+pub const MODEL_TYPES: [(&str, Family, &str); 8] = [
     ("bert", Family::Bert, "BertForSequenceClassification"),
     (
         "roberta",
@@ -60,6 +66,16 @@ pub const MODEL_TYPES: [(&str, Family, &str); 6] = [
         Family::DistilBert,
         "DistilBertForSequenceClassification",
     ),
+    (
+        "deberta-v2",
+        Family::DebertaV2,
+        "DebertaV2ForSequenceClassification",
+    ),
+    (
+        "modernbert",
+        Family::ModernBert,
+        "ModernBertForSequenceClassification",
+    ),
 ];
 
 impl Family {
@@ -80,16 +96,40 @@ impl Family {
             Self::Roberta => "roberta",
             Self::Electra => "electra",
             Self::DistilBert => "distilbert",
+            Self::DebertaV2 => "deberta",
+            Self::ModernBert => "model",
+        }
+    }
+
+    /// The word-embedding table's key below the encoder (where a checkpoint's layout is
+    /// recognised).
+    pub fn word_embeddings_key(self) -> &'static str {
+        match self {
+            Self::ModernBert => "embeddings.tok_embeddings.weight",
+            _ => "embeddings.word_embeddings.weight",
+        }
+    }
+
+    /// Whether the family's embeddings may have a token-type table (`type_vocab_size` > 0
+    /// required for BERT, RoBERTa and ELECTRA; DeBERTa's is optional).
+    pub fn min_token_types(self) -> usize {
+        match self {
+            Self::DistilBert | Self::DebertaV2 | Self::ModernBert => 0,
+            _ => 1,
         }
     }
 
     /// The default LoRA targets: PEFT's (`TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING`)
-    /// for bert, roberta, xlm-roberta and electra; PEFT 0.21 has none for camembert and
-    /// distilbert, which get the same attention query and value (`q_lin`, `v_lin`).
+    /// for bert, roberta, xlm-roberta, electra and deberta-v2 (`query_proj`, `value_proj`);
+    /// PEFT has none for camembert and distilbert, which get the same attention query and
+    /// value (`q_lin`, `v_lin`), nor for modernbert, whose query and value live in one fused
+    /// projection: `Wqkv`, what ModernBERT's LoRA users target.
     pub fn default_lora_targets(self) -> Vec<String> {
-        let names: [&str; 2] = match self {
-            Self::DistilBert => ["q_lin", "v_lin"],
-            _ => ["query", "value"],
+        let names: &[&str] = match self {
+            Self::DistilBert => &["q_lin", "v_lin"],
+            Self::DebertaV2 => &["query_proj", "value_proj"],
+            Self::ModernBert => &["Wqkv"],
+            _ => &["query", "value"],
         };
         names.iter().map(|n| (*n).to_string()).collect()
     }
@@ -101,6 +141,187 @@ impl Family {
             .map(|(t, _, _)| *t)
             .collect::<Vec<_>>()
             .join(", ")
+    }
+}
+
+/// Settings of the families whose configurations hold more than BERT's fields.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum FamilyParams {
+    /// BERT, RoBERTa, ELECTRA, DistilBERT.
+    #[default]
+    None,
+    /// DeBERTa-v2 / -v3.
+    DebertaV2(DebertaV2Params),
+    /// ModernBERT.
+    ModernBert(ModernBertParams),
+}
+
+/// DeBERTa-v2's relative-attention settings (`DebertaV2Config`'s names).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DebertaV2Params {
+    /// Whether attention has relative-position terms (`relative_attention`).
+    pub relative_attention: bool,
+    /// `max_relative_positions` as configured (< 1: `max_position_embeddings`).
+    pub max_relative_positions: i64,
+    /// `position_buckets` (≤ 0: no log buckets).
+    pub position_buckets: i64,
+    /// Content-to-position term (`"c2p"` in `pos_att_type`).
+    pub c2p: bool,
+    /// Position-to-content term (`"p2c"` in `pos_att_type`).
+    pub p2c: bool,
+    /// The position projections are the layer's own key and query (`share_att_key`).
+    pub share_att_key: bool,
+    /// LayerNorm over the relative embeddings (`"layer_norm"` in `norm_rel_ebd`).
+    pub norm_rel_ebd: bool,
+    /// Absolute position embeddings added to the input (`position_biased_input`).
+    pub position_biased_input: bool,
+    /// The pooler's activation (`pooler_hidden_act`).
+    pub pooler_hidden_act: HiddenAct,
+    /// Dropout before the pooler's dense layer (`pooler_dropout`).
+    pub pooler_dropout: f64,
+}
+
+impl Default for DebertaV2Params {
+    /// `DebertaV2Config()`'s: no relative attention, absolute positions.
+    fn default() -> Self {
+        Self {
+            relative_attention: false,
+            max_relative_positions: -1,
+            position_buckets: -1,
+            c2p: false,
+            p2c: false,
+            share_att_key: false,
+            norm_rel_ebd: false,
+            position_biased_input: true,
+            pooler_hidden_act: HiddenAct::Gelu,
+            pooler_dropout: 0.0,
+        }
+    }
+}
+
+impl DebertaV2Params {
+    /// Half the number of relative-embedding rows: `position_buckets` when bucketed, else
+    /// the maximum relative distance.
+    pub fn att_span(&self, config: &EncoderConfig) -> usize {
+        if self.position_buckets > 0 {
+            self.position_buckets as usize
+        } else {
+            self.max_relative(config)
+        }
+    }
+
+    /// The maximum relative distance (`max_relative_positions`, else
+    /// `max_position_embeddings`).
+    pub fn max_relative(&self, config: &EncoderConfig) -> usize {
+        if self.max_relative_positions < 1 {
+            config.max_position_embeddings
+        } else {
+            self.max_relative_positions as usize
+        }
+    }
+
+    fn validate(&self, config: &EncoderConfig) -> Result<(), String> {
+        if self.relative_attention && !(1..=MAX_POSITIONS).contains(&self.att_span(config)) {
+            return Err(format!(
+                "position_buckets {} / max_relative_positions {} give no relative span in 1..={MAX_POSITIONS}",
+                self.position_buckets, self.max_relative_positions
+            ));
+        }
+        if self.position_buckets > 0 && self.max_relative(config) <= 1 {
+            return Err(format!(
+                "max_relative_positions {} is too small for log buckets",
+                self.max_relative_positions
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What kind of attention a ModernBERT layer has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttentionKind {
+    /// Every token (`"full_attention"`).
+    Global,
+    /// Tokens within half of `local_attention` (`"sliding_attention"`).
+    Local,
+}
+
+/// How ModernBERT's classifier pools the last hidden states (`classifier_pooling`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    /// The first token's state.
+    Cls,
+    /// The mean over the tokens the attention mask keeps.
+    Mean,
+}
+
+/// ModernBERT's settings beyond BERT's fields (`ModernBertConfig`'s names).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModernBertParams {
+    /// Each layer's attention (from `layer_types`, or `global_attn_every_n_layers`).
+    pub layer_kinds: Vec<AttentionKind>,
+    /// The whole window of local attention (`local_attention`): half on each side.
+    pub local_attention: usize,
+    /// RoPE base of the global layers.
+    pub global_rope_theta: f64,
+    /// RoPE base of the local layers.
+    pub local_rope_theta: f64,
+    /// Biases in the attention projections (`attention_bias`).
+    pub attention_bias: bool,
+    /// Biases in the feed-forward projections (`mlp_bias`).
+    pub mlp_bias: bool,
+    /// Biases in the layer norms (`norm_bias`).
+    pub norm_bias: bool,
+    /// A bias in the head's dense layer (`classifier_bias`).
+    pub classifier_bias: bool,
+    /// The head's activation (`classifier_activation`).
+    pub classifier_activation: HiddenAct,
+    /// `classifier_pooling`.
+    pub classifier_pooling: Pooling,
+    /// Dropout after the embeddings' norm (`embedding_dropout`).
+    pub embedding_dropout: f64,
+    /// Dropout inside the feed-forward block (`mlp_dropout`).
+    pub mlp_dropout: f64,
+}
+
+impl ModernBertParams {
+    /// Half the local window: a local layer's token attends to those within this distance.
+    pub fn half_window(&self) -> usize {
+        self.local_attention / 2
+    }
+
+    fn validate(&self, config: &EncoderConfig) -> Result<(), String> {
+        if self.layer_kinds.len() != config.num_hidden_layers {
+            return Err(format!(
+                "layer_types has {} entries for num_hidden_layers {}",
+                self.layer_kinds.len(),
+                config.num_hidden_layers
+            ));
+        }
+        if !config.head_dim().is_multiple_of(2) {
+            return Err(format!(
+                "the head size {} is odd; rotary positions need an even one",
+                config.head_dim()
+            ));
+        }
+        for (name, theta) in [
+            ("global_rope_theta", self.global_rope_theta),
+            ("local_rope_theta", self.local_rope_theta),
+        ] {
+            if !(theta.is_finite() && theta > 1.0) {
+                return Err(format!("{name} = {theta} is not a RoPE base above 1"));
+            }
+        }
+        for (name, p) in [
+            ("embedding_dropout", self.embedding_dropout),
+            ("mlp_dropout", self.mlp_dropout),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(format!("{name} = {p} is not a probability in [0, 1)"));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -169,6 +390,9 @@ pub struct EncoderConfig {
     /// DistilBERT's fixed sinusoidal position table (computed when the checkpoint lacks it).
     #[serde(skip)]
     pub sinusoidal_pos_embds: bool,
+    /// What DeBERTa-v2 and ModernBERT configure beyond these fields.
+    #[serde(skip)]
+    pub params: FamilyParams,
     /// Class index → name, keys are decimal strings as in the JSON.
     pub id2label: Option<BTreeMap<String, String>>,
     /// Class name → index.
@@ -204,6 +428,7 @@ impl Default for EncoderConfig {
             position_embedding_type: "absolute".into(),
             classifier_dropout: None,
             sinusoidal_pos_embds: false,
+            params: FamilyParams::None,
             id2label: None,
             label2id: None,
             num_labels: None,
@@ -262,7 +487,7 @@ impl EncoderConfig {
                 self.hidden_size, self.num_attention_heads
             )));
         }
-        let min_types = usize::from(self.family != Family::DistilBert);
+        let min_types = self.family.min_token_types();
         // Sizes size allocations: each is bounded before anything is built from it, so an
         // absurd config.json is an error naming the key, not an aborted allocation.
         for (name, value, low, limit) in [
@@ -341,6 +566,11 @@ impl EncoderConfig {
                 self.max_position_embeddings, self.pad_token_id
             )));
         }
+        match &self.params {
+            FamilyParams::DebertaV2(d) => d.validate(self).map_err(invalid)?,
+            FamilyParams::ModernBert(m) => m.validate(self).map_err(invalid)?,
+            FamilyParams::None => {}
+        }
         if self.position_embedding_type != "absolute" {
             return Err(invalid(format!(
                 "position_embedding_type {:?} is not supported (expected \"absolute\")",
@@ -386,7 +616,8 @@ impl EncoderConfig {
     }
 
     /// The longest input, special tokens included, the position table covers: RoBERTa's
-    /// positions start after `pad_token_id` (514 rows → 512 tokens).
+    /// positions start after `pad_token_id` (514 rows → 512 tokens); ModernBERT's rotary
+    /// positions reach `max_position_embeddings` (8,192).
     pub fn max_sequence_length(&self) -> usize {
         match self.family {
             Family::Roberta => self.max_position_embeddings - self.pad_token_id - 1,

@@ -34,17 +34,25 @@ impl EncoderConfig {
             Family::DistilBert => {
                 crate::distilbert::config_from_value(value).map_err(config_error)?
             }
-            _ => {
+            Family::ModernBert => {
+                crate::modernbert::config_from_value(value).map_err(config_error)?
+            }
+            Family::Bert | Family::Roberta | Family::Electra | Family::DebertaV2 => {
                 let defaults = match family {
                     Family::Roberta => crate::roberta::default_config(),
                     Family::Electra => crate::electra::default_config(),
+                    Family::DebertaV2 => crate::deberta_v2::default_config(),
                     _ => Self::default(),
                 };
                 let mut merged = serde_json::to_value(&defaults).map_err(config_error)?;
                 if let (Value::Object(base), Value::Object(file)) = (&mut merged, value) {
                     base.extend(file);
                 }
-                serde_json::from_value::<Self>(merged).map_err(config_error)?
+                if family == Family::DebertaV2 {
+                    crate::deberta_v2::config_from_value(merged).map_err(config_error)?
+                } else {
+                    serde_json::from_value::<Self>(merged).map_err(config_error)?
+                }
             }
         };
         config.family = family;
@@ -57,7 +65,9 @@ impl EncoderConfig {
     pub fn to_json(&self) -> Result<Value, serde_json::Error> {
         let mut value = match self.family {
             Family::DistilBert => crate::distilbert::config_to_value(self)?,
-            _ => serde_json::to_value(self)?,
+            Family::DebertaV2 => crate::deberta_v2::config_to_value(self)?,
+            Family::ModernBert => crate::modernbert::config_to_value(self)?,
+            Family::Bert | Family::Roberta | Family::Electra => serde_json::to_value(self)?,
         };
         if let Value::Object(map) = &mut value {
             map.retain(|k, v| {

@@ -129,6 +129,7 @@ pub(crate) fn config_from_value(value: Value) -> Result<EncoderConfig, serde_jso
         position_embedding_type: "absolute".into(),
         classifier_dropout: Some(c.seq_classif_dropout),
         sinusoidal_pos_embds: c.sinusoidal_pos_embds,
+        params: crate::config::FamilyParams::None,
         id2label: c.id2label,
         label2id: c.label2id,
         num_labels: c.num_labels,
@@ -361,6 +362,8 @@ impl<B: Backend> TransformerBlock<B> {
 }
 
 impl<B: Backend> TransformerLayer<B> for TransformerBlock<B> {
+    type Context = AttentionMask<B>;
+
     fn forward_from(
         &self,
         queries: Tensor<B, 3>,

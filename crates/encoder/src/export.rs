@@ -216,7 +216,51 @@ pub fn pretrained_tensors<B: Backend>(
                 norms.push((format!("{lp}.output_layer_norm"), &layer.output_layer_norm));
             }
         }
+        Encoder::DebertaV2(m) => {
+            let e = &m.embeddings;
+            tables.push((
+                format!("{p}.embeddings.word_embeddings"),
+                &e.word_embeddings,
+            ));
+            if let Some(t) = &e.position_embeddings {
+                tables.push((format!("{p}.embeddings.position_embeddings"), t));
+            }
+            if let Some(t) = &e.token_type_embeddings {
+                tables.push((format!("{p}.embeddings.token_type_embeddings"), t));
+            }
+            norms.push((format!("{p}.embeddings.LayerNorm"), &e.layer_norm));
+            for (i, layer) in m.layers().iter().enumerate() {
+                let lp = layer_path(family, i);
+                projections.extend(layer_projections(&lp, layer));
+                norms.push((
+                    format!("{lp}.attention.output.LayerNorm"),
+                    &layer.attention.output.layer_norm,
+                ));
+                norms.push((format!("{lp}.output.LayerNorm"), &layer.output.layer_norm));
+            }
+            if let Some(t) = &m.encoder.rel_embeddings {
+                tables.push((format!("{p}.encoder.rel_embeddings"), t));
+            }
+            if let Some(n) = &m.encoder.layer_norm {
+                norms.push((format!("{p}.encoder.LayerNorm"), n));
+            }
+        }
+        Encoder::ModernBert(m) => {
+            let e = &m.embeddings;
+            tables.push((format!("{p}.embeddings.tok_embeddings"), &e.tok_embeddings));
+            norms.push((format!("{p}.embeddings.norm"), &e.norm));
+            for (i, layer) in m.layers().iter().enumerate() {
+                let lp = layer_path(family, i);
+                projections.extend(layer_projections(&lp, layer));
+                if let Some(n) = &layer.attn_norm {
+                    norms.push((format!("{lp}.attn_norm"), n));
+                }
+                norms.push((format!("{lp}.mlp_norm"), &layer.mlp_norm));
+            }
+            norms.push((format!("{p}.final_norm"), &m.final_norm));
+        }
     }
+    norms.extend(merged.head.norms());
     linears.extend(
         merged
             .head
@@ -226,7 +270,8 @@ pub fn pretrained_tensors<B: Backend>(
     );
     let int8 = merged.is_int8();
     for (name, table) in tables {
-        if int8 && name.ends_with("word_embeddings") {
+        let word_table = name.ends_with("word_embeddings") || name.ends_with("tok_embeddings");
+        if int8 && word_table {
             int8_table(&mut out, &name, table)?;
         } else {
             embedding(&mut out, &name, table)?;
@@ -316,30 +361,37 @@ fn check_config<B: Backend>(
             ),
         });
     }
+    let rows = |e: &Embedding<B>| e.weight.dims()[0];
     let (word, positions, types) = match &model.encoder {
         Encoder::Bert(m) => (
             &m.embeddings.word_embeddings,
-            &m.embeddings.position_embeddings,
-            Some(m.embeddings.token_type_embeddings.weight.dims()[0]),
+            Some(rows(&m.embeddings.position_embeddings)),
+            Some(rows(&m.embeddings.token_type_embeddings)),
         ),
         Encoder::DistilBert(m) => (
             &m.embeddings.word_embeddings,
-            &m.embeddings.position_embeddings,
+            Some(rows(&m.embeddings.position_embeddings)),
             None,
         ),
+        Encoder::DebertaV2(m) => (
+            &m.embeddings.word_embeddings,
+            m.embeddings.position_embeddings.as_ref().map(rows),
+            Some(m.embeddings.token_type_embeddings.as_ref().map_or(0, rows)),
+        ),
+        Encoder::ModernBert(m) => (&m.embeddings.tok_embeddings, None, None),
     };
     let [vocab, _] = word.weight.dims();
-    let [positions, _] = positions.weight.dims();
+    let positions = positions.unwrap_or(config.max_position_embeddings);
     let projections = model.encoder.projections();
     let hidden = projections
         .first()
         .map_or(config.hidden_size, |(_, _, p)| p.dims()[0]);
-    // The first projection out of the hidden width is the feed-forward expansion.
+    // Every family's last projection of a layer is the feed-forward block's way back to the
+    // hidden width (`output.dense`, `ffn.lin2`, `mlp.Wo`): its input is the intermediate.
     let intermediate = projections
         .iter()
-        .map(|(_, _, p)| p.dims()[1])
-        .find(|d| *d != hidden)
-        .unwrap_or(config.intermediate_size);
+        .rfind(|(i, _, _)| *i == 0)
+        .map_or(config.intermediate_size, |(_, _, p)| p.dims()[0]);
     let checks = [
         ("vocab_size", config.vocab_size, vocab),
         ("hidden_size", config.hidden_size, hidden),
@@ -420,17 +472,14 @@ fn linear<B: Backend>(out: &mut Tensors, name: &str, l: &Linear<B>) -> Result<()
         format!("{name}.weight"),
         OwnedTensor::from_linear_weight_as(l.weight.val(), out.dtype)?,
     );
-    let bias = l.bias.as_ref().ok_or_else(|| {
-        // transformers' linears in these families all have biases: a file without one would
-        // load with a freshly initialised bias, silently changing the model.
-        EncoderError::Input(format!(
-            "{name} has no bias; cannot save it as a checkpoint"
-        ))
-    })?;
-    out.map.insert(
-        format!("{name}.bias"),
-        OwnedTensor::from_tensor_as(bias.val(), out.dtype)?,
-    );
+    // A layer without a bias is one its configuration says has none (ModernBERT's): the
+    // loader requires exactly what the configuration implies, so nothing is dropped here.
+    if let Some(bias) = &l.bias {
+        out.map.insert(
+            format!("{name}.bias"),
+            OwnedTensor::from_tensor_as(bias.val(), out.dtype)?,
+        );
+    }
     Ok(())
 }
 
@@ -453,15 +502,12 @@ fn int8_linear<B: Backend>(
         format!("{name}.weight_scale"),
         OwnedTensor::f32(&[parts.d_output], &parts.scale),
     );
-    let bias = parts.bias.ok_or_else(|| {
-        EncoderError::Input(format!(
-            "{name} has no bias; cannot save it as a checkpoint"
-        ))
-    })?;
-    out.map.insert(
-        format!("{name}.bias"),
-        OwnedTensor::f32(&[parts.d_output], &bias).stored_as(out.dtype),
-    );
+    if let Some(bias) = parts.bias {
+        out.map.insert(
+            format!("{name}.bias"),
+            OwnedTensor::f32(&[parts.d_output], &bias).stored_as(out.dtype),
+        );
+    }
     Ok(())
 }
 
@@ -474,14 +520,13 @@ fn layer_norm<B: Backend>(
         format!("{name}.weight"),
         OwnedTensor::from_tensor_as(norm.gamma.val(), out.dtype)?,
     );
-    let beta = norm
-        .beta
-        .as_ref()
-        .ok_or_else(|| EncoderError::Input(format!("{name} has no beta (bias); cannot save it")))?;
-    out.map.insert(
-        format!("{name}.bias"),
-        OwnedTensor::from_tensor_as(beta.val(), out.dtype)?,
-    );
+    // No shift: a bias-free norm (ModernBERT's `norm_bias` false).
+    if let Some(beta) = &norm.beta {
+        out.map.insert(
+            format!("{name}.bias"),
+            OwnedTensor::from_tensor_as(beta.val(), out.dtype)?,
+        );
+    }
     Ok(())
 }
 

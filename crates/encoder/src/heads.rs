@@ -8,21 +8,29 @@
 //! | RoBERTa, XLM-R, CamemBERT | dropout → dense → tanh → dropout → out_proj | `classifier.dense.*`, `classifier.out_proj.*` |
 //! | ELECTRA | dropout → dense → GELU → dropout → out_proj | as RoBERTa |
 //! | DistilBERT | pre_classifier → ReLU → dropout → classifier | `pre_classifier.*`, `classifier.*` |
+//! | DeBERTa-v2 | (`ContextPooler`: dropout → dense → GELU) → dropout → classifier | `pooler.dense.*`, `classifier.*` |
+//! | ModernBERT | dense → GELU → norm → dropout → classifier (over `[CLS]` or the mean) | `head.dense.*`, `head.norm.*`, `classifier.*` |
+//!
+//! DeBERTa's pooler and ModernBERT's `head` sit outside `classifier`, so PEFT's default
+//! `modules_to_save` leaves them frozen, as it does here: a base checkpoint without them
+//! (deberta-v3-base, ModernBERT-base) gets a freshly drawn, frozen pooler, and the log says
+//! so (add `pooler` or `head` to `modules_to_save` to train and save it). ModernBERT's head
+//! norm is never trained here (PEFT would train it with `head` in `modules_to_save`).
 //!
 //! Every head is f32 whatever the encoder's precision, and trainable per module: PEFT trains
 //! and saves in full the modules whose names end with a `modules_to_save` entry
 //! ([`Head::linears`] names each linear's module).
 
 use burn::module::Module;
-use burn::nn::Linear;
+use burn::nn::{Dropout, LayerNorm, Linear};
 use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use imdb_lora_kernels::KernelBackend;
 
-use crate::config::{EncoderConfig, Family};
+use crate::config::{EncoderConfig, Family, HiddenAct};
 use crate::error::EncoderError;
-use crate::layers::{seeded_linear, trainable};
+use crate::layers::{activate, dropout, fresh_norm, norm, seeded_linear, trainable};
 use crate::weights::Weights;
 
 /// BERT's head: one linear layer over the pooler output.
@@ -63,7 +71,40 @@ pub struct DistilBertHead<B: Backend> {
     pub classifier: Linear<B>,
 }
 
+/// DeBERTa's `ContextPooler` and classifier.
+#[derive(Module, Debug)]
+pub struct PooledHead<B: Backend> {
+    /// `pooler.dense`, `hidden → hidden`.
+    pub pooler: Linear<B>,
+    /// `classifier`, `hidden → num_labels`.
+    pub classifier: Linear<B>,
+    /// `pooler_hidden_act`.
+    #[module(skip)]
+    pub activation: HiddenAct,
+    /// `pooler_dropout`, before the pooler's dense layer.
+    pub pooler_dropout: Dropout,
+}
+
+/// ModernBERT's prediction head and classifier.
+#[derive(Module, Debug)]
+pub struct ModernHead<B: Backend> {
+    /// `head.dense`, `hidden → hidden` (a bias with `classifier_bias`).
+    pub dense: Linear<B>,
+    /// `head.norm` (a shift with `norm_bias`).
+    pub norm: LayerNorm<B>,
+    /// `classifier`, `hidden → num_labels`.
+    pub classifier: Linear<B>,
+    /// `classifier_activation`.
+    #[module(skip)]
+    pub activation: HiddenAct,
+    /// `norm_eps`.
+    #[module(skip)]
+    pub norm_eps: f64,
+}
+
 /// The head of a family.
+// One head per model, built once: ModernBERT's norm makes its variant larger, not worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Head<B: Backend> {
     /// BERT.
@@ -72,6 +113,10 @@ pub enum Head<B: Backend> {
     Dense(ClassificationHead<B>),
     /// DistilBERT.
     DistilBert(DistilBertHead<B>),
+    /// DeBERTa-v2.
+    Pooled(PooledHead<B>),
+    /// ModernBERT.
+    Modern(ModernHead<B>),
 }
 
 /// The checkpoint key of a family's final head layer (`hidden → num_labels`): where a
@@ -79,7 +124,7 @@ pub enum Head<B: Backend> {
 pub fn output_key(family: Family) -> &'static str {
     match family {
         Family::Roberta | Family::Electra => "classifier.out_proj",
-        Family::Bert | Family::DistilBert => "classifier",
+        _ => "classifier",
     }
 }
 
@@ -89,6 +134,8 @@ fn head_layout(family: Family) -> &'static [&'static str] {
         Family::Bert => &["classifier"],
         Family::Roberta | Family::Electra => &["classifier.dense", "classifier.out_proj"],
         Family::DistilBert => &["pre_classifier", "classifier"],
+        Family::DebertaV2 => &["pooler.dense", "classifier"],
+        Family::ModernBert => &["head.dense", "classifier"],
     }
 }
 
@@ -115,8 +162,74 @@ impl<B: Backend> Head<B> {
                 pre_classifier: seeded_linear(h, h, std, seed, device),
                 classifier: seeded_linear(h, n, std, seed.wrapping_add(1), device),
             }),
+            Family::DebertaV2 => {
+                let d = crate::deberta_v2::params(config);
+                Self::Pooled(PooledHead {
+                    pooler: seeded_linear(h, h, std, seed, device),
+                    classifier: seeded_linear(h, n, std, seed.wrapping_add(1), device),
+                    activation: d.pooler_hidden_act,
+                    pooler_dropout: dropout(d.pooler_dropout),
+                })
+            }
+            Family::ModernBert => {
+                let m = crate::modernbert::params(config);
+                let mut dense = seeded_linear(h, h, std, seed, device);
+                if !m.classifier_bias {
+                    dense.bias = None;
+                }
+                let mut norm = fresh_norm(h, config.layer_norm_eps, device);
+                if !m.norm_bias {
+                    norm.beta = None;
+                }
+                Self::Modern(ModernHead {
+                    dense,
+                    norm,
+                    classifier: seeded_linear(h, n, std, seed.wrapping_add(1), device),
+                    activation: m.classifier_activation,
+                    norm_eps: config.layer_norm_eps,
+                })
+            }
         }
         .with_trainable(&[])
+    }
+
+    /// A fresh head ([`Self::fresh`]) whose backbone-side part comes from the checkpoint when
+    /// it has one: DeBERTa's `pooler.dense`, ModernBERT's `head.dense` and `head.norm` (a
+    /// masked-LM checkpoint's head has the same keys), as transformers loads them into a
+    /// new classifier. Logs what it drew.
+    pub fn fresh_around_checkpoint(
+        w: &Weights,
+        config: &EncoderConfig,
+        device: &B::Device,
+        seed: u64,
+    ) -> Result<Self, EncoderError> {
+        let head = Self::fresh(config, device, seed);
+        let h = config.hidden_size;
+        let head = match head {
+            Self::Pooled(mut p) if w.contains("pooler.dense.weight") => {
+                p.pooler = w.linear("pooler.dense", h, h, device)?;
+                Self::Pooled(p)
+            }
+            Self::Modern(mut m) if w.contains("head.dense.weight") => {
+                let bias = m.dense.bias.is_some();
+                m.dense = w.linear_with("head.dense", h, h, bias, device)?;
+                let shift = m.norm.beta.is_some();
+                m.norm = w.layer_norm_with("head.norm", h, config.layer_norm_eps, shift, device)?;
+                Self::Modern(m)
+            }
+            head @ (Self::Pooled(_) | Self::Modern(_)) => {
+                tracing::warn!(
+                    family = ?config.family,
+                    "the checkpoint has no pooler / head.dense: drawn fresh from normal(0, {}) and \
+                     frozen unless `modules_to_save` names it (PEFT's rule); an adapter trained \
+                     this way reproduces only on this same draw",
+                    config.initializer_range
+                );
+                head
+            }
+            other => other,
+        };
+        Ok(head.with_trainable(&[]))
     }
 
     /// Whether the checkpoint (keys relative to its root) holds this family's head.
@@ -146,6 +259,12 @@ impl<B: Backend> Head<B> {
                 pre_classifier: w.linear("pre_classifier", h, h, device)?,
                 classifier: w.linear("classifier", h, n, device)?,
             }),
+            Family::DebertaV2 | Family::ModernBert => {
+                let fresh = Self::fresh_around_checkpoint(w, config, device, 0)?;
+                return Ok(fresh
+                    .map_linear("classifier", |_| w.linear("classifier", h, n, device))?
+                    .with_trainable(&[]));
+            }
         }
         .with_trainable(&[]))
     }
@@ -173,6 +292,16 @@ impl<B: Backend> Head<B> {
                 let x = relu(head.pre_classifier.forward(pooled));
                 head.classifier.forward(B::kernel_dropout(x, dropout))
             }
+            Self::Pooled(head) => {
+                let x = B::kernel_dropout(pooled, head.pooler_dropout.prob);
+                let x = activate(head.activation, head.pooler.forward(x));
+                head.classifier.forward(B::kernel_dropout(x, dropout))
+            }
+            Self::Modern(head) => {
+                let x = activate(head.activation, head.dense.forward(pooled));
+                let x = norm(&head.norm, head.norm_eps, x);
+                head.classifier.forward(B::kernel_dropout(x, dropout))
+            }
         }
     }
 
@@ -190,6 +319,22 @@ impl<B: Backend> Head<B> {
                 ("pre_classifier", "pre_classifier", &h.pre_classifier),
                 ("classifier", "classifier", &h.classifier),
             ],
+            Self::Pooled(h) => vec![
+                ("pooler", "pooler.dense", &h.pooler),
+                ("classifier", "classifier", &h.classifier),
+            ],
+            Self::Modern(h) => vec![
+                ("head", "head.dense", &h.dense),
+                ("classifier", "classifier", &h.classifier),
+            ],
+        }
+    }
+
+    /// The head's layer norms under their checkpoint keys (ModernBERT's `head.norm`).
+    pub fn norms(&self) -> Vec<(String, &LayerNorm<B>)> {
+        match self {
+            Self::Modern(h) => vec![("head.norm".to_string(), &h.norm)],
+            _ => Vec::new(),
         }
     }
 
@@ -205,6 +350,10 @@ impl<B: Backend> Head<B> {
             (Self::Dense(h), "classifier.out_proj") => &mut h.out_proj,
             (Self::DistilBert(h), "pre_classifier") => &mut h.pre_classifier,
             (Self::DistilBert(h), "classifier") => &mut h.classifier,
+            (Self::Pooled(h), "pooler.dense") => &mut h.pooler,
+            (Self::Pooled(h), "classifier") => &mut h.classifier,
+            (Self::Modern(h), "head.dense") => &mut h.dense,
+            (Self::Modern(h), "classifier") => &mut h.classifier,
             _ => {
                 return Err(EncoderError::Input(format!(
                     "the head has no linear layer `{key}`"
@@ -247,6 +396,16 @@ impl<B: Backend> Head<B> {
                 pre_classifier: set(h.pre_classifier, 0),
                 classifier: set(h.classifier, 1),
             }),
+            Self::Pooled(h) => Self::Pooled(PooledHead {
+                pooler: set(h.pooler, 0),
+                classifier: set(h.classifier, 1),
+                ..h
+            }),
+            Self::Modern(h) => Self::Modern(ModernHead {
+                dense: set(h.dense, 0),
+                classifier: set(h.classifier, 1),
+                ..h
+            }),
         }
     }
 
@@ -266,6 +425,8 @@ impl<B: Backend> Head<B> {
             Self::Bert(h) => &h.classifier,
             Self::Dense(h) => &h.out_proj,
             Self::DistilBert(h) => &h.classifier,
+            Self::Pooled(h) => &h.classifier,
+            Self::Modern(h) => &h.classifier,
         }
     }
 

@@ -7,7 +7,7 @@ use burn::nn::{Dropout, Embedding, LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::activation::{gelu_approximate, relu};
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Distribution, Int, Tensor, TensorData};
-use imdb_lora_kernels::{AttentionMask, KernelBackend, to_dtype};
+use imdb_lora_kernels::{KernelBackend, to_dtype};
 use imdb_lora_lora::LoraLinear;
 
 use crate::config::HiddenAct;
@@ -162,6 +162,10 @@ pub(crate) fn normal_values(n: usize, std: f64, seed: u64) -> Vec<f32> {
 /// (`attention.self.query`, `attention.q_lin`): PEFT's target names match these by suffix,
 /// and adapter keys are built from them.
 pub trait TransformerLayer<B: Backend>: Sized {
+    /// What every layer of one forward pass shares, built once per pass: the attention mask
+    /// (BERT's layers), plus DeBERTa's relative positions or ModernBERT's rotary tables.
+    type Context;
+
     /// The layer at the positions of `queries` (all of `hidden`'s, or a leading subset such
     /// as `[CLS]`), attending over every token of `hidden`.
     ///
@@ -172,7 +176,7 @@ pub trait TransformerLayer<B: Backend>: Sized {
         &self,
         queries: Tensor<B, 3>,
         hidden: Tensor<B, 3>,
-        mask: &AttentionMask<B>,
+        context: &Self::Context,
     ) -> Tensor<B, 3>
     where
         B: KernelBackend;
@@ -195,10 +199,10 @@ pub trait TransformerLayer<B: Backend>: Sized {
 pub(crate) fn run_layers<B: KernelBackend, L: TransformerLayer<B>>(
     layers: &[L],
     hidden: Tensor<B, 3>,
-    mask: &AttentionMask<B>,
+    context: &L::Context,
 ) -> Tensor<B, 3> {
     layers.iter().fold(hidden, |hidden, layer| {
-        layer.forward_from(hidden.clone(), hidden, mask)
+        layer.forward_from(hidden.clone(), hidden, context)
     })
 }
 
@@ -213,14 +217,14 @@ pub(crate) fn run_layers<B: KernelBackend, L: TransformerLayer<B>>(
 pub(crate) fn run_layers_first_token<B: KernelBackend, L: TransformerLayer<B>>(
     layers: &[L],
     hidden: Tensor<B, 3>,
-    mask: &AttentionMask<B>,
+    context: &L::Context,
 ) -> Tensor<B, 2> {
     match layers.split_last() {
         Some((last, rest)) => {
-            let hidden = run_layers(rest, hidden, mask);
+            let hidden = run_layers(rest, hidden, context);
             let [batch, _, width] = hidden.dims();
             let first = hidden.clone().slice([0..batch, 0..1, 0..width]);
-            last.forward_from(first, hidden, mask)
+            last.forward_from(first, hidden, context)
                 .reshape([batch, width])
         }
         None => first_token(hidden),

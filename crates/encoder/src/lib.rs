@@ -1,10 +1,11 @@
 //! Transformer encoders for sequence classification in Burn: BERT, RoBERTa / XLM-RoBERTa /
-//! CamemBERT, ELECTRA and DistilBERT, loaded from and saved as Hugging Face checkpoints, with
-//! LoRA adapters in PEFT's format.
+//! CamemBERT, ELECTRA, DistilBERT, DeBERTa-v2/v3 and ModernBERT, loaded from and saved as
+//! Hugging Face checkpoints, with LoRA adapters in PEFT's format.
 //!
 //! One file per family, in the manner of candle-transformers (config first, layers bottom
 //! up, field names = checkpoint keys): [`bert`] (whose encoder RoBERTa and ELECTRA reuse, as
-//! transformers does), [`roberta`], [`electra`], [`distilbert`]; what they share in
+//! transformers does), [`roberta`], [`electra`], [`distilbert`], [`deberta_v2`],
+//! [`modernbert`]; what they share in
 //! [`layers`] and [`heads`]; [`classifier`] ties an encoder and a head into the one
 //! [`SequenceClassifier`] every caller uses. Outputs match transformers' to 1e-5 for every
 //! family (`tests/it/parity.rs`, `tests/it/families.rs`). Every encoder projection is an
@@ -16,6 +17,7 @@ pub mod bert;
 pub mod classifier;
 mod config;
 mod config_file;
+pub mod deberta_v2;
 pub mod distilbert;
 pub mod electra;
 mod error;
@@ -25,6 +27,7 @@ pub mod heads;
 mod io;
 mod kernel_ops;
 pub mod layers;
+pub mod modernbert;
 mod precision;
 pub mod roberta;
 pub mod targets;
@@ -35,7 +38,10 @@ pub use classifier::{
     Encoder, SequenceClassifier, detect_prefix, load_classifier, load_classifier_with_config,
     load_classifier_without_head,
 };
-pub use config::{EncoderConfig, Family, HiddenAct, MODEL_TYPES};
+pub use config::{
+    AttentionKind, DebertaV2Params, EncoderConfig, Family, FamilyParams, HiddenAct, MODEL_TYPES,
+    ModernBertParams, Pooling,
+};
 pub use error::EncoderError;
 pub use export::{copy_tokenizer_files, pretrained_config, pretrained_tensors, save_pretrained};
 pub use io::{OwnedTensor, write_json, write_safetensors};
@@ -47,7 +53,7 @@ pub use imdb_lora_kernels::cube::wgpu_adapter;
 #[cfg(feature = "flex")]
 pub use imdb_lora_kernels::flex::int8::Path as Int8Kernel;
 pub use imdb_lora_kernels::{
-    AttentionMask, DropoutKey, KernelBackend, next_dropout_key, with_dropout_key,
+    AttentionMask, DropoutKey, KernelBackend, ScoreBias, next_dropout_key, with_dropout_key,
 };
 pub use kernel_ops::KernelOps;
 pub use precision::{Precision, Quantization, WeightDtype};

@@ -37,6 +37,7 @@ pub(crate) fn selects(targets: &[String], module_path: &str) -> bool {
 pub fn layer_path(family: Family, i: usize) -> String {
     let stack = match family {
         Family::DistilBert => "transformer.layer",
+        Family::ModernBert => "layers",
         _ => "encoder.layer",
     };
     format!("{}.{stack}.{i}", family.base_model_prefix())

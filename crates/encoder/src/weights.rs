@@ -200,13 +200,29 @@ impl<'a> Weights<'a> {
         d_output: usize,
         device: &B::Device,
     ) -> Result<Linear<B>, EncoderError> {
+        self.linear_with(name, d_input, d_output, true, device)
+    }
+
+    /// [`Self::linear`] of a layer that has a bias only when `bias` says so (ModernBERT's
+    /// `attention_bias`, `mlp_bias`, …): a missing expected bias is an error, as is reading
+    /// none where the configuration has one.
+    pub fn linear_with<B: Backend>(
+        &self,
+        name: &str,
+        d_input: usize,
+        d_output: usize,
+        bias: bool,
+        device: &B::Device,
+    ) -> Result<Linear<B>, EncoderError> {
         let w = self.read(&format!("{name}.weight"), &[d_output, d_input])?;
         let transposed = transpose(&w, d_output, d_input);
         let weight = Tensor::from_data(TensorData::new(transposed, [d_input, d_output]), device);
-        let bias = self.tensor::<B, 1>(&format!("{name}.bias"), [d_output], device)?;
+        let bias = bias
+            .then(|| self.tensor::<B, 1>(&format!("{name}.bias"), [d_output], device))
+            .transpose()?;
         Ok(Linear {
             weight: frozen(weight),
-            bias: Some(frozen(bias)),
+            bias: bias.map(frozen),
         })
     }
 
@@ -221,16 +237,30 @@ impl<'a> Weights<'a> {
         d_output: usize,
         device: &B::Device,
     ) -> Result<LoraLinear<B>, EncoderError> {
+        self.projection_with(name, d_input, d_output, true, device)
+    }
+
+    /// [`Self::projection`] with a bias only when `bias` says so (see [`Self::linear_with`]).
+    pub fn projection_with<B: Backend>(
+        &self,
+        name: &str,
+        d_input: usize,
+        d_output: usize,
+        bias: bool,
+        device: &B::Device,
+    ) -> Result<LoraLinear<B>, EncoderError> {
         let weight_key = format!("{name}.weight");
         if self.dtype(&self.full_key(&weight_key)) != Some(Dtype::I8) {
             return Ok(LoraLinear::new(
-                self.linear(name, d_input, d_output, device)?,
+                self.linear_with(name, d_input, d_output, bias, device)?,
             ));
         }
         let q = self.read_i8(&weight_key, &[d_output, d_input])?;
         let scale = self.read(&format!("{name}.weight_scale"), &[d_output])?;
-        let bias = self.read(&format!("{name}.bias"), &[d_output])?;
-        let parts = Int8Parts::new(q, scale, Some(bias), d_input, d_output).map_err(|source| {
+        let bias = bias
+            .then(|| self.read(&format!("{name}.bias"), &[d_output]))
+            .transpose()?;
+        let parts = Int8Parts::new(q, scale, bias, d_input, d_output).map_err(|source| {
             EncoderError::Int8 {
                 context: format!("{}: {}.*", self.path.display(), self.full_key(name)),
                 source,
@@ -291,6 +321,19 @@ impl<'a> Weights<'a> {
         eps: f64,
         device: &B::Device,
     ) -> Result<LayerNorm<B>, EncoderError> {
+        self.layer_norm_with(name, d, eps, true, device)
+    }
+
+    /// [`Self::layer_norm`] with a bias (shift) only when `bias` says so (ModernBERT's
+    /// `norm_bias`).
+    pub fn layer_norm_with<B: Backend>(
+        &self,
+        name: &str,
+        d: usize,
+        eps: f64,
+        bias: bool,
+        device: &B::Device,
+    ) -> Result<LayerNorm<B>, EncoderError> {
         let (w, b) = if self.contains(&format!("{name}.gamma")) {
             ("gamma", "beta")
         } else {
@@ -298,7 +341,10 @@ impl<'a> Weights<'a> {
         };
         let mut norm = LayerNormConfig::new(d).with_epsilon(eps).init(device);
         norm.gamma = frozen(self.tensor(&format!("{name}.{w}"), [d], device)?);
-        norm.beta = Some(frozen(self.tensor(&format!("{name}.{b}"), [d], device)?));
+        norm.beta = bias
+            .then(|| self.tensor(&format!("{name}.{b}"), [d], device))
+            .transpose()?
+            .map(frozen);
         Ok(norm)
     }
 }

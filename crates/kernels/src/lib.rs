@@ -96,13 +96,19 @@ pub fn next_dropout_key() -> Option<[u32; 2]> {
     })
 }
 
-/// The padding mask in the two forms the attention paths need, built once per forward.
+/// The padding mask in the two forms the attention paths need, built once per forward, and
+/// an optional sliding window (ModernBERT's local layers).
 #[derive(Debug, Clone)]
 pub struct AttentionMask<B: Backend> {
     /// `true` at padding positions, `[batch, 1, 1, seq]`.
     pub padding: Tensor<B, 4, Bool>,
     /// `0` for tokens, a large negative number for padding, `[batch, 1, 1, seq]`.
     pub additive: Tensor<B, 4>,
+    /// With `Some(w)`, query position `i` attends only to keys `j` with `|i − j| ≤ w`
+    /// (transformers' bidirectional sliding window of half-width `w`). Queries are the
+    /// leading positions of the sequence, so a query's index is its position. A window is a
+    /// rule, not a tensor: no `[seq, seq]` mask is built for it.
+    pub window: Option<usize>,
 }
 
 impl<B: Backend> AttentionMask<B> {
@@ -114,8 +120,32 @@ impl<B: Backend> AttentionMask<B> {
         // same probabilities, and a finite one keeps a fully padded row from producing NaN.
         let additive = Tensor::<B, 4>::zeros([batch, 1, 1, seq], &padding.device())
             .mask_fill(padding.clone(), f32::MIN);
-        Self { padding, additive }
+        Self {
+            padding,
+            additive,
+            window: None,
+        }
     }
+
+    /// The same padding, attending only within `|i − j| ≤ half_width`.
+    pub fn windowed(&self, half_width: usize) -> Self {
+        Self {
+            window: Some(half_width),
+            ..self.clone()
+        }
+    }
+}
+
+/// Extra attention-score terms and the scale of `q·kᵀ`, for encoders whose scores are more
+/// than `q·kᵀ/√d` (DeBERTa's disentangled attention:
+/// `q·kᵀ/√(3d) + c2p + p2c`, the position terms already divided).
+#[derive(Debug, Clone)]
+pub struct ScoreBias<B: Backend> {
+    /// Added to the scaled scores before the mask and softmax, `[batch, heads, queries,
+    /// keys]`; gradients flow into it.
+    pub terms: Tensor<B, 4>,
+    /// The factor on `q·kᵀ` (`1/√head_dim` in plain attention).
+    pub scale: f64,
 }
 
 /// A backend the BERT encoder runs on: Burn's [`Backend`] plus three operations a backend
@@ -144,6 +174,33 @@ pub trait KernelBackend: Backend {
         dropout: f64,
     ) -> Tensor<Self, 3> {
         attention_heads(q, k, v, heads, mask, dropout)
+    }
+
+    /// [`Self::kernel_attention`] with the scores `q·kᵀ·bias.scale + bias.terms` (then the
+    /// mask, softmax and dropout as there). The default is the composition
+    /// ([`attention_scored_composed`]); Flex runs it in its fused kernel.
+    ///
+    /// # Shapes
+    /// - q: `[batch, queries, hidden]`, k, v: `[batch, seq, hidden]`
+    /// - bias.terms: `[batch, heads, queries, seq]`
+    /// - output: `[batch, queries, hidden]`
+    fn kernel_attention_biased(
+        q: Tensor<Self, 3>,
+        k: Tensor<Self, 3>,
+        v: Tensor<Self, 3>,
+        heads: usize,
+        mask: &AttentionMask<Self>,
+        bias: ScoreBias<Self>,
+        dropout: f64,
+    ) -> Tensor<Self, 3> {
+        let [q, k, v] = [q, k, v].map(|t| split_heads(t, heads));
+        merge_heads(attention_scored_composed(
+            [q, k, v],
+            mask,
+            Some(bias),
+            dropout,
+            Self::kernel_dropout,
+        ))
     }
 
     /// The exact (erf) GELU, `x·Φ(x)`.
@@ -265,28 +322,54 @@ pub fn attention_composed<B: Backend>(
     mask: &AttentionMask<B>,
     dropout: f64,
 ) -> Tensor<B, 4> {
+    let burn_dropout = |x: Tensor<B, 4>, prob: f64| Dropout { prob }.forward(x);
+    attention_scored_composed([q, k, v], mask, None, dropout, burn_dropout)
+}
+
+/// [`attention_composed`] with optional extra score terms and scale ([`ScoreBias`]) and the
+/// mask's sliding window, out-of-window scores set to the mask's large negative value;
+/// `drop` is the dropout on the probabilities (a backend's keyed kernel, or Burn's).
+///
+/// # Shapes
+/// - q: `[batch, heads, queries, head_dim]`, k, v: `[batch, heads, seq, head_dim]`
+/// - bias.terms: `[batch, heads, queries, seq]`
+/// - output: `[batch, heads, queries, head_dim]`
+pub fn attention_scored_composed<B: Backend>(
+    [q, k, v]: [Tensor<B, 4>; 3],
+    mask: &AttentionMask<B>,
+    bias: Option<ScoreBias<B>>,
+    dropout: f64,
+    drop: impl Fn(Tensor<B, 4>, f64) -> Tensor<B, 4>,
+) -> Tensor<B, 4> {
     let [batch, heads, queries, head_dim] = q.dims();
     let seq = k.dims()[2];
     let dtype = q.dtype();
+    // Divided, as PyTorch does it (`/ √d`), so plain attention rounds as before.
+    let divisor = bias
+        .as_ref()
+        .map_or((head_dim as f64).sqrt(), |b| 1.0 / b.scale);
+    let plain = bias.is_none() && mask.window.is_none();
+    // The scores from the scaling on (bias, mask, softmax, dropout) in f32; under mixed
+    // precision the products stay in the inputs' dtype and the probabilities are rounded for
+    // the product with v.
+    let scores = |q: Tensor<B, 4>, k: Tensor<B, 4>| {
+        let mut scores = to_dtype(q.matmul(k.swap_dims(2, 3)), DType::F32).div_scalar(divisor);
+        if let Some(bias) = bias {
+            scores = scores + to_dtype(bias.terms, DType::F32);
+        }
+        scores = scores + mask.additive.clone();
+        if let Some(w) = mask.window {
+            let outside = window_mask::<B>(queries, seq, w, &scores.device());
+            scores = scores.mask_fill(outside.expand([batch, heads, queries, seq]), f32::MIN);
+        }
+        scores
+    };
     if dtype != DType::F32 {
-        // Mixed precision: the products in the inputs' dtype, the scores from the scaling on
-        // (mask, softmax, dropout) in f32, the probabilities rounded for the product with v.
-        let scores = q
-            .matmul(k.swap_dims(2, 3))
-            .cast(DType::F32)
-            .div_scalar((head_dim as f64).sqrt())
-            + mask.additive.clone();
-        let probs = Dropout { prob: dropout }.forward(softmax(scores, 3));
+        let probs = drop(softmax(scores(q, k), 3), dropout);
         return probs.cast(dtype).matmul(v);
     }
-    if B::ad_enabled(&q.device()) {
-        let scores = q
-            .matmul(k.swap_dims(2, 3))
-            .div_scalar((head_dim as f64).sqrt())
-            + mask.additive.clone();
-        Dropout { prob: dropout }
-            .forward(softmax(scores, 3))
-            .matmul(v)
+    if B::ad_enabled(&q.device()) || !plain {
+        drop(softmax(scores(q, k), 3), dropout).matmul(v)
     } else {
         let padding = mask.padding.clone().expand([batch, heads, queries, seq]);
         attention(
@@ -298,6 +381,23 @@ pub fn attention_composed<B: Backend>(
             AttentionModuleOptions::default(),
         )
     }
+}
+
+/// `true` where key `j` lies outside query `i`'s window `|i − j| ≤ half_width`,
+/// `[1, 1, queries, keys]`.
+pub fn window_mask<B: Backend>(
+    queries: usize,
+    keys: usize,
+    half_width: usize,
+    device: &B::Device,
+) -> Tensor<B, 4, Bool> {
+    let outside: Vec<bool> = (0..queries)
+        .flat_map(|i| (0..keys).map(move |j| i.abs_diff(j) > half_width))
+        .collect();
+    Tensor::from_data(
+        burn::tensor::TensorData::new(outside, [1, 1, queries, keys]),
+        device,
+    )
 }
 
 /// The exact GELU on an autodiff backend, with the exact derivative `Φ(x) + x·φ(x)` in its

@@ -48,6 +48,7 @@ fn hidden(model: &SequenceClassifier<B>, e: &Expected) -> Tensor<B, 3> {
         Encoder::DistilBert(m) => m
             .forward(e.i64("input_ids"), e.i64("attention_mask"))
             .unwrap(),
+        _ => panic!("DeBERTa and ModernBERT are modern.rs's"),
     }
 }
 
@@ -154,6 +155,7 @@ fn peft_s_default_targets_and_saved_modules_are_ours() {
             Family::Bert => &["classifier"],
             Family::Roberta | Family::Electra => &["classifier.dense", "classifier.out_proj"],
             Family::DistilBert => &["pre_classifier", "classifier"],
+            Family::DebertaV2 | Family::ModernBert => unreachable!("not in FAMILIES"),
         };
         assert_eq!(saved, want, "{name}");
     }

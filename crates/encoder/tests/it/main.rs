@@ -13,5 +13,6 @@ mod export;
 mod families;
 mod fused_ops;
 mod int8;
+mod modern;
 mod parity;
 mod pooled;

@@ -34,7 +34,8 @@ use burn::tensor::{Distribution, FloatDType, Shape, Tensor, TensorMetadata, Tens
 pub use self::stream::registered as kernel_ops_registered;
 use self::stream::{Fused, FusedTensor, KernelRuntime, all_f32};
 use super::{
-    AttentionMask, KernelBackend, attention_heads, layer_norm_composed, merge_heads, split_heads,
+    AttentionMask, KernelBackend, attention_heads, attention_scored_composed, layer_norm_composed,
+    merge_heads, split_heads,
 };
 
 fn wrap<B: burn::tensor::backend::Backend, const D: usize>(
@@ -55,6 +56,10 @@ impl<R: KernelRuntime> KernelBackend for Fused<R> {
         mask: &AttentionMask<Self>,
         dropout: f64,
     ) -> Tensor<Self, 3> {
+        if mask.window.is_some() {
+            // No windowed CubeCL kernel: the composition (a `[queries, keys]` window mask).
+            return attention_heads(q, k, v, heads, mask, dropout);
+        }
         let key_mask = prim(mask.additive.clone());
         let (q, k, v) = (prim(q), prim(k), prim(v));
         let Some(dims) = attention_dims::<R>([&q, &k, &v], &key_mask, heads) else {
@@ -271,6 +276,17 @@ impl<R: KernelRuntime, C: CheckpointStrategy> KernelBackend for Autodiff<Fused<R
         mask: &AttentionMask<Self>,
         dropout: f64,
     ) -> Tensor<Self, 3> {
+        if mask.window.is_some() {
+            // No windowed CubeCL kernel: the composition, with the keyed dropout.
+            let [q, k, v] = [q, k, v].map(|t| split_heads(t, heads));
+            return merge_heads(attention_scored_composed(
+                [q, k, v],
+                mask,
+                None,
+                dropout,
+                Self::kernel_dropout,
+            ));
+        }
         let key_mask = prim(mask.additive.clone().inner());
         let (q, k, v) = (prim(q), prim(k), prim(v));
         let dims =

@@ -16,7 +16,7 @@ use super::mask::{MaskKernel, MaskSpec};
 use super::simd::{Kernel, dot, exp_f32, max_of, simd, sum_of};
 
 /// The sizes of one attention call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Dims {
     pub batch: usize,
     /// Query positions (`seq`, or 1 for the `[CLS]`-only last layer).
@@ -25,6 +25,10 @@ pub(super) struct Dims {
     pub keys: usize,
     pub heads: usize,
     pub head_dim: usize,
+    /// The factor on `q·kᵀ` (`1/√head_dim`, or DeBERTa's `1/√(3·head_dim)`).
+    pub scale: f32,
+    /// Attend only to keys within `|i − j| ≤ w` of query `i` (ModernBERT's local layers).
+    pub window: Option<usize>,
 }
 
 impl Dims {
@@ -43,7 +47,7 @@ impl Dims {
     }
 
     pub fn scale(&self) -> f32 {
-        1.0 / (self.head_dim as f32).sqrt()
+        self.scale
     }
 
     /// Head `h` of batch element `b` of a `[batch, rows, hidden]` tensor, as a matrix view.
@@ -64,14 +68,17 @@ impl Dims {
     }
 }
 
-/// The forward pass: `softmax(q·kᵀ·scale + key_mask)`, dropped out with `dropout`, times `v`.
-/// Returns the output `[batch, queries, hidden]` and, with `keep_probs`, the probabilities
-/// before dropout `[batch, heads, queries, keys]` for the backward pass.
+/// The forward pass: `softmax(q·kᵀ·scale + bias + key_mask)` (outside the window: the
+/// mask's large negative value), dropped out with `dropout`, times `v`. Returns the output
+/// `[batch, queries, hidden]` and, with `keep_probs`, the probabilities before dropout
+/// `[batch, heads, queries, keys]` for the backward pass.
 ///
-/// `key_mask` holds `batch × keys` additive mask values (0 or a large negative number).
+/// `key_mask` holds `batch × keys` additive mask values (0 or a large negative number);
+/// `bias`, when given, the extra score terms `[batch, heads, queries, keys]`.
 pub(super) fn forward(
     [q, k, v]: [&[f32]; 3],
     key_mask: &[f32],
+    bias: Option<&[f32]>,
     d: Dims,
     dropout: Option<&MaskSpec>,
     keep_probs: bool,
@@ -100,6 +107,8 @@ pub(super) fn forward(
                 rows: scores,
                 seq: d.keys,
                 key_mask,
+                bias: bias.map(|t| &t[(b * d.heads + h) * d.block()..][..d.block()]),
+                window: d.window,
                 scale: d.scale(),
             });
             let weights: &[f32] = match dropout {
@@ -140,7 +149,8 @@ pub(super) fn forward(
 }
 
 /// The backward pass of [`forward`] (which kept `probs`): the gradients of q, k and v for
-/// those `need`ed, from `grad`, the gradient of the output `[batch, queries, hidden]`.
+/// those `need`ed, from `grad`, the gradient of the output `[batch, queries, hidden]`; and,
+/// with `bias_grad`, that of the score terms (`∂L/∂scores`, `[batch, heads, queries, keys]`).
 pub(super) fn backward(
     grad: &[f32],
     [q, k, v]: [&[f32]; 3],
@@ -148,6 +158,7 @@ pub(super) fn backward(
     d: Dims,
     dropout: Option<&MaskSpec>,
     need: [bool; 3],
+    bias_grad: Option<&mut [f32]>,
 ) -> [Option<Vec<f32>>; 3] {
     let hidden = d.hidden();
     let sizes = [d.queries, d.keys, d.keys].map(|rows| rows * hidden);
@@ -159,11 +170,17 @@ pub(super) fn backward(
         per_batch(gk, sizes[1], d.batch),
         per_batch(gv, sizes[2], d.batch),
     );
+    let mut db: Vec<Option<&mut [f32]>> = match bias_grad {
+        Some(g) => g.chunks_mut(d.probs_per_batch().max(1)).map(Some).collect(),
+        None => (0..d.batch).map(|_| None).collect(),
+    };
+    db.truncate(d.batch);
     dq.into_par_iter()
         .zip(dk)
         .zip(dv)
+        .zip(db)
         .enumerate()
-        .for_each(|(b, ((mut dq, mut dk), mut dv))| {
+        .for_each(|(b, (((mut dq, mut dk), mut dv), mut db))| {
             let mut dropped = vec![0.0f32; if dropout.is_some() { d.block() } else { 0 }];
             let mut d_scores = vec![0.0f32; d.block()];
             for h in 0..d.heads {
@@ -186,7 +203,7 @@ pub(super) fn backward(
                     let pd = Mat::dense(pd, d.queries, d.keys);
                     gemm_to(dv, at, pd.t(), g_out, false, false);
                 }
-                if dq.is_none() && dk.is_none() {
+                if dq.is_none() && dk.is_none() && db.is_none() {
                     continue;
                 }
                 let v_h = d.head(v, d.keys, b, h);
@@ -198,6 +215,15 @@ pub(super) fn backward(
                     seq: d.keys,
                     scale: d.scale(),
                 });
+                if let Some(db) = db.as_deref_mut() {
+                    // The terms were added after the scaling: their gradient is ∂L/∂scores,
+                    // which the rows above hold times `scale`.
+                    let inv = 1.0 / d.scale();
+                    let block = &mut db[h * d.block()..][..d.block()];
+                    for (g, &z) in block.iter_mut().zip(&d_scores) {
+                        *g = z * inv;
+                    }
+                }
                 let dz = Mat::dense(&d_scores, d.queries, d.keys);
                 if let Some(dq) = dq.as_deref_mut() {
                     gemm_to(dq, at, dz, d.head(k, d.keys, b, h), false, false);
@@ -219,21 +245,63 @@ fn per_batch(g: &mut Option<Vec<f32>>, size: usize, batch: usize) -> Vec<Option<
 }
 
 /// Rows of attention scores (length `seq`, the number of keys), in place:
-/// `softmax(z·scale + key_mask)` per row.
+/// `softmax(z·scale + bias + key_mask)` per row, keys outside the window set to the mask's
+/// large negative value.
 struct SoftmaxRows<'a> {
     pub rows: &'a mut [f32],
     pub seq: usize,
     pub key_mask: &'a [f32],
+    /// The head's extra score terms, `[queries, seq]`.
+    pub bias: Option<&'a [f32]>,
+    pub window: Option<usize>,
     pub scale: f32,
 }
 
 impl Kernel for SoftmaxRows<'_> {
     #[inline(always)]
     fn run(self) {
-        for p in self.rows.chunks_mut(self.seq) {
-            softmax_row(p, self.key_mask, self.scale);
+        for (i, p) in self.rows.chunks_mut(self.seq).enumerate() {
+            if self.bias.is_none() && self.window.is_none() {
+                softmax_row(p, self.key_mask, self.scale);
+                continue;
+            }
+            // Only the keys inside the window take part: the same as masking the others
+            // before the softmax, without their exponentials (query `i` is always inside).
+            let (lo, hi) = match self.window {
+                Some(w) => (i.saturating_sub(w), (i + w + 1).min(self.seq)),
+                None => (0, self.seq),
+            };
+            let inside = &mut p[lo..hi];
+            let mask = &self.key_mask[lo..hi];
+            match self.bias {
+                Some(bias) => {
+                    let terms = &bias[i * self.seq + lo..][..hi - lo];
+                    for ((z, &m), &t) in inside.iter_mut().zip(mask).zip(terms) {
+                        *z = *z * self.scale + t + m;
+                    }
+                }
+                None => {
+                    for (z, &m) in inside.iter_mut().zip(mask) {
+                        *z = *z * self.scale + m;
+                    }
+                }
+            }
+            softmax_scaled_row(inside);
+            p[..lo].iter_mut().for_each(|z| *z = 0.0);
+            p[hi..].iter_mut().for_each(|z| *z = 0.0);
         }
     }
+}
+
+/// One row of scores already scaled and masked, in place: its softmax.
+#[inline(always)]
+fn softmax_scaled_row(p: &mut [f32]) {
+    let max = max_of(p);
+    for z in p.iter_mut() {
+        *z = exp_f32(*z - max);
+    }
+    let inv = 1.0 / sum_of(p);
+    p.iter_mut().for_each(|z| *z *= inv);
 }
 
 /// Rows of the softmax-with-dropout backward pass, in place: `grad` (∂L/∂(P⊙mask)) becomes

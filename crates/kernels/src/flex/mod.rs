@@ -44,7 +44,10 @@ mod tensor;
 use self::gelu::{gelu_backward_tensor, gelu_tensor};
 use self::mask::{MaskKey, MaskSpec, apply_mask};
 use self::tensor::{flex_tensor, float, is_f32, prim, values};
-use super::{AttentionMask, KernelBackend, attention_heads};
+use super::{
+    AttentionMask, KernelBackend, ScoreBias, attention_heads, attention_scored_composed,
+    merge_heads, split_heads,
+};
 use crate::int8::Int8Linear;
 
 /// The next mask key: the current forward pass's [`super::DropoutKey`] when one is set
@@ -84,6 +87,46 @@ struct AttentionState {
 #[derive(Debug)]
 struct AttentionBackward;
 
+/// The backward pass of the attention with extra score terms (DeBERTa's): q, k, v and the
+/// terms as parents.
+#[derive(Debug)]
+struct BiasedAttentionBackward;
+
+impl Backward<Flex, 4> for BiasedAttentionBackward {
+    type State = AttentionState;
+
+    fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_q, node_k, node_v, node_bias] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let s = ops.state;
+        let (q, k, v) = (values(&s.q), values(&s.k), values(&s.v));
+        let need = [node_q.is_some(), node_k.is_some(), node_v.is_some()];
+        let mut bias_grad = node_bias
+            .is_some()
+            .then(|| vec![0.0f32; s.dims.batch * s.dims.probs_per_batch()]);
+        let parts = attention::backward(
+            &values(&grad),
+            [&q, &k, &v],
+            &s.probs,
+            s.dims,
+            s.dropout.as_ref(),
+            need,
+            bias_grad.as_deref_mut(),
+        );
+        let shapes = [s.q.shape(), s.k.shape(), s.v.shape()];
+        for ((node, part), shape) in [node_q, node_k, node_v].into_iter().zip(parts).zip(shapes) {
+            if let (Some(node), Some(part)) = (node, part) {
+                grads.register::<Flex>(node.id, flex_tensor(part, shape));
+            }
+        }
+        if let (Some(node), Some(g)) = (node_bias, bias_grad) {
+            let d = s.dims;
+            let shape = burn::tensor::Shape::new([d.batch, d.heads, d.queries, d.keys]);
+            grads.register::<Flex>(node.id, flex_tensor(g, shape));
+        }
+    }
+}
+
 impl Backward<Flex, 3> for AttentionBackward {
     type State = AttentionState;
 
@@ -100,6 +143,7 @@ impl Backward<Flex, 3> for AttentionBackward {
             s.dims,
             s.dropout.as_ref(),
             need,
+            None,
         );
         let shapes = [s.q.shape(), s.k.shape(), s.v.shape()];
         for ((node, part), shape) in [node_q, node_k, node_v].into_iter().zip(parts).zip(shapes) {
@@ -117,6 +161,7 @@ fn attention_dims(
     [q, k, v]: [&FlexTensor; 3],
     key_mask: &FlexTensor,
     heads: usize,
+    window: Option<usize>,
 ) -> Option<attention::Dims> {
     let all_f32 = [q, k, v, key_mask].iter().all(|t| is_f32(t));
     let (qs, ks, vs) = (q.shape(), k.shape(), v.shape());
@@ -139,6 +184,25 @@ fn attention_dims(
         keys,
         heads,
         head_dim: hidden / heads,
+        scale: 1.0 / ((hidden / heads) as f32).sqrt(),
+        window,
+    })
+}
+
+/// [`attention_dims`] for scores with extra terms: the terms' shape checked, their scale set.
+fn biased_dims(
+    qkv: [&FlexTensor; 3],
+    key_mask: &FlexTensor,
+    heads: usize,
+    mask_window: Option<usize>,
+    terms: &FlexTensor,
+    scale: f64,
+) -> Option<attention::Dims> {
+    let d = attention_dims(qkv, key_mask, heads, mask_window)?;
+    let fits = is_f32(terms) && terms.shape().dims::<4>() == [d.batch, d.heads, d.queries, d.keys];
+    fits.then_some(attention::Dims {
+        scale: scale as f32,
+        ..d
     })
 }
 
@@ -184,12 +248,59 @@ impl KernelBackend for Flex {
     ) -> Tensor<Self, 3> {
         let key_mask = prim(mask.additive.clone());
         let (q, k, v) = (prim(q), prim(k), prim(v));
-        let Some(dims) = attention_dims([&q, &k, &v], &key_mask, heads) else {
+        let Some(dims) = attention_dims([&q, &k, &v], &key_mask, heads, mask.window) else {
             return attention_heads(float(q), float(k), float(v), heads, mask, dropout);
         };
         // Inference: no autodiff on plain Flex, so no dropout and nothing kept.
         let (qv, kv, vv) = (values(&q), values(&k), values(&v));
-        let (out, _) = attention::forward([&qv, &kv, &vv], &values(&key_mask), dims, None, false);
+        let (out, _) =
+            attention::forward([&qv, &kv, &vv], &values(&key_mask), None, dims, None, false);
+        float(flex_tensor(out, q.shape()))
+    }
+
+    fn kernel_attention_biased(
+        q: Tensor<Self, 3>,
+        k: Tensor<Self, 3>,
+        v: Tensor<Self, 3>,
+        heads: usize,
+        mask: &AttentionMask<Self>,
+        bias: ScoreBias<Self>,
+        dropout: f64,
+    ) -> Tensor<Self, 3> {
+        let key_mask = prim(mask.additive.clone());
+        let (q, k, v, terms) = (prim(q), prim(k), prim(v), prim(bias.terms));
+        let dims = biased_dims(
+            [&q, &k, &v],
+            &key_mask,
+            heads,
+            mask.window,
+            &terms,
+            bias.scale,
+        );
+        let Some(dims) = dims else {
+            let [q, k, v] = [q, k, v].map(|t| split_heads(float(t), heads));
+            let bias = ScoreBias {
+                terms: float(terms),
+                scale: bias.scale,
+            };
+            return merge_heads(attention_scored_composed(
+                [q, k, v],
+                mask,
+                Some(bias),
+                dropout,
+                Self::kernel_dropout,
+            ));
+        };
+        let (qv, kv, vv) = (values(&q), values(&k), values(&v));
+        let terms = values(&terms);
+        let (out, _) = attention::forward(
+            [&qv, &kv, &vv],
+            &values(&key_mask),
+            Some(&terms),
+            dims,
+            None,
+            false,
+        );
         float(flex_tensor(out, q.shape()))
     }
 
@@ -288,7 +399,12 @@ impl<C: CheckpointStrategy> KernelBackend for Autodiff<Flex, C> {
             k.into_primitive().tensor(),
             v.into_primitive().tensor(),
         );
-        let dims = attention_dims([&q.primitive, &k.primitive, &v.primitive], &key_mask, heads);
+        let dims = attention_dims(
+            [&q.primitive, &k.primitive, &v.primitive],
+            &key_mask,
+            heads,
+            mask.window,
+        );
         let Some(dims) = dims else {
             let wrap = |t| Tensor::from_primitive(TensorPrimitive::Float(t));
             return attention_heads(wrap(q), wrap(k), wrap(v), heads, mask, dropout);
@@ -304,10 +420,86 @@ impl<C: CheckpointStrategy> KernelBackend for Autodiff<Flex, C> {
         let run = |keep: bool| {
             let (qv, kv, vv) = (values(&q), values(&k), values(&v));
             let (out, probs) =
-                attention::forward([&qv, &kv, &vv], &key_mask, dims, spec.as_ref(), keep);
+                attention::forward([&qv, &kv, &vv], &key_mask, None, dims, spec.as_ref(), keep);
             (flex_tensor(out, q.shape()), probs)
         };
         let out = match AttentionBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (out, probs) = run(true);
+                let state = AttentionState {
+                    q,
+                    k,
+                    v,
+                    probs: probs.unwrap_or_default(),
+                    dims,
+                    dropout: spec,
+                };
+                prep.finish(state, out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(run(false).0),
+        };
+        Tensor::from_primitive(TensorPrimitive::Float(out))
+    }
+
+    fn kernel_attention_biased(
+        q: Tensor<Self, 3>,
+        k: Tensor<Self, 3>,
+        v: Tensor<Self, 3>,
+        heads: usize,
+        mask: &AttentionMask<Self>,
+        bias: ScoreBias<Self>,
+        dropout: f64,
+    ) -> Tensor<Self, 3> {
+        let key_mask = prim(mask.additive.clone().inner());
+        let scale = bias.scale;
+        let [q, k, v] = [q, k, v].map(|t| t.into_primitive().tensor());
+        let terms = bias.terms.into_primitive().tensor();
+        let dims = biased_dims(
+            [&q.primitive, &k.primitive, &v.primitive],
+            &key_mask,
+            heads,
+            mask.window,
+            &terms.primitive,
+            scale,
+        );
+        let Some(dims) = dims else {
+            let wrap3 = |t| Tensor::<Self, 3>::from_primitive(TensorPrimitive::Float(t));
+            let [q, k, v] = [q, k, v].map(|t| split_heads(wrap3(t), heads));
+            let terms = Tensor::<Self, 4>::from_primitive(TensorPrimitive::Float(terms));
+            return merge_heads(attention_scored_composed(
+                [q, k, v],
+                mask,
+                Some(ScoreBias { terms, scale }),
+                dropout,
+                Self::kernel_dropout,
+            ));
+        };
+        let spec = (dropout > 0.0).then(|| MaskSpec::new(draw_key(), dropout));
+        let (nodes, q, k, v, terms) = (
+            [q.node, k.node, v.node, terms.node],
+            q.primitive,
+            k.primitive,
+            v.primitive,
+            terms.primitive,
+        );
+        let key_mask = values(&key_mask);
+        let run = |keep: bool| {
+            let (qv, kv, vv, tv) = (values(&q), values(&k), values(&v), values(&terms));
+            let (out, probs) = attention::forward(
+                [&qv, &kv, &vv],
+                &key_mask,
+                Some(&tv),
+                dims,
+                spec.as_ref(),
+                keep,
+            );
+            (flex_tensor(out, q.shape()), probs)
+        };
+        let out = match BiasedAttentionBackward
             .prepare::<C>(nodes)
             .compute_bound()
             .stateful()
