@@ -89,6 +89,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let config_path = saved.join(imdb_lora_encoder::files::CONFIG_FILE);
     let config = imdb_lora_encoder::EncoderConfig::from_file(&config_path)?;
+    crate::common::check_max_len(max_len, &config, &config_path)?;
     // A model trained with a long-text rule is evaluated as it was trained (and as predict
     // and serve run it): its recorded rule and window length.
     let (max_len, long_text) = imdb_lora_data::RecordedLongText::resolve(

@@ -397,6 +397,7 @@ fn prepare(args: &Args, client: &imdb_lora_hub::HubClient) -> anyhow::Result<Pre
     let files = args.model.files(client)?;
     let base_config = EncoderConfig::from_file(&files.config)?;
     refuse_quantized(&base_config, &files.config)?;
+    common::check_max_len(d.max_len, &base_config, &files.config)?;
     let long_text = match (args.long_text, args.stride) {
         (LongTextArg::Window, stride) => LongText::Window {
             // Half of what a window holds besides [CLS] and [SEP].

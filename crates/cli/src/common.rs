@@ -108,7 +108,8 @@ pub struct DataArgs {
     /// Test examples (balanced over the classes, seeded subset; default all of them).
     #[arg(long)]
     pub test_n: Option<usize>,
-    /// Truncation length in tokens, [CLS] and [SEP] included (at most 512).
+    /// Truncation length in tokens, [CLS] and [SEP] included: at most the model's positions
+    /// (512 for BERT-shaped models, 8192 for ModernBERT).
     #[arg(long, default_value_t = imdb_lora_data::DEFAULT_MAX_LEN)]
     pub max_len: usize,
     /// Seed for subsets, data order, dropout and fresh weights.
@@ -401,4 +402,21 @@ pub fn model_dir(files: &ModelFiles) -> PathBuf {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Refuses a `--max-len` longer than the model's positions cover (512 for BERT-shaped
+/// models, 8192 for ModernBERT): every batch would fail at the embeddings otherwise.
+pub fn check_max_len(
+    max_len: usize,
+    config: &imdb_lora_encoder::EncoderConfig,
+    config_path: &Path,
+) -> anyhow::Result<()> {
+    let limit = config.max_sequence_length();
+    anyhow::ensure!(
+        max_len <= limit,
+        "--max-len {max_len} is longer than the {limit} tokens the model's positions cover \
+         ({}: max_position_embeddings); give --max-len {limit} or less",
+        config_path.display()
+    );
+    Ok(())
 }

@@ -33,8 +33,10 @@ const PAD_TOKENS: [&str; 2] = ["[PAD]", "<pad>"];
 
 /// Default sequence length cap.
 pub const DEFAULT_MAX_LEN: usize = 256;
-/// Largest supported `max_len`: BERT-family models have 512 position embeddings.
-pub const MAX_SUPPORTED_LEN: usize = 512;
+/// Largest supported `max_len`: ModernBERT's 8,192 rotary positions, the longest of any
+/// supported family (BERT-shaped models have 512 position embeddings; each model's own limit
+/// is checked against its configuration, `EncoderConfig::max_sequence_length`).
+pub const MAX_SUPPORTED_LEN: usize = 8192;
 /// Smallest useful `max_len`: `[CLS]` and `[SEP]`.
 pub const MIN_LEN: usize = 2;
 /// Texts encoded per parallel call: bounds the memory of intermediate `Encoding`s (which hold
@@ -755,7 +757,7 @@ mod tests {
     fn max_len_is_validated() {
         let dir = tempfile::tempdir().unwrap();
         let v = vocab_file(dir.path());
-        for bad in [0, 1, 513] {
+        for bad in [0, 1, 8193] {
             assert!(
                 matches!(TextTokenizer::from_vocab(&v, true, bad), Err(Error::MaxLen { found, .. }) if found == bad)
             );

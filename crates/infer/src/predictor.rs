@@ -372,7 +372,7 @@ impl<B: KernelBackend> Predictor<B> {
             return Err(InferError::InvalidOption {
                 name: "max_len",
                 value: max_len,
-                expected: "at least 2 ([CLS] and [SEP]) and at most 512",
+                expected: "at least 2 ([CLS] and [SEP]) and at most 8192",
             });
         }
         // A model trained with a long-text rule carries it, with the window it was trained

@@ -2,7 +2,9 @@
 //! SentencePiece Unigram for XLM-R and CamemBERT, WordPiece for ELECTRA and DistilBERT) gives
 //! transformers' ids, special tokens and truncation included, on texts with accents, an
 //! emoji and more than `max_length` tokens (`fixtures/families/*/tokens.json`, made by
-//! `scripts/make_fixture_families.py`).
+//! `scripts/make_fixture_families.py`), as do DeBERTa-v3's SentencePiece Unigram and
+//! ModernBERT's byte-level BPE (`fixtures/modern/*/tokens.json`,
+//! `scripts/make_fixture_modern.py`).
 
 use std::path::PathBuf;
 
@@ -19,18 +21,22 @@ struct Tokens {
 
 fn family_dir(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/families")
+        .join("../../fixtures")
         .join(name)
 }
 
 #[test]
 fn every_family_s_tokenizer_gives_transformers_ids() {
     for name in [
-        "roberta",
-        "xlm-roberta",
-        "camembert",
-        "electra",
-        "distilbert",
+        "families/roberta",
+        "families/xlm-roberta",
+        "families/camembert",
+        "families/electra",
+        "families/distilbert",
+        // DeBERTa-v3's SentencePiece Unigram (transformers' own normaliser), ModernBERT's
+        // byte-level BPE with `[CLS] … [SEP]` (`scripts/make_fixture_modern.py`).
+        "modern/deberta-v2",
+        "modern/modernbert",
     ] {
         let dir = family_dir(name);
         let tokens: Tokens =

@@ -454,3 +454,103 @@ fn layer_norm_with_a_trained_scale_still_gets_its_gradient() {
         .backward();
     assert!(gamma.grad(&grads).is_some());
 }
+
+/// The fused kernel with a sliding window (ModernBERT's local layers) and with extra score
+/// terms (DeBERTa's position terms, their own scale) against the composition, in inference
+/// and in the gradients of q, k, v and the terms; also for a query subset (the `[CLS]`-only
+/// last layer) and a window wider than the sequence. Compared on real query rows: a padded
+/// row whose whole window is padding has no meaningful softmax (the kernel spreads it over its
+/// window, the composition over every key), and no real token reads it.
+#[test]
+fn windowed_and_biased_attention_match_the_composition_forward_and_backward() {
+    use imdb_lora_kernels::{ScoreBias, attention_scored_composed};
+    let _g = rng_lock();
+    let [batch, heads, seq, d] = SHAPE;
+    let (q, k, v) = (
+        random::<Flex, 4>(SHAPE, 11),
+        random::<Flex, 4>(SHAPE, 12),
+        random::<Flex, 4>(SHAPE, 13),
+    );
+    let terms = random::<Flex, 4>([batch, heads, seq, seq], 14);
+    // The output's weights, zero on padded query rows (lengths 7, 5, 2 as `mask`).
+    let real: Vec<f32> = [7usize, 5, 2]
+        .iter()
+        .flat_map(|&n| (0..heads * seq).map(move |i| f32::from(u8::from(i % seq < n))))
+        .collect();
+    let real = Tensor::<Flex, 4>::from_data(
+        TensorData::new(real, [batch, heads, seq, 1]),
+        &Default::default(),
+    );
+    let w = random::<Flex, 4>(SHAPE, 15) * real.clone();
+    let scale = 1.0 / ((3 * d) as f64).sqrt();
+    for (window, biased, queries) in [
+        (Some(2), false, seq),
+        (Some(1), true, seq),
+        (None, true, seq),
+        (Some(2), true, 1),
+        (Some(50), false, seq),
+    ] {
+        let what = format!("window {window:?}, biased {biased}, {queries} queries");
+        let cut = |t: Tensor<Flex, 4>| t.slice([0..batch, 0..heads, 0..queries, 0..d]);
+        let cut_terms = |t: Tensor<Flex, 4>| t.slice([0..batch, 0..heads, 0..queries, 0..seq]);
+        // Gradients of q, k, v and the terms through the fused kernel or the composition.
+        let run = |fused_path: bool| {
+            let m = match window {
+                Some(w) => mask::<A>().windowed(w),
+                None => mask::<A>(),
+            };
+            let [q, k, v] = [cut(q.clone()), k.clone(), v.clone()]
+                .map(|t| Tensor::<A, 4>::from_inner(t).require_grad());
+            let t = Tensor::<A, 4>::from_inner(cut_terms(terms.clone())).require_grad();
+            let bias = biased.then(|| ScoreBias {
+                terms: t.clone(),
+                scale,
+            });
+            let out = if fused_path {
+                let [qm, km, vm] = [q.clone(), k.clone(), v.clone()].map(merge_heads);
+                let merged = match bias {
+                    Some(bias) => A::kernel_attention_biased(qm, km, vm, heads, &m, bias, 0.0),
+                    None => A::kernel_attention(qm, km, vm, heads, &m, 0.0),
+                };
+                split_heads(merged, heads)
+            } else {
+                let drop = |x: Tensor<A, 4>, _| x;
+                attention_scored_composed([q.clone(), k.clone(), v.clone()], &m, bias, 0.0, drop)
+            };
+            let grads = (out.clone() * Tensor::from_inner(cut(w.clone())))
+                .sum()
+                .backward();
+            let grad = |t: &Tensor<A, 4>| t.grad(&grads).map(|g| g.into_data());
+            let real = cut(real.clone().expand(SHAPE));
+            (
+                (out.inner() * real).into_data(),
+                [grad(&q), grad(&k), grad(&v), grad(&t)],
+            )
+        };
+        let (fused_out, fused_grads) = run(true);
+        let (want_out, want_grads) = run(false);
+        let diff = |a: burn::tensor::TensorData, b: burn::tensor::TensorData| {
+            let (a, b) = (a.to_vec::<f32>().unwrap(), b.to_vec::<f32>().unwrap());
+            a.iter()
+                .zip(&b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0f32, f32::max)
+        };
+        let d = diff(fused_out, want_out);
+        assert!(d < 1e-5, "{what}: output differs by {d}");
+        for (i, (got, want)) in fused_grads.into_iter().zip(want_grads).enumerate() {
+            match (got, want) {
+                (Some(got), Some(want)) => {
+                    let d = diff(got, want);
+                    assert!(d < 1e-4, "{what}: gradient {i} differs by {d}");
+                }
+                (None, None) => {}
+                (got, want) => panic!(
+                    "{what}: gradient {i}: fused {} vs composed {}",
+                    got.is_some(),
+                    want.is_some()
+                ),
+            }
+        }
+    }
+}
