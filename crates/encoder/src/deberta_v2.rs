@@ -14,9 +14,10 @@
 //! `encoder.LayerNorm` with `norm_rel_ebd = "layer_norm"`) and `δ(i, j)` the row of
 //! `bucket(i − j)`: exact below `position_buckets / 2`, log-spaced beyond, clamped to the
 //! table ([`relative_index`]). The index is built once per forward pass, on the host; each
-//! layer computes `q·pkᵀ` and `k·pqᵀ` (`[batch, heads, seq, 2·span]`), gathers them into
-//! one `[batch, heads, seq, seq]` term and hands it to the backend's fused attention
-//! ([`KernelBackend::kernel_attention_biased`]), which adds it inside its softmax pass.
+//! layer computes `q·pkᵀ` and `k·pqᵀ` (`[batch, heads, seq, 2·span]`), the backend gathers
+//! them into one `[batch, heads, seq, seq]` term ([`KernelBackend::kernel_relative_terms`],
+//! one pass on Flex) and its fused attention adds that inside its softmax pass
+//! ([`KernelBackend::kernel_attention_biased`]).
 //!
 //! Differences from BERT besides attention: no absolute positions when
 //! `position_biased_input` is false (v3), `type_vocab_size` 0, and the embeddings of padding
@@ -31,8 +32,10 @@
 use burn::module::Module;
 use burn::nn::{Dropout, Embedding, LayerNorm};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Tensor, TensorData};
-use imdb_lora_kernels::{AttentionMask, KernelBackend, ScoreBias, split_heads, to_dtype};
+use burn::tensor::{Int, Tensor};
+use imdb_lora_kernels::{
+    AttentionMask, KernelBackend, RelativeIndex, ScoreBias, split_heads, to_dtype,
+};
 use imdb_lora_lora::LoraLinear;
 use serde::de::Error as _;
 use serde_json::{Map, Value};
@@ -422,7 +425,6 @@ impl<B: Backend> DisentangledSelfAttention<B> {
     {
         let heads = self.num_attention_heads;
         let [batch, queries, _] = q.dims();
-        let seq = k.dims()[1];
         let rel = B::kernel_dropout(relative.embeddings.clone(), self.pos_dropout.prob);
         let [rows, width] = rel.dims();
         // `[1, rows, hidden]` → `[batch, heads, rows, head_dim]`, a broadcast view.
@@ -434,36 +436,19 @@ impl<B: Backend> DisentangledSelfAttention<B> {
                 width / heads,
             ])
         };
-        let mut terms: Option<Tensor<B, 4>> = None;
-        if self.c2p {
+        // The two products with the relative table, `[batch, heads, queries | seq, 2·span]`;
+        // the backend gathers them by `δ` into one term.
+        let c2p = self.c2p.then(|| {
             let proj = self.pos_key_proj.as_ref().unwrap_or(&self.key_proj);
             let pos_key = per_head(proj.forward_with(rel.clone(), KernelOps));
-            let att = split_heads(q.clone(), heads).matmul(pos_key.swap_dims(2, 3));
-            let index = relative
-                .c2p
-                .clone()
-                .slice([0..queries, 0..seq])
-                .reshape([1, 1, queries, seq])
-                .expand([batch, heads, queries, seq]);
-            terms = Some(att.gather(3, index));
-        }
-        if self.p2c {
+            split_heads(q.clone(), heads).matmul(pos_key.swap_dims(2, 3))
+        });
+        let p2c = self.p2c.then(|| {
             let proj = self.pos_query_proj.as_ref().unwrap_or(&self.query_proj);
             let pos_query = per_head(proj.forward_with(rel, KernelOps));
-            let att = split_heads(k.clone(), heads).matmul(pos_query.swap_dims(2, 3));
-            let index = relative
-                .p2c
-                .clone()
-                .slice([0..seq, 0..queries])
-                .reshape([1, 1, seq, queries])
-                .expand([batch, heads, seq, queries]);
-            let p2c = att.gather(3, index).swap_dims(2, 3);
-            terms = Some(match terms {
-                Some(t) => t + p2c,
-                None => p2c,
-            });
-        }
-        terms.map(|t| t.mul_scalar(scale))
+            split_heads(k.clone(), heads).matmul(pos_query.swap_dims(2, 3))
+        });
+        B::kernel_relative_terms(c2p, p2c, &relative.index, queries, scale)
     }
 
     /// # Shapes
@@ -601,9 +586,7 @@ pub struct Relative<B: Backend> {
     /// The relative-embedding table after its LayerNorm, `[2·span, hidden]`.
     pub embeddings: Tensor<B, 2>,
     /// `δ(i, j)`, `[seq (queries), seq (keys)]`.
-    pub c2p: Tensor<B, 2, Int>,
-    /// `δ(i, j)` transposed, `[seq (keys), seq (queries)]` (p2c gathers along queries).
-    pub p2c: Tensor<B, 2, Int>,
+    pub index: RelativeIndex<B>,
 }
 
 /// What DeBERTa's layers share in one forward pass.
@@ -841,11 +824,9 @@ impl<B: Backend> DebertaV2Model<B> {
                 ..EncoderConfig::default()
             };
             let index = relative_index(seq, seq, &settings.params, &config);
-            let c2p = Tensor::<B, 2, Int>::from_data(TensorData::new(index, [seq, seq]), &device);
             Relative {
                 embeddings,
-                p2c: c2p.clone().transpose(),
-                c2p,
+                index: RelativeIndex::new(index, seq, &device),
             }
         });
         let context = DebertaContext {

@@ -9,7 +9,8 @@
 //! `attn_norm` (the embeddings' norm precedes it). The two attention kinds differ in their
 //! rotary base (`global_rope_theta`, `local_rope_theta`) and their mask: the window is a rule
 //! the backend applies ([`AttentionMask::windowed`]), never a `[seq, seq]` tensor on Flex.
-//! Rotary tables are built once per forward pass, on the host, for both bases.
+//! Rotary tables are built once per forward pass, on the host, for both bases, and applied
+//! by the backend ([`KernelBackend::kernel_rotary`]: one parallel pass on Flex).
 //!
 //! The query, key and value come from one fused projection, `Wqkv`, which is what LoRA
 //! adapts by default (PEFT has no default for this family).
@@ -382,27 +383,6 @@ pub fn rotary_tables<B: Backend>(
     (table(cos), table(sin))
 }
 
-/// `x·cos + rotate_half(x)·sin` per head, `rotate_half(a | b) = (−b | a)`.
-///
-/// # Shapes
-/// - x: `[batch, seq, heads·head_dim]`, cos, sin: `[≥ seq, head_dim]`
-/// - output: like x
-pub fn apply_rotary<B: Backend>(
-    x: Tensor<B, 3>,
-    heads: usize,
-    (cos, sin): &(Tensor<B, 2>, Tensor<B, 2>),
-) -> Tensor<B, 3> {
-    let [batch, seq, width] = x.dims();
-    let d = width / heads;
-    let half = d / 2;
-    let x = x.reshape([batch, seq, heads, d]);
-    let a = x.clone().slice([0..batch, 0..seq, 0..heads, 0..half]);
-    let b = x.clone().slice([0..batch, 0..seq, 0..heads, half..d]);
-    let rotated = Tensor::cat(vec![b.neg(), a], 3);
-    let table = |t: &Tensor<B, 2>| t.clone().slice([0..seq, 0..d]).reshape([1, seq, 1, d]);
-    (x * table(cos) + rotated * table(sin)).reshape([batch, seq, width])
-}
-
 /// `attn`: the fused projection, the output projection (fields in snake case, checkpoint
 /// keys `Wqkv`, `Wo`).
 #[derive(Module, Debug)]
@@ -581,7 +561,8 @@ impl<B: Backend> TransformerLayer<B> for ModernBertLayer<B> {
             AttentionKind::Global => (&context.global, &context.global_rope),
             AttentionKind::Local => (&context.local, &context.local_rope),
         };
-        let (q, k) = (apply_rotary(q, heads, rope), apply_rotary(k, heads, rope));
+        let rotate = |x| B::kernel_rotary(x, rope.0.clone(), rope.1.clone(), heads);
+        let (q, k) = (rotate(q), rotate(k));
         let attended = B::kernel_attention(q, k, v, heads, mask, a.dropout.prob);
         let out = B::kernel_dropout(a.wo.forward_with(attended, KernelOps), a.dropout.prob);
         let hidden = queries + out;

@@ -203,6 +203,40 @@ pub trait KernelBackend: Backend {
         ))
     }
 
+    /// Rotary position embedding (RoPE, transformers' `rotate_half` form) of every head of
+    /// `x`: `x·cos + rotate_half(x)·sin`, `rotate_half(a | b) = (−b | a)` per head, row `i`
+    /// of `x` at position `i`. The default is the composition ([`rotary_composed`]).
+    ///
+    /// # Shapes
+    /// - x: `[batch, seq, heads·head_dim]`, cos, sin: `[≥ seq, head_dim]`
+    /// - output: like x
+    fn kernel_rotary(
+        x: Tensor<Self, 3>,
+        cos: Tensor<Self, 2>,
+        sin: Tensor<Self, 2>,
+        heads: usize,
+    ) -> Tensor<Self, 3> {
+        rotary_composed(x, &cos, &sin, heads)
+    }
+
+    /// DeBERTa's relative-position terms, `scale·(c2p[b, h, i, δ(i, j)] + p2c[b, h, j, δ(i, j)])`,
+    /// for queries `i < queries` and keys `j < keys`: the gathers of the content-to-position
+    /// and position-to-content products by the relative index, summed. The default is the
+    /// composition (Burn's `gather` on an expanded index); Flex gathers in one pass.
+    ///
+    /// # Shapes
+    /// - c2p: `[batch, heads, queries, 2·span]`, p2c: `[batch, heads, keys, 2·span]`
+    /// - output: `[batch, heads, queries, keys]`
+    fn kernel_relative_terms(
+        c2p: Option<Tensor<Self, 4>>,
+        p2c: Option<Tensor<Self, 4>>,
+        index: &RelativeIndex<Self>,
+        queries: usize,
+        scale: f64,
+    ) -> Option<Tensor<Self, 4>> {
+        relative_terms_composed(c2p, p2c, index, queries, scale)
+    }
+
     /// The exact (erf) GELU, `x·Φ(x)`.
     fn kernel_gelu<const D: usize>(x: Tensor<Self, D>) -> Tensor<Self, D> {
         gelu(x)
@@ -381,6 +415,93 @@ pub fn attention_scored_composed<B: Backend>(
             AttentionModuleOptions::default(),
         )
     }
+}
+
+/// `x·cos + rotate_half(x)·sin` per head, composed of tensor ops ([`KernelBackend::kernel_rotary`]).
+///
+/// # Shapes
+/// - x: `[batch, seq, heads·head_dim]`, cos, sin: `[≥ seq, head_dim]`
+/// - output: like x
+pub fn rotary_composed<B: Backend>(
+    x: Tensor<B, 3>,
+    cos: &Tensor<B, 2>,
+    sin: &Tensor<B, 2>,
+    heads: usize,
+) -> Tensor<B, 3> {
+    let [batch, seq, width] = x.dims();
+    let d = width / heads.max(1);
+    let half = d / 2;
+    let x = x.reshape([batch, seq, heads, d]);
+    let a = x.clone().slice([0..batch, 0..seq, 0..heads, 0..half]);
+    let b = x.clone().slice([0..batch, 0..seq, 0..heads, half..d]);
+    let rotated = Tensor::cat(vec![b.neg(), a], 3);
+    let table = |t: &Tensor<B, 2>| t.clone().slice([0..seq, 0..d]).reshape([1, seq, 1, d]);
+    (x * table(cos) + rotated * table(sin)).reshape([batch, seq, width])
+}
+
+/// DeBERTa's relative index `δ(i, j)` for one sequence length, in the two forms the paths
+/// need: on the host (kernels) and as a tensor (the composition).
+#[derive(Debug, Clone)]
+pub struct RelativeIndex<B: Backend> {
+    /// `δ(i, j)`, row-major `[seq, seq]` (queries × keys).
+    pub host: std::sync::Arc<Vec<i64>>,
+    /// The same as a tensor.
+    pub tensor: Tensor<B, 2, Int>,
+    /// The sequence length.
+    pub seq: usize,
+}
+
+impl<B: Backend> RelativeIndex<B> {
+    /// From `δ`, row-major `[seq, seq]`.
+    pub fn new(index: Vec<i64>, seq: usize, device: &B::Device) -> Self {
+        let tensor = Tensor::from_data(
+            burn::tensor::TensorData::new(index.clone(), [seq, seq]),
+            device,
+        );
+        Self {
+            host: std::sync::Arc::new(index),
+            tensor,
+            seq,
+        }
+    }
+}
+
+/// [`KernelBackend::kernel_relative_terms`] composed: Burn's `gather` on the index expanded to
+/// the batch and heads.
+pub fn relative_terms_composed<B: Backend>(
+    c2p: Option<Tensor<B, 4>>,
+    p2c: Option<Tensor<B, 4>>,
+    index: &RelativeIndex<B>,
+    queries: usize,
+    scale: f64,
+) -> Option<Tensor<B, 4>> {
+    let keys = index.seq;
+    let c2p = c2p.map(|att| {
+        let [batch, heads, _, _] = att.dims();
+        let idx = index
+            .tensor
+            .clone()
+            .slice([0..queries, 0..keys])
+            .reshape([1, 1, queries, keys])
+            .expand([batch, heads, queries, keys]);
+        att.gather(3, idx)
+    });
+    let p2c = p2c.map(|att| {
+        let [batch, heads, _, _] = att.dims();
+        let idx = index
+            .tensor
+            .clone()
+            .slice([0..queries, 0..keys])
+            .transpose()
+            .reshape([1, 1, keys, queries])
+            .expand([batch, heads, keys, queries]);
+        att.gather(3, idx).swap_dims(2, 3)
+    });
+    let terms = match (c2p, p2c) {
+        (Some(a), Some(b)) => a + b,
+        (a, b) => a.or(b)?,
+    };
+    Some(terms.mul_scalar(scale))
 }
 
 /// `true` where key `j` lies outside query `i`'s window `|i − j| ≤ half_width`,

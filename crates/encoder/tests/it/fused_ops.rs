@@ -554,3 +554,72 @@ fn windowed_and_biased_attention_match_the_composition_forward_and_backward() {
         }
     }
 }
+
+/// The rotary and relative-term kernels against their compositions, forward and backward
+/// (ModernBERT's and DeBERTa's per-layer position work), including a query subset.
+#[test]
+fn rotary_and_relative_terms_match_their_compositions_forward_and_backward() {
+    use imdb_lora_kernels::{RelativeIndex, relative_terms_composed, rotary_composed};
+    let _g = rng_lock();
+    let diff = |a: burn::tensor::TensorData, b: burn::tensor::TensorData| {
+        let (a, b) = (a.to_vec::<f32>().unwrap(), b.to_vec::<f32>().unwrap());
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max)
+    };
+    // Rotary: 3 heads of 8 over 7 positions, tables of 9 rows.
+    let x = random::<Flex, 3>([2, 7, 24], 21);
+    let cos = random::<Flex, 2>([9, 8], 22);
+    let sin = random::<Flex, 2>([9, 8], 23);
+    let w = random::<Flex, 3>([2, 7, 24], 24);
+    let rotary = |fused: bool| {
+        let x = Tensor::<A, 3>::from_inner(x.clone()).require_grad();
+        let (c, s) = (
+            Tensor::<A, 2>::from_inner(cos.clone()),
+            Tensor::<A, 2>::from_inner(sin.clone()),
+        );
+        let y = if fused {
+            A::kernel_rotary(x.clone(), c, s, 3)
+        } else {
+            rotary_composed(x.clone(), &c, &s, 3)
+        };
+        let grads = (y.clone() * Tensor::from_inner(w.clone())).sum().backward();
+        (y.inner().into_data(), x.grad(&grads).unwrap().into_data())
+    };
+    let ((y1, g1), (y2, g2)) = (rotary(true), rotary(false));
+    assert!(diff(y1, y2) < 1e-6 && diff(g1, g2) < 1e-6, "rotary");
+
+    // Relative terms: 2 × 3 heads, 6 positions, a table of 8 rows (span 4: clamped).
+    let (batch, heads, seq, rows) = (2, 3, 6, 8);
+    let index: Vec<i64> = (0..seq as i64)
+        .flat_map(|i| (0..seq as i64).map(move |j| (i - j + 4).clamp(0, 7)))
+        .collect();
+    let idx = RelativeIndex::<A>::new(index, seq, &Default::default());
+    for queries in [seq, 1] {
+        let c2p = random::<Flex, 4>([batch, heads, queries, rows], 25);
+        let p2c = random::<Flex, 4>([batch, heads, seq, rows], 26);
+        let w = random::<Flex, 4>([batch, heads, queries, seq], 27);
+        let run = |fused: bool| {
+            let c = Tensor::<A, 4>::from_inner(c2p.clone()).require_grad();
+            let p = Tensor::<A, 4>::from_inner(p2c.clone()).require_grad();
+            let (cc, pp) = (Some(c.clone()), Some(p.clone()));
+            let t = if fused {
+                A::kernel_relative_terms(cc, pp, &idx, queries, 0.3)
+            } else {
+                relative_terms_composed(cc, pp, &idx, queries, 0.3)
+            }
+            .unwrap();
+            let grads = (t.clone() * Tensor::from_inner(w.clone())).sum().backward();
+            (
+                t.inner().into_data(),
+                c.grad(&grads).unwrap().into_data(),
+                p.grad(&grads).unwrap().into_data(),
+            )
+        };
+        let ((t1, c1, p1), (t2, c2, p2)) = (run(true), run(false));
+        let worst = diff(t1, t2).max(diff(c1, c2)).max(diff(p1, p2));
+        assert!(worst < 1e-5, "relative terms, {queries} queries: {worst}");
+    }
+}

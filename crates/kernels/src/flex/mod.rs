@@ -38,15 +38,19 @@ mod gemm;
 pub mod int8;
 mod mask;
 mod norm;
+mod relative;
+mod rotary;
 mod simd;
 mod tensor;
 
 use self::gelu::{gelu_backward_tensor, gelu_tensor};
 use self::mask::{MaskKey, MaskSpec, apply_mask};
+use self::relative::{RelativeTermsBackward, Terms};
+use self::rotary::{Rope, RotaryBackward};
 use self::tensor::{flex_tensor, float, is_f32, prim, values};
 use super::{
-    AttentionMask, KernelBackend, ScoreBias, attention_heads, attention_scored_composed,
-    merge_heads, split_heads,
+    AttentionMask, KernelBackend, RelativeIndex, ScoreBias, attention_heads,
+    attention_scored_composed, merge_heads, relative_terms_composed, rotary_composed, split_heads,
 };
 use crate::int8::Int8Linear;
 
@@ -304,6 +308,45 @@ impl KernelBackend for Flex {
         float(flex_tensor(out, q.shape()))
     }
 
+    fn kernel_rotary(
+        x: Tensor<Self, 3>,
+        cos: Tensor<Self, 2>,
+        sin: Tensor<Self, 2>,
+        heads: usize,
+    ) -> Tensor<Self, 3> {
+        let (xp, c, sn) = (prim(x), prim(cos), prim(sin));
+        match Rope::of(&xp, &c, &sn, heads) {
+            Some(rope) => float(rope.apply(&xp, false)),
+            None => rotary_composed(float(xp), &float(c), &float(sn), heads),
+        }
+    }
+
+    fn kernel_relative_terms(
+        c2p: Option<Tensor<Self, 4>>,
+        p2c: Option<Tensor<Self, 4>>,
+        index: &RelativeIndex<Self>,
+        queries: usize,
+        scale: f64,
+    ) -> Option<Tensor<Self, 4>> {
+        let (Some(c), Some(p)) = (&c2p, &p2c) else {
+            return relative_terms_composed(c2p, p2c, index, queries, scale);
+        };
+        let (c, p) = (prim(c.clone()), prim(p.clone()));
+        let fits = is_f32(&c) && is_f32(&p) && c.shape().num_dims() == 4;
+        let terms = fits
+            .then(|| {
+                let dims = c.shape().dims::<4>();
+                Terms::new(dims, index.seq, &index.host, index.seq, scale)
+            })
+            .flatten();
+        let Some(t) = terms.filter(|t| t.queries == queries) else {
+            return relative_terms_composed(c2p, p2c, index, queries, scale);
+        };
+        let out = t.forward(&values(&c), &values(&p));
+        let shape = burn::tensor::Shape::new([t.batch, t.heads, t.queries, t.keys]);
+        Some(float(flex_tensor(out, shape)))
+    }
+
     fn kernel_gelu<const D: usize>(x: Tensor<Self, D>) -> Tensor<Self, D> {
         let x = prim(x);
         if !is_f32(&x) {
@@ -519,6 +562,77 @@ impl<C: CheckpointStrategy> KernelBackend for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => prep.finish(run(false).0),
         };
         Tensor::from_primitive(TensorPrimitive::Float(out))
+    }
+
+    fn kernel_rotary(
+        x: Tensor<Self, 3>,
+        cos: Tensor<Self, 2>,
+        sin: Tensor<Self, 2>,
+        heads: usize,
+    ) -> Tensor<Self, 3> {
+        let (c, sn) = (prim(cos.clone().inner()), prim(sin.clone().inner()));
+        let x = x.into_primitive().tensor();
+        let Some(rope) = Rope::of(&x.primitive, &c, &sn, heads) else {
+            let x = Tensor::from_primitive(TensorPrimitive::Float(x));
+            return rotary_composed(x, &cos, &sin, heads);
+        };
+        let out = match RotaryBackward
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let y = rope.apply(&x.primitive, false);
+                prep.finish(rope, y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(rope.apply(&x.primitive, false)),
+        };
+        Tensor::from_primitive(TensorPrimitive::Float(out))
+    }
+
+    fn kernel_relative_terms(
+        c2p: Option<Tensor<Self, 4>>,
+        p2c: Option<Tensor<Self, 4>>,
+        index: &RelativeIndex<Self>,
+        queries: usize,
+        scale: f64,
+    ) -> Option<Tensor<Self, 4>> {
+        let (Some(c), Some(p)) = (&c2p, &p2c) else {
+            return relative_terms_composed(c2p, p2c, index, queries, scale);
+        };
+        let (c, p) = (
+            c.clone().into_primitive().tensor(),
+            p.clone().into_primitive().tensor(),
+        );
+        let fits =
+            is_f32(&c.primitive) && is_f32(&p.primitive) && c.primitive.shape().num_dims() == 4;
+        let terms = fits
+            .then(|| {
+                let dims = c.primitive.shape().dims::<4>();
+                Terms::new(dims, index.seq, &index.host, index.seq, scale)
+            })
+            .flatten()
+            .filter(|t| t.queries == queries);
+        let Some(t) = terms else {
+            return relative_terms_composed(c2p, p2c, index, queries, scale);
+        };
+        let shape = burn::tensor::Shape::new([t.batch, t.heads, t.queries, t.keys]);
+        let run = |t: &Terms| {
+            let out = t.forward(&values(&c.primitive), &values(&p.primitive));
+            flex_tensor(out, shape.clone())
+        };
+        let out = match RelativeTermsBackward
+            .prepare::<C>([c.node.clone(), p.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let out = run(&t);
+                prep.finish(t, out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(run(&t)),
+        };
+        Some(Tensor::from_primitive(TensorPrimitive::Float(out)))
     }
 
     fn kernel_gelu<const D: usize>(x: Tensor<Self, D>) -> Tensor<Self, D> {

@@ -1,7 +1,8 @@
 //! The LoRA forward and backward pass on wgpu against the CPU backend (Flex, whose own
 //! kernels are checked against Burn's compositions and transformers): the same adapter file
 //! loaded on both, dropout off, the same loss; logits and the gradient of every adapter factor
-//! and of the head agree to rounding.
+//! and of the head agree to rounding. BERT, DeBERTa-v3 (its position terms through the
+//! composed biased attention) and ModernBERT (rotary, the sliding window, GeGLU).
 
 use burn::backend::Autodiff;
 use burn::module::Param;
@@ -20,27 +21,44 @@ fn lora_config() -> LoraConfig {
         r: 4,
         lora_alpha: 8.0,
         lora_dropout: 0.0,
-        target_modules: ["query", "key", "value", "dense"]
-            .map(String::from)
-            .to_vec(),
+        target_modules: vec!["all-linear".into()],
         ..LoraConfig::default()
     }
 }
 
+/// The fixtures: (model directory, reference inputs, with token types).
+const CASES: [(&str, &str, bool); 3] = [
+    ("tiny_bert/seqcls", "tiny_bert/expected.safetensors", true),
+    (
+        "modern/deberta-v2/seqcls",
+        "modern/deberta-v2/expected.safetensors",
+        true,
+    ),
+    (
+        "modern/modernbert/seqcls",
+        "modern/modernbert/expected.safetensors",
+        false,
+    ),
+];
+
 /// The tiny model, dropout off, on backend `B`.
-fn base<B: imdb_lora_encoder::KernelBackend>(device: &B::Device) -> SequenceClassifier<B> {
-    let dir = fixture("tiny_bert/seqcls");
+fn base<B: imdb_lora_encoder::KernelBackend>(
+    seqcls: &str,
+    device: &B::Device,
+) -> SequenceClassifier<B> {
+    let dir = fixture(seqcls);
     let mut config = EncoderConfig::from_file(&dir.join("config.json")).unwrap();
     config.hidden_dropout_prob = 0.0;
     config.attention_probs_dropout_prob = 0.0;
+    config.classifier_dropout = Some(0.0);
     load_classifier_with_config::<B>(&dir.join("model.safetensors"), &config, device, 0).unwrap()
 }
 
 /// Writes a seeded adapter with non-zero factors and a random head (made on the CPU) to `dir`.
-fn write_adapter(dir: &std::path::Path) {
+fn write_adapter(seqcls: &str, dir: &std::path::Path) {
     let device = Default::default();
     let lora = lora_config();
-    let mut model = base::<F>(&device);
+    let mut model = base::<F>(seqcls, &device);
     F::seed(&device, 21);
     model = model
         .map_targets(&lora, |linear| {
@@ -62,24 +80,25 @@ fn write_adapter(dir: &std::path::Path) {
             Ok(classifier)
         })
         .unwrap();
-    save_adapter(&model, &lora, "fixtures/tiny_bert/seqcls", dir).unwrap();
+    save_adapter(&model, &lora, seqcls, dir).unwrap();
 }
 
 /// Logits and the gradients of `Σ logits ⊙ w`: every adapter factor's, by path, then the head's.
 fn forward_backward<A: AutodiffBackend + imdb_lora_encoder::KernelBackend>(
+    (seqcls, expected, types): (&str, &str, bool),
     adapter: &std::path::Path,
     device: &A::Device,
 ) -> (Vec<f32>, Vec<(String, Vec<f32>)>) {
     let model = PeftAdapter::read(adapter)
         .unwrap()
-        .apply(&base::<A>(device))
+        .apply(&base::<A>(seqcls, device))
         .unwrap();
-    let e = Expected::open(&fixture("tiny_bert/expected.safetensors"));
+    let e = Expected::open(&fixture(expected));
     let logits = model
         .forward(
             e.ids::<A>("input_ids", device),
             e.ids::<A>("attention_mask", device),
-            Some(e.ids::<A>("token_type_ids", device)),
+            types.then(|| e.ids::<A>("token_type_ids", device)),
         )
         .unwrap();
     let [rows, cols] = logits.dims();
@@ -115,12 +134,37 @@ fn forward_backward<A: AutodiffBackend + imdb_lora_encoder::KernelBackend>(
 fn lora_forward_and_gradients_match_the_cpu_backend() {
     let Some(device) = device() else { return };
     let _lock = device_lock();
-    let dir = tempfile::tempdir().unwrap();
-    write_adapter(dir.path());
-    let (cpu_logits, cpu_grads) = forward_backward::<Autodiff<F>>(dir.path(), &Default::default());
-    let (gpu_logits, gpu_grads) = forward_backward::<Autodiff<W>>(dir.path(), &device);
-    assert_close("LoRA logits", &gpu_logits, &cpu_logits, 1e-5);
-    assert_eq!(gpu_grads.len(), 2 * 6 * 2 + 1, "every factor and the head");
+    for case in CASES {
+        let dir = tempfile::tempdir().unwrap();
+        write_adapter(case.0, dir.path());
+        let (cpu_logits, cpu_grads) =
+            forward_backward::<Autodiff<F>>(case, dir.path(), &Default::default());
+        let (gpu_logits, gpu_grads) = forward_backward::<Autodiff<W>>(case, dir.path(), &device);
+        compare(case.0, (gpu_logits, gpu_grads), (cpu_logits, cpu_grads));
+    }
+}
+
+/// The GPU's logits and gradients against the CPU's.
+fn compare(
+    what: &str,
+    (gpu_logits, gpu_grads): (Vec<f32>, Vec<(String, Vec<f32>)>),
+    (cpu_logits, cpu_grads): (Vec<f32>, Vec<(String, Vec<f32>)>),
+) {
+    assert_close(
+        &format!("{what}: LoRA logits"),
+        &gpu_logits,
+        &cpu_logits,
+        1e-5,
+    );
+    assert_eq!(
+        gpu_grads.len(),
+        cpu_grads.len(),
+        "{what}: every factor and the head"
+    );
+    assert!(
+        gpu_grads.len() > 2 * 4,
+        "{what}: every layer's projections adapted"
+    );
     let mut worst = (0.0f32, String::new());
     for ((name, gpu), (cpu_name, cpu)) in gpu_grads.iter().zip(&cpu_grads) {
         assert_eq!(name, cpu_name);
@@ -136,7 +180,7 @@ fn lora_forward_and_gradients_match_the_cpu_backend() {
         assert!(diff <= 5e-5, "{name}: max |Δ| / max(1, max |g|) = {diff:e}");
     }
     eprintln!(
-        "gradients: worst relative |Δ| = {:.2e} ({})",
+        "{what} gradients: worst relative |Δ| = {:.2e} ({})",
         worst.0, worst.1
     );
 }

@@ -114,6 +114,14 @@ impl Expected {
         self.data(name).to_vec().unwrap()
     }
 
+    /// Whether the file holds `name`.
+    pub fn has(&self, name: &str) -> bool {
+        SafeTensors::deserialize(&self.bytes)
+            .unwrap()
+            .tensor(name)
+            .is_ok()
+    }
+
     pub fn ids<B: burn::tensor::backend::Backend>(
         &self,
         name: &str,

@@ -74,16 +74,24 @@ fn bert<B: burn::tensor::backend::Backend>(model: &SequenceClassifier<B>) -> &Be
 
 /// Every other family once, through the kernels the GPU backends run (the CPU tests'
 /// fixtures and tolerance): RoBERTa's positions, ELECTRA's projected embeddings and GELU
-/// head, DistilBERT's layers and head, and a PEFT adapter on each.
+/// head, DistilBERT's layers and head, DeBERTa-v3 and ModernBERT, and a PEFT adapter on each.
 #[test]
 fn every_family_matches_transformers_logits() {
     let Some(device) = device() else { return };
     let _lock = device_lock();
-    for name in ["roberta", "electra", "distilbert"] {
-        let dir = fixture(&format!("families/{name}"));
+    for name in [
+        "families/roberta",
+        "families/electra",
+        "families/distilbert",
+        // DeBERTa-v3's position terms through the composed biased attention; ModernBERT's
+        // rotary positions, sliding window and mean pooling.
+        "modern/deberta-v2",
+        "modern/modernbert",
+    ] {
+        let dir = fixture(name);
         let (model, _) = load_classifier::<W>(&dir.join("seqcls"), &device, 0).unwrap();
         let e = Expected::open(&dir.join("expected.safetensors"));
-        let types = name == "electra";
+        let types = e.has("token_type_ids");
         let run = |m: &SequenceClassifier<W>, e: &Expected| {
             m.forward(
                 e.ids::<W>("input_ids", &device),
