@@ -1,7 +1,8 @@
 """Run the shared reference `../shared/peer/peft_imdb.py` on any encoder family, otherwise unchanged.
 
-`peft_imdb.py` hard-codes `LoraConfig(..., target_modules=["query", "value"])`. DistilBERT has no
-`query`/`value` modules (its attention projections are `q_lin`/`v_lin`), so PEFT raises there.
+`peft_imdb.py` hard-codes `LoraConfig(..., target_modules=["query", "value"])`. DistilBERT,
+DeBERTa-v2 and ModernBERT have no `query`/`value` modules (their attention projections are
+`q_lin`/`v_lin`, `query_proj`/`key_proj`/`value_proj` and one fused `Wqkv`), so PEFT raises there.
 This wrapper reads `model_type` from `<--model>/config.json`, replaces `peft.LoraConfig` by a
 function that passes the family's default LoRA targets instead, and executes the shared file
 unchanged with `runpy` as `__main__` (same argv, same recipe, threads, batching, tokenisation,
@@ -9,9 +10,11 @@ timing and JSON line; `sys.argv[0]` is the shared script's path).
 
 Targets: PEFT's own default for the model type
 (`TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING`: `query`, `value` for bert, roberta,
-xlm-roberta and electra), else `FALLBACK` (PEFT has no entry for camembert and distilbert:
-`query`, `value` and `q_lin`, `v_lin`, the same as `imdb-lora train`'s per-family defaults and
-`fixtures/families`). Every other `LoraConfig` argument is passed through as given.
+xlm-roberta and electra; `query_proj`, `value_proj` for deberta-v2), else `FALLBACK` (PEFT 0.21
+has no entry for camembert, distilbert and modernbert: `query`, `value`; `q_lin`, `v_lin`; and
+`Wqkv`, ModernBERT's fused query/key/value projection, the same as `imdb-lora train`'s
+per-family defaults, `fixtures/families` and `fixtures/modern`). Every other `LoraConfig`
+argument is passed through as given.
 
 For BERT (and RoBERTa, XLM-R, ELECTRA) the targets are `["query", "value"]`, the list the script
 passes itself, so the run is exactly the shared script's: `cargo xtask bench` therefore always
@@ -31,7 +34,11 @@ import os
 import runpy
 import sys
 
-FALLBACK = {"camembert": ["query", "value"], "distilbert": ["q_lin", "v_lin"]}
+FALLBACK = {
+    "camembert": ["query", "value"],
+    "distilbert": ["q_lin", "v_lin"],
+    "modernbert": ["Wqkv"],
+}
 
 
 def default_targets(model_type):

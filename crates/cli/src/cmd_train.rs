@@ -172,7 +172,9 @@ pub struct Args {
     target_modules: Option<Vec<String>>,
     /// Head modules trained in full and saved with the adapter (PEFT's modules_to_save; the
     /// suffix rule applies). Default: PEFT's, classifier,score (for DistilBERT that suffix
-    /// also takes pre_classifier, as in PEFT).
+    /// also takes pre_classifier, as in PEFT). DeBERTa's pooler and ModernBERT's head.dense
+    /// stay frozen by default, as in PEFT: add pooler / head to train and save them (advised
+    /// when the base checkpoint has none and they are drawn fresh).
     #[arg(long, help_heading = "LoRA", value_delimiter = ',')]
     modules_to_save: Option<Vec<String>>,
     /// Length bucketing: sort by length within windows of this many batches, then shuffle

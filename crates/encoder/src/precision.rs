@@ -22,6 +22,7 @@ use std::str::FromStr;
 use burn::tensor::DType;
 use safetensors::Dtype;
 
+use crate::config::MODEL_TYPES;
 use crate::error::EncoderError;
 use crate::weights::{MappedFile, Weights};
 
@@ -197,15 +198,19 @@ impl WeightDtype {
 
     /// [`Self::of_checkpoint`] of already opened weights.
     pub fn of_weights(w: &Weights) -> Result<Self, EncoderError> {
-        const TABLE: &str = "embeddings.word_embeddings.weight";
+        // Every family's table name (ModernBERT's is `tok_embeddings`).
+        let tables: Vec<&str> = MODEL_TYPES
+            .iter()
+            .map(|(_, family, _)| family.word_embeddings_key())
+            .collect();
         let key = w
             .keys()
             .into_iter()
-            .filter(|k| k.ends_with(TABLE))
+            .filter(|k| tables.iter().any(|t| k.ends_with(t)))
             .min_by_key(String::len)
             .ok_or_else(|| EncoderError::MissingTensor {
                 path: w.path().to_path_buf(),
-                key: TABLE.to_string(),
+                key: tables.join("` or `"),
             })?;
         let dtype = w.dtype(&key).ok_or_else(|| EncoderError::MissingTensor {
             path: w.path().to_path_buf(),

@@ -69,7 +69,7 @@ pub fn lora_encoder_layer<B: AutodiffBackend>(
         .with_lora(&LoraConfig::default())?;
     match model.encoder {
         Encoder::Bert(mut m) => Ok(m.encoder.layer.swap_remove(0)),
-        Encoder::DistilBert(_) => Err(EncoderError::Input(
+        _ => Err(EncoderError::Input(
             "minilm_config is a BERT configuration".into(),
         )),
     }

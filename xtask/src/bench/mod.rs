@@ -83,6 +83,10 @@ pub struct BenchArgs {
     /// Truncation length (default 256; 64 with --quick).
     #[arg(long)]
     max_len: Option<usize>,
+    /// Training batch size of both sides (the evaluation batch stays 64). Lower it where a
+    /// long --max-len would not fit in memory (e.g. ModernBERT-base at 1024 on a 24 GB machine).
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
     /// Reviews to tokenise (default all 25,000; 1,000 with --quick).
     #[arg(long)]
     tokenize_limit: Option<usize>,
@@ -179,7 +183,7 @@ impl Sizes {
             train_n: a.train_n.unwrap_or(if q { 32 } else { 512 }),
             test_n: a.test_n.unwrap_or(if q { 64 } else { 1024 }),
             max_len: a.max_len.unwrap_or(if q { 64 } else { 256 }),
-            batch_size: 16,
+            batch_size: a.batch_size,
             eval_batch_size: 64,
             epochs: 1,
             seed: 42,
@@ -201,6 +205,9 @@ impl Sizes {
         };
         if s.repeats == 0 || s.predict_repeats == 0 {
             bail!("--repeats and --predict-repeats must be at least 1");
+        }
+        if s.batch_size == 0 {
+            bail!("--batch-size must be at least 1");
         }
         Ok(s)
     }
@@ -1400,8 +1407,12 @@ mod tests {
             (s.repeats, s.predict_repeats, s.tokenize_limit),
             (1, 1, Some(1000))
         );
+        assert_eq!((s.batch_size, s.eval_batch_size), (16, 64));
         let s = Sizes::of(&parse(&["--quick", "--repeats", "2"])).unwrap();
         assert_eq!((s.repeats, s.train_n), (2, 32));
+        let b = Sizes::of(&parse(&["--batch-size", "8"])).unwrap();
+        assert_eq!((b.batch_size, b.eval_batch_size), (8, 64));
+        assert!(Sizes::of(&parse(&["--batch-size", "0"])).is_err());
         assert!(s.other_batching);
         assert!(
             !Sizes::of(&parse(&["--no-other-batching"]))

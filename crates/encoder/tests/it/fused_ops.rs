@@ -463,17 +463,49 @@ fn layer_norm_with_a_trained_scale_still_gets_its_gradient() {
 /// window, the composition over every key), and no real token reads it.
 #[test]
 fn windowed_and_biased_attention_match_the_composition_forward_and_backward() {
+    let cases = [
+        (Some(2), false, 7),
+        (Some(1), true, 7),
+        (None, true, 7),
+        (Some(2), true, 1),
+        (Some(50), false, 7),
+    ];
+    check_scored_attention(&[7, 5, 2], 7, SHAPE[1], SHAPE[3], &cases);
+}
+
+/// The same past the sizes where the kernel stops keeping probabilities (recomputed in the
+/// backward pass) and where a window's products are banded (blocks of 64 query rows).
+#[test]
+fn long_windowed_and_biased_attention_match_the_composition_too() {
+    let cases = [
+        (Some(20), false, 300),
+        (Some(20), true, 300),
+        (None, true, 300),
+    ];
+    check_scored_attention(&[300, 233], 300, 2, 8, &cases);
+}
+
+/// The fused kernel against [`imdb_lora_kernels::attention_scored_composed`] for sequences of
+/// `lens` real tokens out of `seq`, each case `(window, with terms, queries)`.
+fn check_scored_attention(
+    lens: &[usize],
+    seq: usize,
+    heads: usize,
+    d: usize,
+    cases: &[(Option<usize>, bool, usize)],
+) {
     use imdb_lora_kernels::{ScoreBias, attention_scored_composed};
     let _g = rng_lock();
-    let [batch, heads, seq, d] = SHAPE;
+    let batch = lens.len();
+    let shape = [batch, heads, seq, d];
     let (q, k, v) = (
-        random::<Flex, 4>(SHAPE, 11),
-        random::<Flex, 4>(SHAPE, 12),
-        random::<Flex, 4>(SHAPE, 13),
+        random::<Flex, 4>(shape, 11),
+        random::<Flex, 4>(shape, 12),
+        random::<Flex, 4>(shape, 13),
     );
     let terms = random::<Flex, 4>([batch, heads, seq, seq], 14);
-    // The output's weights, zero on padded query rows (lengths 7, 5, 2 as `mask`).
-    let real: Vec<f32> = [7usize, 5, 2]
+    // The output's weights, zero on padded query rows.
+    let real: Vec<f32> = lens
         .iter()
         .flat_map(|&n| (0..heads * seq).map(move |i| f32::from(u8::from(i % seq < n))))
         .collect();
@@ -481,23 +513,18 @@ fn windowed_and_biased_attention_match_the_composition_forward_and_backward() {
         TensorData::new(real, [batch, heads, seq, 1]),
         &Default::default(),
     );
-    let w = random::<Flex, 4>(SHAPE, 15) * real.clone();
+    let w = random::<Flex, 4>(shape, 15) * real.clone();
     let scale = 1.0 / ((3 * d) as f64).sqrt();
-    for (window, biased, queries) in [
-        (Some(2), false, seq),
-        (Some(1), true, seq),
-        (None, true, seq),
-        (Some(2), true, 1),
-        (Some(50), false, seq),
-    ] {
-        let what = format!("window {window:?}, biased {biased}, {queries} queries");
+    for &(window, biased, queries) in cases {
+        let what = format!("window {window:?}, biased {biased}, {queries} queries of {seq}");
         let cut = |t: Tensor<Flex, 4>| t.slice([0..batch, 0..heads, 0..queries, 0..d]);
         let cut_terms = |t: Tensor<Flex, 4>| t.slice([0..batch, 0..heads, 0..queries, 0..seq]);
         // Gradients of q, k, v and the terms through the fused kernel or the composition.
         let run = |fused_path: bool| {
+            let m = mask_of::<A>(lens, seq);
             let m = match window {
-                Some(w) => mask::<A>().windowed(w),
-                None => mask::<A>(),
+                Some(w) => m.windowed(w),
+                None => m,
             };
             let [q, k, v] = [cut(q.clone()), k.clone(), v.clone()]
                 .map(|t| Tensor::<A, 4>::from_inner(t).require_grad());
@@ -521,7 +548,7 @@ fn windowed_and_biased_attention_match_the_composition_forward_and_backward() {
                 .sum()
                 .backward();
             let grad = |t: &Tensor<A, 4>| t.grad(&grads).map(|g| g.into_data());
-            let real = cut(real.clone().expand(SHAPE));
+            let real = cut(real.clone().expand(shape));
             (
                 (out.inner() * real).into_data(),
                 [grad(&q), grad(&k), grad(&v), grad(&t)],

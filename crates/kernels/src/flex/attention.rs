@@ -9,11 +9,22 @@
 //! a head's `[queries, keys]` score block (256 KiB at 256 tokens) stays in cache from the
 //! product through softmax and dropout to `P·v`.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use super::gemm::{Mat, gemm_to};
 use super::mask::{MaskKernel, MaskSpec};
 use super::simd::{Kernel, dot, exp_f32, max_of, simd, sum_of};
+
+/// Query rows per block of a windowed attention's banded products.
+const BAND_ROWS: usize = 64;
+
+/// Score blocks up to this size (`queries × keys`, 256 × 256) are kept for the backward
+/// pass; larger ones are recomputed there (one more `q·kᵀ` per head) instead of holding
+/// `[batch, heads, queries, keys]` probabilities per layer: at 1,024 tokens those are 48 MiB
+/// per sequence and layer, more than the rest of the layer's activations.
+pub(super) const KEEP_PROBS_UP_TO: usize = 256 * 256;
 
 /// The sizes of one attention call.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -61,6 +72,23 @@ impl Dims {
         )
     }
 
+    /// The query row blocks and the keys each block's rows can reach: one block of every row
+    /// and key without a window; with a window of `w`, blocks of [`BAND_ROWS`] rows and the
+    /// keys within `w` of any of them, so the products skip the scores the window zeroes.
+    fn blocks(&self) -> Vec<(Range<usize>, Range<usize>)> {
+        match self.window {
+            Some(w) if 2 * w + BAND_ROWS < self.keys => (0..self.queries)
+                .step_by(BAND_ROWS)
+                .map(|r0| {
+                    let r1 = (r0 + BAND_ROWS).min(self.queries);
+                    let keys = r0.saturating_sub(w)..(r1 - 1 + w + 1).min(self.keys);
+                    (r0..r1, keys)
+                })
+                .collect(),
+            _ => vec![(0..self.queries, 0..self.keys)],
+        }
+    }
+
     /// Index of head `h`'s first score of batch element `b` in the whole
     /// `[batch, heads, queries, keys]` tensor: where its dropout mask starts.
     fn mask_base(&self, b: usize, h: usize) -> u32 {
@@ -84,33 +112,18 @@ pub(super) fn forward(
     keep_probs: bool,
 ) -> (Vec<f32>, Option<Vec<f32>>) {
     let hidden = d.hidden();
+    let blocks = d.blocks();
     let mut out = vec![0.0f32; d.batch * d.queries * hidden];
     let mut probs = keep_probs.then(|| vec![0.0f32; d.batch * d.probs_per_batch()]);
     let task = |b: usize, out_b: &mut [f32], mut probs_b: Option<&mut [f32]>| {
         let mut scratch = vec![0.0f32; if probs_b.is_some() { 0 } else { d.block() }];
         let mut dropped = vec![0.0f32; if dropout.is_some() { d.block() } else { 0 }];
-        let key_mask = &key_mask[b * d.keys..][..d.keys];
         for h in 0..d.heads {
             let scores: &mut [f32] = match probs_b.as_deref_mut() {
                 Some(p) => &mut p[h * d.block()..][..d.block()],
                 None => &mut scratch,
             };
-            gemm_to(
-                scores,
-                [0, d.keys],
-                d.head(q, d.queries, b, h),
-                d.head(k, d.keys, b, h).t(),
-                false,
-                false,
-            );
-            simd(SoftmaxRows {
-                rows: scores,
-                seq: d.keys,
-                key_mask,
-                bias: bias.map(|t| &t[(b * d.heads + h) * d.block()..][..d.block()]),
-                window: d.window,
-                scale: d.scale(),
-            });
+            probabilities(scores, [q, k], key_mask, bias, &d, &blocks, b, h);
             let weights: &[f32] = match dropout {
                 Some(spec) => {
                     dropped.copy_from_slice(scores);
@@ -123,14 +136,16 @@ pub(super) fn forward(
                 }
                 None => scores,
             };
-            gemm_to(
-                out_b,
-                [h * d.head_dim, hidden],
-                Mat::dense(weights, d.queries, d.keys),
-                d.head(v, d.keys, b, h),
-                false,
-                false,
-            );
+            for (rows, keys) in &blocks {
+                gemm_to(
+                    out_b,
+                    [rows.start * hidden + h * d.head_dim, hidden],
+                    Mat::dense(weights, d.queries, d.keys).sub(rows.clone(), keys.clone()),
+                    d.head(v, d.keys, b, h).sub(keys.clone(), 0..d.head_dim),
+                    false,
+                    false,
+                );
+            }
         }
     };
     let per_out = d.queries * hidden;
@@ -148,19 +163,58 @@ pub(super) fn forward(
     (out, probs)
 }
 
-/// The backward pass of [`forward`] (which kept `probs`): the gradients of q, k and v for
-/// those `need`ed, from `grad`, the gradient of the output `[batch, queries, hidden]`; and,
-/// with `bias_grad`, that of the score terms (`∂L/∂scores`, `[batch, heads, queries, keys]`).
+/// Head `h` of batch element `b`: its probabilities before dropout into `scores`
+/// (`[queries, keys]`, every element written): the products over `blocks`, then scale, terms,
+/// mask, window and softmax per row. The forward pass and a backward pass that recomputes
+/// run this same code, so both see the same probabilities.
+#[allow(clippy::too_many_arguments)]
+fn probabilities(
+    scores: &mut [f32],
+    [q, k]: [&[f32]; 2],
+    key_mask: &[f32],
+    bias: Option<&[f32]>,
+    d: &Dims,
+    blocks: &[(Range<usize>, Range<usize>)],
+    b: usize,
+    h: usize,
+) {
+    for (rows, keys) in blocks {
+        gemm_to(
+            scores,
+            [rows.start * d.keys + keys.start, d.keys],
+            d.head(q, d.queries, b, h).sub(rows.clone(), 0..d.head_dim),
+            d.head(k, d.keys, b, h).sub(keys.clone(), 0..d.head_dim).t(),
+            false,
+            false,
+        );
+    }
+    simd(SoftmaxRows {
+        rows: scores,
+        seq: d.keys,
+        key_mask: &key_mask[b * d.keys..][..d.keys],
+        bias: bias.map(|t| &t[(b * d.heads + h) * d.block()..][..d.block()]),
+        window: d.window,
+        scale: d.scale(),
+    });
+}
+
+/// The backward pass of [`forward`]: the gradients of q, k and v for those `need`ed, from
+/// `grad`, the gradient of the output `[batch, queries, hidden]`; and, with `bias_grad`, that
+/// of the score terms (`∂L/∂scores`, `[batch, heads, queries, keys]`). `probs` are the
+/// forward pass's, or `None` to recompute them from q, k, the mask and the terms.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn backward(
     grad: &[f32],
     [q, k, v]: [&[f32]; 3],
-    probs: &[f32],
+    probs: Option<&[f32]>,
+    (key_mask, bias): (&[f32], Option<&[f32]>),
     d: Dims,
     dropout: Option<&MaskSpec>,
     need: [bool; 3],
     bias_grad: Option<&mut [f32]>,
 ) -> [Option<Vec<f32>>; 3] {
     let hidden = d.hidden();
+    let blocks = d.blocks();
     let sizes = [d.queries, d.keys, d.keys].map(|rows| rows * hidden);
     let mut grads: [Option<Vec<f32>>; 3] =
         std::array::from_fn(|i| need[i].then(|| vec![0.0f32; d.batch * sizes[i]]));
@@ -183,8 +237,15 @@ pub(super) fn backward(
         .for_each(|(b, (((mut dq, mut dk), mut dv), mut db))| {
             let mut dropped = vec![0.0f32; if dropout.is_some() { d.block() } else { 0 }];
             let mut d_scores = vec![0.0f32; d.block()];
+            let mut recomputed = vec![0.0f32; if probs.is_none() { d.block() } else { 0 }];
             for h in 0..d.heads {
-                let p = &probs[(b * d.heads + h) * d.block()..][..d.block()];
+                let p: &[f32] = match probs {
+                    Some(probs) => &probs[(b * d.heads + h) * d.block()..][..d.block()],
+                    None => {
+                        probabilities(&mut recomputed, [q, k], key_mask, bias, &d, &blocks, b, h);
+                        &recomputed
+                    }
+                };
                 let pd: &[f32] = match dropout {
                     Some(spec) => {
                         dropped.copy_from_slice(p);
@@ -198,16 +259,40 @@ pub(super) fn backward(
                     None => p,
                 };
                 let g_out = d.head(grad, d.queries, b, h);
-                let at = [h * d.head_dim, hidden];
+                let col = h * d.head_dim;
+                let full = 0..d.head_dim;
                 if let Some(dv) = dv.as_deref_mut() {
                     let pd = Mat::dense(pd, d.queries, d.keys);
-                    gemm_to(dv, at, pd.t(), g_out, false, false);
+                    for (rows, keys) in &blocks {
+                        // Blocks share keys: their parts add up.
+                        gemm_to(
+                            dv,
+                            [keys.start * hidden + col, hidden],
+                            pd.sub(rows.clone(), keys.clone()).t(),
+                            g_out.sub(rows.clone(), full.clone()),
+                            true,
+                            false,
+                        );
+                    }
                 }
                 if dq.is_none() && dk.is_none() && db.is_none() {
                     continue;
                 }
                 let v_h = d.head(v, d.keys, b, h);
-                gemm_to(&mut d_scores, [0, d.keys], g_out, v_h.t(), false, false);
+                if blocks.len() > 1 {
+                    // Scores outside the blocks are zero; so must their gradients be.
+                    d_scores.fill(0.0);
+                }
+                for (rows, keys) in &blocks {
+                    gemm_to(
+                        &mut d_scores,
+                        [rows.start * d.keys + keys.start, d.keys],
+                        g_out.sub(rows.clone(), full.clone()),
+                        v_h.sub(keys.clone(), full.clone()).t(),
+                        false,
+                        false,
+                    );
+                }
                 simd(SoftmaxBackwardRows {
                     grad: &mut d_scores,
                     p,
@@ -225,11 +310,27 @@ pub(super) fn backward(
                     }
                 }
                 let dz = Mat::dense(&d_scores, d.queries, d.keys);
-                if let Some(dq) = dq.as_deref_mut() {
-                    gemm_to(dq, at, dz, d.head(k, d.keys, b, h), false, false);
-                }
-                if let Some(dk) = dk.as_deref_mut() {
-                    gemm_to(dk, at, dz.t(), d.head(q, d.queries, b, h), false, false);
+                for (rows, keys) in &blocks {
+                    if let Some(dq) = dq.as_deref_mut() {
+                        gemm_to(
+                            dq,
+                            [rows.start * hidden + col, hidden],
+                            dz.sub(rows.clone(), keys.clone()),
+                            d.head(k, d.keys, b, h).sub(keys.clone(), full.clone()),
+                            false,
+                            false,
+                        );
+                    }
+                    if let Some(dk) = dk.as_deref_mut() {
+                        gemm_to(
+                            dk,
+                            [keys.start * hidden + col, hidden],
+                            dz.sub(rows.clone(), keys.clone()).t(),
+                            d.head(q, d.queries, b, h).sub(rows.clone(), full.clone()),
+                            true,
+                            false,
+                        );
+                    }
                 }
             }
         });

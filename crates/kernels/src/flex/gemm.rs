@@ -83,6 +83,17 @@ impl<'a> Mat<'a> {
         })
     }
 
+    /// Rows `rows` and columns `cols` of the view (a view; out-of-range parts are caught by
+    /// [`gemm_to`]'s bounds check like any view).
+    pub(super) fn sub(self, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>) -> Self {
+        Self {
+            offset: self.offset + rows.start * self.rs + cols.start * self.cs,
+            rows: rows.len(),
+            cols: cols.len(),
+            ..self
+        }
+    }
+
     /// The transpose (a view: strides swapped).
     pub(super) fn t(self) -> Self {
         Self {

@@ -75,17 +75,45 @@ fn draw_key() -> MaskKey {
     MaskKey([word(0) << 16 | word(1), word(2) << 16 | word(3)])
 }
 
-/// What the attention forward keeps for its backward pass (q, k and v share their buffers
-/// with the graph; only the probabilities are new).
+/// What the attention forward keeps for its backward pass (q, k, v and the terms share their
+/// buffers with the graph; the probabilities are new, and kept only up to
+/// [`attention::KEEP_PROBS_UP_TO`] scores per head: larger ones are recomputed).
 #[derive(Debug, Clone)]
 struct AttentionState {
     q: FlexTensor,
     k: FlexTensor,
     v: FlexTensor,
-    /// Probabilities before dropout, `[batch, heads, queries, keys]`.
-    probs: Vec<f32>,
+    /// The additive key mask, `batch × keys`.
+    key_mask: Vec<f32>,
+    /// The extra score terms (DeBERTa's), `[batch, heads, queries, keys]`.
+    terms: Option<FlexTensor>,
+    /// Probabilities before dropout, `[batch, heads, queries, keys]`, or `None` to recompute.
+    probs: Option<Vec<f32>>,
     dims: attention::Dims,
     dropout: Option<MaskSpec>,
+}
+
+impl AttentionState {
+    /// The gradients of q, k, v (those `need`ed) and, with `bias_grad`, of the terms.
+    fn gradients(
+        &self,
+        grad: &FlexTensor,
+        need: [bool; 3],
+        bias_grad: Option<&mut [f32]>,
+    ) -> [Option<Vec<f32>>; 3] {
+        let (q, k, v) = (values(&self.q), values(&self.k), values(&self.v));
+        let terms = self.terms.as_ref().map(values);
+        attention::backward(
+            &values(grad),
+            [&q, &k, &v],
+            self.probs.as_deref(),
+            (&self.key_mask, terms.as_deref()),
+            self.dims,
+            self.dropout.as_ref(),
+            need,
+            bias_grad,
+        )
+    }
 }
 
 #[derive(Debug)]
@@ -103,20 +131,11 @@ impl Backward<Flex, 4> for BiasedAttentionBackward {
         let [node_q, node_k, node_v, node_bias] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         let s = ops.state;
-        let (q, k, v) = (values(&s.q), values(&s.k), values(&s.v));
         let need = [node_q.is_some(), node_k.is_some(), node_v.is_some()];
         let mut bias_grad = node_bias
             .is_some()
             .then(|| vec![0.0f32; s.dims.batch * s.dims.probs_per_batch()]);
-        let parts = attention::backward(
-            &values(&grad),
-            [&q, &k, &v],
-            &s.probs,
-            s.dims,
-            s.dropout.as_ref(),
-            need,
-            bias_grad.as_deref_mut(),
-        );
+        let parts = s.gradients(&grad, need, bias_grad.as_deref_mut());
         let shapes = [s.q.shape(), s.k.shape(), s.v.shape()];
         for ((node, part), shape) in [node_q, node_k, node_v].into_iter().zip(parts).zip(shapes) {
             if let (Some(node), Some(part)) = (node, part) {
@@ -138,17 +157,8 @@ impl Backward<Flex, 3> for AttentionBackward {
         let [node_q, node_k, node_v] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         let s = ops.state;
-        let (q, k, v) = (values(&s.q), values(&s.k), values(&s.v));
         let need = [node_q.is_some(), node_k.is_some(), node_v.is_some()];
-        let parts = attention::backward(
-            &values(&grad),
-            [&q, &k, &v],
-            &s.probs,
-            s.dims,
-            s.dropout.as_ref(),
-            need,
-            None,
-        );
+        let parts = s.gradients(&grad, need, None);
         let shapes = [s.q.shape(), s.k.shape(), s.v.shape()];
         for ((node, part), shape) in [node_q, node_k, node_v].into_iter().zip(parts).zip(shapes) {
             if let (Some(node), Some(part)) = (node, part) {
@@ -191,6 +201,12 @@ fn attention_dims(
         scale: 1.0 / ((hidden / heads) as f32).sqrt(),
         window,
     })
+}
+
+/// Whether the forward pass keeps its probabilities for the backward pass (else they are
+/// recomputed there).
+fn keep_probs(d: &attention::Dims) -> bool {
+    d.queries * d.keys <= attention::KEEP_PROBS_UP_TO
 }
 
 /// [`attention_dims`] for scores with extra terms: the terms' shape checked, their scale set.
@@ -472,12 +488,14 @@ impl<C: CheckpointStrategy> KernelBackend for Autodiff<Flex, C> {
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let (out, probs) = run(true);
+                let (out, probs) = run(keep_probs(&dims));
                 let state = AttentionState {
                     q,
                     k,
                     v,
-                    probs: probs.unwrap_or_default(),
+                    key_mask: key_mask.into_owned(),
+                    terms: None,
+                    probs,
                     dims,
                     dropout: spec,
                 };
@@ -548,12 +566,14 @@ impl<C: CheckpointStrategy> KernelBackend for Autodiff<Flex, C> {
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let (out, probs) = run(true);
+                let (out, probs) = run(keep_probs(&dims));
                 let state = AttentionState {
                     q,
                     k,
                     v,
-                    probs: probs.unwrap_or_default(),
+                    key_mask: key_mask.into_owned(),
+                    terms: Some(terms),
+                    probs,
                     dims,
                     dropout: spec,
                 };
