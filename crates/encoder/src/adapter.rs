@@ -380,7 +380,12 @@ impl PeftAdapter {
                 .ok_or_else(|| EncoderError::Input(format!("the head has no `{key}`")))?;
             let [d_in, d_out] = linear.weight.dims();
             let w = self.take(&mut used, &weight_key, [d_out, d_in])?;
-            let b = self.take_vector(&mut used, &format!("{PREFIX}{key}.bias"), d_out)?;
+            // A head layer without a bias (ModernBERT's `head.dense`) has none saved.
+            let b = linear
+                .bias
+                .is_some()
+                .then(|| self.take_vector(&mut used, &format!("{PREFIX}{key}.bias"), d_out))
+                .transpose()?;
             heads.push((key, transpose(&w, d_out, d_in), [d_in, d_out], b));
         }
         let extra: Vec<String> = self
@@ -411,10 +416,8 @@ impl PeftAdapter {
         for (key, w, shape, b) in heads {
             out.head = out.head.map_linear(key, |mut linear| {
                 linear.weight = frozen(Tensor::from_data(TensorData::new(w, shape), &device));
-                linear.bias = Some(frozen(Tensor::from_data(
-                    TensorData::new(b, [shape[1]]),
-                    &device,
-                )));
+                linear.bias =
+                    b.map(|b| frozen(Tensor::from_data(TensorData::new(b, [shape[1]]), &device)));
                 Ok(linear)
             })?;
         }
