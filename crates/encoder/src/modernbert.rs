@@ -571,10 +571,17 @@ impl<B: Backend> TransformerLayer<B> for ModernBertLayer<B> {
             norm(&self.mlp_norm, self.norm_eps, hidden.clone()),
             KernelOps,
         );
-        let n = inner.dims()[2] / 2;
-        let input = inner.clone().slice([0..batch, 0..n_queries, 0..n]);
-        let gate = inner.slice([0..batch, 0..n_queries, n..2 * n]);
-        let gated = B::kernel_dropout(activate(m.activation, input) * gate, m.dropout.prob);
+        let gated = match m.activation {
+            // ModernBERT's GELU: the backend's fused GeGLU.
+            HiddenAct::Gelu => B::kernel_geglu(inner),
+            other => {
+                let n = inner.dims()[2] / 2;
+                let input = inner.clone().slice([0..batch, 0..n_queries, 0..n]);
+                let gate = inner.slice([0..batch, 0..n_queries, n..2 * n]);
+                activate(other, input) * gate
+            }
+        };
+        let gated = B::kernel_dropout(gated, m.dropout.prob);
         hidden + m.wo.forward_with(gated, KernelOps)
     }
 

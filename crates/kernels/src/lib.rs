@@ -237,6 +237,18 @@ pub trait KernelBackend: Backend {
         relative_terms_composed(c2p, p2c, index, queries, scale)
     }
 
+    /// GeGLU (ModernBERT's feed-forward gate): `gelu(a) ⊙ g` for `x = a | g`, the two halves
+    /// of the last dimension, the GELU exact. The default is the composition
+    /// ([`geglu_composed`]); Flex computes it in one pass and keeps only `x` for the backward
+    /// pass.
+    ///
+    /// # Shapes
+    /// - x: `[batch, seq, 2·n]`
+    /// - output: `[batch, seq, n]`
+    fn kernel_geglu(x: Tensor<Self, 3>) -> Tensor<Self, 3> {
+        geglu_composed::<Self>(x)
+    }
+
     /// The exact (erf) GELU, `x·Φ(x)`.
     fn kernel_gelu<const D: usize>(x: Tensor<Self, D>) -> Tensor<Self, D> {
         gelu(x)
@@ -415,6 +427,19 @@ pub fn attention_scored_composed<B: Backend>(
             AttentionModuleOptions::default(),
         )
     }
+}
+
+/// `gelu(a) ⊙ g` for `x = a | g`, composed of the backend's GELU and a product.
+///
+/// # Shapes
+/// - x: `[batch, seq, 2·n]`
+/// - output: `[batch, seq, n]`
+pub fn geglu_composed<B: KernelBackend>(x: Tensor<B, 3>) -> Tensor<B, 3> {
+    let [batch, seq, width] = x.dims();
+    let n = width / 2;
+    let a = x.clone().slice([0..batch, 0..seq, 0..n]);
+    let g = x.slice([0..batch, 0..seq, n..2 * n]);
+    B::kernel_gelu(a) * g
 }
 
 /// `x·cos + rotate_half(x)·sin` per head, composed of tensor ops ([`KernelBackend::kernel_rotary`]).

@@ -650,3 +650,26 @@ fn rotary_and_relative_terms_match_their_compositions_forward_and_backward() {
         assert!(worst < 1e-5, "relative terms, {queries} queries: {worst}");
     }
 }
+
+/// The fused GeGLU against its composition, forward and backward.
+#[test]
+fn geglu_matches_its_composition_forward_and_backward() {
+    let _g = rng_lock();
+    let x = random::<Flex, 3>([3, 5, 2 * 13], 31).mul_scalar(2.0);
+    let w = random::<Flex, 3>([3, 5, 13], 32);
+    let run = |fused: bool| {
+        let x = Tensor::<A, 3>::from_inner(x.clone()).require_grad();
+        let y = if fused {
+            A::kernel_geglu(x.clone())
+        } else {
+            imdb_lora_kernels::geglu_composed(x.clone())
+        };
+        let grads = (y.clone() * Tensor::from_inner(w.clone())).sum().backward();
+        (y.inner(), x.grad(&grads).unwrap())
+    };
+    let ((y1, g1), (y2, g2)) = (run(true), run(false));
+    let (dy, dg) = (max_diff(y1, y2), max_diff(g1, g2));
+    assert!(dy < 1e-6 && dg < 1e-5, "output {dy}, gradient {dg}");
+    let plain = Flex::kernel_geglu(x.clone());
+    assert!(max_diff(plain, imdb_lora_kernels::geglu_composed(x)) < 1e-6);
+}

@@ -65,6 +65,39 @@ impl Kernel for GeluGradKernel<'_> {
     }
 }
 
+/// GeGLU, `gelu(a) ⊙ g` for each row `a | g` of `x` (`rows × 2n`), into a new `rows × n`
+/// buffer, rows in parallel.
+pub(super) fn geglu(x: &[f32], n: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; x.len() / 2];
+    out.par_chunks_mut(n.max(1))
+        .zip(x.par_chunks(2 * n.max(1)))
+        .for_each(|(o, x)| {
+            let (a, g) = x.split_at(n);
+            for ((o, &a), &g) in o.iter_mut().zip(a).zip(g) {
+                *o = gelu_f32(a) * g;
+            }
+        });
+    out
+}
+
+/// The backward pass of [`geglu`]: from the output's gradient (`rows × n`), that of `x`
+/// (`rows × 2n`): `gelu'(a)·g·grad | gelu(a)·grad`.
+pub(super) fn geglu_backward(x: &[f32], grad: &[f32], n: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; x.len()];
+    out.par_chunks_mut(2 * n.max(1))
+        .zip(x.par_chunks(2 * n.max(1)))
+        .zip(grad.par_chunks(n.max(1)))
+        .for_each(|((o, x), grad)| {
+            let (a, g) = x.split_at(n);
+            let (da, dg) = o.split_at_mut(n);
+            for i in 0..n.min(grad.len()) {
+                da[i] = gelu_grad_f32(a[i]) * g[i] * grad[i];
+                dg[i] = gelu_f32(a[i]) * grad[i];
+            }
+        });
+    out
+}
+
 /// GELU element-wise, in parallel, in place when `x` is not shared.
 pub(super) fn gelu_tensor(x: FlexTensor) -> FlexTensor {
     let mut x = unique(x);

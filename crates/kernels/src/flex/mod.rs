@@ -240,6 +240,22 @@ impl Backward<Flex, 1> for GeluBackward {
     }
 }
 
+/// The backward pass of GeGLU; its state is the input `x` and the half width.
+#[derive(Debug)]
+struct GegluBackward;
+
+impl Backward<Flex, 1> for GegluBackward {
+    type State = (FlexTensor, usize);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (x, n) = ops.state;
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
+            let out = gelu::geglu_backward(&values(&x), &values(&grad), n);
+            flex_tensor(out, x.shape())
+        });
+    }
+}
+
 #[derive(Debug)]
 struct DropoutBackward;
 
@@ -361,6 +377,16 @@ impl KernelBackend for Flex {
         let out = t.forward(&values(&c), &values(&p));
         let shape = burn::tensor::Shape::new([t.batch, t.heads, t.queries, t.keys]);
         Some(float(flex_tensor(out, shape)))
+    }
+
+    fn kernel_geglu(x: Tensor<Self, 3>) -> Tensor<Self, 3> {
+        let x = prim(x);
+        let width = x.shape()[2];
+        if !is_f32(&x) || !width.is_multiple_of(2) {
+            return super::geglu_composed::<Self>(float(x));
+        }
+        let out = gelu::geglu(&values(&x), width / 2);
+        float(flex_tensor(out, gemm::with_last(&x.shape(), width / 2)))
     }
 
     fn kernel_gelu<const D: usize>(x: Tensor<Self, D>) -> Tensor<Self, D> {
@@ -653,6 +679,33 @@ impl<C: CheckpointStrategy> KernelBackend for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => prep.finish(run(&t)),
         };
         Some(Tensor::from_primitive(TensorPrimitive::Float(out)))
+    }
+
+    fn kernel_geglu(x: Tensor<Self, 3>) -> Tensor<Self, 3> {
+        let x = x.into_primitive().tensor();
+        let width = x.primitive.shape()[2];
+        if !is_f32(&x.primitive) || !width.is_multiple_of(2) {
+            return super::geglu_composed::<Self>(Tensor::from_primitive(TensorPrimitive::Float(
+                x,
+            )));
+        }
+        let n = width / 2;
+        let run = |x: &FlexTensor| {
+            let out = gelu::geglu(&values(x), n);
+            flex_tensor(out, gemm::with_last(&x.shape(), n))
+        };
+        let out = match GegluBackward
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let y = run(&x.primitive);
+                prep.finish((x.primitive, n), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(run(&x.primitive)),
+        };
+        Tensor::from_primitive(TensorPrimitive::Float(out))
     }
 
     fn kernel_gelu<const D: usize>(x: Tensor<Self, D>) -> Tensor<Self, D> {
