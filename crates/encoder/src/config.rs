@@ -201,33 +201,35 @@ impl Default for DebertaV2Params {
 
 impl DebertaV2Params {
     /// Half the number of relative-embedding rows: `position_buckets` when bucketed, else
-    /// the maximum relative distance.
-    pub fn att_span(&self, config: &EncoderConfig) -> usize {
+    /// the maximum relative distance ([`Self::max_relative`]).
+    pub fn att_span(&self, max_position_embeddings: usize) -> usize {
         if self.position_buckets > 0 {
             self.position_buckets as usize
         } else {
-            self.max_relative(config)
+            self.max_relative(max_position_embeddings)
         }
     }
 
-    /// The maximum relative distance (`max_relative_positions`, else
-    /// `max_position_embeddings`).
-    pub fn max_relative(&self, config: &EncoderConfig) -> usize {
+    /// The maximum relative distance: `max_relative_positions`, else (< 1) the model's
+    /// `max_position_embeddings`.
+    pub fn max_relative(&self, max_position_embeddings: usize) -> usize {
         if self.max_relative_positions < 1 {
-            config.max_position_embeddings
+            max_position_embeddings
         } else {
             self.max_relative_positions as usize
         }
     }
 
     fn validate(&self, config: &EncoderConfig) -> Result<(), String> {
-        if self.relative_attention && !(1..=MAX_POSITIONS).contains(&self.att_span(config)) {
+        if self.relative_attention
+            && !(1..=MAX_POSITIONS).contains(&self.att_span(config.max_position_embeddings))
+        {
             return Err(format!(
                 "position_buckets {} / max_relative_positions {} give no relative span in 1..={MAX_POSITIONS}",
                 self.position_buckets, self.max_relative_positions
             ));
         }
-        if self.position_buckets > 0 && self.max_relative(config) <= 1 {
+        if self.position_buckets > 0 && self.max_relative(config.max_position_embeddings) <= 1 {
             return Err(format!(
                 "max_relative_positions {} is too small for log buckets",
                 self.max_relative_positions

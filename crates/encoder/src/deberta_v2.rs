@@ -251,10 +251,10 @@ pub fn relative_index(
     queries: usize,
     keys: usize,
     params: &DebertaV2Params,
-    config: &EncoderConfig,
+    max_position_embeddings: usize,
 ) -> Vec<i64> {
-    let span = params.att_span(config) as i64;
-    let max_relative = params.max_relative(config) as i64;
+    let span = params.att_span(max_position_embeddings) as i64;
+    let max_relative = params.max_relative(max_position_embeddings) as i64;
     (0..queries as i64)
         .flat_map(|i| {
             (0..keys as i64).map(move |j| {
@@ -712,9 +712,14 @@ impl<B: Backend> DebertaV2Model<B> {
                 layer: (0..config.num_hidden_layers)
                     .map(|_| DebertaV2Layer::init(config, &d, device))
                     .collect(),
-                rel_embeddings: d
-                    .relative_attention
-                    .then(|| fresh_embedding(2 * d.att_span(config), h, std, device)),
+                rel_embeddings: d.relative_attention.then(|| {
+                    fresh_embedding(
+                        2 * d.att_span(config.max_position_embeddings),
+                        h,
+                        std,
+                        device,
+                    )
+                }),
                 layer_norm: (d.relative_attention && d.norm_rel_ebd)
                     .then(|| fresh_norm(h, config.layer_norm_eps, device)),
             },
@@ -736,7 +741,14 @@ impl<B: Backend> DebertaV2Model<B> {
             .collect::<Result<_, _>>()?;
         let rel_embeddings = d
             .relative_attention
-            .then(|| w.embedding("encoder.rel_embeddings", 2 * d.att_span(config), h, device))
+            .then(|| {
+                w.embedding(
+                    "encoder.rel_embeddings",
+                    2 * d.att_span(config.max_position_embeddings),
+                    h,
+                    device,
+                )
+            })
             .transpose()?;
         let layer_norm = (d.relative_attention && d.norm_rel_ebd)
             .then(|| w.layer_norm("encoder.LayerNorm", h, config.layer_norm_eps, device))
@@ -819,11 +831,8 @@ impl<B: Backend> DebertaV2Model<B> {
             if let Some(n) = &self.encoder.layer_norm {
                 embeddings = norm(n, settings.layer_norm_eps, embeddings);
             }
-            let config = EncoderConfig {
-                max_position_embeddings: settings.max_position_embeddings,
-                ..EncoderConfig::default()
-            };
-            let index = relative_index(seq, seq, &settings.params, &config);
+            let index =
+                relative_index(seq, seq, &settings.params, settings.max_position_embeddings);
             Relative {
                 embeddings,
                 index: RelativeIndex::new(index, seq, &device),

@@ -28,7 +28,7 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::{Autodiff, Flex};
-use burn::tensor::ops::ModuleOps;
+use burn::tensor::ops::{FloatTensor, ModuleOps};
 use burn::tensor::{DType, Distribution, Tensor, TensorMetadata, TensorPrimitive};
 use burn_flex::FlexTensor;
 
@@ -94,6 +94,41 @@ struct AttentionState {
 }
 
 impl AttentionState {
+    /// The forward pass on the state's inputs; with `keep`, the probabilities too.
+    fn forward(&self, keep: bool) -> (FlexTensor, Option<Vec<f32>>) {
+        let (q, k, v) = (values(&self.q), values(&self.k), values(&self.v));
+        let terms = self.terms.as_ref().map(values);
+        let (out, probs) = attention::forward(
+            [&q, &k, &v],
+            &self.key_mask,
+            terms.as_deref(),
+            self.dims,
+            self.dropout.as_ref(),
+            keep,
+        );
+        (flex_tensor(out, self.q.shape()), probs)
+    }
+
+    /// The attention node of either kind (`Bw`: q, k, v, and the terms as fourth parent):
+    /// the forward pass, keeping what the backward pass needs when the node is tracked.
+    fn finish<Bw, C, const N: usize>(
+        mut self,
+        kind: OpsKind<Bw, Flex, Self, C, N>,
+    ) -> FloatTensor<Autodiff<Flex, C>>
+    where
+        Bw: Backward<Flex, N, State = Self>,
+        C: CheckpointStrategy,
+    {
+        match kind {
+            OpsKind::Tracked(prep) => {
+                let (out, probs) = self.forward(keep_probs(&self.dims));
+                self.probs = probs;
+                prep.finish(self, out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(self.forward(false).0),
+        }
+    }
+
     /// The gradients of q, k, v (those `need`ed) and, with `bias_grad`, of the terms.
     fn gradients(
         &self,
@@ -494,42 +529,22 @@ impl<C: CheckpointStrategy> KernelBackend for Autodiff<Flex, C> {
             let wrap = |t| Tensor::from_primitive(TensorPrimitive::Float(t));
             return attention_heads(wrap(q), wrap(k), wrap(v), heads, mask, dropout);
         };
-        let spec = (dropout > 0.0).then(|| MaskSpec::new(draw_key(), dropout));
-        let (nodes, q, k, v) = (
-            [q.node, k.node, v.node],
-            q.primitive,
-            k.primitive,
-            v.primitive,
-        );
-        let key_mask = values(&key_mask);
-        let run = |keep: bool| {
-            let (qv, kv, vv) = (values(&q), values(&k), values(&v));
-            let (out, probs) =
-                attention::forward([&qv, &kv, &vv], &key_mask, None, dims, spec.as_ref(), keep);
-            (flex_tensor(out, q.shape()), probs)
+        let state = AttentionState {
+            key_mask: values(&key_mask).into_owned(),
+            terms: None,
+            probs: None,
+            dims,
+            dropout: (dropout > 0.0).then(|| MaskSpec::new(draw_key(), dropout)),
+            q: q.primitive,
+            k: k.primitive,
+            v: v.primitive,
         };
-        let out = match AttentionBackward
+        let nodes = [q.node, k.node, v.node];
+        let kind = AttentionBackward
             .prepare::<C>(nodes)
             .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let (out, probs) = run(keep_probs(&dims));
-                let state = AttentionState {
-                    q,
-                    k,
-                    v,
-                    key_mask: key_mask.into_owned(),
-                    terms: None,
-                    probs,
-                    dims,
-                    dropout: spec,
-                };
-                prep.finish(state, out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(run(false).0),
-        };
-        Tensor::from_primitive(TensorPrimitive::Float(out))
+            .stateful();
+        Tensor::from_primitive(TensorPrimitive::Float(state.finish(kind)))
     }
 
     fn kernel_attention_biased(
@@ -565,49 +580,22 @@ impl<C: CheckpointStrategy> KernelBackend for Autodiff<Flex, C> {
                 Self::kernel_dropout,
             ));
         };
-        let spec = (dropout > 0.0).then(|| MaskSpec::new(draw_key(), dropout));
-        let (nodes, q, k, v, terms) = (
-            [q.node, k.node, v.node, terms.node],
-            q.primitive,
-            k.primitive,
-            v.primitive,
-            terms.primitive,
-        );
-        let key_mask = values(&key_mask);
-        let run = |keep: bool| {
-            let (qv, kv, vv, tv) = (values(&q), values(&k), values(&v), values(&terms));
-            let (out, probs) = attention::forward(
-                [&qv, &kv, &vv],
-                &key_mask,
-                Some(&tv),
-                dims,
-                spec.as_ref(),
-                keep,
-            );
-            (flex_tensor(out, q.shape()), probs)
+        let state = AttentionState {
+            key_mask: values(&key_mask).into_owned(),
+            terms: Some(terms.primitive),
+            probs: None,
+            dims,
+            dropout: (dropout > 0.0).then(|| MaskSpec::new(draw_key(), dropout)),
+            q: q.primitive,
+            k: k.primitive,
+            v: v.primitive,
         };
-        let out = match BiasedAttentionBackward
+        let nodes = [q.node, k.node, v.node, terms.node];
+        let kind = BiasedAttentionBackward
             .prepare::<C>(nodes)
             .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let (out, probs) = run(keep_probs(&dims));
-                let state = AttentionState {
-                    q,
-                    k,
-                    v,
-                    key_mask: key_mask.into_owned(),
-                    terms: Some(terms),
-                    probs,
-                    dims,
-                    dropout: spec,
-                };
-                prep.finish(state, out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(run(false).0),
-        };
-        Tensor::from_primitive(TensorPrimitive::Float(out))
+            .stateful();
+        Tensor::from_primitive(TensorPrimitive::Float(state.finish(kind)))
     }
 
     fn kernel_rotary(

@@ -150,11 +150,16 @@ fn compare(
     (gpu_logits, gpu_grads): (Vec<f32>, Vec<(String, Vec<f32>)>),
     (cpu_logits, cpu_grads): (Vec<f32>, Vec<(String, Vec<f32>)>),
 ) {
-    assert_close(
-        &format!("{what}: LoRA logits"),
-        &gpu_logits,
-        &cpu_logits,
-        1e-5,
+    // Relative to the logits' size, as the gradients below: all-linear adapters of std 0.3
+    // make large logits (ModernBERT's reach tens), whose rounding grows with them.
+    let scale = cpu_logits.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    let logits_diff = max_abs_diff(what, &gpu_logits, &cpu_logits) / scale;
+    eprintln!(
+        "{what}: LoRA logits: max |Δ| / max(1, max |logit|) = {logits_diff:.2e} (scale {scale:.1})"
+    );
+    assert!(
+        gpu_logits.iter().all(|v| v.is_finite()) && logits_diff <= 1e-5,
+        "{what}: LoRA logits differ by {logits_diff:e} relative"
     );
     assert_eq!(
         gpu_grads.len(),
