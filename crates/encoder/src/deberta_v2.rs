@@ -88,14 +88,12 @@ const PARAM_KEYS: [&str; 11] = [
 /// as an [`EncoderConfig`].
 pub(crate) fn config_from_value(value: Value) -> Result<EncoderConfig, serde_json::Error> {
     let mut c: EncoderConfig = serde_json::from_value(value)?;
-    let mut take = |key: &str| c.extra.remove(key).filter(|v| !v.is_null());
-    let taken: Vec<Option<Value>> = PARAM_KEYS.iter().map(|k| take(k)).collect();
-    let get = |key: &str| {
-        PARAM_KEYS
-            .iter()
-            .position(|k| *k == key)
-            .and_then(|i| taken[i].clone())
-    };
+    // Taken out of `extra`: written back from the parameters, never twice.
+    let taken: std::collections::BTreeMap<&str, Value> = PARAM_KEYS
+        .iter()
+        .filter_map(|&k| c.extra.remove(k).filter(|v| !v.is_null()).map(|v| (k, v)))
+        .collect();
+    let get = |key: &str| taken.get(key).cloned();
     let flag = |key: &str, default: bool| -> Result<bool, serde_json::Error> {
         get(key).map_or(Ok(default), serde_json::from_value)
     };

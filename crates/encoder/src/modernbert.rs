@@ -342,18 +342,6 @@ pub(crate) fn params(config: &EncoderConfig) -> ModernBertParams {
     }
 }
 
-/// `transformers.ModernBertConfig()` as an [`EncoderConfig`] (ModernBERT-base's shapes).
-pub fn default_config() -> EncoderConfig {
-    match config_from_value(json!({})) {
-        Ok(c) => c,
-        // The defaults always parse; a family-less default keeps this total.
-        Err(_) => EncoderConfig {
-            family: Family::ModernBert,
-            ..EncoderConfig::default()
-        },
-    }
-}
-
 /// The rotary tables of one base: `cos` and `sin` of `position · θ^(−2i/d)`, each frequency
 /// twice (transformers' `cat((freqs, freqs))`), f32 as transformers computes them.
 ///
